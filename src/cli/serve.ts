@@ -1,0 +1,81 @@
+import { createServer } from '../server.js';
+import { DEFAULTS, ENGINE_CHOICES, FRAMINGS } from '../options.js';
+import { choiceFlag, intFlag, parseFlags, sizeFlag } from './args.js';
+
+/** The port `echocast serve` and `echocast client` use when none is given. */
+export const DEFAULT_CLI_PORT = 7007;
+
+export const SERVE_HELP = `Usage: echocast serve [options]
+
+Runs a broadcast echo server: every frame any client sends reaches every
+connected client, the sender too, in one order; a newcomer first gets the
+latest frame(s). Prints one line when ready:
+  echocast listening on HOST:PORT (engine=ENGINE)
+and stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+
+Options:
+  --host H                 address to bind (default ${DEFAULTS.host}: loopback only)
+  --port P                 TCP port, 0 for any free one (default ${DEFAULT_CLI_PORT})
+  --engine E               ${ENGINE_CHOICES.join(' | ')} (default auto)
+  --framing F              ${FRAMINGS.join(' | ')} (default line)
+  --replay N               latest frames a newcomer receives first (default ${DEFAULTS.replay})
+  --no-echo-to-sender      do not send a client its own frames
+  --max-frame-bytes N      largest frame; bigger cuts the sender (default 64KiB)
+  --max-backlog-bytes N    largest undelivered backlog per client (default 16MiB)
+  --max-clients N          most clients at once (default ${DEFAULTS.maxClients})
+  --verbose                log connections and disconnects to stderr
+  -h, --help               show this help
+
+Sizes take binary units: 65536, 64KiB, 16MiB.`;
+
+/** `echocast serve`: runs a server until SIGINT or SIGTERM. */
+export async function serve(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    engine: { type: 'string' },
+    framing: { type: 'string' },
+    replay: { type: 'string' },
+    'no-echo-to-sender': { type: 'boolean' },
+    'max-frame-bytes': { type: 'string' },
+    'max-backlog-bytes': { type: 'string' },
+    'max-clients': { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help) {
+    process.stdout.write(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  const server = await createServer({
+    host: flags.host,
+    port: intFlag('port', flags.port, 0, 65535) ?? DEFAULT_CLI_PORT,
+    engine: choiceFlag('engine', flags.engine, ENGINE_CHOICES),
+    framing: choiceFlag('framing', flags.framing, FRAMINGS),
+    replay: intFlag('replay', flags.replay, 0, 1_000_000),
+    echoToSender: flags['no-echo-to-sender'] ? false : undefined,
+    maxFrameBytes: sizeFlag('max-frame-bytes', flags['max-frame-bytes'], 1, 256 * 1024 * 1024),
+    maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER),
+    maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
+  });
+  if (flags.verbose) {
+    server.on('connection', (c) => process.stderr.write(`+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}\n`));
+    server.on('disconnect', (d) => process.stderr.write(`- client ${d.id} (${d.reason})\n`));
+  }
+  server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
+  const { address, port } = server.address();
+  const shown = address.includes(':') ? `[${address}]` : address;
+  process.stdout.write(`echocast listening on ${shown}:${port} (engine=${server.engine})\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

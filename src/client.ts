@@ -1,0 +1,145 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { EchocastError, ErrorCodes, fromSystemError } from './errors.js';
+import { FrameDecoder, encodeFrames, forEachPayload, type SegmentSink } from './framing.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+
+/** The events an EchoClient emits. */
+export interface EchoClientEvents {
+  /** A frame from the server: its payload (line: without '\n'; length: without the prefix). */
+  message: [data: Buffer];
+  /** The connection is gone; `hadError` as in net. */
+  close: [hadError: boolean];
+  error: [error: EchocastError];
+}
+
+/** How many received frames an async iterator buffers before the socket is paused. */
+const ITERATOR_HIGH_WATER = 1024;
+
+/**
+ * A client of an echocast server: it frames what it sends as the server does
+ * and hands back each frame it receives, as events or by async iteration.
+ */
+export class EchoClient extends EventEmitter<EchoClientEvents> {
+  readonly options: Readonly<ResolvedClientOptions>;
+  private readonly decoder: FrameDecoder;
+  private readonly sink: SegmentSink;
+  private closed = false;
+  private readonly closedPromise: Promise<void>;
+
+  constructor(
+    private readonly socket: net.Socket,
+    options: ResolvedClientOptions,
+  ) {
+    super();
+    this.options = Object.freeze(options);
+    this.decoder = new FrameDecoder(options.framing, options.maxFrameBytes);
+    this.sink = (segment) => forEachPayload(this.options.framing, segment, (data) => this.emit('message', data));
+    socket.on('data', (chunk: Buffer) => {
+      const error = this.decoder.push(chunk, this.sink);
+      if (error !== null) {
+        this.emit('error', new EchocastError(`the server sent a frame over maxFrameBytes (${options.maxFrameBytes})`, ErrorCodes.INVALID_FRAME));
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.listenerCount('error') > 0) this.emit('error', fromSystemError(err, 'connection error'));
+    });
+    this.closedPromise = new Promise((resolve) => {
+      socket.on('close', (hadError) => {
+        this.closed = true;
+        this.emit('close', hadError);
+        resolve();
+      });
+    });
+  }
+
+  /** The local port of this connection (handy to tell clients apart). */
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
+  }
+
+  /** Whether the connection is gone. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Sends data as frames: with `line` framing a missing final '\n' is added
+   * (so `send('Hello')` sends one line); `length` adds the 4-byte prefix.
+   * Returns false when the socket's buffer is full, as net's write does.
+   */
+  send(data: string | Uint8Array): boolean {
+    if (this.closed) throw new EchocastError('send() on a closed client', ErrorCodes.BAD_STATE);
+    const buffer = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const encoded = encodeFrames(this.options.framing, buffer);
+    if (!encoded) return true;
+    return this.socket.write(encoded.bytes);
+  }
+
+  /** Shuts the sending side but keeps receiving (half-close). */
+  end(): void {
+    this.socket.end();
+  }
+
+  /** Closes the connection once what was sent is flushed, and resolves when it is gone. */
+  close(): Promise<void> {
+    if (!this.closed) this.socket.destroySoon();
+    return this.closedPromise;
+  }
+
+  /** Drops the connection at once (a reset, not a goodbye). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Iterates over received frames until the connection closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    const queue: Buffer[] = [];
+    let wake: (() => void) | null = null;
+    let done = this.closed;
+    const onMessage = (data: Buffer): void => {
+      queue.push(data);
+      if (queue.length >= ITERATOR_HIGH_WATER) this.socket.pause();
+      wake?.();
+    };
+    const onClose = (): void => {
+      done = true;
+      wake?.();
+    };
+    this.on('message', onMessage);
+    this.on('close', onClose);
+    try {
+      for (;;) {
+        while (queue.length > 0) {
+          const next = queue.shift()!;
+          if (queue.length < ITERATOR_HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
+          yield next;
+        }
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    } finally {
+      this.off('message', onMessage);
+      this.off('close', onClose);
+      if (this.socket.isPaused()) this.socket.resume();
+    }
+  }
+}
+
+/** Connects to an echocast server and resolves once connected (SPEC §4). */
+export function connect(options: ClientOptions): Promise<EchoClient> {
+  const resolved = resolveClientOptions(options);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: resolved.host, port: resolved.port, noDelay: true });
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(fromSystemError(err, `cannot connect to ${resolved.host}:${resolved.port}`));
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(new EchoClient(socket, resolved));
+    });
+  });
+}

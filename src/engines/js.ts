@@ -1,0 +1,289 @@
+import net from 'node:net';
+import { fromSystemError } from '../errors.js';
+import { FrameDecoder, forEachPayload, splitFrames, type SegmentSink } from '../framing.js';
+import type { ResolvedServerOptions } from '../options.js';
+import {
+  emptyDisconnects,
+  type DisconnectReason,
+  type Engine,
+  type EngineEvents,
+  type EngineStats,
+  type ServerAddress,
+} from './types.js';
+
+/** One admitted connection of the js engine. */
+class JsClient {
+  /** Set once the client is being cut or closed: the reason its disconnect will carry. */
+  reason: DisconnectReason | null = null;
+  /** The client shut its write side; it still receives (half-close). */
+  halfClosed = false;
+  /** The disconnect event was emitted. */
+  dropped = false;
+  readonly decoder: FrameDecoder;
+  /** Bound once so that reads allocate no closure. */
+  readonly sink: SegmentSink;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    options: ResolvedServerOptions,
+    accept: (segment: Buffer, frames: number, from: JsClient) => void,
+  ) {
+    this.decoder = new FrameDecoder(options.framing, options.maxFrameBytes);
+    this.sink = (segment, frames) => accept(segment, frames, this);
+  }
+}
+
+/** A segment of frames kept for replay. */
+interface HistoryEntry {
+  bytes: Buffer;
+  frames: number;
+}
+
+/**
+ * The pure-JS engine: node:net on Node's own event loop (SPEC §3).
+ *
+ * Single-threaded, so the order in which frames are accepted is the total order.
+ * The hub is a batch: the frames accepted during one turn of the event loop are
+ * joined once and written to every client in one write (setImmediate runs right
+ * after the poll phase, so every read of that phase lands in one batch). Each
+ * batch is one Buffer shared by every client; node's per-socket write queue holds
+ * references, not copies, and its length is the client's backlog (S7).
+ */
+export class JsEngine implements Engine {
+  readonly name = 'js' as const;
+  private server: net.Server | undefined;
+  private readonly clients = new Set<JsClient>();
+  private nextId = 1;
+  private messageEvents = false;
+  private closing = false;
+  private whenAllDropped: (() => void) | null = null;
+
+  /** Frames accepted but not yet written: flushed at the end of this loop turn. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingFrames = 0;
+  private flushScheduled = false;
+  private readonly flushSoon = (): void => this.flush();
+
+  /** The newest frames, for newcomers (S3); `historyHead` skips dropped entries. */
+  private history: HistoryEntry[] = [];
+  private historyHead = 0;
+  private historyFrames = 0;
+
+  private framesIn = 0;
+  private bytesIn = 0;
+  private framesOut = 0;
+  private bytesOut = 0;
+  private readonly disconnects = emptyDisconnects();
+
+  private readonly acceptBound = (segment: Buffer, frames: number, from: JsClient): void =>
+    this.accept(segment, frames, from);
+
+  constructor(
+    private readonly options: ResolvedServerOptions,
+    private readonly events: EngineEvents,
+  ) {}
+
+  listen(): Promise<ServerAddress> {
+    const { host, port } = this.options;
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.admit(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(fromSystemError(err, `cannot listen on ${host}:${port}`));
+      };
+      server.once('error', onError);
+      server.listen({ host, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err: NodeJS.ErrnoException) => this.events.error(fromSystemError(err, 'server error')));
+        const address = server.address() as net.AddressInfo;
+        resolve({ address: address.address, port: address.port, family: address.family });
+      });
+    });
+  }
+
+  broadcast(bytes: Buffer, frames: number): void {
+    this.accept(bytes, frames, null);
+  }
+
+  setMessageEvents(on: boolean): void {
+    this.messageEvents = on;
+  }
+
+  stats(): EngineStats {
+    return {
+      clients: this.clients.size,
+      framesIn: this.framesIn,
+      bytesIn: this.bytesIn,
+      framesOut: this.framesOut,
+      bytesOut: this.bytesOut,
+      disconnects: { ...this.disconnects },
+    };
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const server = this.server;
+    const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    this.flush();
+    for (const client of this.clients) {
+      client.reason ??= 'server-closed';
+      client.socket.end();
+    }
+    if (this.clients.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const client of this.clients) client.socket.destroy();
+        }, deadlineMs);
+        this.whenAllDropped = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await serverClosed;
+  }
+
+  private admit(socket: net.Socket): void {
+    const id = this.nextId++;
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.clients.size >= this.options.maxClients) {
+      socket.destroy();
+      this.disconnects['server-full']++;
+      this.events.disconnect({ id, reason: 'server-full' });
+      return;
+    }
+    // Frames accepted earlier in this loop turn are part of the newcomer's past:
+    // deliver them to the others now so that the newcomer gets them only by replay.
+    this.flush();
+    const client = new JsClient(id, socket, this.options, this.acceptBound);
+    if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
+    this.clients.add(client);
+    socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
+    socket.on('end', () => {
+      // Half-close: the partial frame is discarded (S6); the client still receives.
+      client.decoder.reset();
+      client.halfClosed = true;
+    });
+    socket.on('error', () => {
+      client.reason ??= client.halfClosed ? 'client-closed' : 'client-error';
+    });
+    socket.on('close', () => this.drop(client));
+    this.events.connection({ id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+  }
+
+  private onData(client: JsClient, chunk: Buffer): void {
+    if (client.reason !== null) return;
+    const error = client.decoder.push(chunk, client.sink);
+    if (error !== null) this.cut(client, error);
+  }
+
+  /** Every complete frame enters the hub here: counted, remembered, announced, queued. */
+  private accept(segment: Buffer, frames: number, from: JsClient | null): void {
+    this.framesIn += frames;
+    this.bytesIn += segment.length;
+    if (this.options.replay > 0) this.remember(segment, frames);
+    if (this.messageEvents && from !== null) {
+      const clientId = from.id;
+      forEachPayload(this.options.framing, segment, (data) => this.events.message({ clientId, data }));
+    }
+    if (from !== null && !this.options.echoToSender) {
+      this.deliver(segment, frames, from);
+      return;
+    }
+    this.pending.push(segment);
+    this.pendingBytes += segment.length;
+    this.pendingFrames += frames;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+  }
+
+  /** Writes the batch of this loop turn to every client: one Buffer, one write each. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingFrames === 0) return;
+    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const frames = this.pendingFrames;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingFrames = 0;
+    this.deliver(bytes, frames, null);
+  }
+
+  /** Sends frames to every client but `except`, cutting any whose backlog passes the limit (S7). */
+  private deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
+    // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
+    if (except !== null && this.pendingFrames > 0) this.flush();
+    const maxBacklog = this.options.maxBacklogBytes;
+    let delivered = 0;
+    for (const client of this.clients) {
+      if (client === except) continue;
+      const socket = client.socket;
+      socket.write(bytes);
+      if (socket.writableLength > maxBacklog) {
+        this.cut(client, 'slow-consumer');
+        continue;
+      }
+      delivered++;
+    }
+    this.framesOut += delivered * frames;
+    this.bytesOut += delivered * bytes.length;
+  }
+
+  /** Keeps the newest `replay` frames. Segments that are a small view of a large read are copied, so history holds no big buffers. */
+  private remember(segment: Buffer, frames: number): void {
+    const bytes = segment.buffer.byteLength > 2 * segment.length + 1024 ? Buffer.from(segment) : segment;
+    this.history.push({ bytes, frames });
+    this.historyFrames += frames;
+    const replay = this.options.replay;
+    while (this.history.length - this.historyHead > 1 && this.historyFrames - this.history[this.historyHead]!.frames >= replay) {
+      this.historyFrames -= this.history[this.historyHead]!.frames;
+      this.historyHead++;
+    }
+    if (this.historyHead > 64 && this.historyHead * 2 > this.history.length) {
+      this.history = this.history.slice(this.historyHead);
+      this.historyHead = 0;
+    }
+  }
+
+  /** Writes the newest `replay` frames to a newcomer (S3). */
+  private replayTo(client: JsClient): void {
+    const frames: Buffer[] = [];
+    for (let i = this.historyHead; i < this.history.length; i++) {
+      for (const frame of splitFrames(this.options.framing, this.history[i]!.bytes)) frames.push(frame);
+    }
+    const last = frames.slice(Math.max(0, frames.length - this.options.replay));
+    const bytes = Buffer.concat(last);
+    client.socket.write(bytes);
+    this.framesOut += last.length;
+    this.bytesOut += bytes.length;
+  }
+
+  /** Disconnects one client with a stated reason; nobody else is affected. */
+  private cut(client: JsClient, reason: DisconnectReason): void {
+    if (client.reason === null || client.reason === 'server-closed') client.reason = reason;
+    this.clients.delete(client);
+    client.socket.destroy();
+  }
+
+  private drop(client: JsClient): void {
+    if (client.dropped) return;
+    client.dropped = true;
+    this.clients.delete(client);
+    const reason = client.reason ?? 'client-closed';
+    this.disconnects[reason]++;
+    this.events.disconnect({ id: client.id, reason });
+    if (this.whenAllDropped !== null && this.clients.size === 0) {
+      const done = this.whenAllDropped;
+      this.whenAllDropped = null;
+      done();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import { EchocastError } from '../errors.js';
+import type { ResolvedServerOptions } from '../options.js';
+import { requireAddon, type AddonEvent, type AddonServer } from './load-addon.js';
+import {
+  DISCONNECT_REASONS,
+  emptyDisconnects,
+  type DisconnectReason,
+  type Engine,
+  type EngineEvents,
+  type EngineStats,
+  type ServerAddress,
+} from './types.js';
+
+/**
+ * Adapter between EchoServer and the addon's Server (native/server_wrap.cc).
+ * The addon runs its own threads; events arrive here in batches on the JS thread.
+ */
+export class NativeEngine implements Engine {
+  private readonly server: AddonServer;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly name: 'native-threads' | 'native-poll',
+    options: ResolvedServerOptions,
+    private readonly events: EngineEvents,
+  ) {
+    const addon = requireAddon(name);
+    this.server = new addon.Server(
+      {
+        engine: name,
+        host: options.host,
+        port: options.port,
+        framing: options.framing,
+        replay: options.replay,
+        echoToSender: options.echoToSender,
+        maxFrameBytes: options.maxFrameBytes,
+        maxBacklogBytes: options.maxBacklogBytes,
+        maxClients: options.maxClients,
+      },
+      (batch) => this.dispatch(batch),
+    );
+  }
+
+  async listen(): Promise<ServerAddress> {
+    return this.server.start();
+  }
+
+  broadcast(bytes: Buffer, _frames: number): void {
+    this.server.broadcast(bytes);
+  }
+
+  setMessageEvents(on: boolean): void {
+    this.server.setMessageEvents(on);
+  }
+
+  stats(): EngineStats {
+    const raw = this.server.stats();
+    const disconnects = emptyDisconnects();
+    for (const reason of DISCONNECT_REASONS) disconnects[reason] = raw.disconnects[reason] ?? 0;
+    return {
+      clients: raw.clients,
+      framesIn: raw.framesIn,
+      bytesIn: raw.bytesIn,
+      framesOut: raw.framesOut,
+      bytesOut: raw.bytesOut,
+      disconnects,
+    };
+  }
+
+  close(deadlineMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => this.server.stop(deadlineMs, resolve));
+    return this.closing;
+  }
+
+  private dispatch(batch: AddonEvent[]): void {
+    for (const event of batch) {
+      switch (event.type) {
+        case 'message':
+          this.events.message({ clientId: event.clientId, data: event.data });
+          break;
+        case 'connection':
+          this.events.connection({ id: event.id, remoteAddress: event.remoteAddress, remotePort: event.remotePort });
+          break;
+        case 'disconnect':
+          this.events.disconnect({ id: event.id, reason: event.reason as DisconnectReason });
+          break;
+        case 'error':
+          this.events.error(
+            event.error instanceof EchocastError ? event.error : new EchocastError(event.error.message, 'ECHOCAST_NATIVE'),
+          );
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import type { EchocastError } from '../errors.js';
+import type { EngineName, ResolvedServerOptions } from '../options.js';
+
+/** Why a client left (SPEC S4, S6, S7, S8, S10). */
+export type DisconnectReason =
+  | 'client-closed'
+  | 'client-error'
+  | 'frame-too-large'
+  | 'slow-consumer'
+  | 'server-full'
+  | 'server-closed';
+
+/** Every reason, in a stable order (stats list them all, zeros included). */
+export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
+  'client-closed',
+  'client-error',
+  'frame-too-large',
+  'slow-consumer',
+  'server-full',
+  'server-closed',
+];
+
+/** A client that was admitted. */
+export interface ConnectionInfo {
+  id: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** A frame received from a client (payload only: no delimiter, no prefix). */
+export interface MessageInfo {
+  clientId: number;
+  data: Buffer;
+}
+
+/** A client that left, and why. */
+export interface DisconnectInfo {
+  id: number;
+  reason: DisconnectReason;
+}
+
+/** Where the server listens. */
+export interface ServerAddress {
+  address: string;
+  port: number;
+  family: string;
+}
+
+/** Counters every engine keeps. */
+export interface EngineStats {
+  /** Clients connected now. */
+  clients: number;
+  /** Frames accepted into the hub (from clients and broadcast()). */
+  framesIn: number;
+  /** Bytes of those frames, on the wire. */
+  bytesIn: number;
+  /** Deliveries: a frame sent to 50 clients counts 50. */
+  framesOut: number;
+  /** Bytes of those deliveries. */
+  bytesOut: number;
+  /** Disconnects so far, by reason. */
+  disconnects: Record<DisconnectReason, number>;
+}
+
+/** What an engine reports to the EchoServer that owns it. */
+export interface EngineEvents {
+  connection(info: ConnectionInfo): void;
+  message(info: MessageInfo): void;
+  disconnect(info: DisconnectInfo): void;
+  error(err: EchocastError): void;
+}
+
+/**
+ * The interface every engine implements, so that EchoServer, the CLI and the
+ * conformance suite treat them alike (SPEC §3).
+ */
+export interface Engine {
+  readonly name: EngineName;
+  /** Binds and starts accepting. */
+  listen(): Promise<ServerAddress>;
+  /** Appends encoded frames (wire form) to the hub as if a client had sent them. */
+  broadcast(bytes: Buffer, frames: number): void;
+  /** Produces `message` events only while someone listens (they cost a copy in native engines). */
+  setMessageEvents(on: boolean): void;
+  stats(): EngineStats;
+  /** Stops accepting, flushes for up to `deadlineMs`, closes every client, releases every resource. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/** Builds an engine from resolved options and the event sink. */
+export type EngineFactory = (options: ResolvedServerOptions, events: EngineEvents) => Engine;
+
+/** A zeroed disconnect table. */
+export function emptyDisconnects(): Record<DisconnectReason, number> {
+  const table = {} as Record<DisconnectReason, number>;
+  for (const reason of DISCONNECT_REASONS) table[reason] = 0;
+  return table;
+}

@@ -1,0 +1,247 @@
+import type { Framing } from './options.js';
+
+const NEWLINE = 0x0a;
+/** Size of the big-endian length prefix of `length` framing. */
+export const LENGTH_PREFIX_BYTES = 4;
+
+/**
+ * Receives complete frames, exactly as they travel on the wire (delimiters and
+ * prefixes included), as one contiguous segment holding `frames` frames. Handing
+ * over segments rather than single frames lets the engine relay all the frames
+ * of one read with one write per client, without copying them.
+ */
+export type SegmentSink = (segment: Buffer, frames: number) => void;
+
+/** Why a decoder refuses a connection's input. */
+export type DecodeError = 'frame-too-large';
+
+/**
+ * Cuts one connection's byte stream into frames (SPEC S5, S6). Pure: no I/O.
+ *
+ * Limits: a `line` frame counts its bytes including the '\n'; a `length` frame
+ * counts its payload (the 4-byte prefix excluded); a `raw` frame is one read.
+ * The native framer (native/core/framer.cc) follows the same rules.
+ */
+export class FrameDecoder {
+  /** Parts of the incomplete frame carried over from earlier chunks. */
+  private parts: Buffer[] = [];
+  /** Total bytes in `parts`. */
+  private partBytes = 0;
+  /** For `length` framing: the whole size of the pending frame, or -1 while its prefix is incomplete. */
+  private need = -1;
+
+  constructor(
+    readonly framing: Framing,
+    readonly maxFrameBytes: number,
+  ) {}
+
+  /** Bytes of an incomplete frame held back; they are dropped, never delivered half, by reset(). */
+  get pendingBytes(): number {
+    return this.partBytes;
+  }
+
+  /** Forgets any incomplete frame (a client half-closed or went away: S6). */
+  reset(): void {
+    this.parts = [];
+    this.partBytes = 0;
+    this.need = -1;
+  }
+
+  /**
+   * Feeds one chunk. Complete frames go to `sink` in order; returns an error
+   * when the chunk breaks a limit (frames completed before the offending one
+   * have been handed over already).
+   */
+  push(chunk: Buffer, sink: SegmentSink): DecodeError | null {
+    switch (this.framing) {
+      case 'line':
+        return this.pushLine(chunk, sink);
+      case 'length':
+        return this.pushLength(chunk, sink);
+      default:
+        if (chunk.length > this.maxFrameBytes) return 'frame-too-large';
+        if (chunk.length > 0) sink(chunk, 1);
+        return null;
+    }
+  }
+
+  private takeParts(last: Buffer, total: number): Buffer {
+    this.parts.push(last);
+    const frame = Buffer.concat(this.parts, total);
+    this.reset();
+    return frame;
+  }
+
+  private pushLine(chunk: Buffer, sink: SegmentSink): DecodeError | null {
+    const max = this.maxFrameBytes;
+    let start = 0;
+    if (this.partBytes > 0) {
+      const nl = chunk.indexOf(NEWLINE);
+      if (nl === -1) {
+        this.partBytes += chunk.length;
+        if (this.partBytes >= max) return 'frame-too-large';
+        this.parts.push(chunk);
+        return null;
+      }
+      const total = this.partBytes + nl + 1;
+      if (total > max) return 'frame-too-large';
+      sink(this.takeParts(chunk.subarray(0, nl + 1), total), 1);
+      start = nl + 1;
+    }
+    let end = start;
+    let frames = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NEWLINE, end);
+      if (nl === -1) break;
+      if (nl + 1 - end > max) {
+        if (frames > 0) sink(chunk.subarray(start, end), frames);
+        return 'frame-too-large';
+      }
+      end = nl + 1;
+      frames++;
+    }
+    if (frames > 0) sink(chunk.subarray(start, end), frames);
+    const rest = chunk.length - end;
+    if (rest > 0) {
+      if (rest >= max) return 'frame-too-large';
+      this.parts.push(chunk.subarray(end));
+      this.partBytes = rest;
+    }
+    return null;
+  }
+
+  private pushLength(chunk: Buffer, sink: SegmentSink): DecodeError | null {
+    const max = this.maxFrameBytes;
+    let pos = 0;
+    if (this.partBytes > 0) {
+      if (this.need < 0) {
+        const take = Math.min(LENGTH_PREFIX_BYTES - this.partBytes, chunk.length);
+        this.parts.push(chunk.subarray(0, take));
+        this.partBytes += take;
+        pos = take;
+        if (this.partBytes < LENGTH_PREFIX_BYTES) return null;
+        const payload = Buffer.concat(this.parts, LENGTH_PREFIX_BYTES).readUInt32BE(0);
+        if (payload > max) return 'frame-too-large';
+        this.need = LENGTH_PREFIX_BYTES + payload;
+      }
+      const take = Math.min(this.need - this.partBytes, chunk.length - pos);
+      if (this.partBytes + take < this.need) {
+        this.parts.push(chunk.subarray(pos, pos + take));
+        this.partBytes += take;
+        return null;
+      }
+      sink(this.takeParts(chunk.subarray(pos, pos + take), this.need), 1);
+      pos += take;
+    }
+    const start = pos;
+    let frames = 0;
+    while (chunk.length - pos >= LENGTH_PREFIX_BYTES) {
+      const payload = chunk.readUInt32BE(pos);
+      if (payload > max) {
+        if (frames > 0) sink(chunk.subarray(start, pos), frames);
+        return 'frame-too-large';
+      }
+      if (chunk.length - pos - LENGTH_PREFIX_BYTES < payload) break;
+      pos += LENGTH_PREFIX_BYTES + payload;
+      frames++;
+    }
+    if (frames > 0) sink(chunk.subarray(start, pos), frames);
+    if (pos < chunk.length) {
+      const rest = chunk.subarray(pos);
+      this.parts.push(rest);
+      this.partBytes = rest.length;
+      if (rest.length >= LENGTH_PREFIX_BYTES) {
+        const payload = rest.readUInt32BE(0);
+        if (payload > max) return 'frame-too-large';
+        this.need = LENGTH_PREFIX_BYTES + payload;
+      }
+    }
+    return null;
+  }
+}
+
+/**
+ * Calls `each` with the payload of every frame in a segment of complete frames
+ * (line: without its '\n'; length: without its prefix; raw: the whole segment).
+ * Payloads are views into the segment, not copies.
+ */
+export function forEachPayload(framing: Framing, segment: Buffer, each: (payload: Buffer) => void): void {
+  if (framing === 'line') {
+    let start = 0;
+    for (;;) {
+      const nl = segment.indexOf(NEWLINE, start);
+      if (nl === -1) return;
+      each(segment.subarray(start, nl));
+      start = nl + 1;
+    }
+  } else if (framing === 'length') {
+    let pos = 0;
+    while (pos + LENGTH_PREFIX_BYTES <= segment.length) {
+      const len = segment.readUInt32BE(pos);
+      each(segment.subarray(pos + LENGTH_PREFIX_BYTES, pos + LENGTH_PREFIX_BYTES + len));
+      pos += LENGTH_PREFIX_BYTES + len;
+    }
+  } else {
+    each(segment);
+  }
+}
+
+/**
+ * Splits a segment of complete frames into single frames (wire form).
+ * Used for the replay history, which keeps whole frames.
+ */
+export function splitFrames(framing: Framing, segment: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  if (framing === 'line') {
+    let start = 0;
+    for (;;) {
+      const nl = segment.indexOf(NEWLINE, start);
+      if (nl === -1) break;
+      out.push(segment.subarray(start, nl + 1));
+      start = nl + 1;
+    }
+  } else if (framing === 'length') {
+    let pos = 0;
+    while (pos + LENGTH_PREFIX_BYTES <= segment.length) {
+      const end = pos + LENGTH_PREFIX_BYTES + segment.readUInt32BE(pos);
+      out.push(segment.subarray(pos, end));
+      pos = end;
+    }
+  } else {
+    out.push(segment);
+  }
+  return out;
+}
+
+/**
+ * Encodes data given to send() or broadcast() as wire frames, returning the
+ * bytes and how many frames they hold.
+ *
+ * line: the text is split at '\n' into lines; a last line without '\n' gets
+ * one, so `send('Hello')` sends one frame `Hello\n`. length: one frame, the
+ * 4-byte prefix added. raw: the bytes as they are, one frame.
+ * Returns null for data that makes no frame (an empty line-framed string yields
+ * an empty frame `\n`; an empty raw buffer yields nothing).
+ */
+export function encodeFrames(framing: Framing, data: Buffer): { bytes: Buffer; frames: number; largest: number } | null {
+  if (framing === 'length') {
+    const prefix = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES);
+    prefix.writeUInt32BE(data.length, 0);
+    return { bytes: Buffer.concat([prefix, data]), frames: 1, largest: data.length };
+  }
+  if (framing === 'raw') {
+    return data.length === 0 ? null : { bytes: data, frames: 1, largest: data.length };
+  }
+  const bytes = data.length > 0 && data[data.length - 1] === NEWLINE ? data : Buffer.concat([data, Buffer.from([NEWLINE])]);
+  let frames = 0;
+  let largest = 0;
+  let start = 0;
+  for (;;) {
+    const nl = bytes.indexOf(NEWLINE, start);
+    if (nl === -1) break;
+    frames++;
+    largest = Math.max(largest, nl + 1 - start);
+    start = nl + 1;
+  }
+  return { bytes, frames, largest };
+}

@@ -1,0 +1,14 @@
+/**
+ * echocast: a TCP broadcast echo server. Every frame any client sends reaches
+ * every connected client, the sender too, in one order; a newcomer first gets
+ * the latest frame(s). See README.md and SPEC for the whole contract.
+ */
+export { createServer, EchoServer, availableEngines, resolveEngine } from './server.js';
+export type { ServerStatus, ServerStats, EchoServerEvents } from './server.js';
+export { connect, EchoClient } from './client.js';
+export type { EchoClientEvents } from './client.js';
+export { EchocastError, ErrorCodes } from './errors.js';
+export { DEFAULTS } from './options.js';
+export type { ServerOptions, ClientOptions, Framing, EngineName, EngineChoice } from './options.js';
+export { DISCONNECT_REASONS } from './engines/types.js';
+export type { ConnectionInfo, MessageInfo, DisconnectInfo, DisconnectReason, ServerAddress } from './engines/types.js';

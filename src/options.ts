@@ -1,0 +1,165 @@
+import { EchocastError, ErrorCodes } from './errors.js';
+
+/** How the byte stream of a connection is cut into frames (SPEC S5). */
+export type Framing = 'line' | 'raw' | 'length';
+
+/** The engines a server can run on (SPEC §3). */
+export type EngineName = 'js' | 'native-threads' | 'native-poll';
+
+/** What may be asked for: a concrete engine, the best native one, or a sensible default. */
+export type EngineChoice = EngineName | 'native' | 'auto';
+
+/** Options of createServer(). Every field is optional. */
+export interface ServerOptions {
+  /** Address to bind (default `127.0.0.1`, loopback only: SPEC S9). */
+  host?: string;
+  /** TCP port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Which engine runs the server (default `auto`). */
+  engine?: EngineChoice;
+  /** How frames are delimited (default `line`). */
+  framing?: Framing;
+  /** How many of the latest frames a newcomer receives first (default 1). */
+  replay?: number;
+  /** Whether a sender receives its own frames (default true). */
+  echoToSender?: boolean;
+  /** Largest frame accepted; a bigger one disconnects its sender with `frame-too-large` (default 64 KiB). */
+  maxFrameBytes?: number;
+  /** Largest undelivered backlog of one client before it is cut as `slow-consumer` (default 16 MiB). */
+  maxBacklogBytes?: number;
+  /** Most clients at once; one more is closed with `server-full` (default 10,000). */
+  maxClients?: number;
+  /** How long close() lets queued frames flush before it cuts clients, in ms (default 2000). */
+  closeTimeoutMs?: number;
+}
+
+/** ServerOptions after validation, every field present. */
+export interface ResolvedServerOptions {
+  host: string;
+  port: number;
+  engine: EngineChoice;
+  framing: Framing;
+  replay: number;
+  echoToSender: boolean;
+  maxFrameBytes: number;
+  maxBacklogBytes: number;
+  maxClients: number;
+  closeTimeoutMs: number;
+}
+
+/** The defaults of SPEC §2 and §4, in one place. */
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  engine: 'auto' as EngineChoice,
+  framing: 'line' as Framing,
+  replay: 1,
+  echoToSender: true,
+  maxFrameBytes: 64 * 1024,
+  maxBacklogBytes: 16 * 1024 * 1024,
+  maxClients: 10_000,
+  closeTimeoutMs: 2000,
+} as const;
+
+/** Every engine choice, for validation and help texts. */
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'js', 'native', 'native-threads', 'native-poll'];
+/** Every framing, for validation and help texts. */
+export const FRAMINGS: readonly Framing[] = ['line', 'raw', 'length'];
+
+/** Largest value a native uint32 option can carry. */
+const U32_MAX = 0xffff_ffff;
+
+function invalid(name: string, expected: string, value: unknown): EchocastError {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    shown = typeof value;
+  }
+  return new EchocastError(`option "${name}" must be ${expected}, got ${shown}`, ErrorCodes.INVALID_OPTION);
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, fallback: T, allowed: readonly T[]): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalid(name, `one of ${allowed.join(', ')}`, value);
+  }
+  return value as T;
+}
+
+const KNOWN_SERVER_OPTIONS = new Set([
+  'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
+  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs',
+]);
+
+/**
+ * Validates and defaults server options once, here, so that the engines can
+ * trust what they get (better-sqlite3 keeps its checks in JS the same way).
+ */
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_SERVER_OPTIONS.has(key)) {
+      throw new EchocastError(`unknown option "${key}"`, ErrorCodes.INVALID_OPTION);
+    }
+  }
+  const host = options.host ?? DEFAULTS.host;
+  if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'a non-empty string', host);
+  const echoToSender = options.echoToSender ?? DEFAULTS.echoToSender;
+  if (typeof echoToSender !== 'boolean') throw invalid('echoToSender', 'a boolean', echoToSender);
+  const maxFrameBytes = integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024);
+  return {
+    host,
+    port: integer('port', options.port, DEFAULTS.port, 0, 65535),
+    engine: oneOf('engine', options.engine, DEFAULTS.engine, ENGINE_CHOICES),
+    framing: oneOf('framing', options.framing, DEFAULTS.framing, FRAMINGS),
+    replay: integer('replay', options.replay, DEFAULTS.replay, 0, 1_000_000),
+    echoToSender,
+    maxFrameBytes,
+    maxBacklogBytes: integer('maxBacklogBytes', options.maxBacklogBytes, DEFAULTS.maxBacklogBytes, 1, Number.MAX_SAFE_INTEGER),
+    maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
+    closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
+  };
+}
+
+/** Options of connect(). */
+export interface ClientOptions {
+  /** Server address (default `127.0.0.1`). */
+  host?: string;
+  /** Server port (required). */
+  port: number;
+  /** Must match the server's framing (default `line`). */
+  framing?: Framing;
+  /** Largest frame the client accepts from the server (default 64 KiB, as the server). */
+  maxFrameBytes?: number;
+}
+
+/** ClientOptions after validation. */
+export interface ResolvedClientOptions {
+  host: string;
+  port: number;
+  framing: Framing;
+  maxFrameBytes: number;
+}
+
+/** Validates and defaults connect() options. */
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'an object', options);
+  const host = options.host ?? DEFAULTS.host;
+  if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'a non-empty string', host);
+  if (options.port === undefined) throw invalid('port', 'an integer from 1 to 65535', undefined);
+  return {
+    host,
+    port: integer('port', options.port, 0, 1, 65535),
+    framing: oneOf('framing', options.framing, DEFAULTS.framing, FRAMINGS),
+    maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024),
+  };
+}

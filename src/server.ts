@@ -1,0 +1,196 @@
+import { EventEmitter } from 'node:events';
+import { EchocastError, ErrorCodes } from './errors.js';
+import { encodeFrames } from './framing.js';
+import { JsEngine } from './engines/js.js';
+import { loadAddon, nativeEngines } from './engines/load-addon.js';
+import { NativeEngine } from './engines/native.js';
+import type {
+  ConnectionInfo,
+  DisconnectInfo,
+  Engine,
+  EngineEvents,
+  EngineStats,
+  MessageInfo,
+  ServerAddress,
+} from './engines/types.js';
+import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
+
+/** Where a server is in its life (ioredis keeps a status string the same way). */
+export type ServerStatus = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
+
+/** Counters of a running server (SPEC §4 `stats()`). */
+export interface ServerStats extends EngineStats {
+  engine: EngineName;
+  status: ServerStatus;
+  /** Milliseconds since the server started listening. */
+  uptimeMs: number;
+}
+
+/** The events an EchoServer emits, with their payloads. */
+export interface EchoServerEvents {
+  connection: [info: ConnectionInfo];
+  message: [message: MessageInfo];
+  disconnect: [info: DisconnectInfo];
+  listening: [address: ServerAddress];
+  close: [];
+  error: [error: EchocastError];
+}
+
+/**
+ * Picks the engine for a choice on this platform (SPEC §3): 'auto' is native on
+ * Windows when the addon loaded, else js; 'native' is the best native model.
+ */
+export function resolveEngine(choice: EngineChoice): EngineName {
+  if (choice === 'js' || choice === 'native-threads' || choice === 'native-poll') return choice;
+  const available = nativeEngines();
+  if (choice === 'auto') {
+    if (process.platform === 'win32' && available.length > 0) return available.includes('native-poll') ? 'native-poll' : available[0]!;
+    return 'js';
+  }
+  if (available.includes('native-poll')) return 'native-poll';
+  if (available.includes('native-threads')) return 'native-threads';
+  const result = loadAddon();
+  throw new EchocastError(
+    `engine "native" needs the native addon, which is unavailable: ${result.addon ? 'it has no engine' : result.reason}`,
+    ErrorCodes.NO_ADDON,
+  );
+}
+
+/** The engines that can run on this machine now, js first. */
+export function availableEngines(): EngineName[] {
+  return ['js', ...nativeEngines()];
+}
+
+function makeEngine(name: EngineName, options: ResolvedServerOptions, events: EngineEvents): Engine {
+  if (name === 'js') return new JsEngine(options, events);
+  if (!nativeEngines().includes(name)) {
+    const result = loadAddon();
+    if (!result.addon) {
+      throw new EchocastError(`engine "${name}" needs the native addon, which is unavailable: ${result.reason}`, ErrorCodes.NO_ADDON);
+    }
+    throw new EchocastError(
+      `engine "${name}" is not in this build of the addon (it has: ${result.addon.engines.join(', ') || 'none'})`,
+      ErrorCodes.ENGINE_UNAVAILABLE,
+    );
+  }
+  return new NativeEngine(name, options, events);
+}
+
+/**
+ * A broadcast echo server: options, engine choice, typed events and lifecycle.
+ * Create it with createServer(), which resolves once it listens.
+ */
+export class EchoServer extends EventEmitter<EchoServerEvents> {
+  /** The engine that runs this server. */
+  readonly engine: EngineName;
+  /** The options in force, defaults filled in. */
+  readonly options: Readonly<ResolvedServerOptions>;
+  private readonly impl: Engine;
+  private _status: ServerStatus = 'new';
+  private boundAddress: ServerAddress | null = null;
+  private startedAt = 0;
+  private closePromise: Promise<void> | null = null;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    this.options = Object.freeze(resolveServerOptions(options));
+    this.engine = resolveEngine(this.options.engine);
+    this.impl = makeEngine(this.engine, this.options, {
+      connection: (info) => this.emit('connection', info),
+      message: (message) => this.emit('message', message),
+      disconnect: (info) => this.emit('disconnect', info),
+      error: (error) => this.emit('error', error),
+    });
+    // `message` events cost a copy per frame in native engines: produce them only while listened to.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', (event: string | symbol) => {
+      if (event === 'message') this.impl.setMessageEvents(true);
+    });
+    untyped.on('removeListener', (event: string | symbol) => {
+      if (event === 'message' && this.listenerCount('message') === 0) this.impl.setMessageEvents(false);
+    });
+  }
+
+  /** Where the server is in its life. */
+  get status(): ServerStatus {
+    return this._status;
+  }
+
+  /** Binds and starts accepting; createServer() calls it for you. */
+  async listen(): Promise<ServerAddress> {
+    if (this._status !== 'new') throw new EchocastError(`listen() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
+    this._status = 'starting';
+    try {
+      this.boundAddress = await this.impl.listen();
+    } catch (err) {
+      this._status = 'closed';
+      await this.impl.close(0).catch(() => undefined);
+      throw err;
+    }
+    this._status = 'listening';
+    this.startedAt = Date.now();
+    const address = this.boundAddress;
+    process.nextTick(() => this.emit('listening', address));
+    return address;
+  }
+
+  /** Where the server listens (SPEC §4); throws before listen() has finished. */
+  address(): ServerAddress {
+    if (!this.boundAddress) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
+    return { ...this.boundAddress };
+  }
+
+  /**
+   * Injects frames from the server itself; they take their place in the one
+   * order like any client's. With `line` framing a missing final '\n' is added.
+   */
+  broadcast(data: string | Uint8Array): void {
+    if (this._status !== 'listening') throw new EchocastError(`broadcast() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
+    const buffer = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const encoded = encodeFrames(this.options.framing, buffer);
+    if (!encoded) return;
+    if (encoded.largest > this.options.maxFrameBytes) {
+      throw new EchocastError(
+        `broadcast() frame of ${encoded.largest} bytes exceeds maxFrameBytes (${this.options.maxFrameBytes})`,
+        ErrorCodes.INVALID_FRAME,
+      );
+    }
+    this.impl.broadcast(encoded.bytes, encoded.frames);
+  }
+
+  /** Counters: clients, frames and bytes in and out, disconnects by reason. */
+  stats(): ServerStats {
+    return {
+      engine: this.engine,
+      status: this._status,
+      uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0,
+      ...this.impl.stats(),
+    };
+  }
+
+  /**
+   * Stops accepting, flushes what is queued (up to closeTimeoutMs), closes every
+   * client and releases every thread and socket (SPEC S10). Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    if (this._status === 'new' || this._status === 'closed') {
+      this._status = 'closed';
+      this.closePromise = Promise.resolve();
+      return this.closePromise;
+    }
+    this._status = 'closing';
+    this.closePromise = this.impl.close(this.options.closeTimeoutMs).then(() => {
+      this._status = 'closed';
+      process.nextTick(() => this.emit('close'));
+    });
+    return this.closePromise;
+  }
+}
+
+/** Creates a server and resolves once it listens (SPEC §4). */
+export async function createServer(options: ServerOptions = {}): Promise<EchoServer> {
+  const server = new EchoServer(options);
+  await server.listen();
+  return server;
+}

@@ -1,0 +1,128 @@
+// The command line: `echocast serve` and `echocast client`, spawned as real processes.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+import { enginesUnderTest, RawClient, until } from '../helpers.js';
+
+const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/** Starts `echocast serve` and resolves with its port once the ready line is printed. */
+async function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number; stdout: () => string; ready: string }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args]);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  running.add(child);
+  await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
+  const ready = out.split('\n')[0]!;
+  const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=([\w-]+)\)$/.exec(ready);
+  assert.ok(match, `unexpected ready line: ${JSON.stringify(ready)} (stderr: ${err})`);
+  return { child, port: Number(match[1]), stdout: () => out, ready };
+}
+
+const running = new Set<ChildProcessWithoutNullStreams>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
+function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+}
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('cli', () => {
+  for (const engine of enginesUnderTest()) {
+    it(`serve --engine ${engine} prints one ready line, plays the seed example, and stops on SIGTERM`, async () => {
+      const { child, port, stdout, ready } = await serve(['--engine', engine]);
+      assert.match(ready, new RegExp(`\\(engine=${engine}\\)$`));
+      const a = await RawClient.connect(port);
+      a.write('Hello\n');
+      await a.waitLines(1);
+      a.write('World\n');
+      await a.waitLines(2);
+      const b = await RawClient.connect(port);
+      assert.deepEqual(await b.waitLines(1), ['World']);
+      b.write('Wow\n');
+      assert.deepEqual(await a.waitLines(3), ['Hello', 'World', 'Wow']);
+      a.write('That is so cool!\n');
+      assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
+      assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited(child), { code: 0, signal: null });
+      await a.waitClosed();
+      await b.waitClosed();
+      assert.equal(stdout().trim().split('\n').length, 1, 'exactly one line on stdout');
+    });
+  }
+
+  it('serve stops cleanly on SIGINT', async () => {
+    const { child } = await serve([]);
+    child.kill('SIGINT');
+    assert.deepEqual(await exited(child), { code: 0, signal: null });
+  });
+
+  it('serve passes its flags on (framing, replay, limits)', async () => {
+    const { child, port } = await serve(['--framing', 'line', '--replay', '2', '--max-frame-bytes', '1KiB', '--max-clients', '5']);
+    const a = await RawClient.connect(port);
+    a.write('one\ntwo\nthree\n');
+    await a.waitLines(3);
+    const b = await RawClient.connect(port);
+    assert.deepEqual(await b.waitLines(2), ['two', 'three']);
+    a.write(`${'x'.repeat(1100)}\n`);
+    await a.waitClosed();
+    child.kill('SIGTERM');
+    await exited(child);
+  });
+
+  it('a bad flag or value: one clear line on stderr and exit code 2', () => {
+    for (const args of [['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate']]) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${args.join(' ')} exited ${r.status}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trim().split('\n').length, 1, `not one line: ${r.stderr}`);
+      assert.match(r.stderr, /^echocast: /);
+    }
+  });
+
+  it('a port in use: a clear error and a non-zero exit', async () => {
+    const { port } = await serve([]);
+    const r = run(['serve', '--port', String(port)]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /EADDRINUSE|address already in use/);
+  });
+
+  it('--help and --version', () => {
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Usage: echocast <command>/);
+    const serveHelp = run(['serve', '--help']);
+    assert.equal(serveHelp.status, 0);
+    assert.match(serveHelp.stdout, /--max-backlog-bytes/);
+    const version = run(['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+
+  it('client: stdin lines go to the server, frames come back on stdout', async () => {
+    const { port } = await serve(['--replay', '0']);
+    const watcher = await RawClient.connect(port);
+    const client = spawn(process.execPath, [bin, 'client', '--port', String(port), '--quit', '1']);
+    running.add(client as ChildProcessWithoutNullStreams);
+    let out = '';
+    client.stdout.on('data', (d) => (out += d));
+    client.stdin.write('Hello\nWorld\n');
+    client.stdin.end();
+    assert.deepEqual(await watcher.waitLines(2), ['Hello', 'World']);
+    watcher.write('from the watcher\n');
+    const { code } = await exited(client as ChildProcessWithoutNullStreams);
+    assert.equal(code, 0);
+    assert.equal(out, 'Hello\nWorld\nfrom the watcher\n');
+  });
+});

@@ -1,0 +1,76 @@
+// SPEC S1 (broadcast, echoToSender) and S2 (one total order).
+import assert from 'node:assert/strict';
+import { connectMany, enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';
+
+for (const engine of enginesUnderTest()) {
+  describe(`broadcast and order [${engine}]`, () => {
+    it('delivers every frame of 4 publishers to all 200 clients, complete and in one order', async function () {
+      this.timeout(60_000);
+      const server = await startServer(engine, { replay: 0 });
+      const { port } = server.address();
+      const clients = await connectMany(port, 200);
+      await waitClients(server, 200);
+      const publishers = clients.slice(0, 4);
+      const perPublisher = 250;
+      // Each publisher sends in bursts so that reads carry many frames and frames of
+      // different publishers interleave in the hub.
+      await Promise.all(
+        publishers.map(async (p, pi) => {
+          for (let seq = 0; seq < perPublisher; seq += 25) {
+            let burst = '';
+            for (let k = seq; k < seq + 25; k++) burst += `p${pi}-${k}\n`;
+            p.write(burst);
+            await new Promise((r) => setImmediate(r));
+          }
+        }),
+      );
+      const total = publishers.length * perPublisher;
+      const reference = await clients[0]!.waitLines(total, 30_000);
+      assert.equal(reference.length, total);
+      // Frames of one sender keep their sending order.
+      for (let pi = 0; pi < publishers.length; pi++) {
+        const mine = reference.filter((l) => l.startsWith(`p${pi}-`)).map((l) => Number(l.split('-')[1]));
+        assert.deepEqual(mine, Array.from({ length: perPublisher }, (_, i) => i), `publisher ${pi} order`);
+      }
+      // Every client, publishers included, saw the very same sequence.
+      for (const [i, client] of clients.entries()) {
+        const lines = await client.waitLines(total, 30_000);
+        assert.equal(lines.length, total, `client ${i} got extra frames`);
+        assert.deepEqual(lines, reference, `client ${i} saw another order`);
+      }
+      const stats = server.stats();
+      assert.equal(stats.framesIn, total);
+      assert.equal(stats.framesOut, total * 200);
+    });
+
+    it('echoToSender: false delivers to everyone but the sender', async () => {
+      const server = await startServer(engine, { echoToSender: false, replay: 0 });
+      const { port } = server.address();
+      const [a, b, c] = await connectMany(port, 3);
+      await waitClients(server, 3);
+      a!.write('from a\n');
+      b!.write('from b\n');
+      assert.deepEqual(await c!.waitLines(2), ['from a', 'from b']);
+      assert.deepEqual(await a!.waitLines(1), ['from b']);
+      assert.deepEqual(await b!.waitLines(1), ['from a']);
+      c!.write('from c\n');
+      assert.deepEqual(await a!.waitLines(2), ['from b', 'from c']);
+      assert.deepEqual(await b!.waitLines(2), ['from a', 'from c']);
+      assert.deepEqual(c!.lines(), ['from a', 'from b']);
+    });
+
+    it('server.broadcast() injects frames into the same order', async () => {
+      const server = await startServer(engine, { replay: 0 });
+      const { port } = server.address();
+      const a = await RawClient.connect(port);
+      const b = await RawClient.connect(port);
+      await waitClients(server, 2);
+      a.write('one\n');
+      await b.waitLines(1);
+      server.broadcast('from the server\n');
+      server.broadcast('no newline');
+      assert.deepEqual(await a.waitLines(3), ['one', 'from the server', 'no newline']);
+      assert.deepEqual(await b.waitLines(3), ['one', 'from the server', 'no newline']);
+    });
+  });
+}

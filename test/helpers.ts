@@ -1,0 +1,185 @@
+/**
+ * Shared test helpers: engines to run the conformance suite on, servers that
+ * are always closed, and raw TCP clients (real sockets, no mocks).
+ */
+import net from 'node:net';
+import { availableEngines, createServer, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
+
+/**
+ * The engines the conformance suite runs on: every engine this platform has,
+ * or those named in ECHOCAST_TEST_ENGINES (comma-separated).
+ */
+export function enginesUnderTest(): EngineName[] {
+  const available = availableEngines();
+  const wanted = process.env.ECHOCAST_TEST_ENGINES;
+  if (!wanted) return available;
+  const names = wanted.split(',').map((s) => s.trim()).filter(Boolean) as EngineName[];
+  for (const name of names) {
+    if (!available.includes(name)) throw new Error(`ECHOCAST_TEST_ENGINES names ${name}, which is not available here (have: ${available.join(', ')})`);
+  }
+  return names;
+}
+
+/**
+ * Features some engine may lack, with the reason shown in the pending test.
+ * Empty today: every engine keeps every promise. A feature listed here for an
+ * engine shows as a visible pending test, never as a silent pass.
+ */
+const LACKS: Partial<Record<EngineName, Record<string, string>>> = {};
+
+/** Runs `fn` as a test, or registers it pending with the reason when `engine` lacks `feature`. */
+export function itFeature(engine: EngineName, feature: string, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+  const reason = LACKS[engine]?.[feature];
+  if (reason) it(`${title} (pending on ${engine}: ${reason})`);
+  else it(title, fn);
+}
+
+const open = new Set<EchoServer>();
+const sockets = new Set<net.Socket>();
+
+/** Starts a server on a free loopback port; every server is closed after each test. */
+export async function startServer(engine: EngineName, options: ServerOptions = {}): Promise<EchoServer> {
+  const server = await createServer({ port: 0, engine, ...options });
+  open.add(server);
+  return server;
+}
+
+/** Closes every server and socket a test left open. */
+export async function closeAll(): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
+  const servers = [...open];
+  open.clear();
+  await Promise.all(servers.map((s) => s.close()));
+}
+
+afterEach(closeAll);
+
+/** Waits until `check` is true, polling; fails with `what` after `ms`. */
+export async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A plain TCP client that records every byte it receives, for asserting on
+ * exactly what the server sent.
+ */
+export class RawClient {
+  readonly socket: net.Socket;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  closed = false;
+  hadError = false;
+  readonly closedPromise: Promise<void>;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+    });
+    socket.on('error', () => {
+      this.hadError = true;
+    });
+    this.closedPromise = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.closed = true;
+        sockets.delete(socket);
+        resolve();
+      }),
+    );
+  }
+
+  /** Connects to a server's address. */
+  static async connect(port: number, options: { host?: string; allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    const socket = net.connect({ host: options.host ?? '127.0.0.1', port, allowHalfOpen: options.allowHalfOpen ?? false });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new RawClient(socket);
+  }
+
+  /** Every byte received so far. */
+  bytes(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  get receivedBytes(): number {
+    return this.size;
+  }
+
+  /** Complete lines received so far, without their '\n'. */
+  lines(): string[] {
+    const text = this.bytes().toString('latin1');
+    const parts = text.split('\n');
+    parts.pop();
+    return parts;
+  }
+
+  /** Waits until at least `n` complete lines have arrived; returns them all. */
+  async waitLines(n: number, ms = 10_000): Promise<string[]> {
+    await until(() => this.countNewlines() >= n, `${n} lines (have ${this.countNewlines()})`, ms);
+    return this.lines();
+  }
+
+  /** Waits until at least `n` bytes have arrived. */
+  async waitBytes(n: number, ms = 10_000): Promise<Buffer> {
+    await until(() => this.size >= n, `${n} bytes (have ${this.size})`, ms);
+    return this.bytes();
+  }
+
+  private countNewlines(): number {
+    let count = 0;
+    for (const chunk of this.chunks) {
+      let at = chunk.indexOf(10);
+      while (at !== -1) {
+        count++;
+        at = chunk.indexOf(10, at + 1);
+      }
+    }
+    return count;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits until the server has closed this connection. */
+  async waitClosed(ms = 10_000): Promise<void> {
+    await until(() => this.closed, 'the server to close the connection', ms);
+  }
+
+  /** Closes gracefully and waits until the socket is gone. */
+  async close(): Promise<void> {
+    this.socket.destroySoon(); // FIN once written data is flushed, then let go
+    await this.closedPromise;
+  }
+}
+
+/** Connects `n` raw clients to `port`, a few at a time so the accept queue never overflows. */
+export async function connectMany(port: number, n: number): Promise<RawClient[]> {
+  const clients: RawClient[] = [];
+  const batch = 50;
+  for (let i = 0; i < n; i += batch) {
+    const group = await Promise.all(Array.from({ length: Math.min(batch, n - i) }, () => RawClient.connect(port)));
+    clients.push(...group);
+  }
+  return clients;
+}
+
+/** Waits until the server reports `n` clients (admission is asynchronous in native engines). */
+export async function waitClients(server: EchoServer, n: number, ms = 10_000): Promise<void> {
+  await until(() => server.stats().clients === n, `${n} clients on the server (have ${server.stats().clients})`, ms);
+}
