@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EchocastError } from '../errors.js';
 import { UsageError } from './args.js';
+import { bench } from './bench.js';
 import { client, CLIENT_HELP } from './client.js';
 import { serve, SERVE_HELP } from './serve.js';
 
@@ -14,6 +15,7 @@ connected client, the sender too, in one order.
 Commands:
   serve     run a server (see: echocast serve --help)
   client    connect to a server, like nc (see: echocast client --help)
+  bench     measure engines side by side (see: echocast bench --help)
 
 Options:
   -h, --help       show this help
@@ -35,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'client':
       return client(rest);
+    case 'bench':
+      return bench(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -1,0 +1,237 @@
+import net from 'node:net';
+import { Histogram } from './histogram.js';
+
+/** One load scenario (SPEC-style: clients × publishers × frame size). */
+export interface Scenario {
+  /** Connected clients, publishers included (every one of them receives). */
+  clients: number;
+  /** How many of the clients also send. */
+  publishers: number;
+  /** Bytes per frame on the wire, '\n' included (line framing). */
+  size: number;
+}
+
+export interface LoadOptions extends Scenario {
+  port: number;
+  host?: string;
+  /** Frames per second offered by all publishers together; 0 = as fast as the server takes them. */
+  rate: number;
+  /** Measured window, after warm-up. */
+  durationMs: number;
+  warmupMs: number;
+  /** How many clients parse every frame (order, latency); the rest only count bytes. */
+  auditors: number;
+  /** Called at the start and end of the measured window (to sample the server's CPU). */
+  onWindow?: (edge: 'start' | 'end') => Promise<void>;
+  /** Progress, 0..1, for a progress bar. */
+  onProgress?: (fraction: number) => void;
+}
+
+export interface LoadResult {
+  /** Deliveries (frames received by clients) inside the measured window. */
+  deliveries: number;
+  /** Length of the measured window, ms. */
+  windowMs: number;
+  /** Frames the publishers sent in all. */
+  framesSent: number;
+  /** Frames owed to some client and never received (after a drain period). */
+  lost: number;
+  /** Frames received out of their sender's order, or orders that differ between auditors. */
+  orderViolations: number;
+  latencyUs: Histogram;
+  /** The load generator's own CPU in the window, µs (so nobody mistakes its limit for the server's). */
+  generatorCpuMicros: number;
+}
+
+const FRAME_MIN = 32;
+const TICK_MS = 2;
+
+/** A connected client of the load generator. */
+class LoadClient {
+  bytes = 0;
+  private carry = '';
+  private readonly last = new Map<number, number>();
+  /** Rolling hash of the order of frames seen (auditors only). */
+  orderHash = 0;
+  frames = 0;
+  violations = 0;
+
+  constructor(
+    readonly socket: net.Socket,
+    audit: boolean,
+    latency: Histogram,
+    epoch: bigint,
+  ) {
+    socket.setNoDelay(true);
+    if (!audit) {
+      socket.on('data', (chunk: Buffer) => {
+        this.bytes += chunk.length;
+      });
+      return;
+    }
+    socket.setEncoding('latin1');
+    socket.on('data', (text: string) => {
+      this.bytes += text.length;
+      const now = Number((process.hrtime.bigint() - epoch) / 1000n);
+      const data = this.carry + text;
+      let start = 0;
+      for (;;) {
+        const nl = data.indexOf('\n', start);
+        if (nl === -1) break;
+        // Frame: "p<publisher>:<seq>:<send time µs>:" then padding.
+        const c1 = data.indexOf(':', start);
+        const c2 = data.indexOf(':', c1 + 1);
+        const c3 = data.indexOf(':', c2 + 1);
+        const pub = Number(data.slice(start + 1, c1));
+        const seq = Number(data.slice(c1 + 1, c2));
+        const sentAt = Number(data.slice(c2 + 1, c3));
+        // A client joins mid-stream: its first frame of a publisher sets the baseline.
+        const prev = this.last.get(pub) ?? seq - 1;
+        if (seq !== prev + 1) this.violations++;
+        this.last.set(pub, seq);
+        this.orderHash = (Math.imul(this.orderHash, 31) + pub * 1_000_003 + seq) | 0;
+        this.frames++;
+        latency.record(now - sentAt);
+        start = nl + 1;
+      }
+      this.carry = data.slice(start);
+    });
+  }
+}
+
+function connectOne(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      socket.on('error', () => undefined);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Drives a broadcast server: connects the clients, has the publishers send
+ * fixed-size line frames at the offered rate, counts what every client
+ * receives, and checks order and measures latency on a few auditors.
+ */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const { clients: n, publishers: p, size } = options;
+  if (size < FRAME_MIN) throw new Error(`frame size must be at least ${FRAME_MIN} bytes`);
+  if (p < 1 || p > n) throw new Error('publishers must be from 1 to the number of clients');
+  const host = options.host ?? '127.0.0.1';
+  const epoch = process.hrtime.bigint();
+  const latency = new Histogram();
+  const auditors = Math.min(options.auditors, n);
+
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const group = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => connectOne(host, options.port)));
+    sockets.push(...group);
+  }
+  // Auditors are the last clients: receivers that may or may not publish.
+  const clients = sockets.map((s, i) => new LoadClient(s, i >= n - auditors, latency, epoch));
+  const publishers = clients.slice(0, p);
+  const seqs = new Array<number>(p).fill(0);
+  const padding = '.'.repeat(size);
+
+  const frame = (pi: number): string => {
+    const head = `p${pi}:${seqs[pi]!++}:${Number((process.hrtime.bigint() - epoch) / 1000n)}:`;
+    return head + padding.slice(0, size - 1 - head.length) + '\n';
+  };
+
+  // Make sure every client is admitted before the clock starts: publisher 0 sends
+  // until every client has had a frame; then each client's count is its baseline.
+  const admitted = Date.now();
+  while (clients.some((c) => c.bytes === 0)) {
+    if (Date.now() - admitted > 15_000) throw new Error('clients were not all admitted within 15 s');
+    publishers[0]!.socket.write(frame(0));
+    await sleep(20);
+  }
+  await sleep(50);
+  const baseline = clients.map((c) => c.bytes);
+  const framesBefore = seqs.reduce((a, b) => a + b, 0);
+
+  let sending = true;
+  const blocked = new Array<boolean>(p).fill(false);
+  const sendBurst = (pi: number, count: number): void => {
+    let burst = '';
+    for (let k = 0; k < count; k++) burst += frame(pi);
+    const socket = publishers[pi]!.socket;
+    if (!socket.write(burst)) {
+      blocked[pi] = true;
+      socket.once('drain', () => {
+        blocked[pi] = false;
+        if (sending && options.rate === 0) sendBurst(pi, 32);
+      });
+    } else if (options.rate === 0 && sending) {
+      setImmediate(() => sending && !blocked[pi] && sendBurst(pi, 32));
+    }
+  };
+
+  const startAt = Date.now();
+  const total = options.warmupMs + options.durationMs;
+  let timer: NodeJS.Timeout | undefined;
+  if (options.rate > 0) {
+    const perPublisher = options.rate / p;
+    const owed = new Array<number>(p).fill(0);
+    let lastTick = startAt;
+    timer = setInterval(() => {
+      const now = Date.now();
+      const elapsed = now - lastTick;
+      lastTick = now;
+      for (let pi = 0; pi < p; pi++) {
+        owed[pi]! += (perPublisher * elapsed) / 1000;
+        const count = Math.floor(owed[pi]!);
+        if (count > 0 && !blocked[pi]) {
+          owed[pi]! -= count;
+          sendBurst(pi, count);
+        }
+      }
+    }, TICK_MS);
+  } else {
+    for (let pi = 0; pi < p; pi++) sendBurst(pi, 32);
+  }
+
+  const progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
+  await sleep(options.warmupMs);
+  await options.onWindow?.('start');
+  const bytesAtStart = clients.reduce((sum, c) => sum + c.bytes, 0);
+  const cpuAtStart = process.cpuUsage();
+  const windowStart = process.hrtime.bigint();
+  await sleep(options.durationMs);
+  const bytesAtEnd = clients.reduce((sum, c) => sum + c.bytes, 0);
+  const windowMs = Number(process.hrtime.bigint() - windowStart) / 1e6;
+  const cpu = process.cpuUsage(cpuAtStart);
+  await options.onWindow?.('end');
+  sending = false;
+  if (timer) clearInterval(timer);
+  clearInterval(progress);
+  options.onProgress?.(1);
+
+  // Drain: every client is owed every frame sent.
+  const framesSent = seqs.reduce((a, b) => a + b, 0) - framesBefore;
+  const owed = (i: number): number => baseline[i]! + framesSent * size;
+  const drainStart = Date.now();
+  while (clients.some((c, i) => c.bytes < owed(i)) && Date.now() - drainStart < 10_000) await sleep(20);
+  const lost = clients.reduce((sum, c, i) => sum + Math.max(0, owed(i) - c.bytes), 0) / size;
+  let violations = clients.reduce((sum, c) => sum + c.violations, 0);
+  const audited = clients.slice(n - auditors);
+  if (audited.some((c) => c.frames === audited[0]!.frames && c.orderHash !== audited[0]!.orderHash)) violations++;
+  for (const s of sockets) s.destroy();
+
+  return {
+    deliveries: (bytesAtEnd - bytesAtStart) / size,
+    windowMs,
+    framesSent,
+    lost: Math.round(lost),
+    orderViolations: violations,
+    latencyUs: latency,
+    generatorCpuMicros: cpu.user + cpu.system,
+  };
+}

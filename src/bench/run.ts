@@ -1,0 +1,189 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { runLoad, type Scenario } from './loadgen.js';
+import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
+
+/** One measured run of one target on one scenario. */
+export interface BenchSample {
+  target: BenchTarget;
+  scenario: Scenario;
+  deliveriesPerSecond: number;
+  mbPerSecond: number;
+  cpuNsPerDelivery: number;
+  generatorCpuNsPerDelivery: number;
+  latencyUs: { p50: number; p99: number; max: number };
+  peakRssMiB: number;
+  lost: number;
+  orderViolations: number;
+  framesSent: number;
+}
+
+export interface BenchPlan {
+  targets: BenchTarget[];
+  scenarios: Scenario[];
+  /** Rounds per scenario; targets alternate within each (A B A B …) to cancel drift. */
+  rounds: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Offered frames/s across publishers; 0 = as fast as the server takes them. */
+  rate: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+/** A server child and a way to ask it for its resource usage. */
+class ServerChild {
+  private waiters: ((m: FromChild) => void)[] = [];
+
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: FromChild) => this.waiters.shift()?.(m));
+  }
+
+  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number }> {
+    const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const server = new ServerChild(child);
+    const ready = await server.next();
+    if (ready.type !== 'ready') {
+      child.kill();
+      throw new Error(`the ${config.target} server did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
+    }
+    return { server, port: ready.port };
+  }
+
+  private next(): Promise<FromChild> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`bench server exited (code ${code})`));
+      this.child.once('exit', onExit);
+      this.waiters.push((m) => {
+        this.child.off('exit', onExit);
+        resolve(m);
+      });
+    });
+  }
+
+  async usage(): Promise<{ cpuMicros: number; maxRssKiB: number }> {
+    const reply = this.next();
+    this.child.send({ type: 'usage' } satisfies ToChild);
+    const m = await reply;
+    if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
+    return m;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ type: 'stop' } satisfies ToChild);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Runs one target on one scenario: its own server process, the load from this one. */
+export async function measure(target: BenchTarget, scenario: Scenario, plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rate'>, onProgress?: (f: number) => void): Promise<BenchSample> {
+  const { server, port } = await ServerChild.start({
+    target,
+    framing: 'line',
+    replay: 0,
+    maxClients: Math.max(10_000, scenario.clients + 10),
+    maxBacklogBytes: 64 * 1024 * 1024,
+  });
+  try {
+    let cpuStart = 0;
+    let cpuEnd = 0;
+    let maxRssKiB = 0;
+    const result = await runLoad({
+      ...scenario,
+      port,
+      rate: plan.rate,
+      durationMs: plan.durationMs,
+      warmupMs: plan.warmupMs,
+      auditors: 2,
+      onProgress,
+      onWindow: async (edge) => {
+        const usage = await server.usage();
+        if (edge === 'start') cpuStart = usage.cpuMicros;
+        else {
+          cpuEnd = usage.cpuMicros;
+          maxRssKiB = usage.maxRssKiB;
+        }
+      },
+    });
+    const seconds = result.windowMs / 1000;
+    const deliveries = Math.max(1, result.deliveries);
+    return {
+      target,
+      scenario,
+      deliveriesPerSecond: result.deliveries / seconds,
+      mbPerSecond: (result.deliveries * scenario.size) / seconds / 1e6,
+      cpuNsPerDelivery: ((cpuEnd - cpuStart) * 1000) / deliveries,
+      generatorCpuNsPerDelivery: (result.generatorCpuMicros * 1000) / deliveries,
+      latencyUs: { p50: result.latencyUs.percentile(50), p99: result.latencyUs.percentile(99), max: result.latencyUs.max },
+      peakRssMiB: maxRssKiB / 1024,
+      lost: result.lost,
+      orderViolations: result.orderViolations,
+      framesSent: result.framesSent,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The order runs happen in: per scenario, rounds of every target in turn (A B A B …). */
+export function schedule(targets: BenchTarget[], scenarios: Scenario[], rounds: number): { target: BenchTarget; scenario: Scenario; round: number }[] {
+  const out: { target: BenchTarget; scenario: Scenario; round: number }[] = [];
+  for (const scenario of scenarios) {
+    for (let round = 0; round < rounds; round++) {
+      // Alternate which target goes first in each round, so neither always runs on a cold (or warm) machine.
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) out.push({ target, scenario, round });
+    }
+  }
+  return out;
+}
+
+/** Combines the rounds of one target and scenario: medians, and the worst of lost / order. */
+export function combine(samples: BenchSample[]): BenchSample {
+  const first = samples[0]!;
+  return {
+    target: first.target,
+    scenario: first.scenario,
+    deliveriesPerSecond: median(samples.map((s) => s.deliveriesPerSecond)),
+    mbPerSecond: median(samples.map((s) => s.mbPerSecond)),
+    cpuNsPerDelivery: median(samples.map((s) => s.cpuNsPerDelivery)),
+    generatorCpuNsPerDelivery: median(samples.map((s) => s.generatorCpuNsPerDelivery)),
+    latencyUs: {
+      p50: median(samples.map((s) => s.latencyUs.p50)),
+      p99: median(samples.map((s) => s.latencyUs.p99)),
+      max: Math.max(...samples.map((s) => s.latencyUs.max)),
+    },
+    peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
+    lost: samples.reduce((a, s) => a + s.lost, 0),
+    orderViolations: samples.reduce((a, s) => a + s.orderViolations, 0),
+    framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
+  };
+}
+
+/** Runs the whole plan and returns one combined row per target and scenario. */
+export async function runPlan(plan: BenchPlan): Promise<{ rows: BenchSample[]; samples: BenchSample[] }> {
+  const runs = schedule(plan.targets, plan.scenarios, plan.rounds);
+  const samples: BenchSample[] = [];
+  for (const [i, run] of runs.entries()) {
+    const label = `${run.target} ${run.scenario.clients}c×${run.scenario.publishers}p×${run.scenario.size}B round ${run.round + 1}/${plan.rounds}`;
+    plan.onProgress?.(i, runs.length, label);
+    samples.push(await measure(run.target, run.scenario, plan, (f) => plan.onProgress?.(i + f, runs.length, label)));
+  }
+  plan.onProgress?.(runs.length, runs.length, 'done');
+  const rows: BenchSample[] = [];
+  for (const scenario of plan.scenarios) {
+    for (const target of plan.targets) {
+      const mine = samples.filter((s) => s.target === target && s.scenario === scenario);
+      if (mine.length) rows.push(combine(mine));
+    }
+  }
+  return { rows, samples };
+}

@@ -1,0 +1,47 @@
+/**
+ * Entry point of a bench server child: `node server-child.js '<config json>'`,
+ * forked with an IPC channel by the orchestrator.
+ */
+import { createServer } from '../server.js';
+import { startBaselineNet } from './baseline-net.js';
+import type { BenchServerConfig, FromChild, ToChild } from './protocol.js';
+
+function send(message: FromChild): void {
+  process.send?.(message);
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '{}') as BenchServerConfig;
+  let stop: () => Promise<void>;
+  if (config.target === 'baseline-net') {
+    const server = await startBaselineNet();
+    send({ type: 'ready', port: (server.address() as { port: number }).port, engine: 'baseline-net' });
+    stop = async () => undefined; // the process exits right after: that closes everything
+  } else {
+    const server = await createServer({
+      engine: config.target,
+      port: 0,
+      framing: config.framing,
+      replay: config.replay,
+      maxClients: config.maxClients,
+      maxBacklogBytes: config.maxBacklogBytes,
+      closeTimeoutMs: 500,
+    });
+    send({ type: 'ready', port: server.address().port, engine: server.engine });
+    stop = () => server.close();
+  }
+  process.on('message', (message: ToChild) => {
+    if (message.type === 'usage') {
+      const cpu = process.cpuUsage();
+      send({ type: 'usage', cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss(), maxRssKiB: process.resourceUsage().maxRSS });
+    } else if (message.type === 'stop') {
+      void stop().then(() => process.exit(0));
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+main().catch((err: Error) => {
+  send({ type: 'error', message: err.message });
+  process.exit(1);
+});
