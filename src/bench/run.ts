@@ -25,8 +25,8 @@ export interface BenchPlan {
   rounds: number;
   durationMs: number;
   warmupMs: number;
-  /** Offered frames/s across publishers; 0 = as fast as the server takes them. */
-  rate: number;
+  /** Offered frames/s across publishers for a scenario; 0 = as fast as the server takes them. */
+  rateFor: (scenario: Scenario) => number;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -78,7 +78,12 @@ class ServerChild {
 }
 
 /** Runs one target on one scenario: its own server process, the load from this one. */
-export async function measure(target: BenchTarget, scenario: Scenario, plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rate'>, onProgress?: (f: number) => void): Promise<BenchSample> {
+export async function measure(
+  target: BenchTarget,
+  scenario: Scenario,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor'>,
+  onProgress?: (f: number) => void,
+): Promise<BenchSample> {
   const { server, port } = await ServerChild.start({
     target,
     framing: 'line',
@@ -93,7 +98,7 @@ export async function measure(target: BenchTarget, scenario: Scenario, plan: Pic
     const result = await runLoad({
       ...scenario,
       port,
-      rate: plan.rate,
+      rate: plan.rateFor(scenario),
       durationMs: plan.durationMs,
       warmupMs: plan.warmupMs,
       auditors: 2,

@@ -1,28 +1,38 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { availableEngines } from '../server.js';
-import { runPlan, type BenchSample } from '../bench/run.js';
+import { runPlan } from '../bench/run.js';
+import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Scenario } from '../bench/loadgen.js';
 import { intFlag, parseFlags, UsageError } from './args.js';
 
+/** Deliveries per second the default offered rate aims at (rate = this / clients). */
+const AUTO_DELIVERIES = 500_000;
+
 export const BENCH_HELP = `Usage: echocast bench [options]
 
-Measures engines side by side: each run starts the server in its own process
-and drives it from this one; targets alternate (A B A B ...) and each row is the
-median of its rounds. Server CPU per delivery is the steadiest figure on a
-shared machine.
+Measures engines side by side. Each run starts the server in its own process
+and drives it from this one; engines alternate (A B A B ...) to cancel drift,
+and each row is the median of its rounds. Server CPU per delivery is the
+steadiest figure on a shared machine; the generator's own CPU is shown too.
 
 Options:
   --engines LIST      comma-separated: js, native-threads, native-poll, and
                       baseline-net (a plain tuned node:net broadcast, for
                       reference) (default: every available engine)
   --clients LIST      clients per scenario, e.g. 50,500 (default 50)
-  --publishers N      how many clients send (default 5)
+  --publishers N      how many of the clients send (default 5)
   --size LIST         frame sizes in bytes, e.g. 64,1024 (default 64)
   --duration D        measured window per run, e.g. 5s or 800ms (default 5s)
-  --rate N            frames/s offered by all publishers; 0 = as fast as the
-                      server takes them (default 0)
+  --rate R            frames/s offered by all publishers together: a number,
+                      'auto' (${AUTO_DELIVERIES.toLocaleString('en-US')} deliveries/s: ${AUTO_DELIVERIES.toLocaleString('en-US')} / clients frames/s)
+                      or 'max' (as fast as the server takes them) (default auto)
   --rounds N          runs per engine and scenario (default 3)
-  --quick             one short round of a small scenario per engine
+  --quick             every available engine, small scenarios, one short
+                      round each: about a minute at most
+  --out DIR           write results.json, results.md and chart.svg there
+  --json              print results.json on stdout instead of the table
   -h, --help          show this help`;
 
 function list(name: string, value: string | undefined, min: number, max: number): number[] | undefined {
@@ -34,36 +44,19 @@ function duration(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value.trim());
   if (!m) throw new UsageError(`--duration must be like 5s or 800ms, got "${value}"`);
-  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+  const ms = Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+  if (ms < 100 || ms > 600_000) throw new UsageError('--duration must be from 100ms to 600s');
+  return ms;
 }
 
-function fmt(n: number, digits = 0): string {
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+function rate(value: string | undefined): number | 'auto' {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (value === 'max') return 0;
+  return intFlag('rate', value, 1, 100_000_000)!;
 }
 
-/** The result table, one row per target and scenario. */
-export function table(rows: BenchSample[]): string {
-  const header = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
-  const body = rows.map((r) => [
-    r.target,
-    String(r.scenario.clients),
-    String(r.scenario.publishers),
-    String(r.scenario.size),
-    fmt(r.deliveriesPerSecond),
-    fmt(r.mbPerSecond, 1),
-    fmt(r.cpuNsPerDelivery, 0),
-    fmt(r.generatorCpuNsPerDelivery, 0),
-    fmt(r.latencyUs.p50),
-    fmt(r.latencyUs.p99),
-    fmt(r.latencyUs.max),
-    fmt(r.peakRssMiB, 1),
-    String(r.lost),
-    String(r.orderViolations),
-    r.lost === 0 && r.orderViolations === 0 ? 'yes' : 'INVALID',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** `echocast bench`. */
@@ -77,6 +70,8 @@ export async function bench(argv: string[]): Promise<number> {
     rate: { type: 'string' },
     rounds: { type: 'string' },
     quick: { type: 'boolean' },
+    out: { type: 'string' },
+    json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help) {
@@ -89,30 +84,51 @@ export async function bench(argv: string[]): Promise<number> {
     if (!available.includes(t)) throw new UsageError(`--engines: "${t}" is not available here (have: ${available.join(', ')})`);
   }
   const quick = flags.quick ?? false;
-  const clients = list('clients', flags.clients, 1, 20_000) ?? [50];
-  const sizes = list('size', flags.size, 32, 1024 * 1024) ?? [64];
-  const publishers = intFlag('publishers', flags.publishers, 1, 20_000) ?? 5;
+  const publishers = intFlag('publishers', flags.publishers, 1, 20_000);
   const scenarios: Scenario[] = [];
-  for (const size of sizes) for (const c of clients) scenarios.push({ clients: c, publishers: Math.min(publishers, c), size });
-  const plan = {
-    targets,
-    scenarios,
+  if (quick && flags.clients === undefined && flags.size === undefined) {
+    scenarios.push({ clients: 50, publishers: publishers ?? 5, size: 64 }, { clients: 200, publishers: 1, size: 1024 });
+  } else {
+    const clients = list('clients', flags.clients, 1, 20_000) ?? [50];
+    const sizes = list('size', flags.size, 32, 1024 * 1024) ?? [64];
+    for (const size of sizes) for (const c of clients) scenarios.push({ clients: c, publishers: Math.min(publishers ?? 5, c), size });
+  }
+  const offered = rate(flags.rate);
+  const settings = {
     rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? 1 : 3),
-    durationMs: duration(flags.duration) ?? (quick ? 1500 : 5000),
+    durationMs: duration(flags.duration) ?? (quick ? 1000 : 5000),
     warmupMs: quick ? 300 : 1000,
-    rate: intFlag('rate', flags.rate, 0, 100_000_000) ?? 0,
+    rate: offered === 'auto' ? -1 : offered,
   };
   const tty = process.stderr.isTTY;
+  let lastPercent = -1;
   const { rows } = await runPlan({
-    ...plan,
+    targets,
+    scenarios,
+    rounds: settings.rounds,
+    durationMs: settings.durationMs,
+    warmupMs: settings.warmupMs,
+    rateFor: (s) => (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
     onProgress: (done, total, label) => {
-      const width = 30;
-      const filled = Math.round((done / total) * width);
-      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor((done / total) * 100)}% ${label}`;
-      if (tty) process.stderr.write(`\r\x1b[2K${bar}`);
+      const percent = Math.floor((done / total) * 100);
+      if (tty) {
+        const width = 30;
+        const filled = Math.round((done / total) * width);
+        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}`);
+      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || done === total) {
+        process.stderr.write(`bench: ${percent}% ${label}\n`);
+      }
+      lastPercent = percent;
     },
   });
   if (tty) process.stderr.write('\r\x1b[2K');
-  process.stdout.write(`${table(rows)}\n`);
-  return rows.every((r) => r.lost === 0 && r.orderViolations === 0) ? 0 : 1;
+  const command = `echocast bench ${argv.join(' ')}`.trim();
+  const report = buildReport(rows, command, settings, version());
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${textTable(report.results)}\n`);
+  if (flags.out) {
+    const files = writeReport(flags.out, report);
+    process.stderr.write(`bench: wrote ${files.join(', ')}\n`);
+  }
+  return report.results.every((r) => r.valid) ? 0 : 1;
 }
