@@ -11,7 +11,8 @@ Runs a broadcast echo server: every frame any client sends reaches every
 connected client, the sender too, in one order; a newcomer first gets the
 latest frame(s). Prints one line when ready:
   echocast listening on HOST:PORT (engine=ENGINE)
-and stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+and stops cleanly on Ctrl-C (SIGINT), SIGTERM, Ctrl-Break, or an IPC
+'shutdown' message (how pm2 stops processes on Windows).
 
 Options:
   --host H                 address to bind (default ${DEFAULTS.host}: loopback only)
@@ -28,7 +29,33 @@ Options:
 
 Sizes take binary units: 65536, 64KiB, 16MiB.`;
 
-/** `echocast serve`: runs a server until SIGINT or SIGTERM. */
+/**
+ * Resolves when the process is asked to stop: SIGINT (Ctrl-C), SIGTERM, SIGBREAK
+ * (Ctrl-Break on Windows), or, when started with an IPC channel, a 'shutdown'
+ * message — the way process managers such as pm2 stop a process gracefully on
+ * Windows, where kill() cannot deliver a signal the process can catch.
+ */
+export function stopRequested(): Promise<void> {
+  return new Promise((resolve) => {
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGBREAK'];
+    const onMessage = (message: unknown): void => {
+      if (message === 'shutdown' || (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'shutdown')) stop();
+    };
+    const stop = (): void => {
+      for (const signal of signals) process.off(signal, stop);
+      process.off('message', onMessage);
+      process.channel?.unref();
+      resolve();
+    };
+    for (const signal of signals) process.on(signal, stop);
+    if (process.send) {
+      process.on('message', onMessage);
+      process.channel?.unref(); // the channel alone must not keep the process alive
+    }
+  });
+}
+
+/** `echocast serve`: runs a server until SIGINT, SIGTERM or a 'shutdown' message. */
 export async function serve(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
     host: { type: 'string' },
@@ -63,19 +90,12 @@ export async function serve(argv: string[]): Promise<number> {
     server.on('disconnect', (d) => process.stderr.write(`- client ${d.id} (${d.reason})\n`));
   }
   server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
+
   const { address, port } = server.address();
   const shown = address.includes(':') ? `[${address}]` : address;
   process.stdout.write(`echocast listening on ${shown}:${port} (engine=${server.engine})\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopRequested();
   await server.close();
   return 0;
 }

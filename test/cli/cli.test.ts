@@ -1,6 +1,6 @@
 // The command line: `echocast serve` and `echocast client`, spawned as real processes.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { enginesUnderTest, RawClient, until } from '../helpers.js';
 
@@ -8,7 +8,8 @@ const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /** Starts `echocast serve` and resolves with its port once the ready line is printed. */
 async function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number; stdout: () => string; ready: string }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args]);
+  // An IPC channel too, for the graceful stop that Windows allows (see stopGracefully).
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] }) as ChildProcessWithoutNullStreams;
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -26,6 +27,15 @@ afterEach(() => {
   for (const child of running) child.kill('SIGKILL');
   running.clear();
 });
+
+/**
+ * Asks `serve` to stop the way the platform allows: a signal on POSIX; on Windows,
+ * where kill() terminates without a catchable signal, the IPC 'shutdown' message.
+ */
+function stopGracefully(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (process.platform === 'win32') child.send('shutdown');
+  else child.kill(signal);
+}
 
 function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
@@ -54,7 +64,7 @@ describe('cli', () => {
       a.write('That is so cool!\n');
       assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
       assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
-      child.kill('SIGTERM');
+      stopGracefully(child, 'SIGTERM');
       assert.deepEqual(await exited(child), { code: 0, signal: null });
       await a.waitClosed();
       await b.waitClosed();
@@ -62,9 +72,9 @@ describe('cli', () => {
     });
   }
 
-  it('serve stops cleanly on SIGINT', async () => {
+  it('serve stops cleanly on SIGINT (Windows: on the shutdown message)', async () => {
     const { child } = await serve([]);
-    child.kill('SIGINT');
+    stopGracefully(child, 'SIGINT');
     assert.deepEqual(await exited(child), { code: 0, signal: null });
   });
 
@@ -77,7 +87,7 @@ describe('cli', () => {
     assert.deepEqual(await b.waitLines(2), ['two', 'three']);
     a.write(`${'x'.repeat(1100)}\n`);
     await a.waitClosed();
-    child.kill('SIGTERM');
+    stopGracefully(child, 'SIGTERM');
     await exited(child);
   });
 
