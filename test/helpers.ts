@@ -11,6 +11,10 @@ import { availableEngines, createServer, type EchoServer, type EngineName, type 
  */
 export function enginesUnderTest(): EngineName[] {
   const available = availableEngines();
+  // The Windows lane sets this: a prebuild that fails to load must fail the run, not shrink it to js.
+  if (process.env.ECHOCAST_REQUIRE_NATIVE === '1' && available.length < 2) {
+    throw new Error('ECHOCAST_REQUIRE_NATIVE=1 but the native addon did not load here');
+  }
   const wanted = process.env.ECHOCAST_TEST_ENGINES;
   if (!wanted) return available;
   const names = wanted.split(',').map((s) => s.trim()).filter(Boolean) as EngineName[];

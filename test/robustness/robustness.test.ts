@@ -1,0 +1,190 @@
+// Hardening (issue 7): bad input, slow consumers, floods and churn, on every engine.
+// Each case checks that the server is still up, that healthy clients lost nothing,
+// and that the offender got its stated reason.
+import assert from 'node:assert/strict';
+import type { DisconnectInfo, EchoServer } from 'echocast';
+import { ServerChild } from '../../dist/bench/run.js';
+import { connectMany, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+
+function lengthFrame(payload: Buffer | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(body.length, 0);
+  return Buffer.concat([prefix, body]);
+}
+
+/** Asserts the server still serves: a fresh client's frame comes back. */
+async function stillServes(server: EchoServer, framing: 'line' | 'length' = 'line'): Promise<void> {
+  const probe = await RawClient.connect(server.address().port);
+  const frame = framing === 'line' ? Buffer.from('probe\n') : lengthFrame('probe');
+  await until(() => server.stats().clients > 0, 'the probe to be admitted');
+  probe.write(frame);
+  await until(() => probe.bytes().includes(frame), 'the probe frame to come back');
+  await probe.close();
+}
+
+function recorder(server: EchoServer): DisconnectInfo[] {
+  const list: DisconnectInfo[] = [];
+  server.on('disconnect', (d) => list.push(d));
+  return list;
+}
+
+for (const engine of enginesUnderTest()) {
+  describe(`robustness [${engine}]`, () => {
+    it('length prefixes of 0 and of 2^32-1: the empty frame is relayed, the huge one cuts its sender', async () => {
+      const server = await startServer(engine, { framing: 'length', replay: 0 });
+      const gone = recorder(server);
+      const { port } = server.address();
+      const [healthy, offender] = await connectMany(port, 2);
+      await waitClients(server, 2);
+      const empty = lengthFrame(Buffer.alloc(0));
+      offender!.write(empty);
+      assert.ok((await healthy!.waitBytes(4)).equals(empty));
+      offender!.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+      await offender!.waitClosed();
+      const after = lengthFrame('after');
+      healthy!.write(after);
+      assert.ok((await healthy!.waitBytes(4 + after.length)).equals(Buffer.concat([empty, after])));
+      await until(() => gone.length === 1, 'the disconnect');
+      assert.equal(gone[0]!.reason, 'frame-too-large');
+      await stillServes(server, 'length');
+    });
+
+    it('an overlong line cuts its sender alone, whatever its pieces', async () => {
+      const server = await startServer(engine, { maxFrameBytes: 4096, replay: 0 });
+      const gone = recorder(server);
+      const { port } = server.address();
+      const [healthy, offender] = await connectMany(port, 2);
+      await waitClients(server, 2);
+      for (let i = 0; i < 8; i++) offender!.write('x'.repeat(1000));
+      healthy!.write('fine\n');
+      await offender!.waitClosed();
+      assert.deepEqual(await healthy!.waitLines(1), ['fine']);
+      await until(() => gone.length === 1, 'the disconnect');
+      assert.equal(gone[0]!.reason, 'frame-too-large');
+      assert.ok(!healthy!.bytes().includes('xxxx'), 'no part of the overlong line was relayed');
+      await stillServes(server);
+    });
+
+    it('a partial frame then a reset: nothing half delivered, the sender leaves with client-error', async () => {
+      const server = await startServer(engine, { replay: 0 });
+      const gone = recorder(server);
+      const { port } = server.address();
+      const [healthy, offender] = await connectMany(port, 2);
+      await waitClients(server, 2);
+      offender!.write('whole\npart');
+      await healthy!.waitLines(1);
+      offender!.socket.resetAndDestroy();
+      await until(() => gone.length === 1, 'the disconnect');
+      assert.equal(gone[0]!.reason, 'client-error');
+      healthy!.write('next\n');
+      assert.deepEqual(await healthy!.waitLines(2), ['whole', 'next']);
+      assert.equal(healthy!.bytes().toString(), 'whole\nnext\n');
+    });
+
+    it('half-close: the partial frame is dropped and the client still receives', async () => {
+      const server = await startServer(engine, { replay: 0 });
+      const { port } = server.address();
+      const half = await RawClient.connect(port, { allowHalfOpen: true });
+      const other = await RawClient.connect(port);
+      await waitClients(server, 2);
+      half.write('said\nunfinished');
+      half.socket.end();
+      await other.waitLines(1);
+      other.write('reply\n');
+      assert.deepEqual(await half.waitLines(2), ['said', 'reply']);
+      assert.equal(other.bytes().toString(), 'said\nreply\n');
+    });
+
+    it('300 connect-and-reset cycles while a steady client keeps receiving everything', async function () {
+      this.timeout(60_000);
+      // replay 1: each churner is admitted when the latest frame reaches it.
+      const server = await startServer(engine, { replay: 1 });
+      const gone = recorder(server);
+      const { port } = server.address();
+      const steady = await RawClient.connect(port);
+      const publisher = await RawClient.connect(port);
+      await waitClients(server, 2);
+      let sent = 0;
+      let publishing = true;
+      const pub = (async () => {
+        while (publishing) {
+          publisher.write(`s${sent++}\n`);
+          await delay(2);
+        }
+      })();
+      for (let i = 0; i < 300; i += 10) {
+        await Promise.all(
+          Array.from({ length: 10 }, async (_, k) => {
+            const c = await RawClient.connect(port);
+            await c.waitBytes(1);
+            if ((i + k) % 2 === 0) c.write('half a fra');
+            c.socket.resetAndDestroy();
+          }),
+        );
+      }
+      // Keep publishing a little: a churner whose going looked like a FIN (a possible
+      // half-close) is let go when a send to it fails.
+      await delay(300);
+      publishing = false;
+      await pub;
+      const lines = await steady.waitLines(sent, 20_000);
+      assert.deepEqual(lines, Array.from({ length: sent }, (_, i) => `s${i}`));
+      await until(() => gone.length === 300, `300 disconnects (have ${gone.length})`, 20_000);
+      assert.ok(gone.every((d) => d.reason === 'client-error' || d.reason === 'client-closed'), JSON.stringify(gone.find((d) => d.reason !== 'client-error' && d.reason !== 'client-closed')));
+      assert.equal(server.stats().clients, 2);
+      await stillServes(server);
+    });
+
+    it('260 connections against maxClients 200: 60 get server-full, the 200 carry on', async function () {
+      this.timeout(60_000);
+      const server = await startServer(engine, { maxClients: 200, replay: 0 });
+      const gone = recorder(server);
+      const { port } = server.address();
+      const admitted = await connectMany(port, 200);
+      await waitClients(server, 200);
+      const extras = await connectMany(port, 60);
+      for (const c of extras) await c.waitClosed();
+      await until(() => gone.length === 60, '60 server-full disconnects');
+      assert.ok(gone.every((d) => d.reason === 'server-full'));
+      assert.equal(server.stats().disconnects['server-full'], 60);
+      admitted[0]!.write('still serving\n');
+      for (const c of admitted) assert.deepEqual(await c.waitLines(1), ['still serving']);
+    });
+
+    it('a client that never reads under 80 MiB of traffic is cut; server memory stays bounded', async function () {
+      this.timeout(120_000);
+      const maxBacklogBytes = 4 * 1024 * 1024;
+      // The server runs in its own process so that its memory is its own.
+      const { server, port } = await ServerChild.start({ target: engine, framing: 'line', replay: 0, maxClients: 100, maxBacklogBytes });
+      try {
+        const stalled = await RawClient.connect(port);
+        stalled.socket.pause();
+        const reader = await RawClient.connect(port);
+        const publisher = await RawClient.connect(port);
+        await until(() => true, '');
+        const rssBefore = await server.rss();
+        const line = `${'m'.repeat(1023)}\n`;
+        const burst = line.repeat(256); // 256 KiB
+        const bursts = 320; // 80 MiB
+        let peak = rssBefore;
+        for (let i = 0; i < bursts; i++) {
+          if (!publisher.socket.write(burst)) await new Promise((r) => publisher.socket.once('drain', r));
+          await new Promise((r) => setImmediate(r));
+          if (i % 32 === 0) peak = Math.max(peak, await server.rss());
+        }
+        const total = bursts * burst.length;
+        await reader.waitBytes(total, 60_000);
+        assert.equal(reader.receivedBytes, total, 'the healthy reader got every byte');
+        peak = Math.max(peak, await server.rss());
+        const stats = (await server.stats()) as { disconnects: Record<string, number>; clients: number };
+        assert.equal(stats.disconnects['slow-consumer'], 1, JSON.stringify(stats));
+        // Bounded by the limit, not by the traffic: 80 MiB went through.
+        const growthMiB = (peak - rssBefore) / 1024 / 1024;
+        assert.ok(growthMiB < 48, `server RSS grew by ${growthMiB.toFixed(1)} MiB`);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
