@@ -77,11 +77,16 @@ export class ServerChild {
   }
 
   async rss(): Promise<number> {
+    return (await this.resources()).rssBytes;
+  }
+
+  /** Memory, JS handles and open descriptors of the server process. */
+  async resources(): Promise<{ rssBytes: number; handles: number; fds: number }> {
     const reply = this.next();
     this.child.send({ type: 'usage' } satisfies ToChild);
     const m = await reply;
     if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
-    return m.rssBytes;
+    return m;
   }
 
   async stop(): Promise<void> {

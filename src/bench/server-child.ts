@@ -2,9 +2,19 @@
  * Entry point of a bench server child: `node server-child.js '<config json>'`,
  * forked with an IPC channel by the orchestrator.
  */
+import fs from 'node:fs';
 import { createServer } from '../server.js';
 import { startBaselineNet } from './baseline-net.js';
 import type { BenchServerConfig, FromChild, ToChild } from './protocol.js';
+
+/** Open file descriptors (sockets included) where the OS shows them; -1 elsewhere. */
+function openFds(): number {
+  try {
+    return fs.readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
+}
 
 function send(message: FromChild): void {
   process.send?.(message);
@@ -35,7 +45,14 @@ async function main(): Promise<void> {
   process.on('message', (message: ToChild) => {
     if (message.type === 'usage') {
       const cpu = process.cpuUsage();
-      send({ type: 'usage', cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss(), maxRssKiB: process.resourceUsage().maxRSS });
+      send({
+        type: 'usage',
+        cpuMicros: cpu.user + cpu.system,
+        rssBytes: process.memoryUsage.rss(),
+        maxRssKiB: process.resourceUsage().maxRSS,
+        handles: process.getActiveResourcesInfo().length,
+        fds: openFds(),
+      });
     } else if (message.type === 'stats') {
       send({ type: 'stats', stats: stats() });
     } else if (message.type === 'stop') {
