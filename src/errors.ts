@@ -38,6 +38,10 @@ export const ErrorCodes = {
   BAD_STATE: 'ECHOCAST_BAD_STATE',
   /** Data given to send() or broadcast() cannot be framed (e.g. over maxFrameBytes). */
   INVALID_FRAME: 'ECHOCAST_INVALID_FRAME',
+  /** The cluster's Redis cannot be reached (at start), or its outage buffer is full. */
+  CLUSTER_UNAVAILABLE: 'ECHOCAST_CLUSTER_UNAVAILABLE',
+  /** Another cluster failure (a Redis error reply, say). */
+  CLUSTER: 'ECHOCAST_CLUSTER',
 } as const;
 
 /**

@@ -9,6 +9,7 @@ export { connect, EchoClient } from './client.js';
 export type { EchoClientEvents } from './client.js';
 export { EchocastError, ErrorCodes } from './errors.js';
 export { DEFAULTS } from './options.js';
-export type { ServerOptions, ClientOptions, Framing, EngineName, EngineChoice } from './options.js';
+export type { ServerOptions, ClientOptions, ClusterOptions, Framing, EngineName, EngineChoice } from './options.js';
+export type { ClusterStats } from './cluster/types.js';
 export { DISCONNECT_REASONS } from './engines/types.js';
 export type { ConnectionInfo, MessageInfo, DisconnectInfo, DisconnectReason, ServerAddress } from './engines/types.js';

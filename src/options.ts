@@ -9,6 +9,18 @@ export type EngineName = 'js' | 'native-threads' | 'native-poll';
 /** What may be asked for: a concrete engine, the best native one, or a sensible default. */
 export type EngineChoice = EngineName | 'native' | 'auto';
 
+/** Options of a Redis cluster link (SPEC §5). */
+export interface ClusterOptions {
+  /** A redis:// or rediss:// URL. */
+  redis: string;
+  /** The stream key (default `echocast`). */
+  stream?: string;
+  /** Approximate cap of the stream's length in entries (default 100,000). */
+  maxLen?: number;
+  /** Bytes of frames buffered while Redis is unreachable; past it the senders are cut (default 16 MiB). */
+  bufferBytes?: number;
+}
+
 /** Options of createServer(). Every field is optional. */
 export interface ServerOptions {
   /** Address to bind (default `127.0.0.1`, loopback only: SPEC S9). */
@@ -31,6 +43,8 @@ export interface ServerOptions {
   maxClients?: number;
   /** How long close() lets queued frames flush before it cuts clients, in ms (default 2000). */
   closeTimeoutMs?: number;
+  /** Share one broadcast with other echocast servers through a Redis Stream (SPEC §5). */
+  cluster?: ClusterOptions;
 }
 
 /** ServerOptions after validation, every field present. */
@@ -45,6 +59,7 @@ export interface ResolvedServerOptions {
   maxBacklogBytes: number;
   maxClients: number;
   closeTimeoutMs: number;
+  cluster: Required<ClusterOptions> | undefined;
 }
 
 /** The defaults of SPEC §2 and §4, in one place. */
@@ -97,7 +112,7 @@ function oneOf<T extends string>(name: string, value: unknown, fallback: T, allo
 
 const KNOWN_SERVER_OPTIONS = new Set([
   'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
-  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs',
+  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs', 'cluster',
 ]);
 
 /**
@@ -115,6 +130,22 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'a non-empty string', host);
   const echoToSender = options.echoToSender ?? DEFAULTS.echoToSender;
   if (typeof echoToSender !== 'boolean') throw invalid('echoToSender', 'a boolean', echoToSender);
+  let cluster: Required<ClusterOptions> | undefined;
+  if (options.cluster !== undefined) {
+    const c = options.cluster;
+    if (c === null || typeof c !== 'object' || typeof c.redis !== 'string' || !/^rediss?:\/\//.test(c.redis)) {
+      throw invalid('cluster.redis', 'a redis:// or rediss:// URL', c?.redis);
+    }
+    if (c.stream !== undefined && (typeof c.stream !== 'string' || c.stream.length === 0)) {
+      throw invalid('cluster.stream', 'a non-empty string', c.stream);
+    }
+    cluster = {
+      redis: c.redis,
+      stream: c.stream ?? 'echocast',
+      maxLen: integer('cluster.maxLen', c.maxLen, 100_000, 1, Number.MAX_SAFE_INTEGER),
+      bufferBytes: integer('cluster.bufferBytes', c.bufferBytes, 16 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+    };
+  }
   const maxFrameBytes = integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024);
   return {
     host,
@@ -127,6 +158,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxBacklogBytes: integer('maxBacklogBytes', options.maxBacklogBytes, DEFAULTS.maxBacklogBytes, 1, Number.MAX_SAFE_INTEGER),
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
+    cluster,
   };
 }
 

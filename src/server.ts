@@ -13,6 +13,7 @@ import type {
   MessageInfo,
   ServerAddress,
 } from './engines/types.js';
+import type { ClusterLink, ClusterStats } from './cluster/types.js';
 import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
 /** Where a server is in its life (ioredis keeps a status string the same way). */
@@ -24,6 +25,8 @@ export interface ServerStats extends EngineStats {
   status: ServerStatus;
   /** Milliseconds since the server started listening. */
   uptimeMs: number;
+  /** The Redis link, when the server is part of a cluster. */
+  cluster?: ClusterStats;
 }
 
 /** The events an EchoServer emits, with their payloads. */
@@ -34,6 +37,10 @@ export interface EchoServerEvents {
   listening: [address: ServerAddress];
   close: [];
   error: [error: EchocastError];
+  /** The cluster's Redis became unreachable; frames are buffered (bounded) meanwhile. */
+  'cluster-down': [reason: string];
+  /** The cluster's Redis is reachable again; buffered frames were appended. */
+  'cluster-up': [];
 }
 
 /**
@@ -90,6 +97,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private boundAddress: ServerAddress | null = null;
   private startedAt = 0;
   private closePromise: Promise<void> | null = null;
+  private link: ClusterLink | null = null;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -121,10 +129,14 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     if (this._status !== 'new') throw new EchocastError(`listen() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
     this._status = 'starting';
     try {
+      // The link comes first: it preloads the replay history, and no client frame
+      // may enter the local hub without passing through the stream.
+      if (this.options.cluster) await this.joinCluster(this.options.cluster);
       this.boundAddress = await this.impl.listen();
     } catch (err) {
       this._status = 'closed';
       await this.impl.close(0).catch(() => undefined);
+      await this.link?.close().catch(() => undefined);
       throw err;
     }
     this._status = 'listening';
@@ -132,6 +144,24 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     const address = this.boundAddress;
     process.nextTick(() => this.emit('listening', address));
     return address;
+  }
+
+  private async joinCluster(cluster: NonNullable<ResolvedServerOptions['cluster']>): Promise<void> {
+    const { RedisStreamLink } = await import('./cluster/redis-stream.js');
+    const impl = this.impl;
+    const link = new RedisStreamLink({ ...cluster, replay: this.options.replay, originMatters: !this.options.echoToSender }, (bytes, frames, origin) =>
+      impl.inject(bytes, frames, origin),
+    );
+    link.on('cluster-down', (reason) => this.emit('cluster-down', reason));
+    link.on('cluster-up', () => this.emit('cluster-up'));
+    link.on('error', (err) =>
+      this.emit('error', err instanceof EchocastError ? err : new EchocastError(`cluster: ${err.message}`, ErrorCodes.CLUSTER, { cause: err })),
+    );
+    impl.setForward((segment, frames, clientId) => {
+      if (link.append(segment, frames, clientId) === 'refused') impl.disconnect(clientId, 'cluster-unavailable');
+    });
+    this.link = link;
+    await link.start();
   }
 
   /** Where the server listens (SPEC §4); throws before listen() has finished. */
@@ -155,6 +185,12 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
         ErrorCodes.INVALID_FRAME,
       );
     }
+    if (this.link) {
+      if (this.link.append(encoded.bytes, encoded.frames, 0) === 'refused') {
+        throw new EchocastError('broadcast() refused: the cluster is unreachable and its buffer is full', ErrorCodes.CLUSTER_UNAVAILABLE);
+      }
+      return;
+    }
     this.impl.broadcast(encoded.bytes, encoded.frames);
   }
 
@@ -165,6 +201,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       status: this._status,
       uptimeMs: this.startedAt ? Date.now() - this.startedAt : 0,
       ...this.impl.stats(),
+      ...(this.link ? { cluster: this.link.stats() } : {}),
     };
   }
 
@@ -180,7 +217,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       return this.closePromise;
     }
     this._status = 'closing';
-    this.closePromise = this.impl.close(this.options.closeTimeoutMs).then(() => {
+    this.closePromise = this.impl.close(this.options.closeTimeoutMs).then(async () => {
+      await this.link?.close();
       this._status = 'closed';
       process.nextTick(() => this.emit('close'));
     });

@@ -1,6 +1,6 @@
 import { createServer } from '../server.js';
 import { DEFAULTS, ENGINE_CHOICES, FRAMINGS } from '../options.js';
-import { choiceFlag, intFlag, parseFlags, sizeFlag } from './args.js';
+import { choiceFlag, intFlag, parseFlags, sizeFlag, UsageError } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
 export const DEFAULT_CLI_PORT = 7007;
@@ -24,10 +24,22 @@ Options:
   --max-frame-bytes N      largest frame; bigger cuts the sender (default 64KiB)
   --max-backlog-bytes N    largest undelivered backlog per client (default 16MiB)
   --max-clients N          most clients at once (default ${DEFAULTS.maxClients})
+  --cluster-redis URL      share one broadcast with other servers through a
+                           Redis Stream (redis://host:port)
+  --cluster-stream KEY     the stream's key (default echocast)
   --verbose                log connections and disconnects to stderr
   -h, --help               show this help
 
 Sizes take binary units: 65536, 64KiB, 16MiB.`;
+
+function clusterFlags(redis: string | undefined, stream: string | undefined): { redis: string; stream?: string } | undefined {
+  if (redis === undefined) {
+    if (stream !== undefined) throw new UsageError('--cluster-stream needs --cluster-redis');
+    return undefined;
+  }
+  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redis}"`);
+  return stream === undefined ? { redis } : { redis, stream };
+}
 
 /**
  * Resolves when the process is asked to stop: SIGINT (Ctrl-C), SIGTERM, SIGBREAK
@@ -67,6 +79,8 @@ export async function serve(argv: string[]): Promise<number> {
     'max-frame-bytes': { type: 'string' },
     'max-backlog-bytes': { type: 'string' },
     'max-clients': { type: 'string' },
+    'cluster-redis': { type: 'string' },
+    'cluster-stream': { type: 'string' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -84,13 +98,15 @@ export async function serve(argv: string[]): Promise<number> {
     maxFrameBytes: sizeFlag('max-frame-bytes', flags['max-frame-bytes'], 1, 256 * 1024 * 1024),
     maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER),
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
+    cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
   });
   if (flags.verbose) {
     server.on('connection', (c) => process.stderr.write(`+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}\n`));
     server.on('disconnect', (d) => process.stderr.write(`- client ${d.id} (${d.reason})\n`));
   }
   server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
-
+  server.on('cluster-down', (reason) => process.stderr.write(`echocast: cluster down (${reason}); buffering\n`));
+  server.on('cluster-up', () => process.stderr.write('echocast: cluster up\n'));
   const { address, port } = server.address();
   const shown = address.includes(':') ? `[${address}]` : address;
   process.stdout.write(`echocast listening on ${shown}:${port} (engine=${server.engine})\n`);

@@ -8,6 +8,7 @@ import {
   type Engine,
   type EngineEvents,
   type EngineStats,
+  type ForwardFn,
   type ServerAddress,
 } from './types.js';
 
@@ -53,7 +54,8 @@ interface HistoryEntry {
 export class JsEngine implements Engine {
   readonly name = 'js' as const;
   private server: net.Server | undefined;
-  private readonly clients = new Set<JsClient>();
+  private readonly clients = new Map<number, JsClient>();
+  private forward: ForwardFn | null = null;
   private nextId = 1;
   private messageEvents = false;
   private closing = false;
@@ -104,7 +106,20 @@ export class JsEngine implements Engine {
   }
 
   broadcast(bytes: Buffer, frames: number): void {
-    this.accept(bytes, frames, null);
+    this.hubAppend(bytes, frames, null);
+  }
+
+  setForward(forward: ForwardFn | null): void {
+    this.forward = forward;
+  }
+
+  inject(bytes: Buffer, frames: number, originClientId: number): void {
+    this.hubAppend(bytes, frames, originClientId === 0 ? null : (this.clients.get(originClientId) ?? null));
+  }
+
+  disconnect(clientId: number, reason: DisconnectReason): void {
+    const client = this.clients.get(clientId);
+    if (client) this.cut(client, reason);
   }
 
   setMessageEvents(on: boolean): void {
@@ -128,14 +143,14 @@ export class JsEngine implements Engine {
     const server = this.server;
     const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     this.flush();
-    for (const client of this.clients) {
+    for (const client of this.clients.values()) {
       client.reason ??= 'server-closed';
       client.socket.end();
     }
     if (this.clients.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
-          for (const client of this.clients) client.socket.destroy();
+          for (const client of this.clients.values()) client.socket.destroy();
         }, deadlineMs);
         this.whenAllDropped = () => {
           clearTimeout(timer);
@@ -163,7 +178,7 @@ export class JsEngine implements Engine {
     this.flush();
     const client = new JsClient(id, socket, this.options, this.acceptBound);
     if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
-    this.clients.add(client);
+    this.clients.set(id, client);
     socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
     socket.on('end', () => {
       // Half-close: the partial frame is discarded (S6); the client still receives.
@@ -183,15 +198,21 @@ export class JsEngine implements Engine {
     if (error !== null) this.cut(client, error);
   }
 
-  /** Every complete frame enters the hub here: counted, remembered, announced, queued. */
-  private accept(segment: Buffer, frames: number, from: JsClient | null): void {
-    this.framesIn += frames;
-    this.bytesIn += segment.length;
-    if (this.options.replay > 0) this.remember(segment, frames);
-    if (this.messageEvents && from !== null) {
+  /** Every complete frame from a client comes here: announced, then into the hub or to the cluster. */
+  private accept(segment: Buffer, frames: number, from: JsClient): void {
+    if (this.messageEvents) {
       const clientId = from.id;
       forEachPayload(this.options.framing, segment, (data) => this.events.message({ clientId, data }));
     }
+    if (this.forward !== null) this.forward(segment, frames, from.id);
+    else this.hubAppend(segment, frames, from);
+  }
+
+  /** Frames enter the hub here, in the one order: counted, remembered, queued. */
+  private hubAppend(segment: Buffer, frames: number, from: JsClient | null): void {
+    this.framesIn += frames;
+    this.bytesIn += segment.length;
+    if (this.options.replay > 0) this.remember(segment, frames);
     if (from !== null && !this.options.echoToSender) {
       this.deliver(segment, frames, from);
       return;
@@ -223,7 +244,7 @@ export class JsEngine implements Engine {
     if (except !== null && this.pendingFrames > 0) this.flush();
     const maxBacklog = this.options.maxBacklogBytes;
     let delivered = 0;
-    for (const client of this.clients) {
+    for (const client of this.clients.values()) {
       if (client === except) continue;
       const socket = client.socket;
       socket.write(bytes);
@@ -269,14 +290,14 @@ export class JsEngine implements Engine {
   /** Disconnects one client with a stated reason; nobody else is affected. */
   private cut(client: JsClient, reason: DisconnectReason): void {
     if (client.reason === null || client.reason === 'server-closed') client.reason = reason;
-    this.clients.delete(client);
+    this.clients.delete(client.id);
     client.socket.destroy();
   }
 
   private drop(client: JsClient): void {
     if (client.dropped) return;
     client.dropped = true;
-    this.clients.delete(client);
+    this.clients.delete(client.id);
     const reason = client.reason ?? 'client-closed';
     this.disconnects[reason]++;
     this.events.disconnect({ id: client.id, reason });

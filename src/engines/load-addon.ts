@@ -7,6 +7,7 @@ import type { EngineName } from '../options.js';
 export type AddonEvent =
   | { type: 'connection'; id: number; remoteAddress: string; remotePort: number }
   | { type: 'message'; clientId: number; data: Buffer }
+  | { type: 'frames'; clientId: number; data: Buffer; frames: number }
   | { type: 'disconnect'; id: number; reason: string }
   | { type: 'error'; error: Error };
 
@@ -28,6 +29,12 @@ export interface AddonServer {
   start(): { address: string; port: number; family: string };
   broadcast(frame: Buffer): void;
   setMessageEvents(on: boolean): void;
+  /** Cluster mode: client frames arrive as `frames` events instead of entering the hub. */
+  setForward?(on: boolean): void;
+  /** Appends frames (wire form) to the hub; originClientId skips that client when echoToSender is off. */
+  inject?(frames: Buffer, originClientId: number): void;
+  /** Cuts one client with a reason. */
+  disconnect?(clientId: number, reason: string): void;
   stats(): {
     clients: number;
     framesIn: number;

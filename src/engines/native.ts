@@ -1,4 +1,4 @@
-import { EchocastError } from '../errors.js';
+import { EchocastError, ErrorCodes } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
 import { requireAddon, type AddonEvent, type AddonServer } from './load-addon.js';
 import {
@@ -8,6 +8,7 @@ import {
   type Engine,
   type EngineEvents,
   type EngineStats,
+  type ForwardFn,
   type ServerAddress,
 } from './types.js';
 
@@ -18,6 +19,7 @@ import {
 export class NativeEngine implements Engine {
   private readonly server: AddonServer;
   private closing: Promise<void> | null = null;
+  private forward: ForwardFn | null = null;
 
   constructor(
     readonly name: 'native-threads' | 'native-poll',
@@ -53,6 +55,23 @@ export class NativeEngine implements Engine {
     this.server.setMessageEvents(on);
   }
 
+  setForward(forward: ForwardFn | null): void {
+    if (!this.server.setForward) {
+      throw new EchocastError(`this build of the addon cannot forward frames (cluster mode) on ${this.name}`, ErrorCodes.ENGINE_UNAVAILABLE);
+    }
+    this.forward = forward;
+    this.server.setForward(forward !== null);
+  }
+
+  inject(bytes: Buffer, _frames: number, originClientId: number): void {
+    if (this.server.inject) this.server.inject(bytes, originClientId);
+    else this.server.broadcast(bytes);
+  }
+
+  disconnect(clientId: number, reason: DisconnectReason): void {
+    this.server.disconnect?.(clientId, reason);
+  }
+
   stats(): EngineStats {
     const raw = this.server.stats();
     const disconnects = emptyDisconnects();
@@ -77,6 +96,9 @@ export class NativeEngine implements Engine {
       switch (event.type) {
         case 'message':
           this.events.message({ clientId: event.clientId, data: event.data });
+          break;
+        case 'frames':
+          this.forward?.(event.data, event.frames, event.clientId);
           break;
         case 'connection':
           this.events.connection({ id: event.id, remoteAddress: event.remoteAddress, remotePort: event.remotePort });

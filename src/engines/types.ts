@@ -8,7 +8,8 @@ export type DisconnectReason =
   | 'frame-too-large'
   | 'slow-consumer'
   | 'server-full'
-  | 'server-closed';
+  | 'server-closed'
+  | 'cluster-unavailable';
 
 /** Every reason, in a stable order (stats list them all, zeros included). */
 export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
@@ -18,6 +19,7 @@ export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
   'slow-consumer',
   'server-full',
   'server-closed',
+  'cluster-unavailable',
 ];
 
 /** A client that was admitted. */
@@ -80,12 +82,30 @@ export interface Engine {
   listen(): Promise<ServerAddress>;
   /** Appends encoded frames (wire form) to the hub as if a client had sent them. */
   broadcast(bytes: Buffer, frames: number): void;
+  /**
+   * Cluster mode (SPEC §5): while a forward function is set, frames from clients
+   * go to it instead of into the hub, and the hub is fed by inject().
+   */
+  setForward(forward: ForwardFn | null): void;
+  /**
+   * Appends frames (wire form) to the hub. `originClientId` names the local client
+   * that sent them (so echoToSender: false can skip it), or 0.
+   */
+  inject(bytes: Buffer, frames: number, originClientId: number): void;
+  /** Cuts one client with a stated reason (e.g. when the cluster cannot take its frames). */
+  disconnect(clientId: number, reason: DisconnectReason): void;
   /** Produces `message` events only while someone listens (they cost a copy in native engines). */
   setMessageEvents(on: boolean): void;
   stats(): EngineStats;
   /** Stops accepting, flushes for up to `deadlineMs`, closes every client, releases every resource. */
   close(deadlineMs: number): Promise<void>;
 }
+
+/**
+ * Receives the frames of one client while the engine forwards (cluster mode):
+ * `segment` holds `frames` complete frames in wire form.
+ */
+export type ForwardFn = (segment: Buffer, frames: number, clientId: number) => void;
 
 /** Builds an engine from resolved options and the event sink. */
 export type EngineFactory = (options: ResolvedServerOptions, events: EngineEvents) => Engine;

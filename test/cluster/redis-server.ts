@@ -1,0 +1,150 @@
+/**
+ * A real redis-server for the cluster tests: started on a free loopback port in
+ * a temporary directory, without persistence (--save '' --appendonly no), and
+ * always stopped by the test that started it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The redis-server executable on PATH, or null. */
+export function findRedisServer(): string | null {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  const names = process.platform === 'win32' ? ['redis-server.exe', 'redis-server'] : ['redis-server'];
+  for (const dir of dirs) {
+    for (const name of names) {
+      const file = path.join(dir, name);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        if (fs.statSync(file).isFile()) return file;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the caller binds it right away). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once a PING on `port` is answered with +PONG, or rejects after `ms`. */
+async function waitPong(port: number, ms: number, child: ChildProcess, log: () => string): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`redis-server exited (${child.exitCode ?? child.signalCode}) before it answered: ${log()}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      let got = '';
+      const done = (value: boolean): void => {
+        socket.destroy();
+        resolve(value);
+      };
+      socket.setTimeout(500, () => done(false));
+      socket.once('error', () => done(false));
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n')) done(got.startsWith('+PONG'));
+      });
+    });
+    if (ok) return;
+    if (Date.now() - start > ms) throw new Error(`redis-server on port ${port} did not answer within ${ms} ms: ${log()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const running = new Set<RedisServer>();
+
+/** One redis-server process; stop() it, or stopAllRedis() after each test. */
+export class RedisServer {
+  private child: ChildProcess | null = null;
+  private log = '';
+
+  private constructor(
+    private readonly bin: string,
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  /** Starts a redis-server on a free port (or `port`) and waits until it answers. */
+  static async start(bin: string, port?: number): Promise<RedisServer> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-redis-'));
+    const server = new RedisServer(bin, port ?? (await freePort()), dir);
+    running.add(server);
+    await server.spawn();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get isRunning(): boolean {
+    return this.child !== null;
+  }
+
+  private async spawn(): Promise<void> {
+    const args = [
+      '--port', String(this.port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--appendonly', 'no',
+      '--dir', this.dir,
+      '--daemonize', 'no',
+      '--loglevel', 'warning',
+    ];
+    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.log = '';
+    child.stdout!.on('data', (d) => (this.log += d));
+    child.stderr!.on('data', (d) => (this.log += d));
+    await waitPong(this.port, 5000, child, () => this.log);
+  }
+
+  /** Stops the process (SIGTERM; SIGKILL after 3 s). Nothing is saved: the data is gone. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Starts the process again on the same port, with an empty dataset. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.spawn();
+  }
+
+  /** Stops the process and removes its directory. */
+  async dispose(): Promise<void> {
+    await this.stop('SIGKILL');
+    running.delete(this);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Stops every redis-server a test started. */
+export async function stopAllRedis(): Promise<void> {
+  const all = [...running];
+  await Promise.all(all.map((r) => r.dispose()));
+}

@@ -1,0 +1,371 @@
+// SPEC §5 and issue 8: several echocast servers share one broadcast through a
+// Redis Stream. Real redis-server processes (one per test, no persistence), real
+// EchoServers, real sockets; no mocks. docs/cluster.md states the outcomes tested here.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { EchoServer, EngineName, ServerOptions } from 'echocast';
+import { closeAll, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
+
+const redisBin = findRedisServer();
+const requireRedis = process.env.ECHOCAST_REQUIRE_REDIS === '1';
+const cliBin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/**
+ * Why an engine cannot run in a cluster, or null. A native engine needs an addon
+ * whose Server can forward frames (NativeEngine.setForward throws
+ * ECHOCAST_ENGINE_UNAVAILABLE otherwise); the tests then show as pending with
+ * that reason, never as a silent pass.
+ */
+function clusterLack(engine: EngineName): string | null {
+  if (engine === 'js') return null;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadAddon } = require(path.resolve(__dirname, '..', '..', 'dist', 'engines', 'load-addon.js')) as {
+    loadAddon(): { addon: { Server: { prototype: Record<string, unknown> } } | null; reason?: string };
+  };
+  const result = loadAddon();
+  if (!result.addon) return `the native addon is unavailable: ${result.reason}`;
+  if (typeof result.addon.Server.prototype.setForward !== 'function' || typeof result.addon.Server.prototype.inject !== 'function') {
+    return 'this build of the addon cannot forward frames (cluster mode): ECHOCAST_ENGINE_UNAVAILABLE';
+  }
+  return null;
+}
+
+/** Registers a cluster test: pending without redis-server (failing when ECHOCAST_REQUIRE_REDIS=1) or without forwarding. */
+function clusterIt(engine: EngineName, title: string, fn: (this: Mocha.Context, redis: RedisServer) => Promise<void>): void {
+  if (!redisBin) {
+    if (requireRedis) {
+      it(title, () => {
+        throw new Error('redis-server is not on PATH, and ECHOCAST_REQUIRE_REDIS=1 requires it (Debian: apt-get install redis-server)');
+      });
+    } else {
+      it(`${title} (pending: redis-server is not on PATH)`);
+    }
+    return;
+  }
+  const lack = clusterLack(engine);
+  if (lack) {
+    it(`${title} (pending on ${engine}: ${lack})`);
+    return;
+  }
+  it(title, async function () {
+    const redis = await RedisServer.start(redisBin);
+    await fn.call(this, redis);
+  });
+}
+
+let streamCounter = 0;
+
+/** Starts an EchoServer that is a node of the cluster at `redis`, on `stream`. */
+function startNode(engine: EngineName, redis: RedisServer, stream: string, options: ServerOptions = {}, cluster: Partial<NonNullable<ServerOptions['cluster']>> = {}): Promise<EchoServer> {
+  return startServer(engine, { replay: 0, ...options, cluster: { redis: redis.url, stream, ...cluster } });
+}
+
+/** Counts a node's cluster-down / cluster-up events. */
+function watch(server: EchoServer): { downs: string[]; ups: number } {
+  const seen = { downs: [] as string[], ups: 0 };
+  server.on('cluster-down', (reason) => seen.downs.push(reason));
+  server.on('cluster-up', () => seen.ups++);
+  return seen;
+}
+
+/** Asserts that every client received the same complete sequence, with each publisher's frames in its sending order. */
+function assertOneOrder(clients: RawClient[], publishers: Record<string, number>): string[] {
+  const reference = clients[0]!.lines();
+  const total = Object.values(publishers).reduce((a, b) => a + b, 0);
+  assert.equal(reference.length, total, 'the first client did not get every frame exactly once');
+  for (const [i, client] of clients.entries()) assert.deepEqual(client.lines(), reference, `client ${i} saw another order`);
+  for (const [name, count] of Object.entries(publishers)) {
+    const own = reference.filter((line) => line.startsWith(`${name}-`));
+    assert.deepEqual(own, Array.from({ length: count }, (_, i) => `${name}-${i}`), `${name}'s frames are missing, doubled or reordered`);
+  }
+  return reference;
+}
+
+/** Sends `count` frames `${name}-${i}` in bursts, yielding between bursts (several publishers interleave). */
+async function publish(client: RawClient, name: string, count: number, burst: number, pauseMs = 0): Promise<void> {
+  for (let i = 0; i < count; ) {
+    let text = '';
+    for (let k = 0; k < burst && i < count; k++) text += `${name}-${i++}\n`;
+    client.write(text);
+    if (pauseMs > 0) await delay(pauseMs);
+    else await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function adminClient(redis: RedisServer): Promise<Redis> {
+  const admin = new Redis(redis.url, { protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await admin.connect();
+  return admin;
+}
+
+const children = new Set<ChildProcessWithoutNullStreams>();
+
+for (const engine of enginesUnderTest()) {
+  describe(`cluster: Redis Stream [${engine}]`, function () {
+    this.timeout(20_000);
+    let stream = '';
+    beforeEach(() => {
+      stream = `echocast-test-${process.pid}-${++streamCounter}`;
+    });
+    afterEach(async () => {
+      for (const child of children) child.kill('SIGKILL');
+      children.clear();
+      await closeAll();
+      await stopAllRedis();
+    });
+
+    clusterIt(engine, 'two nodes, several publishers on both: one identical, complete order at every client', async (redis) => {
+      const a = await startNode(engine, redis, stream);
+      const b = await startNode(engine, redis, stream);
+      const a1 = await RawClient.connect(a.address().port);
+      const a2 = await RawClient.connect(a.address().port);
+      const wa = await RawClient.connect(a.address().port);
+      const b1 = await RawClient.connect(b.address().port);
+      const b2 = await RawClient.connect(b.address().port);
+      const wb = await RawClient.connect(b.address().port);
+      await waitClients(a, 3);
+      await waitClients(b, 3);
+      const n = 400;
+      await Promise.all([publish(a1, 'a1', n, 40), publish(a2, 'a2', n, 25), publish(b1, 'b1', n, 40), publish(b2, 'b2', n, 7)]);
+      const all = [a1, a2, wa, b1, b2, wb];
+      for (const c of all) await c.waitLines(4 * n, 15_000);
+      await delay(50);
+      assertOneOrder(all, { a1: n, a2: n, b1: n, b2: n });
+      const sa = a.stats().cluster!;
+      assert.equal(sa.status, 'up');
+      assert.equal(sa.bufferedFrames, 0);
+      assert.ok(sa.appended > 0 && sa.read >= sa.appended, `stats: ${JSON.stringify(sa)}`);
+    });
+
+    clusterIt(engine, 'binary frames (length framing) cross nodes unchanged', async (redis) => {
+      const a = await startNode(engine, redis, stream, { framing: 'length' });
+      const b = await startNode(engine, redis, stream, { framing: 'length' });
+      const sender = await RawClient.connect(a.address().port);
+      const receiver = await RawClient.connect(b.address().port);
+      await waitClients(a, 1);
+      await waitClients(b, 1);
+      const payloads = [Buffer.from([0, 13, 10, 255, 254, 0]), Buffer.from('\r\n\r\n'), Buffer.alloc(3000, 0xc3)];
+      const wire = Buffer.concat(payloads.map((p) => Buffer.concat([Buffer.from([0, 0, (p.length >> 8) & 255, p.length & 255]), p])));
+      sender.write(wire);
+      assert.deepEqual(await receiver.waitBytes(wire.length), wire);
+    });
+
+    clusterIt(engine, 'replay across nodes: a newcomer on a node started later gets the last N frames from the stream', async (redis) => {
+      const a = await startNode(engine, redis, stream, { replay: 3 });
+      const pa = await RawClient.connect(a.address().port);
+      await waitClients(a, 1);
+      for (let i = 1; i <= 5; i++) {
+        pa.write(`m${i}\n`);
+        await pa.waitLines(i);
+      }
+      pa.write('m6\nm7\nm8\nm9\nm10\n'); // one segment, one stream entry of 5 frames
+      await pa.waitLines(10);
+      const b = await startNode(engine, redis, stream, { replay: 3 });
+      const newcomer = await RawClient.connect(b.address().port);
+      assert.deepEqual(await newcomer.waitLines(3), ['m8', 'm9', 'm10']);
+      pa.write('after\n');
+      await newcomer.waitLines(4);
+      await delay(50);
+      assert.deepEqual(newcomer.lines(), ['m8', 'm9', 'm10', 'after']);
+      // A newcomer on the node that sent them gets the same history.
+      const local = await RawClient.connect(a.address().port);
+      assert.deepEqual(await local.waitLines(3), ['m9', 'm10', 'after']);
+    });
+
+    clusterIt(engine, "the nodes' Redis connections killed midway (CLIENT KILL): nothing lost, one order, down/up reported", async (redis) => {
+      const a = await startNode(engine, redis, stream);
+      const b = await startNode(engine, redis, stream);
+      const ea = watch(a);
+      const eb = watch(b);
+      const a1 = await RawClient.connect(a.address().port);
+      const wa = await RawClient.connect(a.address().port);
+      const b1 = await RawClient.connect(b.address().port);
+      const wb = await RawClient.connect(b.address().port);
+      await waitClients(a, 2);
+      await waitClients(b, 2);
+      const admin = await adminClient(redis);
+      try {
+        const n = 1500;
+        const publishing = Promise.all([publish(a1, 'a1', n, 10, 2), publish(b1, 'b1', n, 10, 2)]);
+        // Two kills while both publish: every normal connection (both nodes' readers and writers).
+        await until(() => wa.lines().length > 300, 'some frames before the first kill');
+        const killed1 = Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
+        await until(() => ea.ups > 0 && eb.ups > 0, 'both nodes back up after the first kill');
+        await until(() => wa.lines().length > 1200, 'more frames before the second kill');
+        // The second kill picks the writers only, by id (found by their connection names).
+        const list = String(await admin.call('CLIENT', 'LIST'));
+        const writers = list.split('\n').filter((l) => /name=echocast:\w+:writer/.test(l)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
+        assert.equal(writers.length, 2, `two writer connections expected in:\n${list}`);
+        for (const id of writers) await admin.call('CLIENT', 'KILL', 'ID', id);
+        await publishing;
+        assert.ok(killed1 >= 4, `CLIENT KILL killed ${killed1} connections`);
+        for (const c of [a1, wa, b1, wb]) await c.waitLines(2 * n, 15_000);
+        await delay(50);
+        assertOneOrder([a1, wa, b1, wb], { a1: n, b1: n });
+        await until(() => ea.ups >= 2 && eb.ups >= 2, 'both nodes back up after the second kill');
+        assert.ok(ea.downs.length >= 2 && eb.downs.length >= 2, `downs: ${JSON.stringify([ea.downs, eb.downs])}`);
+        assert.equal(ea.downs.length, ea.ups, 'cluster-down and cluster-up alternate (node A)');
+        assert.equal(eb.downs.length, eb.ups, 'cluster-down and cluster-up alternate (node B)');
+        assert.match(ea.downs[0]!, /lost the (reader|writer) connection/);
+        assert.equal(a.stats().cluster!.status, 'up');
+        assert.equal(a.stats().cluster!.resets, 0);
+        assert.equal(a.stats().cluster!.missedEntries, 0);
+        assert.equal(b.stats().cluster!.missedEntries, 0);
+      } finally {
+        admin.disconnect();
+      }
+    });
+
+    clusterIt(engine, 'a Redis restart without persistence: buffered frames survive, old history is gone from the stream, one order after', async (redis) => {
+      const a = await startNode(engine, redis, stream, { replay: 5 });
+      const b = await startNode(engine, redis, stream, { replay: 5 });
+      const ea = watch(a);
+      const eb = watch(b);
+      const pa = await RawClient.connect(a.address().port);
+      const pb = await RawClient.connect(b.address().port);
+      await waitClients(a, 1);
+      await waitClients(b, 1);
+      pa.write('pre-1\n');
+      await pb.waitLines(1);
+      pb.write('pre-2\n');
+      await pa.waitLines(2);
+      await pb.waitLines(2);
+
+      await redis.stop();
+      await until(() => ea.downs.length === 1 && eb.downs.length === 1, 'cluster-down on both nodes');
+      pa.write('down-a\n'); // buffered on A while Redis is away
+      await until(() => a.stats().cluster!.bufferedFrames === 1, 'the frame buffered on A');
+      await redis.restart();
+      await until(() => ea.ups === 1 && eb.ups === 1, 'cluster-up on both nodes', 10_000);
+      await pa.waitLines(3);
+      pb.write('post-1\n');
+      await pa.waitLines(4);
+      pa.write('post-2\n');
+      const expected = ['pre-1', 'pre-2', 'down-a', 'post-1', 'post-2'];
+      assert.deepEqual(await pa.waitLines(5), expected);
+      assert.deepEqual(await pb.waitLines(5), expected);
+      for (const node of [a, b]) {
+        const s = node.stats().cluster!;
+        assert.equal(s.resets, 1, 'the node noticed that its position vanished');
+        assert.equal(s.missedEntries, 0, 'every entry of the old stream had been read before the restart');
+        assert.equal(s.status, 'up');
+      }
+      // The stream restarted empty: a node started now replays only what was appended since.
+      const c = await startNode(engine, redis, stream, { replay: 5 });
+      const onC = await RawClient.connect(c.address().port);
+      assert.deepEqual(await onC.waitLines(3), ['down-a', 'post-1', 'post-2']);
+      // A node that lived through it keeps its own memory.
+      const onA = await RawClient.connect(a.address().port);
+      assert.deepEqual(await onA.waitLines(5), expected);
+      await delay(50);
+      assert.deepEqual(onC.lines(), ['down-a', 'post-1', 'post-2']);
+      assert.deepEqual(pa.lines(), expected);
+      assert.deepEqual(pb.lines(), expected);
+    });
+
+    clusterIt(engine, 'a full outage buffer refuses: the sender is cut with cluster-unavailable, nothing accepted is lost', async (redis) => {
+      const bufferBytes = 1000;
+      const a = await startNode(engine, redis, stream, {}, { bufferBytes });
+      const ea = watch(a);
+      const cut: string[] = [];
+      a.on('disconnect', (d) => cut.push(d.reason));
+      const witness = await RawClient.connect(a.address().port);
+      const sender = await RawClient.connect(a.address().port);
+      await waitClients(a, 2);
+      sender.write('pre\n');
+      await witness.waitLines(1);
+      await redis.stop();
+      await until(() => ea.downs.length === 1, 'cluster-down');
+      const frame = (i: number): string => `${String(i).padStart(3, '0')}-${'x'.repeat(95)}`; // 100 bytes with '\n'
+      let sent = 0;
+      while (!sender.closed && sent < 40) {
+        sender.write(`${frame(sent++)}\n`);
+        await delay(10);
+      }
+      await sender.waitClosed();
+      await until(() => cut.length === 1, 'the disconnect event');
+      assert.deepEqual(cut, ['cluster-unavailable']);
+      const stats = a.stats();
+      assert.equal(stats.disconnects['cluster-unavailable'], 1);
+      assert.ok(stats.cluster!.refusedFrames >= 1);
+      const buffered = stats.cluster!.bufferedFrames;
+      assert.ok(buffered >= 1 && stats.cluster!.bufferedBytes <= bufferBytes, `buffered ${buffered} frames, ${stats.cluster!.bufferedBytes} bytes`);
+      await redis.restart();
+      await until(() => ea.ups === 1, 'cluster-up', 10_000);
+      const lines = await witness.waitLines(1 + buffered);
+      await delay(50);
+      // Exactly the accepted frames, in order: none dropped silently, none after the refusal.
+      assert.deepEqual(witness.lines(), ['pre', ...Array.from({ length: buffered }, (_, i) => frame(i))]);
+      assert.equal(lines.length, 1 + buffered);
+      assert.equal(a.stats().cluster!.bufferedFrames, 0);
+    });
+
+    clusterIt(engine, 'echoToSender: false across nodes: everyone but the sender, in one order', async (redis) => {
+      const a = await startNode(engine, redis, stream, { echoToSender: false });
+      const b = await startNode(engine, redis, stream, { echoToSender: false });
+      const a1 = await RawClient.connect(a.address().port);
+      const a2 = await RawClient.connect(a.address().port);
+      const b1 = await RawClient.connect(b.address().port);
+      await waitClients(a, 2);
+      await waitClients(b, 1);
+      const n = 200;
+      await Promise.all([publish(a1, 'a1', n, 20), publish(a2, 'a2', n, 13), publish(b1, 'b1', n, 20)]);
+      const clients = { a1, a2, b1 };
+      for (const c of Object.values(clients)) await c.waitLines(2 * n, 15_000);
+      await delay(50);
+      for (const [name, c] of Object.entries(clients)) {
+        assert.equal(c.lines().length, 2 * n, `${name} got ${c.lines().length} frames`);
+        assert.ok(!c.lines().some((l) => l.startsWith(`${name}-`)), `${name} got its own frames`);
+      }
+      // Any two clients agree on the order of the frames both received.
+      const names = Object.keys(clients) as (keyof typeof clients)[];
+      for (const x of names) {
+        for (const y of names) {
+          if (x >= y) continue;
+          const common = (c: RawClient): string[] => c.lines().filter((l) => !l.startsWith(`${x}-`) && !l.startsWith(`${y}-`));
+          assert.deepEqual(common(clients[x]), common(clients[y]), `${x} and ${y} disagree on the order`);
+        }
+      }
+    });
+
+    clusterIt(engine, '`echocast serve --cluster-redis URL` joins a cluster', async (redis) => {
+      const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', '--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream]);
+      children.add(child);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
+      const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=([\w-]+)\)\n$/.exec(out);
+      assert.ok(match, `unexpected output ${JSON.stringify(out)} (stderr: ${err})`);
+      const b = await startNode(engine, redis, stream);
+      const onCli = await RawClient.connect(Number(match[1]));
+      const onB = await RawClient.connect(b.address().port);
+      await waitClients(b, 1);
+      await delay(50);
+      onCli.write('from-cli\n');
+      assert.deepEqual(await onB.waitLines(1), ['from-cli']);
+      onB.write('from-b\n');
+      assert.deepEqual(await onCli.waitLines(2), ['from-cli', 'from-b']);
+      assert.deepEqual(await onB.waitLines(2), ['from-cli', 'from-b']);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, `stderr: ${err}`);
+      children.delete(child);
+      await onCli.waitClosed();
+    });
+
+    clusterIt(engine, 'createServer rejects with ECHOCAST_CLUSTER_UNAVAILABLE when Redis cannot be reached', async () => {
+      const port = await freePort(); // nothing listens there
+      const started = Date.now();
+      await assert.rejects(
+        startServer(engine, { cluster: { redis: `redis://127.0.0.1:${port}`, stream } }),
+        (e: Error & { code?: string }) => e.code === 'ECHOCAST_CLUSTER_UNAVAILABLE' && /cannot reach/.test(e.message),
+      );
+      assert.ok(Date.now() - started < 6000);
+    });
+  });
+}
