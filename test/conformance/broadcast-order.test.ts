@@ -48,7 +48,9 @@ for (const engine of enginesUnderTest()) {
       const { port } = server.address();
       const [a, b, c] = await connectMany(port, 3);
       await waitClients(server, 3);
+      // One sender at a time: concurrent senders have no order between them (S2).
       a!.write('from a\n');
+      await c!.waitLines(1);
       b!.write('from b\n');
       assert.deepEqual(await c!.waitLines(2), ['from a', 'from b']);
       assert.deepEqual(await a!.waitLines(1), ['from b']);

@@ -1,0 +1,48 @@
+{
+  "targets": [
+    {
+      "target_name": "echocast",
+      "sources": [
+        "native/addon.cc",
+        "native/server_wrap.cc",
+        "native/core/framer.cc",
+        "native/core/hub.cc",
+        "native/core/engine_threads.cc",
+        "native/platform/errors.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
+      "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17", "-std=c++14" ],
+      "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra", "-fexceptions" ],
+      "conditions": [
+        [ "OS=='win'", {
+          "sources": [ "native/platform/win32.cc" ],
+          "libraries": [ "-lws2_32" ],
+          "defines": [ "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_WIN32_WINNT=0x0601" ],
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "ExceptionHandling": 1,
+              "AdditionalOptions": [ "/std:c++17", "/W3" ]
+            }
+          }
+        }, {
+          "sources": [ "native/platform/posix.cc" ]
+        } ],
+        [ "OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15",
+            "WARNING_CFLAGS": [ "-Wall", "-Wextra" ]
+          }
+        } ]
+      ]
+    }
+  ]
+}

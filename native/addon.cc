@@ -1,0 +1,43 @@
+// addon.cc — the module's entry point: exports the Server class, the list of
+// engines this build has, the platform layer's name, and setErrorClass().
+#include <napi.h>
+
+#include "platform/platform.h"
+#include "server_wrap.h"
+
+namespace echocast {
+namespace {
+
+// setErrorClass(ctor): errors the addon throws or reports are then built as
+// `new ctor(message, code)`; passing a non-function clears it.
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  AddonData* data = info.Env().GetInstanceData<AddonData>();
+  if (info.Length() > 0 && info[0].IsFunction()) {
+    data->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  } else {
+    data->error_class.Reset();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<AddonData>(new AddonData());
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  Napi::Array engines = Napi::Array::New(env, 1);
+  engines.Set(0u, "native-threads");
+  exports.Set("engines", engines);
+  exports.Set("platform", ec_platform_name());
+  exports.Set("Server", ServerWrap::Define(env));
+  return exports;
+}
+
+}  // namespace echocast
+
+// NODE_API_MODULE needs an unqualified name.
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  return echocast::InitAddon(env, exports);
+}
+
+NODE_API_MODULE(echocast, Init)

@@ -1,0 +1,90 @@
+// engine.h — the interface between an I/O model (Server 1.0 threads, later
+// Server 2.0 poll) and whoever drives it (the Node-API wrapper, or tests).
+// Nothing here knows about Node-API: engines report through EventSink.
+#ifndef ECHOCAST_CORE_ENGINE_H
+#define ECHOCAST_CORE_ENGINE_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "../platform/platform.h"
+#include "framer.h"
+#include "hub.h"
+
+namespace echocast {
+
+// Server options after validation (the TypeScript layer validates and fills
+// defaults; the wrapper only backstops types).
+struct EngineOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  Framing framing = Framing::Line;
+  std::uint32_t replay = 1;
+  bool echo_to_sender = true;
+  std::uint64_t max_frame_bytes = 64u * 1024u;
+  std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u;
+  std::uint32_t max_clients = 10000;
+};
+
+// Where engine threads report what happens. Every method may be called from
+// any engine thread (never from two threads for the same client at once),
+// and must not call back into the engine.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // A client was accepted (ids start at 1 and increase).
+  virtual void on_connection(std::uint64_t id, const std::string& address,
+                             int port) = 0;
+  // Whether message events are wanted right now; checked per received chunk
+  // so that nothing is copied or queued while JS does not listen.
+  virtual bool wants_messages() = 0;
+  // A frame from client `id` entered the hub. May block the calling reader
+  // (backpressure) while too many message bytes wait for JS.
+  virtual void on_message(std::uint64_t id, const FrameRef& frame) = 0;
+  // A client is gone (its threads are joined and its socket closed), or a
+  // connection was refused (server-full).
+  virtual void on_disconnect(std::uint64_t id, const char* reason) = 0;
+  // An asynchronous server error (e.g. accept failing hard).
+  virtual void on_error(const ec_error& err, const char* syscall) = 0;
+};
+
+// The result of start().
+struct ListenResult {
+  ec_error err;
+  const char* syscall = "";   // Which call failed, when err is set.
+  ec_bound_address bound;
+};
+
+// Counters for stats().
+struct EngineStats {
+  std::uint64_t clients = 0;
+  HubCounters hub;
+  std::map<std::string, std::uint64_t> disconnects;
+};
+
+// One running server. start() and stop() are called once each, from one
+// thread; broadcast() and stats() from any thread.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Binds, listens and starts the engine's threads. Synchronous and quick.
+  virtual ListenResult start() = 0;
+  // Appends one already-encoded frame with no sender (id 0).
+  virtual void broadcast(const std::uint8_t* data, std::size_t len) = 0;
+  // Stops accepting, lets writers flush for up to deadline_ms, closes every
+  // client ("server-closed"), and joins every thread. Blocks until done, so
+  // the wrapper calls it off the JS thread. Safe if start() failed.
+  virtual void stop(std::uint64_t deadline_ms) = 0;
+  // A snapshot of the counters.
+  virtual EngineStats stats() = 0;
+};
+
+// Server 1.0: an accept thread, and per client a reader and a writer thread.
+std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options,
+                                            EventSink* sink);
+
+}  // namespace echocast
+
+#endif  // ECHOCAST_CORE_ENGINE_H

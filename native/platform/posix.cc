@@ -1,0 +1,489 @@
+// posix.cc — platform.h on Linux, macOS and other POSIX systems: BSD sockets,
+// pthreads, pthread_mutex and pthread_cond (timed waits on CLOCK_MONOTONIC).
+#include "platform.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <new>
+
+static_assert(sizeof(pthread_mutex_t) <= sizeof(ec_mutex_t::storage),
+              "ec_mutex_t too small for pthread_mutex_t");
+static_assert(sizeof(pthread_cond_t) <= sizeof(ec_cond_t::storage),
+              "ec_cond_t too small for pthread_cond_t");
+static_assert(sizeof(pthread_t) <= sizeof(std::uintptr_t),
+              "pthread_t does not fit in ec_thread_t");
+
+namespace {
+
+ec_err translate_errno(int e) {
+  switch (e) {
+    case 0: return EC_OK;
+    case EADDRINUSE: return EC_EADDRINUSE;
+    case EADDRNOTAVAIL: return EC_EADDRNOTAVAIL;
+    case EACCES: return EC_EACCES;
+    case EPERM: return EC_EACCES;
+    case EAFNOSUPPORT: return EC_EAFNOSUPPORT;
+    case EAGAIN: return EC_EAGAIN;
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK: return EC_EAGAIN;
+#endif
+    case EBADF: return EC_EBADF;
+    case ECANCELED: return EC_ECANCELED;
+    case ECONNABORTED: return EC_ECONNABORTED;
+    case ECONNREFUSED: return EC_ECONNREFUSED;
+    case ECONNRESET: return EC_ECONNRESET;
+    case EHOSTUNREACH: return EC_EHOSTUNREACH;
+    case EINTR: return EC_EINTR;
+    case EINVAL: return EC_EINVAL;
+    case EMFILE: return EC_EMFILE;
+    case ENETDOWN: return EC_ENETDOWN;
+    case ENETUNREACH: return EC_ENETUNREACH;
+    case ENFILE: return EC_ENFILE;
+    case ENOBUFS: return EC_ENOBUFS;
+    case ENOMEM: return EC_ENOMEM;
+    case ENOTCONN: return EC_ENOTCONN;
+    case ENOTSOCK: return EC_ENOTSOCK;
+    case EPIPE: return EC_EPIPE;
+    case ESHUTDOWN: return EC_ESHUTDOWN;
+    case ETIMEDOUT: return EC_ETIMEDOUT;
+    default: return EC_EUNKNOWN;
+  }
+}
+
+ec_error from_errno(int e) {
+  ec_error err;
+  err.code = translate_errno(e);
+  err.os_code = e;
+  return err;
+}
+
+ec_error last_error() { return from_errno(errno); }
+
+// getaddrinfo reports its own EAI_* codes; they are kept apart from errno
+// values by storing them negated in os_code.
+ec_error from_gai(int rc) {
+  ec_error err;
+  if (rc == EAI_SYSTEM) return last_error();
+  err.code = (rc == EAI_AGAIN) ? EC_EAI_AGAIN : EC_ENOTFOUND;
+  err.os_code = -rc;
+  if (rc == EAI_MEMORY) err.code = EC_ENOMEM;
+  return err;
+}
+
+void set_cloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+void set_nonblocking(int fd, bool on) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  fcntl(fd, F_SETFL, flags);
+}
+
+// Writes the numeric form of a socket address.
+void describe(const sockaddr_storage& ss, std::string* address, int* port,
+              bool* ipv6) {
+  char host[INET6_ADDRSTRLEN + 1] = {0};
+  if (ss.ss_family == AF_INET6) {
+    const sockaddr_in6* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    *port = ntohs(a->sin6_port);
+    if (ipv6) *ipv6 = true;
+  } else {
+    const sockaddr_in* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    *port = ntohs(a->sin_port);
+    if (ipv6) *ipv6 = false;
+  }
+  *address = host;
+}
+
+#if defined(MSG_NOSIGNAL)
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // SO_NOSIGPIPE is set on each socket instead.
+#endif
+
+void no_sigpipe(int fd) {
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#else
+  (void)fd;
+#endif
+}
+
+}  // namespace
+
+// The listener and its self-pipe: writing one byte to wake_w makes poll()
+// in ec_listener_accept() return, which close() on the listening socket does
+// not reliably do (Linux leaves accept() blocked).
+struct ec_listener {
+  int fd = -1;
+  int wake_r = -1;
+  int wake_w = -1;
+};
+
+std::string ec_error_message(const ec_error& err) {
+  if (err.os_code < 0 && err.code == EC_EUNKNOWN) return gai_strerror(-err.os_code);
+  const char* fixed = ec_err_message(err.code);
+  if (fixed != nullptr) return fixed;
+  // An errno we have no name for: the system's text. strerror is safe here
+  // for the values it is given (it only formats unknown numbers).
+  const char* text = strerror(err.os_code);
+  return text ? text : "unknown error";
+}
+
+const char* ec_platform_name() { return "posix"; }
+
+ec_error ec_net_acquire() { return ec_error(); }
+
+void ec_net_release() {}
+
+ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
+                   ec_bound_address* bound, const char** syscall) {
+  *out = nullptr;
+  addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  addrinfo* list = nullptr;
+  int rc = getaddrinfo(host, service, &hints, &list);
+  if (rc != 0) {
+    *syscall = "getaddrinfo";
+    return from_gai(rc);
+  }
+  ec_error first_error;
+  const char* first_syscall = "listen";
+  int fd = -1;
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    const char* step = "socket";
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) {
+      set_cloexec(fd);
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (ai->ai_family == AF_INET6) {
+        // Like Node: "::" also accepts IPv4 (dual stack).
+        int zero = 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      }
+      step = "bind";
+      if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        step = "listen";
+        if (listen(fd, backlog) == 0) break;
+      }
+    }
+    if (first_error.ok()) {
+      first_error = last_error();
+      first_syscall = step;
+    }
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(list);
+  if (fd < 0) {
+    *syscall = first_syscall;
+    if (first_error.ok()) first_error = from_errno(EADDRNOTAVAIL);
+    return first_error;
+  }
+  int pipefd[2];
+  if (pipe(pipefd) != 0) {
+    ec_error err = last_error();
+    close(fd);
+    *syscall = "pipe";
+    return err;
+  }
+  set_cloexec(pipefd[0]);
+  set_cloexec(pipefd[1]);
+  set_nonblocking(pipefd[0], true);
+  set_nonblocking(pipefd[1], true);
+  set_nonblocking(fd, true);
+
+  sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+  describe(ss, &bound->address, &bound->port, &bound->ipv6);
+
+  ec_listener* l = new (std::nothrow) ec_listener;
+  if (l == nullptr) {
+    close(fd);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    *syscall = "listen";
+    return from_errno(ENOMEM);
+  }
+  l->fd = fd;
+  l->wake_r = pipefd[0];
+  l->wake_w = pipefd[1];
+  *out = l;
+  return ec_error();
+}
+
+ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out,
+                            std::string* peer_address, int* peer_port) {
+  for (;;) {
+    pollfd fds[2];
+    fds[0].fd = l->fd;
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
+    fds[1].fd = l->wake_r;
+    fds[1].events = POLLIN;
+    fds[1].revents = 0;
+    int n = poll(fds, 2, -1);  // Sleeps until a connection or a wake-up.
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    if (fds[1].revents != 0) {
+      ec_error err;
+      err.code = EC_ECANCELED;
+      return err;
+    }
+    if (fds[0].revents == 0) continue;
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    int fd = accept(l->fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+    if (fd < 0) {
+      int e = errno;
+      // The connection went away between poll and accept: wait again.
+      if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) continue;
+      return from_errno(e);
+    }
+    set_cloexec(fd);
+    set_nonblocking(fd, false);  // BSDs let accepted sockets inherit O_NONBLOCK.
+    no_sigpipe(fd);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    describe(ss, peer_address, peer_port, nullptr);
+    *out = fd;
+    return ec_error();
+  }
+}
+
+void ec_listener_wake(ec_listener* l) {
+  char byte = 1;
+  // The pipe is non-blocking; if it is full a wake-up is already pending.
+  ssize_t rc = write(l->wake_w, &byte, 1);
+  (void)rc;
+}
+
+void ec_listener_close(ec_listener* l) {
+  if (l == nullptr) return;
+  close(l->fd);
+  close(l->wake_r);
+  close(l->wake_w);
+  delete l;
+}
+
+ec_error ec_connect(const char* host, int port, ec_socket_t* out) {
+  addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  addrinfo* list = nullptr;
+  int rc = getaddrinfo(host, service, &hints, &list);
+  if (rc != 0) return from_gai(rc);
+  ec_error err = from_errno(ECONNREFUSED);
+  int fd = -1;
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0) {
+      err = last_error();
+      continue;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    err = last_error();
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(list);
+  if (fd < 0) return err;
+  set_cloexec(fd);
+  no_sigpipe(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  *out = fd;
+  return ec_error();
+}
+
+ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len,
+                        std::size_t* received) {
+  for (;;) {
+    ssize_t n = recv(s, buf, len, 0);
+    if (n >= 0) {
+      *received = static_cast<std::size_t>(n);
+      return ec_error();
+    }
+    if (errno == EINTR) continue;
+    *received = 0;
+    return last_error();
+  }
+}
+
+ec_error ec_socket_send_all(ec_socket_t s, const ec_iovec* pieces,
+                            std::size_t count) {
+  // Copy the descriptors into iovecs in windows of at most kMax, advancing
+  // past partially sent pieces.
+  constexpr std::size_t kMax = 64;
+  iovec iov[kMax];
+  std::size_t index = 0;   // First piece not fully sent.
+  std::size_t offset = 0;  // Bytes of pieces[index] already sent.
+  while (index < count) {
+    std::size_t n = 0;
+    for (std::size_t i = index; i < count && n < kMax; ++i) {
+      if (pieces[i].len == 0) continue;
+      std::size_t skip = (i == index) ? offset : 0;
+      iov[n].iov_base = const_cast<char*>(static_cast<const char*>(pieces[i].base) + skip);
+      iov[n].iov_len = pieces[i].len - skip;
+      ++n;
+    }
+    if (n == 0) break;
+    msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t sent = sendmsg(s, &msg, kSendFlags);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    std::size_t left = static_cast<std::size_t>(sent);
+    while (index < count && left > 0) {
+      std::size_t rest = pieces[index].len - offset;
+      if (left >= rest) {
+        left -= rest;
+        ++index;
+        offset = 0;
+      } else {
+        offset += left;
+        left = 0;
+      }
+    }
+    while (index < count && pieces[index].len == 0) ++index;
+  }
+  return ec_error();
+}
+
+void ec_socket_interrupt(ec_socket_t s) { shutdown(s, SHUT_RDWR); }
+
+void ec_socket_end(ec_socket_t s) { shutdown(s, SHUT_RDWR); }
+
+void ec_socket_close(ec_socket_t s) { close(s); }
+
+namespace {
+struct ThreadStart {
+  ec_thread_fn fn;
+  void* arg;
+};
+
+void* thread_main(void* p) {
+  ThreadStart start = *static_cast<ThreadStart*>(p);
+  delete static_cast<ThreadStart*>(p);
+  start.fn(start.arg);
+  return nullptr;
+}
+}  // namespace
+
+ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg,
+                          std::size_t stack_bytes) {
+  ThreadStart* start = new (std::nothrow) ThreadStart{fn, arg};
+  if (start == nullptr) return from_errno(ENOMEM);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (stack_bytes < static_cast<std::size_t>(PTHREAD_STACK_MIN))
+    stack_bytes = PTHREAD_STACK_MIN;
+  pthread_attr_setstacksize(&attr, stack_bytes);
+  pthread_t tid;
+  int rc = pthread_create(&tid, &attr, thread_main, start);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete start;
+    return from_errno(rc);
+  }
+  t->handle = (std::uintptr_t)tid;
+  return ec_error();
+}
+
+void ec_thread_join(ec_thread_t* t) {
+  pthread_join((pthread_t)t->handle, nullptr);
+  t->handle = 0;
+}
+
+static pthread_mutex_t* native(ec_mutex_t* m) {
+  return reinterpret_cast<pthread_mutex_t*>(m->storage);
+}
+static pthread_cond_t* native(ec_cond_t* c) {
+  return reinterpret_cast<pthread_cond_t*>(c->storage);
+}
+
+void ec_mutex_init(ec_mutex_t* m) { pthread_mutex_init(native(m), nullptr); }
+void ec_mutex_destroy(ec_mutex_t* m) { pthread_mutex_destroy(native(m)); }
+void ec_mutex_lock(ec_mutex_t* m) { pthread_mutex_lock(native(m)); }
+void ec_mutex_unlock(ec_mutex_t* m) { pthread_mutex_unlock(native(m)); }
+
+void ec_cond_init(ec_cond_t* c) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+#if !defined(__APPLE__)
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+  pthread_cond_init(native(c), &attr);
+  pthread_condattr_destroy(&attr);
+}
+void ec_cond_destroy(ec_cond_t* c) { pthread_cond_destroy(native(c)); }
+void ec_cond_wait(ec_cond_t* c, ec_mutex_t* m) {
+  pthread_cond_wait(native(c), native(m));
+}
+
+bool ec_cond_timed_wait(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_ms) {
+#if defined(__APPLE__)
+  // macOS has no condattr clock; its relative wait is immune to clock jumps.
+  timespec rel;
+  rel.tv_sec = static_cast<time_t>(timeout_ms / 1000);
+  rel.tv_nsec = static_cast<long>((timeout_ms % 1000) * 1000000);
+  return pthread_cond_timedwait_relative_np(native(c), native(m), &rel) == 0;
+#else
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += static_cast<time_t>(timeout_ms / 1000);
+  ts.tv_nsec += static_cast<long>((timeout_ms % 1000) * 1000000);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec += 1;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return pthread_cond_timedwait(native(c), native(m), &ts) == 0;
+#endif
+}
+void ec_cond_signal(ec_cond_t* c) { pthread_cond_signal(native(c)); }
+void ec_cond_broadcast(ec_cond_t* c) { pthread_cond_broadcast(native(c)); }
+
+std::uint64_t ec_now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
+}

@@ -1,0 +1,199 @@
+// test_engine.cc — the Server 1.0 engine through real loopback sockets, with
+// a recording EventSink: the seed example, server-full, frame-too-large,
+// replay to a newcomer, and stop joining every thread. Also the target of the
+// ThreadSanitizer build.
+#include <string>
+#include <vector>
+
+#include "../core/engine.h"
+#include "../platform/platform.h"
+#include "unit.h"
+
+using namespace echocast;
+
+namespace {
+
+// Records events; tests wait on it with a timeout.
+class Recorder : public EventSink {
+ public:
+  Recorder() {
+    ec_mutex_init(&m_);
+    ec_cond_init(&c_);
+  }
+  ~Recorder() override {
+    ec_cond_destroy(&c_);
+    ec_mutex_destroy(&m_);
+  }
+  void on_connection(std::uint64_t id, const std::string& a, int) override {
+    add("connection " + std::to_string(id) + " " + a);
+  }
+  bool wants_messages() override { return true; }
+  void on_message(std::uint64_t id, const FrameRef& f) override {
+    add("message " + std::to_string(id) + " " +
+        std::string(f->bytes.begin() + f->payload_offset,
+                    f->bytes.begin() + f->payload_offset + f->payload_size));
+  }
+  void on_disconnect(std::uint64_t id, const char* reason) override {
+    add("disconnect " + std::to_string(id) + " " + reason);
+  }
+  void on_error(const ec_error& err, const char* syscall) override {
+    add(std::string("error ") + syscall + " " + ec_err_name(err.code));
+  }
+  // Waits until `event` has been recorded (true) or 5 s pass (false).
+  bool wait_for(const std::string& event) {
+    ec_lock_guard lock(&m_);
+    std::uint64_t deadline = ec_now_ms() + 5000;
+    for (;;) {
+      for (const std::string& e : events_)
+        if (e == event) return true;
+      std::uint64_t now = ec_now_ms();
+      if (now >= deadline) return false;
+      ec_cond_timed_wait(&c_, &m_, deadline - now);
+    }
+  }
+  std::vector<std::string> events() {
+    ec_lock_guard lock(&m_);
+    return events_;
+  }
+
+ private:
+  void add(const std::string& e) {
+    ec_lock_guard lock(&m_);
+    events_.push_back(e);
+    ec_cond_broadcast(&c_);
+  }
+  ec_mutex_t m_;
+  ec_cond_t c_;
+  std::vector<std::string> events_;
+};
+
+bool send_str(ec_socket_t s, const std::string& text) {
+  ec_iovec piece = {text.data(), text.size()};
+  return ec_socket_send_all(s, &piece, 1).ok();
+}
+
+// Reads until `want` bytes arrived (or the stream ends / fails).
+std::string recv_n(ec_socket_t s, std::size_t want) {
+  std::string out;
+  char buf[256];
+  while (out.size() < want) {
+    std::size_t n = 0;
+    if (!ec_socket_recv(s, buf, sizeof buf, &n).ok() || n == 0) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+struct StopCtx {
+  Engine* engine;
+  std::uint64_t deadline_ms;
+};
+void stop_main(void* arg) {
+  StopCtx* s = static_cast<StopCtx*>(arg);
+  s->engine->stop(s->deadline_ms);
+}
+
+}  // namespace
+
+TEST(engine_seed_example_and_stop) {
+  Recorder rec;
+  EngineOptions o;
+  o.port = 0;
+  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t a = EC_INVALID_SOCKET, b = EC_INVALID_SOCKET;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &a).ok());
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(send_str(a, "Hello\n"));
+  CHECK_EQ(recv_n(a, 6), std::string("Hello\n"));
+  CHECK(send_str(a, "World\n"));
+  CHECK_EQ(recv_n(a, 6), std::string("World\n"));
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &b).ok());
+  CHECK_EQ(recv_n(b, 6), std::string("World\n"));
+  CHECK(send_str(b, "Wow\n"));
+  CHECK_EQ(recv_n(b, 4), std::string("Wow\n"));
+  CHECK_EQ(recv_n(a, 4), std::string("Wow\n"));
+  CHECK(send_str(a, "That is so cool!\n"));
+  CHECK_EQ(recv_n(a, 17), std::string("That is so cool!\n"));
+  CHECK_EQ(recv_n(b, 17), std::string("That is so cool!\n"));
+  CHECK(rec.wait_for("message 1 That is so cool!"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.clients, 2u);
+  CHECK_EQ(s.hub.frames_in, 4u);
+  CHECK_EQ(s.hub.frames_out, 7u);
+  e->broadcast(reinterpret_cast<const std::uint8_t*>("bye\n"), 4);
+  // Stop on another thread while the clients, like real peers, read what
+  // was flushed, see end of stream and close their side (which a graceful
+  // close on Windows waits for).
+  StopCtx sc{e.get(), 1000};
+  ec_thread_t stopper;
+  CHECK(ec_thread_create(&stopper, stop_main, &sc, EC_THREAD_STACK_BYTES).ok());
+  std::string got_a = recv_n(a, 100);
+  std::string got_b = recv_n(b, 100);
+  ec_socket_close(a);
+  ec_socket_close(b);
+  std::uint64_t t0 = ec_now_ms();
+  ec_thread_join(&stopper);
+  CHECK_EQ(got_a, std::string("bye\n"));  // Flushed, then closed.
+  CHECK_EQ(got_b, std::string("bye\n"));
+  CHECK(ec_now_ms() - t0 < 5000);
+  CHECK(rec.wait_for("disconnect 1 server-closed"));
+  CHECK(rec.wait_for("disconnect 2 server-closed"));
+  CHECK_EQ(e->stats().clients, 0u);
+}
+
+TEST(engine_limits_and_bad_input) {
+  Recorder rec;
+  EngineOptions o;
+  o.max_clients = 2;
+  o.max_frame_bytes = 8;
+  o.framing = Framing::Line;
+  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t a, b, c;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &a).ok());
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &b).ok());
+  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &c).ok());
+  CHECK(rec.wait_for("disconnect 3 server-full"));
+  CHECK_EQ(recv_n(c, 1), std::string(""));  // Closed at once.
+  CHECK(send_str(a, "ok\n123456789"));
+  CHECK(rec.wait_for("disconnect 1 frame-too-large"));
+  CHECK_EQ(recv_n(b, 3), std::string("ok\n"));
+  // A newcomer gets the replayed frame first, then the new one.
+  ec_socket_close(c);
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &c).ok());
+  CHECK(rec.wait_for("connection 4 127.0.0.1"));
+  CHECK_EQ(recv_n(c, 3), std::string("ok\n"));
+  CHECK(send_str(c, "hi\n"));
+  CHECK_EQ(recv_n(c, 3), std::string("hi\n"));
+  CHECK_EQ(recv_n(b, 3), std::string("hi\n"));
+  e->stop(100);
+  CHECK(rec.wait_for("disconnect 2 server-closed"));
+  CHECK(rec.wait_for("disconnect 4 server-closed"));
+  ec_socket_close(a);
+  ec_socket_close(b);
+  ec_socket_close(c);
+}
+
+TEST(engine_many_clients_broadcast) {
+  Recorder rec;
+  EngineOptions o;
+  o.replay = 0;
+  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  constexpr int kN = 100;
+  std::vector<ec_socket_t> socks(kN);
+  for (int i = 0; i < kN; ++i) CHECK(ec_connect("127.0.0.1", r.bound.port, &socks[i]).ok());
+  CHECK(rec.wait_for("connection " + std::to_string(kN) + " 127.0.0.1"));
+  e->broadcast(reinterpret_cast<const std::uint8_t*>("all\n"), 4);
+  for (int i = 0; i < kN; ++i) CHECK_EQ(recv_n(socks[i], 4), std::string("all\n"));
+  CHECK_EQ(e->stats().hub.frames_out, static_cast<std::uint64_t>(kN));
+  e->stop(500);
+  for (int i = 0; i < kN; ++i) ec_socket_close(socks[i]);
+  CHECK_EQ(e->stats().disconnects["server-closed"], static_cast<std::uint64_t>(kN));
+}

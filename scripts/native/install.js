@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// install.js — the package's "install" script: builds the addon with node-gyp
+// (binding.gyp), and when that fails (no compiler, no Python...) lets the
+// install succeed anyway with a one-line notice: echocast then runs on its
+// pure-JS engine. ECHOCAST_SKIP_NATIVE=1 skips the build.
+'use strict';
+const { spawnSync } = require('child_process');
+const path = require('path');
+
+const root = path.join(__dirname, '..', '..');
+if (process.env.ECHOCAST_SKIP_NATIVE === '1') {
+  console.log('echocast: ECHOCAST_SKIP_NATIVE=1, native addon not built; the js engine will be used');
+  process.exit(0);
+}
+// npm tells scripts where its bundled node-gyp lives; fall back to PATH.
+const gyp = process.env.npm_config_node_gyp;
+const [cmd, args] = gyp
+  ? [process.execPath, [gyp, 'rebuild']]
+  : [process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp', ['rebuild']];
+const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false });
+if (r.status !== 0) {
+  const why = r.error ? r.error.message : `node-gyp exited with ${r.status}`;
+  console.warn(`echocast: native addon not built (${why}); echocast will run on its js engine`);
+}
+process.exit(0);
