@@ -6,7 +6,7 @@
 // node.exe under Wine fails on pipes (EBADF), so its output goes to a file that is
 // followed here; the exit code and the summary line are mocha's.
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -50,7 +50,25 @@ function nodeExe() {
   return exe;
 }
 
-function main() {
+/**
+ * node.exe under Wine cannot spawn a Linux redis-server (libuv puts children in a
+ * job object, which a Unix process is not), so the cluster tests get theirs from
+ * a launcher service running here, on the Linux side.
+ */
+function startRedisLauncher() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist-test', 'cluster', 'redis-launcher.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve({ child, address: `127.0.0.1:${m[1]}` });
+    });
+    child.once('exit', (code) => reject(new Error(`redis launcher exited with ${code}`)));
+  });
+}
+
+async function main() {
   if (!fs.existsSync(wine)) fail(`${wine} not found: apt-get install wine64 (the loader is /usr/lib/wine/wine64)`);
   const exe = nodeExe();
   log('compiling the TypeScript');
@@ -74,6 +92,15 @@ function main() {
     ECHOCAST_REQUIRE_NATIVE: fs.existsSync(prebuild) ? '1' : '',
   };
   delete env.ECHOCAST_TEST_ENGINES;
+  let launcher = null;
+  if (spawnSync('sh', ['-c', 'command -v redis-server']).status === 0) {
+    launcher = await startRedisLauncher();
+    env.ECHOCAST_REDIS_LAUNCHER = launcher.address;
+    env.ECHOCAST_REQUIRE_REDIS = '1';
+    log(`redis-servers for the cluster tests come from a launcher at ${launcher.address}`);
+  } else {
+    log('redis-server is not installed here: the cluster tests will be pending (apt-get install redis-server)');
+  }
   log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
   const fd = fs.openSync(out, 'a');
   const devnull = fs.openSync('/dev/null', 'r');
@@ -99,6 +126,7 @@ function main() {
   child.on('exit', (code, signal) => {
     clearInterval(timer);
     follow();
+    if (launcher) launcher.child.stdin.end();
     const text = fs.readFileSync(out, 'utf8');
     const passing = /(\d+) passing/.exec(text);
     const pending = /(\d+) pending/.exec(text);
@@ -107,9 +135,11 @@ function main() {
     log(`Windows node.exe under Wine: ${summary}`);
     if (code !== 0) fail(`mocha exited with ${code ?? signal}`);
     if (!passing) fail('mocha ran no test');
+    if (failing) fail(`${failing[1]} failing (mocha's exit code said ${code})`);
+    if (/wine: Unhandled/.test(text)) fail('node.exe crashed under Wine (see the log above)');
     if (pending) fail('pending tests on Windows: the lane allows none');
     process.exit(0);
   });
 }
 
-main();
+main().catch((err) => fail(err.message));

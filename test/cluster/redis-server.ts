@@ -9,8 +9,19 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The redis-server executable on PATH, or null. */
+/**
+ * Where redis-servers come from: the executable on PATH, or — where the tests
+ * run in a process that cannot start one itself (the Windows node.exe under Wine
+ * cannot spawn a Linux program) — a launcher service named by
+ * ECHOCAST_REDIS_LAUNCHER=host:port (redis-launcher.ts), or null.
+ */
 export function findRedisServer(): string | null {
+  if (process.env.ECHOCAST_REDIS_LAUNCHER) return `launcher:${process.env.ECHOCAST_REDIS_LAUNCHER}`;
+  return findLocalRedisServer();
+}
+
+/** The redis-server executable on PATH, or null. */
+export function findLocalRedisServer(): string | null {
   const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const names = process.platform === 'win32' ? ['redis-server.exe', 'redis-server'] : ['redis-server'];
   for (const dir of dirs) {
@@ -82,6 +93,7 @@ export class RedisServer {
 
   /** Starts a redis-server on a free port (or `port`) and waits until it answers. */
   static async start(bin: string, port?: number): Promise<RedisServer> {
+    if (bin.startsWith('launcher:')) return RemoteRedisServer.create(bin.slice('launcher:'.length)) as unknown as Promise<RedisServer>;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-redis-'));
     const server = new RedisServer(bin, port ?? (await freePort()), dir);
     running.add(server);
@@ -147,4 +159,70 @@ export class RedisServer {
 export async function stopAllRedis(): Promise<void> {
   const all = [...running];
   await Promise.all(all.map((r) => r.dispose()));
+  const remote = [...runningRemote];
+  await Promise.all(remote.map((r) => r.dispose()));
+}
+
+const runningRemote = new Set<RemoteRedisServer>();
+
+/** Sends one JSON command to the launcher and resolves with its JSON reply. */
+function ask(launcher: string, command: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const [host, port] = launcher.split(':');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port: Number(port) });
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(`${JSON.stringify(command)}\n`));
+    socket.on('data', (d: string) => {
+      got += d;
+      const nl = got.indexOf('\n');
+      if (nl === -1) return;
+      socket.destroy();
+      const reply = JSON.parse(got.slice(0, nl)) as Record<string, unknown>;
+      if (reply.ok) resolve(reply);
+      else reject(new Error(`redis launcher: ${String(reply.error)}`));
+    });
+  });
+}
+
+/** A redis-server run by the launcher on the tests' behalf; same interface as RedisServer. */
+class RemoteRedisServer {
+  private running = true;
+
+  private constructor(
+    private readonly launcher: string,
+    readonly port: number,
+  ) {}
+
+  static async create(launcher: string): Promise<RemoteRedisServer> {
+    const reply = await ask(launcher, { op: 'start' });
+    const server = new RemoteRedisServer(launcher, Number(reply.port));
+    runningRemote.add(server);
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    this.running = false;
+    await ask(this.launcher, { op: 'stop', port: this.port, signal });
+  }
+
+  async restart(): Promise<void> {
+    await ask(this.launcher, { op: 'restart', port: this.port });
+    this.running = true;
+  }
+
+  async dispose(): Promise<void> {
+    runningRemote.delete(this);
+    this.running = false;
+    await ask(this.launcher, { op: 'dispose', port: this.port });
+  }
 }
