@@ -8,6 +8,8 @@
         "native/core/framer.cc",
         "native/core/hub.cc",
         "native/core/engine_threads.cc",
+        "native/core/engine_poll.cc",
+        "native/core/frame_log.cc",
         "native/platform/errors.cc"
       ],
       "include_dirs": [

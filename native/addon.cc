@@ -25,10 +25,13 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(new AddonData());
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
-  Napi::Array engines = Napi::Array::New(env, 1);
+  Napi::Array engines = Napi::Array::New(env, 2);
   engines.Set(0u, "native-threads");
+  engines.Set(1u, "native-poll");
   exports.Set("engines", engines);
   exports.Set("platform", ec_platform_name());
+  // Which readiness mechanism native-poll uses here: epoll, poll or WSAPoll.
+  exports.Set("poller", ec_poller_backend());
   exports.Set("Server", ServerWrap::Define(env));
   return exports;
 }

@@ -24,6 +24,12 @@ std::uint64_t get_uint(const Napi::Object& o, const char* key,
   return static_cast<std::uint64_t>(d);
 }
 
+// Disconnect reasons JS may pass to disconnect(); the engine keeps the
+// pointer, so it must be one of these static strings.
+const char* const kReasons[] = {"client-closed", "client-error",  "frame-too-large",
+                                "slow-consumer", "server-full",   "server-closed",
+                                "cluster-unavailable"};
+
 }  // namespace
 
 Napi::Value MakeError(Napi::Env env, const std::string& message,
@@ -50,6 +56,9 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::Start>("start"),
                          InstanceMethod<&ServerWrap::Broadcast>("broadcast"),
                          InstanceMethod<&ServerWrap::SetMessageEvents>("setMessageEvents"),
+                         InstanceMethod<&ServerWrap::SetForward>("setForward"),
+                         InstanceMethod<&ServerWrap::Inject>("inject"),
+                         InstanceMethod<&ServerWrap::Disconnect>("disconnect"),
                          InstanceMethod<&ServerWrap::Stats>("stats"),
                          InstanceMethod<&ServerWrap::Stop>("stop"),
                      });
@@ -65,9 +74,12 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info)
     throw Napi::TypeError::New(env, "Server(options, onEvents) expects an object and a function");
   Napi::Object o = info[0].As<Napi::Object>();
   Napi::Value engine = o.Get("engine");
-  if (!engine.IsUndefined() &&
-      (!engine.IsString() || engine.As<Napi::String>().Utf8Value() != "native-threads"))
-    throw Napi::TypeError::New(env, "engine must be one of addon.engines");
+  if (!engine.IsUndefined()) {
+    std::string name = engine.IsString() ? engine.As<Napi::String>().Utf8Value() : "";
+    if (name != "native-threads" && name != "native-poll")
+      throw Napi::TypeError::New(env, "engine must be one of addon.engines");
+    engine_name_ = name;
+  }
   Napi::Value host = o.Get("host");
   if (!host.IsUndefined()) {
     if (!host.IsString()) throw Napi::TypeError::New(env, "host must be a string");
@@ -118,10 +130,22 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
   if (state_ != State::Idle) {
     throw Napi::Error(env, MakeError(env, "server already started", "ERR_SERVER_ALREADY_LISTEN"));
   }
-  engine_ = make_threads_engine(options_, this);
+  engine_ = engine_name_ == "native-poll" ? make_poll_engine(options_, this)
+                                          : make_threads_engine(options_, this);
+  if (forward_) engine_->set_forward(true);  // Before any client can connect.
+  // Frames injected before start (a cluster node preloads its replay
+  // history from the stream before it listens) go in first.
+  for (const auto& p : early_injects_) engine_->inject(p.first.data(), p.first.size(), p.second);
+  early_injects_.clear();
+  // The thread-safe function keeps the process alive while the server runs,
+  // like a listening net.Server; it is released when stop() completes. It
+  // exists before the engine starts, since a client may connect (and its
+  // event be pushed) before start() returns.
+  tsfn_ = Tsfn::New(env, on_events_.Value(), "echocast.events", 0, 1, this);
   ListenResult r = engine_->start();
   if (!r.err.ok()) {
     engine_.reset();
+    tsfn_.Release();
     std::string code = ec_err_name(r.err.code);
     std::string message;
     if (std::string(r.syscall) == "getaddrinfo") {
@@ -138,9 +162,6 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
               options_.host + ":" + std::to_string(options_.port);
     throw Napi::Error(env, MakeError(env, message, code, syscall, &options_.host, options_.port));
   }
-  // The thread-safe function keeps the process alive while the server runs,
-  // like a listening net.Server; it is released when stop() completes.
-  tsfn_ = Tsfn::New(env, on_events_.Value(), "echocast.events", 0, 1, this);
   // Registered after the TSFN, so (hooks run last-in first-out) it runs
   // before Node tears the TSFN down.
   napi_add_env_cleanup_hook(env, &ServerWrap::EnvCleanup, this);
@@ -173,6 +194,49 @@ Napi::Value ServerWrap::SetMessageEvents(const Napi::CallbackInfo& info) {
     ec_cond_broadcast(&queue_cond_);
   }
   return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::SetForward(const Napi::CallbackInfo& info) {
+  bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+  forward_ = on;
+  if (engine_) engine_->set_forward(on);
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerWrap::Inject(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer())
+    throw Napi::TypeError::New(env, "inject(buf, originClientId) expects a Buffer");
+  std::uint64_t origin = 0;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "originClientId must be a number");
+    double d = info[1].As<Napi::Number>().DoubleValue();
+    if (d > 0 && d < 9007199254740992.0) origin = static_cast<std::uint64_t>(d);
+  }
+  Napi::Buffer<std::uint8_t> buf = info[0].As<Napi::Buffer<std::uint8_t>>();
+  if (state_ == State::Idle) {
+    early_injects_.emplace_back(std::vector<std::uint8_t>(buf.Data(), buf.Data() + buf.Length()),
+                                origin);
+    return env.Undefined();
+  }
+  if (state_ != State::Running) return env.Undefined();
+  engine_->inject(buf.Data(), buf.Length(), origin);
+  return env.Undefined();
+}
+
+Napi::Value ServerWrap::Disconnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString())
+    throw Napi::TypeError::New(env, "disconnect(clientId, reason) expects a number and a string");
+  std::string wanted = info[1].As<Napi::String>().Utf8Value();
+  const char* reason = nullptr;
+  for (const char* r : kReasons)
+    if (wanted == r) reason = r;
+  if (reason == nullptr) throw Napi::TypeError::New(env, "unknown disconnect reason");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (state_ != State::Running || !(d >= 1) || d >= 9007199254740992.0) return env.Undefined();
+  engine_->disconnect(static_cast<std::uint64_t>(d), reason);
+  return env.Undefined();
 }
 
 Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
@@ -219,6 +283,7 @@ Napi::Value ServerWrap::Stop(const Napi::CallbackInfo& info) {
         no_backpressure_ = true;
         ec_cond_broadcast(&queue_cond_);
       }
+      engine_->events_drained();  // A paused reader may go on.
       stop_deadline_ms_ = deadline;
       // Joining threads can take up to the deadline: never on the JS thread.
       ec_error err = ec_thread_create(&stop_thread_, &ServerWrap::StopMain, this,
@@ -283,23 +348,53 @@ void ServerWrap::on_connection(std::uint64_t id, const std::string& address, int
 
 bool ServerWrap::wants_messages() { return messages_enabled_; }
 
-void ServerWrap::on_message(std::uint64_t id, const FrameRef& frame) {
+void ServerWrap::ReserveLocked(std::uint64_t size, bool may_wait, bool messages) {
+  // Backpressure: this client's reader waits (and so its socket fills and
+  // its sender slows down) while JS has too many event bytes pending.
+  while (may_wait && (!messages || messages_enabled_) && !no_backpressure_ &&
+         pending_message_bytes_ > 0 && pending_message_bytes_ + size > kMaxPendingMessageBytes) {
+    ec_cond_wait(&queue_cond_, &queue_mutex_);
+  }
+  pending_message_bytes_ += size;
+}
+
+bool ServerWrap::events_room() {
+  ec_lock_guard lock(&queue_mutex_);
+  return no_backpressure_ || pending_message_bytes_ < kMaxPendingMessageBytes;
+}
+
+void ServerWrap::on_message(std::uint64_t id, const FrameRef& frame, bool may_wait) {
   std::uint64_t size = frame->payload_size;
   bool was_empty;
   {
     ec_lock_guard lock(&queue_mutex_);
-    // Backpressure: this client's reader waits (and so its socket fills and
-    // its sender slows down) while JS has too many message bytes pending.
-    while (messages_enabled_ && !no_backpressure_ && pending_message_bytes_ > 0 &&
-           pending_message_bytes_ + size > kMaxPendingMessageBytes) {
-      ec_cond_wait(&queue_cond_, &queue_mutex_);
-    }
     if (!messages_enabled_) return;
+    ReserveLocked(size, may_wait, true);
+    if (!messages_enabled_) {
+      pending_message_bytes_ -= size;
+      return;
+    }
     Event e;
     e.kind = Event::Message;
     e.id = id;
     e.frame = frame;
-    pending_message_bytes_ += size;
+    was_empty = queue_.empty();
+    queue_.push_back(std::move(e));
+  }
+  if (was_empty) tsfn_.NonBlockingCall();
+}
+
+void ServerWrap::on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                           std::size_t frames, bool may_wait) {
+  Event e;
+  e.kind = Event::Frames;
+  e.id = id;
+  e.bytes.assign(data, data + len);
+  e.frames = frames;
+  bool was_empty;
+  {
+    ec_lock_guard lock(&queue_mutex_);
+    ReserveLocked(len, may_wait, false);
     was_empty = queue_.empty();
     queue_.push_back(std::move(e));
   }
@@ -361,6 +456,15 @@ void ServerWrap::Deliver(Napi::Env env, Napi::Function fn) {
         e.frame.reset();
         break;
       }
+      case Event::Frames:
+        freed += e.bytes.size();
+        o = Napi::Object::New(env);
+        o.Set("type", "frames");
+        o.Set("clientId", static_cast<double>(e.id));
+        o.Set("data", Napi::Buffer<std::uint8_t>::Copy(env, e.bytes.data(), e.bytes.size()));
+        o.Set("frames", static_cast<double>(e.frames));
+        std::vector<std::uint8_t>().swap(e.bytes);
+        break;
       case Event::Disconnect:
         o = Napi::Object::New(env);
         o.Set("type", "disconnect");
@@ -379,9 +483,12 @@ void ServerWrap::Deliver(Napi::Env env, Napi::Function fn) {
     events.Set(n++, o);
   }
   if (freed > 0) {
-    ec_lock_guard lock(&queue_mutex_);
-    pending_message_bytes_ -= freed;
-    ec_cond_broadcast(&queue_cond_);
+    {
+      ec_lock_guard lock(&queue_mutex_);
+      pending_message_bytes_ -= freed;
+      ec_cond_broadcast(&queue_cond_);
+    }
+    if (engine_) engine_->events_drained();
   }
   // Deliver the batch; a throwing listener must not stop the bookkeeping of
   // a completed stop, so its exception is re-raised afterwards.

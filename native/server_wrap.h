@@ -14,6 +14,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/engine.h"
@@ -48,20 +49,25 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink {
   void on_connection(std::uint64_t id, const std::string& address,
                      int port) override;
   bool wants_messages() override;
-  void on_message(std::uint64_t id, const FrameRef& frame) override;
+  void on_message(std::uint64_t id, const FrameRef& frame, bool may_wait) override;
+  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                 std::size_t frames, bool may_wait) override;
+  bool events_room() override;
   void on_disconnect(std::uint64_t id, const char* reason) override;
   void on_error(const ec_error& err, const char* syscall) override;
 
  private:
   // One event waiting for JS; `kind` selects the fields that matter.
   struct Event {
-    enum Kind { Connection, Message, Disconnect, Error, Stopped } kind;
+    enum Kind { Connection, Message, Frames, Disconnect, Error, Stopped } kind;
     std::uint64_t id = 0;
     std::string text;       // Address (Connection) or error message (Error).
     const char* word = "";  // Reason (Disconnect), code (Error).
     const char* syscall = nullptr;
     int port = 0;
     FrameRef frame;         // Message.
+    std::vector<std::uint8_t> bytes;  // Frames: wire form.
+    std::size_t frames = 0;           // Frames: how many.
   };
 
   // The thread-safe function's JS-thread side.
@@ -72,9 +78,15 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink {
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Broadcast(const Napi::CallbackInfo& info);
   Napi::Value SetMessageEvents(const Napi::CallbackInfo& info);
+  Napi::Value SetForward(const Napi::CallbackInfo& info);
+  Napi::Value Inject(const Napi::CallbackInfo& info);
+  Napi::Value Disconnect(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Stop(const Napi::CallbackInfo& info);
 
+  // Waits (with may_wait) until `size` more event bytes fit under the bound,
+  // then counts them as pending. Called with queue_mutex_ held.
+  void ReserveLocked(std::uint64_t size, bool may_wait, bool messages);
   // Queues an event; triggers the thread-safe function when the queue was
   // empty, so JS gets events in batches.
   void Push(Event&& event);
@@ -94,6 +106,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink {
   enum class State { Idle, Running, Stopping, Stopped };
 
   EngineOptions options_;
+  // "native-threads" or "native-poll".
+  std::string engine_name_ = "native-threads";
   std::unique_ptr<Engine> engine_;
   Napi::FunctionReference on_events_;
   Tsfn tsfn_;
@@ -107,11 +121,17 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink {
 
   // `message` events are produced only while this is true.
   std::atomic<bool> messages_enabled_{false};
+  // Cluster mode, as last set by JS (applied to the engine when it starts).
+  bool forward_ = false;
+  // inject() calls made before start(), applied by start() (JS thread only).
+  std::vector<std::pair<std::vector<std::uint8_t>, std::uint64_t>> early_injects_;
 
-  // The event queue. Message payloads waiting for JS are bounded by
-  // kMaxPendingMessageBytes: a reader that would pass it waits on
-  // queue_cond_ (backpressure on that client) until JS catches up, unless
-  // message events are turned off or the server is stopping.
+  // The event queue. Message payloads and forwarded frames waiting for JS
+  // are bounded by kMaxPendingMessageBytes: a reader thread that would pass
+  // it waits on queue_cond_ (backpressure on that client) until JS catches
+  // up, unless (for messages) message events are turned off or the server
+  // is stopping; the poll engine instead stops reading while
+  // events_room() is false.
   ec_mutex_t queue_mutex_;
   ec_cond_t queue_cond_;
   std::vector<Event> queue_;

@@ -4,6 +4,7 @@
 #ifndef ECHOCAST_CORE_ENGINE_H
 #define ECHOCAST_CORE_ENGINE_H
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -40,9 +41,22 @@ class EventSink {
   // Whether message events are wanted right now; checked per received chunk
   // so that nothing is copied or queued while JS does not listen.
   virtual bool wants_messages() = 0;
-  // A frame from client `id` entered the hub. May block the calling reader
-  // (backpressure) while too many message bytes wait for JS.
-  virtual void on_message(std::uint64_t id, const FrameRef& frame) = 0;
+  // A frame from client `id` was received (and, unless forwarding, entered
+  // the hub). With may_wait (reader threads) it blocks the caller while too
+  // many event bytes wait for JS (backpressure on that client); without it
+  // (the poll engine's one thread) it never blocks, and the engine checks
+  // events_room() before reading instead.
+  virtual void on_message(std::uint64_t id, const FrameRef& frame,
+                          bool may_wait) = 0;
+  // Cluster mode: `frames` complete frames of client `id`, in wire form
+  // (delimiters and prefixes included), from one read. They did not enter
+  // the hub. Bounded like on_message (same may_wait rule).
+  virtual void on_frames(std::uint64_t id, const std::uint8_t* data,
+                         std::size_t len, std::size_t frames, bool may_wait) = 0;
+  // Whether the event bytes waiting for JS are under the bound (or the
+  // bound is lifted). The poll engine stops reading a client while this is
+  // false and resumes when Engine::events_drained() is called.
+  virtual bool events_room() { return true; }
   // A client is gone (its threads are joined and its socket closed), or a
   // connection was refused (server-full).
   virtual void on_disconnect(std::uint64_t id, const char* reason) = 0;
@@ -71,8 +85,25 @@ class Engine {
   virtual ~Engine() = default;
   // Binds, listens and starts the engine's threads. Synchronous and quick.
   virtual ListenResult start() = 0;
-  // Appends one already-encoded frame with no sender (id 0).
+  // Appends already-encoded frames with no sender (id 0): the same as
+  // inject(data, len, 0).
   virtual void broadcast(const std::uint8_t* data, std::size_t len) = 0;
+  // Cluster mode: while on, complete frames from clients do not enter the
+  // hub; they go to EventSink::on_frames, one call per read.
+  virtual void set_forward(bool on) = 0;
+  // Splits already-encoded frames (the server's framing; "a\nb\n" is two
+  // line frames, raw framing takes the buffer as one frame) and appends them
+  // in order with sender `origin` (0: no local sender), so echoToSender:
+  // false skips that client. Counted as framesIn. Never blocks.
+  virtual void inject(const std::uint8_t* data, std::size_t len,
+                      std::uint64_t origin) = 0;
+  // Cuts client `id` with `reason` (a string with static storage, e.g.
+  // "cluster-unavailable"); a no-op if the client is gone.
+  virtual void disconnect(std::uint64_t id, const char* reason) = 0;
+  // Called by the wrapper (any thread) when event bytes waiting for JS were
+  // released, so an engine that paused reading (events_room() false) can
+  // resume. Must not block.
+  virtual void events_drained() {}
   // Stops accepting, lets writers flush for up to deadline_ms, closes every
   // client ("server-closed"), and joins every thread. Blocks until done, so
   // the wrapper calls it off the JS thread. Safe if start() failed.
@@ -84,6 +115,12 @@ class Engine {
 // Server 1.0: an accept thread, and per client a reader and a writer thread.
 std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options,
                                             EventSink* sink);
+
+// Server 2.0: one I/O thread multiplexing every socket (epoll on Linux,
+// WSAPoll on Windows, poll elsewhere) over a single-threaded frame log.
+std::unique_ptr<Engine> make_poll_engine(const EngineOptions& options,
+                                         EventSink* sink);
+
 
 }  // namespace echocast
 

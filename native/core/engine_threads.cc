@@ -15,7 +15,6 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <set>
 #include <vector>
 
 #include "engine.h"
@@ -141,13 +140,26 @@ class ThreadsEngine : public Engine {
   }
 
   void broadcast(const std::uint8_t* data, std::size_t len) override {
-    auto frame = std::make_shared<HubFrame>();
-    frame->sender = 0;
-    frame->bytes.assign(data, data + len);
-    frame->payload_offset = 0;
-    frame->payload_size = len;
-    FrameRef ref = std::move(frame);
-    hub_.append(&ref, 1);
+    inject(data, len, 0);
+  }
+
+  void set_forward(bool on) override { forward_ = on; }
+
+  void inject(const std::uint8_t* data, std::size_t len,
+              std::uint64_t origin) override {
+    std::vector<FrameRef> frames;
+    FrameCollector collector(origin, &frames);
+    split_encoded(options_.framing, data, len, &collector);
+    if (!frames.empty()) hub_.append(frames.data(), frames.size());  // Never waits.
+  }
+
+  void disconnect(std::uint64_t id, const char* reason) override {
+    // Under the engine's lock the client cannot be finished and freed (the
+    // reaper erases it under this lock before closing its socket). Lock
+    // order: engine mutex, then hub lock, as everywhere else.
+    ec_lock_guard lock(&mutex_);
+    auto it = clients_.find(id);
+    if (it != clients_.end()) hub_.close_member(it->second, reason);
   }
 
   void stop(std::uint64_t deadline_ms) override {
@@ -185,7 +197,7 @@ class ThreadsEngine : public Engine {
         if (now >= linger_end) break;
         ec_cond_timed_wait(&idle_cond_, &mutex_, linger_end - now);
       }
-      for (Client* c : clients_) ec_socket_interrupt(c->sock);
+      for (const auto& kv : clients_) ec_socket_interrupt(kv.second->sock);
       while (!clients_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
       reaper_exit_ = true;
       ec_cond_signal(&reaper_cond_);
@@ -285,7 +297,7 @@ class ThreadsEngine : public Engine {
           c->id = id;
           c->sock = sock;
           c->alive = 2;
-          clients_.insert(c);
+          clients_[id] = c;
         }
       }
       if (refused != nullptr) ++disconnects_[refused];
@@ -326,6 +338,7 @@ class ThreadsEngine : public Engine {
     Framer framer(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
     std::vector<FrameRef> frames;
     FrameCollector collector(c->id, &frames);
+    std::vector<std::uint8_t> forwarded;  // Cluster mode: one read's frames.
     for (;;) {
       std::size_t n = 0;
       ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
@@ -334,6 +347,11 @@ class ThreadsEngine : public Engine {
         break;
       }
       if (n == 0) {
+        if (ec_socket_gone(c->sock)) {
+          // A reset that recv reported as end of stream (Wine): not a half-close.
+          hub_.close_member(c, "client-error");
+          break;
+        }
         // The peer shut its write side: drop any partial frame (with the
         // framer) but keep the writer sending until the socket fails.
         c->half_closed = true;
@@ -341,9 +359,20 @@ class ThreadsEngine : public Engine {
       }
       frames.clear();
       bool ok = framer.feed(buf.get(), n, &collector);
-      if (!frames.empty() && hub_.append(frames.data(), frames.size(), true) &&
-          sink_->wants_messages()) {
-        for (const FrameRef& f : frames) sink_->on_message(c->id, f);
+      if (!frames.empty()) {
+        if (forward_) {
+          // Cluster mode: the frames go to JS (and the stream), not the hub.
+          if (sink_->wants_messages())
+            for (const FrameRef& f : frames) sink_->on_message(c->id, f, true);
+          forwarded.clear();
+          for (const FrameRef& f : frames)
+            forwarded.insert(forwarded.end(), f->bytes.begin(), f->bytes.end());
+          sink_->on_frames(c->id, forwarded.data(), forwarded.size(), frames.size(), true);
+          if (forwarded.capacity() > kRecvBytes) std::vector<std::uint8_t>().swap(forwarded);
+        } else if (hub_.append(frames.data(), frames.size(), true) &&
+                   sink_->wants_messages()) {
+          for (const FrameRef& f : frames) sink_->on_message(c->id, f, true);
+        }
       }
       frames.clear();
       if (!ok) {
@@ -431,7 +460,7 @@ class ThreadsEngine : public Engine {
     std::uint64_t id = c->id;
     {
       ec_lock_guard lock(&mutex_);
-      clients_.erase(c);  // Before the close: stop() may interrupt clients_.
+      clients_.erase(c->id);  // Before the close: stop() may interrupt clients_.
       ++disconnects_[reason];
       if (clients_.empty()) ec_cond_broadcast(&idle_cond_);
     }
@@ -447,6 +476,8 @@ class ThreadsEngine : public Engine {
   ec_thread_t accept_thread_;
   ec_thread_t reaper_thread_;
   bool running_ = false;  // Touched only by the thread calling start/stop.
+  // Cluster mode (set_forward); read by every reader per chunk.
+  std::atomic<bool> forward_{false};
 
   // Guards everything below.
   ec_mutex_t mutex_;
@@ -455,7 +486,7 @@ class ThreadsEngine : public Engine {
   // stop() sleeps here until every client is gone; the accept thread's
   // back-off wait uses it too so that stop ends it at once.
   ec_cond_t idle_cond_;
-  std::set<Client*> clients_;
+  std::map<std::uint64_t, Client*> clients_;
   std::vector<Client*> dead_;
   std::map<std::string, std::uint64_t> disconnects_;
   std::uint64_t next_id_ = 0;

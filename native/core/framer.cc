@@ -118,4 +118,35 @@ bool Framer::feed_length(const std::uint8_t* data, std::size_t len,
   return true;
 }
 
+namespace {
+// Counts the frames it passes on.
+class CountingSink : public FrameSink {
+ public:
+  explicit CountingSink(FrameSink* next) : next_(next) {}
+  void on_frame(const FrameView& frame) override {
+    ++count;
+    next_->on_frame(frame);
+  }
+  std::size_t count = 0;
+
+ private:
+  FrameSink* next_;
+};
+}  // namespace
+
+std::size_t split_encoded(Framing framing, const std::uint8_t* data,
+                          std::size_t len, FrameSink* sink) {
+  if (len == 0) return 0;
+  if (framing == Framing::Raw) {
+    sink->on_frame(FrameView{data, len, 0, len});
+    return 1;
+  }
+  // No limit: these frames come from the server itself or the cluster, and
+  // were checked where they entered. A length prefix is at most 2^32-1.
+  Framer framer(framing, static_cast<std::size_t>(-1) / 2);
+  CountingSink counting(sink);
+  framer.feed(data, len, &counting);
+  return counting.count;
+}
+
 }  // namespace echocast

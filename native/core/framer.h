@@ -74,6 +74,13 @@ class Framer {
   std::vector<std::uint8_t> partial_;
 };
 
+// Splits already-encoded frames (the inject()/broadcast() input) the way the
+// server's framing does, with no size limit, and passes each complete frame
+// to sink. Raw framing: the whole buffer is one frame. Trailing bytes that do
+// not form a complete frame are ignored. Returns the number of frames.
+std::size_t split_encoded(Framing framing, const std::uint8_t* data,
+                          std::size_t len, FrameSink* sink);
+
 }  // namespace echocast
 
 #endif  // ECHOCAST_CORE_FRAMER_H

@@ -212,6 +212,103 @@ void ec_socket_end(ec_socket_t s);
 void ec_socket_close(ec_socket_t s);
 
 // ---------------------------------------------------------------------------
+// Non-blocking sockets and the poller (Server 2.0: one I/O thread).
+// ---------------------------------------------------------------------------
+
+// The listening socket itself, to register it with a poller.
+ec_socket_t ec_listener_socket(ec_listener* l);
+
+// Accepts one pending connection without blocking: EC_EAGAIN when there is
+// none. The socket returned is non-blocking, with TCP_NODELAY set and (on
+// POSIX) close-on-exec and no SIGPIPE.
+ec_error ec_listener_try_accept(ec_listener* l, ec_socket_t* out,
+                                std::string* peer_address, int* peer_port);
+
+// One recv on a non-blocking socket: EC_EAGAIN when nothing is there yet;
+// *received == 0 with EC_OK means end of stream.
+ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
+                            std::size_t* received);
+
+// One gathered send (sendmsg / WSASend) of the pieces, in order, on a
+// non-blocking socket; the buffers are not copied. *sent says how many bytes
+// went (possibly fewer than offered); EC_EAGAIN when none could. Never
+// raises SIGPIPE. At most EC_MAX_IOV pieces are taken per call.
+#define EC_MAX_IOV 64
+ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
+                            std::size_t count, std::size_t* sent);
+
+// Shuts the send side only (shutdown SHUT_WR / SD_SEND): the peer reads
+// what was sent, then end of stream; this side can still read its answer.
+void ec_socket_shutdown_send(ec_socket_t s);
+
+// Closes the socket abortively (SO_LINGER 0): the peer gets a reset, not
+// an end of stream. Used by tests that play a client that resets.
+void ec_socket_reset(ec_socket_t s);
+
+// After a recv returned end of stream: whether the connection was in fact
+// reset or is gone altogether (a send of zero bytes fails), as opposed to
+// the peer having only shut its write side (half-close: it still receives).
+// Needed where the reset itself is not reported to recv (Wine: the wine
+// server consumes the socket's pending error when it polls, and recv then
+// returns 0). Always false on POSIX, whose recv reports a reset itself: there
+// a probe would misread a peer that closed gracefully and then had its unread
+// data answered with RST.
+bool ec_socket_gone(ec_socket_t s);
+
+// Readiness a poller reports or is asked for. ERR and HUP are always
+// reported, whatever was asked.
+enum : unsigned {
+  EC_POLL_IN = 1u,   // Readable (data, end of stream, a pending connection).
+  EC_POLL_OUT = 2u,  // Writable.
+  EC_POLL_ERR = 4u,  // An error is pending on the socket.
+  EC_POLL_HUP = 8u,  // Hang-up (what it means varies: see engine_poll.cc).
+};
+
+// One ready socket: the data pointer it was registered with and what it is
+// ready for.
+struct ec_poll_event {
+  void* data;
+  unsigned events;
+};
+
+// A level-triggered readiness poller over sockets, with its own wake-up
+// channel: epoll + eventfd on Linux, poll() + a pipe on other POSIX systems,
+// WSAPoll + a loopback socket pair on Windows. Opaque. Only ec_poller_wake()
+// may be called from another thread than the one that waits.
+struct ec_poller;
+
+// Creates a poller (and its wake-up channel).
+ec_error ec_poller_create(ec_poller** out);
+
+// Closes the wake-up channel and frees the poller (the sockets registered
+// are not closed).
+void ec_poller_destroy(ec_poller* p);
+
+// Registers a socket for `events` (EC_POLL_IN / EC_POLL_OUT), reported
+// with `data`.
+ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data);
+
+// Changes what a registered socket is watched for.
+ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data);
+
+// Unregisters a socket; call before closing it.
+void ec_poller_remove(ec_poller* p, ec_socket_t s);
+
+// Sleeps until a registered socket is ready, ec_poller_wake() is called, or
+// timeout_ms passes (-1: no limit); then writes up to `max` events to `out`
+// and their number to *count, and sets *woken when a wake-up was consumed.
+// EINTR is retried inside.
+ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
+                        int timeout_ms, std::size_t* count, bool* woken);
+
+// Makes the current or next ec_poller_wait() return with *woken set. Safe
+// from any thread; several calls before a wait coalesce into one wake-up.
+void ec_poller_wake(ec_poller* p);
+
+// Which mechanism this build's poller uses: "epoll", "poll" or "WSAPoll".
+const char* ec_poller_backend();
+
+// ---------------------------------------------------------------------------
 // Threads.
 // ---------------------------------------------------------------------------
 

@@ -16,8 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__linux__) && !defined(ECHOCAST_USE_POLL)
+#define EC_USE_EPOLL 1
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
+
+#include <atomic>
 #include <climits>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 static_assert(sizeof(pthread_mutex_t) <= sizeof(ec_mutex_t::storage),
               "ec_mutex_t too small for pthread_mutex_t");
@@ -393,6 +402,379 @@ void ec_socket_interrupt(ec_socket_t s) { shutdown(s, SHUT_RDWR); }
 void ec_socket_end(ec_socket_t s) { shutdown(s, SHUT_RDWR); }
 
 void ec_socket_close(ec_socket_t s) { close(s); }
+
+// ---------------------------------------------------------------------------
+// Non-blocking sockets.
+// ---------------------------------------------------------------------------
+
+ec_socket_t ec_listener_socket(ec_listener* l) { return l->fd; }
+
+ec_error ec_listener_try_accept(ec_listener* l, ec_socket_t* out,
+                                std::string* peer_address, int* peer_port) {
+  for (;;) {
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+#if defined(__linux__)
+    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &sl,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = accept(l->fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+#endif
+    if (fd < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EWOULDBLOCK) e = EAGAIN;
+      return from_errno(e);
+    }
+#if !defined(__linux__)
+    set_cloexec(fd);
+    set_nonblocking(fd, true);
+#endif
+    no_sigpipe(fd);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    describe(ss, peer_address, peer_port, nullptr);
+    *out = fd;
+    return ec_error();
+  }
+}
+
+ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
+                            std::size_t* received) {
+  for (;;) {
+    ssize_t n = recv(s, buf, len, 0);
+    if (n >= 0) {
+      *received = static_cast<std::size_t>(n);
+      return ec_error();
+    }
+    if (errno == EINTR) continue;
+    *received = 0;
+    return from_errno(errno == EWOULDBLOCK ? EAGAIN : errno);
+  }
+}
+
+ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
+                            std::size_t count, std::size_t* sent) {
+  iovec iov[EC_MAX_IOV];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < count && n < EC_MAX_IOV; ++i) {
+    if (pieces[i].len == 0) continue;
+    iov[n].iov_base = const_cast<void*>(pieces[i].base);
+    iov[n].iov_len = pieces[i].len;
+    ++n;
+  }
+  *sent = 0;
+  if (n == 0) return ec_error();
+  msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    ssize_t r = sendmsg(s, &msg, kSendFlags);
+    if (r >= 0) {
+      *sent = static_cast<std::size_t>(r);
+      return ec_error();
+    }
+    if (errno == EINTR) continue;
+    return from_errno(errno == EWOULDBLOCK ? EAGAIN : errno);
+  }
+}
+
+void ec_socket_shutdown_send(ec_socket_t s) { shutdown(s, SHUT_WR); }
+
+void ec_socket_reset(ec_socket_t s) {
+  linger l;
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(s);
+}
+
+bool ec_socket_gone(ec_socket_t s) {
+  // POSIX kernels report a reset from recv() itself (ECONNRESET), so an end of
+  // stream here is always the peer's FIN: a half-close, or a close we learn of
+  // at the next send (reason client-closed either way). Probing with a
+  // zero-byte send would misread a peer that said goodbye and then had its
+  // unread echoes answered with RST as a reset (client-error).
+  (void)s;
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// The poller.
+// ---------------------------------------------------------------------------
+
+#if defined(EC_USE_EPOLL)
+
+// epoll, level-triggered, plus an eventfd registered with a null data
+// pointer as the wake-up channel.
+struct ec_poller {
+  int ep = -1;
+  int wake_fd = -1;
+  std::atomic<bool> wake_pending{false};
+  std::vector<epoll_event> events;
+};
+
+namespace {
+std::uint32_t to_epoll(unsigned events) {
+  std::uint32_t e = 0;
+  if (events & EC_POLL_IN) e |= EPOLLIN;
+  if (events & EC_POLL_OUT) e |= EPOLLOUT;
+  return e;
+}
+}  // namespace
+
+const char* ec_poller_backend() { return "epoll"; }
+
+ec_error ec_poller_create(ec_poller** out) {
+  *out = nullptr;
+  ec_poller* p = new (std::nothrow) ec_poller;
+  if (p == nullptr) return from_errno(ENOMEM);
+  p->ep = epoll_create1(EPOLL_CLOEXEC);
+  if (p->ep < 0) {
+    ec_error err = last_error();
+    delete p;
+    return err;
+  }
+  p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (p->wake_fd < 0) {
+    ec_error err = last_error();
+    close(p->ep);
+    delete p;
+    return err;
+  }
+  epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->wake_fd, &ev) != 0) {
+    ec_error err = last_error();
+    close(p->wake_fd);
+    close(p->ep);
+    delete p;
+    return err;
+  }
+  *out = p;
+  return ec_error();
+}
+
+void ec_poller_destroy(ec_poller* p) {
+  if (p == nullptr) return;
+  close(p->wake_fd);
+  close(p->ep);
+  delete p;
+}
+
+ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = to_epoll(events);
+  ev.data.ptr = data;
+  if (epoll_ctl(p->ep, EPOLL_CTL_ADD, s, &ev) != 0) return last_error();
+  return ec_error();
+}
+
+ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = to_epoll(events);
+  ev.data.ptr = data;
+  if (epoll_ctl(p->ep, EPOLL_CTL_MOD, s, &ev) != 0) return last_error();
+  return ec_error();
+}
+
+void ec_poller_remove(ec_poller* p, ec_socket_t s) {
+  epoll_event ev;  // Kernels before 2.6.9 want a non-null pointer.
+  memset(&ev, 0, sizeof ev);
+  epoll_ctl(p->ep, EPOLL_CTL_DEL, s, &ev);
+}
+
+ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
+                        int timeout_ms, std::size_t* count, bool* woken) {
+  *count = 0;
+  *woken = false;
+  if (max == 0) return from_errno(EINVAL);
+  if (p->events.size() < max + 1) p->events.resize(max + 1);
+  int n;
+  for (;;) {
+    n = epoll_wait(p->ep, p->events.data(), static_cast<int>(max + 1), timeout_ms);
+    if (n >= 0) break;
+    if (errno != EINTR) return last_error();
+  }
+  std::size_t k = 0;
+  for (int i = 0; i < n; ++i) {
+    const epoll_event& ev = p->events[static_cast<std::size_t>(i)];
+    if (ev.data.ptr == nullptr) {
+      std::uint64_t value;
+      ssize_t rc = read(p->wake_fd, &value, sizeof value);
+      (void)rc;
+      p->wake_pending.store(false, std::memory_order_release);
+      *woken = true;
+      continue;
+    }
+    if (k == max) break;  // Level-triggered: the rest is reported next time.
+    unsigned e = 0;
+    if (ev.events & EPOLLIN) e |= EC_POLL_IN;
+    if (ev.events & EPOLLOUT) e |= EC_POLL_OUT;
+    if (ev.events & EPOLLERR) e |= EC_POLL_ERR;
+    if (ev.events & EPOLLHUP) e |= EC_POLL_HUP;
+    out[k].data = ev.data.ptr;
+    out[k].events = e;
+    ++k;
+  }
+  *count = k;
+  return ec_error();
+}
+
+void ec_poller_wake(ec_poller* p) {
+  if (p->wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+  std::uint64_t one = 1;
+  ssize_t rc = write(p->wake_fd, &one, sizeof one);
+  (void)rc;
+}
+
+#else  // poll(): other POSIX systems, or ECHOCAST_USE_POLL.
+
+// poll() over an array kept dense (removal swaps the last entry in), with
+// the read end of a self-pipe at index 0 as the wake-up channel.
+struct ec_poller {
+  int wake_r = -1;
+  int wake_w = -1;
+  std::atomic<bool> wake_pending{false};
+  std::vector<pollfd> fds;
+  std::vector<void*> data;
+  std::unordered_map<int, std::size_t> index;
+  std::size_t rotate = 0;  // Where reporting starts, for fairness.
+};
+
+namespace {
+short to_poll(unsigned events) {
+  short e = 0;
+  if (events & EC_POLL_IN) e |= POLLIN;
+  if (events & EC_POLL_OUT) e |= POLLOUT;
+  return e;
+}
+}  // namespace
+
+const char* ec_poller_backend() { return "poll"; }
+
+ec_error ec_poller_create(ec_poller** out) {
+  *out = nullptr;
+  ec_poller* p = new (std::nothrow) ec_poller;
+  if (p == nullptr) return from_errno(ENOMEM);
+  int pipefd[2];
+  if (pipe(pipefd) != 0) {
+    ec_error err = last_error();
+    delete p;
+    return err;
+  }
+  for (int fd : pipefd) {
+    set_cloexec(fd);
+    set_nonblocking(fd, true);
+  }
+  p->wake_r = pipefd[0];
+  p->wake_w = pipefd[1];
+  pollfd w;
+  w.fd = p->wake_r;
+  w.events = POLLIN;
+  w.revents = 0;
+  p->fds.push_back(w);
+  p->data.push_back(nullptr);
+  *out = p;
+  return ec_error();
+}
+
+void ec_poller_destroy(ec_poller* p) {
+  if (p == nullptr) return;
+  close(p->wake_r);
+  close(p->wake_w);
+  delete p;
+}
+
+ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  if (p->index.count(s) != 0) return from_errno(EINVAL);
+  pollfd f;
+  f.fd = s;
+  f.events = to_poll(events);
+  f.revents = 0;
+  p->index[s] = p->fds.size();
+  p->fds.push_back(f);
+  p->data.push_back(data);
+  return ec_error();
+}
+
+ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  auto it = p->index.find(s);
+  if (it == p->index.end()) return from_errno(EBADF);
+  p->fds[it->second].events = to_poll(events);
+  p->data[it->second] = data;
+  return ec_error();
+}
+
+void ec_poller_remove(ec_poller* p, ec_socket_t s) {
+  auto it = p->index.find(s);
+  if (it == p->index.end()) return;
+  std::size_t i = it->second;
+  std::size_t last = p->fds.size() - 1;
+  p->index.erase(it);
+  if (i != last) {
+    p->fds[i] = p->fds[last];
+    p->data[i] = p->data[last];
+    p->index[p->fds[i].fd] = i;
+  }
+  p->fds.pop_back();
+  p->data.pop_back();
+}
+
+ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
+                        int timeout_ms, std::size_t* count, bool* woken) {
+  *count = 0;
+  *woken = false;
+  if (max == 0) return from_errno(EINVAL);
+  int n;
+  for (;;) {
+    n = poll(p->fds.data(), static_cast<nfds_t>(p->fds.size()), timeout_ms);
+    if (n >= 0) break;
+    if (errno != EINTR) return last_error();
+  }
+  if (n == 0) return ec_error();
+  if (p->fds[0].revents != 0) {
+    char buf[64];
+    while (read(p->wake_r, buf, sizeof buf) > 0) {
+    }
+    p->wake_pending.store(false, std::memory_order_release);
+    *woken = true;
+  }
+  std::size_t total = p->fds.size() - 1;
+  std::size_t k = 0;
+  if (p->rotate >= total) p->rotate = 0;
+  for (std::size_t j = 0; j < total && k < max; ++j) {
+    std::size_t i = 1 + (p->rotate + j) % total;
+    short r = p->fds[i].revents;
+    if (r == 0) continue;
+    unsigned e = 0;
+    if (r & POLLIN) e |= EC_POLL_IN;
+    if (r & POLLOUT) e |= EC_POLL_OUT;
+    if (r & (POLLERR | POLLNVAL)) e |= EC_POLL_ERR;
+    if (r & POLLHUP) e |= EC_POLL_HUP;
+    out[k].data = p->data[i];
+    out[k].events = e;
+    ++k;
+  }
+  p->rotate += 1;
+  *count = k;
+  return ec_error();
+}
+
+void ec_poller_wake(ec_poller* p) {
+  if (p->wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+  char byte = 1;
+  ssize_t rc = write(p->wake_w, &byte, 1);
+  (void)rc;
+}
+
+#endif
 
 namespace {
 struct ThreadStart {

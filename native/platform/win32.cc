@@ -17,10 +17,13 @@
 #include <windows.h>
 #include <process.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 static_assert(sizeof(CRITICAL_SECTION) <= sizeof(ec_mutex_t::storage),
               "ec_mutex_t too small for CRITICAL_SECTION");
@@ -405,6 +408,260 @@ void ec_socket_interrupt(ec_socket_t s) {
 void ec_socket_end(ec_socket_t s) { shutdown(static_cast<SOCKET>(s), SD_SEND); }
 
 void ec_socket_close(ec_socket_t s) { closesocket(static_cast<SOCKET>(s)); }
+
+// ---------------------------------------------------------------------------
+// Non-blocking sockets.
+// ---------------------------------------------------------------------------
+
+ec_socket_t ec_listener_socket(ec_listener* l) { return static_cast<ec_socket_t>(l->sock); }
+
+ec_error ec_listener_try_accept(ec_listener* l, ec_socket_t* out,
+                                std::string* peer_address, int* peer_port) {
+  sockaddr_storage ss;
+  int sl = sizeof ss;
+  std::memset(&ss, 0, sizeof ss);
+  SOCKET s = accept(l->sock, reinterpret_cast<sockaddr*>(&ss), &sl);
+  if (s == INVALID_SOCKET) return last_wsa();  // WSAEWOULDBLOCK -> EC_EAGAIN.
+  no_inherit(s);
+  // The accepted socket inherits the listener's event selection; drop it
+  // (WSAPoll does the watching) and keep the socket non-blocking.
+  WSAEventSelect(s, nullptr, 0);
+  u_long nonblocking = 1;
+  ioctlsocket(s, FIONBIO, &nonblocking);
+  BOOL one = TRUE;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
+  describe(ss, peer_address, peer_port, nullptr);
+  *out = static_cast<ec_socket_t>(s);
+  return ec_error();
+}
+
+ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
+                            std::size_t* received) {
+  int want = len > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(len);
+  int n = recv(static_cast<SOCKET>(s), static_cast<char*>(buf), want, 0);
+  if (n == SOCKET_ERROR) {
+    *received = 0;
+    return last_wsa();
+  }
+  *received = static_cast<std::size_t>(n);
+  return ec_error();
+}
+
+ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
+                            std::size_t count, std::size_t* sent) {
+  WSABUF bufs[EC_MAX_IOV];
+  DWORD n = 0;
+  for (std::size_t i = 0; i < count && n < EC_MAX_IOV; ++i) {
+    if (pieces[i].len == 0) continue;
+    std::size_t len = pieces[i].len;
+    bufs[n].buf = const_cast<char*>(static_cast<const char*>(pieces[i].base));
+    bufs[n].len = len > 0x7fffffffu ? 0x7fffffffu : static_cast<ULONG>(len);
+    ++n;
+    if (len > 0x7fffffffu) break;
+  }
+  *sent = 0;
+  if (n == 0) return ec_error();
+  DWORD done = 0;
+  if (WSASend(static_cast<SOCKET>(s), bufs, n, &done, 0, nullptr, nullptr) != 0)
+    return last_wsa();
+  *sent = done;
+  return ec_error();
+}
+
+void ec_socket_shutdown_send(ec_socket_t s) { shutdown(static_cast<SOCKET>(s), SD_SEND); }
+
+void ec_socket_reset(ec_socket_t s) {
+  LINGER l;
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  setsockopt(static_cast<SOCKET>(s), SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&l),
+             sizeof l);
+  closesocket(static_cast<SOCKET>(s));
+}
+
+bool ec_socket_gone(ec_socket_t s) {
+  char none = 0;
+  if (send(static_cast<SOCKET>(s), &none, 0, 0) != SOCKET_ERROR) return false;
+  return WSAGetLastError() != WSAEWOULDBLOCK;
+}
+
+// ---------------------------------------------------------------------------
+// The poller: WSAPoll over a dense array (removal swaps the last entry in),
+// with one end of a loopback TCP socket pair at index 0 as the wake-up
+// channel (WSAPoll watches sockets only, so no pipe or event will do).
+// ---------------------------------------------------------------------------
+
+struct ec_poller {
+  SOCKET wake_r = INVALID_SOCKET;
+  SOCKET wake_w = INVALID_SOCKET;
+  std::atomic<bool> wake_pending{false};
+  std::vector<WSAPOLLFD> fds;
+  std::vector<void*> data;
+  std::unordered_map<SOCKET, std::size_t> index;
+  std::size_t rotate = 0;
+};
+
+namespace {
+SHORT to_wsapoll(unsigned events) {
+  SHORT e = 0;
+  if (events & EC_POLL_IN) e |= POLLRDNORM;
+  if (events & EC_POLL_OUT) e |= POLLWRNORM;
+  return e;
+}
+
+// A connected pair of loopback sockets: listen on 127.0.0.1:0, connect,
+// accept, close the listener.
+ec_error socket_pair(SOCKET* a, SOCKET* b) {
+  *a = *b = INVALID_SOCKET;
+  SOCKET l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  if (l == INVALID_SOCKET) return last_wsa();
+  sockaddr_in addr;
+  std::memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int len = sizeof addr;
+  ec_error err;
+  SOCKET c = INVALID_SOCKET, d = INVALID_SOCKET;
+  if (bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(l, 1) != 0 ||
+      getsockname(l, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    err = last_wsa();
+  } else {
+    c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (c == INVALID_SOCKET || connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      err = last_wsa();
+    } else {
+      d = accept(l, nullptr, nullptr);
+      if (d == INVALID_SOCKET) err = last_wsa();
+    }
+  }
+  closesocket(l);
+  if (!err.ok()) {
+    if (c != INVALID_SOCKET) closesocket(c);
+    return err;
+  }
+  for (SOCKET x : {c, d}) {
+    no_inherit(x);
+    u_long nonblocking = 1;
+    ioctlsocket(x, FIONBIO, &nonblocking);
+    BOOL one = TRUE;
+    setsockopt(x, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
+  }
+  *a = d;
+  *b = c;
+  return ec_error();
+}
+}  // namespace
+
+const char* ec_poller_backend() { return "WSAPoll"; }
+
+ec_error ec_poller_create(ec_poller** out) {
+  *out = nullptr;
+  ec_poller* p = new (std::nothrow) ec_poller;
+  if (p == nullptr) return from_wsa(WSA_NOT_ENOUGH_MEMORY);
+  ec_error err = socket_pair(&p->wake_r, &p->wake_w);
+  if (!err.ok()) {
+    delete p;
+    return err;
+  }
+  WSAPOLLFD w;
+  w.fd = p->wake_r;
+  w.events = POLLRDNORM;
+  w.revents = 0;
+  p->fds.push_back(w);
+  p->data.push_back(nullptr);
+  *out = p;
+  return ec_error();
+}
+
+void ec_poller_destroy(ec_poller* p) {
+  if (p == nullptr) return;
+  closesocket(p->wake_r);
+  closesocket(p->wake_w);
+  delete p;
+}
+
+ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  SOCKET sock = static_cast<SOCKET>(s);
+  if (p->index.count(sock) != 0) return from_wsa(WSAEINVAL);
+  WSAPOLLFD f;
+  f.fd = sock;
+  f.events = to_wsapoll(events);
+  f.revents = 0;
+  p->index[sock] = p->fds.size();
+  p->fds.push_back(f);
+  p->data.push_back(data);
+  return ec_error();
+}
+
+ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
+  auto it = p->index.find(static_cast<SOCKET>(s));
+  if (it == p->index.end()) return from_wsa(WSAENOTSOCK);
+  p->fds[it->second].events = to_wsapoll(events);
+  p->data[it->second] = data;
+  return ec_error();
+}
+
+void ec_poller_remove(ec_poller* p, ec_socket_t s) {
+  auto it = p->index.find(static_cast<SOCKET>(s));
+  if (it == p->index.end()) return;
+  std::size_t i = it->second;
+  std::size_t last = p->fds.size() - 1;
+  p->index.erase(it);
+  if (i != last) {
+    p->fds[i] = p->fds[last];
+    p->data[i] = p->data[last];
+    p->index[p->fds[i].fd] = i;
+  }
+  p->fds.pop_back();
+  p->data.pop_back();
+}
+
+ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
+                        int timeout_ms, std::size_t* count, bool* woken) {
+  *count = 0;
+  *woken = false;
+  if (max == 0) return from_wsa(WSAEINVAL);
+  int n = WSAPoll(p->fds.data(), static_cast<ULONG>(p->fds.size()), timeout_ms);
+  if (n == SOCKET_ERROR) {
+    int e = WSAGetLastError();
+    if (e == WSAEINTR) return ec_error();
+    return from_wsa(e);
+  }
+  if (n == 0) return ec_error();
+  if (p->fds[0].revents != 0) {
+    char buf[64];
+    while (recv(p->wake_r, buf, sizeof buf, 0) > 0) {
+    }
+    p->wake_pending.store(false, std::memory_order_release);
+    *woken = true;
+  }
+  std::size_t total = p->fds.size() - 1;
+  std::size_t k = 0;
+  if (p->rotate >= total) p->rotate = 0;
+  for (std::size_t j = 0; j < total && k < max; ++j) {
+    std::size_t i = 1 + (p->rotate + j) % total;
+    SHORT r = p->fds[i].revents;
+    if (r == 0) continue;
+    unsigned e = 0;
+    if (r & (POLLRDNORM | POLLRDBAND)) e |= EC_POLL_IN;
+    if (r & POLLWRNORM) e |= EC_POLL_OUT;
+    if (r & (POLLERR | POLLNVAL)) e |= EC_POLL_ERR;
+    if (r & POLLHUP) e |= EC_POLL_HUP;
+    out[k].data = p->data[i];
+    out[k].events = e;
+    ++k;
+  }
+  p->rotate += 1;
+  *count = k;
+  return ec_error();
+}
+
+void ec_poller_wake(ec_poller* p) {
+  if (p->wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+  char byte = 1;
+  send(p->wake_w, &byte, 1, 0);
+}
 
 namespace {
 struct ThreadStart {

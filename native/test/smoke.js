@@ -1,8 +1,9 @@
 // smoke.js — plain-node smoke test of the addon through real sockets.
 //   node native/test/smoke.js [path/to/echocast.node]
-// Plays the seed's example, checks events and stats, then connects 1,000
-// clients at once and broadcasts to all of them, stops the server and lets
-// the process exit by itself (a hang here means something kept it alive).
+// For every engine the addon has: plays the seed's example, checks events
+// and stats, then connects 1,000 clients at once and broadcasts to all of
+// them, stops the server; then lets the process exit by itself (a hang here
+// means something kept it alive).
 'use strict';
 const net = require('net');
 const path = require('path');
@@ -19,6 +20,9 @@ addon.setErrorClass(EchocastError);
 
 function log(...a) { console.log('[smoke]', ...a); }
 
+// The engine under test; every engine of addon.engines is run in turn.
+let ENGINE = 'native-threads';
+
 function makeServer(options = {}) {
   const events = [];
   const waiters = [];
@@ -28,7 +32,7 @@ function makeServer(options = {}) {
     for (const w of waiters.splice(0)) w();
   };
   const s = new addon.Server(Object.assign({
-    engine: 'native-threads', host: '127.0.0.1', port: 0, framing: 'line', replay: 1,
+    engine: ENGINE, host: '127.0.0.1', port: 0, framing: 'line', replay: 1,
     echoToSender: true, maxFrameBytes: 65536, maxBacklogBytes: 16777216, maxClients: 10000,
   }, options), onEvents);
   const until = async (pred, what, ms = 10000) => {
@@ -114,7 +118,7 @@ async function seedExample() {
   await until((ev) => ev.some((e) => e.type === 'disconnect' && e.id === 2), 'B disconnect');
   assert.strictEqual(events.find((e) => e.type === 'disconnect' && e.id === 2).reason, 'server-closed');
   assert.deepStrictEqual(B.lines.slice(-2), ['server says hi', 'and again']);
-  log('seed example ok');
+  log(`${ENGINE}: seed example ok`);
 }
 
 async function badInputAndLimits() {
@@ -142,7 +146,7 @@ async function badInputAndLimits() {
   assert.throws(() => s3.start(), (e) => e.code === 'ENOTFOUND' && e.syscall === 'getaddrinfo');
   await stop(s);
   B.sock.destroy();
-  log('limits ok');
+  log(`${ENGINE}: limits ok`);
 }
 
 async function thousand() {
@@ -155,22 +159,26 @@ async function thousand() {
   const t0 = Date.now();
   s.broadcast(Buffer.from('to everyone\n'));
   await waitFor(() => clients.every((c) => c.lines.length === 1), 'broadcast to 1000', 30000);
-  log(`1000 clients: broadcast delivered to all in ${Date.now() - t0} ms`);
+  log(`${ENGINE}: 1000 clients: broadcast delivered to all in ${Date.now() - t0} ms`);
   clients[0].sock.write('from client 1\n');
   await waitFor(() => clients.every((c) => c.lines.length === 2), 'client frame to 1000', 30000);
   const st = s.stats();
   assert.strictEqual(st.framesOut, 2 * N);
   const t1 = Date.now();
   await stop(s, 2000);
-  log(`1000 clients: stop (all threads joined) in ${Date.now() - t1} ms`);
+  log(`${ENGINE}: 1000 clients: stop (all threads joined) in ${Date.now() - t1} ms`);
   await until((ev) => ev.filter((e) => e.type === 'disconnect').length === N, '1000 disconnects');
   for (const c of clients) c.sock.destroy();
 }
 
 (async () => {
-  await seedExample();
-  await badInputAndLimits();
-  await thousand();
+  log(`engines: ${addon.engines.join(', ')}; platform ${addon.platform}, poller ${addon.poller}`);
+  for (const engine of addon.engines) {
+    ENGINE = engine;
+    await seedExample();
+    await badInputAndLimits();
+    await thousand();
+  }
   log('all ok; waiting for the process to exit by itself');
   process.on('exit', (code) => log('exit', code));
 })().catch((e) => { console.error('[smoke] FAILED', e); process.exit(1); });

@@ -28,7 +28,12 @@ class Recorder : public EventSink {
     add("connection " + std::to_string(id) + " " + a);
   }
   bool wants_messages() override { return true; }
-  void on_message(std::uint64_t id, const FrameRef& f) override {
+  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                 std::size_t frames, bool) override {
+    add("frames " + std::to_string(id) + " " + std::to_string(frames) + " " +
+        std::string(reinterpret_cast<const char*>(data), len));
+  }
+  void on_message(std::uint64_t id, const FrameRef& f, bool) override {
     add("message " + std::to_string(id) + " " +
         std::string(f->bytes.begin() + f->payload_offset,
                     f->bytes.begin() + f->payload_offset + f->payload_size));
@@ -93,13 +98,22 @@ void stop_main(void* arg) {
   s->engine->stop(s->deadline_ms);
 }
 
+typedef std::unique_ptr<Engine> (*Factory)(const EngineOptions&, EventSink*);
+
 }  // namespace
 
-TEST(engine_seed_example_and_stop) {
+// Each scenario runs on both engines: Server 1.0 (threads) and 2.0 (poll).
+#define ENGINE_TEST(name)                                              \
+  static void name(Factory make_engine);                               \
+  TEST(name##_threads) { name(&make_threads_engine); }                 \
+  TEST(name##_poll) { name(&make_poll_engine); }                       \
+  static void name(Factory make_engine)
+
+ENGINE_TEST(engine_seed_example_and_stop) {
   Recorder rec;
   EngineOptions o;
   o.port = 0;
-  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
   ListenResult r = e->start();
   CHECK(r.err.ok());
   ec_socket_t a = EC_INVALID_SOCKET, b = EC_INVALID_SOCKET;
@@ -143,13 +157,13 @@ TEST(engine_seed_example_and_stop) {
   CHECK_EQ(e->stats().clients, 0u);
 }
 
-TEST(engine_limits_and_bad_input) {
+ENGINE_TEST(engine_limits_and_bad_input) {
   Recorder rec;
   EngineOptions o;
   o.max_clients = 2;
   o.max_frame_bytes = 8;
   o.framing = Framing::Line;
-  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
   ListenResult r = e->start();
   CHECK(r.err.ok());
   ec_socket_t a, b, c;
@@ -179,11 +193,11 @@ TEST(engine_limits_and_bad_input) {
   ec_socket_close(c);
 }
 
-TEST(engine_many_clients_broadcast) {
+ENGINE_TEST(engine_many_clients_broadcast) {
   Recorder rec;
   EngineOptions o;
   o.replay = 0;
-  std::unique_ptr<Engine> e = make_threads_engine(o, &rec);
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
   ListenResult r = e->start();
   CHECK(r.err.ok());
   constexpr int kN = 100;
@@ -196,4 +210,43 @@ TEST(engine_many_clients_broadcast) {
   e->stop(500);
   for (int i = 0; i < kN; ++i) ec_socket_close(socks[i]);
   CHECK_EQ(e->stats().disconnects["server-closed"], static_cast<std::uint64_t>(kN));
+}
+
+ENGINE_TEST(engine_forward_inject_disconnect) {
+  Recorder rec;
+  EngineOptions o;
+  o.replay = 2;
+  o.echo_to_sender = false;
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  e->set_forward(true);
+  // Injected before start: the replay history a cluster node preloads.
+  e->inject(reinterpret_cast<const std::uint8_t*>("h1\nh2\nh3\n"), 9, 0);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t a, b;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &a).ok());
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK_EQ(recv_n(a, 6), std::string("h2\nh3\n"));
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &b).ok());
+  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK_EQ(recv_n(b, 6), std::string("h2\nh3\n"));
+  // Forwarded, not delivered: one event per read, wire form.
+  CHECK(send_str(a, "x\ny\n"));
+  CHECK(rec.wait_for("frames 1 2 x\ny\n"));
+  // Injected back with a as the origin: b gets them, a (echoToSender off) not.
+  e->inject(reinterpret_cast<const std::uint8_t*>("x\ny\n"), 4, 1);
+  e->inject(reinterpret_cast<const std::uint8_t*>("z\n"), 2, 0);
+  CHECK_EQ(recv_n(b, 6), std::string("x\ny\nz\n"));
+  CHECK_EQ(recv_n(a, 2), std::string("z\n"));
+  CHECK_EQ(e->stats().hub.frames_in, 6u);
+  e->disconnect(1, "cluster-unavailable");
+  CHECK(rec.wait_for("disconnect 1 cluster-unavailable"));
+  e->disconnect(1, "client-error");  // Gone: no-op.
+  CHECK_EQ(recv_n(a, 100), std::string(""));
+  e->stop(200);
+  CHECK(rec.wait_for("disconnect 2 server-closed"));
+  CHECK_EQ(e->stats().disconnects["cluster-unavailable"], 1u);
+  CHECK_EQ(e->stats().disconnects.count("client-error"), 0u);
+  ec_socket_close(a);
+  ec_socket_close(b);
 }

@@ -1,0 +1,136 @@
+// frame_log.cc — see frame_log.h.
+#include "frame_log.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+namespace echocast {
+
+namespace {
+// Standard block size; a frame over half of it gets a block of its own, so
+// the room wasted at the end of a block stays under half a block.
+constexpr std::size_t kBlockBytes = 64 * 1024;
+}  // namespace
+
+FrameLog::FrameLog(std::uint32_t replay) : replay_(replay) {}
+FrameLog::~FrameLog() = default;
+
+void FrameLog::append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
+  if (blocks_.empty() || blocks_.back().cap - blocks_.back().used < len) {
+    Block b;
+    if (len <= kBlockBytes / 2 && spare_.mem) {
+      b = std::move(spare_);
+      spare_ = Block();
+    } else {
+      b.cap = len <= kBlockBytes / 2 ? kBlockBytes : len;
+      b.mem.reset(new std::uint8_t[b.cap]);
+    }
+    b.used = 0;
+    blocks_.push_back(std::move(b));
+  }
+  Block& b = blocks_.back();
+  std::uint8_t* at = b.mem.get() + b.used;
+  if (len > 0) std::memcpy(at, data, len);
+  b.used += len;
+  frames_.push_back(Entry{at, len, sender, total_bytes_});
+  total_bytes_ += len;
+  b.end_seq = head_seq();
+}
+
+std::uint64_t FrameLog::join_seq() const {
+  std::uint64_t head = head_seq();
+  std::uint64_t from = head >= replay_ ? head - replay_ : 0;
+  return std::max(from, base_seq_);
+}
+
+std::uint64_t FrameLog::backlog(const Cursor& c) const {
+  if (c.seq >= head_seq()) return 0;
+  std::uint64_t seq = std::max(c.seq, base_seq_);
+  std::size_t offset = seq == c.seq ? c.offset : 0;
+  return total_bytes_ - at(seq).start - offset;
+}
+
+FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sender,
+                                    ec_iovec* out, std::size_t max_pieces,
+                                    std::size_t max_bytes,
+                                    std::uint64_t count_from) const {
+  Gathered g;
+  std::uint64_t head = head_seq();
+  std::uint64_t seq = std::max(from.seq, base_seq_);
+  for (; seq < head; ++seq) {
+    const Entry& e = at(seq);
+    if (skip_sender != 0 && e.sender == skip_sender) continue;
+    if (g.pieces > 0 && g.bytes >= max_bytes) break;
+    std::size_t offset = seq == from.seq ? std::min(from.offset, e.len) : 0;
+    const std::uint8_t* p = e.data + offset;
+    std::size_t len = e.len - offset;
+    if (g.pieces > 0 &&
+        static_cast<const std::uint8_t*>(out[g.pieces - 1].base) + out[g.pieces - 1].len == p) {
+      out[g.pieces - 1].len += len;
+    } else {
+      if (g.pieces == max_pieces) break;
+      out[g.pieces].base = p;
+      out[g.pieces].len = len;
+      ++g.pieces;
+    }
+    g.bytes += len;
+    if (seq >= count_from) {
+      ++g.new_frames;
+      g.new_bytes += e.len;
+    }
+  }
+  g.end = seq;
+  return g;
+}
+
+FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender,
+                                   std::size_t sent, std::uint64_t end) const {
+  Cursor c = from;
+  if (c.seq < base_seq_) c = Cursor{base_seq_, 0};
+  while (c.seq < end) {
+    const Entry& e = at(c.seq);
+    if (skip_sender != 0 && e.sender == skip_sender) {
+      ++c.seq;
+      c.offset = 0;
+      continue;
+    }
+    std::size_t rest = e.len - c.offset;
+    if (sent >= rest) {
+      sent -= rest;
+      ++c.seq;
+      c.offset = 0;
+    } else {
+      c.offset += sent;
+      break;
+    }
+  }
+  return c;
+}
+
+void FrameLog::trim(std::uint64_t slowest) {
+  std::uint64_t head = head_seq();
+  std::uint64_t keep = head >= replay_ ? head - replay_ : 0;
+  keep = std::min(keep, slowest);
+  while (base_seq_ < keep && !frames_.empty()) {
+    frames_.pop_front();
+    ++base_seq_;
+  }
+  // A block goes once every frame it held is gone; the last block stays
+  // (it is being filled) unless the log is empty, then it is reset.
+  while (!blocks_.empty() && blocks_.front().end_seq <= base_seq_) {
+    if (blocks_.size() == 1) {
+      if (frames_.empty()) blocks_.front().used = 0;
+      break;
+    }
+    Block b = std::move(blocks_.front());
+    blocks_.pop_front();
+    if (b.cap == kBlockBytes && !spare_.mem) spare_ = std::move(b);
+  }
+}
+
+std::uint64_t FrameLog::bytes() const {
+  return frames_.empty() ? 0 : total_bytes_ - frames_.front().start;
+}
+
+}  // namespace echocast

@@ -1,0 +1,113 @@
+// frame_log.h — the hub's log for a single thread (Server 2.0).
+//
+// The same rules as Hub (hub.h): one total order of frames, each stored once
+// however many clients receive it, clients hold cursors, a newcomer starts
+// at the last `replay` frames, the log is trimmed up to the slowest cursor.
+// What differs is the storage, chosen for one I/O thread that gathers each
+// client's pending frames straight into one writev/WSASend: frame bytes are
+// copied side by side into large blocks, so consecutive frames are one
+// contiguous range and a client's whole backlog is usually one or two
+// iovecs, with no per-client copy and no reference counting per frame. No
+// locks: only the owning thread touches it. Pure code, no I/O.
+#ifndef ECHOCAST_CORE_FRAME_LOG_H
+#define ECHOCAST_CORE_FRAME_LOG_H
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "../platform/platform.h"
+
+namespace echocast {
+
+class FrameLog {
+ public:
+  // Where a reader is: the next frame it has not completely been sent, and
+  // how many bytes of that frame it has been sent already.
+  struct Cursor {
+    std::uint64_t seq = 0;
+    std::size_t offset = 0;
+  };
+
+  // What one gather() found.
+  struct Gathered {
+    std::size_t pieces = 0;     // iovecs written to `out`.
+    std::size_t bytes = 0;      // Bytes they hold.
+    std::uint64_t end = 0;      // Sequence number the gathered range ends at.
+    std::uint64_t new_frames = 0;  // Frames at or after `count_from` in it,
+    std::uint64_t new_bytes = 0;   // and their full sizes (deliveries).
+  };
+
+  explicit FrameLog(std::uint32_t replay);
+  ~FrameLog();
+  FrameLog(const FrameLog&) = delete;
+  FrameLog& operator=(const FrameLog&) = delete;
+
+  // Appends a copy of one frame sent by `sender` (0: the server or none).
+  void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender);
+
+  // Sequence numbers: [base_seq(), head_seq()) are in the log.
+  std::uint64_t base_seq() const { return base_seq_; }
+  std::uint64_t head_seq() const { return base_seq_ + frames_.size(); }
+
+  // Bytes ever appended: the byte position of the head.
+  std::uint64_t head_bytes() const { return total_bytes_; }
+
+  // Where a newcomer starts: the last `replay` frames still held.
+  std::uint64_t join_seq() const;
+
+  // Bytes between a cursor and the head: that reader's backlog.
+  std::uint64_t backlog(const Cursor& c) const;
+
+  // Fills `out` (at most max_pieces) with the bytes after `from`, frame by
+  // frame in order, skipping frames sent by `skip_sender` (when not 0), and
+  // merging frames that lie side by side into one piece. Stops before a
+  // frame once max_bytes are gathered (always taking at least one frame).
+  // Frames with a sequence number >= count_from are counted as new.
+  Gathered gather(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
+                  std::size_t max_pieces, std::size_t max_bytes,
+                  std::uint64_t count_from) const;
+
+  // The cursor after `sent` bytes of a gather that ended at `end` went out
+  // (skipped frames are passed over as gather() did).
+  Cursor advance(Cursor from, std::uint64_t skip_sender, std::size_t sent,
+                 std::uint64_t end) const;
+
+  // Drops frames before min(slowest, head - replay), and the blocks that
+  // held only them.
+  void trim(std::uint64_t slowest);
+
+  // What the log holds now (tests and memory checks).
+  std::size_t frames() const { return frames_.size(); }
+  std::uint64_t bytes() const;
+  std::size_t blocks() const { return blocks_.size(); }
+
+ private:
+  struct Entry {
+    const std::uint8_t* data;
+    std::size_t len;
+    std::uint64_t sender;
+    std::uint64_t start;  // Byte position.
+  };
+  struct Block {
+    std::unique_ptr<std::uint8_t[]> mem;
+    std::size_t cap = 0;
+    std::size_t used = 0;
+    std::uint64_t end_seq = 0;  // One past the last frame stored in it.
+  };
+  const Entry& at(std::uint64_t seq) const {
+    return frames_[static_cast<std::size_t>(seq - base_seq_)];
+  }
+
+  std::uint32_t replay_;
+  std::deque<Entry> frames_;
+  std::deque<Block> blocks_;
+  Block spare_;  // A freed standard block kept for reuse (no malloc churn).
+  std::uint64_t base_seq_ = 0;
+  std::uint64_t total_bytes_ = 0;
+};
+
+}  // namespace echocast
+
+#endif  // ECHOCAST_CORE_FRAME_LOG_H
