@@ -5,11 +5,12 @@
  */
 import type { EngineName, Framing } from '../options.js';
 
-/** What a bench server child runs: an echocast engine, or a plain reference server. */
-export type BenchTarget = EngineName | 'baseline-net';
+/** What a bench run measures: an echocast engine, or a plain reference server. */
+export type BenchTarget = EngineName | 'baseline-net' | 'baseline-c-epoll';
 
 export interface BenchServerConfig {
-  target: BenchTarget;
+  /** The C baseline is not a node process: it runs through ExternalServer instead. */
+  target: Exclude<BenchTarget, 'baseline-c-epoll'>;
   framing: Framing;
   /** Replay 0 keeps the comparison with reference servers (which have none) fair. */
   replay: number;

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { ExternalServer } from './external.js';
 import { runLoad, type Scenario } from './loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
 
@@ -105,13 +106,16 @@ export async function measure(
   plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
-  const { server, port } = await ServerChild.start({
-    target,
-    framing: 'line',
-    replay: 0,
-    maxClients: Math.max(10_000, scenario.clients + 10),
-    maxBacklogBytes: 64 * 1024 * 1024,
-  });
+  const { server, port } =
+    target === 'baseline-c-epoll'
+      ? await ExternalServer.start()
+      : await ServerChild.start({
+          target,
+          framing: 'line',
+          replay: 0,
+          maxClients: Math.max(10_000, scenario.clients + 10),
+          maxBacklogBytes: 64 * 1024 * 1024,
+        });
   try {
     let cpuStart = 0;
     let cpuEnd = 0;

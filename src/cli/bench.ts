@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { availableEngines } from '../server.js';
 import { runPlan } from '../bench/run.js';
+import { cEpollUnavailable } from '../bench/external.js';
 import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Scenario } from '../bench/loadgen.js';
@@ -19,8 +20,10 @@ steadiest figure on a shared machine; the generator's own CPU is shown too.
 
 Options:
   --engines LIST      comma-separated: js, native-threads, native-poll, and
-                      baseline-net (a plain tuned node:net broadcast, for
-                      reference) (default: every available engine)
+                      and references: baseline-net (a plain tuned node:net
+                      broadcast) and baseline-c-epoll (a minimal C epoll
+                      broadcast server, Linux, from a checkout's bench/)
+                      (default: every available engine)
   --clients LIST      clients per scenario, e.g. 50,500 (default 50)
   --publishers N      how many of the clients send (default 5)
   --size LIST         frame sizes in bytes, e.g. 64,1024 (default 64)
@@ -79,6 +82,7 @@ export async function bench(argv: string[]): Promise<number> {
     return 0;
   }
   const available: BenchTarget[] = [...availableEngines(), 'baseline-net'];
+  if (cEpollUnavailable() === null) available.push('baseline-c-epoll');
   const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? availableEngines()) as BenchTarget[];
   for (const t of targets) {
     if (!available.includes(t)) throw new UsageError(`--engines: "${t}" is not available here (have: ${available.join(', ')})`);

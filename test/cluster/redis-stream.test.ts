@@ -332,7 +332,10 @@ for (const engine of enginesUnderTest()) {
     });
 
     clusterIt(engine, '`echocast serve --cluster-redis URL` joins a cluster', async (redis) => {
-      const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', '--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream]);
+      // An IPC channel too: on Windows the graceful stop is the 'shutdown' message.
+      const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', '--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream], {
+        stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+      }) as ChildProcessWithoutNullStreams;
       children.add(child);
       let out = '';
       let err = '';
@@ -352,7 +355,8 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(await onCli.waitLines(2), ['from-cli', 'from-b']);
       assert.deepEqual(await onB.waitLines(2), ['from-cli', 'from-b']);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
+      if (process.platform === 'win32') child.send('shutdown');
+      else child.kill('SIGTERM');
       assert.equal(await exited, 0, `stderr: ${err}`);
       children.delete(child);
       await onCli.waitClosed();
