@@ -41,13 +41,19 @@ export class ExternalServer {
     return { server: new ExternalServer(child), port };
   }
 
-  async usage(): Promise<{ cpuMicros: number; maxRssKiB: number }> {
+  async usage(): Promise<{ cpuMicros: number; systemMicros: number; maxRssKiB: number }> {
     const pid = this.child.pid!;
     const schedstat = fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8');
     const cpuNs = Number(schedstat.split(' ')[0]);
+    // utime and stime (fields 14 and 15, in clock ticks) give the kernel's share.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const systemShare = utime + stime > 0 ? stime / (utime + stime) : 0;
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    return { cpuMicros: cpuNs / 1000, maxRssKiB: hwm ? Number(hwm[1]) : 0 };
+    return { cpuMicros: cpuNs / 1000, systemMicros: (cpuNs / 1000) * systemShare, maxRssKiB: hwm ? Number(hwm[1]) : 0 };
   }
 
   async stop(): Promise<void> {

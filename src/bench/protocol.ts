@@ -22,6 +22,6 @@ export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };
 
 export type FromChild =
   | { type: 'ready'; port: number; engine: string }
-  | { type: 'usage'; cpuMicros: number; rssBytes: number; maxRssKiB: number; handles: number; fds: number }
+  | { type: 'usage'; cpuMicros: number; systemMicros: number; rssBytes: number; maxRssKiB: number; handles: number; fds: number }
   | { type: 'stats'; stats: Record<string, unknown> | null }
   | { type: 'error'; message: string };

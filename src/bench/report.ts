@@ -10,6 +10,7 @@ export interface ResultRow {
   deliveriesPerSecond: number;
   mbPerSecond: number;
   cpuNsPerDelivery: number;
+  kernelCpuNsPerDelivery: number;
   generatorCpuNsPerDelivery: number;
   latencyUs: { p50: number; p99: number; max: number };
   peakRssMiB: number;
@@ -53,6 +54,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       deliveriesPerSecond: Math.round(r.deliveriesPerSecond),
       mbPerSecond: round(r.mbPerSecond),
       cpuNsPerDelivery: round(r.cpuNsPerDelivery),
+      kernelCpuNsPerDelivery: round(r.kernelCpuNsPerDelivery),
       generatorCpuNsPerDelivery: round(r.generatorCpuNsPerDelivery),
       latencyUs: { p50: r.latencyUs.p50, p99: r.latencyUs.p99, max: r.latencyUs.max },
       peakRssMiB: round(r.peakRssMiB),
@@ -67,7 +69,7 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
+const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'of it kernel', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
 
 function cells(r: ResultRow): string[] {
   return [
@@ -78,6 +80,7 @@ function cells(r: ResultRow): string[] {
     fmt(r.deliveriesPerSecond),
     fmt(r.mbPerSecond, 1),
     fmt(r.cpuNsPerDelivery),
+    fmt(r.kernelCpuNsPerDelivery),
     fmt(r.generatorCpuNsPerDelivery),
     fmt(r.latencyUs.p50),
     fmt(r.latencyUs.p99),

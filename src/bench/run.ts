@@ -11,6 +11,8 @@ export interface BenchSample {
   deliveriesPerSecond: number;
   mbPerSecond: number;
   cpuNsPerDelivery: number;
+  /** The kernel's part of cpuNsPerDelivery (system time): the floor no user-space design removes. */
+  kernelCpuNsPerDelivery: number;
   generatorCpuNsPerDelivery: number;
   latencyUs: { p50: number; p99: number; max: number };
   peakRssMiB: number;
@@ -61,7 +63,7 @@ export class ServerChild {
     });
   }
 
-  async usage(): Promise<{ cpuMicros: number; maxRssKiB: number }> {
+  async usage(): Promise<{ cpuMicros: number; systemMicros: number; maxRssKiB: number }> {
     const reply = this.next();
     this.child.send({ type: 'usage' } satisfies ToChild);
     const m = await reply;
@@ -119,6 +121,8 @@ export async function measure(
   try {
     let cpuStart = 0;
     let cpuEnd = 0;
+    let sysStart = 0;
+    let sysEnd = 0;
     let maxRssKiB = 0;
     const result = await runLoad({
       ...scenario,
@@ -130,9 +134,12 @@ export async function measure(
       onProgress,
       onWindow: async (edge) => {
         const usage = await server.usage();
-        if (edge === 'start') cpuStart = usage.cpuMicros;
-        else {
+        if (edge === 'start') {
+          cpuStart = usage.cpuMicros;
+          sysStart = usage.systemMicros;
+        } else {
           cpuEnd = usage.cpuMicros;
+          sysEnd = usage.systemMicros;
           maxRssKiB = usage.maxRssKiB;
         }
       },
@@ -145,6 +152,7 @@ export async function measure(
       deliveriesPerSecond: result.deliveries / seconds,
       mbPerSecond: (result.deliveries * scenario.size) / seconds / 1e6,
       cpuNsPerDelivery: ((cpuEnd - cpuStart) * 1000) / deliveries,
+      kernelCpuNsPerDelivery: ((sysEnd - sysStart) * 1000) / deliveries,
       generatorCpuNsPerDelivery: (result.generatorCpuMicros * 1000) / deliveries,
       latencyUs: { p50: result.latencyUs.percentile(50), p99: result.latencyUs.percentile(99), max: result.latencyUs.max },
       peakRssMiB: maxRssKiB / 1024,
@@ -185,6 +193,7 @@ export function combine(samples: BenchSample[]): BenchSample {
     deliveriesPerSecond: median(samples.map((s) => s.deliveriesPerSecond)),
     mbPerSecond: median(samples.map((s) => s.mbPerSecond)),
     cpuNsPerDelivery: median(samples.map((s) => s.cpuNsPerDelivery)),
+    kernelCpuNsPerDelivery: median(samples.map((s) => s.kernelCpuNsPerDelivery)),
     generatorCpuNsPerDelivery: median(samples.map((s) => s.generatorCpuNsPerDelivery)),
     latencyUs: {
       p50: median(samples.map((s) => s.latencyUs.p50)),

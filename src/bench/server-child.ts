@@ -48,6 +48,7 @@ async function main(): Promise<void> {
       send({
         type: 'usage',
         cpuMicros: cpu.user + cpu.system,
+        systemMicros: cpu.system,
         rssBytes: process.memoryUsage.rss(),
         maxRssKiB: process.resourceUsage().maxRSS,
         handles: process.getActiveResourcesInfo().length,

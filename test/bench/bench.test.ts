@@ -18,6 +18,7 @@ function sample(target: string, cpu: number, lost = 0): BenchSample {
     deliveriesPerSecond: 1000 * cpu,
     mbPerSecond: 1,
     cpuNsPerDelivery: cpu,
+    kernelCpuNsPerDelivery: cpu / 2,
     generatorCpuNsPerDelivery: 10,
     latencyUs: { p50: cpu, p99: cpu * 2, max: cpu * 3 },
     peakRssMiB: 50,
@@ -78,7 +79,7 @@ describe('bench: report', () => {
     assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'versions']);
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
-      'cpuNsPerDelivery', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
+      'cpuNsPerDelivery', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
       'orderViolations', 'peakRssMiB', 'scenario', 'valid',
     ]);
     assert.deepEqual(Object.keys(row.scenario).sort(), ['clients', 'publishers', 'size']);
