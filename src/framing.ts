@@ -29,6 +29,8 @@ export class FrameDecoder {
   private partBytes = 0;
   /** For `length` framing: the whole size of the pending frame, or -1 while its prefix is incomplete. */
   private need = -1;
+  /** A limit was broken: the error sticks, and nothing more is delivered (as the native framer). */
+  private failed: DecodeError | null = null;
 
   constructor(
     readonly framing: Framing,
@@ -40,7 +42,7 @@ export class FrameDecoder {
     return this.partBytes;
   }
 
-  /** Forgets any incomplete frame (a client half-closed or went away: S6). */
+  /** Forgets any incomplete frame (a client half-closed or went away: S6). A broken limit stays broken. */
   reset(): void {
     this.parts = [];
     this.partBytes = 0;
@@ -53,16 +55,24 @@ export class FrameDecoder {
    * have been handed over already).
    */
   push(chunk: Buffer, sink: SegmentSink): DecodeError | null {
+    if (this.failed !== null) return this.failed;
+    let error: DecodeError | null;
     switch (this.framing) {
       case 'line':
-        return this.pushLine(chunk, sink);
+        error = this.pushLine(chunk, sink);
+        break;
       case 'length':
-        return this.pushLength(chunk, sink);
+        error = this.pushLength(chunk, sink);
+        break;
       default:
-        if (chunk.length > this.maxFrameBytes) return 'frame-too-large';
-        if (chunk.length > 0) sink(chunk, 1);
-        return null;
+        error = chunk.length > this.maxFrameBytes ? 'frame-too-large' : null;
+        if (error === null && chunk.length > 0) sink(chunk, 1);
     }
+    if (error !== null) {
+      this.reset();
+      this.failed = error;
+    }
+    return error;
   }
 
   private takeParts(last: Buffer, total: number): Buffer {

@@ -46,7 +46,8 @@ struct Client : public HubMember {
   ec_thread_t writer;
   bool reader_started = false;
   bool writer_started = false;
-  // Threads still running; guarded by the engine's mutex.
+  // Threads still running, plus one held by admit() until it has written
+  // the fields above; guarded by the engine's mutex.
   int alive = 0;
   // Set by the reader when the peer shut its write side (recv returned 0);
   // read by the writer after a send error. Guarded by the hub's lock through
@@ -296,7 +297,11 @@ class ThreadsEngine : public Engine {
           c->engine = this;
           c->id = id;
           c->sock = sock;
-          c->alive = 2;
+          // Reader, writer, and admit() itself: the reader can finish
+          // before ec_thread_create returns, and the reaper must not see
+          // the client (and delete it) before c->reader and
+          // c->reader_started are written (ThreadSanitizer found the race).
+          c->alive = 3;
           clients_[id] = c;
         }
       }
@@ -326,6 +331,7 @@ class ThreadsEngine : public Engine {
       thread_done(c);
     }
     if (!err.ok()) sink_->on_error(err, "thread_create");
+    thread_done(c);  // admit()'s own share: the reaper may take c from here.
   }
 
   void reader_loop(Client* c) {

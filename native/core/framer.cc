@@ -32,19 +32,29 @@ Framer::Framer(Framing framing, std::size_t max_frame_bytes)
     : framing_(framing), max_(max_frame_bytes) {}
 
 bool Framer::feed(const std::uint8_t* data, std::size_t len, FrameSink* sink) {
+  if (failed_) return false;
+  bool ok = false;
   switch (framing_) {
-    case Framing::Raw: {
+    case Framing::Raw:
       if (len == 0) return true;
-      if (len > max_) return false;
-      sink->on_frame(FrameView{data, len, 0, len});
-      return true;
-    }
+      ok = len <= max_;
+      if (ok) sink->on_frame(FrameView{data, len, 0, len});
+      break;
     case Framing::Line:
-      return feed_line(data, len, sink);
+      ok = feed_line(data, len, sink);
+      break;
     case Framing::Length:
-      return feed_length(data, len, sink);
+      ok = feed_length(data, len, sink);
+      break;
   }
-  return false;
+  if (!ok) {
+    // Found by fuzzing (native/test/fuzz/regressions/line-fed-after-error):
+    // a line framer fed again after an error went on splitting, so the tail
+    // of an overlong line came out as a frame. Now the error sticks.
+    failed_ = true;
+    std::vector<std::uint8_t>().swap(partial_);
+  }
+  return ok;
 }
 
 bool Framer::feed_line(const std::uint8_t* data, std::size_t len,

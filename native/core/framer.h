@@ -56,8 +56,10 @@ class Framer {
   Framer(Framing framing, std::size_t max_frame_bytes);
 
   // Feeds the next chunk of the stream. Complete frames go to sink in order.
-  // Returns false when the stream broke the size limit ("frame-too-large");
-  // the framer must not be fed again after that.
+  // Returns false when the stream broke the size limit ("frame-too-large").
+  // The error sticks: the partial frame is released, and every later feed()
+  // returns false and delivers nothing (the connection is being cut, and
+  // bytes after an overlong frame must never be taken for frames).
   bool feed(const std::uint8_t* data, std::size_t len, FrameSink* sink);
 
   // Bytes of an incomplete frame currently buffered (for tests and limits).
@@ -72,6 +74,8 @@ class Framer {
   // The incomplete frame carried over from earlier chunks. Bounded by
   // max_frame_bytes (+4 for the length prefix).
   std::vector<std::uint8_t> partial_;
+  // Set once feed() has returned false; see feed().
+  bool failed_ = false;
 };
 
 // Splits already-encoded frames (the inject()/broadcast() input) the way the

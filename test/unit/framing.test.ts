@@ -67,6 +67,14 @@ describe('framer (js)', () => {
     assert.equal(feed(new FrameDecoder('raw', 3), [Buffer.from('abcd')]).error, 'frame-too-large');
   });
 
+  it('after a broken limit the error sticks and nothing more is delivered', () => {
+    const d = new FrameDecoder('line', 4);
+    assert.equal(feed(d, [Buffer.from('abcdef')]).error, 'frame-too-large');
+    const later = feed(d, [Buffer.from('ok\n')]);
+    assert.equal(later.error, 'frame-too-large');
+    assert.deepEqual(later.frames, []);
+  });
+
   it('reset() drops a partial frame', () => {
     const d = new FrameDecoder('line', 100);
     feed(d, [Buffer.from('half')]);
