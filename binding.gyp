@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/server_wrap.cc",
+        "native/loadgen_wrap.cc",
+        "native/bench/loadgen.cc",
         "native/core/framer.cc",
         "native/core/hub.cc",
         "native/core/engine_threads.cc",

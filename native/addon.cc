@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "platform/platform.h"
+#include "loadgen_wrap.h"
 #include "server_wrap.h"
 
 namespace echocast {
@@ -33,6 +34,8 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // Which readiness mechanism native-poll uses here: epoll, poll or WSAPoll.
   exports.Set("poller", ec_poller_backend());
   exports.Set("Server", ServerWrap::Define(env));
+  // The bench's native load generator (native/bench/loadgen.h).
+  exports.Set("LoadGen", LoadGenWrap::Define(env));
   return exports;
 }
 

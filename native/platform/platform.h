@@ -385,4 +385,54 @@ class ec_lock_guard {
 // the stop deadline.
 std::uint64_t ec_now_ms();
 
+// ---------------------------------------------------------------------------
+// Load generator support (native/bench): non-blocking connect and clocks.
+// ---------------------------------------------------------------------------
+
+// Starts a TCP connection to host:port without blocking: resolves host (the
+// first address that gives a socket is used), creates a non-blocking socket
+// (TCP_NODELAY, close-on-exec, no SIGPIPE) and connects. EC_OK with
+// *pending == false: connected already. EC_OK with *pending == true: wait for
+// EC_POLL_OUT (or ERR/HUP) on it, then ask ec_connect_result(). On error
+// nothing is left open and *syscall names the step ("getaddrinfo", "socket",
+// "connect"). Needs ec_net_acquire() on Windows (getaddrinfo, socket).
+// Note: WSAPoll on older Windows does not report a failed connect at all, so
+// callers must also time out.
+ec_error ec_connect_start(const char* host, int port, ec_socket_t* out,
+                          bool* pending, const char** syscall);
+
+// The outcome of a pending non-blocking connect (SO_ERROR): EC_OK once
+// connected; EC_EAGAIN while still in progress.
+ec_error ec_connect_result(ec_socket_t s);
+
+// Microseconds from an arbitrary fixed point, never going backwards
+// (CLOCK_MONOTONIC / QueryPerformanceCounter).
+std::uint64_t ec_now_micros();
+
+// CPU time (user + system) the calling thread has used, in microseconds
+// (CLOCK_THREAD_CPUTIME_ID / GetThreadTimes, whose resolution on Windows is
+// the scheduler tick, about 15.6 ms).
+std::uint64_t ec_thread_cpu_micros();
+
+// Asks the poller to report the socket readable only once `bytes` are
+// queued (SO_RCVLOWAT; 1 restores the default), so a client that only
+// counts bytes is read in large chunks. A recv still returns what is there.
+// False where unsupported (Windows: WSAPoll ignores it).
+bool ec_socket_set_rcvlowat(ec_socket_t s, std::size_t bytes);
+
+
+// ---------------------------------------------------------------------------
+// Sub-millisecond poller waits (engine_poll: send coalescing).
+// ---------------------------------------------------------------------------
+
+// Whether this poller honors ec_poller_wait_us() timeouts under a
+// millisecond: true with epoll_pwait2 (Linux 5.11+) or ppoll (Linux poll
+// backend); false elsewhere (WSAPoll, plain poll), where the timeout is
+// rounded up to whole milliseconds and callers should not rely on short waits.
+bool ec_poller_sub_ms(ec_poller* p);
+
+// ec_poller_wait() with the timeout in microseconds (-1: no limit).
+ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
+                           std::int64_t timeout_us, std::size_t* count, bool* woken);
+
 #endif  // ECHOCAST_PLATFORM_H

@@ -869,3 +869,162 @@ std::uint64_t ec_now_ms() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
 }
+
+// ---------------------------------------------------------------------------
+// Load generator support (native/bench): non-blocking connect and clocks.
+// ---------------------------------------------------------------------------
+
+ec_error ec_connect_start(const char* host, int port, ec_socket_t* out,
+                          bool* pending, const char** syscall) {
+  *out = EC_INVALID_SOCKET;
+  *pending = false;
+  addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  addrinfo* list = nullptr;
+  *syscall = "getaddrinfo";
+  int rc = getaddrinfo(host, service, &hints, &list);
+  if (rc != 0) return from_gai(rc);
+  *syscall = "socket";
+  ec_error err = from_errno(EAFNOSUPPORT);
+  int fd = -1;
+  addrinfo* ai = list;
+  for (; ai != nullptr; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) break;
+    err = last_error();
+  }
+  if (fd < 0) {
+    freeaddrinfo(list);
+    return err;
+  }
+  set_cloexec(fd);
+  set_nonblocking(fd, true);
+  no_sigpipe(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  *syscall = "connect";
+  int c;
+  do {
+    c = connect(fd, ai->ai_addr, ai->ai_addrlen);
+  } while (c != 0 && errno == EINTR);
+  int e = c == 0 ? 0 : errno;
+  freeaddrinfo(list);
+  if (c != 0 && e != EINPROGRESS && e != EAGAIN) {
+    close(fd);
+    return from_errno(e);
+  }
+  *pending = c != 0;
+  *out = fd;
+  return ec_error();
+}
+
+ec_error ec_connect_result(ec_socket_t s) {
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len) != 0) return last_error();
+  if (e != 0) return from_errno(e);
+  sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getpeername(s, reinterpret_cast<sockaddr*>(&ss), &sl) == 0) return ec_error();
+  if (errno == ENOTCONN) return from_errno(EAGAIN);
+  return last_error();
+}
+
+std::uint64_t ec_now_micros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+std::uint64_t ec_thread_cpu_micros() {
+  timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// ---------------------------------------------------------------------------
+// Sub-millisecond poller waits (engine_poll: send coalescing).
+// ---------------------------------------------------------------------------
+// Level-triggered readiness stays reported until it is consumed, so a short
+// sleep on the poller (which takes nothing) followed by ec_poller_wait(0)
+// reports exactly what a direct wait would have.
+
+namespace {
+// Whole milliseconds, rounded up (-1 stays -1).
+int ceil_ms(std::int64_t timeout_us) {
+  if (timeout_us < 0) return -1;
+  std::int64_t ms = (timeout_us + 999) / 1000;
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+}  // namespace
+
+#if defined(EC_USE_EPOLL) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define EC_HAVE_EPOLL_PWAIT2 1
+namespace {
+// 1: epoll_pwait2 works; -1: the kernel lacks it (ENOSYS); 0: not known yet.
+std::atomic<int> g_pwait2{0};
+}  // namespace
+#endif
+
+bool ec_poller_sub_ms(ec_poller* p) {
+#if defined(EC_HAVE_EPOLL_PWAIT2)
+  int known = g_pwait2.load(std::memory_order_relaxed);
+  if (known == 0) {
+    timespec zero = {0, 0};
+    epoll_event ev;
+    int rc = epoll_pwait2(p->ep, &ev, 1, &zero, nullptr);
+    known = rc < 0 && errno == ENOSYS ? -1 : 1;
+    g_pwait2.store(known, std::memory_order_relaxed);
+  }
+  return known > 0;
+#elif defined(EC_USE_EPOLL)
+  (void)p;
+  return false;
+#elif defined(__linux__) && !defined(EC_USE_EPOLL)
+  (void)p;
+  return true;  // ppoll.
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
+                           std::int64_t timeout_us, std::size_t* count, bool* woken) {
+  if (timeout_us <= 0 || timeout_us % 1000 == 0 || !ec_poller_sub_ms(p))
+    return ec_poller_wait(p, out, max, ceil_ms(timeout_us), count, woken);
+  *count = 0;
+  *woken = false;
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout_us / 1000000);
+  ts.tv_nsec = static_cast<long>((timeout_us % 1000000) * 1000);
+  int n;
+#if defined(EC_HAVE_EPOLL_PWAIT2)
+  epoll_event ev;
+  n = epoll_pwait2(p->ep, &ev, 1, &ts, nullptr);
+#elif defined(__linux__) && !defined(EC_USE_EPOLL)
+  n = ppoll(p->fds.data(), static_cast<nfds_t>(p->fds.size()), &ts, nullptr);
+#else
+  n = -1;  // Not reached: ec_poller_sub_ms() is false here.
+  errno = ENOSYS;
+#endif
+  // Interrupted: return early with nothing; the caller recomputes its
+  // deadline and waits again.
+  if (n < 0) return errno == EINTR ? ec_error() : last_error();
+  if (n == 0) return ec_error();
+  return ec_poller_wait(p, out, max, 0, count, woken);
+}
+
+bool ec_socket_set_rcvlowat(ec_socket_t s, std::size_t bytes) {
+  int v = bytes > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(bytes);
+  if (v < 1) v = 1;
+  return setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0;
+}

@@ -726,3 +726,115 @@ void ec_cond_signal(ec_cond_t* c) { WakeConditionVariable(native(c)); }
 void ec_cond_broadcast(ec_cond_t* c) { WakeAllConditionVariable(native(c)); }
 
 std::uint64_t ec_now_ms() { return GetTickCount64(); }
+
+// ---------------------------------------------------------------------------
+// Load generator support (native/bench): non-blocking connect and clocks.
+// ---------------------------------------------------------------------------
+
+ec_error ec_connect_start(const char* host, int port, ec_socket_t* out,
+                          bool* pending, const char** syscall) {
+  *out = EC_INVALID_SOCKET;
+  *pending = false;
+  addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV;
+  char service[16];
+  std::snprintf(service, sizeof service, "%d", port);
+  addrinfo* list = nullptr;
+  *syscall = "getaddrinfo";
+  int rc = getaddrinfo(host, service, &hints, &list);
+  if (rc != 0) return from_wsa(rc);
+  *syscall = "socket";
+  ec_error err = from_wsa(WSAEAFNOSUPPORT);
+  SOCKET s = INVALID_SOCKET;
+  addrinfo* ai = list;
+  for (; ai != nullptr; ai = ai->ai_next) {
+    s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (s != INVALID_SOCKET) break;
+    err = last_wsa();
+  }
+  if (s == INVALID_SOCKET) {
+    freeaddrinfo(list);
+    return err;
+  }
+  no_inherit(s);
+  u_long nonblocking = 1;
+  ioctlsocket(s, FIONBIO, &nonblocking);
+  BOOL one = TRUE;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
+  *syscall = "connect";
+  int c = connect(s, ai->ai_addr, static_cast<int>(ai->ai_addrlen));
+  int e = c == 0 ? 0 : WSAGetLastError();
+  freeaddrinfo(list);
+  if (c != 0 && e != WSAEWOULDBLOCK && e != WSAEINPROGRESS) {
+    closesocket(s);
+    return from_wsa(e);
+  }
+  *pending = c != 0;
+  *out = static_cast<ec_socket_t>(s);
+  return ec_error();
+}
+
+ec_error ec_connect_result(ec_socket_t s) {
+  int e = 0;
+  int len = sizeof e;
+  if (getsockopt(static_cast<SOCKET>(s), SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&e),
+                 &len) != 0)
+    return last_wsa();
+  if (e != 0) return from_wsa(e);
+  sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (getpeername(static_cast<SOCKET>(s), reinterpret_cast<sockaddr*>(&ss), &sl) == 0)
+    return ec_error();
+  int g = WSAGetLastError();
+  if (g == WSAENOTCONN) return from_wsa(WSAEWOULDBLOCK);
+  return from_wsa(g);
+}
+
+std::uint64_t ec_now_micros() {
+  static const std::uint64_t freq = [] {
+    LARGE_INTEGER f;
+    QueryPerformanceFrequency(&f);
+    return static_cast<std::uint64_t>(f.QuadPart);
+  }();
+  LARGE_INTEGER c;
+  QueryPerformanceCounter(&c);
+  std::uint64_t t = static_cast<std::uint64_t>(c.QuadPart);
+  return (t / freq) * 1000000u + (t % freq) * 1000000u / freq;
+}
+
+std::uint64_t ec_thread_cpu_micros() {
+  FILETIME created, exited, kernel, user;
+  if (!GetThreadTimes(GetCurrentThread(), &created, &exited, &kernel, &user)) return 0;
+  std::uint64_t k = (static_cast<std::uint64_t>(kernel.dwHighDateTime) << 32) | kernel.dwLowDateTime;
+  std::uint64_t u = (static_cast<std::uint64_t>(user.dwHighDateTime) << 32) | user.dwLowDateTime;
+  return (k + u) / 10u;  // 100 ns units.
+}
+
+// ---------------------------------------------------------------------------
+// Sub-millisecond poller waits (engine_poll: send coalescing).
+// ---------------------------------------------------------------------------
+// WSAPoll counts whole milliseconds (and sleeps to the scheduler tick), so
+// short waits are not offered: the engine then sends without coalescing.
+
+bool ec_poller_sub_ms(ec_poller* p) {
+  (void)p;
+  return false;
+}
+
+ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
+                           std::int64_t timeout_us, std::size_t* count, bool* woken) {
+  int ms = -1;
+  if (timeout_us >= 0) {
+    std::int64_t whole = (timeout_us + 999) / 1000;
+    ms = whole > 0x7fffffff ? 0x7fffffff : static_cast<int>(whole);
+  }
+  return ec_poller_wait(p, out, max, ms, count, woken);
+}
+
+bool ec_socket_set_rcvlowat(ec_socket_t, std::size_t) {
+  return false;  // Winsock does not support SO_RCVLOWAT.
+}

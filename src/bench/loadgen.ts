@@ -38,7 +38,7 @@ export interface LoadResult {
   lost: number;
   /** Frames received out of their sender's order, or orders that differ between auditors. */
   orderViolations: number;
-  latencyUs: Histogram;
+  latencyUs: { p50: number; p99: number; max: number };
   /** The load generator's own CPU in the window, µs (so nobody mistakes its limit for the server's). */
   generatorCpuMicros: number;
 }
@@ -231,7 +231,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     framesSent,
     lost: Math.round(lost),
     orderViolations: violations,
-    latencyUs: latency,
+    latencyUs: { p50: latency.percentile(50), p99: latency.percentile(99), max: latency.max },
     generatorCpuMicros: cpu.user + cpu.system,
   };
 }

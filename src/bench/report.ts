@@ -24,7 +24,7 @@ export interface BenchReport {
   machine: { platform: string; arch: string; cpu: string; cores: number; memoryGiB: number; osRelease: string };
   versions: { node: string; echocast: string; v8: string };
   command: string;
-  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number };
+  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string };
   results: ResultRow[];
 }
 
@@ -111,7 +111,7 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
-    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : `${fmt(report.settings.rate)} frames/s`}.`,
+    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}.`,
     '',
     head,
     rows,
@@ -174,7 +174,7 @@ export function svgChart(report: BenchReport): string {
     parts.push(`<rect x="${x}" y="${height - 34}" width="14" height="14" fill="${PALETTE[ei % PALETTE.length]}"/>`);
     parts.push(`<text x="${x + 20}" y="${height - 22}" font-size="13">${escapeXml(engine)}</text>`);
   });
-  parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames or order violations)</text>`);
+  parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames or order violations)</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }

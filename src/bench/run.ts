@@ -1,8 +1,17 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ExternalServer } from './external.js';
-import { runLoad, type Scenario } from './loadgen.js';
+import { runLoad, type LoadOptions, type LoadResult, type Scenario } from './loadgen.js';
+import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
+
+/** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
+export type Generator = 'native' | 'js';
+
+/** The native generator when the addon has it, else js. */
+export function defaultGenerator(): Generator {
+  return nativeLoadGen() ? 'native' : 'js';
+}
 
 /** One measured run of one target on one scenario. */
 export interface BenchSample {
@@ -30,6 +39,8 @@ export interface BenchPlan {
   warmupMs: number;
   /** Offered frames/s across publishers for a scenario; 0 = as fast as the server takes them. */
   rateFor: (scenario: Scenario) => number;
+  /** Which load generator drives the clients. */
+  generator: Generator;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -105,7 +116,7 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
   const { server, port } =
@@ -124,7 +135,8 @@ export async function measure(
     let sysStart = 0;
     let sysEnd = 0;
     let maxRssKiB = 0;
-    const result = await runLoad({
+    const drive: (o: LoadOptions) => Promise<LoadResult> = plan.generator === 'native' ? runNativeLoad : runLoad;
+    const result = await drive({
       ...scenario,
       port,
       rate: plan.rateFor(scenario),
@@ -154,7 +166,7 @@ export async function measure(
       cpuNsPerDelivery: ((cpuEnd - cpuStart) * 1000) / deliveries,
       kernelCpuNsPerDelivery: ((sysEnd - sysStart) * 1000) / deliveries,
       generatorCpuNsPerDelivery: (result.generatorCpuMicros * 1000) / deliveries,
-      latencyUs: { p50: result.latencyUs.percentile(50), p99: result.latencyUs.percentile(99), max: result.latencyUs.max },
+      latencyUs: result.latencyUs,
       peakRssMiB: maxRssKiB / 1024,
       lost: result.lost,
       orderViolations: result.orderViolations,

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { availableEngines } from '../server.js';
-import { runPlan } from '../bench/run.js';
+import { defaultGenerator, runPlan, type Generator } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Scenario } from '../bench/loadgen.js';
-import { intFlag, parseFlags, UsageError } from './args.js';
+import { choiceFlag, intFlag, parseFlags, UsageError } from './args.js';
 
 /** Deliveries per second the default offered rate aims at (rate = this / clients). */
 const AUTO_DELIVERIES = 500_000;
@@ -32,6 +32,8 @@ Options:
                       'auto' (${AUTO_DELIVERIES.toLocaleString('en-US')} deliveries/s: ${AUTO_DELIVERIES.toLocaleString('en-US')} / clients frames/s)
                       or 'max' (as fast as the server takes them) (default auto)
   --rounds N          runs per engine and scenario (default 3)
+  --generator G       native (in the addon, on a thread of its own) or js
+                      (default: native when the addon has it)
   --quick             every available engine, small scenarios, one short
                       round each: about a minute at most
   --out DIR           write results.json, results.md and chart.svg there
@@ -72,6 +74,7 @@ export async function bench(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     rate: { type: 'string' },
     rounds: { type: 'string' },
+    generator: { type: 'string' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
     json: { type: 'boolean' },
@@ -98,11 +101,16 @@ export async function bench(argv: string[]): Promise<number> {
     for (const size of sizes) for (const c of clients) scenarios.push({ clients: c, publishers: Math.min(publishers ?? 5, c), size });
   }
   const offered = rate(flags.rate);
+  const generator: Generator = choiceFlag('generator', flags.generator, ['native', 'js'] as const) ?? defaultGenerator();
+  if (generator === 'native' && defaultGenerator() !== 'native') {
+    throw new UsageError('--generator native needs the native addon, which is not available here');
+  }
   const settings = {
     rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? 1 : 3),
     durationMs: duration(flags.duration) ?? (quick ? 1000 : 5000),
     warmupMs: quick ? 300 : 1000,
     rate: offered === 'auto' ? -1 : offered,
+    generator,
   };
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
@@ -112,6 +120,7 @@ export async function bench(argv: string[]): Promise<number> {
     rounds: settings.rounds,
     durationMs: settings.durationMs,
     warmupMs: settings.warmupMs,
+    generator,
     rateFor: (s) => (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
     onProgress: (done, total, label) => {
       const percent = Math.floor((done / total) * 100);

@@ -1,0 +1,230 @@
+// loadgen.h — the bench's load generator: many TCP clients of a broadcast
+// server driven by one I/O thread (ec_poller), so that the generator costs
+// far less CPU than the server it measures, and reports what it did cost.
+//
+// No Node-API here (loadgen_wrap.{h,cc} is the JS face) and no OS header:
+// everything goes through platform/platform.h.
+//
+// Life: start() (connect, admit, baseline: then LoadGenListener::on_prepared
+// from the I/O thread), begin() (publish), mark() (synchronous snapshot, any
+// time), finish() (stop publishing, drain: then on_finished, sockets closed;
+// the thread ends) and join(). abort() (also from the destructor) ends the
+// thread at once without reporting anything.
+//
+// Wire format (same as src/bench/loadgen.ts): line frames of exactly `size`
+// bytes, "p<publisher>:<seq>:<send time, µs since the generator's epoch>:"
+// then '.' padding and '\n'.
+#ifndef ECHOCAST_BENCH_LOADGEN_H
+#define ECHOCAST_BENCH_LOADGEN_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../platform/platform.h"
+
+namespace echocast {
+namespace bench {
+
+// The smallest frame that always holds the header (p<5 digits>:<10>:<12>:).
+constexpr std::uint32_t kMinFrameBytes = 32;
+constexpr std::uint32_t kMaxFrameBytes = 1024 * 1024;
+constexpr std::uint32_t kMaxClients = 100000;
+constexpr std::uint32_t kMaxPublishers = 99999;
+
+struct LoadGenOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::uint32_t clients = 50;
+  // The first `publishers` clients send (and receive, like every client).
+  std::uint32_t publishers = 5;
+  // Bytes per frame, '\n' included.
+  std::uint32_t size = 64;
+  // Frames per second offered by all publishers together; 0: as fast as the
+  // server takes them.
+  double rate = 10000;
+  // The last `auditors` clients parse every frame (order, latency); the
+  // others only count bytes.
+  std::uint32_t auditors = 2;
+  // While publishing, have the clients that only count bytes reported
+  // readable only once this many bytes are queued (SO_RCVLOWAT, POSIX only;
+  // 0 or 1: off). At 16 KiB it cut the generator's CPU about 3x in a test
+  // (most of it is kernel time: each loopback read runs the TCP ACK path),
+  // but the server's CPU per delivery rose with it (the loopback TCP work
+  // and the server's batching shift), so it is off by default: opt in only
+  // when the generator is the bottleneck. mark() and the drain read what it
+  // holds back.
+  std::uint32_t rcvlowat = 0;
+};
+
+// What is wrong with the options, or an empty string.
+std::string validate_options(const LoadGenOptions& o);
+
+// An HDR-style log-linear histogram of non-negative integers (µs): exact
+// below 2048, then 1024 buckets per power of two, so a value is reported
+// within 1/1024 (< 0.1%) of itself. Fixed memory (about 264 KiB).
+class LatencyHistogram {
+ public:
+  LatencyHistogram();
+  void record(std::uint64_t value);
+  void reset();
+  std::uint64_t count() const { return total_; }
+  std::uint64_t max() const { return max_; }
+  // The value below which p percent of the recorded values fall: the lowest
+  // value of the bucket holding that rank, at most max(); 0 when empty
+  // (as src/bench/histogram.ts reports it).
+  std::uint64_t percentile(double p) const;
+
+  // Exposed for tests.
+  static std::size_t index_of(std::uint64_t value);
+  static std::uint64_t value_at(std::size_t index);
+
+ private:
+  std::vector<std::uint64_t> counts_;
+  std::uint64_t total_ = 0;
+  std::uint64_t max_ = 0;
+};
+
+// A snapshot for the bench's measured window.
+struct LoadGenMark {
+  std::uint64_t bytes = 0;        // Received by all clients so far.
+  std::uint64_t cpu_micros = 0;   // The I/O thread's CPU time so far.
+  std::uint64_t frames_sent = 0;  // Written by the publishers since the baseline.
+};
+
+struct LoadGenResult {
+  std::uint64_t frames_sent = 0;       // Since the baseline.
+  std::uint64_t lost = 0;              // Frames owed and not received, over clients.
+  std::uint64_t order_violations = 0;
+  std::uint64_t latency_count = 0;     // Frames the auditors timed.
+  std::uint64_t p50 = 0, p99 = 0, max = 0;  // µs.
+  std::uint64_t cpu_micros = 0;        // The I/O thread's CPU time in all.
+  std::uint64_t bytes = 0;             // Received by all clients in all.
+};
+
+// Why prepare failed: a Node-style code ("ECONNREFUSED", "ETIMEDOUT",
+// "ECANCELED", ...), a message, and the syscall when an OS call failed.
+struct LoadGenFailure {
+  std::string code;
+  std::string message;
+  const char* syscall = nullptr;
+};
+
+// Completions, called on the I/O thread. `last` says the thread reports
+// nothing more and is about to end (join() will not block for long).
+class LoadGenListener {
+ public:
+  virtual ~LoadGenListener() = default;
+  // failure == nullptr: every client is connected and admitted.
+  virtual void on_prepared(const LoadGenFailure* failure, bool last) = 0;
+  // After finish(): the drain is over and every socket is closed. Always last.
+  virtual void on_finished(const LoadGenResult& result) = 0;
+};
+
+class LoadGen {
+ public:
+  LoadGen(const LoadGenOptions& options, LoadGenListener* listener);
+  ~LoadGen();  // abort() + join() if still running.
+  LoadGen(const LoadGen&) = delete;
+  LoadGen& operator=(const LoadGen&) = delete;
+
+  // Starts the I/O thread, which connects and admits every client and then
+  // calls on_prepared. False (with *failure) if the thread could not start;
+  // nothing is reported then.
+  bool start(LoadGenFailure* failure);
+  // Starts publishing (ignored unless prepared and not finishing).
+  void begin();
+  // A snapshot taken by the I/O thread (it answers within one turn of its
+  // loop); zeros before start(), the final numbers after the thread ended.
+  LoadGenMark mark();
+  // Stops publishing and drains (every client gets what it is owed, or
+  // 10 s pass), then on_finished. Before prepare completed: on_prepared
+  // with ECANCELED, then on_finished.
+  void finish();
+  // Ends the thread without reporting, closing every socket, and joins it.
+  void abort();
+  // Joins the thread (after the `last` completion) and frees the poller.
+  void join();
+  bool running() const { return started_ && !joined_; }
+
+ private:
+  struct Client;
+  struct Auditor;
+  enum class Phase { Connecting, Admitting, Settling, Ready, Publishing, Draining };
+
+  static void thread_main(void* arg);
+  void run();
+  void wake();
+
+  // I/O thread.
+  bool step_connecting(std::uint64_t now, LoadGenFailure* failure);
+  bool begin_connect(Client& c, LoadGenFailure* failure);
+  bool on_connected(Client& c, LoadGenFailure* failure);
+  void set_interest(Client& c, unsigned events);
+  void close_client(Client& c);
+  // Reads once; false when the client is gone (closed here).
+  bool read_client(Client& c, std::uint64_t now);
+  // Raises (or restores) SO_RCVLOWAT on the clients that only count bytes.
+  void set_lowat(bool on);
+  // Reads what SO_RCVLOWAT holds back.
+  void sweep(std::uint64_t now);
+  void audit(Auditor& a, const char* data, std::size_t len, std::uint64_t now_rel);
+  void audit_line(Auditor& a, const char* line, std::size_t len, std::uint64_t now_rel);
+  void generate(Client& c, std::uint32_t publisher, std::uint64_t count);
+  // Sends what a publisher has pending; false when the client is gone.
+  bool flush(Client& c);
+  void pace(std::uint64_t now);
+  std::uint64_t frames_written() const;
+  bool drained() const;
+  LoadGenMark snapshot() const;
+  LoadGenResult result() const;
+  void close_all();
+  void publish_mark();
+
+  LoadGenOptions options_;
+  LoadGenListener* listener_;
+  ec_poller* poller_ = nullptr;
+  ec_thread_t thread_;
+  bool net_ = false;
+  bool started_ = false;
+  bool joined_ = false;
+
+  // Commands from the JS thread.
+  std::atomic<bool> begin_req_{false};
+  std::atomic<bool> finish_req_{false};
+  std::atomic<bool> abort_req_{false};
+  std::atomic<bool> mark_req_{false};
+
+  // mark(): the JS thread asks and waits; the I/O thread answers.
+  ec_mutex_t mutex_;
+  ec_cond_t cond_;
+  std::uint64_t mark_asked_ = 0;     // Under mutex_.
+  std::uint64_t mark_answered_ = 0;  // Under mutex_.
+  LoadGenMark mark_;                 // Under mutex_.
+  bool exited_ = false;              // Under mutex_: the loop is over.
+
+  // I/O thread state.
+  Phase phase_ = Phase::Connecting;
+  std::vector<Client> clients_;
+  std::vector<Auditor> auditors_;
+  std::vector<std::uint64_t> seqs_;     // Next seq per publisher.
+  std::vector<double> credit_;          // Frames owed per publisher (rate > 0).
+  std::vector<char> recv_buf_;
+  LatencyHistogram latency_;
+  std::uint64_t epoch_ = 0;             // ec_now_micros() at start.
+  std::uint64_t bytes_ = 0;             // Received by all clients.
+  std::uint64_t frames_before_ = 0;     // frames_written() at the baseline.
+  std::uint32_t next_connect_ = 0;
+  std::uint32_t in_flight_ = 0;
+  std::uint32_t open_ = 0;
+  std::uint64_t deadline_ = 0;          // Of the current phase, µs.
+  std::uint64_t next_action_ = 0;       // Admission sends, settle end.
+  std::uint64_t last_tick_ = 0;
+};
+
+}  // namespace bench
+}  // namespace echocast
+
+#endif  // ECHOCAST_BENCH_LOADGEN_H

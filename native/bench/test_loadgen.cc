@@ -1,0 +1,264 @@
+// test_loadgen.cc — the bench's native load generator: its histogram, its
+// options, a refused connection, finish() during prepare, and a full run
+// against the poll and threads engines over loopback (lost 0, order kept).
+// Linked into echocast_unit_tests (native/CMakeLists.txt).
+#include <memory>
+#include <string>
+
+#include "../core/engine.h"
+#include "../platform/platform.h"
+#include "../test/unit.h"
+#include "loadgen.h"
+
+using namespace echocast;
+using echocast::bench::LatencyHistogram;
+using echocast::bench::LoadGen;
+using echocast::bench::LoadGenFailure;
+using echocast::bench::LoadGenOptions;
+using echocast::bench::LoadGenResult;
+
+namespace {
+
+// Records the generator's completions; tests wait on it.
+class Waiter : public bench::LoadGenListener {
+ public:
+  Waiter() {
+    ec_mutex_init(&m_);
+    ec_cond_init(&c_);
+  }
+  ~Waiter() override {
+    ec_cond_destroy(&c_);
+    ec_mutex_destroy(&m_);
+  }
+  void on_prepared(const LoadGenFailure* f, bool last) override {
+    ec_lock_guard lock(&m_);
+    prepared_ = true;
+    ok_ = f == nullptr;
+    if (f) code_ = f->code;
+    last_ = last;
+    ec_cond_broadcast(&c_);
+  }
+  void on_finished(const LoadGenResult& r) override {
+    ec_lock_guard lock(&m_);
+    finished_ = true;
+    result_ = r;
+    ec_cond_broadcast(&c_);
+  }
+  bool wait_prepared(std::uint64_t ms) { return wait(&prepared_, ms); }
+  bool wait_finished(std::uint64_t ms) { return wait(&finished_, ms); }
+  bool ok() { ec_lock_guard lock(&m_); return ok_; }
+  bool last() { ec_lock_guard lock(&m_); return last_; }
+  std::string code() { ec_lock_guard lock(&m_); return code_; }
+  LoadGenResult result() { ec_lock_guard lock(&m_); return result_; }
+
+ private:
+  bool wait(bool* flag, std::uint64_t ms) {
+    ec_lock_guard lock(&m_);
+    std::uint64_t deadline = ec_now_ms() + ms;
+    while (!*flag) {
+      std::uint64_t now = ec_now_ms();
+      if (now >= deadline) return false;
+      ec_cond_timed_wait(&c_, &m_, deadline - now);
+    }
+    return true;
+  }
+  ec_mutex_t m_;
+  ec_cond_t c_;
+  bool prepared_ = false, finished_ = false, ok_ = false, last_ = false;
+  std::string code_;
+  LoadGenResult result_;
+};
+
+// An engine's events, ignored.
+class NullSink : public EventSink {
+ public:
+  void on_connection(std::uint64_t, const std::string&, int) override {}
+  bool wants_messages() override { return false; }
+  void on_message(std::uint64_t, const FrameRef&, bool) override {}
+  void on_frames(std::uint64_t, const std::uint8_t*, std::size_t, std::size_t, bool) override {}
+  void on_disconnect(std::uint64_t, const char*) override {}
+  void on_error(const ec_error&, const char*) override {}
+};
+
+void sleep_ms(std::uint64_t ms) {
+  ec_mutex_t m;
+  ec_cond_t c;
+  ec_mutex_init(&m);
+  ec_cond_init(&c);
+  {
+    ec_lock_guard lock(&m);
+    std::uint64_t end = ec_now_ms() + ms;
+    for (std::uint64_t now = ec_now_ms(); now < end; now = ec_now_ms())
+      ec_cond_timed_wait(&c, &m, end - now);
+  }
+  ec_cond_destroy(&c);
+  ec_mutex_destroy(&m);
+}
+
+// A full prepare / begin / mark / finish run against an engine.
+void full_run(bool poll) {
+  NullSink sink;
+  EngineOptions eo;
+  eo.replay = 0;
+  eo.max_backlog_bytes = 64u * 1024u * 1024u;
+  std::unique_ptr<Engine> engine = poll ? make_poll_engine(eo, &sink) : make_threads_engine(eo, &sink);
+  ListenResult listening = engine->start();
+  CHECK(listening.err.ok());
+  LoadGenOptions o;
+  o.port = listening.bound.port;
+  o.clients = 20;
+  o.publishers = 3;
+  o.size = 48;
+  o.rate = 6000;
+  o.auditors = 2;
+  Waiter w;
+  {
+    LoadGen g(o, &w);
+    LoadGenFailure f;
+    CHECK(g.start(&f));
+    CHECK(w.wait_prepared(20000));
+    CHECK(w.ok());
+    CHECK(!w.last());
+    bench::LoadGenMark before = g.mark();
+    CHECK_EQ(before.frames_sent, 0u);
+    CHECK(before.bytes > 0);  // Every client got an admission probe.
+    g.begin();
+    sleep_ms(500);
+    bench::LoadGenMark after = g.mark();
+    CHECK(after.frames_sent > 1000);  // 3000 offered.
+    CHECK(after.bytes > before.bytes);
+    CHECK(after.cpu_micros >= before.cpu_micros);
+    g.finish();
+    g.finish();  // Harmless.
+    CHECK(w.wait_finished(20000));
+    g.join();
+    LoadGenResult r = w.result();
+    CHECK(r.frames_sent >= after.frames_sent);
+    CHECK_EQ(r.lost, 0u);
+    CHECK_EQ(r.order_violations, 0u);
+    CHECK(r.latency_count >= 2 * r.frames_sent);
+    CHECK(r.p50 <= r.p99);
+    CHECK(r.p99 <= r.max);
+    CHECK(r.max < 5000000);
+    CHECK(r.bytes >= r.frames_sent * o.size * o.clients);
+    bench::LoadGenMark final_mark = g.mark();  // After the thread: its last numbers.
+    CHECK_EQ(final_mark.frames_sent, r.frames_sent);
+  }
+  engine->stop(1000);
+}
+
+}  // namespace
+
+TEST(loadgen_histogram_exact_small_and_within_a_thousandth_large) {
+  LatencyHistogram h;
+  for (std::uint64_t v = 1; v <= 1000; ++v) h.record(v);
+  CHECK_EQ(h.count(), 1000u);
+  CHECK_EQ(h.percentile(50), 500u);
+  CHECK_EQ(h.percentile(99), 990u);
+  CHECK_EQ(h.max(), 1000u);
+  LatencyHistogram big;
+  for (std::uint64_t v = 1; v <= 100000; ++v) big.record(v * 1000);
+  double p99 = static_cast<double>(big.percentile(99));
+  CHECK(p99 <= 99000000.0 && (99000000.0 - p99) / 99000000.0 < 0.001);
+  CHECK_EQ(big.max(), 100000000u);
+  // Every bucket maps back to a value within 1/1024 below the input.
+  for (std::uint64_t v = 1; v < (std::uint64_t(1) << 40); v = v * 3 / 2 + 7) {
+    std::uint64_t low = LatencyHistogram::value_at(LatencyHistogram::index_of(v));
+    CHECK(low <= v);
+    CHECK(static_cast<double>(v - low) / static_cast<double>(v) < 1.0 / 1024);
+  }
+  CHECK_EQ(LatencyHistogram().percentile(99), 0u);
+  h.reset();
+  CHECK_EQ(h.count(), 0u);
+  CHECK_EQ(h.max(), 0u);
+}
+
+TEST(loadgen_options_are_checked) {
+  LoadGenOptions o;
+  o.port = 1000;
+  CHECK(bench::validate_options(o).empty());
+  o.size = 31;
+  CHECK(!bench::validate_options(o).empty());
+  o.size = 64;
+  o.publishers = 51;
+  CHECK(!bench::validate_options(o).empty());
+  o.publishers = 5;
+  o.rate = -1;
+  CHECK(!bench::validate_options(o).empty());
+}
+
+TEST(loadgen_refused_connection_fails_prepare) {
+  // A port that was just free: listen, note it, close.
+  ec_listener* l = nullptr;
+  ec_bound_address bound;
+  const char* syscall = nullptr;
+  CHECK(ec_net_acquire().ok());
+  CHECK(ec_listen("127.0.0.1", 0, 16, &l, &bound, &syscall).ok());
+  ec_listener_close(l);
+  LoadGenOptions o;
+  o.port = bound.port;
+  o.clients = 5;
+  o.publishers = 1;
+  Waiter w;
+  LoadGen g(o, &w);
+  LoadGenFailure f;
+  CHECK(g.start(&f));
+  CHECK(w.wait_prepared(15000));
+  CHECK(!w.ok());
+  CHECK(w.last());
+  CHECK_EQ(w.code(), std::string("ECONNREFUSED"));
+  g.join();
+  ec_net_release();
+}
+
+TEST(loadgen_finish_during_prepare_cancels) {
+  NullSink sink;
+  EngineOptions eo;
+  eo.replay = 0;
+  std::unique_ptr<Engine> engine = make_poll_engine(eo, &sink);
+  ListenResult listening = engine->start();
+  CHECK(listening.err.ok());
+  LoadGenOptions o;
+  o.port = listening.bound.port;
+  o.clients = 200;
+  Waiter w;
+  {
+    LoadGen g(o, &w);
+    LoadGenFailure f;
+    CHECK(g.start(&f));
+    g.finish();
+    CHECK(w.wait_prepared(15000));
+    CHECK(!w.ok() || !w.last());  // Cancelled, or prepared just before finish.
+    if (!w.ok()) CHECK_EQ(w.code(), std::string("ECANCELED"));
+    else CHECK(w.wait_finished(15000));
+  }  // The destructor joins.
+  engine->stop(1000);
+}
+
+TEST(loadgen_destructor_ends_a_running_generator) {
+  NullSink sink;
+  EngineOptions eo;
+  eo.replay = 0;
+  std::unique_ptr<Engine> engine = make_poll_engine(eo, &sink);
+  ListenResult listening = engine->start();
+  CHECK(listening.err.ok());
+  LoadGenOptions o;
+  o.port = listening.bound.port;
+  o.clients = 10;
+  o.publishers = 2;
+  Waiter w;
+  {
+    LoadGen g(o, &w);
+    LoadGenFailure f;
+    CHECK(g.start(&f));
+    CHECK(w.wait_prepared(15000));
+    g.begin();
+    sleep_ms(100);
+  }
+  CHECK(!w.wait_finished(10));  // Aborted: nothing reported.
+  engine->stop(1000);
+}
+
+TEST(loadgen_full_run_poll_engine) { full_run(true); }
+
+TEST(loadgen_full_run_threads_engine) { full_run(false); }

@@ -1,0 +1,87 @@
+import { loadAddon } from '../engines/load-addon.js';
+import type { LoadOptions, LoadResult } from './loadgen.js';
+
+/** The addon's load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */
+interface NativeLoadGen {
+  prepare(cb: (err: Error | null) => void): void;
+  begin(): void;
+  mark(): { bytes: number; cpuMicros: number; framesSent: number };
+  finish(
+    cb: (
+      err: Error | null,
+      result: { framesSent: number; lost: number; orderViolations: number; latencyUs: { p50: number; p99: number; max: number }; cpuMicros: number },
+    ) => void,
+  ): void;
+}
+
+type LoadGenClass = new (options: {
+  host: string;
+  port: number;
+  clients: number;
+  publishers: number;
+  size: number;
+  rate: number;
+  auditors: number;
+}) => NativeLoadGen;
+
+/** The native generator's constructor, or null when the addon (or this build of it) has none. */
+export function nativeLoadGen(): LoadGenClass | null {
+  const result = loadAddon();
+  const ctor = result.addon ? (result.addon as unknown as { LoadGen?: LoadGenClass }).LoadGen : undefined;
+  return ctor ?? null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * runLoad() on the native generator: same options, same result, but the clients
+ * live on a thread of their own, so the generator's CPU is far below the JS one's
+ * and its limit is not mistaken for the server's.
+ */
+export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
+  const LoadGen = nativeLoadGen();
+  if (!LoadGen) throw new Error('the native load generator is not in this build of the addon');
+  const gen = new LoadGen({
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    clients: options.clients,
+    publishers: options.publishers,
+    size: options.size,
+    rate: options.rate,
+    auditors: options.auditors,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => gen.prepare((err) => (err ? reject(err) : resolve())));
+    gen.begin();
+    const total = options.warmupMs + options.durationMs;
+    const startAt = Date.now();
+    const progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
+    await sleep(options.warmupMs);
+    await options.onWindow?.('start');
+    const first = gen.mark();
+    const windowStart = process.hrtime.bigint();
+    await sleep(options.durationMs);
+    const last = gen.mark();
+    const windowMs = Number(process.hrtime.bigint() - windowStart) / 1e6;
+    await options.onWindow?.('end');
+    clearInterval(progress);
+    options.onProgress?.(1);
+    const result = await new Promise<Parameters<Parameters<NativeLoadGen['finish']>[0]>[1]>((resolve, reject) =>
+      gen.finish((err, r) => (err ? reject(err) : resolve(r))),
+    );
+    return {
+      deliveries: (last.bytes - first.bytes) / options.size,
+      windowMs,
+      framesSent: result.framesSent,
+      lost: result.lost,
+      orderViolations: result.orderViolations,
+      latencyUs: result.latencyUs,
+      generatorCpuMicros: last.cpuMicros - first.cpuMicros,
+    };
+  } catch (err) {
+    await new Promise<void>((resolve) => gen.finish(() => resolve()));
+    throw err;
+  }
+}
