@@ -2,7 +2,9 @@
 // install.js — the package's "install" script: builds the addon with node-gyp
 // (binding.gyp), and when that fails (no compiler, no Python...) lets the
 // install succeed anyway with a one-line notice: echocast then runs on its
-// pure-JS engine. ECHOCAST_SKIP_NATIVE=1 skips the build.
+// pure-JS engine. ECHOCAST_SKIP_NATIVE=1 skips the build. When a prebuild for
+// this platform (prebuilds/<platform>-<arch>/echocast.node, shipped for
+// win32-x64) loads, nothing is compiled: Windows users need no Build Tools.
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
@@ -11,6 +13,16 @@ const root = path.join(__dirname, '..', '..');
 if (process.env.ECHOCAST_SKIP_NATIVE === '1') {
   console.log('echocast: ECHOCAST_SKIP_NATIVE=1, native addon not built; the js engine will be used');
   process.exit(0);
+}
+// A prebuild that loads (checked in a child process, so a crash cannot take the
+// install down) makes the build unnecessary.
+const prebuild = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'echocast.node');
+if (require('fs').existsSync(prebuild) && process.env.ECHOCAST_BUILD_NATIVE !== '1') {
+  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(prebuild)})`], { stdio: 'ignore' });
+  if (probe.status === 0) {
+    console.log(`echocast: using the prebuilt addon ${path.relative(root, prebuild)}; nothing to compile`);
+    process.exit(0);
+  }
 }
 // npm tells scripts where its bundled node-gyp lives; fall back to PATH.
 const gyp = process.env.npm_config_node_gyp;
