@@ -104,11 +104,23 @@ async function main() {
   log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
   const fd = fs.openSync(out, 'a');
   const devnull = fs.openSync('/dev/null', 'r');
-  const child = spawn(wine, [exe, path.join('node_modules', 'mocha', 'bin', 'mocha.js'), ...process.argv.slice(2)], {
+  // --exit: a Windows child process that Wine fails to reap must not hold the
+  // run open (the Linux run, without --exit, is where leaked handles are caught).
+  const child = spawn(wine, [exe, path.join('node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', ...process.argv.slice(2)], {
     cwd: root,
     env,
     stdio: [devnull, fd, fd],
   });
+  const limitMin = Number(process.env.ECHOCAST_WINDOWS_TIMEOUT_MIN || 20);
+  const watchdog = setTimeout(() => {
+    follow();
+    process.stderr.write(`test:windows: no end after ${limitMin} min: stopping Wine\n`);
+    child.kill('SIGKILL');
+    spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-k'], { env, stdio: 'ignore' });
+    spawnSync(path.join(path.dirname(wine), 'wineserver'), ['-k'], { env, stdio: 'ignore' });
+    if (launcher) launcher.child.stdin.end();
+    fail(`timed out after ${limitMin} min`);
+  }, limitMin * 60_000);
   // Follow the log file as it grows.
   let offset = 0;
   const follow = () => {
@@ -124,6 +136,7 @@ async function main() {
   };
   const timer = setInterval(follow, 250);
   child.on('exit', (code, signal) => {
+    clearTimeout(watchdog);
     clearInterval(timer);
     follow();
     if (launcher) launcher.child.stdin.end();
@@ -138,6 +151,8 @@ async function main() {
     if (failing) fail(`${failing[1]} failing (mocha's exit code said ${code})`);
     if (/wine: Unhandled/.test(text)) fail('node.exe crashed under Wine (see the log above)');
     if (pending) fail('pending tests on Windows: the lane allows none');
+    // Stop this prefix's wineserver and services, so nothing outlives the lane.
+    spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-k'], { env, stdio: 'ignore' });
     process.exit(0);
   });
 }
