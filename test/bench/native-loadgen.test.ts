@@ -54,19 +54,26 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Without the addon these tests show as pending with the reason (never a silent
+ * pass); where the addon is required (CI, the Windows lane) its absence fails.
+ */
+const missing = LoadGenClass ? null : 'the native addon, with its load generator, is not available here';
+const itNative = (title: string, fn: (this: Mocha.Context) => Promise<void>): void => {
+  if (!missing) it(title, fn);
+  else if (process.env.ECHOCAST_REQUIRE_NATIVE === '1') it(title, () => Promise.reject(new Error(missing)));
+  else it(`${title} (pending: ${missing})`);
+};
+
 describe('bench: native load generator', function () {
   let server: EchoServer | undefined;
-
-  before(function () {
-    if (!LoadGenClass) this.skip();
-  });
 
   afterEach(async () => {
     await server?.close();
     server = undefined;
   });
 
-  it('delivers rate × clients per second to a js server, losing nothing and keeping order', async () => {
+  itNative('delivers rate × clients per second to a js server, losing nothing and keeping order', async () => {
     server = await createServer({ port: 0, replay: 0, maxBacklogBytes: 64 * 1024 * 1024 });
     const port = server.address().port;
     const clients = 50;
@@ -111,7 +118,7 @@ describe('bench: native load generator', function () {
     assert.throws(() => g.begin(), /begin\(\)/);
   });
 
-  it('as fast as the server takes them (rate 0): order kept, losses only where the server cut a client', async () => {
+  itNative('as fast as the server takes them (rate 0): order kept, losses only where the server cut a client', async () => {
     server = await createServer({ port: 0, replay: 0, maxBacklogBytes: 64 * 1024 * 1024 });
     // Offered load without a limit can outrun this in-process server's fan-out;
     // it then cuts slow consumers, and only those may lose frames.
@@ -130,7 +137,7 @@ describe('bench: native load generator', function () {
     assert.equal(r.orderViolations, 0);
   });
 
-  it('fails prepare on a refused connection; finish then reports zeros', async () => {
+  itNative('fails prepare on a refused connection; finish then reports zeros', async () => {
     const probe = net.createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as net.AddressInfo).port;
@@ -142,7 +149,7 @@ describe('bench: native load generator', function () {
     assert.equal(r.lost, 0);
   });
 
-  it('finish during prepare cancels it; options are checked', async () => {
+  itNative('finish during prepare cancels it; options are checked', async () => {
     server = await createServer({ port: 0, replay: 0 });
     const g = new LoadGenClass!({ port: server.address().port, clients: 100, publishers: 1 });
     const prepared = prepare(g).then(
