@@ -171,29 +171,39 @@ export class FrameDecoder {
 }
 
 /**
- * Calls `each` with the payload of every frame in a segment of complete frames
- * (line: without its '\n'; length: without its prefix; raw: the whole segment).
- * Payloads are views into the segment, not copies.
+ * Walks the frames of a segment of complete frames, calling `each` with the
+ * frame's start, its payload's start and end, and the frame's end (wire form:
+ * line frames end after their '\n', length frames start at their prefix). The
+ * one place that knows how a segment is laid out.
  */
-export function forEachPayload(framing: Framing, segment: Buffer, each: (payload: Buffer) => void): void {
+function forEachFrame(framing: Framing, segment: Buffer, each: (start: number, payloadStart: number, payloadEnd: number, end: number) => void): void {
   if (framing === 'line') {
     let start = 0;
     for (;;) {
       const nl = segment.indexOf(NEWLINE, start);
       if (nl === -1) return;
-      each(segment.subarray(start, nl));
+      each(start, start, nl, nl + 1);
       start = nl + 1;
     }
   } else if (framing === 'length') {
     let pos = 0;
     while (pos + LENGTH_PREFIX_BYTES <= segment.length) {
-      const len = segment.readUInt32BE(pos);
-      each(segment.subarray(pos + LENGTH_PREFIX_BYTES, pos + LENGTH_PREFIX_BYTES + len));
-      pos += LENGTH_PREFIX_BYTES + len;
+      const end = pos + LENGTH_PREFIX_BYTES + segment.readUInt32BE(pos);
+      each(pos, pos + LENGTH_PREFIX_BYTES, end, end);
+      pos = end;
     }
   } else {
-    each(segment);
+    each(0, 0, segment.length, segment.length);
   }
+}
+
+/**
+ * Calls `each` with the payload of every frame in a segment of complete frames
+ * (line: without its '\n'; length: without its prefix; raw: the whole segment).
+ * Payloads are views into the segment, not copies.
+ */
+export function forEachPayload(framing: Framing, segment: Buffer, each: (payload: Buffer) => void): void {
+  forEachFrame(framing, segment, (_start, from, to) => each(segment.subarray(from, to)));
 }
 
 /**
@@ -202,24 +212,7 @@ export function forEachPayload(framing: Framing, segment: Buffer, each: (payload
  */
 export function splitFrames(framing: Framing, segment: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  if (framing === 'line') {
-    let start = 0;
-    for (;;) {
-      const nl = segment.indexOf(NEWLINE, start);
-      if (nl === -1) break;
-      out.push(segment.subarray(start, nl + 1));
-      start = nl + 1;
-    }
-  } else if (framing === 'length') {
-    let pos = 0;
-    while (pos + LENGTH_PREFIX_BYTES <= segment.length) {
-      const end = pos + LENGTH_PREFIX_BYTES + segment.readUInt32BE(pos);
-      out.push(segment.subarray(pos, end));
-      pos = end;
-    }
-  } else {
-    out.push(segment);
-  }
+  forEachFrame(framing, segment, (start, _from, _to, end) => out.push(segment.subarray(start, end)));
   return out;
 }
 

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { availableEngines } from '../server.js';
 import { defaultGenerator, runPlan, type Generator } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
@@ -7,6 +5,7 @@ import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Scenario } from '../bench/loadgen.js';
 import { choiceFlag, intFlag, parseFlags, UsageError } from './args.js';
+import { packageVersion } from './version.js';
 
 /** Deliveries per second the default offered rate aims at (rate = this / clients). */
 const AUTO_DELIVERIES = 500_000;
@@ -60,9 +59,6 @@ function rate(value: string | undefined): number | 'auto' {
   return intFlag('rate', value, 1, 100_000_000)!;
 }
 
-function version(): string {
-  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 /** `echocast bench`. */
 export async function bench(argv: string[]): Promise<number> {
@@ -136,7 +132,7 @@ export async function bench(argv: string[]): Promise<number> {
   });
   if (tty) process.stderr.write('\r\x1b[2K');
   const command = `echocast bench ${argv.join(' ')}`.trim();
-  const report = buildReport(rows, command, settings, version());
+  const report = buildReport(rows, command, settings, packageVersion());
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${textTable(report.results)}\n`);
   if (flags.out) {

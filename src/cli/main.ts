@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-import fs from 'node:fs';
-import path from 'node:path';
 import { EchocastError } from '../errors.js';
 import { UsageError } from './args.js';
+import { packageVersion } from './version.js';
 import { bench } from './bench.js';
 import { client, CLIENT_HELP } from './client.js';
 import { serve, SERVE_HELP } from './serve.js';
@@ -25,10 +24,6 @@ Examples:
   npx echocast serve --port 7007
   npx echocast client --port 7007`;
 
-function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -47,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     case '-v':
     case '--version':
-      process.stdout.write(`${version()}\n`);
+      process.stdout.write(`${packageVersion()}\n`);
       return 0;
     default:
       throw new UsageError(`unknown command "${command}" (try: echocast --help)`);
