@@ -96,6 +96,13 @@ class FrameLog {
     std::size_t used = 0;
     std::uint64_t end_seq = 0;  // One past the last frame stored in it.
   };
+  // gather() when no sender is skipped: by runs of frames, not frame by frame.
+  Gathered gather_runs(const Cursor& from, ec_iovec* out, std::size_t max_pieces,
+                       std::size_t max_bytes, std::uint64_t count_from) const;
+  // Byte position of a frame (the head's: every byte ever appended).
+  std::uint64_t start_of(std::uint64_t seq) const;
+  // The first frame in [lo, hi) starting at or after byte position pos, or hi.
+  std::uint64_t first_at_or_after(std::uint64_t lo, std::uint64_t hi, std::uint64_t pos) const;
   const Entry& at(std::uint64_t seq) const {
     return frames_[static_cast<std::size_t>(seq - base_seq_)];
   }

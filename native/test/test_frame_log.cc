@@ -108,3 +108,55 @@ TEST(frame_log_limits_and_trim) {
   CHECK_EQ(small.frames(), 0u);
   CHECK(small.blocks() <= 1u);
 }
+
+// gather()/advance() without a skipped sender go by runs of frames (binary
+// search, one piece per block); with a sender that sent nothing they walk
+// frame by frame. Both must agree on every cursor, limit and trim.
+TEST(frame_log_runs_match_the_frame_walk) {
+  std::uint64_t rng = 12345;
+  auto next = [&rng](std::uint64_t n) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (rng >> 33) % n;
+  };
+  const std::uint64_t nobody = 999;  // No frame has this sender.
+  FrameLog log(3);
+  std::string payload(140000, 'x');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('!' + i % 89);
+  for (int round = 0; round < 400; ++round) {
+    int adds = static_cast<int>(next(40));
+    for (int k = 0; k < adds; ++k) {
+      // Mostly small, some over half a block (blocks of their own), some empty.
+      std::uint64_t pick = next(100);
+      std::size_t len = pick < 3 ? 0 : pick < 8 ? 33000 + next(30000) : 1 + next(200);
+      log.append(reinterpret_cast<const std::uint8_t*>(payload.data()) + next(70000), len, 1 + next(4));
+    }
+    if (log.frames() == 0) continue;
+    for (int q = 0; q < 20; ++q) {
+      std::uint64_t lo = log.base_seq() > 0 ? log.base_seq() - 1 : 0;  // Also a trimmed cursor.
+      FrameLog::Cursor c{lo + next(log.head_seq() - lo + 1), 0};
+      if (c.seq >= log.base_seq() && c.seq < log.head_seq() && next(2) == 0) {
+        ec_iovec one[1];  // A cursor inside a frame: offset below its length.
+        FrameLog::Gathered g1 = log.gather(c, 0, one, 1, 1, 0);
+        if (g1.end == c.seq + 1 && g1.bytes > 0) c.offset = next(g1.bytes);
+      }
+      std::size_t max_pieces = 1 + next(4);
+      std::size_t max_bytes = 1 + next(q % 2 ? 200000 : 600);
+      std::uint64_t count_from = log.base_seq() + next(log.head_seq() - log.base_seq() + 1);
+      ec_iovec a[4], b[4];
+      FrameLog::Gathered ga = log.gather(c, 0, a, max_pieces, max_bytes, count_from);
+      FrameLog::Gathered gb = log.gather(c, nobody, b, max_pieces, max_bytes, count_from);
+      CHECK_EQ(ga.end, gb.end);
+      CHECK_EQ(ga.bytes, gb.bytes);
+      CHECK_EQ(ga.new_frames, gb.new_frames);
+      CHECK_EQ(ga.new_bytes, gb.new_bytes);
+      CHECK(joined(a, ga.pieces) == joined(b, gb.pieces));
+      CHECK(ga.pieces <= gb.pieces);
+      std::size_t sent = ga.bytes == 0 ? 0 : next(ga.bytes + 1);
+      FrameLog::Cursor ca = log.advance(c, 0, sent, ga.end);
+      FrameLog::Cursor cb = log.advance(c, nobody, sent, gb.end);
+      CHECK_EQ(ca.seq, cb.seq);
+      CHECK_EQ(ca.offset, cb.offset);
+    }
+    log.trim(log.base_seq() + next(log.frames() + 1));
+  }
+}
