@@ -54,6 +54,13 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   options_.size = static_cast<std::uint32_t>(
       get_number(o, "size", 64, bench::kMinFrameBytes, bench::kMaxFrameBytes, true));
   options_.rate = get_number(o, "rate", 10000, 0, 1e9, false);
+  Napi::Value arrivals = o.Get("arrivals");
+  if (!arrivals.IsUndefined()) {
+    std::string a = arrivals.IsString() ? arrivals.As<Napi::String>().Utf8Value() : "";
+    if (a != "ticks" && a != "poisson")
+      throw Napi::TypeError::New(env, "arrivals must be 'ticks' or 'poisson'");
+    options_.poisson = a == "poisson";
+  }
   options_.rcvlowat =
       static_cast<std::uint32_t>(get_number(o, "rcvlowat", 0, 0, 16 * 1024 * 1024, true));
   double auditors = get_number(o, "auditors", 2, 0, 4294967295.0, true);

@@ -2,7 +2,9 @@
 #include "loadgen.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace echocast {
 namespace bench {
@@ -18,6 +20,10 @@ constexpr std::uint64_t kDrainTimeoutUs = 10000000;
 constexpr std::uint64_t kTickUs = 1000;                  // Pacing tick (rate > 0).
 constexpr std::size_t kRecvBytes = 64 * 1024;            // One read.
 constexpr std::size_t kFillBytes = 64 * 1024;            // Rate 0: refill below this.
+// Rate 0: bytes offered but not yet received by the slowest client, at most.
+// Without this closed loop, "as fast as the server takes them" outruns the
+// fan-out, every backlog grows to the server's limit and clients are cut.
+constexpr std::uint64_t kMaxLagBytes = 512 * 1024;
 constexpr std::size_t kOutCapBytes = 256 * 1024;         // Pending bytes per publisher.
 constexpr std::size_t kMaxEvents = 256;
 
@@ -213,6 +219,8 @@ bool LoadGen::start(LoadGenFailure* failure) {
   }
   seqs_.assign(options_.publishers, 0);
   credit_.assign(options_.publishers, 0.0);
+  due_.assign(options_.publishers, 0);
+  sub_ms_ = options_.poisson && ec_poller_sub_ms(poller_);
   recv_buf_.resize(kRecvBytes);
   epoch_ = ec_now_micros();
   err = ec_thread_create(&thread_, &LoadGen::thread_main, this, EC_THREAD_STACK_BYTES);
@@ -483,6 +491,7 @@ void LoadGen::generate(Client& c, std::uint32_t publisher, std::uint64_t count) 
   c.out.resize(at + static_cast<std::size_t>(count) * size);
   std::uint64_t t = ec_now_micros() - epoch_;
   std::uint64_t& seq = seqs_[publisher];
+  if (phase_ == Phase::Publishing) generated_ += count;
   for (std::uint64_t k = 0; k < count; ++k, at += size) {
     char* frame = c.out.data() + at;
     char* p = frame;
@@ -526,11 +535,35 @@ void LoadGen::pace(std::uint64_t now) {
   const std::uint32_t pubs = options_.publishers;
   const std::size_t size = options_.size;
   if (options_.rate == 0) {
-    // As fast as the server takes them: keep kFillBytes offered per socket.
-    for (std::uint32_t p = 0; p < pubs; ++p) {
+    // As fast as the server delivers them: keep kFillBytes offered per
+    // socket while the slowest client lags less than kMaxLagBytes.
+    std::uint64_t room = lag_room();
+    for (std::uint32_t p = 0; p < pubs && room >= size; ++p) {
       Client& c = clients_[p];
       if (c.state != Client::Open || c.pending() >= kFillBytes) continue;
-      generate(c, p, (kFillBytes - c.pending() + size - 1) / size);
+      std::uint64_t n = (kFillBytes - c.pending() + size - 1) / size;
+      n = std::min<std::uint64_t>(n, room / size);
+      room -= n * size;
+      generate(c, p, n);
+      flush(c);
+    }
+    return;
+  }
+  std::size_t cap = std::max(kOutCapBytes, 4 * size);
+  if (options_.poisson) {
+    for (std::uint32_t p = 0; p < pubs; ++p) {
+      Client& c = clients_[p];
+      if (c.state != Client::Open) continue;
+      std::uint64_t n = 0;
+      while (due_[p] <= now) {
+        due_[p] += next_interval();
+        ++n;
+      }
+      std::size_t pending = c.pending();
+      std::uint64_t room = pending < cap ? (cap - pending) / size : 0;
+      n = std::min(n, room);  // Blocked: those frames are not offered.
+      if (n == 0) continue;
+      generate(c, p, n);
       flush(c);
     }
     return;
@@ -539,7 +572,6 @@ void LoadGen::pace(std::uint64_t now) {
   double elapsed = static_cast<double>(now - last_tick_) / 1e6;
   last_tick_ = now;
   double per = options_.rate / pubs * elapsed;
-  std::size_t cap = std::max(kOutCapBytes, 4 * size);
   for (std::uint32_t p = 0; p < pubs; ++p) {
     Client& c = clients_[p];
     if (c.state != Client::Open) continue;
@@ -553,6 +585,29 @@ void LoadGen::pace(std::uint64_t now) {
     generate(c, p, n);
     flush(c);
   }
+}
+
+std::uint64_t LoadGen::next_interval() {
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  double u = static_cast<double>((rng_ * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;  // [0, 1)
+  double mean_us = 1e6 * options_.publishers / options_.rate;
+  return static_cast<std::uint64_t>(-std::log(1.0 - u) * mean_us) + 1;
+}
+
+std::uint64_t LoadGen::lag_room() {
+  std::uint64_t offered = generated_ * options_.size;
+  // slowest_ only grows, so a stale value errs on the safe side: look again
+  // only when it leaves less than a refill's room.
+  if (offered - std::min(offered, slowest_) + kFillBytes > kMaxLagBytes) {
+    std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
+    for (const Client& c : clients_)
+      if (c.state == Client::Open) least = std::min(least, c.bytes - c.baseline);
+    slowest_ = least == std::numeric_limits<std::uint64_t>::max() ? offered : least;
+  }
+  std::uint64_t lag = offered - std::min(offered, slowest_);
+  return lag < kMaxLagBytes ? kMaxLagBytes - lag : 0;
 }
 
 bool LoadGen::drained() const {
@@ -627,6 +682,8 @@ void LoadGen::run() {
     } else if (phase_ == Phase::Ready && begin_req_.load(std::memory_order_acquire)) {
       phase_ = Phase::Publishing;
       last_tick_ = now;
+      if (options_.poisson && options_.rate > 0)
+        for (std::uint32_t p = 0; p < options_.publishers; ++p) due_[p] = now + next_interval();
       if (options_.rcvlowat > 1) set_lowat(true);
     }
 
@@ -692,7 +749,12 @@ void LoadGen::run() {
         wake_at = std::max(next_action_, now);
         break;
       case Phase::Publishing:
-        if (options_.rate > 0) wake_at = last_tick_ + kTickUs;
+        if (options_.rate > 0 && options_.poisson) {
+          for (std::uint32_t p = 0; p < options_.publishers; ++p)
+            if (clients_[p].state == Client::Open) wake_at = std::min(wake_at, due_[p]);
+        } else if (options_.rate > 0) {
+          wake_at = last_tick_ + kTickUs;
+        }
         break;
       case Phase::Draining:
         wake_at = now + 10000;
@@ -701,12 +763,18 @@ void LoadGen::run() {
         break;
     }
     now = ec_now_micros();
-    int timeout = 0;
-    if (wake_at > now) timeout = static_cast<int>((wake_at - now + 999) / 1000);
-
     std::size_t count = 0;
     bool woken = false;
-    ec_error err = ec_poller_wait(poller_, events, kMaxEvents, timeout, &count, &woken);
+    ec_error err;
+    if (sub_ms_) {  // Poisson intervals are tens of µs: sleep to the µs.
+      err = ec_poller_wait_us(poller_, events, kMaxEvents,
+                              wake_at > now ? static_cast<std::int64_t>(wake_at - now) : 0,
+                              &count, &woken);
+    } else {
+      int timeout = 0;
+      if (wake_at > now) timeout = static_cast<int>((wake_at - now + 999) / 1000);
+      err = ec_poller_wait(poller_, events, kMaxEvents, timeout, &count, &woken);
+    }
     if (!err.ok()) {
       if (preparing()) {
         fail_with(&failure, err, "poll", "");

@@ -45,6 +45,12 @@ struct LoadGenOptions {
   // Frames per second offered by all publishers together; 0: as fast as the
   // server takes them.
   double rate = 10000;
+  // How frames arrive at a rate > 0. false (ticks): every publisher sends
+  // what it owes each 1 ms tick, so the server sees synchronized bursts.
+  // true (Poisson): each publisher sends one frame at a time at exponentially
+  // distributed intervals, independent of the others, like publishers that
+  // do not share a clock.
+  bool poisson = false;
   // The last `auditors` clients parse every frame (order, latency); the
   // others only count bytes.
   std::uint32_t auditors = 2;
@@ -176,6 +182,10 @@ class LoadGen {
   // Sends what a publisher has pending; false when the client is gone.
   bool flush(Client& c);
   void pace(std::uint64_t now);
+  // Poisson arrivals: an exponential interval for one publisher, µs.
+  std::uint64_t next_interval();
+  // Rate 0: bytes the publishers may still offer (kMaxLagBytes closed loop).
+  std::uint64_t lag_room();
   std::uint64_t frames_written() const;
   bool drained() const;
   LoadGenMark snapshot() const;
@@ -222,6 +232,11 @@ class LoadGen {
   std::uint64_t deadline_ = 0;          // Of the current phase, µs.
   std::uint64_t next_action_ = 0;       // Admission sends, settle end.
   std::uint64_t last_tick_ = 0;
+  bool sub_ms_ = false;                 // Waits to the µs (Poisson, where the poller can).
+  std::vector<std::uint64_t> due_;      // Next frame's time per publisher (Poisson), µs.
+  std::uint64_t rng_ = 0x9e3779b97f4a7c15ull;  // Poisson intervals (xorshift64*).
+  std::uint64_t generated_ = 0;         // Frames generated while publishing.
+  std::uint64_t slowest_ = 0;           // Least any open client received since the baseline.
 };
 
 }  // namespace bench

@@ -95,12 +95,14 @@ void sleep_ms(std::uint64_t ms) {
   ec_mutex_destroy(&m);
 }
 
-// A full prepare / begin / mark / finish run against an engine.
-void full_run(bool poll) {
+// A full prepare / begin / mark / finish run against an engine. rate 0:
+// as fast as the server delivers, against a backlog limit of 4 MiB that an
+// open loop would overrun (clients cut, frames lost).
+void full_run(bool poll, double rate = 6000, bool poisson = false) {
   NullSink sink;
   EngineOptions eo;
   eo.replay = 0;
-  eo.max_backlog_bytes = 64u * 1024u * 1024u;
+  eo.max_backlog_bytes = rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u;
   std::unique_ptr<Engine> engine = poll ? make_poll_engine(eo, &sink) : make_threads_engine(eo, &sink);
   ListenResult listening = engine->start();
   CHECK(listening.err.ok());
@@ -109,7 +111,8 @@ void full_run(bool poll) {
   o.clients = 20;
   o.publishers = 3;
   o.size = 48;
-  o.rate = 6000;
+  o.rate = rate;
+  o.poisson = poisson;
   o.auditors = 2;
   Waiter w;
   {
@@ -125,7 +128,7 @@ void full_run(bool poll) {
     g.begin();
     sleep_ms(500);
     bench::LoadGenMark after = g.mark();
-    CHECK(after.frames_sent > 1000);  // 3000 offered.
+    CHECK(after.frames_sent > 1000);  // 3000 offered at 6000/s.
     CHECK(after.bytes > before.bytes);
     CHECK(after.cpu_micros >= before.cpu_micros);
     g.finish();
@@ -262,3 +265,7 @@ TEST(loadgen_destructor_ends_a_running_generator) {
 TEST(loadgen_full_run_poll_engine) { full_run(true); }
 
 TEST(loadgen_full_run_threads_engine) { full_run(false); }
+
+TEST(loadgen_full_run_poisson_arrivals) { full_run(true, 6000, true); }
+
+TEST(loadgen_full_run_as_fast_as_delivered_loses_nothing) { full_run(true, 0); }

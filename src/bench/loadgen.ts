@@ -1,6 +1,9 @@
 import net from 'node:net';
 import { Histogram } from './histogram.js';
 
+/** How the generator spaces frames at a fixed rate (see LoadOptions.arrivals). */
+export type Arrivals = 'ticks' | 'poisson';
+
 /** One load scenario (SPEC-style: clients × publishers × frame size). */
 export interface Scenario {
   /** Connected clients, publishers included (every one of them receives). */
@@ -16,6 +19,13 @@ export interface LoadOptions extends Scenario {
   host?: string;
   /** Frames per second offered by all publishers together; 0 = as fast as the server takes them. */
   rate: number;
+  /**
+   * How frames arrive at a rate: 'ticks' (every publisher sends what it owes
+   * each tick, so the server sees synchronized bursts) or 'poisson' (each
+   * publisher sends one frame at a time at independent, exponentially
+   * distributed intervals; native generator only). Default 'ticks'.
+   */
+  arrivals?: Arrivals;
   /** Measured window, after warm-up. */
   durationMs: number;
   warmupMs: number;
@@ -124,6 +134,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const { clients: n, publishers: p, size } = options;
   if (size < FRAME_MIN) throw new Error(`frame size must be at least ${FRAME_MIN} bytes`);
   if (p < 1 || p > n) throw new Error('publishers must be from 1 to the number of clients');
+  if ((options.arrivals ?? 'ticks') !== 'ticks') throw new Error("the js load generator only paces by ticks (arrivals 'poisson' needs the native one)");
   const host = options.host ?? '127.0.0.1';
   const epoch = process.hrtime.bigint();
   const latency = new Histogram();

@@ -21,6 +21,7 @@ type LoadGenClass = new (options: {
   publishers: number;
   size: number;
   rate: number;
+  arrivals: 'ticks' | 'poisson';
   auditors: number;
 }) => NativeLoadGen;
 
@@ -50,6 +51,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     publishers: options.publishers,
     size: options.size,
     rate: options.rate,
+    arrivals: options.arrivals ?? 'ticks',
     auditors: options.auditors,
   });
   try {

@@ -24,7 +24,7 @@ export interface BenchReport {
   machine: { platform: string; arch: string; cpu: string; cores: number; memoryGiB: number; osRelease: string };
   versions: { node: string; echocast: string; v8: string };
   command: string;
-  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string };
+  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string; arrivals: string };
   results: ResultRow[];
 }
 
@@ -111,7 +111,7 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
-    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}.`,
+    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}.`,
     '',
     head,
     rows,

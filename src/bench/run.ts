@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ExternalServer } from './external.js';
-import { runLoad, type LoadOptions, type LoadResult, type Scenario } from './loadgen.js';
+import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
 
@@ -41,6 +41,8 @@ export interface BenchPlan {
   rateFor: (scenario: Scenario) => number;
   /** Which load generator drives the clients. */
   generator: Generator;
+  /** How frames arrive at a fixed rate (default 'ticks'). */
+  arrivals?: Arrivals;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -116,7 +118,7 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
   const { server, port } =
@@ -140,6 +142,7 @@ export async function measure(
       ...scenario,
       port,
       rate: plan.rateFor(scenario),
+      arrivals: plan.arrivals,
       durationMs: plan.durationMs,
       warmupMs: plan.warmupMs,
       auditors: 2,

@@ -3,7 +3,7 @@ import { defaultGenerator, runPlan, type Generator } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
-import type { Scenario } from '../bench/loadgen.js';
+import type { Arrivals, Scenario } from '../bench/loadgen.js';
 import { choiceFlag, intFlag, parseFlags, UsageError } from './args.js';
 import { packageVersion } from './version.js';
 
@@ -33,6 +33,11 @@ Options:
   --rounds N          runs per engine and scenario (default 3)
   --generator G       native (in the addon, on a thread of its own) or js
                       (default: native when the addon has it)
+  --arrivals A        at a fixed rate, how frames arrive: ticks (every
+                      publisher sends what it owes each 1 ms tick:
+                      synchronized bursts) or poisson (each publisher sends
+                      one frame at a time at random, independent intervals;
+                      native generator only) (default ticks)
   --quick             every available engine, small scenarios, one short
                       round each: about a minute at most
   --out DIR           write results.json, results.md and chart.svg there
@@ -71,6 +76,7 @@ export async function bench(argv: string[]): Promise<number> {
     rate: { type: 'string' },
     rounds: { type: 'string' },
     generator: { type: 'string' },
+    arrivals: { type: 'string' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
     json: { type: 'boolean' },
@@ -101,12 +107,17 @@ export async function bench(argv: string[]): Promise<number> {
   if (generator === 'native' && defaultGenerator() !== 'native') {
     throw new UsageError('--generator native needs the native addon, which is not available here');
   }
+  const arrivals: Arrivals = choiceFlag('arrivals', flags.arrivals, ['ticks', 'poisson'] as const) ?? 'ticks';
+  if (arrivals === 'poisson' && generator !== 'native') {
+    throw new UsageError('--arrivals poisson needs the native load generator (--generator native)');
+  }
   const settings = {
     rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? 1 : 3),
     durationMs: duration(flags.duration) ?? (quick ? 1000 : 5000),
     warmupMs: quick ? 300 : 1000,
     rate: offered === 'auto' ? -1 : offered,
     generator,
+    arrivals,
   };
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
@@ -117,6 +128,7 @@ export async function bench(argv: string[]): Promise<number> {
     durationMs: settings.durationMs,
     warmupMs: settings.warmupMs,
     generator,
+    arrivals,
     rateFor: (s) => (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
     onProgress: (done, total, label) => {
       const percent = Math.floor((done / total) * 100);

@@ -75,7 +75,7 @@ describe('bench: alternation and medians', () => {
 
 describe('bench: report', () => {
   it('results.json has the documented shape; md and svg render', () => {
-    const report = buildReport([sample('js', 20), sample('baseline-net', 30, 1)], 'echocast bench --quick', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'js' }, '0.0.0');
+    const report = buildReport([sample('js', 20), sample('baseline-net', 30, 1)], 'echocast bench --quick', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'js', arrivals: 'ticks' }, '0.0.0');
     assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'versions']);
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [

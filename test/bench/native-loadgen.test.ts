@@ -36,6 +36,7 @@ type LoadGenCtor = new (options: {
   publishers?: number;
   size?: number;
   rate?: number;
+  arrivals?: string;
   auditors?: number;
 }) => LoadGen;
 
@@ -118,10 +119,10 @@ describe('bench: native load generator', function () {
     assert.throws(() => g.begin(), /begin\(\)/);
   });
 
-  itNative('as fast as the server takes them (rate 0): order kept, losses only where the server cut a client', async () => {
-    server = await createServer({ port: 0, replay: 0, maxBacklogBytes: 64 * 1024 * 1024 });
-    // Offered load without a limit can outrun this in-process server's fan-out;
-    // it then cuts slow consumers, and only those may lose frames.
+  itNative('as fast as the server delivers them (rate 0): a closed loop that loses nothing and keeps order', async () => {
+    // The generator keeps at most 512 KiB in flight to the slowest client, so
+    // even a backlog limit of 2 MiB is never reached and nobody is cut.
+    server = await createServer({ port: 0, replay: 0, maxBacklogBytes: 2 * 1024 * 1024 });
     let cut = 0;
     server.on('disconnect', (info: { reason: string }) => {
       if (info.reason === 'slow-consumer') cut++;
@@ -129,12 +130,36 @@ describe('bench: native load generator', function () {
     const g = new LoadGenClass!({ port: server.address().port, clients: 10, publishers: 2, size: 128, rate: 0, auditors: 1 });
     await prepare(g);
     g.begin();
-    await delay(200);
+    await delay(300);
     const r = await finish(g);
-    await delay(50); // Disconnect events of cut clients.
+    await delay(50); // Disconnect events, if any.
     assert.ok(r.framesSent > 1000, `frames sent ${r.framesSent}`);
-    if (cut === 0) assert.equal(r.lost, 0);
+    assert.equal(cut, 0, 'no client was cut as a slow consumer');
+    assert.equal(r.lost, 0);
     assert.equal(r.orderViolations, 0);
+  });
+
+  itNative("arrivals 'poisson': independent publishers at the offered rate, nothing lost", async () => {
+    server = await createServer({ port: 0, replay: 0 });
+    const rate = 3000;
+    const g = new LoadGenClass!({ port: server.address().port, clients: 10, publishers: 3, size: 64, rate, arrivals: 'poisson', auditors: 2 });
+    await prepare(g);
+    g.begin();
+    await delay(200);
+    const start = g.mark();
+    const t0 = process.hrtime.bigint();
+    await delay(1000);
+    const end = g.mark();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const sent = end.framesSent - start.framesSent;
+    assert.ok(Math.abs(sent - rate * seconds) / (rate * seconds) < 0.15, `frames sent ${sent} in ${seconds.toFixed(3)} s`);
+    const r = await finish(g);
+    assert.equal(r.lost, 0);
+    assert.equal(r.orderViolations, 0);
+    assert.throws(
+      () => new LoadGenClass!({ port: 1, clients: 1, publishers: 1, size: 64, rate: 1, arrivals: 'sometimes', auditors: 0 }),
+      /arrivals must be 'ticks' or 'poisson'/,
+    );
   });
 
   itNative('fails prepare on a refused connection; finish then reports zeros', async () => {

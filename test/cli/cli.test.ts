@@ -92,7 +92,7 @@ describe('cli', () => {
   });
 
   it('a bad flag or value: one clear line on stderr and exit code 2', () => {
-    for (const args of [['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate']]) {
+    for (const args of [['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate'], ['bench', '--arrivals', 'sometimes'], ['bench', '--arrivals', 'poisson', '--generator', 'js']]) {
       const r = run(args);
       assert.equal(r.status, 2, `${args.join(' ')} exited ${r.status}`);
       assert.equal(r.stdout, '');
