@@ -19,7 +19,7 @@ steadiest figure on a shared machine; the generator's own CPU is shown too.
 
 Options:
   --engines LIST      comma-separated: js, native-threads, native-poll, and
-                      and references: baseline-net (a plain tuned node:net
+                      the references baseline-net (a plain tuned node:net
                       broadcast) and baseline-c-epoll (a minimal C epoll
                       broadcast server, Linux, from a checkout's bench/)
                       (default: every available engine)
