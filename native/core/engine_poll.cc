@@ -44,18 +44,11 @@ namespace {
 // chunks, as node:net reads them, since there a chunk is a frame.
 constexpr std::size_t kRecvBytes = 256 * 1024;
 constexpr std::size_t kRawRecvBytes = 64 * 1024;
-// Reads per readable client per turn while each fills the buffer (libuv
-// reads up to 32 x 64 KiB for js): a publisher's whole burst goes out in one
-// round of sends instead of several (at 500 x 1 KiB, --rate max, one read
-// per turn made twice js's sends for the same deliveries).
-constexpr int kReadsPerTurn = 4;
 // Readiness events taken per wait.
 constexpr std::size_t kMaxEvents = 256;
-// Bytes gathered per send (at least one frame; iovecs into the log, no copy),
-// and sends per client per turn: a client with a large backlog does not hold
-// the loop for long. 1 MiB lets one send carry a whole turn's reads (see
-// kReadsPerTurn); at 256 KiB a client took up to four sends per turn.
-constexpr std::size_t kGatherBytes = 1024 * 1024;
+// Bytes gathered per send (at least one frame), and sends per client per
+// turn: a client with a large backlog does not hold the loop for long.
+constexpr std::size_t kGatherBytes = 256 * 1024;
 constexpr int kSendsPerTurn = 4;
 // Connections accepted per turn.
 constexpr int kAcceptsPerTurn = 128;
@@ -437,8 +430,7 @@ class PollEngine : public Engine {
       need_flush_ = true;
     }
     if (c->reading && !c->paused && (ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) {
-      for (int i = 0; i < kReadsPerTurn && read_client(c); ++i) {
-      }
+      read_client(c);
       return;
     }
     if (ev.events & EC_POLL_ERR) {
@@ -545,9 +537,7 @@ class PollEngine : public Engine {
     sink_->on_connection(id, address, port);
   }
 
-  // One recv() and what it carries. True when it filled the buffer and the
-  // client can be read again at once (more is probably waiting).
-  bool read_client(PollClient* c) {
+  void read_client(PollClient* c) {
     bool forward = forward_.load(std::memory_order_relaxed) && !stopping_;
     bool messages = !stopping_ && sink_->wants_messages();
     if ((forward || messages) && !sink_->events_room()) {
@@ -557,34 +547,34 @@ class PollEngine : public Engine {
       paused_.push_back(c);
       any_paused_.store(true, std::memory_order_release);
       update_interest(c);
-      return false;
+      return;
     }
     std::size_t n = 0;
     std::size_t want = options_.framing == Framing::Raw ? kRawRecvBytes : kRecvBytes;
     ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
-    if (err.code == EC_EAGAIN) return false;
+    if (err.code == EC_EAGAIN) return;
     if (!err.ok()) {
       close_client(c, c->ending ? "server-closed" : "client-error");
-      return false;
+      return;
     }
     if (n == 0) {
       // End of stream: a partial frame is dropped (never fed again); the
       // client keeps receiving until a send fails (half-close).
       if (c->ending) {
         close_client(c, "server-closed");
-        return false;
+        return;
       }
       if (ec_socket_gone(c->sock)) {
         // A reset that recv reported as end of stream (Wine): not a half-close.
         close_client(c, "client-error");
-        return false;
+        return;
       }
       c->half_closed = true;
       c->reading = false;
       update_interest(c);
-      return false;
+      return;
     }
-    if (stopping_) return false;  // Input is closed: what arrives now is dropped.
+    if (stopping_) return;  // Input is closed: what arrives now is dropped.
     read_sink_.client = c;
     read_sink_.forward = forward;
     read_sink_.messages = messages;
@@ -595,11 +585,7 @@ class PollEngine : public Engine {
       sink_->on_frames(c->id, forwarded_.data(), forwarded_.size(), forwarded_frames_, false);
       if (forwarded_.capacity() > 2 * kRecvBytes) std::vector<std::uint8_t>().swap(forwarded_);
     }
-    if (!ok) {
-      close_client(c, "frame-too-large");
-      return false;
-    }
-    return n == want && c->reason == nullptr && c->reading && !c->paused;
+    if (!ok) close_client(c, "frame-too-large");
   }
 
   void resume_paused() {
