@@ -120,16 +120,16 @@ void no_inherit(SOCKET s) {
   SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
 }
 
-}  // namespace
-
-// The listener: the socket is tied to accept_event with WSAEventSelect
-// (FD_ACCEPT), and wake_event is set by ec_listener_wake(); the accepting
-// thread sleeps in WaitForMultipleObjects on both, so it can be woken
-// without closing the socket under it.
 // How long the accepting thread sleeps before it tries accept() again even
 // without an FD_ACCEPT signal (see ec_listener_accept).
 constexpr DWORD kAcceptRecheckMs = 100;
 
+}  // namespace
+
+// The listener: the socket is tied to accept_event with WSAEventSelect
+// (FD_ACCEPT), and wake_event is set by ec_listener_wake(); the accepting
+// thread sleeps in WaitForMultipleObjects on both (at most
+// kAcceptRecheckMs), so it can be woken without closing the socket under it.
 struct ec_listener {
   SOCKET sock = INVALID_SOCKET;
   WSAEVENT accept_event = WSA_INVALID_EVENT;
