@@ -16,7 +16,7 @@ export type SegmentSink = (segment: Buffer, frames: number) => void;
 export type DecodeError = 'frame-too-large';
 
 /**
- * Cuts one connection's byte stream into frames (SPEC S5, S6). Pure: no I/O.
+ * Cuts one connection's byte stream into frames (docs/contract.md S5, S6). Pure: no I/O.
  *
  * Limits: a `line` frame counts its bytes including the '\n'; a `length` frame
  * counts its payload (the 4-byte prefix excluded); a `raw` frame is one read.

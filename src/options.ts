@@ -1,15 +1,15 @@
 import { EchocastError, ErrorCodes } from './errors.js';
 
-/** How the byte stream of a connection is cut into frames (SPEC S5). */
+/** How the byte stream of a connection is cut into frames (docs/contract.md S5). */
 export type Framing = 'line' | 'raw' | 'length';
 
-/** The engines a server can run on (SPEC §3). */
+/** The engines a server can run on (docs/contract.md §3). */
 export type EngineName = 'js' | 'native-threads' | 'native-poll';
 
 /** What may be asked for: a concrete engine, the best native one, or a sensible default. */
 export type EngineChoice = EngineName | 'native' | 'auto';
 
-/** Options of a Redis cluster link (SPEC §5). */
+/** Options of a Redis cluster link (docs/contract.md §5). */
 export interface ClusterOptions {
   /** A redis:// or rediss:// URL. */
   redis: string;
@@ -23,7 +23,7 @@ export interface ClusterOptions {
 
 /** Options of createServer(). Every field is optional. */
 export interface ServerOptions {
-  /** Address to bind (default `127.0.0.1`, loopback only: SPEC S9). */
+  /** Address to bind (default `127.0.0.1`, loopback only: docs/contract.md S9). */
   host?: string;
   /** TCP port; 0 (the default) picks a free one. */
   port?: number;
@@ -43,7 +43,7 @@ export interface ServerOptions {
   maxClients?: number;
   /** How long close() lets queued frames flush before it cuts clients, in ms (default 2000). */
   closeTimeoutMs?: number;
-  /** Share one broadcast with other echocast servers through a Redis Stream (SPEC §5). */
+  /** Share one broadcast with other echocast servers through a Redis Stream (docs/contract.md §5). */
   cluster?: ClusterOptions;
 }
 
@@ -62,7 +62,7 @@ export interface ResolvedServerOptions {
   cluster: Required<ClusterOptions> | undefined;
 }
 
-/** The defaults of SPEC §2 and §4, in one place. */
+/** The defaults of docs/contract.md §2 and §4, in one place. */
 export const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,

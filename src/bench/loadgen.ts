@@ -4,7 +4,7 @@ import { Histogram } from './histogram.js';
 /** How the generator spaces frames at a fixed rate (see LoadOptions.arrivals). */
 export type Arrivals = 'ticks' | 'poisson';
 
-/** One load scenario (SPEC-style: clients × publishers × frame size). */
+/** One load scenario: clients × publishers × frame size. */
 export interface Scenario {
   /** Connected clients, publishers included (every one of them receives). */
   clients: number;

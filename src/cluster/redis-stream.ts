@@ -1,5 +1,5 @@
 /**
- * The Redis Stream cluster link (SPEC §5, docs/cluster.md).
+ * The Redis Stream cluster link (docs/contract.md §5; docs/cluster.md).
  *
  * Two connections per node: a writer that appends this node's frames with
  * pipelined XADDs, and a reader that blocks in XREAD and feeds the local hub in

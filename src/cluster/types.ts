@@ -1,5 +1,5 @@
 /**
- * The contract between EchoServer and a cluster link (SPEC §5). The link owns
+ * The contract between EchoServer and a cluster link (docs/contract.md §5). The link owns
  * the shared log (a Redis Stream); the server's engine forwards its clients'
  * frames to the link and is fed, in stream order, by what the link reads back.
  */

@@ -42,7 +42,7 @@ interface HistoryEntry {
 }
 
 /**
- * The pure-JS engine: node:net on Node's own event loop (SPEC §3).
+ * The pure-JS engine: node:net on Node's own event loop (docs/contract.md §3).
  *
  * Single-threaded, so the order in which frames are accepted is the total order.
  * The hub is a batch: the frames accepted during one turn of the event loop are

@@ -1,7 +1,7 @@
 import type { EchocastError } from '../errors.js';
 import type { EngineName, ResolvedServerOptions } from '../options.js';
 
-/** Why a client left (SPEC S4, S6, S7, S8, S10). */
+/** Why a client left (docs/contract.md S4, S6, S7, S8, S10). */
 export type DisconnectReason =
   | 'client-closed'
   | 'client-error'
@@ -74,7 +74,7 @@ export interface EngineEvents {
 
 /**
  * The interface every engine implements, so that EchoServer, the CLI and the
- * conformance suite treat them alike (SPEC §3).
+ * conformance suite treat them alike (docs/contract.md §3).
  */
 export interface Engine {
   readonly name: EngineName;
@@ -83,7 +83,7 @@ export interface Engine {
   /** Appends encoded frames (wire form) to the hub as if a client had sent them. */
   broadcast(bytes: Buffer, frames: number): void;
   /**
-   * Cluster mode (SPEC §5): while a forward function is set, frames from clients
+   * Cluster mode (docs/contract.md §5): while a forward function is set, frames from clients
    * go to it instead of into the hub, and the hub is fed by inject().
    */
   setForward(forward: ForwardFn | null): void;

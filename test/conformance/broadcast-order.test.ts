@@ -1,4 +1,4 @@
-// SPEC S1 (broadcast, echoToSender) and S2 (one total order).
+// docs/contract.md S1 (broadcast, echoToSender) and S2 (one total order).
 import assert from 'node:assert/strict';
 import { connectMany, enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';
 

@@ -1,4 +1,4 @@
-// SPEC S5 (framing) and the byte-exactness part of S6.
+// docs/contract.md S5 (framing) and the byte-exactness part of S6.
 import assert from 'node:assert/strict';
 import { connect } from 'echocast';
 import { delay, enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';

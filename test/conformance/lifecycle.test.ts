@@ -1,4 +1,4 @@
-// SPEC S9 (safe defaults), S10 (clean shutdown), and the library interface of §4.
+// docs/contract.md S9 (safe defaults), S10 (clean shutdown), and the library interface of §4.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';

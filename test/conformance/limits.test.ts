@@ -1,4 +1,4 @@
-// SPEC S6 (oversize frames), S7 (slow consumers), S8 (maxClients).
+// docs/contract.md S6 (oversize frames), S7 (slow consumers), S8 (maxClients).
 import assert from 'node:assert/strict';
 import type { DisconnectInfo } from 'echocast';
 import { enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';

@@ -1,4 +1,4 @@
-// SPEC S3: the memory. A newcomer first gets the latest `replay` frames, then every
+// docs/contract.md S3: the memory. A newcomer first gets the latest `replay` frames, then every
 // frame accepted after it joined, none twice, none missing.
 import assert from 'node:assert/strict';
 import { enginesUnderTest, RawClient, startServer, waitClients, delay } from '../helpers.js';

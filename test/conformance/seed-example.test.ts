@@ -1,4 +1,4 @@
-// SPEC §1: the seed's example, word for word, on every engine.
+// docs/contract.md §1: the seed's example, word for word, on every engine.
 import assert from 'node:assert/strict';
 import { enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';
 
