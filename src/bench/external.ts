@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** Where the C epoll baseline lives in a checkout (bench/ is not part of the package). */
-export function cEpollDir(): string {
+function cEpollDir(): string {
   return path.resolve(__dirname, '..', '..', 'bench', 'c-epoll');
 }
 
