@@ -154,9 +154,6 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     );
     link.on('cluster-down', (reason) => this.emit('cluster-down', reason));
     link.on('cluster-up', () => this.emit('cluster-up'));
-    link.on('error', (err) =>
-      this.emit('error', err instanceof EchocastError ? err : new EchocastError(`cluster: ${err.message}`, ErrorCodes.CLUSTER, { cause: err })),
-    );
     impl.setForward((segment, frames, clientId) => {
       if (link.append(segment, frames, clientId) === 'refused') impl.disconnect(clientId, 'cluster-unavailable');
     });
