@@ -64,7 +64,6 @@ export interface ClusterStats {
 export interface ClusterLinkEvents {
   'cluster-down': [reason: string];
   'cluster-up': [];
-  error: [error: Error];
 }
 
 /** A cluster link, as EchoServer uses it. */
