@@ -1,21 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BenchSample } from './run.js';
+import type { BenchSample, Measures } from './run.js';
 
-/** One row of results.json (issue 6's shape, plus the generator's CPU). */
-export interface ResultRow {
+/** One row of results.json: a combined sample, rounded, and whether it is valid (nothing lost, no order broken). */
+export interface ResultRow extends Measures {
   engine: string;
   scenario: { clients: number; publishers: number; size: number };
-  deliveriesPerSecond: number;
-  mbPerSecond: number;
-  cpuNsPerDelivery: number;
-  kernelCpuNsPerDelivery: number;
-  generatorCpuNsPerDelivery: number;
-  latencyUs: { p50: number; p99: number; max: number };
-  peakRssMiB: number;
-  lost: number;
-  orderViolations: number;
   valid: boolean;
 }
 

@@ -13,10 +13,8 @@ export function defaultGenerator(): Generator {
   return nativeLoadGen() ? 'native' : 'js';
 }
 
-/** One measured run of one target on one scenario. */
-export interface BenchSample {
-  target: BenchTarget;
-  scenario: Scenario;
+/** The figures a run measures, as both a sample and a row of the report carry them. */
+export interface Measures {
   deliveriesPerSecond: number;
   mbPerSecond: number;
   cpuNsPerDelivery: number;
@@ -27,6 +25,12 @@ export interface BenchSample {
   peakRssMiB: number;
   lost: number;
   orderViolations: number;
+}
+
+/** One measured run of one target on one scenario. */
+export interface BenchSample extends Measures {
+  target: BenchTarget;
+  scenario: Scenario;
   framesSent: number;
 }
 
@@ -76,20 +80,22 @@ export class ServerChild {
     });
   }
 
-  async usage(): Promise<{ cpuMicros: number; systemMicros: number; maxRssKiB: number }> {
+  /** Sends a request and waits for its reply, which has the request's type. */
+  private async ask<T extends 'usage' | 'stats'>(type: T): Promise<Extract<FromChild, { type: T }>> {
     const reply = this.next();
-    this.child.send({ type: 'usage' } satisfies ToChild);
+    this.child.send({ type } satisfies ToChild);
     const m = await reply;
-    if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
-    return m;
+    if (m.type !== type) throw new Error(`unexpected reply ${m.type}`);
+    return m as Extract<FromChild, { type: T }>;
+  }
+
+  /** CPU time (all of it, and the kernel's part) and peak memory of the server process. */
+  usage(): Promise<{ cpuMicros: number; systemMicros: number; maxRssKiB: number }> {
+    return this.ask('usage');
   }
 
   async stats(): Promise<Record<string, unknown> | null> {
-    const reply = this.next();
-    this.child.send({ type: 'stats' } satisfies ToChild);
-    const m = await reply;
-    if (m.type !== 'stats') throw new Error(`unexpected reply ${m.type}`);
-    return m.stats;
+    return (await this.ask('stats')).stats;
   }
 
   async rss(): Promise<number> {
@@ -97,12 +103,8 @@ export class ServerChild {
   }
 
   /** Memory, JS handles and open descriptors of the server process. */
-  async resources(): Promise<{ rssBytes: number; handles: number; fds: number }> {
-    const reply = this.next();
-    this.child.send({ type: 'usage' } satisfies ToChild);
-    const m = await reply;
-    if (m.type !== 'usage') throw new Error(`unexpected reply ${m.type}`);
-    return m;
+  resources(): Promise<{ rssBytes: number; handles: number; fds: number }> {
+    return this.ask('usage');
   }
 
   async stop(): Promise<void> {

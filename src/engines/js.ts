@@ -2,15 +2,8 @@ import net from 'node:net';
 import { fromSystemError } from '../errors.js';
 import { FrameDecoder, forEachPayload, splitFrames, type SegmentSink } from '../framing.js';
 import type { ResolvedServerOptions } from '../options.js';
-import {
-  emptyDisconnects,
-  type DisconnectReason,
-  type Engine,
-  type EngineEvents,
-  type EngineStats,
-  type ForwardFn,
-  type ServerAddress,
-} from './types.js';
+import { emptyDisconnects } from './types.js';
+import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
 
 /** One admitted connection of the js engine. */
 class JsClient {
