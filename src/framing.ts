@@ -248,3 +248,13 @@ export function encodeFrames(framing: Framing, data: Buffer): { bytes: Buffer; f
   }
   return { bytes, frames, largest };
 }
+
+/**
+ * A segment to keep after its read is over (the replay history, a cluster's
+ * outage buffer). A segment is usually a view into the buffer of a whole read;
+ * a small view of a much larger buffer is copied, so that what is kept does not
+ * hold the whole buffer alive.
+ */
+export function keepable(segment: Buffer): Buffer {
+  return segment.buffer.byteLength > 2 * segment.length + 1024 ? Buffer.from(segment) : segment;
+}

@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EchocastError, ErrorCodes } from '../errors.js';
+import { keepable } from '../framing.js';
 import type { ClusterDeliver, ClusterLink, ClusterLinkEvents, ClusterLinkOptions, ClusterStats } from './types.js';
 
 /** The error code of a cluster that cannot be reached at start. */
@@ -213,8 +214,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       this.refusedFrames += frames;
       return 'refused';
     }
-    // A small view of a large read buffer would keep the whole buffer alive: copy it.
-    const bytes = segment.buffer.byteLength > 2 * segment.length + 1024 ? Buffer.from(segment) : segment;
+    const bytes = keepable(segment);
     this.queue.push({ seq: this.nextSeq++, clientId, frames, bytes });
     this.bufferedBytes += bytes.length;
     this.bufferedFrames += frames;

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { fromSystemError } from '../errors.js';
-import { FrameDecoder, forEachPayload, splitFrames, type SegmentSink } from '../framing.js';
+import { FrameDecoder, forEachPayload, keepable, splitFrames, type SegmentSink } from '../framing.js';
 import type { ResolvedServerOptions } from '../options.js';
 import { emptyDisconnects } from './types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
@@ -66,10 +66,8 @@ export class JsEngine implements Engine {
   private historyHead = 0;
   private historyFrames = 0;
 
-  private framesIn = 0;
-  private bytesIn = 0;
-  private framesOut = 0;
-  private bytesOut = 0;
+  /** Frames and bytes in and out, as stats() reports them. */
+  private readonly traffic = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
   private readonly disconnects = emptyDisconnects();
 
   private readonly acceptBound = (segment: Buffer, frames: number, from: JsClient): void =>
@@ -120,14 +118,7 @@ export class JsEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return {
-      clients: this.clients.size,
-      framesIn: this.framesIn,
-      bytesIn: this.bytesIn,
-      framesOut: this.framesOut,
-      bytesOut: this.bytesOut,
-      disconnects: { ...this.disconnects },
-    };
+    return { clients: this.clients.size, ...this.traffic, disconnects: { ...this.disconnects } };
   }
 
   async close(deadlineMs: number): Promise<void> {
@@ -203,8 +194,8 @@ export class JsEngine implements Engine {
 
   /** Frames enter the hub here, in the one order: counted, remembered, queued. */
   private hubAppend(segment: Buffer, frames: number, from: JsClient | null): void {
-    this.framesIn += frames;
-    this.bytesIn += segment.length;
+    this.traffic.framesIn += frames;
+    this.traffic.bytesIn += segment.length;
     if (this.options.replay > 0) this.remember(segment, frames);
     if (from !== null && !this.options.echoToSender) {
       this.deliver(segment, frames, from);
@@ -247,14 +238,13 @@ export class JsEngine implements Engine {
       }
       delivered++;
     }
-    this.framesOut += delivered * frames;
-    this.bytesOut += delivered * bytes.length;
+    this.traffic.framesOut += delivered * frames;
+    this.traffic.bytesOut += delivered * bytes.length;
   }
 
-  /** Keeps the newest `replay` frames. Segments that are a small view of a large read are copied, so history holds no big buffers. */
+  /** Keeps the newest `replay` frames. */
   private remember(segment: Buffer, frames: number): void {
-    const bytes = segment.buffer.byteLength > 2 * segment.length + 1024 ? Buffer.from(segment) : segment;
-    this.history.push({ bytes, frames });
+    this.history.push({ bytes: keepable(segment), frames });
     this.historyFrames += frames;
     const replay = this.options.replay;
     while (this.history.length - this.historyHead > 1 && this.historyFrames - this.history[this.historyHead]!.frames >= replay) {
@@ -276,8 +266,8 @@ export class JsEngine implements Engine {
     const last = frames.slice(Math.max(0, frames.length - this.options.replay));
     const bytes = Buffer.concat(last);
     client.socket.write(bytes);
-    this.framesOut += last.length;
-    this.bytesOut += bytes.length;
+    this.traffic.framesOut += last.length;
+    this.traffic.bytesOut += bytes.length;
   }
 
   /** Disconnects one client with a stated reason; nobody else is affected. */
