@@ -3,7 +3,7 @@
  * are always closed, and raw TCP clients (real sockets, no mocks).
  */
 import net from 'node:net';
-import { availableEngines, createServer, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
+import { availableEngines, createServer, type DisconnectInfo, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
 
 /**
  * The engines the conformance suite runs on: every engine this platform has,
@@ -58,6 +58,13 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** How a raw client connects. */
+export interface RawClientOptions {
+  host?: string;
+  /** Keep the socket open for reading after this side ends (to test half-close). */
+  allowHalfOpen?: boolean;
+}
+
 /**
  * A plain TCP client that records every byte it receives, for asserting on
  * exactly what the server sent.
@@ -88,7 +95,7 @@ export class RawClient {
   }
 
   /** Connects to a server's address. */
-  static async connect(port: number, options: { host?: string; allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+  static async connect(port: number, options: RawClientOptions = {}): Promise<RawClient> {
     const socket = net.connect({ host: options.host ?? '127.0.0.1', port, allowHalfOpen: options.allowHalfOpen ?? false });
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
@@ -170,4 +177,44 @@ export async function connectMany(port: number, n: number): Promise<RawClient[]>
 /** Waits until the server reports `n` clients (admission is asynchronous in native engines). */
 export async function waitClients(server: EchoServer, n: number, ms = 10_000): Promise<void> {
   await until(() => server.stats().clients === n, `${n} clients on the server (have ${server.stats().clients})`, ms);
+}
+
+/** Records every disconnect of `server`, in order, from now on. */
+export function recordDisconnects(server: EchoServer): DisconnectInfo[] {
+  const list: DisconnectInfo[] = [];
+  server.on('disconnect', (d) => list.push(d));
+  return list;
+}
+
+/**
+ * Connects raw clients to `server` one after another, so that they are admitted
+ * in that order, and waits until the server counts exactly that many.
+ * `clients` is how many, or each one's options.
+ */
+export async function connectClients(server: EchoServer, clients: number | RawClientOptions[]): Promise<RawClient[]> {
+  const each = typeof clients === 'number' ? Array.from({ length: clients }, () => ({})) : clients;
+  const { port } = server.address();
+  const connected: RawClient[] = [];
+  for (const options of each) connected.push(await RawClient.connect(port, options));
+  await waitClients(server, connected.length);
+  return connected;
+}
+
+/** A server of the suite's, the raw clients connected to it, and its disconnects since before they came. */
+export interface ServerWithClients {
+  server: EchoServer;
+  port: number;
+  clients: RawClient[];
+  disconnects: DisconnectInfo[];
+}
+
+/** Starts a server (as startServer) and connects raw clients to it (as connectClients). */
+export async function serverWithClients(
+  engine: EngineName,
+  options: ServerOptions,
+  clients: number | RawClientOptions[],
+): Promise<ServerWithClients> {
+  const server = await startServer(engine, options);
+  const disconnects = recordDisconnects(server);
+  return { server, port: server.address().port, clients: await connectClients(server, clients), disconnects };
 }

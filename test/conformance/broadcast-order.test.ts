@@ -1,6 +1,6 @@
 // docs/contract.md S1 (broadcast, echoToSender) and S2 (one total order).
 import assert from 'node:assert/strict';
-import { connectMany, enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';
+import { connectMany, enginesUnderTest, serverWithClients, startServer, waitClients } from '../helpers.js';
 
 for (const engine of enginesUnderTest()) {
   describe(`broadcast and order [${engine}]`, () => {
@@ -44,29 +44,22 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('echoToSender: false delivers to everyone but the sender', async () => {
-      const server = await startServer(engine, { echoToSender: false, replay: 0 });
-      const { port } = server.address();
-      const [a, b, c] = await connectMany(port, 3);
-      await waitClients(server, 3);
+      const { clients: [a, b, c] } = await serverWithClients(engine, { echoToSender: false, replay: 0 }, 3);
       // One sender at a time: concurrent senders have no order between them (S2).
-      a!.write('from a\n');
-      await c!.waitLines(1);
-      b!.write('from b\n');
-      assert.deepEqual(await c!.waitLines(2), ['from a', 'from b']);
-      assert.deepEqual(await a!.waitLines(1), ['from b']);
-      assert.deepEqual(await b!.waitLines(1), ['from a']);
-      c!.write('from c\n');
-      assert.deepEqual(await a!.waitLines(2), ['from b', 'from c']);
-      assert.deepEqual(await b!.waitLines(2), ['from a', 'from c']);
-      assert.deepEqual(c!.lines(), ['from a', 'from b']);
+      a.write('from a\n');
+      await c.waitLines(1);
+      b.write('from b\n');
+      assert.deepEqual(await c.waitLines(2), ['from a', 'from b']);
+      assert.deepEqual(await a.waitLines(1), ['from b']);
+      assert.deepEqual(await b.waitLines(1), ['from a']);
+      c.write('from c\n');
+      assert.deepEqual(await a.waitLines(2), ['from b', 'from c']);
+      assert.deepEqual(await b.waitLines(2), ['from a', 'from c']);
+      assert.deepEqual(c.lines(), ['from a', 'from b']);
     });
 
     it('server.broadcast() injects frames into the same order', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      const b = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { server, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
       a.write('one\n');
       await b.waitLines(1);
       server.broadcast('from the server\n');

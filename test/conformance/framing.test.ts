@@ -1,7 +1,7 @@
 // docs/contract.md S5 (framing) and the byte-exactness part of S6.
 import assert from 'node:assert/strict';
 import { connect } from 'echocast';
-import { delay, enginesUnderTest, RawClient, startServer, waitClients } from '../helpers.js';
+import { delay, enginesUnderTest, RawClient, serverWithClients, startServer, waitClients } from '../helpers.js';
 
 function lengthFrame(payload: Buffer): Buffer {
   const prefix = Buffer.alloc(4);
@@ -12,11 +12,7 @@ function lengthFrame(payload: Buffer): Buffer {
 for (const engine of enginesUnderTest()) {
   describe(`framing [${engine}]`, () => {
     it('line: relays CRLF, NUL and invalid UTF-8 unchanged', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      const b = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
       const payload = Buffer.concat([
         Buffer.from('crlf\r\n'),
         Buffer.from([0x00, 0x41, 0x00, 0x0a]),
@@ -29,11 +25,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('line: a frame split across many writes is delivered whole, once', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      const b = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
       for (const piece of ['He', 'll', 'o wo', 'rld\nsec', 'ond\n']) {
         a.write(piece);
         await delay(15);
@@ -43,11 +35,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('line: a partial frame at disconnect is discarded, never delivered half', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      const b = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { port, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
       a.write('complete\nincompl');
       await b.waitLines(1);
       await a.close();
@@ -60,11 +48,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('length: relays 4-byte big-endian prefixed frames, binary-safe, across reads', async () => {
-      const server = await startServer(engine, { framing: 'length', replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      const b = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { clients: [a, b] } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
       const frames = [Buffer.from('Hello'), Buffer.from([0, 10, 13, 255, 0]), Buffer.alloc(0), Buffer.alloc(3000, 7)];
       const wire = Buffer.concat(frames.map(lengthFrame));
       // Split at awkward places: inside a prefix, inside a payload.

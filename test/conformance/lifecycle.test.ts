@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { availableEngines, connect, createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
-import { connectMany, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { connectMany, enginesUnderTest, RawClient, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -68,13 +68,10 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('stats() counts clients, frames and bytes in and out, and disconnects by reason', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const [a, b] = await connectMany(port, 2);
-      await waitClients(server, 2);
-      a!.write('12345\n');
-      await b!.waitLines(1);
-      await a!.waitLines(1);
+      const { server, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      a.write('12345\n');
+      await b.waitLines(1);
+      await a.waitLines(1);
       const stats = server.stats();
       assert.equal(stats.engine, engine);
       assert.equal(stats.clients, 2);
@@ -86,11 +83,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('a half-closed client still receives', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const half = await RawClient.connect(port, { allowHalfOpen: true });
-      const talker = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { clients: [half, talker] } = await serverWithClients(engine, { replay: 0 }, [{ allowHalfOpen: true }, {}]);
       half.write('last words\n');
       half.socket.end();
       assert.deepEqual(await talker.waitLines(1), ['last words']);

@@ -1,18 +1,11 @@
 // docs/contract.md S6 (oversize frames), S7 (slow consumers), S8 (maxClients).
 import assert from 'node:assert/strict';
-import type { DisconnectInfo } from 'echocast';
-import { enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 for (const engine of enginesUnderTest()) {
   describe(`limits [${engine}]`, () => {
     it('a line longer than maxFrameBytes cuts that client alone (frame-too-large)', async () => {
-      const server = await startServer(engine, { maxFrameBytes: 1024, replay: 0 });
-      const reasons: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => reasons.push(d));
-      const { port } = server.address();
-      const good = await RawClient.connect(port);
-      const bad = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { server, clients: [good, bad], disconnects: reasons } = await serverWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, 2);
       good.write('before\n');
       await good.waitLines(1);
       bad.write('x'.repeat(2000)); // never ends within the limit
@@ -25,20 +18,13 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('a line of exactly maxFrameBytes (newline included) passes', async () => {
-      const server = await startServer(engine, { maxFrameBytes: 100, replay: 0 });
-      const { port } = server.address();
-      const a = await RawClient.connect(port);
-      await waitClients(server, 1);
+      const { clients: [a] } = await serverWithClients(engine, { maxFrameBytes: 100, replay: 0 }, 1);
       a.write(`${'y'.repeat(99)}\n`);
       assert.deepEqual(await a.waitLines(1), ['y'.repeat(99)]);
     });
 
     it('a length prefix over maxFrameBytes cuts that client alone', async () => {
-      const server = await startServer(engine, { framing: 'length', maxFrameBytes: 1024, replay: 0 });
-      const { port } = server.address();
-      const good = await RawClient.connect(port);
-      const bad = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { server, clients: [good, bad] } = await serverWithClients(engine, { framing: 'length', maxFrameBytes: 1024, replay: 0 }, 2);
       const prefix = Buffer.alloc(4);
       prefix.writeUInt32BE(0xffffffff, 0);
       bad.write(prefix);
@@ -54,8 +40,7 @@ for (const engine of enginesUnderTest()) {
       // The publisher gets no echo, so that only the stalled client can fall behind
       // (this test process also reads for the healthy client, and must keep up).
       const server = await startServer(engine, { maxBacklogBytes: 1024 * 1024, replay: 0, echoToSender: false });
-      const reasons: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => reasons.push(d));
+      const reasons = recordDisconnects(server);
       const { port } = server.address();
       const reader = await RawClient.connect(port);
       const stalled = await RawClient.connect(port);
@@ -79,12 +64,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('maxClients: one more connection is closed at once (server-full) and the rest carry on', async () => {
-      const server = await startServer(engine, { maxClients: 3, replay: 0 });
-      const reasons: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => reasons.push(d));
-      const { port } = server.address();
-      const clients = [await RawClient.connect(port), await RawClient.connect(port), await RawClient.connect(port)];
-      await waitClients(server, 3);
+      const { server, port, clients, disconnects: reasons } = await serverWithClients(engine, { maxClients: 3, replay: 0 }, 3);
       const extra = await RawClient.connect(port);
       await extra.waitClosed();
       assert.equal(extra.receivedBytes, 0);

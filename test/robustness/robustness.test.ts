@@ -2,9 +2,9 @@
 // Each case checks that the server is still up, that healthy clients lost nothing,
 // and that the offender got its stated reason.
 import assert from 'node:assert/strict';
-import type { DisconnectInfo, EchoServer } from 'echocast';
+import type { EchoServer } from 'echocast';
 import { ServerChild } from '../../dist/bench/run.js';
-import { connectMany, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { connectMany, delay, enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 function lengthFrame(payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
@@ -23,71 +23,49 @@ async function stillServes(server: EchoServer, framing: 'line' | 'length' = 'lin
   await probe.close();
 }
 
-function recorder(server: EchoServer): DisconnectInfo[] {
-  const list: DisconnectInfo[] = [];
-  server.on('disconnect', (d) => list.push(d));
-  return list;
-}
-
 for (const engine of enginesUnderTest()) {
   describe(`robustness [${engine}]`, () => {
     it('length prefixes of 0 and of 2^32-1: the empty frame is relayed, the huge one cuts its sender', async () => {
-      const server = await startServer(engine, { framing: 'length', replay: 0 });
-      const gone = recorder(server);
-      const { port } = server.address();
-      const [healthy, offender] = await connectMany(port, 2);
-      await waitClients(server, 2);
+      const { server, clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
       const empty = lengthFrame(Buffer.alloc(0));
-      offender!.write(empty);
-      assert.ok((await healthy!.waitBytes(4)).equals(empty));
-      offender!.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
-      await offender!.waitClosed();
+      offender.write(empty);
+      assert.ok((await healthy.waitBytes(4)).equals(empty));
+      offender.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+      await offender.waitClosed();
       const after = lengthFrame('after');
-      healthy!.write(after);
-      assert.ok((await healthy!.waitBytes(4 + after.length)).equals(Buffer.concat([empty, after])));
+      healthy.write(after);
+      assert.ok((await healthy.waitBytes(4 + after.length)).equals(Buffer.concat([empty, after])));
       await until(() => gone.length === 1, 'the disconnect');
       assert.equal(gone[0]!.reason, 'frame-too-large');
       await stillServes(server, 'length');
     });
 
     it('an overlong line cuts its sender alone, whatever its pieces', async () => {
-      const server = await startServer(engine, { maxFrameBytes: 4096, replay: 0 });
-      const gone = recorder(server);
-      const { port } = server.address();
-      const [healthy, offender] = await connectMany(port, 2);
-      await waitClients(server, 2);
-      for (let i = 0; i < 8; i++) offender!.write('x'.repeat(1000));
-      healthy!.write('fine\n');
-      await offender!.waitClosed();
-      assert.deepEqual(await healthy!.waitLines(1), ['fine']);
+      const { server, clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { maxFrameBytes: 4096, replay: 0 }, 2);
+      for (let i = 0; i < 8; i++) offender.write('x'.repeat(1000));
+      healthy.write('fine\n');
+      await offender.waitClosed();
+      assert.deepEqual(await healthy.waitLines(1), ['fine']);
       await until(() => gone.length === 1, 'the disconnect');
       assert.equal(gone[0]!.reason, 'frame-too-large');
-      assert.ok(!healthy!.bytes().includes('xxxx'), 'no part of the overlong line was relayed');
+      assert.ok(!healthy.bytes().includes('xxxx'), 'no part of the overlong line was relayed');
       await stillServes(server);
     });
 
     it('a partial frame then a reset: nothing half delivered, the sender leaves with client-error', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const gone = recorder(server);
-      const { port } = server.address();
-      const [healthy, offender] = await connectMany(port, 2);
-      await waitClients(server, 2);
-      offender!.write('whole\npart');
-      await healthy!.waitLines(1);
-      offender!.socket.resetAndDestroy();
+      const { clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      offender.write('whole\npart');
+      await healthy.waitLines(1);
+      offender.socket.resetAndDestroy();
       await until(() => gone.length === 1, 'the disconnect');
       assert.equal(gone[0]!.reason, 'client-error');
-      healthy!.write('next\n');
-      assert.deepEqual(await healthy!.waitLines(2), ['whole', 'next']);
-      assert.equal(healthy!.bytes().toString(), 'whole\nnext\n');
+      healthy.write('next\n');
+      assert.deepEqual(await healthy.waitLines(2), ['whole', 'next']);
+      assert.equal(healthy.bytes().toString(), 'whole\nnext\n');
     });
 
     it('half-close: the partial frame is dropped and the client still receives', async () => {
-      const server = await startServer(engine, { replay: 0 });
-      const { port } = server.address();
-      const half = await RawClient.connect(port, { allowHalfOpen: true });
-      const other = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { clients: [half, other] } = await serverWithClients(engine, { replay: 0 }, [{ allowHalfOpen: true }, {}]);
       half.write('said\nunfinished');
       half.socket.end();
       await other.waitLines(1);
@@ -99,12 +77,7 @@ for (const engine of enginesUnderTest()) {
     it('300 connect-and-reset cycles while a steady client keeps receiving everything', async function () {
       this.timeout(60_000);
       // replay 1: each churner is admitted when the latest frame reaches it.
-      const server = await startServer(engine, { replay: 1 });
-      const gone = recorder(server);
-      const { port } = server.address();
-      const steady = await RawClient.connect(port);
-      const publisher = await RawClient.connect(port);
-      await waitClients(server, 2);
+      const { server, port, clients: [steady, publisher], disconnects: gone } = await serverWithClients(engine, { replay: 1 }, 2);
       let sent = 0;
       let publishing = true;
       const pub = (async () => {
@@ -139,7 +112,7 @@ for (const engine of enginesUnderTest()) {
     it('260 connections against maxClients 200: 60 get server-full, the 200 carry on', async function () {
       this.timeout(60_000);
       const server = await startServer(engine, { maxClients: 200, replay: 0 });
-      const gone = recorder(server);
+      const gone = recordDisconnects(server);
       const { port } = server.address();
       const admitted = await connectMany(port, 200);
       await waitClients(server, 200);
