@@ -6,7 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
-import { closeAll, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { closeAll, connectClients, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
 
 const redisBin = findRedisServer();
@@ -120,14 +120,8 @@ for (const engine of enginesUnderTest()) {
     clusterIt(engine, 'two nodes, several publishers on both: one identical, complete order at every client', async (redis) => {
       const a = await startNode(engine, redis, stream);
       const b = await startNode(engine, redis, stream);
-      const a1 = await RawClient.connect(a.address().port);
-      const a2 = await RawClient.connect(a.address().port);
-      const wa = await RawClient.connect(a.address().port);
-      const b1 = await RawClient.connect(b.address().port);
-      const b2 = await RawClient.connect(b.address().port);
-      const wb = await RawClient.connect(b.address().port);
-      await waitClients(a, 3);
-      await waitClients(b, 3);
+      const [a1, a2, wa] = await connectClients(a, 3);
+      const [b1, b2, wb] = await connectClients(b, 3);
       const n = 400;
       await Promise.all([publish(a1, 'a1', n, 40), publish(a2, 'a2', n, 25), publish(b1, 'b1', n, 40), publish(b2, 'b2', n, 7)]);
       const all = [a1, a2, wa, b1, b2, wb];
@@ -143,10 +137,8 @@ for (const engine of enginesUnderTest()) {
     clusterIt(engine, 'binary frames (length framing) cross nodes unchanged', async (redis) => {
       const a = await startNode(engine, redis, stream, { framing: 'length' });
       const b = await startNode(engine, redis, stream, { framing: 'length' });
-      const sender = await RawClient.connect(a.address().port);
-      const receiver = await RawClient.connect(b.address().port);
-      await waitClients(a, 1);
-      await waitClients(b, 1);
+      const [sender] = await connectClients(a, 1);
+      const [receiver] = await connectClients(b, 1);
       const payloads = [Buffer.from([0, 13, 10, 255, 254, 0]), Buffer.from('\r\n\r\n'), Buffer.alloc(3000, 0xc3)];
       const wire = Buffer.concat(payloads.map((p) => Buffer.concat([Buffer.from([0, 0, (p.length >> 8) & 255, p.length & 255]), p])));
       sender.write(wire);
@@ -155,8 +147,7 @@ for (const engine of enginesUnderTest()) {
 
     clusterIt(engine, 'replay across nodes: a newcomer on a node started later gets the last N frames from the stream', async (redis) => {
       const a = await startNode(engine, redis, stream, { replay: 3 });
-      const pa = await RawClient.connect(a.address().port);
-      await waitClients(a, 1);
+      const [pa] = await connectClients(a, 1);
       for (let i = 1; i <= 5; i++) {
         pa.write(`m${i}\n`);
         await pa.waitLines(i);
@@ -180,12 +171,8 @@ for (const engine of enginesUnderTest()) {
       const b = await startNode(engine, redis, stream);
       const ea = watch(a);
       const eb = watch(b);
-      const a1 = await RawClient.connect(a.address().port);
-      const wa = await RawClient.connect(a.address().port);
-      const b1 = await RawClient.connect(b.address().port);
-      const wb = await RawClient.connect(b.address().port);
-      await waitClients(a, 2);
-      await waitClients(b, 2);
+      const [a1, wa] = await connectClients(a, 2);
+      const [b1, wb] = await connectClients(b, 2);
       const admin = await adminClient(redis);
       try {
         const n = 1500;
@@ -224,10 +211,8 @@ for (const engine of enginesUnderTest()) {
       const b = await startNode(engine, redis, stream, { replay: 5 });
       const ea = watch(a);
       const eb = watch(b);
-      const pa = await RawClient.connect(a.address().port);
-      const pb = await RawClient.connect(b.address().port);
-      await waitClients(a, 1);
-      await waitClients(b, 1);
+      const [pa] = await connectClients(a, 1);
+      const [pb] = await connectClients(b, 1);
       pa.write('pre-1\n');
       await pb.waitLines(1);
       pb.write('pre-2\n');
@@ -272,9 +257,7 @@ for (const engine of enginesUnderTest()) {
       const ea = watch(a);
       const cut: string[] = [];
       a.on('disconnect', (d) => cut.push(d.reason));
-      const witness = await RawClient.connect(a.address().port);
-      const sender = await RawClient.connect(a.address().port);
-      await waitClients(a, 2);
+      const [witness, sender] = await connectClients(a, 2);
       sender.write('pre\n');
       await witness.waitLines(1);
       await redis.stop();
@@ -306,11 +289,8 @@ for (const engine of enginesUnderTest()) {
     clusterIt(engine, 'echoToSender: false across nodes: everyone but the sender, in one order', async (redis) => {
       const a = await startNode(engine, redis, stream, { echoToSender: false });
       const b = await startNode(engine, redis, stream, { echoToSender: false });
-      const a1 = await RawClient.connect(a.address().port);
-      const a2 = await RawClient.connect(a.address().port);
-      const b1 = await RawClient.connect(b.address().port);
-      await waitClients(a, 2);
-      await waitClients(b, 1);
+      const [a1, a2] = await connectClients(a, 2);
+      const [b1] = await connectClients(b, 1);
       const n = 200;
       await Promise.all([publish(a1, 'a1', n, 20), publish(a2, 'a2', n, 13), publish(b1, 'b1', n, 20)]);
       const clients = { a1, a2, b1 };
