@@ -66,12 +66,4 @@ export class Histogram {
     }
     return this.maxValue;
   }
-
-  /** Adds another histogram's counts (same precision). */
-  merge(other: Histogram): void {
-    for (let i = 0; i < this.counts.length; i++) this.counts[i]! += other.counts[i]!;
-    this.total += other.total;
-    this.maxValue = Math.max(this.maxValue, other.maxValue);
-    if (other.total > 0) this.minValue = Math.min(this.minValue, other.minValue);
-  }
 }
