@@ -20,9 +20,6 @@ import { EchocastError, ErrorCodes } from '../errors.js';
 import { keepable } from '../framing.js';
 import type { ClusterDeliver, ClusterLink, ClusterLinkEvents, ClusterLinkOptions, ClusterStats } from './types.js';
 
-/** The error code of a cluster that cannot be reached at start. */
-export const CLUSTER_UNAVAILABLE = ErrorCodes.CLUSTER_UNAVAILABLE;
-
 /** How long start() waits for Redis before it rejects. */
 const START_TIMEOUT_MS = 3000;
 /** How long close() lets queued appends reach Redis. */
@@ -186,7 +183,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
             reject(
               new EchocastError(
                 `cannot reach the cluster's Redis at ${this.options.redis} within ${START_TIMEOUT_MS} ms: ${why}`,
-                CLUSTER_UNAVAILABLE,
+                ErrorCodes.CLUSTER_UNAVAILABLE,
               ),
             );
           }, START_TIMEOUT_MS);
@@ -196,7 +193,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     } catch (err) {
       await this.close();
       if (err instanceof EchocastError) throw err;
-      throw new EchocastError(`cannot join the cluster at ${this.options.redis}: ${(err as Error).message}`, CLUSTER_UNAVAILABLE, {
+      throw new EchocastError(`cannot join the cluster at ${this.options.redis}: ${(err as Error).message}`, ErrorCodes.CLUSTER_UNAVAILABLE, {
         cause: err,
       });
     } finally {
@@ -278,7 +275,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       };
       const onEnd = (): void => {
         conn.off('ready', onReady);
-        reject(new EchocastError('the connection to the cluster was closed', CLUSTER_UNAVAILABLE));
+        reject(new EchocastError('the connection to the cluster was closed', ErrorCodes.CLUSTER_UNAVAILABLE));
       };
       conn.once('ready', onReady);
       conn.once('end', onEnd);
