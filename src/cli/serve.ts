@@ -109,9 +109,12 @@ export async function serve(argv: string[]): Promise<number> {
   server.on('cluster-up', () => process.stderr.write('echocast: cluster up\n'));
   const { address, port } = server.address();
   const shown = address.includes(':') ? `[${address}]` : address;
+  // Listen for the stop before printing the ready line: a SIGINT sent on seeing
+  // the line must find its handler, or it would kill the process outright.
+  const stop = stopRequested();
   process.stdout.write(`echocast listening on ${shown}:${port} (engine=${server.engine})\n`);
 
-  await stopRequested();
+  await stop;
   await server.close();
   return 0;
 }
