@@ -187,9 +187,9 @@ export function recordDisconnects(server: EchoServer): DisconnectInfo[] {
 }
 
 /**
- * Connects raw clients to `server` one after another, so that they are admitted
- * in that order, and waits until the server counts exactly that many.
- * `clients` is how many, or each one's options.
+ * Connects raw clients to `server` one after another, in order, and waits
+ * until the server counts exactly that many (admission is asynchronous in
+ * native engines). `clients` is how many, or each one's options.
  */
 export async function connectClients(server: EchoServer, clients: number | RawClientOptions[]): Promise<RawClient[]> {
   const each = typeof clients === 'number' ? Array.from({ length: clients }, () => ({})) : clients;
