@@ -28,11 +28,12 @@
         [ "OS=='win'", {
           "sources": [ "native/platform/win32.cc" ],
           "libraries": [ "-lws2_32" ],
-          "defines": [ "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_WIN32_WINNT=0x0601" ],
+          "defines!": [ "_HAS_EXCEPTIONS=0" ],
+          "defines": [ "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_WIN32_WINNT=0x0601", "_HAS_EXCEPTIONS=1" ],
           "msvs_settings": {
             "VCCLCompilerTool": {
               "ExceptionHandling": 1,
-              "AdditionalOptions": [ "/std:c++17", "/W3" ]
+              "AdditionalOptions": [ "/std:c++17", "/W3", "/utf-8" ]
             }
           }
         }, {
