@@ -64,20 +64,61 @@ function packageRoot(): string {
   return path.resolve(__dirname, '..', '..');
 }
 
+/** The prebuild shipped for this platform, if any: prebuilds/<platform>-<arch>/echocast.node. */
+function prebuildPath(): string {
+  return path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'echocast.node');
+}
+
+/** What the `bindings` package (no types of its own) is called with and returns. */
+type BindingsFn = (opts: { bindings: string; module_root: string; path: true }) => string;
+
+/**
+ * Finds the local node-gyp build (build/Release, build/Debug...) with the
+ * `bindings` package, rooted at this package so the caller's stack does not
+ * matter. Returns its path, or why there is none.
+ */
+function findLocalBuild(): { file: string } | { why: string } {
+  const root = packageRoot();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const bindings = require('bindings') as BindingsFn;
+    return { file: bindings({ bindings: 'echocast', module_root: root, path: true }) };
+  } catch (err) {
+    const tries = (err as { tries?: string[] }).tries;
+    if (tries) return { why: `no local build (bindings looked for ${tries.map((t) => path.relative(root, t)).join(', ')})` };
+    return { why: `no local build (bindings: ${(err as Error).message.split('\n')[0]})` };
+  }
+}
+
 /** Where the addon may be, in the order tried: an explicit override, the local build, a prebuild. */
 export function addonCandidates(): string[] {
-  const root = packageRoot();
   const list: string[] = [];
   if (process.env.ECHOCAST_ADDON) list.push(path.resolve(process.env.ECHOCAST_ADDON));
-  list.push(path.join(root, 'build', 'Release', 'echocast.node'));
-  list.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'echocast.node'));
+  const local = findLocalBuild();
+  if ('file' in local) list.push(local.file);
+  list.push(prebuildPath());
   return list;
 }
 
+/** Loads one candidate file; returns the addon, or why it did not load. */
+function tryLoad(file: string): { addon: Addon } | { why: string } {
+  if (!fs.existsSync(file)) return { why: `${file} (not found)` };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addon = require(file) as Addon;
+    addon.setErrorClass(EchocastError);
+    return { addon };
+  } catch (err) {
+    return { why: `${file} (${(err as Error).message.split('\n')[0]})` };
+  }
+}
+
 /**
- * Loads the native addon once: the local build (node-gyp's build/Release) first,
- * then prebuilds/<platform>-<arch>/. ECHOCAST_ADDON names another file (the
- * sanitizer builds use it). ECHOCAST_NO_ADDON=1 pretends there is none.
+ * Loads the native addon once. In order: ECHOCAST_ADDON when set (the
+ * sanitizer builds use it; a file that fails to load there ends the search),
+ * the local node-gyp build found by `bindings`, then the prebuild for this
+ * platform. ECHOCAST_NO_ADDON=1 pretends there is none. Without an addon the
+ * reason says why each candidate failed.
  */
 export function loadAddon(): LoadResult {
   if (cached) return cached;
@@ -86,27 +127,38 @@ export function loadAddon(): LoadResult {
     return cached;
   }
   const tried: string[] = [];
-  for (const file of addonCandidates()) {
-    if (!fs.existsSync(file)) {
-      tried.push(`${file} (not found)`);
-      continue;
+  const load = (file: string): LoadResult | null => {
+    const r = tryLoad(file);
+    if ('why' in r) {
+      tried.push(r.why);
+      return null;
     }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const addon = require(file) as Addon;
-      addon.setErrorClass(EchocastError);
-      cached = { addon, path: file };
-      return cached;
-    } catch (err) {
-      tried.push(`${file} (${(err as Error).message.split('\n')[0]})`);
-      if (process.env.ECHOCAST_ADDON) break;
-    }
+    cached = { addon: r.addon, path: file };
+    return cached;
+  };
+  const explicit = process.env.ECHOCAST_ADDON ? path.resolve(process.env.ECHOCAST_ADDON) : null;
+  if (explicit) {
+    const r = load(explicit);
+    if (r) return r;
+    if (fs.existsSync(explicit)) return fail(tried);
   }
+  const local = findLocalBuild();
+  if ('why' in local) tried.push(local.why);
+  else {
+    const r = load(local.file);
+    if (r) return r;
+  }
+  return load(prebuildPath()) ?? fail(tried);
+}
+
+/** Caches and returns "no addon", with every candidate's reason. */
+function fail(tried: string[]): LoadResult {
   cached = {
     addon: null,
     reason:
-      'the native addon is not built for this platform; `npm install` builds it when a C++ compiler ' +
-      `is present (on Windows a prebuild is used). Tried: ${tried.join('; ')}`,
+      `no native addon loads for ${process.platform}-${process.arch}; \`npm install\` uses the prebuild shipped for ` +
+      'linux-x64 and win32-x64, or else builds the addon with node-gyp when a C++ compiler and Python are present. ' +
+      `Tried: ${tried.join('; ')}`,
   };
   return cached;
 }
