@@ -1,12 +1,17 @@
 #!/usr/bin/env node
-// install.js — the package's "install" script: builds the addon with node-gyp
+// install.js — the package's "install" script. When a prebuild for this
+// platform (prebuilds/<platform>-<arch>/echocast.node; the package ships
+// linux-x64 and win32-x64) loads, nothing is compiled: users need no compiler,
+// Python or Build Tools. Otherwise it builds the addon with node-gyp
 // (binding.gyp), and when that fails (no compiler, no Python...) lets the
 // install succeed anyway with a one-line notice: echocast then runs on its
-// pure-JS engine. ECHOCAST_SKIP_NATIVE=1 skips the build. When a prebuild for
-// this platform (prebuilds/<platform>-<arch>/echocast.node, shipped for
-// win32-x64) loads, nothing is compiled: Windows users need no Build Tools.
+// pure-JS engine. ECHOCAST_SKIP_NATIVE=1 skips the native addon altogether;
+// ECHOCAST_BUILD_NATIVE=1 compiles even when a prebuild loads. A git checkout
+// (a .git beside package.json) always compiles, so that a stale prebuild left
+// in prebuilds/ never stands in for the sources being edited.
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
 const root = path.join(__dirname, '..', '..');
@@ -14,15 +19,18 @@ if (process.env.ECHOCAST_SKIP_NATIVE === '1') {
   console.log('echocast: ECHOCAST_SKIP_NATIVE=1, native addon not built; the js engine will be used');
   process.exit(0);
 }
-// A prebuild that loads (checked in a child process, so a crash cannot take the
-// install down) makes the build unnecessary.
+// A prebuild that loads and has the native engines (checked in a child
+// process, so a crash cannot take the install down) makes the build unnecessary.
 const prebuild = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'echocast.node');
-if (require('fs').existsSync(prebuild) && process.env.ECHOCAST_BUILD_NATIVE !== '1') {
-  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(prebuild)})`], { stdio: 'ignore' });
+const checkout = fs.existsSync(path.join(root, '.git'));
+if (fs.existsSync(prebuild) && !checkout && process.env.ECHOCAST_BUILD_NATIVE !== '1') {
+  const check = `process.exit(require(${JSON.stringify(prebuild)}).engines.includes('native-poll') ? 0 : 1)`;
+  const probe = spawnSync(process.execPath, ['-e', check], { stdio: 'ignore' });
   if (probe.status === 0) {
     console.log(`echocast: using the prebuilt addon ${path.relative(root, prebuild)}; nothing to compile`);
     process.exit(0);
   }
+  console.log(`echocast: the prebuilt addon ${path.relative(root, prebuild)} does not load here; building from source`);
 }
 // npm tells scripts where its bundled node-gyp lives; fall back to PATH.
 const gyp = process.env.npm_config_node_gyp;
@@ -32,6 +40,7 @@ const [cmd, args] = gyp
 const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false });
 if (r.status !== 0) {
   const why = r.error ? r.error.message : `node-gyp exited with ${r.status}`;
-  console.warn(`echocast: native addon not built (${why}); echocast will run on its js engine`);
+  const fallback = fs.existsSync(prebuild) ? `the prebuilt ${path.relative(root, prebuild)} if it loads, else its js engine` : 'its js engine';
+  console.warn(`echocast: native addon not built (${why}); echocast will run on ${fallback}`);
 }
 process.exit(0);
