@@ -35,11 +35,15 @@ function stagePrebuild(): void {
   fs.copyFileSync(built, prebuild);
 }
 
-/** The environment of a user's shell: ours, less echocast's switches and npm's own variables, with PATH = `bin`. */
+/**
+ * The environment of a user's shell: ours, less echocast's switches, npm's own
+ * variables and the sanitizer lanes' preloads, with PATH = `bin`.
+ */
 function userEnv(bin: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('ECHOCAST_') || k.toLowerCase().startsWith('npm_') || k === 'INIT_CWD') continue;
+    if (k === 'LD_PRELOAD' || /^(A|UB|T)SAN_OPTIONS$/.test(k)) continue;
     env[k] = v;
   }
   env.PATH = bin;
