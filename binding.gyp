@@ -12,6 +12,7 @@
         "native/core/engine_threads.cc",
         "native/core/engine_poll.cc",
         "native/core/frame_log.cc",
+        "native/core/event_queue.cc",
         "native/platform/errors.cc"
       ],
       "include_dirs": [

@@ -1,0 +1,137 @@
+// event_queue.cc — see event_queue.h.
+#include "event_queue.h"
+
+#include <utility>
+
+namespace echocast {
+
+EventQueue::EventQueue(EventWaker* waker, std::uint64_t max_pending_bytes)
+    : waker_(waker), max_pending_bytes_(max_pending_bytes) {
+  ec_mutex_init(&mutex_);
+  ec_cond_init(&cond_);
+}
+
+EventQueue::~EventQueue() {
+  ec_cond_destroy(&cond_);
+  ec_mutex_destroy(&mutex_);
+}
+
+void EventQueue::set_messages(bool on) {
+  messages_ = on;
+  if (!on) {
+    // Readers waiting for room to queue a message may go on.
+    ec_lock_guard lock(&mutex_);
+    ec_cond_broadcast(&cond_);
+  }
+}
+
+void EventQueue::lift_backpressure() {
+  ec_lock_guard lock(&mutex_);
+  no_backpressure_ = true;
+  ec_cond_broadcast(&cond_);
+}
+
+bool EventQueue::room() {
+  ec_lock_guard lock(&mutex_);
+  return no_backpressure_ || pending_bytes_ < max_pending_bytes_;
+}
+
+std::uint64_t EventQueue::pending_bytes() {
+  ec_lock_guard lock(&mutex_);
+  return pending_bytes_;
+}
+
+void EventQueue::reserve_locked(std::uint64_t size, bool may_wait, bool message) {
+  // Backpressure: this client's reader waits (and so its socket fills and
+  // its sender slows down) while JS has too many bytes pending. One event
+  // always fits when nothing is pending, so a frame above the bound is not
+  // stuck for ever.
+  while (may_wait && (!message || messages_) && !no_backpressure_ && pending_bytes_ > 0 &&
+         pending_bytes_ + size > max_pending_bytes_) {
+    ec_cond_wait(&cond_, &mutex_);
+  }
+  pending_bytes_ += size;
+}
+
+bool EventQueue::append_locked(QueuedEvent&& event) {
+  queue_.push_back(std::move(event));
+  if (rung_) return false;
+  rung_ = true;
+  return true;
+}
+
+void EventQueue::wake() {
+  if (waker_->ring()) return;
+  // No take() will come for this wakeup: the next push rings again.
+  ec_lock_guard lock(&mutex_);
+  rung_ = false;
+}
+
+void EventQueue::push(QueuedEvent&& event) {
+  bool ring;
+  {
+    ec_lock_guard lock(&mutex_);
+    ring = append_locked(std::move(event));
+  }
+  if (ring) wake();
+}
+
+bool EventQueue::push_message(std::uint64_t id, const FrameRef& frame, bool may_wait) {
+  std::uint64_t size = frame->payload_size;
+  bool ring;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (!messages_) return false;
+    reserve_locked(size, may_wait, true);
+    if (!messages_) {
+      pending_bytes_ -= size;
+      return false;
+    }
+    QueuedEvent e;
+    e.kind = QueuedEvent::Message;
+    e.id = id;
+    e.frame = frame;
+    ring = append_locked(std::move(e));
+  }
+  if (ring) wake();
+  return true;
+}
+
+void EventQueue::push_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                             std::size_t frames, bool may_wait) {
+  QueuedEvent e;
+  e.kind = QueuedEvent::Frames;
+  e.id = id;
+  e.bytes.assign(data, data + len);
+  e.frames = frames;
+  bool ring;
+  {
+    ec_lock_guard lock(&mutex_);
+    reserve_locked(len, may_wait, false);
+    ring = append_locked(std::move(e));
+  }
+  if (ring) wake();
+}
+
+EventBatch EventQueue::take() {
+  EventBatch batch;
+  {
+    ec_lock_guard lock(&mutex_);
+    batch.events.swap(queue_);
+    rung_ = false;
+  }
+  for (const QueuedEvent& e : batch.events) {
+    if (e.kind == QueuedEvent::Message) batch.bounded_bytes += e.frame->payload_size;
+    if (e.kind == QueuedEvent::Frames) batch.bounded_bytes += e.bytes.size();
+  }
+  return batch;
+}
+
+void EventQueue::release(std::uint64_t bytes) {
+  if (bytes == 0) return;
+  ec_lock_guard lock(&mutex_);
+  pending_bytes_ -= bytes;
+  ec_cond_broadcast(&cond_);
+}
+
+}  // namespace echocast

@@ -1,0 +1,131 @@
+// event_queue.h — the events engine threads report, waiting for the JS
+// thread, and the backpressure that bounds them. No Node-API here: the
+// wrapper (server_wrap.cc) drains the queue on the JS thread, and the unit
+// tests (native/test/test_event_queue.cc) drive it with plain threads.
+//
+// Engine threads push; the push that finds no wakeup outstanding rings the
+// Waker once, and the JS thread then takes the whole queue as one batch, in
+// order. Message payloads and forwarded frames waiting for JS are bounded:
+// a reader thread that may wait blocks until JS catches up (backpressure on
+// that client), and the poll engine asks room() before it reads instead.
+#ifndef ECHOCAST_CORE_EVENT_QUEUE_H
+#define ECHOCAST_CORE_EVENT_QUEUE_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../platform/platform.h"
+#include "hub.h"
+
+namespace echocast {
+
+// The most message-event payload and forwarded-frame bytes that may wait for
+// JS at once, unless a test asks for another bound.
+constexpr std::uint64_t kMaxPendingEventBytes = 16u * 1024u * 1024u;
+
+// One event waiting for JS; `kind` selects the fields that matter.
+struct QueuedEvent {
+  enum Kind { Connection, Message, Frames, Disconnect, Error, Stopped } kind = Connection;
+  std::uint64_t id = 0;
+  // The remote address (Connection) or the error message (Error).
+  std::string text;
+  // The reason (Disconnect) or the error code (Error), a static string.
+  const char* word = "";
+  // The failed call (Error), a static string.
+  const char* syscall = nullptr;
+  // The remote port (Connection).
+  int port = 0;
+  // The frame whose payload is the message (Message).
+  FrameRef frame;
+  // Complete frames in wire form (Frames), and how many there are.
+  std::vector<std::uint8_t> bytes;
+  std::size_t frames = 0;
+};
+
+// What the JS thread takes from the queue at once.
+struct EventBatch {
+  std::vector<QueuedEvent> events;
+  // Bytes of the batch that count against the bound; hand them back with
+  // EventQueue::release() once they are copied out.
+  std::uint64_t bounded_bytes = 0;
+};
+
+// Asks the JS thread to take the queue. ring() is called from any thread,
+// outside the queue's lock, and returns false when no take() will follow
+// (the wakeup failed or the JS side is closing); the queue then rings again
+// at the next push instead of waiting for a take that never comes.
+class EventWaker {
+ public:
+  virtual ~EventWaker() = default;
+  virtual bool ring() = 0;
+};
+
+// The queue itself. Every method is safe from any thread.
+class EventQueue {
+ public:
+  // `waker` outlives the queue; `max_pending_bytes` is the bound.
+  explicit EventQueue(EventWaker* waker,
+                      std::uint64_t max_pending_bytes = kMaxPendingEventBytes);
+  ~EventQueue();
+  EventQueue(const EventQueue&) = delete;
+  EventQueue& operator=(const EventQueue&) = delete;
+
+  // Turns message events on or off. Turning them off releases readers
+  // waiting for room to queue a message (their message is dropped).
+  void set_messages(bool on);
+  // Whether message events are wanted (engines check it per received chunk,
+  // so nothing is copied while JS does not listen).
+  bool messages() const { return messages_.load(); }
+
+  // Lifts the bound for good (the server is stopping or the environment is
+  // going away): every waiting reader goes on, and none waits again.
+  void lift_backpressure();
+  // Whether the bounded bytes are under the bound (or it is lifted).
+  bool room();
+  // Bounded bytes waiting for JS now (for tests and stats).
+  std::uint64_t pending_bytes();
+
+  // Queues an unbounded event (connection, disconnect, error, stopped).
+  void push(QueuedEvent&& event);
+  // Queues a message event, if message events are on. With may_wait the
+  // caller blocks while the bound would be passed. False if it was dropped
+  // (message events were off, or turned off while it waited).
+  bool push_message(std::uint64_t id, const FrameRef& frame, bool may_wait);
+  // Queues forwarded frames (cluster mode, copied); bounded like messages,
+  // but waits even while message events are off.
+  void push_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                   std::size_t frames, bool may_wait);
+
+  // JS thread: takes everything queued, in order.
+  EventBatch take();
+  // JS thread: `bytes` of a taken batch have left the bound; waiting readers
+  // may go on.
+  void release(std::uint64_t bytes);
+
+ private:
+  // Waits (with may_wait) until `size` more bytes fit under the bound, then
+  // counts them. Called with mutex_ held.
+  void reserve_locked(std::uint64_t size, bool may_wait, bool message);
+  // Appends with mutex_ held; true when the caller must ring the waker.
+  bool append_locked(QueuedEvent&& event);
+  // Rings the waker (outside the lock) and notes a failed ring.
+  void wake();
+
+  EventWaker* waker_;
+  const std::uint64_t max_pending_bytes_;
+  std::atomic<bool> messages_{false};
+  ec_mutex_t mutex_;
+  ec_cond_t cond_;
+  std::vector<QueuedEvent> queue_;      // Under mutex_.
+  std::uint64_t pending_bytes_ = 0;     // Under mutex_.
+  bool no_backpressure_ = false;        // Under mutex_.
+  // A wakeup is outstanding: a take() will come (under mutex_).
+  bool rung_ = false;
+};
+
+}  // namespace echocast
+
+#endif  // ECHOCAST_CORE_EVENT_QUEUE_H

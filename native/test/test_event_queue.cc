@@ -1,0 +1,231 @@
+// test_event_queue.cc — the queue between engine threads and JS
+// (core/event_queue.h): order and batching, one wakeup per batch (and again
+// after a failed one), the bound on bytes waiting for JS, and, with real
+// threads, a reader blocked by that bound and every way it is let go.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "../core/event_queue.h"
+#include "../platform/platform.h"
+#include "unit.h"
+
+using namespace echocast;
+
+namespace {
+
+// Counts rings; answers them with `answer`.
+class CountingWaker : public EventWaker {
+ public:
+  bool ring() override {
+    rings += 1;
+    return answer.load();
+  }
+  std::atomic<int> rings{0};
+  std::atomic<bool> answer{true};
+};
+
+FrameRef payload(std::size_t size) {
+  auto f = std::make_shared<HubFrame>();
+  f->bytes.assign(size + 1, 'x');
+  f->bytes.back() = '\n';
+  f->payload_size = size;
+  return f;
+}
+
+QueuedEvent disconnect(std::uint64_t id) {
+  QueuedEvent e;
+  e.kind = QueuedEvent::Disconnect;
+  e.id = id;
+  e.word = "client-closed";
+  return e;
+}
+
+// A thread that pushes one bounded event and notes when it got through.
+struct Pusher {
+  Pusher(EventQueue* q, std::size_t n, bool f) : queue(q), size(n), frames(f) {}
+  EventQueue* queue;
+  std::size_t size;
+  bool frames;  // push_frames rather than push_message.
+  std::atomic<bool> started{false};
+  std::atomic<bool> done{false};
+  std::atomic<bool> queued{false};
+  ec_thread_t thread;
+
+  static void main(void* arg) {
+    Pusher* p = static_cast<Pusher*>(arg);
+    p->started = true;
+    if (p->frames) {
+      std::string bytes(p->size, 'f');
+      p->queue->push_frames(7, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), 1,
+                            true);
+      p->queued = true;
+    } else {
+      p->queued = p->queue->push_message(7, payload(p->size), true);
+    }
+    p->done = true;
+  }
+  bool start() { return ec_thread_create(&thread, &Pusher::main, this, EC_THREAD_STACK_BYTES).ok(); }
+  void join() { ec_thread_join(&thread); }
+};
+
+// Waits up to `ms` for `flag`; true if it was set.
+bool wait_flag(const std::atomic<bool>& flag, std::uint64_t ms) {
+  ec_mutex_t m;
+  ec_cond_t c;
+  ec_mutex_init(&m);
+  ec_cond_init(&c);
+  std::uint64_t end = ec_now_ms() + ms;
+  {
+    ec_lock_guard lock(&m);
+    for (std::uint64_t now = ec_now_ms(); !flag && now < end; now = ec_now_ms())
+      ec_cond_timed_wait(&c, &m, 5);
+  }
+  ec_cond_destroy(&c);
+  ec_mutex_destroy(&m);
+  return flag;
+}
+
+// Starts a pusher and checks that it is blocked by the bound (still waiting
+// after a while: the test cannot see "blocked for ever", only "for 150 ms").
+bool starts_blocked(Pusher* p) {
+  if (!p->start()) return false;
+  if (!wait_flag(p->started, 5000)) return false;
+  return !wait_flag(p->done, 150);
+}
+
+}  // namespace
+
+TEST(event_queue_keeps_order_and_rings_once_per_batch) {
+  CountingWaker w;
+  EventQueue q(&w);
+  q.set_messages(true);
+  q.push(disconnect(1));
+  CHECK(q.push_message(2, payload(10), false));
+  q.push(disconnect(3));
+  CHECK_EQ(w.rings.load(), 1);  // One wakeup for the whole batch.
+  EventBatch b = q.take();
+  CHECK_EQ(b.events.size(), 3u);
+  CHECK_EQ(b.events[0].id, 1u);
+  CHECK(b.events[1].kind == QueuedEvent::Message);
+  CHECK_EQ(b.events[2].id, 3u);
+  CHECK_EQ(b.bounded_bytes, 10u);
+  CHECK_EQ(q.pending_bytes(), 10u);  // Until the JS side releases it.
+  q.release(b.bounded_bytes);
+  CHECK_EQ(q.pending_bytes(), 0u);
+  q.push(disconnect(4));
+  CHECK_EQ(w.rings.load(), 2);  // A new batch, a new wakeup.
+  CHECK_EQ(q.take().events.size(), 1u);
+  CHECK_EQ(q.take().events.size(), 0u);
+}
+
+TEST(event_queue_rings_again_after_a_failed_wakeup) {
+  CountingWaker w;
+  EventQueue q(&w);
+  w.answer = false;  // E.g. the thread-safe function is closing.
+  q.push(disconnect(1));
+  q.push(disconnect(2));
+  CHECK_EQ(w.rings.load(), 2);  // No take() was coming: each push tries.
+  w.answer = true;
+  q.push(disconnect(3));
+  q.push(disconnect(4));
+  CHECK_EQ(w.rings.load(), 3);
+  CHECK_EQ(q.take().events.size(), 4u);  // Nothing was lost.
+}
+
+TEST(event_queue_drops_messages_while_they_are_off) {
+  CountingWaker w;
+  EventQueue q(&w);
+  CHECK(!q.messages());
+  CHECK(!q.push_message(1, payload(10), true));
+  CHECK_EQ(w.rings.load(), 0);
+  CHECK_EQ(q.pending_bytes(), 0u);
+  // Forwarded frames are not message events: they are always queued.
+  q.push_frames(1, reinterpret_cast<const std::uint8_t*>("a\n"), 2, 1, true);
+  EventBatch b = q.take();
+  CHECK_EQ(b.events.size(), 1u);
+  CHECK(b.events[0].kind == QueuedEvent::Frames);
+  CHECK_EQ(b.events[0].frames, 1u);
+  CHECK_EQ(b.bounded_bytes, 2u);
+}
+
+TEST(event_queue_room_follows_the_bound_without_blocking_the_poll_engine) {
+  CountingWaker w;
+  EventQueue q(&w, 100);
+  q.set_messages(true);
+  CHECK(q.room());
+  CHECK(q.push_message(1, payload(60), false));
+  CHECK(q.room());
+  // may_wait false (the poll engine): never blocks, even past the bound.
+  CHECK(q.push_message(1, payload(60), false));
+  CHECK(!q.room());
+  EventBatch b = q.take();
+  CHECK(!q.room());  // Taken is not yet released.
+  q.release(b.bounded_bytes);
+  CHECK(q.room());
+  q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(150, 'f').data()), 150, 1,
+                false);
+  CHECK(!q.room());
+  q.lift_backpressure();
+  CHECK(q.room());
+}
+
+TEST(event_queue_lets_one_event_above_the_bound_through_when_nothing_waits) {
+  CountingWaker w;
+  EventQueue q(&w, 100);
+  q.set_messages(true);
+  // Nothing pending: a frame bigger than the whole bound must not wait for
+  // ever (a reader thread would be stuck).
+  CHECK(q.push_message(1, payload(500), true));
+  CHECK_EQ(q.pending_bytes(), 500u);
+}
+
+TEST(event_queue_blocks_a_reader_until_js_releases_bytes) {
+  CountingWaker w;
+  EventQueue q(&w, 100);
+  q.set_messages(true);
+  CHECK(q.push_message(1, payload(80), true));
+  Pusher p(&q, 40, false);
+  CHECK(starts_blocked(&p));
+  EventBatch b = q.take();
+  CHECK_EQ(b.events.size(), 1u);
+  q.release(b.bounded_bytes);
+  CHECK(wait_flag(p.done, 5000));
+  p.join();
+  CHECK(p.queued);
+  CHECK_EQ(q.pending_bytes(), 40u);
+  CHECK_EQ(q.take().events.size(), 1u);
+}
+
+TEST(event_queue_turning_messages_off_lets_a_blocked_reader_go) {
+  CountingWaker w;
+  EventQueue q(&w, 100);
+  q.set_messages(true);
+  CHECK(q.push_message(1, payload(80), true));
+  Pusher p(&q, 40, false);
+  CHECK(starts_blocked(&p));
+  q.set_messages(false);
+  CHECK(wait_flag(p.done, 5000));
+  p.join();
+  CHECK(!p.queued);  // Its message was dropped, its bytes not counted.
+  CHECK_EQ(q.pending_bytes(), 80u);
+}
+
+TEST(event_queue_forwarded_frames_wait_even_with_messages_off_until_lifted) {
+  CountingWaker w;
+  EventQueue q(&w, 100);
+  q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(80, 'f').data()), 80, 1, true);
+  Pusher p(&q, 40, true);
+  CHECK(starts_blocked(&p));
+  q.set_messages(false);  // Not a message: it stays blocked.
+  CHECK(!wait_flag(p.done, 100));
+  q.lift_backpressure();  // The server is stopping.
+  CHECK(wait_flag(p.done, 5000));
+  p.join();
+  CHECK(p.queued);
+  CHECK_EQ(q.pending_bytes(), 120u);
+  // Lifted for good: the next push past the bound does not wait either.
+  q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(80, 'f').data()), 80, 1, true);
+  CHECK_EQ(q.take().events.size(), 3u);
+}
