@@ -1,7 +1,10 @@
-// addon.cc — the module's entry point: exports the Server class, the list of
-// engines this build has, the platform layer's name, and setErrorClass().
+// addon.cc — the module's entry point: exports the Server and LoadGen
+// classes, the list of engines this build has, the platform layer's name,
+// the tables of disconnect reasons and error codes, and setErrorClass().
 #include <napi.h>
 
+#include "core/error_codes.h"
+#include "core/reasons.h"
 #include "platform/platform.h"
 #include "loadgen_wrap.h"
 #include "server_wrap.h"
@@ -21,6 +24,22 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The disconnect reasons of core/reasons.h, in their order.
+Napi::Array ReasonNames(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env, kReasonCount);
+  for (std::size_t i = 0; i < kReasonCount; ++i)
+    out.Set(static_cast<std::uint32_t>(i), reason_name(static_cast<Reason>(i)));
+  return out;
+}
+
+// The addon's own error codes (core/error_codes.h).
+Napi::Array ErrorCodeNames(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  std::uint32_t n = 0;
+  for (const char* code : kErrorCodes) out.Set(n++, code);
+  return out;
+}
+
 }  // namespace
 
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
@@ -33,6 +52,9 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", ec_platform_name());
   // Which readiness mechanism native-poll uses here: epoll, poll or WSAPoll.
   exports.Set("poller", ec_poller_backend());
+  // The tables TypeScript checks its own against (test/unit/addon-tables.test.ts).
+  exports.Set("reasons", ReasonNames(env));
+  exports.Set("errorCodes", ErrorCodeNames(env));
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).
   exports.Set("LoadGen", LoadGenWrap::Define(env));

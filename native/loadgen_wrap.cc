@@ -1,37 +1,22 @@
 // loadgen_wrap.cc — see loadgen_wrap.h.
 #include "loadgen_wrap.h"
 
-#include <cmath>
+#include <algorithm>
 #include <string>
 #include <utility>
 
+#include "core/error_codes.h"
+#include "js_options.h"
 #include "server_wrap.h"  // MakeError
 
 namespace echocast {
 
-namespace {
-
-double get_number(const Napi::Object& o, const char* key, double fallback, double min,
-                  double max, bool integer) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min) || d > max || (integer && std::floor(d) != d))
-    throw Napi::RangeError::New(o.Env(), std::string(key) + " is out of range");
-  return d;
-}
-
-}  // namespace
-
 Napi::Function LoadGenWrap::Define(Napi::Env env) {
-  return DefineClass(env, "LoadGen",
-                     {
-                         InstanceMethod<&LoadGenWrap::Prepare>("prepare"),
-                         InstanceMethod<&LoadGenWrap::Begin>("begin"),
-                         InstanceMethod<&LoadGenWrap::Mark>("mark"),
-                         InstanceMethod<&LoadGenWrap::Finish>("finish"),
-                     });
+  // The generator's life, in order.
+  return DefineClass(env, "LoadGen", {InstanceMethod<&LoadGenWrap::Prepare>("prepare"),
+                                      InstanceMethod<&LoadGenWrap::Begin>("begin"),
+                                      InstanceMethod<&LoadGenWrap::Mark>("mark"),
+                                      InstanceMethod<&LoadGenWrap::Finish>("finish")});
 }
 
 LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoadGenWrap>(info) {
@@ -40,53 +25,47 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   if (info.Length() < 1 || !info[0].IsObject())
     throw Napi::TypeError::New(env, "LoadGen(options) expects an object");
   Napi::Object o = info[0].As<Napi::Object>();
-  Napi::Value host = o.Get("host");
-  if (!host.IsUndefined()) {
-    if (!host.IsString()) throw Napi::TypeError::New(env, "host must be a string");
-    options_.host = host.As<Napi::String>().Utf8Value();
-  }
-  if (o.Get("port").IsUndefined()) throw Napi::TypeError::New(env, "port is required");
-  options_.port = static_cast<int>(get_number(o, "port", 0, 1, 65535, true));
-  options_.clients =
-      static_cast<std::uint32_t>(get_number(o, "clients", 50, 1, bench::kMaxClients, true));
-  options_.publishers = static_cast<std::uint32_t>(
-      get_number(o, "publishers", 5, 1, bench::kMaxPublishers, true));
-  options_.size = static_cast<std::uint32_t>(
-      get_number(o, "size", 64, bench::kMinFrameBytes, bench::kMaxFrameBytes, true));
-  options_.rate = get_number(o, "rate", 10000, 0, 1e9, false);
-  Napi::Value arrivals = o.Get("arrivals");
-  if (!arrivals.IsUndefined()) {
-    std::string a = arrivals.IsString() ? arrivals.As<Napi::String>().Utf8Value() : "";
-    if (a != "ticks" && a != "poisson")
-      throw Napi::TypeError::New(env, "arrivals must be 'ticks' or 'poisson'");
-    options_.poisson = a == "poisson";
-  }
-  options_.rcvlowat =
-      static_cast<std::uint32_t>(get_number(o, "rcvlowat", 0, 0, 16 * 1024 * 1024, true));
-  double auditors = get_number(o, "auditors", 2, 0, 4294967295.0, true);
+  read_string(o, "host", &options_.host, Field::Optional);
+  std::uint32_t port = 0;
+  read_u32(o, "port", &port);
+  options_.port = static_cast<int>(port);
+  read_u32(o, "clients", &options_.clients, Field::Optional);
+  read_u32(o, "publishers", &options_.publishers, Field::Optional);
+  read_u32(o, "size", &options_.size, Field::Optional);
+  read_number(o, "rate", &options_.rate, Field::Optional);
+  std::string arrivals = "ticks";
+  read_string(o, "arrivals", &arrivals, Field::Optional);
+  if (arrivals != "ticks" && arrivals != "poisson")
+    throw Napi::TypeError::New(env, "arrivals must be 'ticks' or 'poisson'");
+  options_.poisson = arrivals == "poisson";
+  read_u32(o, "rcvlowat", &options_.rcvlowat, Field::Optional);
+  read_u32(o, "auditors", &options_.auditors, Field::Optional);
   // As in loadgen.ts: at most every client audits.
-  options_.auditors = static_cast<std::uint32_t>(std::min<double>(auditors, options_.clients));
+  options_.auditors = std::min(options_.auditors, options_.clients);
+  // The one range check: the core's (LoadGen::start() refuses the same).
   std::string bad = bench::validate_options(options_);
   if (!bad.empty()) throw Napi::RangeError::New(env, bad);
+  ec_mutex_init(&mailbox_mutex_);  // Last: a constructor that threw destroys nothing.
 }
 
 LoadGenWrap::~LoadGenWrap() {
   // Collected without finish() (or at env teardown): end the thread first,
   // so nothing can call into this object any more.
   if (gen_) gen_->abort();
-  if (tsfn_live_ && !torn_down_) tsfn_.Release();
-  tsfn_live_ = false;
+  pump_.Close();
   if (cleanup_hook_) napi_remove_env_cleanup_hook(env_, &LoadGenWrap::EnvCleanup, this);
   cleanup_hook_ = false;
+  ec_mutex_destroy(&mailbox_mutex_);
 }
 
 void LoadGenWrap::EnvCleanup(void* arg) {
-  // Runs before Node finalizes the thread-safe function (hooks run last in,
-  // first out, and this one was added after the TSFN was created): the thread
-  // is ended and joined while the TSFN it may post to still exists.
+  // Runs before Node finalizes the pump's thread-safe function (hooks run
+  // last in, first out, and this one was added after the function was
+  // created): the thread is ended and joined while the function it may post
+  // to still exists.
   LoadGenWrap* self = static_cast<LoadGenWrap*>(arg);
   self->cleanup_hook_ = false;
-  self->torn_down_ = true;
+  self->pump_.Forget();  // Node finalizes it.
   if (self->gen_) self->gen_->abort();
 }
 
@@ -100,16 +79,6 @@ void LoadGenWrap::Letgo() {
   held_ = false;
 }
 
-void LoadGenWrap::NextTick(Napi::Env env, const Napi::Function& fn,
-                           const std::vector<napi_value>& args) {
-  Napi::Object process = env.Global().Get("process").As<Napi::Object>();
-  std::vector<napi_value> all;
-  all.reserve(args.size() + 1);
-  all.push_back(fn);
-  for (napi_value v : args) all.push_back(v);
-  process.Get("nextTick").As<Napi::Function>().Call(process, all);
-}
-
 Napi::Value LoadGenWrap::Prepare(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction())
@@ -117,20 +86,18 @@ Napi::Value LoadGenWrap::Prepare(const Napi::CallbackInfo& info) {
   Napi::Function cb = info[0].As<Napi::Function>();
   if (state_ != State::Idle)
     throw Napi::Error(env, MakeError(env, "prepare() may be called once, before finish()",
-                                     "ERR_INVALID_STATE"));
-  tsfn_ = Tsfn::New(env, "echocast.loadgen", 0, 1, this);
-  tsfn_live_ = true;
+                                     kErrInvalidState));
+  pump_.Open(env, "echocast.loadgen", this);
   gen_.reset(new bench::LoadGen(options_, this));
   bench::LoadGenFailure failure;
   if (!gen_->start(&failure)) {
-    tsfn_.Release();
-    tsfn_live_ = false;
+    pump_.Close();
     state_ = State::Done;
-    NextTick(env, cb, {MakeError(env, failure.message, failure.code, failure.syscall)});
+    CallOnNextTick(env, cb, {MakeError(env, failure.message, failure.code, failure.syscall)});
     return env.Undefined();
   }
-  // After the TSFN, so that at teardown this hook runs before Node
-  // finalizes the TSFN.
+  // After the pump's function, so that at teardown this hook runs before
+  // Node finalizes that function.
   napi_add_env_cleanup_hook(env, &LoadGenWrap::EnvCleanup, this);
   cleanup_hook_ = true;
   prepare_cb_ = Napi::Persistent(cb);
@@ -143,7 +110,7 @@ Napi::Value LoadGenWrap::Begin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::Prepared)
     throw Napi::Error(env, MakeError(env, "begin() needs a completed prepare() and no finish()",
-                                     "ERR_INVALID_STATE"));
+                                     kErrInvalidState));
   gen_->begin();
   return env.Undefined();
 }
@@ -168,10 +135,10 @@ Napi::Value LoadGenWrap::Finish(const Napi::CallbackInfo& info) {
   switch (state_) {
     case State::Idle:
       state_ = State::Done;  // Never started: nothing to stop, zeros to report.
-      if (!cb.IsEmpty()) NextTick(env, cb, {env.Null(), ResultObject(env)});
+      if (!cb.IsEmpty()) CallOnNextTick(env, cb, {env.Null(), ResultObject(env)});
       break;
     case State::Done:
-      if (!cb.IsEmpty()) NextTick(env, cb, {env.Null(), ResultObject(env)});
+      if (!cb.IsEmpty()) CallOnNextTick(env, cb, {env.Null(), ResultObject(env)});
       break;
     case State::Preparing:
     case State::Prepared:
@@ -181,7 +148,7 @@ Napi::Value LoadGenWrap::Finish(const Napi::CallbackInfo& info) {
         finish_requested_ = true;
         if (state_ == State::Prepared) {
           state_ = State::Finishing;
-          tsfn_.Ref(env);  // A completion is awaited again.
+          pump_.Ref(env);  // A completion is awaited again.
           Hold();
         }
         gen_->finish();
@@ -192,28 +159,36 @@ Napi::Value LoadGenWrap::Finish(const Napi::CallbackInfo& info) {
 }
 
 void LoadGenWrap::on_prepared(const bench::LoadGenFailure* failure, bool last) {
-  Completion* c = new Completion();
-  c->ok = failure == nullptr;
-  if (failure != nullptr) c->failure = *failure;
-  c->last = last;
-  if (tsfn_.NonBlockingCall(c) != napi_ok) delete c;
+  Completion c;
+  c.ok = failure == nullptr;
+  if (failure != nullptr) c.failure = *failure;
+  c.last = last;
+  Post(std::move(c));
 }
 
 void LoadGenWrap::on_finished(const bench::LoadGenResult& result) {
-  Completion* c = new Completion();
-  c->finished = true;
-  c->result = result;
-  c->last = true;
-  if (tsfn_.NonBlockingCall(c) != napi_ok) delete c;
+  Completion c;
+  c.finished = true;
+  c.result = result;
+  c.last = true;
+  Post(std::move(c));
 }
 
-void LoadGenWrap::CallJs(Napi::Env env, Napi::Function, LoadGenWrap* self, Completion* c) {
-  if (env == nullptr || self == nullptr) {  // Tearing down.
-    delete c;
-    return;
+void LoadGenWrap::Post(Completion&& c) {
+  {
+    ec_lock_guard lock(&mailbox_mutex_);
+    mailbox_.push_back(std::move(c));
   }
-  std::unique_ptr<Completion> owned(c);
-  self->Complete(env, owned.get());
+  pump_.Ring();  // On failure the completion waits for the next ring.
+}
+
+void LoadGenWrap::OnPump(Napi::Env env, Napi::Function) {
+  std::vector<Completion> got;
+  {
+    ec_lock_guard lock(&mailbox_mutex_);
+    got.swap(mailbox_);
+  }
+  for (const Completion& c : got) Complete(env, c);
 }
 
 Napi::Object LoadGenWrap::ResultObject(Napi::Env env) const {
@@ -237,26 +212,25 @@ void LoadGenWrap::Wind(Napi::Env env) {
   gen_->join();
   if (cleanup_hook_) napi_remove_env_cleanup_hook(env, &LoadGenWrap::EnvCleanup, this);
   cleanup_hook_ = false;
-  if (tsfn_live_) tsfn_.Release();  // The process may exit once nothing else runs.
-  tsfn_live_ = false;
+  pump_.Close();  // The process may exit once nothing else runs.
   state_ = State::Done;
   Letgo();
 }
 
-void LoadGenWrap::Complete(Napi::Env env, Completion* c) {
+void LoadGenWrap::Complete(Napi::Env env, const Completion& c) {
   Napi::HandleScope scope(env);
-  if (!c->finished) {
+  if (!c.finished) {
     Napi::Function cb = prepare_cb_.IsEmpty() ? Napi::Function() : prepare_cb_.Value();
     prepare_cb_.Reset();
-    if (c->ok) {
+    if (c.ok) {
       if (finish_requested_) {
         state_ = State::Finishing;  // finish() came first: its completion follows.
       } else {
         state_ = State::Prepared;
-        tsfn_.Unref(env);  // Nothing awaited until finish().
+        pump_.Unref(env);  // Nothing awaited until finish().
         Letgo();
       }
-      if (!cb.IsEmpty()) NextTick(env, cb, {env.Null()});
+      if (!cb.IsEmpty()) CallOnNextTick(env, cb, {env.Null()});
       return;
     }
     // Prepare failed (or was cancelled by finish()): the thread has ended.
@@ -265,16 +239,17 @@ void LoadGenWrap::Complete(Napi::Env env, Completion* c) {
     result_.bytes = gen_->mark().bytes;
     Wind(env);
     if (!cb.IsEmpty()) {
-      const bench::LoadGenFailure& f = c->failure;
-      NextTick(env, cb, {MakeError(env, f.message, f.code, f.syscall)});
+      const bench::LoadGenFailure& f = c.failure;
+      CallOnNextTick(env, cb, {MakeError(env, f.message, f.code, f.syscall)});
     }
   } else {
-    result_ = c->result;
+    result_ = c.result;
     Wind(env);
   }
   std::vector<Napi::FunctionReference> cbs;
   cbs.swap(finish_cbs_);
-  for (Napi::FunctionReference& f : cbs) NextTick(env, f.Value(), {env.Null(), ResultObject(env)});
+  for (Napi::FunctionReference& f : cbs)
+    CallOnNextTick(env, f.Value(), {env.Null(), ResultObject(env)});
 }
 
 }  // namespace echocast

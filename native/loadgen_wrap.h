@@ -9,10 +9,11 @@
 //                   latencyUs: { p50, p99, max }, cpuMicros, bytes, latencyCount })
 //
 // The generator's I/O thread never touches Napi::Env: its two completions
-// (prepared, finished) reach JS through one thread-safe function, which is
-// referenced (keeps the process alive) only while a completion is awaited,
-// and released when the thread has been joined. Callbacks run from
-// process.nextTick, so an exception in one is a normal uncaught exception.
+// (prepared, finished) wait in a mailbox and reach JS through a TsfnPump
+// (tsfn_pump.h), which is referenced (keeps the process alive) only while a
+// completion is awaited, and closed when the thread has been joined.
+// Callbacks run from process.nextTick, so an exception in one is a normal
+// uncaught exception.
 #ifndef ECHOCAST_LOADGEN_WRAP_H
 #define ECHOCAST_LOADGEN_WRAP_H
 
@@ -22,13 +23,20 @@
 #include <vector>
 
 #include "bench/loadgen.h"
+#include "platform/platform.h"
+#include "tsfn_pump.h"
 
 namespace echocast {
 
+// The LoadGen class exported by the addon.
 class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenListener {
  public:
+  // Defines the JS class.
   static Napi::Function Define(Napi::Env env);
 
+  // new LoadGen(options): fields may be left out (the core's defaults
+  // apply); their types are checked here, their ranges once, by
+  // bench::validate_options.
   explicit LoadGenWrap(const Napi::CallbackInfo& info);
   ~LoadGenWrap() override;
 
@@ -36,7 +44,11 @@ class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenL
   void on_prepared(const bench::LoadGenFailure* failure, bool last) override;
   void on_finished(const bench::LoadGenResult& result) override;
 
+  // TsfnPump's JS-thread side: handles every completion in the mailbox.
+  void OnPump(Napi::Env env, Napi::Function fn);
+
  private:
+  // One completion, as the I/O thread reported it.
   struct Completion {
     bool finished = false;  // false: prepared.
     bool ok = true;
@@ -45,33 +57,33 @@ class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenL
     bench::LoadGenResult result;
   };
 
-  static void CallJs(Napi::Env env, Napi::Function fn, LoadGenWrap* self, Completion* c);
-  typedef Napi::TypedThreadSafeFunction<LoadGenWrap, Completion, &LoadGenWrap::CallJs> Tsfn;
-
   Napi::Value Prepare(const Napi::CallbackInfo& info);
   Napi::Value Begin(const Napi::CallbackInfo& info);
   Napi::Value Mark(const Napi::CallbackInfo& info);
   Napi::Value Finish(const Napi::CallbackInfo& info);
 
-  void Complete(Napi::Env env, Completion* c);
-  // The thread has reported its last completion: join it, drop the TSFN,
-  // the cleanup hook and the self-reference.
+  // I/O thread: leaves a completion in the mailbox and rings the pump (a
+  // failed ring leaves it there for the next one).
+  void Post(Completion&& c);
+  // Handles one completion on the JS thread.
+  void Complete(Napi::Env env, const Completion& c);
+  // The thread has reported its last completion: join it, close the pump,
+  // drop the cleanup hook and the self-reference.
   void Wind(Napi::Env env);
   Napi::Object ResultObject(Napi::Env env) const;
+  // Holds (or drops) a reference to this object while a completion is
+  // awaited, so it cannot be collected under the thread.
   void Hold();
   void Letgo();
+  // Env teardown: ends the thread while the pump's function still exists.
   static void EnvCleanup(void* arg);
-  static void NextTick(Napi::Env env, const Napi::Function& fn,
-                       const std::vector<napi_value>& args);
 
   enum class State { Idle, Preparing, Prepared, Finishing, Done };
 
   bench::LoadGenOptions options_;
   std::unique_ptr<bench::LoadGen> gen_;
-  Tsfn tsfn_;
-  bool tsfn_live_ = false;
+  TsfnPump<LoadGenWrap> pump_;
   bool cleanup_hook_ = false;
-  bool torn_down_ = false;
   bool held_ = false;
   bool finish_requested_ = false;
   State state_ = State::Idle;
@@ -79,6 +91,9 @@ class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenL
   std::vector<Napi::FunctionReference> finish_cbs_;
   bench::LoadGenResult result_;
   napi_env env_ = nullptr;
+  // Completions from the I/O thread not yet handled on the JS thread.
+  ec_mutex_t mailbox_mutex_;
+  std::vector<Completion> mailbox_;  // Under mailbox_mutex_.
 };
 
 }  // namespace echocast
