@@ -1,35 +1,9 @@
-import { loadAddon } from '../engines/load-addon.js';
+import { loadAddon, type Addon, type AddonLoadGenResult } from '../engines/load-addon.js';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 
-/** The addon's load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */
-interface NativeLoadGen {
-  prepare(cb: (err: Error | null) => void): void;
-  begin(): void;
-  mark(): { bytes: number; cpuMicros: number; framesSent: number };
-  finish(
-    cb: (
-      err: Error | null,
-      result: { framesSent: number; lost: number; orderViolations: number; latencyUs: { p50: number; p99: number; max: number }; cpuMicros: number },
-    ) => void,
-  ): void;
-}
-
-type LoadGenClass = new (options: {
-  host: string;
-  port: number;
-  clients: number;
-  publishers: number;
-  size: number;
-  rate: number;
-  arrivals: 'ticks' | 'poisson';
-  auditors: number;
-}) => NativeLoadGen;
-
-/** The native generator's constructor, or null when the addon (or this build of it) has none. */
-export function nativeLoadGen(): LoadGenClass | null {
-  const result = loadAddon();
-  const ctor = result.addon ? (result.addon as unknown as { LoadGen?: LoadGenClass }).LoadGen : undefined;
-  return ctor ?? null;
+/** The native generator's constructor, or null without the addon. */
+export function nativeLoadGen(): Addon['LoadGen'] | null {
+  return loadAddon().addon?.LoadGen ?? null;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -43,7 +17,7 @@ function sleep(ms: number): Promise<void> {
  */
 export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
   const LoadGen = nativeLoadGen();
-  if (!LoadGen) throw new Error('the native load generator is not in this build of the addon');
+  if (!LoadGen) throw new Error('the native load generator needs the native addon, which is not available here');
   const gen = new LoadGen({
     host: options.host ?? '127.0.0.1',
     port: options.port,
@@ -70,7 +44,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     await options.onWindow?.('end');
     clearInterval(progress);
     options.onProgress?.(1);
-    const result = await new Promise<Parameters<Parameters<NativeLoadGen['finish']>[0]>[1]>((resolve, reject) =>
+    const result = await new Promise<AddonLoadGenResult>((resolve, reject) =>
       gen.finish((err, r) => (err ? reject(err) : resolve(r))),
     );
     return {

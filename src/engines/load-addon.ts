@@ -11,9 +11,12 @@ export type AddonEvent =
   | { type: 'disconnect'; id: number; reason: string }
   | { type: 'error'; error: Error };
 
-/** Options the addon's Server constructor takes (already validated in options.ts). */
+/**
+ * Options the addon's Server constructor takes: every field present, already
+ * validated and defaulted by src/options.ts (the addon only checks types).
+ */
 export interface AddonServerOptions {
-  engine: EngineName;
+  engine: 'native-threads' | 'native-poll';
   host: string;
   port: number;
   framing: string;
@@ -30,11 +33,11 @@ export interface AddonServer {
   broadcast(frame: Buffer): void;
   setMessageEvents(on: boolean): void;
   /** Cluster mode: client frames arrive as `frames` events instead of entering the hub. */
-  setForward?(on: boolean): void;
+  setForward(on: boolean): void;
   /** Appends frames (wire form) to the hub; originClientId skips that client when echoToSender is off. */
-  inject?(frames: Buffer, originClientId: number): void;
+  inject(frames: Buffer, originClientId: number): void;
   /** Cuts one client with a reason. */
-  disconnect?(clientId: number, reason: string): void;
+  disconnect(clientId: number, reason: string): void;
   stats(): {
     clients: number;
     framesIn: number;
@@ -46,12 +49,55 @@ export interface AddonServer {
   stop(deadlineMs: number, done: () => void): void;
 }
 
+/**
+ * Options of the addon's LoadGen (native/loadgen_wrap.cc): a field left out
+ * takes the generator's default; types are checked there, ranges once, by
+ * the generator's own table (native/bench/loadgen.cc validate_options).
+ */
+export interface AddonLoadGenOptions {
+  host?: string;
+  port: number;
+  clients?: number;
+  publishers?: number;
+  size?: number;
+  rate?: number;
+  arrivals?: 'ticks' | 'poisson';
+  auditors?: number;
+  rcvlowat?: number;
+}
+
+/** What the addon's LoadGen reports when it finishes. */
+export interface AddonLoadGenResult {
+  framesSent: number;
+  lost: number;
+  orderViolations: number;
+  latencyUs: { p50: number; p99: number; max: number };
+  cpuMicros: number;
+  bytes: number;
+  latencyCount: number;
+}
+
+/** The bench's native load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */
+export interface AddonLoadGen {
+  prepare(cb: (err: Error | null) => void): void;
+  begin(): void;
+  mark(): { bytes: number; cpuMicros: number; framesSent: number };
+  finish(cb: (err: Error | null, result: AddonLoadGenResult) => void): void;
+}
+
 /** What the addon module exports (native/addon.cc). */
 export interface Addon {
   Server: new (options: AddonServerOptions, onEvents: (events: AddonEvent[]) => void) => AddonServer;
+  LoadGen: new (options: AddonLoadGenOptions) => AddonLoadGen;
   setErrorClass(ctor: typeof EchocastError): void;
   engines: string[];
   platform: string;
+  /** Which readiness mechanism native-poll uses here: epoll, poll or WSAPoll. */
+  poller: string;
+  /** The disconnect reasons of native/core/reasons.h, in order (equal to DISCONNECT_REASONS). */
+  reasons: string[];
+  /** The codes of the addon's own errors (native/core/error_codes.h). */
+  errorCodes: string[];
 }
 
 /** The outcome of looking for the addon, kept so that errors can say why it is missing. */

@@ -1,16 +1,14 @@
-import { EchocastError, ErrorCodes } from '../errors.js';
+import { EchocastError } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
-import { requireAddon, type AddonEvent, type AddonServer } from './load-addon.js';
-import {
-  DISCONNECT_REASONS,
-  emptyDisconnects,
-  type DisconnectReason,
-  type Engine,
-  type EngineEvents,
-  type EngineStats,
-  type ForwardFn,
-  type ServerAddress,
-} from './types.js';
+import { requireAddon, type AddonEvent, type AddonServer, type AddonServerOptions } from './load-addon.js';
+import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
+import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
+
+/** The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them. */
+function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedServerOptions): AddonServerOptions {
+  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, maxClients } = options;
+  return { engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, maxClients };
+}
 
 /**
  * Adapter between EchoServer and the addon's Server (native/server_wrap.cc).
@@ -27,20 +25,7 @@ export class NativeEngine implements Engine {
     private readonly events: EngineEvents,
   ) {
     const addon = requireAddon(name);
-    this.server = new addon.Server(
-      {
-        engine: name,
-        host: options.host,
-        port: options.port,
-        framing: options.framing,
-        replay: options.replay,
-        echoToSender: options.echoToSender,
-        maxFrameBytes: options.maxFrameBytes,
-        maxBacklogBytes: options.maxBacklogBytes,
-        maxClients: options.maxClients,
-      },
-      (batch) => this.dispatch(batch),
-    );
+    this.server = new addon.Server(addonOptions(name, options), (batch) => this.dispatch(batch));
   }
 
   async listen(): Promise<ServerAddress> {
@@ -56,20 +41,16 @@ export class NativeEngine implements Engine {
   }
 
   setForward(forward: ForwardFn | null): void {
-    if (!this.server.setForward) {
-      throw new EchocastError(`this build of the addon cannot forward frames (cluster mode) on ${this.name}`, ErrorCodes.ENGINE_UNAVAILABLE);
-    }
     this.forward = forward;
     this.server.setForward(forward !== null);
   }
 
   inject(bytes: Buffer, _frames: number, originClientId: number): void {
-    if (this.server.inject) this.server.inject(bytes, originClientId);
-    else this.server.broadcast(bytes);
+    this.server.inject(bytes, originClientId);
   }
 
   disconnect(clientId: number, reason: DisconnectReason): void {
-    this.server.disconnect?.(clientId, reason);
+    this.server.disconnect(clientId, reason);
   }
 
   stats(): EngineStats {
