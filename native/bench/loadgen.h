@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../platform/platform.h"
+#include "histogram.h"
 
 namespace echocast {
 namespace bench {
@@ -67,31 +68,6 @@ struct LoadGenOptions {
 
 // What is wrong with the options, or an empty string.
 std::string validate_options(const LoadGenOptions& o);
-
-// An HDR-style log-linear histogram of non-negative integers (µs): exact
-// below 2048, then 1024 buckets per power of two, so a value is reported
-// within 1/1024 (< 0.1%) of itself. Fixed memory (about 264 KiB).
-class LatencyHistogram {
- public:
-  LatencyHistogram();
-  void record(std::uint64_t value);
-  void reset();
-  std::uint64_t count() const { return total_; }
-  std::uint64_t max() const { return max_; }
-  // The value below which p percent of the recorded values fall: the lowest
-  // value of the bucket holding that rank, at most max(); 0 when empty
-  // (as src/bench/histogram.ts reports it).
-  std::uint64_t percentile(double p) const;
-
-  // Exposed for tests.
-  static std::size_t index_of(std::uint64_t value);
-  static std::uint64_t value_at(std::size_t index);
-
- private:
-  std::vector<std::uint64_t> counts_;
-  std::uint64_t total_ = 0;
-  std::uint64_t max_ = 0;
-};
 
 // A snapshot for the bench's measured window.
 struct LoadGenMark {

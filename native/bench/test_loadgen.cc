@@ -80,6 +80,47 @@ class NullSink : public EventSink {
   void on_error(const ec_error&, const char*) override {}
 };
 
+// A server for the generator to drive: an engine on a loopback port with no
+// replay (so a client receives exactly what was sent after it joined),
+// stopped when the test ends, however it ends.
+class TestServer {
+ public:
+  explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u) {
+    EngineOptions eo;
+    eo.replay = 0;
+    eo.max_backlog_bytes = max_backlog_bytes;
+    engine_ = poll ? make_poll_engine(eo, &sink_) : make_threads_engine(eo, &sink_);
+    listening_ = engine_->start();
+  }
+  ~TestServer() { engine_->stop(1000); }
+  bool ok() const { return listening_.err.ok(); }
+  // Generator options aimed at this server.
+  LoadGenOptions load(std::uint32_t clients, std::uint32_t publishers) const {
+    LoadGenOptions o;
+    o.port = listening_.bound.port;
+    o.clients = clients;
+    o.publishers = publishers;
+    return o;
+  }
+
+ private:
+  NullSink sink_;
+  std::unique_ptr<Engine> engine_;
+  ListenResult listening_;
+};
+
+// A generator and the Waiter it reports to; `gen` goes first (its
+// destructor ends and joins the thread), or earlier with gen.reset().
+struct Run {
+  explicit Run(const LoadGenOptions& o) : gen(new LoadGen(o, &waiter)) {}
+  bool start() {
+    LoadGenFailure f;
+    return gen->start(&f);
+  }
+  Waiter waiter;
+  std::unique_ptr<LoadGen> gen;
+};
+
 void sleep_ms(std::uint64_t ms) {
   ec_mutex_t m;
   ec_cond_t c;
@@ -99,55 +140,44 @@ void sleep_ms(std::uint64_t ms) {
 // as fast as the server delivers, against a backlog limit of 4 MiB that an
 // open loop would overrun (clients cut, frames lost).
 void full_run(bool poll, double rate = 6000, bool poisson = false) {
-  NullSink sink;
-  EngineOptions eo;
-  eo.replay = 0;
-  eo.max_backlog_bytes = rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u;
-  std::unique_ptr<Engine> engine = poll ? make_poll_engine(eo, &sink) : make_threads_engine(eo, &sink);
-  ListenResult listening = engine->start();
-  CHECK(listening.err.ok());
-  LoadGenOptions o;
-  o.port = listening.bound.port;
-  o.clients = 20;
-  o.publishers = 3;
+  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u);
+  CHECK(server.ok());
+  LoadGenOptions o = server.load(20, 3);
   o.size = 48;
   o.rate = rate;
   o.poisson = poisson;
   o.auditors = 2;
-  Waiter w;
-  {
-    LoadGen g(o, &w);
-    LoadGenFailure f;
-    CHECK(g.start(&f));
-    CHECK(w.wait_prepared(20000));
-    CHECK(w.ok());
-    CHECK(!w.last());
-    bench::LoadGenMark before = g.mark();
-    CHECK_EQ(before.frames_sent, 0u);
-    CHECK(before.bytes > 0);  // Every client got an admission probe.
-    g.begin();
-    sleep_ms(500);
-    bench::LoadGenMark after = g.mark();
-    CHECK(after.frames_sent > 1000);  // 3000 offered at 6000/s.
-    CHECK(after.bytes > before.bytes);
-    CHECK(after.cpu_micros >= before.cpu_micros);
-    g.finish();
-    g.finish();  // Harmless.
-    CHECK(w.wait_finished(20000));
-    g.join();
-    LoadGenResult r = w.result();
-    CHECK(r.frames_sent >= after.frames_sent);
-    CHECK_EQ(r.lost, 0u);
-    CHECK_EQ(r.order_violations, 0u);
-    CHECK(r.latency_count >= 2 * r.frames_sent);
-    CHECK(r.p50 <= r.p99);
-    CHECK(r.p99 <= r.max);
-    CHECK(r.max < 5000000);
-    CHECK(r.bytes >= r.frames_sent * o.size * o.clients);
-    bench::LoadGenMark final_mark = g.mark();  // After the thread: its last numbers.
-    CHECK_EQ(final_mark.frames_sent, r.frames_sent);
-  }
-  engine->stop(1000);
+  Run run(o);
+  Waiter& w = run.waiter;
+  LoadGen& g = *run.gen;
+  CHECK(run.start());
+  CHECK(w.wait_prepared(20000));
+  CHECK(w.ok());
+  CHECK(!w.last());
+  bench::LoadGenMark before = g.mark();
+  CHECK_EQ(before.frames_sent, 0u);
+  CHECK(before.bytes > 0);  // Every client got an admission probe.
+  g.begin();
+  sleep_ms(500);
+  bench::LoadGenMark after = g.mark();
+  CHECK(after.frames_sent > 1000);  // 3000 offered at 6000/s.
+  CHECK(after.bytes > before.bytes);
+  CHECK(after.cpu_micros >= before.cpu_micros);
+  g.finish();
+  g.finish();  // Harmless.
+  CHECK(w.wait_finished(20000));
+  g.join();
+  LoadGenResult r = w.result();
+  CHECK(r.frames_sent >= after.frames_sent);
+  CHECK_EQ(r.lost, 0u);
+  CHECK_EQ(r.order_violations, 0u);
+  CHECK(r.latency_count >= 2 * r.frames_sent);
+  CHECK(r.p50 <= r.p99);
+  CHECK(r.p99 <= r.max);
+  CHECK(r.max < 5000000);
+  CHECK(r.bytes >= r.frames_sent * o.size * o.clients);
+  bench::LoadGenMark final_mark = g.mark();  // After the thread: its last numbers.
+  CHECK_EQ(final_mark.frames_sent, r.frames_sent);
 }
 
 }  // namespace
@@ -202,64 +232,39 @@ TEST(loadgen_refused_connection_fails_prepare) {
   o.port = bound.port;
   o.clients = 5;
   o.publishers = 1;
-  Waiter w;
-  LoadGen g(o, &w);
-  LoadGenFailure f;
-  CHECK(g.start(&f));
-  CHECK(w.wait_prepared(15000));
-  CHECK(!w.ok());
-  CHECK(w.last());
-  CHECK_EQ(w.code(), std::string("ECONNREFUSED"));
-  g.join();
+  Run run(o);
+  CHECK(run.start());
+  CHECK(run.waiter.wait_prepared(15000));
+  CHECK(!run.waiter.ok());
+  CHECK(run.waiter.last());
+  CHECK_EQ(run.waiter.code(), std::string("ECONNREFUSED"));
+  run.gen->join();
   ec_net_release();
 }
 
 TEST(loadgen_finish_during_prepare_cancels) {
-  NullSink sink;
-  EngineOptions eo;
-  eo.replay = 0;
-  std::unique_ptr<Engine> engine = make_poll_engine(eo, &sink);
-  ListenResult listening = engine->start();
-  CHECK(listening.err.ok());
-  LoadGenOptions o;
-  o.port = listening.bound.port;
-  o.clients = 200;
-  Waiter w;
-  {
-    LoadGen g(o, &w);
-    LoadGenFailure f;
-    CHECK(g.start(&f));
-    g.finish();
-    CHECK(w.wait_prepared(15000));
-    CHECK(!w.ok() || !w.last());  // Cancelled, or prepared just before finish.
-    if (!w.ok()) CHECK_EQ(w.code(), std::string("ECANCELED"));
-    else CHECK(w.wait_finished(15000));
-  }  // The destructor joins.
-  engine->stop(1000);
-}
+  TestServer server(true);
+  CHECK(server.ok());
+  Run run(server.load(200, 5));
+  CHECK(run.start());
+  run.gen->finish();
+  Waiter& w = run.waiter;
+  CHECK(w.wait_prepared(15000));
+  CHECK(!w.ok() || !w.last());  // Cancelled, or prepared just before finish.
+  if (!w.ok()) CHECK_EQ(w.code(), std::string("ECANCELED"));
+  else CHECK(w.wait_finished(15000));
+}  // The generator's destructor joins.
 
 TEST(loadgen_destructor_ends_a_running_generator) {
-  NullSink sink;
-  EngineOptions eo;
-  eo.replay = 0;
-  std::unique_ptr<Engine> engine = make_poll_engine(eo, &sink);
-  ListenResult listening = engine->start();
-  CHECK(listening.err.ok());
-  LoadGenOptions o;
-  o.port = listening.bound.port;
-  o.clients = 10;
-  o.publishers = 2;
-  Waiter w;
-  {
-    LoadGen g(o, &w);
-    LoadGenFailure f;
-    CHECK(g.start(&f));
-    CHECK(w.wait_prepared(15000));
-    g.begin();
-    sleep_ms(100);
-  }
-  CHECK(!w.wait_finished(10));  // Aborted: nothing reported.
-  engine->stop(1000);
+  TestServer server(true);
+  CHECK(server.ok());
+  Run run(server.load(10, 2));
+  CHECK(run.start());
+  CHECK(run.waiter.wait_prepared(15000));
+  run.gen->begin();
+  sleep_ms(100);
+  run.gen.reset();
+  CHECK(!run.waiter.wait_finished(10));  // Aborted: nothing reported.
 }
 
 TEST(loadgen_full_run_poll_engine) { full_run(true); }

@@ -1,0 +1,81 @@
+// loadgen_internal.h — what the load generator's source files share: its
+// timings and sizes, its per-client state, and how a failure is worded. Only
+// loadgen.cc (life and main loop), loadgen_net.cc (connections, reads,
+// audits) and loadgen_pace.cc (frames, pacing, arrivals) include it.
+#ifndef ECHOCAST_BENCH_LOADGEN_INTERNAL_H
+#define ECHOCAST_BENCH_LOADGEN_INTERNAL_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loadgen.h"
+
+namespace echocast {
+namespace bench {
+
+// The generator's timings (µs) and sizes.
+inline constexpr std::uint32_t kConnectBatch = 50;              // Connects in flight at most.
+inline constexpr std::uint64_t kConnectTimeoutUs = 10000000;    // Per batch.
+inline constexpr std::uint64_t kAdmitIntervalUs = 20000;        // Publisher 0's probe frames.
+inline constexpr std::uint64_t kAdmitTimeoutUs = 15000000;
+inline constexpr std::uint64_t kSettleUs = 50000;               // After the last admission.
+inline constexpr std::uint64_t kDrainTimeoutUs = 10000000;
+inline constexpr std::uint64_t kTickUs = 1000;                  // Pacing tick (rate > 0).
+inline constexpr std::size_t kRecvBytes = 64 * 1024;            // One read.
+inline constexpr std::size_t kFillBytes = 64 * 1024;            // Rate 0: refill below this.
+// Rate 0: bytes offered but not yet received by the slowest client, at most.
+// Without this closed loop, "as fast as the server takes them" outruns the
+// fan-out, every backlog grows to the server's limit and clients are cut.
+inline constexpr std::uint64_t kMaxLagBytes = 512 * 1024;
+inline constexpr std::size_t kOutCapBytes = 256 * 1024;         // Pending bytes per publisher.
+inline constexpr std::size_t kMaxEvents = 256;            // Poller events per wait.
+
+// One auditor's view of the stream: order per publisher, and a hash of the
+// order of all frames, compared between auditors at the end.
+struct LoadGen::Auditor {
+  std::vector<char> carry;          // A frame split across reads.
+  std::vector<std::int64_t> last;   // Last seq per publisher; -1: none yet.
+  std::uint32_t hash = 0;           // Rolling hash of the order seen.
+  std::uint64_t frames = 0;
+  std::uint64_t violations = 0;
+};
+
+// One client of the generator, on the I/O thread only.
+struct LoadGen::Client {
+  enum State : std::uint8_t { Idle, Connecting, Open, Closed };
+  ec_socket_t sock = EC_INVALID_SOCKET;
+  State state = Idle;
+  unsigned interest = 0;        // 0: not registered.
+  bool lowat = false;           // SO_RCVLOWAT raised.
+  std::uint64_t bytes = 0;
+  std::uint64_t baseline = 0;
+  Auditor* auditor = nullptr;
+  // Publishers: frames not yet taken by the kernel, and what it took.
+  std::vector<char> out;
+  std::size_t out_head = 0;
+  std::uint64_t written = 0;
+  std::size_t pending() const { return out.size() - out_head; }
+};
+
+// "host:port", for messages.
+inline std::string endpoint(const LoadGenOptions& o) {
+  return o.host + ":" + std::to_string(o.port);
+}
+
+// Fills *f with a Node-style code and message for a failed call.
+inline void fail_with(LoadGenFailure* f, const ec_error& err, const char* syscall,
+                      const std::string& what) {
+  f->code = ec_err_name(err.code);
+  f->syscall = syscall;
+  // Node's wording: "connect ECONNREFUSED 127.0.0.1:3000".
+  f->message = std::string(syscall ? syscall : "loadgen") + " " + f->code;
+  if (what.empty()) f->message += ": " + ec_error_message(err);
+  else f->message += " " + what;
+}
+
+}  // namespace bench
+}  // namespace echocast
+
+#endif  // ECHOCAST_BENCH_LOADGEN_INTERNAL_H
