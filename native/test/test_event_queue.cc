@@ -66,8 +66,16 @@ struct Pusher {
     }
     p->done = true;
   }
-  bool start() { return ec_thread_create(&thread, &Pusher::main, this, EC_THREAD_STACK_BYTES).ok(); }
-  void join() { ec_thread_join(&thread); }
+  bool start() {
+    running = ec_thread_create(&thread, &Pusher::main, this, EC_THREAD_STACK_BYTES).ok();
+    return running;
+  }
+  void join() {
+    if (running) ec_thread_join(&thread);
+    running = false;
+  }
+  ~Pusher() { join(); }
+  bool running = false;
 };
 
 // Waits up to `ms` for `flag`; true if it was set.
@@ -94,6 +102,20 @@ bool starts_blocked(Pusher* p) {
   if (!wait_flag(p->started, 5000)) return false;
   return !wait_flag(p->done, 150);
 }
+
+// A queue bounded at 100 bytes that holds an 80-byte message, and a reader
+// thread blocked on adding 40 more. However a test ends, the bound is lifted
+// and the thread joined.
+struct BlockedReader {
+  bool setup() {
+    queue.set_messages(true);
+    return queue.push_message(1, payload(80), true) && starts_blocked(&pusher);
+  }
+  ~BlockedReader() { queue.lift_backpressure(); }
+  CountingWaker waker;
+  EventQueue queue{&waker, 100};
+  Pusher pusher{&queue, 40, false};
+};
 
 }  // namespace
 
@@ -182,12 +204,10 @@ TEST(event_queue_lets_one_event_above_the_bound_through_when_nothing_waits) {
 }
 
 TEST(event_queue_blocks_a_reader_until_js_releases_bytes) {
-  CountingWaker w;
-  EventQueue q(&w, 100);
-  q.set_messages(true);
-  CHECK(q.push_message(1, payload(80), true));
-  Pusher p(&q, 40, false);
-  CHECK(starts_blocked(&p));
+  BlockedReader r;
+  CHECK(r.setup());
+  EventQueue& q = r.queue;
+  Pusher& p = r.pusher;
   EventBatch b = q.take();
   CHECK_EQ(b.events.size(), 1u);
   q.release(b.bounded_bytes);
@@ -199,17 +219,13 @@ TEST(event_queue_blocks_a_reader_until_js_releases_bytes) {
 }
 
 TEST(event_queue_turning_messages_off_lets_a_blocked_reader_go) {
-  CountingWaker w;
-  EventQueue q(&w, 100);
-  q.set_messages(true);
-  CHECK(q.push_message(1, payload(80), true));
-  Pusher p(&q, 40, false);
-  CHECK(starts_blocked(&p));
-  q.set_messages(false);
-  CHECK(wait_flag(p.done, 5000));
-  p.join();
-  CHECK(!p.queued);  // Its message was dropped, its bytes not counted.
-  CHECK_EQ(q.pending_bytes(), 80u);
+  BlockedReader r;
+  CHECK(r.setup());
+  r.queue.set_messages(false);
+  CHECK(wait_flag(r.pusher.done, 5000));
+  r.pusher.join();
+  CHECK(!r.pusher.queued);  // Its message was dropped, its bytes not counted.
+  CHECK_EQ(r.queue.pending_bytes(), 80u);
 }
 
 TEST(event_queue_forwarded_frames_wait_even_with_messages_off_until_lifted) {
@@ -217,6 +233,10 @@ TEST(event_queue_forwarded_frames_wait_even_with_messages_off_until_lifted) {
   EventQueue q(&w, 100);
   q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(80, 'f').data()), 80, 1, true);
   Pusher p(&q, 40, true);
+  struct Lift {
+    EventQueue& q;
+    ~Lift() { q.lift_backpressure(); }  // Before p joins, however the test ends.
+  } lift{q};
   CHECK(starts_blocked(&p));
   q.set_messages(false);  // Not a message: it stays blocked.
   CHECK(!wait_flag(p.done, 100));

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EchocastError, ErrorCodes } from '../errors.js';
+import type { LoadOptions } from '../bench/loadgen.js';
 import type { EngineName } from '../options.js';
 
 /** The events the addon delivers, in batches, on the JS thread. */
@@ -50,30 +51,29 @@ export interface AddonServer {
 }
 
 /**
- * Options of the addon's LoadGen (native/loadgen_wrap.cc): a field left out
- * takes the generator's default; types are checked there, ranges once, by
- * the generator's own table (native/bench/loadgen.cc validate_options).
+ * Options of the addon's LoadGen (native/loadgen_wrap.cc): the bench's own
+ * load options (src/bench/loadgen.ts) that the generator takes. A field left
+ * out takes the generator's default; types are checked there, ranges once,
+ * by the generator's own table (native/bench/loadgen.cc validate_options).
  */
-export interface AddonLoadGenOptions {
-  host?: string;
+export type AddonLoadGenOptions = Partial<Pick<LoadOptions, 'host' | 'clients' | 'publishers' | 'size' | 'rate' | 'arrivals' | 'auditors'>> & {
   port: number;
-  clients?: number;
-  publishers?: number;
-  size?: number;
-  rate?: number;
-  arrivals?: 'ticks' | 'poisson';
-  auditors?: number;
+  /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
   rcvlowat?: number;
+};
+
+/** A snapshot of the load generator, taken synchronously. */
+export interface AddonLoadGenMark {
+  bytes: number;
+  cpuMicros: number;
+  framesSent: number;
 }
 
-/** What the addon's LoadGen reports when it finishes. */
-export interface AddonLoadGenResult {
-  framesSent: number;
+/** What the addon's LoadGen reports when it finishes: the last mark, and what the auditors saw. */
+export interface AddonLoadGenResult extends AddonLoadGenMark {
   lost: number;
   orderViolations: number;
   latencyUs: { p50: number; p99: number; max: number };
-  cpuMicros: number;
-  bytes: number;
   latencyCount: number;
 }
 
@@ -81,7 +81,7 @@ export interface AddonLoadGenResult {
 export interface AddonLoadGen {
   prepare(cb: (err: Error | null) => void): void;
   begin(): void;
-  mark(): { bytes: number; cpuMicros: number; framesSent: number };
+  mark(): AddonLoadGenMark;
   finish(cb: (err: Error | null, result: AddonLoadGenResult) => void): void;
 }
 
