@@ -7,7 +7,8 @@
 // it (ServerWrap: its EventQueue; LoadGenWrap: its completions). Every call's
 // status is checked: napi_closing (the environment is going away) stops all
 // further calls, and any other failure is reported once on stderr and makes
-// Ring() return false, so the owner keeps its work and rings again.
+// Ring() return false, so the owner keeps its work and rings again. A
+// failed Release is reported the same way; Ref and Unref throw.
 #ifndef ECHOCAST_TSFN_PUMP_H
 #define ECHOCAST_TSFN_PUMP_H
 
@@ -59,9 +60,7 @@ class TsfnPump {
       closing_.store(true, std::memory_order_release);
       return false;
     }
-    if (!reported_.exchange(true))
-      std::fprintf(stderr, "echocast: napi_call_threadsafe_function failed (status %d); will retry\n",
-                   static_cast<int>(status));
+    Report(status, "napi_call_threadsafe_function (the work stays queued)");
     return false;
   }
 
@@ -69,6 +68,7 @@ class TsfnPump {
   bool open() const { return open_; }
 
   // While unreferenced, the pump does not keep the process alive.
+  // (On the JS thread: a failure of either throws a JS exception.)
   void Ref(Napi::Env env) {
     if (open_) tsfn_.Ref(env);
   }
@@ -81,7 +81,7 @@ class TsfnPump {
     if (!open_) return;
     open_ = false;
     closing_.store(true, std::memory_order_release);
-    tsfn_.Release();
+    Report(tsfn_.Release(), "napi_release_threadsafe_function");
   }
   // At environment teardown Node finalizes the function itself: only forget it.
   void Forget() {
@@ -95,6 +95,14 @@ class TsfnPump {
     owner->OnPump(env, fn);
   }
   typedef Napi::TypedThreadSafeFunction<Owner, void, &TsfnPump::CallJs> Tsfn;
+
+  // A failed call has no JS to throw to (it may be on any thread, or the
+  // env may be going away): it is reported on stderr, once per pump.
+  // napi_closing is no failure: the function is going away anyway.
+  void Report(napi_status status, const char* call) {
+    if (status == napi_ok || status == napi_closing || reported_.exchange(true)) return;
+    std::fprintf(stderr, "echocast: %s failed (napi_status %d)\n", call, static_cast<int>(status));
+  }
 
   void Opened() {
     open_ = true;
