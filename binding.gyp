@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/server_wrap.cc",
         "native/loadgen_wrap.cc",
+        "native/tsfn_pump.cc",
         "native/bench/histogram.cc",
         "native/bench/loadgen.cc",
         "native/bench/loadgen_net.cc",

@@ -29,7 +29,9 @@
 namespace echocast {
 
 // The LoadGen class exported by the addon.
-class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenListener {
+class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>,
+                    public bench::LoadGenListener,
+                    public PumpTarget {
  public:
   // Defines the JS class.
   static Napi::Function Define(Napi::Env env);
@@ -45,7 +47,7 @@ class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenL
   void on_finished(const bench::LoadGenResult& result) override;
 
   // TsfnPump's JS-thread side: handles every completion in the mailbox.
-  void OnPump(Napi::Env env, Napi::Function fn);
+  void OnPump(Napi::Env env, Napi::Function fn) override;
 
  private:
   // One completion, as the I/O thread reported it.
@@ -82,7 +84,7 @@ class LoadGenWrap : public Napi::ObjectWrap<LoadGenWrap>, public bench::LoadGenL
 
   bench::LoadGenOptions options_;
   std::unique_ptr<bench::LoadGen> gen_;
-  TsfnPump<LoadGenWrap> pump_;
+  TsfnPump pump_;
   bool cleanup_hook_ = false;
   bool held_ = false;
   bool finish_requested_ = false;

@@ -36,7 +36,10 @@ Napi::Value MakeError(Napi::Env env, const std::string& message,
                       const std::string* address = nullptr, int port = -1);
 
 // The Server class exported by the addon.
-class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink, public EventWaker {
+class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
+                   public EventSink,
+                   public EventWaker,
+                   public PumpTarget {
  public:
   // Defines the JS class.
   static Napi::Function Define(Napi::Env env);
@@ -61,7 +64,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink, public
   bool ring() override;
 
   // TsfnPump's JS-thread side: converts and delivers everything queued.
-  void OnPump(Napi::Env env, Napi::Function fn);
+  void OnPump(Napi::Env env, Napi::Function fn) override;
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -95,7 +98,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>, public EventSink, public
   std::string engine_name_;
   std::unique_ptr<Engine> engine_;
   Napi::FunctionReference on_events_;
-  TsfnPump<ServerWrap> pump_;
+  TsfnPump pump_;
   // Declared after pump_: the queue rings it.
   EventQueue queue_{this};
   State state_ = State::Idle;  // JS thread only.
