@@ -1,5 +1,6 @@
 // server_wrap.h — the JS-facing Server class (Napi::ObjectWrap). One of the
-// files that see Node-API (with addon.cc, loadgen_wrap.* and tsfn_pump.h).
+// files that see Node-API (with addon.cc, loadgen_wrap.*, tsfn_pump.* and
+// js_options.h).
 //
 // It owns a core Engine, the EventQueue its threads report into
 // (core/event_queue.h: order, batching, the bound on bytes waiting for JS)
