@@ -1,5 +1,6 @@
-// engine.h — the interface between an I/O model (Server 1.0 threads, later
-// Server 2.0 poll) and whoever drives it (the Node-API wrapper, or tests).
+// engine.h — the interface between an I/O model (the threads engine, or the
+// poll engine) and whoever drives it (the Node-API wrapper, or tests). Both
+// engines share one semantics core (fanout.h, roster.h, stop_sequence.h).
 // Nothing here knows about Node-API: engines report through EventSink.
 #ifndef ECHOCAST_CORE_ENGINE_H
 #define ECHOCAST_CORE_ENGINE_H
@@ -12,7 +13,8 @@
 
 #include "../platform/platform.h"
 #include "framer.h"
-#include "hub.h"
+#include "fanout.h"
+#include "frame_batch.h"
 
 namespace echocast {
 
@@ -42,7 +44,7 @@ class EventSink {
   // so that nothing is copied or queued while JS does not listen.
   virtual bool wants_messages() = 0;
   // A frame from client `id` was received (and, unless forwarding, entered
-  // the hub). With may_wait (reader threads) it blocks the caller while too
+  // the log). With may_wait (reader threads) it blocks the caller while too
   // many event bytes wait for JS (backpressure on that client); without it
   // (the poll engine's one thread) it never blocks, and the engine checks
   // events_room() before reading instead.
@@ -50,7 +52,7 @@ class EventSink {
                           bool may_wait) = 0;
   // Cluster mode: `frames` complete frames of client `id`, in wire form
   // (delimiters and prefixes included), from one read. They did not enter
-  // the hub. Bounded like on_message (same may_wait rule).
+  // the log. Bounded like on_message (same may_wait rule).
   virtual void on_frames(std::uint64_t id, const std::uint8_t* data,
                          std::size_t len, std::size_t frames, bool may_wait) = 0;
   // Whether the event bytes waiting for JS are under the bound (or the
@@ -89,7 +91,7 @@ class Engine {
   // inject(data, len, 0).
   virtual void broadcast(const std::uint8_t* data, std::size_t len) = 0;
   // Cluster mode: while on, complete frames from clients do not enter the
-  // hub; they go to EventSink::on_frames, one call per read.
+  // log; they go to EventSink::on_frames, one call per read.
   virtual void set_forward(bool on) = 0;
   // Splits already-encoded frames (the server's framing; "a\nb\n" is two
   // line frames, raw framing takes the buffer as one frame) and appends them
@@ -97,8 +99,9 @@ class Engine {
   // false skips that client. Counted as framesIn. Never blocks.
   virtual void inject(const std::uint8_t* data, std::size_t len,
                       std::uint64_t origin) = 0;
-  // Cuts client `id` with `reason` (a string with static storage, e.g.
-  // "cluster-unavailable"); a no-op if the client is gone.
+  // Cuts client `id` with `reason`, a reason name (reasons.h), e.g.
+  // "cluster-unavailable"; a no-op if the client is gone or the name is not
+  // a reason.
   virtual void disconnect(std::uint64_t id, const char* reason) = 0;
   // Called by the wrapper (any thread) when event bytes waiting for JS were
   // released, so an engine that paused reading (events_room() false) can
@@ -112,12 +115,14 @@ class Engine {
   virtual EngineStats stats() = 0;
 };
 
-// Server 1.0: an accept thread, and per client a reader and a writer thread.
+// The threads engine (native-threads): an accept thread, and per client a
+// reader and a writer thread.
 std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options,
                                             EventSink* sink);
 
-// Server 2.0: one I/O thread multiplexing every socket (epoll on Linux,
-// WSAPoll on Windows, poll elsewhere) over a single-threaded frame log.
+// The poll engine (native-poll): one I/O thread multiplexing every socket
+// (epoll on Linux, WSAPoll on Windows, poll elsewhere), with no lock on the
+// data path.
 std::unique_ptr<Engine> make_poll_engine(const EngineOptions& options,
                                          EventSink* sink);
 

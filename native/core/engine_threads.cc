@@ -1,8 +1,13 @@
-// engine_threads.cc — Server 1.0, the seed's model: one accept thread, and
-// per client a reader thread (blocking recv -> framer -> hub) and a writer
-// thread (sleeps on its condition variable, sends batches outside the lock).
-// A reaper thread joins the threads of finished clients, closes their
-// sockets and reports the disconnect, so finished clients cost nothing.
+// engine_threads.cc — the threads engine, the seed's model: one accept
+// thread, and per client a reader thread (blocking recv -> framer -> hub)
+// and a writer thread (sleeps on its condition variable, gathers its bytes
+// from the log under the lock and sends them outside it). A reaper thread
+// joins the threads of finished clients, closes their sockets and reports
+// the disconnect, so finished clients cost nothing.
+//
+// The rules are the core's (fanout.h through hub.h, roster.h,
+// stop_sequence.h); this file is only the I/O model: threads, blocking
+// sockets and condition variables.
 //
 // Closing a client: whoever decides first (reader: EOF is not a close, but a
 // recv error or an oversized frame is; writer: a send error; another reader's
@@ -10,14 +15,17 @@
 // records the reason and interrupts the socket under the hub's lock. That
 // wakes both threads; each exits, the last one hands the client to the
 // reaper, and only the reaper closes the socket, after joining both threads.
-#include <algorithm>
 #include <atomic>
-#include <cstring>
+#include <map>
 #include <memory>
 #include <new>
 #include <vector>
 
 #include "engine.h"
+#include "hub.h"
+#include "listening.h"
+#include "roster.h"
+#include "stop_sequence.h"
 
 namespace echocast {
 
@@ -27,14 +35,6 @@ namespace {
 constexpr std::size_t kRecvBytes = 64 * 1024;
 // Bytes gathered into one send by a writer (at least one frame).
 constexpr std::size_t kBatchBytes = 64 * 1024;
-// Frames up to this size are copied together into one buffer for sending;
-// larger ones are sent in place (gathered I/O).
-constexpr std::size_t kCoalesceBytes = 2048;
-// Pending connections the kernel may queue.
-constexpr int kBacklog = 511;
-// At stop, how long at least peers get to answer a graceful close before
-// their connections are interrupted.
-constexpr std::uint64_t kLingerMs = 250;
 
 class ThreadsEngine;
 
@@ -57,8 +57,8 @@ struct Client : public HubMember {
  protected:
   // A stopping server ends connections gracefully (the peer still reads
   // what was flushed); every other reason cuts the client at once.
-  void on_close(const char* reason) override {
-    if (std::strcmp(reason, "server-closed") == 0) {
+  void on_close(Reason reason) override {
+    if (reason == Reason::ServerClosed) {
       ec_socket_end(sock);
     } else {
       ec_socket_interrupt(sock);
@@ -66,30 +66,20 @@ struct Client : public HubMember {
   }
 };
 
-// Collects the frames of one received chunk so they enter the hub under one
-// lock acquisition, each stored once.
-class FrameCollector : public FrameSink {
- public:
-  FrameCollector(std::uint64_t sender, std::vector<FrameRef>* out)
-      : sender_(sender), out_(out) {}
-  void on_frame(const FrameView& view) override {
-    auto frame = std::make_shared<HubFrame>();
-    frame->sender = sender_;
-    frame->bytes.assign(view.bytes, view.bytes + view.size);
-    frame->payload_offset = view.payload_offset;
-    frame->payload_size = view.payload_size;
-    out_->push_back(std::move(frame));
-  }
-
- private:
-  std::uint64_t sender_;
-  std::vector<FrameRef>* out_;
-};
+FanoutOptions fanout_options(const EngineOptions& o) {
+  FanoutOptions f;
+  f.replay = o.replay;
+  f.echo_to_sender = o.echo_to_sender;
+  f.max_backlog_bytes = o.max_backlog_bytes;
+  f.slow_grace_ms = kThreadsSlowGraceMs;
+  return f;
+}
 
 class ThreadsEngine : public Engine {
  public:
   ThreadsEngine(const EngineOptions& options, EventSink* sink)
-      : options_(options), sink_(sink), hub_(hub_options(options)) {
+      : options_(options), sink_(sink), hub_(fanout_options(options)),
+        roster_(options.max_clients) {
     ec_mutex_init(&mutex_);
     ec_cond_init(&reaper_cond_);
     ec_cond_init(&idle_cond_);
@@ -104,36 +94,17 @@ class ThreadsEngine : public Engine {
 
   ListenResult start() override {
     ListenResult result;
-    result.err = ec_net_acquire();
-    if (!result.err.ok()) {
-      result.syscall = "WSAStartup";
-      return result;
-    }
-    result.err = ec_listen(options_.host.c_str(), options_.port, kBacklog,
-                           &listener_, &result.bound, &result.syscall);
-    if (!result.err.ok()) {
-      ec_net_release();
-      return result;
-    }
+    if (!open_listener(options_, &listener_, &result)) return result;
     result.err = ec_thread_create(&reaper_thread_, &ThreadsEngine::reaper_main,
                                   this, EC_THREAD_STACK_BYTES);
     if (result.err.ok()) {
       result.err = ec_thread_create(&accept_thread_, &ThreadsEngine::accept_main,
                                     this, EC_THREAD_STACK_BYTES);
-      if (!result.err.ok()) {
-        {
-          ec_lock_guard lock(&mutex_);
-          reaper_exit_ = true;
-          ec_cond_signal(&reaper_cond_);
-        }
-        ec_thread_join(&reaper_thread_);
-      }
+      if (!result.err.ok()) end_reaper();
     }
     if (!result.err.ok()) {
       result.syscall = "thread_create";
-      ec_listener_close(listener_);
-      listener_ = nullptr;
-      ec_net_release();
+      close_listener(&listener_);
       return result;
     }
     running_ = true;
@@ -148,27 +119,29 @@ class ThreadsEngine : public Engine {
 
   void inject(const std::uint8_t* data, std::size_t len,
               std::uint64_t origin) override {
-    std::vector<FrameRef> frames;
-    FrameCollector collector(origin, &frames);
-    split_encoded(options_.framing, data, len, &collector);
-    if (!frames.empty()) hub_.append(frames.data(), frames.size());  // Never waits.
+    FrameBatch batch;
+    split_into(options_.framing, data, len, &batch);
+    hub_.append(batch, origin, false);  // Never waits.
   }
 
   void disconnect(std::uint64_t id, const char* reason) override {
+    Reason r;
+    if (!reason_from_name(reason, &r)) return;
     // Under the engine's lock the client cannot be finished and freed (the
     // reaper erases it under this lock before closing its socket). Lock
     // order: engine mutex, then hub lock, as everywhere else.
     ec_lock_guard lock(&mutex_);
     auto it = clients_.find(id);
-    if (it != clients_.end()) hub_.close_member(it->second, reason);
+    if (it != clients_.end()) hub_.close_member(it->second, r);
   }
 
   void stop(std::uint64_t deadline_ms) override {
     if (!running_) return;
     running_ = false;
-    std::uint64_t stop_started = ec_now_ms();
-    // 1. Stop accepting: wake the accept thread and join it. After this no
-    //    client can be added.
+    StopSequence seq;
+    seq.begin(ec_now_ms(), deadline_ms);
+    // Stop accepting: wake the accept thread and join it. After this no
+    // client can be added.
     {
       ec_lock_guard lock(&mutex_);
       stopping_ = true;
@@ -178,34 +151,30 @@ class ThreadsEngine : public Engine {
     ec_thread_join(&accept_thread_);
     ec_listener_close(listener_);
     listener_ = nullptr;
-    // 2. Fix the set of frames to flush and give writers until the deadline.
+    // Fix the set of frames to flush and give writers until the deadline.
     hub_.close_input();
-    hub_.wait_drained(ec_now_ms() + deadline_ms);
-    // 3. Close every client gracefully ("server-closed"): writers stop, and
-    //    readers see end of stream (POSIX at once; Windows when the peer
-    //    answers the FIN). The reaper joins the threads of each.
-    hub_.close_all("server-closed");
-    // 4. Clients still there after a short linger (a peer that does not
-    //    close, a writer stuck in send) are interrupted, abortively if the
-    //    OS needs it. Their sockets are still open: a socket is closed only
-    //    after its client has left clients_, and this runs under the lock.
-    std::uint64_t now = ec_now_ms();
-    std::uint64_t linger_end = std::max(stop_started + deadline_ms, now + kLingerMs);
+    hub_.wait_drained(seq.flush_until());
+    // Close every client gracefully: writers stop, and readers see end of
+    // stream (POSIX at once; Windows when the peer answers the FIN). The
+    // reaper joins the threads of each.
+    seq.close_now(ec_now_ms(), true);
+    hub_.close_all(Reason::ServerClosed);
+    // Clients still there after the linger (a peer that does not close, a
+    // writer stuck in send) are interrupted, abortively if the OS needs it.
+    // Their sockets are still open: a socket is closed only after its
+    // client has left clients_, and this runs under the lock.
     {
       ec_lock_guard lock(&mutex_);
-      while (!clients_.empty()) {
-        now = ec_now_ms();
-        if (now >= linger_end) break;
-        ec_cond_timed_wait(&idle_cond_, &mutex_, linger_end - now);
+      for (;;) {
+        std::uint64_t now = ec_now_ms();
+        if (seq.done(now, clients_.empty())) break;
+        ec_cond_timed_wait(&idle_cond_, &mutex_, seq.next_ms() - now);
       }
       for (const auto& kv : clients_) ec_socket_interrupt(kv.second->sock);
       while (!clients_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
-      reaper_exit_ = true;
-      ec_cond_signal(&reaper_cond_);
     }
-    // 4. The last thread.
-    ec_thread_join(&reaper_thread_);
-    ec_net_release();
+    end_reaper();
+    close_listener(&listener_);  // The listener is gone: releases the network.
   }
 
   EngineStats stats() override {
@@ -213,21 +182,13 @@ class ThreadsEngine : public Engine {
     {
       ec_lock_guard lock(&mutex_);
       s.clients = clients_.size();
-      s.disconnects = disconnects_;
     }
+    s.disconnects = roster_.tallies();
     s.hub = hub_.counters();
     return s;
   }
 
  private:
-  static HubOptions hub_options(const EngineOptions& o) {
-    HubOptions h;
-    h.replay = o.replay;
-    h.echo_to_sender = o.echo_to_sender;
-    h.max_backlog_bytes = o.max_backlog_bytes;
-    return h;
-  }
-
   static void accept_main(void* arg) { static_cast<ThreadsEngine*>(arg)->accept_loop(); }
   static void reaper_main(void* arg) { static_cast<ThreadsEngine*>(arg)->reaper_loop(); }
   static void reader_main(void* arg) {
@@ -239,16 +200,14 @@ class ThreadsEngine : public Engine {
     c->engine->writer_loop(c);
   }
 
-  static bool transient(ec_err code) {
-    return code == EC_ECONNABORTED || code == EC_ECONNRESET ||
-           code == EC_EINTR || code == EC_EAGAIN || code == EC_EPIPE ||
-           code == EC_ENETDOWN || code == EC_EHOSTUNREACH ||
-           code == EC_ENETUNREACH || code == EC_ETIMEDOUT;
-  }
-
-  static bool resource_shortage(ec_err code) {
-    return code == EC_EMFILE || code == EC_ENFILE || code == EC_ENOBUFS ||
-           code == EC_ENOMEM;
+  // Lets the reaper finish what it has and joins it: the last thread.
+  void end_reaper() {
+    {
+      ec_lock_guard lock(&mutex_);
+      reaper_exit_ = true;
+      ec_cond_signal(&reaper_cond_);
+    }
+    ec_thread_join(&reaper_thread_);
   }
 
   void accept_loop() {
@@ -260,20 +219,21 @@ class ThreadsEngine : public Engine {
       ec_error err = ec_listener_accept(listener_, &sock, &address, &port);
       if (err.code == EC_ECANCELED) return;
       if (!err.ok()) {
-        if (transient(err.code)) continue;
-        if (resource_shortage(err.code)) {
-          // Out of descriptors or memory: say so once per episode, and wait
-          // a little (woken at once by stop) instead of spinning on a
-          // connection that stays pending.
-          if (!reported_shortage) sink_->on_error(err, "accept");
-          reported_shortage = true;
-          ec_lock_guard lock(&mutex_);
-          if (!stopping_) ec_cond_timed_wait(&idle_cond_, &mutex_, 100);
-          if (stopping_) return;
-          continue;
+        AcceptError kind = classify_accept_error(err.code);
+        if (kind == AcceptError::Transient) continue;
+        if (kind == AcceptError::Fatal) {
+          sink_->on_error(err, "accept");
+          return;
         }
-        sink_->on_error(err, "accept");
-        return;
+        // Out of descriptors or memory: say so once per episode, and wait
+        // a little (woken at once by stop) instead of spinning on a
+        // connection that stays pending.
+        if (!reported_shortage) sink_->on_error(err, "accept");
+        reported_shortage = true;
+        ec_lock_guard lock(&mutex_);
+        if (!stopping_) ec_cond_timed_wait(&idle_cond_, &mutex_, kAcceptBackoffMs);
+        if (stopping_) return;
+        continue;
       }
       reported_shortage = false;
       admit(sock, address, port);
@@ -282,34 +242,30 @@ class ThreadsEngine : public Engine {
 
   void admit(ec_socket_t sock, const std::string& address, int port) {
     Client* c = nullptr;
-    const char* refused = nullptr;
     std::uint64_t id;
+    Reason refused = Reason::ServerFull;
     {
       ec_lock_guard lock(&mutex_);
-      id = ++next_id_;
-      if (clients_.size() >= options_.max_clients) {
-        refused = "server-full";
-      } else {
+      if (roster_.admit(clients_.size(), &id)) {
         c = new (std::nothrow) Client;
-        if (c == nullptr) {
-          refused = "client-error";
-        } else {
-          c->engine = this;
-          c->id = id;
-          c->sock = sock;
-          // Reader, writer, and admit() itself: the reader can finish
-          // before ec_thread_create returns, and the reaper must not see
-          // the client (and delete it) before c->reader and
-          // c->reader_started are written (ThreadSanitizer found the race).
-          c->alive = 3;
-          clients_[id] = c;
-        }
+        refused = Reason::ClientError;
+        if (c == nullptr) roster_.tally(refused);
       }
-      if (refused != nullptr) ++disconnects_[refused];
+      if (c != nullptr) {
+        c->engine = this;
+        c->id = id;
+        c->sock = sock;
+        // Reader, writer, and admit() itself: the reader can finish before
+        // ec_thread_create returns, and the reaper must not see the client
+        // (and delete it) before c->reader and c->reader_started are
+        // written (ThreadSanitizer found the race).
+        c->alive = 3;
+        clients_[id] = c;
+      }
     }
     if (c == nullptr) {
       ec_socket_close(sock);
-      sink_->on_disconnect(id, refused);
+      sink_->on_disconnect(id, reason_name(refused));
       return;
     }
     hub_.join(c);
@@ -322,11 +278,11 @@ class ThreadsEngine : public Engine {
                              EC_THREAD_STACK_BYTES);
       c->reader_started = err.ok();
       if (!err.ok()) {
-        hub_.close_member(c, "client-error");  // The writer exits.
-        thread_done(c);                        // For the reader never run.
+        hub_.close_member(c, Reason::ClientError);  // The writer exits.
+        thread_done(c);                             // For the reader never run.
       }
     } else {
-      hub_.close_member(c, "client-error");
+      hub_.close_member(c, Reason::ClientError);
       thread_done(c);
       thread_done(c);
     }
@@ -337,25 +293,24 @@ class ThreadsEngine : public Engine {
   void reader_loop(Client* c) {
     std::unique_ptr<std::uint8_t[]> buf(new (std::nothrow) std::uint8_t[kRecvBytes]);
     if (!buf) {
-      hub_.close_member(c, "client-error");
+      hub_.close_member(c, Reason::ClientError);
       thread_done(c);
       return;
     }
     Framer framer(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-    std::vector<FrameRef> frames;
-    FrameCollector collector(c->id, &frames);
-    std::vector<std::uint8_t> forwarded;  // Cluster mode: one read's frames.
+    FrameBatch batch;  // One read's frames, side by side in wire form.
+    FrameBatchSink collect(&batch);
     for (;;) {
       std::size_t n = 0;
       ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
       if (!err.ok()) {
-        hub_.close_member(c, "client-error");  // Keeps an earlier reason.
+        hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
         break;
       }
       if (n == 0) {
         if (ec_socket_gone(c->sock)) {
           // A reset that recv reported as end of stream (Wine): not a half-close.
-          hub_.close_member(c, "client-error");
+          hub_.close_member(c, Reason::ClientError);
           break;
         }
         // The peer shut its write side: drop any partial frame (with the
@@ -363,26 +318,22 @@ class ThreadsEngine : public Engine {
         c->half_closed = true;
         break;
       }
-      frames.clear();
-      bool ok = framer.feed(buf.get(), n, &collector);
-      if (!frames.empty()) {
-        if (forward_) {
-          // Cluster mode: the frames go to JS (and the stream), not the hub.
-          if (sink_->wants_messages())
-            for (const FrameRef& f : frames) sink_->on_message(c->id, f, true);
-          forwarded.clear();
-          for (const FrameRef& f : frames)
-            forwarded.insert(forwarded.end(), f->bytes.begin(), f->bytes.end());
-          sink_->on_frames(c->id, forwarded.data(), forwarded.size(), frames.size(), true);
-          if (forwarded.capacity() > kRecvBytes) std::vector<std::uint8_t>().swap(forwarded);
-        } else if (hub_.append(frames.data(), frames.size(), true) &&
-                   sink_->wants_messages()) {
-          for (const FrameRef& f : frames) sink_->on_message(c->id, f, true);
-        }
+      batch.clear();
+      bool ok = framer.feed(buf.get(), n, &collect);
+      if (!batch.frames.empty()) {
+        bool forward = forward_;
+        // Cluster mode: the frames go to JS (and the stream), not the hub.
+        bool delivered = forward || hub_.append(batch, c->id, true);
+        if (delivered && sink_->wants_messages())
+          for (const FrameBatch::Extent& e : batch.frames)
+            sink_->on_message(c->id, batch.frame_ref(e, c->id), true);
+        if (forward)
+          sink_->on_frames(c->id, batch.bytes.data(), batch.bytes.size(),
+                           batch.frames.size(), true);
       }
-      frames.clear();
+      if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
       if (!ok) {
-        hub_.close_member(c, "frame-too-large");
+        hub_.close_member(c, Reason::FrameTooLarge);
         break;
       }
     }
@@ -390,45 +341,17 @@ class ThreadsEngine : public Engine {
   }
 
   void writer_loop(Client* c) {
-    std::vector<FrameRef> batch;
-    std::vector<ec_iovec> pieces;
-    // Small frames are copied side by side into `scratch` so one send carries
-    // many of them; large ones are sent from the hub's copy (no copy here).
-    // Reserved once and never grown past kBatchBytes + kCoalesceBytes, so
-    // pointers into it stay valid while a batch is built.
-    std::vector<std::uint8_t> scratch;
-    std::uint64_t done = 0;  // End of the batch just sent, reported below.
+    ec_iovec pieces[EC_MAX_IOV];
     for (;;) {
-      std::uint64_t end = 0;
-      if (hub_.next_batch(c, &batch, &end, kBatchBytes, true, done) == BatchResult::Closed)
+      std::size_t count = 0;
+      if (hub_.next_batch(c, pieces, EC_MAX_IOV, kBatchBytes, &count) == BatchResult::Closed)
         break;
-      pieces.clear();
-      for (const FrameRef& f : batch) {
-        const std::uint8_t* data = f->bytes.data();
-        std::size_t size = f->bytes.size();
-        if (size > kCoalesceBytes) {
-          pieces.push_back(ec_iovec{data, size});
-          continue;
-        }
-        if (scratch.capacity() == 0) scratch.reserve(kBatchBytes + kCoalesceBytes);
-        const std::uint8_t* at = scratch.data() + scratch.size();
-        scratch.insert(scratch.end(), data, data + size);
-        if (!pieces.empty() &&
-            static_cast<const std::uint8_t*>(pieces.back().base) + pieces.back().len == at) {
-          pieces.back().len += size;  // Contiguous with the previous copy.
-        } else {
-          pieces.push_back(ec_iovec{at, size});
-        }
-      }
-      ec_error err = ec_socket_send_all(c->sock, pieces.data(), pieces.size());
-      scratch.clear();
+      ec_error err = ec_socket_send_all(c->sock, pieces, count);
       if (!err.ok()) {
-        hub_.close_member(c, c->half_closed ? "client-closed" : "client-error");
+        hub_.send_failed(c, c->half_closed ? Reason::ClientClosed : Reason::ClientError);
         break;
       }
-      done = end;
     }
-    batch.clear();
     thread_done(c);
   }
 
@@ -460,24 +383,25 @@ class ThreadsEngine : public Engine {
   void finish(Client* c) {
     if (c->reader_started) ec_thread_join(&c->reader);
     if (c->writer_started) ec_thread_join(&c->writer);
-    const char* reason = hub_.reason(c);
-    if (reason == nullptr) reason = "client-closed";
+    Reason reason = Reason::ClientClosed;
+    hub_.reason(c, &reason);
     hub_.leave(c);
     std::uint64_t id = c->id;
     {
       ec_lock_guard lock(&mutex_);
       clients_.erase(c->id);  // Before the close: stop() may interrupt clients_.
-      ++disconnects_[reason];
+      roster_.tally(reason);
       if (clients_.empty()) ec_cond_broadcast(&idle_cond_);
     }
     ec_socket_close(c->sock);
     delete c;
-    sink_->on_disconnect(id, reason);
+    sink_->on_disconnect(id, reason_name(reason));
   }
 
   EngineOptions options_;
   EventSink* sink_;
   Hub hub_;
+  Roster roster_;
   ec_listener* listener_ = nullptr;
   ec_thread_t accept_thread_;
   ec_thread_t reaper_thread_;
@@ -485,7 +409,7 @@ class ThreadsEngine : public Engine {
   // Cluster mode (set_forward); read by every reader per chunk.
   std::atomic<bool> forward_{false};
 
-  // Guards everything below.
+  // Guards everything below, and the roster's admission.
   ec_mutex_t mutex_;
   // The reaper sleeps here until a client is finished or it should exit.
   ec_cond_t reaper_cond_;
@@ -494,8 +418,6 @@ class ThreadsEngine : public Engine {
   ec_cond_t idle_cond_;
   std::map<std::uint64_t, Client*> clients_;
   std::vector<Client*> dead_;
-  std::map<std::string, std::uint64_t> disconnects_;
-  std::uint64_t next_id_ = 0;
   bool stopping_ = false;
   bool reaper_exit_ = false;
 };

@@ -1,0 +1,37 @@
+// listening.cc — see listening.h.
+#include "listening.h"
+
+namespace echocast {
+
+bool open_listener(const EngineOptions& options, ec_listener** out, ListenResult* result) {
+  result->err = ec_net_acquire();
+  if (!result->err.ok()) {
+    result->syscall = "WSAStartup";
+    return false;
+  }
+  result->err = ec_listen(options.host.c_str(), options.port, kListenBacklog, out,
+                          &result->bound, &result->syscall);
+  if (!result->err.ok()) {
+    ec_net_release();
+    return false;
+  }
+  return true;
+}
+
+void close_listener(ec_listener** listener) {
+  if (*listener != nullptr) ec_listener_close(*listener);
+  *listener = nullptr;
+  ec_net_release();
+}
+
+AcceptError classify_accept_error(ec_err code) {
+  if (code == EC_ECONNABORTED || code == EC_ECONNRESET || code == EC_EINTR ||
+      code == EC_EAGAIN || code == EC_EPIPE || code == EC_ENETDOWN ||
+      code == EC_EHOSTUNREACH || code == EC_ENETUNREACH || code == EC_ETIMEDOUT)
+    return AcceptError::Transient;
+  if (code == EC_EMFILE || code == EC_ENFILE || code == EC_ENOBUFS || code == EC_ENOMEM)
+    return AcceptError::Shortage;
+  return AcceptError::Fatal;
+}
+
+}  // namespace echocast
