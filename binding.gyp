@@ -19,6 +19,7 @@
         "native/core/listening.cc",
         "native/core/engine_threads.cc",
         "native/core/engine_poll.cc",
+        "native/core/poll_loop.cc",
         "native/core/event_queue.cc",
         "native/platform/errors.cc"
       ],

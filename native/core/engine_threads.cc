@@ -211,36 +211,29 @@ class ThreadsEngine : public Engine {
   }
 
   void accept_loop() {
-    bool reported_shortage = false;
+    AcceptErrors errors;
     for (;;) {
-      ec_socket_t sock = EC_INVALID_SOCKET;
-      std::string address;
-      int port = 0;
-      ec_error err = ec_listener_accept(listener_, &sock, &address, &port);
+      Accepted a;
+      ec_error err = ec_listener_accept(listener_, &a.sock, &a.address, &a.port);
       if (err.code == EC_ECANCELED) return;
-      if (!err.ok()) {
-        AcceptError kind = classify_accept_error(err.code);
-        if (kind == AcceptError::Transient) continue;
-        if (kind == AcceptError::Fatal) {
-          sink_->on_error(err, "accept");
-          return;
-        }
-        // Out of descriptors or memory: say so once per episode, and wait
-        // a little (woken at once by stop) instead of spinning on a
+      if (err.ok()) {
+        errors.accepted();
+        admit(a);
+        continue;
+      }
+      AcceptStep step = errors.on_error(err, sink_);
+      if (step == AcceptStep::Stop) return;
+      if (step == AcceptStep::Pause) {
+        // Wait a little (woken at once by stop) instead of spinning on a
         // connection that stays pending.
-        if (!reported_shortage) sink_->on_error(err, "accept");
-        reported_shortage = true;
         ec_lock_guard lock(&mutex_);
         if (!stopping_) ec_cond_timed_wait(&idle_cond_, &mutex_, kAcceptBackoffMs);
         if (stopping_) return;
-        continue;
       }
-      reported_shortage = false;
-      admit(sock, address, port);
     }
   }
 
-  void admit(ec_socket_t sock, const std::string& address, int port) {
+  void admit(const Accepted& a) {
     Client* c = nullptr;
     std::uint64_t id;
     Reason refused = Reason::ServerFull;
@@ -254,7 +247,7 @@ class ThreadsEngine : public Engine {
       if (c != nullptr) {
         c->engine = this;
         c->id = id;
-        c->sock = sock;
+        c->sock = a.sock;
         // Reader, writer, and admit() itself: the reader can finish before
         // ec_thread_create returns, and the reaper must not see the client
         // (and delete it) before c->reader and c->reader_started are
@@ -264,12 +257,12 @@ class ThreadsEngine : public Engine {
       }
     }
     if (c == nullptr) {
-      ec_socket_close(sock);
+      ec_socket_close(a.sock);
       sink_->on_disconnect(id, reason_name(refused));
       return;
     }
     hub_.join(c);
-    sink_->on_connection(id, address, port);
+    sink_->on_connection(id, a.address, a.port);
     ec_error err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c,
                                     EC_THREAD_STACK_BYTES);
     c->writer_started = err.ok();

@@ -1,14 +1,16 @@
-// frame_log.h — the hub's log for a single thread (Server 2.0).
+// frame_log.h — the store-once frame log both native engines share (through
+// fanout.h): one total order of frames, each stored once however many
+// clients receive it; clients hold cursors, a newcomer starts at the last
+// `replay` frames, the log is trimmed up to the slowest cursor.
 //
-// The same rules as Hub (hub.h): one total order of frames, each stored once
-// however many clients receive it, clients hold cursors, a newcomer starts
-// at the last `replay` frames, the log is trimmed up to the slowest cursor.
-// What differs is the storage, chosen for one I/O thread that gathers each
-// client's pending frames straight into one writev/WSASend: frame bytes are
-// copied side by side into large blocks, so consecutive frames are one
-// contiguous range and a client's whole backlog is usually one or two
-// iovecs, with no per-client copy and no reference counting per frame. No
-// locks: only the owning thread touches it. Pure code, no I/O.
+// The storage is chosen for gathered sends: frame bytes are copied side by
+// side into large blocks, so consecutive frames are one contiguous range and
+// a client's whole backlog is usually one or two iovecs, gathered straight
+// into one writev/WSASend with no per-client copy, no allocation and no
+// reference counting per frame. Pure code, no I/O, no locks: the poll
+// engine's one thread owns it; the threads engine keeps it under the hub's
+// lock, and its writers send from the blocks outside that lock (the
+// cursors of in-flight sends hold the trim back, see fanout.h).
 #ifndef ECHOCAST_CORE_FRAME_LOG_H
 #define ECHOCAST_CORE_FRAME_LOG_H
 

@@ -24,14 +24,19 @@ void close_listener(ec_listener** listener) {
   ec_net_release();
 }
 
-AcceptError classify_accept_error(ec_err code) {
+AcceptStep AcceptErrors::on_error(const ec_error& err, EventSink* sink) {
+  ec_err code = err.code;
   if (code == EC_ECONNABORTED || code == EC_ECONNRESET || code == EC_EINTR ||
       code == EC_EAGAIN || code == EC_EPIPE || code == EC_ENETDOWN ||
       code == EC_EHOSTUNREACH || code == EC_ENETUNREACH || code == EC_ETIMEDOUT)
-    return AcceptError::Transient;
-  if (code == EC_EMFILE || code == EC_ENFILE || code == EC_ENOBUFS || code == EC_ENOMEM)
-    return AcceptError::Shortage;
-  return AcceptError::Fatal;
+    return AcceptStep::Retry;
+  if (code == EC_EMFILE || code == EC_ENFILE || code == EC_ENOBUFS || code == EC_ENOMEM) {
+    if (!reported_shortage_) sink->on_error(err, "accept");
+    reported_shortage_ = true;
+    return AcceptStep::Pause;
+  }
+  sink->on_error(err, "accept");
+  return AcceptStep::Stop;
 }
 
 }  // namespace echocast

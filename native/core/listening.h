@@ -5,6 +5,7 @@
 #define ECHOCAST_CORE_LISTENING_H
 
 #include <cstdint>
+#include <string>
 
 #include "engine.h"
 
@@ -23,13 +24,33 @@ bool open_listener(const EngineOptions& options, ec_listener** out, ListenResult
 // undo of a successful open_listener().
 void close_listener(ec_listener** listener);
 
-// What an accept error means for the accepting loop.
-enum class AcceptError {
-  Transient,  // That connection failed; keep accepting.
-  Shortage,   // Out of descriptors or memory: report once, pause, retry.
-  Fatal,      // Report it and stop accepting.
+// A connection just accepted, and its peer.
+struct Accepted {
+  ec_socket_t sock = EC_INVALID_SOCKET;
+  std::string address;
+  int port = 0;
 };
-AcceptError classify_accept_error(ec_err code);
+
+// What the accepting loop does after an accept error.
+enum class AcceptStep {
+  Retry,  // That connection failed; keep accepting.
+  Pause,  // Out of descriptors or memory: pause kAcceptBackoffMs, then retry.
+  Stop,   // A hard error: stop accepting.
+};
+
+// The accept-error rules: which errors are transient, and that a shortage
+// is reported once per episode (not once per failed accept) while a hard
+// error is always reported.
+class AcceptErrors {
+ public:
+  // Reports `err` through the sink if it should be, and says what next.
+  AcceptStep on_error(const ec_error& err, EventSink* sink);
+  // A connection was accepted: a shortage episode, if any, is over.
+  void accepted() { reported_shortage_ = false; }
+
+ private:
+  bool reported_shortage_ = false;
+};
 
 }  // namespace echocast
 

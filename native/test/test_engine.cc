@@ -100,6 +100,16 @@ void stop_main(void* arg) {
 
 typedef std::unique_ptr<Engine> (*Factory)(const EngineOptions&, EventSink*);
 
+// Makes an engine with `o` reporting to `sink` and starts it; *port is
+// where it listens. False if it did not start.
+bool start_engine(Factory make_engine, const EngineOptions& o, EventSink* sink,
+                  std::unique_ptr<Engine>* e, int* port) {
+  *e = make_engine(o, sink);
+  ListenResult r = (*e)->start();
+  *port = r.bound.port;
+  return r.err.ok();
+}
+
 }  // namespace
 
 // Each scenario runs on both engines: Server 1.0 (threads) and 2.0 (poll).
@@ -112,18 +122,17 @@ typedef std::unique_ptr<Engine> (*Factory)(const EngineOptions&, EventSink*);
 ENGINE_TEST(engine_seed_example_and_stop) {
   Recorder rec;
   EngineOptions o;
-  o.port = 0;
-  std::unique_ptr<Engine> e = make_engine(o, &rec);
-  ListenResult r = e->start();
-  CHECK(r.err.ok());
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a = EC_INVALID_SOCKET, b = EC_INVALID_SOCKET;
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &a).ok());
+  CHECK(ec_connect("127.0.0.1", port, &a).ok());
   CHECK(rec.wait_for("connection 1 127.0.0.1"));
   CHECK(send_str(a, "Hello\n"));
   CHECK_EQ(recv_n(a, 6), std::string("Hello\n"));
   CHECK(send_str(a, "World\n"));
   CHECK_EQ(recv_n(a, 6), std::string("World\n"));
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &b).ok());
+  CHECK(ec_connect("127.0.0.1", port, &b).ok());
   CHECK_EQ(recv_n(b, 6), std::string("World\n"));
   CHECK(send_str(b, "Wow\n"));
   CHECK_EQ(recv_n(b, 4), std::string("Wow\n"));
@@ -163,15 +172,15 @@ ENGINE_TEST(engine_limits_and_bad_input) {
   o.max_clients = 2;
   o.max_frame_bytes = 8;
   o.framing = Framing::Line;
-  std::unique_ptr<Engine> e = make_engine(o, &rec);
-  ListenResult r = e->start();
-  CHECK(r.err.ok());
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a, b, c;
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &a).ok());
+  CHECK(ec_connect("127.0.0.1", port, &a).ok());
   CHECK(rec.wait_for("connection 1 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &b).ok());
+  CHECK(ec_connect("127.0.0.1", port, &b).ok());
   CHECK(rec.wait_for("connection 2 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &c).ok());
+  CHECK(ec_connect("127.0.0.1", port, &c).ok());
   CHECK(rec.wait_for("disconnect 3 server-full"));
   CHECK_EQ(recv_n(c, 1), std::string(""));  // Closed at once.
   CHECK(send_str(a, "ok\n123456789"));
@@ -179,7 +188,7 @@ ENGINE_TEST(engine_limits_and_bad_input) {
   CHECK_EQ(recv_n(b, 3), std::string("ok\n"));
   // A newcomer gets the replayed frame first, then the new one.
   ec_socket_close(c);
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &c).ok());
+  CHECK(ec_connect("127.0.0.1", port, &c).ok());
   CHECK(rec.wait_for("connection 4 127.0.0.1"));
   CHECK_EQ(recv_n(c, 3), std::string("ok\n"));
   CHECK(send_str(c, "hi\n"));
@@ -197,12 +206,12 @@ ENGINE_TEST(engine_many_clients_broadcast) {
   Recorder rec;
   EngineOptions o;
   o.replay = 0;
-  std::unique_ptr<Engine> e = make_engine(o, &rec);
-  ListenResult r = e->start();
-  CHECK(r.err.ok());
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   constexpr int kN = 100;
   std::vector<ec_socket_t> socks(kN);
-  for (int i = 0; i < kN; ++i) CHECK(ec_connect("127.0.0.1", r.bound.port, &socks[i]).ok());
+  for (int i = 0; i < kN; ++i) CHECK(ec_connect("127.0.0.1", port, &socks[i]).ok());
   CHECK(rec.wait_for("connection " + std::to_string(kN) + " 127.0.0.1"));
   e->broadcast(reinterpret_cast<const std::uint8_t*>("all\n"), 4);
   for (int i = 0; i < kN; ++i) CHECK_EQ(recv_n(socks[i], 4), std::string("all\n"));

@@ -1,4 +1,4 @@
-// test_frame_log.cc — the poll engine's single-threaded log: replay start,
+// test_frame_log.cc — the store-once frame log: replay start,
 // gathering contiguous frames into few pieces, skipping a sender's own
 // frames, partial sends, delivery counting, trimming and block reuse.
 #include <string>

@@ -52,6 +52,25 @@ FanoutOptions opts(std::uint32_t replay, bool echo = true, std::uint64_t backlog
   return o;
 }
 
+// Members with ids 1..n, joined to a hub on creation and left at the end.
+class Joined {
+ public:
+  Joined(Hub* hub, int n) : hub_(hub), members_(static_cast<std::size_t>(n)) {
+    for (int i = 0; i < n; ++i) {
+      members_[i].id = static_cast<std::uint64_t>(i + 1);
+      hub->join(&members_[i]);
+    }
+  }
+  ~Joined() {
+    for (HubMember& m : members_) hub_->leave(&m);
+  }
+  HubMember* operator[](int i) { return &members_[static_cast<std::size_t>(i)]; }
+
+ private:
+  Hub* hub_;
+  std::vector<HubMember> members_;
+};
+
 // A writer thread: sleeps for batches until its member closes, after an
 // optional first pause (as if waiting for a CPU).
 struct WriterCtx {
@@ -127,160 +146,123 @@ TEST(hub_seed_example) {
 TEST(hub_replay_zero_and_many) {
   Hub hub(opts(0));
   append(hub, 0, "x");
-  HubMember m;
-  m.id = 1;
-  hub.join(&m);
-  CHECK_EQ(drain(hub, &m), std::string(""));
-  hub.leave(&m);
+  CHECK_EQ(drain(hub, Joined(&hub, 1)[0]), std::string(""));
 
   Hub hub3(opts(3));
   append(hub3, 0, "a");
   append(hub3, 0, "b");
-  HubMember n;
-  n.id = 2;
-  hub3.join(&n);
-  CHECK_EQ(drain(hub3, &n), std::string("ab"));  // Fewer than 3 exist.
-  append(hub3, 0, "c");
-  append(hub3, 0, "d");
-  append(hub3, 0, "e");
-  HubMember o;
-  o.id = 3;
-  hub3.join(&o);
-  CHECK_EQ(drain(hub3, &o), std::string("cde"));
-  hub3.leave(&n);
-  hub3.leave(&o);
+  Joined early(&hub3, 1);
+  CHECK_EQ(drain(hub3, early[0]), std::string("ab"));  // Fewer than 3 exist.
+  for (const char* f : {"c", "d", "e"}) append(hub3, 0, f);
+  CHECK_EQ(drain(hub3, Joined(&hub3, 1)[0]), std::string("cde"));
 }
 
 TEST(hub_echo_to_sender_false_skips_own) {
   Hub hub(opts(1, false));
-  HubMember a, b;
-  a.id = 1;
-  b.id = 2;
-  hub.join(&a);
-  hub.join(&b);
+  Joined m(&hub, 2);
   append(hub, 1, "from a;");
   append(hub, 2, "from b;");
   append(hub, 0, "server;");
   append(hub, 1, "a again;");
-  CHECK_EQ(drain(hub, &a), std::string("from b;server;"));
-  CHECK_EQ(drain(hub, &b), std::string("from a;server;a again;"));
+  CHECK_EQ(drain(hub, m[0]), std::string("from b;server;"));
+  CHECK_EQ(drain(hub, m[1]), std::string("from a;server;a again;"));
   CHECK_EQ(hub.counters().frames_out, 5u);
-  hub.leave(&a);
-  hub.leave(&b);
 }
 
 TEST(hub_slow_consumer_is_cut_others_continue) {
   Hub hub(opts(1, true, 100));
-  HubMember fast, slow;
-  fast.id = 1;
-  slow.id = 2;
-  hub.join(&fast);
-  hub.join(&slow);
+  Joined m(&hub, 2);
+  HubMember* fast = m[0];
+  HubMember* slow = m[1];
   std::string ten(10, 'x');
   for (int i = 0; i < 10; ++i) append(hub, 0, ten);  // Backlog 100: at the limit.
-  CHECK_EQ(reason_of(hub, &slow), std::string(""));
-  CHECK_EQ(drain(hub, &fast).size(), 100u);
+  CHECK_EQ(reason_of(hub, slow), std::string(""));
+  CHECK_EQ(drain(hub, fast).size(), 100u);
   append(hub, 0, ten);  // Slow's backlog 110 > 100.
-  CHECK_EQ(reason_of(hub, &slow), std::string("slow-consumer"));
-  CHECK_EQ(reason_of(hub, &fast), std::string(""));
-  CHECK_EQ(drain(hub, &fast).size(), 10u);
+  CHECK_EQ(reason_of(hub, slow), std::string("slow-consumer"));
+  CHECK_EQ(reason_of(hub, fast), std::string(""));
+  CHECK_EQ(drain(hub, fast).size(), 10u);
   // The cut member no longer pins the log: only the replay frame is kept.
   append(hub, 0, ten);
-  CHECK_EQ(drain(hub, &fast).size(), 10u);
+  CHECK_EQ(drain(hub, fast).size(), 10u);
   CHECK_EQ(hub.log_frames(), 1u);
   ec_iovec v[4];
   std::size_t n = 0;
-  CHECK(hub.next_batch(&slow, v, 4, 1024, &n) == BatchResult::Closed);
-  hub.leave(&fast);
-  hub.leave(&slow);
+  CHECK(hub.next_batch(slow, v, 4, 1024, &n) == BatchResult::Closed);
 }
 
 TEST(hub_memory_bounded_by_limits) {
   Hub hub(opts(2, true, 1000));
-  HubMember idle;
-  idle.id = 1;
-  hub.join(&idle);
-  for (int i = 0; i < 10000; ++i) append(hub, 0, std::string(50, 'y'));
-  CHECK(hub.log_bytes() <= 1000u + 100u);
-  CHECK(hub.log_frames() <= 22u);
-  hub.leave(&idle);
+  {
+    Joined idle(&hub, 1);
+    for (int i = 0; i < 10000; ++i) append(hub, 0, std::string(50, 'y'));
+    CHECK(hub.log_bytes() <= 1000u + 100u);
+    CHECK(hub.log_frames() <= 22u);
+  }
   for (int i = 0; i < 100; ++i) append(hub, 0, std::string(50, 'z'));
   CHECK_EQ(hub.log_frames(), 2u);  // No members: only the replay frames.
 }
 
 TEST(hub_batches_respect_max_bytes_and_order) {
   Hub hub(opts(0));
-  HubMember m;
-  m.id = 1;
-  hub.join(&m);
+  Joined m(&hub, 1);
   std::string all;
   for (int i = 0; i < 100; ++i) {
     append(hub, 0, std::to_string(i) + ",");
     all += std::to_string(i) + ",";
   }
   std::string first;
-  CHECK(writer_turn(hub, &m, 10, false, &first));
+  CHECK(writer_turn(hub, m[0], 10, false, &first));
   CHECK(first.size() >= 2 && first.size() <= 12);
   CHECK_EQ(first.substr(0, 2), std::string("0,"));
-  CHECK_EQ(first + drain(hub, &m), all);
-  hub.leave(&m);
+  CHECK_EQ(first + drain(hub, m[0]), all);
 }
 
 TEST(hub_in_flight_batch_pins_the_log_after_a_cut) {
   Hub hub(opts(0, true, 100));
-  HubMember slow, fast;
-  slow.id = 1;
-  fast.id = 2;
-  hub.join(&slow);
-  hub.join(&fast);
+  Joined m(&hub, 2);
+  HubMember* slow = m[0];
   append(hub, 0, std::string(60, 'a'));
   ec_iovec v[4];
   std::size_t n = 0;
-  CHECK(hub.next_batch(&slow, v, 4, 1024, &n) == BatchResult::Frames);  // In flight.
+  CHECK(hub.next_batch(slow, v, 4, 1024, &n) == BatchResult::Frames);  // In flight.
   CHECK_EQ(n, 1u);
   for (int i = 0; i < 10; ++i) {
     append(hub, 0, std::string(60, 'b'));
-    drain(hub, &fast);
+    drain(hub, m[1]);
   }
-  CHECK_EQ(reason_of(hub, &slow), std::string("slow-consumer"));
+  CHECK_EQ(reason_of(hub, slow), std::string("slow-consumer"));
   // Its bytes are still being sent: the log still holds them.
   CHECK_EQ(std::string(static_cast<const char*>(v[0].base), v[0].len), std::string(60, 'a'));
   CHECK(hub.log_frames() >= 10u);
-  hub.send_failed(&slow, Reason::ClientError);
+  hub.send_failed(slow, Reason::ClientError);
   append(hub, 0, "c");
-  drain(hub, &fast);
+  drain(hub, m[1]);
   CHECK(hub.log_frames() <= 1u);  // Released once the writer reported back.
-  CHECK_EQ(reason_of(hub, &slow), std::string("slow-consumer"));  // The first reason stands.
-  hub.leave(&slow);
-  hub.leave(&fast);
+  CHECK_EQ(reason_of(hub, slow), std::string("slow-consumer"));  // The first reason stands.
 }
 
 TEST(hub_close_input_and_drain) {
   Hub hub(opts(1));
-  HubMember m;
-  m.id = 1;
-  hub.join(&m);
+  Joined m(&hub, 1);
   append(hub, 0, "a");
   hub.close_input();
   FrameBatch late;
   late.add(FrameView{reinterpret_cast<const std::uint8_t*>("late"), 4, 0, 4});
   CHECK(!hub.append(late, 0, false));
   CHECK(!hub.wait_drained(ec_now_ms() + 20));
-  CHECK_EQ(drain(hub, &m), std::string("a"));
+  CHECK_EQ(drain(hub, m[0]), std::string("a"));
   CHECK(hub.wait_drained(ec_now_ms()));
   hub.close_all(Reason::ServerClosed);
-  CHECK_EQ(reason_of(hub, &m), std::string("server-closed"));
-  CHECK(hub.close_member(&m, Reason::ClientError) == Reason::ServerClosed);
-  hub.leave(&m);
+  CHECK_EQ(reason_of(hub, m[0]), std::string("server-closed"));
+  CHECK(hub.close_member(m[0], Reason::ClientError) == Reason::ServerClosed);
 }
 
 TEST(hub_writer_thread_wakes_on_append_and_close) {
   Hub hub(opts(0));
-  HubMember m;
-  m.id = 1;
-  hub.join(&m);
+  Joined m(&hub, 1);
   std::string all;
-  WriterCtx ctx = with_writer(hub, &m, 1 << 20, 0, [&] {
+  WriterCtx ctx = with_writer(hub, m[0], 1 << 20, 0, [&] {
     for (int i = 0; i < 1000; ++i) {
       append(hub, 0, std::to_string(i) + ",");
       all += std::to_string(i) + ",";
@@ -288,47 +270,37 @@ TEST(hub_writer_thread_wakes_on_append_and_close) {
   });
   CHECK(ctx.closed);
   CHECK_EQ(ctx.got, all);
-  hub.leave(&m);
 }
 
 TEST(hub_slow_consumer_cut_after_grace_while_appender_waits) {
   Hub hub(opts(0, true, 100, 50));
-  HubMember stalled;
-  stalled.id = 1;
-  hub.join(&stalled);
+  Joined stalled(&hub, 1);
   std::string ten(10, 'x');
   for (int i = 0; i < 10; ++i) append(hub, 0, ten);  // At the limit.
   std::uint64_t t0 = ec_now_ms();
   append(hub, 0, ten, true);  // Waits out the grace, then cuts.
   CHECK(ec_now_ms() - t0 >= 45);
-  CHECK_EQ(reason_of(hub, &stalled), std::string("slow-consumer"));
-  hub.leave(&stalled);
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string("slow-consumer"));
 }
 
 TEST(hub_inject_append_never_waits) {
   Hub hub(opts(0, true, 100, 10000));
-  HubMember stalled;
-  stalled.id = 1;
-  hub.join(&stalled);
+  Joined stalled(&hub, 1);
   std::uint64_t t0 = ec_now_ms();
   for (int i = 0; i < 20; ++i) append(hub, 0, std::string(10, 'x'));  // may_wait false
   CHECK(ec_now_ms() - t0 < 1000);
-  CHECK_EQ(reason_of(hub, &stalled), std::string(""));  // Over, but within its grace.
-  hub.leave(&stalled);
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));  // Over, but within its grace.
 }
 
 TEST(hub_lagging_writer_within_grace_is_not_cut) {
   Hub hub(opts(0, true, 100, 5000));
-  HubMember m;
-  m.id = 1;
-  hub.join(&m);
+  Joined m(&hub, 1);
   bool cut = false;
-  WriterCtx ctx = with_writer(hub, &m, 16, 30, [&] {
+  WriterCtx ctx = with_writer(hub, m[0], 16, 30, [&] {
     for (int i = 0; i < 200; ++i) append(hub, 0, std::string(10, 'y'), true);  // Waits, never cuts.
-    cut = !reason_of(hub, &m).empty();
+    cut = !reason_of(hub, m[0]).empty();
   });
   CHECK(!cut);
   CHECK_EQ(ctx.got.size(), 2000u);
   CHECK(hub.log_bytes() <= 110u);
-  hub.leave(&m);
 }

@@ -1,0 +1,232 @@
+// poll_engine.h — the poll engine, shared by engine_poll.cc (its face to
+// other threads) and poll_loop.cc (the loop): one I/O thread multiplexes
+// every socket (ec_poller: epoll on Linux, WSAPoll on Windows, poll
+// elsewhere).
+//
+// The loop, per turn: wait for readiness; take the commands JS queued
+// (inbox.h: broadcast/inject, disconnect, set_forward, stop), which reach
+// the loop through the poller's wake-up channel; accept; read each readable
+// client once (framer -> log, or to JS in cluster mode); then, when the
+// coalescer (coalescer.h) says the sends are due, gather every client's
+// pending frames straight from the log into one writev/WSASend; then apply
+// the slow-consumer rule and trim the log. Everything the loop touches is
+// its own, so there are no locks on the data path (only the inbox and the
+// counters JS reads are shared).
+//
+// The rules are the core's (fanout.h, roster.h, stop_sequence.h); these files
+// are only the I/O model. The slow-consumer grace is 0: the rule runs right
+// after a turn's sends, and a client whose backlog is still over
+// maxBacklogBytes after being offered its bytes is cut at once.
+//
+// Sockets are level-triggered. Interest: IN while reading (off after end of
+// stream, or while JS has too many event bytes pending), OUT only while a
+// send would block. A closed client is unregistered and its socket closed at
+// once, but its memory is freed only at the end of the turn, because events
+// of the same batch may still point at it.
+#ifndef ECHOCAST_CORE_POLL_ENGINE_H
+#define ECHOCAST_CORE_POLL_ENGINE_H
+
+#include <atomic>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "coalescer.h"
+#include "engine.h"
+#include "inbox.h"
+#include "listening.h"
+#include "roster.h"
+#include "stop_sequence.h"
+
+namespace echocast {
+namespace poll {
+
+// Bytes read per recv(). Under saturation a larger read means more frames
+// per turn and so fuller sends. Raw framing keeps 64 KiB chunks, as
+// node:net reads them, since there a chunk is a frame.
+constexpr std::size_t kRecvBytes = 256 * 1024;
+constexpr std::size_t kRawRecvBytes = 64 * 1024;
+// Readiness events taken per wait.
+constexpr std::size_t kMaxEvents = 256;
+// Bytes gathered per send (at least one frame), and sends per client per
+// turn: a client with a large backlog does not hold the loop for long.
+constexpr std::size_t kGatherBytes = 256 * 1024;
+constexpr int kSendsPerTurn = 4;
+// Connections accepted per turn.
+constexpr int kAcceptsPerTurn = 128;
+// After a poller failure the loop serves commands only; it looks this often.
+constexpr std::uint64_t kBrokenWaitMs = 100;
+
+// One connection, owned by the loop thread.
+struct PollClient : public FanoutMember {
+  PollClient(Framing framing, std::size_t max_frame) : framer(framing, max_frame) {}
+  ec_socket_t sock = EC_INVALID_SOCKET;
+  Framer framer;
+  unsigned interest = 0;        // What the poller watches now.
+  bool registered = false;      // In the poller.
+  bool reading = true;          // Wants input (not at end of stream).
+  bool paused = false;          // Reading paused until JS takes its events.
+  bool blocked = false;         // The last send would block: wait for OUT.
+  bool half_closed = false;     // The peer shut its write side; it still receives.
+  bool ending = false;          // Stop: our send side is shut, awaiting the peer's.
+};
+
+class PollEngine;
+
+// Receives a client's complete frames from its framer.
+class ReadSink : public FrameSink {
+ public:
+  explicit ReadSink(PollEngine* engine) : engine_(engine) {}
+  void on_frame(const FrameView& v) override;
+  PollClient* client = nullptr;
+  bool forward = false;
+  bool messages = false;
+
+ private:
+  PollEngine* engine_;
+};
+
+// The rules' knobs: the poll engine's slow-consumer grace is 0.
+inline FanoutOptions fanout_options(const EngineOptions& o) {
+  FanoutOptions f;
+  f.replay = o.replay;
+  f.echo_to_sender = o.echo_to_sender;
+  f.max_backlog_bytes = o.max_backlog_bytes;
+  f.slow_grace_ms = 0;
+  return f;
+}
+
+// The engine. Its Engine methods (engine_poll.cc) run on other threads and
+// reach the loop only through the inbox; everything else runs on the loop
+// thread (poll_loop.cc).
+class PollEngine : public Engine, private Inbox::Waker {
+ public:
+  PollEngine(const EngineOptions& options, EventSink* sink)
+      : options_(options), sink_(sink), fanout_(fanout_options(options)),
+        roster_(options.max_clients), coalescer_(&ec_now_micros), read_sink_(this) {}
+  ~PollEngine() override { stop(0); }
+
+  // Engine (see engine.h).
+  ListenResult start() override;
+  void broadcast(const std::uint8_t* data, std::size_t len) override;
+  void set_forward(bool on) override { inbox_.post_forward(on); }
+  void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) override;
+  void disconnect(std::uint64_t id, const char* reason) override;
+  void events_drained() override;
+  void stop(std::uint64_t deadline_ms) override;
+  EngineStats stats() override;
+
+  // A frame from the client being read (ReadSink): into the log, or kept
+  // for JS in cluster mode; and a message event if JS listens.
+  void on_client_frame(PollClient* c, const FrameView& v, bool forward, bool messages);
+
+ private:
+  static void loop_main(void* arg) { static_cast<PollEngine*>(arg)->loop(); }
+
+  // Inbox::Waker, called under the inbox's lock while attached.
+  void wake() override { ec_poller_wake(poller_); }
+
+  // Detaches the inbox from the poller, then destroys it.
+  void close_poller() {
+    inbox_.attach(nullptr);
+    if (poller_ != nullptr) ec_poller_destroy(poller_);
+    poller_ = nullptr;
+  }
+
+  // ---- The loop (poll_loop.cc) ---------------------------------------------
+
+  // The loop thread's body, until the stop sequence is done.
+  void loop();
+  // How long this turn may sleep: 0 while work waits, else until the next
+  // stop or accept deadline (-1: no limit).
+  int timeout_ms() const;
+  // The wait of this turn in microseconds: timeout_ms(), shortened to when
+  // the sends the coalescer holds are due.
+  std::int64_t timeout_us() const;
+  // Whether this turn sends: frames just appended may wait for more.
+  bool flush_now();
+  // One readiness event: the listener, or a client's input or output.
+  void handle(const ec_poll_event& ev);
+
+  // Accepts up to kAcceptsPerTurn connections, pausing on a shortage.
+  void accept_some();
+  // Watches the listener again after a shortage pause.
+  void resume_accept();
+  // Takes the listener out of the poller (stop, or a fatal accept error).
+  void stop_listening();
+  // Admits one connection through the roster, or refuses it.
+  void admit(const Accepted& a);
+
+  // One recv for a readable client, fed to its framer.
+  void read_client(PollClient* c);
+  // Resumes clients paused while JS had too many event bytes pending.
+  void resume_paused();
+  // Applies the commands queued in the inbox, in order.
+  void take_commands();
+
+  // Sends what is pending to every client, applies the slow-consumer rule
+  // and trims the log. Runs every turn in which something changed.
+  void flush();
+  // Up to kSendsPerTurn gathered sends to one client.
+  void send_to(PollClient* c);
+  // A send would block: wait for the socket to become writable.
+  void block(PollClient* c);
+  // What the poller should watch for this client now.
+  void update_interest(PollClient* c);
+  // Registers, changes or (park) removes the client's poller entry.
+  void set_interest(PollClient* c, unsigned want, bool park);
+  // Closes a client now (socket closed, disconnect reported); its memory is
+  // freed by reap() at the end of the turn.
+  void close_client(PollClient* c, Reason reason);
+  // Frees the clients closed in this turn.
+  void reap();
+  // Adds this turn's client frames to framesIn, before the sends.
+  void commit_counters();
+
+  // ---- Stop (stop_sequence.h) ----------------------------------------------
+
+  // The Stop command: stop accepting; input is closed from now on.
+  void begin_stop(std::uint64_t deadline_ms);
+  // Called every turn while stopping; true when the loop may end.
+  bool stop_progress();
+
+  EngineOptions options_;
+  EventSink* sink_;
+  ec_listener* listener_ = nullptr;
+  ec_poller* poller_ = nullptr;  // Set before the loop runs, destroyed after.
+  ec_thread_t thread_;
+  bool running_ = false;  // Touched only by the thread calling start/stop.
+  // Shared with other threads: the rules' counters are atomic, the
+  // roster's tallies too, and the inbox has its lock.
+  Fanout fanout_;
+  Roster roster_;
+  Inbox inbox_;
+  std::atomic<bool> room_signal_{false};
+  std::atomic<bool> any_paused_{false};
+  std::atomic<std::uint64_t> clients_count_{0};
+
+  // The loop thread's own state.
+  Coalescer coalescer_;
+  StopSequence stop_;
+  std::vector<PollClient*> clients_;
+  std::unordered_map<std::uint64_t, PollClient*> by_id_;
+  std::vector<PollClient*> paused_;
+  std::vector<FanoutMember*> cut_;
+  std::vector<Command> commands_;
+  std::size_t dead_ = 0;
+  std::unique_ptr<std::uint8_t[]> buf_;
+  ReadSink read_sink_;
+  FrameBatch forwarded_;  // Cluster mode: one read's frames.
+  bool forward_ = false;  // Cluster mode (set_forward, through the inbox).
+  bool listening_ = false;
+  AcceptErrors accept_errors_;
+  std::uint64_t accept_resume_at_ = 0;
+  bool log_grew_ = false;
+  bool need_flush_ = false;
+  std::uint64_t turn_frames_in_ = 0, turn_bytes_in_ = 0;
+};
+
+}  // namespace poll
+}  // namespace echocast
+
+#endif  // ECHOCAST_CORE_POLL_ENGINE_H
