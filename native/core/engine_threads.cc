@@ -121,7 +121,8 @@ class ThreadsEngine : public Engine {
               std::uint64_t origin) override {
     FrameBatch batch;
     split_into(options_.framing, data, len, &batch);
-    hub_.append(batch, origin, false);  // Never waits.
+    std::vector<HubMember*> wake;
+    hub_.append(batch, origin, false, &wake);  // Never waits.
   }
 
   void disconnect(std::uint64_t id, const char* reason) override {
@@ -293,6 +294,7 @@ class ThreadsEngine : public Engine {
     Framer framer(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
     FrameBatch batch;  // One read's frames, side by side in wire form.
     FrameBatchSink collect(&batch);
+    std::vector<HubMember*> wake;  // Writers this reader's appends wake.
     for (;;) {
       std::size_t n = 0;
       ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
@@ -316,7 +318,7 @@ class ThreadsEngine : public Engine {
       if (!batch.frames.empty()) {
         bool forward = forward_;
         // Cluster mode: the frames go to JS (and the stream), not the hub.
-        bool delivered = forward || hub_.append(batch, c->id, true);
+        bool delivered = forward || hub_.append(batch, c->id, true, &wake);
         if (delivered && sink_->wants_messages())
           for (const FrameBatch::Extent& e : batch.frames)
             sink_->on_message(c->id, batch.frame_ref(e, c->id), true);

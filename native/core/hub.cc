@@ -15,11 +15,11 @@ Hub::Hub(const FanoutOptions& options) : fanout_(options) {
   ec_mutex_init(&mutex_);
   ec_cond_init(&drained_cond_);
   ec_cond_init(&progress_cond_);
-  ec_cond_init(&signalled_cond_);
+  ec_cond_init(&leave_cond_);
 }
 
 Hub::~Hub() {
-  ec_cond_destroy(&signalled_cond_);
+  ec_cond_destroy(&leave_cond_);
   ec_cond_destroy(&progress_cond_);
   ec_cond_destroy(&drained_cond_);
   ec_mutex_destroy(&mutex_);
@@ -35,12 +35,9 @@ void Hub::join(HubMember* m) {
 void Hub::leave(HubMember* m) {
   ec_lock_guard lock(&mutex_);
   // An appender may be about to signal this member's condition variable
-  // outside the lock; the member must outlive that.
-  while (m->signals_pending_ > 0) {
-    ++leavers_waiting_;
-    ec_cond_wait(&signalled_cond_, &mutex_);
-    --leavers_waiting_;
-  }
+  // outside the lock; the member must outlive that (a few microseconds).
+  while (m->signals_pending_.load(std::memory_order_acquire) > 0)
+    ec_cond_timed_wait(&leave_cond_, &mutex_, kLeavePollMs);
   if (!m->joined_) return;
   m->joined_ = false;
   fanout_.leave(m);
@@ -63,30 +60,23 @@ Reason Hub::close_locked(HubMember* m, Reason reason) {
   return m->reason;
 }
 
-bool Hub::append(const FrameBatch& batch, std::uint64_t sender, bool may_wait) {
+bool Hub::append(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
+                 std::vector<HubMember*>* wake) {
+  wake->clear();
   ec_mutex_lock(&mutex_);
-  bool ok = append_locked(batch, sender, may_wait);
-  if (to_wake_.empty()) {
-    ec_mutex_unlock(&mutex_);
-    return ok;
-  }
+  bool ok = append_locked(batch, sender, may_wait, wake);
+  ec_mutex_unlock(&mutex_);
   // Wake the sleeping writers after releasing the lock they need.
-  std::vector<HubMember*> wake;
-  wake.swap(to_wake_);
-  ec_mutex_unlock(&mutex_);
-  for (HubMember* m : wake) ec_cond_signal(&m->cond_);
-  ec_mutex_lock(&mutex_);
-  for (HubMember* m : wake) --m->signals_pending_;
-  if (leavers_waiting_ > 0) ec_cond_broadcast(&signalled_cond_);
-  if (to_wake_.capacity() < wake.capacity()) {
-    wake.clear();
-    to_wake_.swap(wake);  // Keep the allocation for the next append.
+  for (HubMember* m : *wake) {
+    ec_cond_signal(&m->cond_);
+    m->signals_pending_.fetch_sub(1, std::memory_order_release);  // m may go now.
   }
-  ec_mutex_unlock(&mutex_);
+  wake->clear();
   return ok;
 }
 
-bool Hub::append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait) {
+bool Hub::append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
+                        std::vector<HubMember*>* wake) {
   if (batch.frames.empty()) return !input_closed_;
   std::uint64_t incoming = batch.bytes.size();
   // The slow-consumer rule, before the frames go in.
@@ -106,8 +96,8 @@ bool Hub::append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_
     HubMember* m = static_cast<HubMember*>(fm);
     if (!m->closing && m->waiting_) {
       m->waiting_ = false;
-      ++m->signals_pending_;
-      to_wake_.push_back(m);
+      m->signals_pending_.fetch_add(1, std::memory_order_relaxed);
+      wake->push_back(m);
     }
   }
   fanout_.trim();

@@ -11,6 +11,7 @@
 #ifndef ECHOCAST_CORE_HUB_H
 #define ECHOCAST_CORE_HUB_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -50,8 +51,12 @@ class HubMember : public FanoutMember {
   // the sleepers).
   bool waiting_ = false;
   bool joined_ = false;
-  // Signals an appender has promised this member but not yet sent.
-  int signals_pending_ = 0;
+  // Signals an appender has promised this member but not yet sent. Raised
+  // under the lock, lowered without it once the signal is done (so the
+  // appender need not take the lock again while the writers it woke take
+  // it); leave() waits for it, so a member cannot be freed under a late
+  // signal.
+  std::atomic<int> signals_pending_{0};
   // The batch in flight (FanoutMember::sending): where it ends, its bytes.
   std::uint64_t send_end_ = 0;
   std::size_t send_bytes_ = 0;
@@ -88,7 +93,10 @@ class Hub {
   // condition variable until that member makes progress or its grace ends.
   // The JS thread's inject passes false and never waits. Returns false (and
   // appends nothing) once input has been closed by close_input().
-  bool append(const FrameBatch& batch, std::uint64_t sender, bool may_wait);
+  // `wake` is the caller's own scratch list of writers to wake (kept
+  // allocated across calls).
+  bool append(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
+              std::vector<HubMember*>* wake);
 
   // Writer side. First records that the batch handed out by the previous
   // call was sent in full. Then sleeps (no polling) until the member has
@@ -133,7 +141,8 @@ class Hub {
  private:
   void progress_locked();
   void finish_send_locked(HubMember* m);
-  bool append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait);
+  bool append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
+                     std::vector<HubMember*>* wake);
   Reason close_locked(HubMember* m, Reason reason);
 
   Fanout fanout_;
@@ -146,13 +155,11 @@ class Hub {
   int waiting_appenders_ = 0;
   // Members to cut, collected by the slow-consumer rule (kept allocated).
   std::vector<FanoutMember*> cut_;
-  // Writers to wake, collected under the lock by append() and signalled
-  // after it is released (so they do not wake only to block on it). Each
-  // such member's signals_pending_ stays raised until the signal is done;
-  // leave() waits for it, so a member cannot be freed under a late signal.
-  std::vector<HubMember*> to_wake_;
-  ec_cond_t signalled_cond_;
-  int leavers_waiting_ = 0;
+  // Writers to wake, collected under the lock by append() into the
+  // caller's list and signalled after it is released (so they do not wake
+  // only to block on it). leave() polls this often for late signals.
+  static constexpr std::uint64_t kLeavePollMs = 1;
+  ec_cond_t leave_cond_;  // Never signalled: leave() waits on it with a timeout.
   bool input_closed_ = false;
 };
 

@@ -15,7 +15,8 @@ namespace {
 void append(Hub& hub, std::uint64_t sender, const std::string& s, bool may_wait = false) {
   FrameBatch b;
   b.add(FrameView{reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), 0, s.size()});
-  hub.append(b, sender, may_wait);
+  std::vector<HubMember*> wake;
+  hub.append(b, sender, may_wait, &wake);
 }
 
 // One writer turn: records the previous batch as sent, gathers the next one
@@ -249,7 +250,8 @@ TEST(hub_close_input_and_drain) {
   hub.close_input();
   FrameBatch late;
   late.add(FrameView{reinterpret_cast<const std::uint8_t*>("late"), 4, 0, 4});
-  CHECK(!hub.append(late, 0, false));
+  std::vector<HubMember*> wake;
+  CHECK(!hub.append(late, 0, false, &wake));
   CHECK(!hub.wait_drained(ec_now_ms() + 20));
   CHECK_EQ(drain(hub, m[0]), std::string("a"));
   CHECK(hub.wait_drained(ec_now_ms()));
