@@ -1,4 +1,4 @@
-// test_engine.cc — the Server 1.0 engine through real loopback sockets, with
+// test_engine.cc — both native engines through real loopback sockets, with
 // a recording EventSink: the seed example, server-full, frame-too-large,
 // replay to a newcomer, and stop joining every thread. Also the target of the
 // ThreadSanitizer build.
@@ -112,7 +112,7 @@ bool start_engine(Factory make_engine, const EngineOptions& o, EventSink* sink,
 
 }  // namespace
 
-// Each scenario runs on both engines: Server 1.0 (threads) and 2.0 (poll).
+// Each scenario runs on both engines: threads and poll.
 #define ENGINE_TEST(name)                                              \
   static void name(Factory make_engine);                               \
   TEST(name##_threads) { name(&make_threads_engine); }                 \
