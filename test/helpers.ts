@@ -2,6 +2,7 @@
  * Shared test helpers: engines to run the conformance suite on, servers that
  * are always closed, and raw TCP clients (real sockets, no mocks).
  */
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { availableEngines, createServer, type DisconnectInfo, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
 
@@ -217,4 +218,33 @@ export async function serverWithClients(
   const server = await startServer(engine, options);
   const disconnects = recordDisconnects(server);
   return { server, port: server.address().port, clients: await connectClients(server, clients), disconnects };
+}
+
+/**
+ * The seed's example (docs/contract.md §1), word for word, against a server
+ * on `port`. `admitted(n)`, when given, waits until the server has admitted n
+ * clients (a server in this process can tell; one in a child cannot, and
+ * there A's first reply and B's replay show admission instead).
+ */
+export async function playSeedExample(port: number, admitted?: (n: number) => Promise<void>): Promise<void> {
+  const a = await RawClient.connect(port);
+  await admitted?.(1);
+  a.write('Hello\n');
+  assert.deepEqual(await a.waitLines(1), ['Hello']);
+  a.write('World\n');
+  assert.deepEqual(await a.waitLines(2), ['Hello', 'World']);
+
+  const b = await RawClient.connect(port);
+  assert.deepEqual(await b.waitLines(1), ['World'], 'B first receives the memory: the latest message');
+  await admitted?.(2);
+  b.write('Wow\n');
+  assert.deepEqual(await b.waitLines(2), ['World', 'Wow']);
+  assert.deepEqual(await a.waitLines(3), ['Hello', 'World', 'Wow']);
+
+  a.write('That is so cool!\n');
+  assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
+  assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
+
+  await a.close();
+  await b.close();
 }

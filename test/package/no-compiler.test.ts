@@ -15,7 +15,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RawClient } from '../helpers.js';
+import { playSeedExample } from '../helpers.js';
 import { packTarball, repoRoot } from './pack.js';
 
 const platformDir = `${process.platform}-${process.arch}`;
@@ -168,23 +168,7 @@ if (process.platform !== 'win32') {
       it(`plays the seed's example on ${engine} of the installed package`, async () => {
         const port = report?.ports[engine];
         assert.ok(port, `no ${engine} server in the installed package: ${report?.reason}`);
-        const a = await RawClient.connect(port);
-        a.write('Hello\n');
-        assert.deepEqual(await a.waitLines(1), ['Hello']);
-        a.write('World\n');
-        assert.deepEqual(await a.waitLines(2), ['Hello', 'World']);
-
-        const b = await RawClient.connect(port);
-        assert.deepEqual(await b.waitLines(1), ['World'], 'B first receives the memory: the latest message');
-        b.write('Wow\n');
-        assert.deepEqual(await b.waitLines(2), ['World', 'Wow']);
-        assert.deepEqual(await a.waitLines(3), ['Hello', 'World', 'Wow']);
-
-        a.write('That is so cool!\n');
-        assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
-        assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
-        await a.close();
-        await b.close();
+        await playSeedExample(port);
       });
     }
   });
