@@ -21,7 +21,7 @@
         "native/core/engine_poll.cc",
         "native/core/poll_loop.cc",
         "native/core/event_queue.cc",
-        "native/platform/errors.cc"
+        "native/platform/common.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -35,7 +35,15 @@
       "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra", "-fexceptions" ],
       "conditions": [
         [ "OS=='win'", {
-          "sources": [ "native/platform/win32.cc" ],
+          "sources": [
+            "native/platform/win32/errors.cc",
+            "native/platform/win32/socket.cc",
+            "native/platform/win32/listener.cc",
+            "native/platform/win32/poller_wsapoll.cc",
+            "native/platform/poller_dense.cc",
+            "native/platform/win32/thread.cc",
+            "native/platform/win32/clock.cc"
+          ],
           "libraries": [ "-lws2_32" ],
           "defines!": [ "_HAS_EXCEPTIONS=0" ],
           "defines": [ "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_WIN32_WINNT=0x0601", "_HAS_EXCEPTIONS=1" ],
@@ -46,7 +54,22 @@
             }
           }
         }, {
-          "sources": [ "native/platform/posix.cc" ]
+          "sources": [
+            "native/platform/posix/errors.cc",
+            "native/platform/posix/socket.cc",
+            "native/platform/posix/listener.cc",
+            "native/platform/posix/thread.cc",
+            "native/platform/posix/clock.cc"
+          ]
+        } ],
+        [ "OS=='linux'", {
+          "sources": [ "native/platform/posix/poller_epoll.cc" ]
+        } ],
+        [ "OS!='win' and OS!='linux'", {
+          "sources": [
+            "native/platform/posix/poller_poll.cc",
+            "native/platform/poller_dense.cc"
+          ]
         } ],
         [ "OS=='mac'", {
           "xcode_settings": {

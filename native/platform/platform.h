@@ -1,16 +1,23 @@
-// platform.h — the whole operating-system surface that echocast's core may use.
+// platform.h — the operating-system surface that echocast's core may use.
 //
 // The core (hub, framer, engines) and the Node-API wrapper include only this
-// header. It names neutral types and functions; the two implementations,
-// posix.cc and win32.cc, are chosen per OS by the build files. No OS header
-// (windows.h, winsock2.h, pthread.h, sys/socket.h, unistd.h, ...) is included
-// here, so nothing from those headers leaks into the rest of the code base.
+// header (the load generator adds bench.h, the C++ tests testing.h). It names
+// neutral types and functions; the implementations live in posix/ and
+// win32/, one file per subsystem, with what both share in common.cc, and the
+// build files choose them per OS. No OS header (windows.h, winsock2.h,
+// pthread.h, sys/socket.h, unistd.h, ...) is included here, so nothing from
+// those headers leaks into the rest of the code base. What the OSes do
+// differently (what a hang-up means, how a reset shows, what can wake a
+// blocked thread) is settled inside the platform layer: the contracts below
+// hold on every OS.
 #ifndef ECHOCAST_PLATFORM_H
 #define ECHOCAST_PLATFORM_H
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "error_table.def"
 
 // ---------------------------------------------------------------------------
 // Neutral handle types.
@@ -47,46 +54,20 @@ struct ec_cond_t {
   alignas(16) unsigned char storage[64];
 };
 
-// A listening socket together with what it takes to wake a thread blocked in
-// ec_listener_accept(): a self-pipe on POSIX (close() does not wake accept()
-// on Linux), an event object on Windows. Opaque; created by ec_listen().
-struct ec_listener;
-
 // ---------------------------------------------------------------------------
 // Errors.
 // ---------------------------------------------------------------------------
 
 // Every OS error (errno, WSAGetLastError(), getaddrinfo's EAI_* codes) is
 // translated into this one enum at the platform boundary, so raw Winsock or
-// errno numbers never travel further. The names match Node's error codes.
+// errno numbers never travel further. The names match Node's error codes;
+// the codes, their names, messages and OS translations all come from the
+// one table in error_table.def.
 enum ec_err {
   EC_OK = 0,
-  EC_EADDRINUSE,
-  EC_EADDRNOTAVAIL,
-  EC_EACCES,
-  EC_EAFNOSUPPORT,
-  EC_EAGAIN,
-  EC_EBADF,
-  EC_ECANCELED,     // An operation was interrupted on purpose (listener woken).
-  EC_ECONNABORTED,
-  EC_ECONNREFUSED,
-  EC_ECONNRESET,
-  EC_EHOSTUNREACH,
-  EC_EINTR,
-  EC_EINVAL,
-  EC_EMFILE,
-  EC_ENETDOWN,
-  EC_ENETUNREACH,
-  EC_ENFILE,
-  EC_ENOBUFS,
-  EC_ENOMEM,
-  EC_ENOTCONN,
-  EC_ENOTFOUND,     // getaddrinfo could not resolve the host name.
-  EC_ENOTSOCK,
-  EC_EPIPE,
-  EC_ESHUTDOWN,
-  EC_ETIMEDOUT,
-  EC_EAI_AGAIN,     // getaddrinfo: temporary resolver failure.
+#define EC_ERR_ENUM(code, message) EC_##code,
+  EC_ERROR_TABLE(EC_ERR_ENUM, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
+#undef EC_ERR_ENUM
   EC_EUNKNOWN
 };
 
@@ -134,28 +115,35 @@ ec_error ec_net_acquire();
 void ec_net_release();
 
 // ---------------------------------------------------------------------------
-// Sockets.
+// Listening.
 // ---------------------------------------------------------------------------
 
-// What a listener ended up bound to, reported to JS by start().
+// What a listening socket ended up bound to, reported to JS by start().
 struct ec_bound_address {
   std::string address;  // Numeric host, e.g. "127.0.0.1" or "::1".
   int port = 0;
   bool ipv6 = false;
 };
 
-// Resolves host with getaddrinfo (numeric IPv4, IPv6 literals and names such
-// as "localhost"), then creates, binds and listens on the first address that
-// works. On failure *syscall names the step that failed ("getaddrinfo",
-// "socket", "bind" or "listen") so JS can build a Node-style error. The
-// listener is non-blocking internally; ec_listener_accept() hides that.
+// Both kinds of listener below resolve host with getaddrinfo (numeric IPv4,
+// IPv6 literals and names such as "localhost"), then create, bind and listen
+// on the first address that works ("::" also accepts IPv4, as in Node). On
+// failure *syscall names the step that failed ("getaddrinfo", "socket",
+// "bind" or "listen") so JS can build a Node-style error.
+
+// A blocking listener, for a thread that sleeps in accept: the listening
+// socket plus what it takes to wake that thread without closing the socket
+// under it (a self-pipe on POSIX, an event object on Windows). Opaque.
+struct ec_listener;
+
+// Creates a blocking listener (see above for host, port and *syscall).
 ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
                    ec_bound_address* bound, const char** syscall);
 
 // Waits for one connection and returns it as a blocking socket with
-// TCP_NODELAY set, plus the peer's numeric address and port. Blocks without
-// polling in a loop. Returns EC_ECANCELED once ec_listener_wake() has been
-// called, and transient errors (e.g. EC_ECONNABORTED, EC_EMFILE) as they come.
+// TCP_NODELAY set, plus the peer's numeric address and port. Sleeps without
+// spinning. Returns EC_ECANCELED once ec_listener_wake() has been called, and
+// transient errors (e.g. EC_ECONNABORTED, EC_EMFILE) as they come.
 ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out,
                             std::string* peer_address, int* peer_port);
 
@@ -167,16 +155,29 @@ void ec_listener_wake(ec_listener* l);
 // thread that accepts on it has been joined.
 void ec_listener_close(ec_listener* l);
 
-// Opens a blocking TCP connection to host:port (TCP_NODELAY set). The
-// server never needs it; the C++ tests use it to talk to a listener through
-// real sockets, and tools may.
-ec_error ec_connect(const char* host, int port, ec_socket_t* out);
+// Creates a non-blocking listening socket (see above for host, port and
+// *syscall), for a thread that watches it with an ec_poller (EC_POLL_IN: a
+// connection is pending). It is a plain socket: close it with
+// ec_socket_close().
+ec_error ec_listen_nonblocking(const char* host, int port, int backlog, ec_socket_t* out,
+                               ec_bound_address* bound, const char** syscall);
 
-// Receives up to len bytes. *received == 0 with EC_OK means the peer shut its
-// write side (end of stream). Blocks until data, end of stream or an error;
-// ec_socket_interrupt() from another thread makes it return.
-ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len,
-                        std::size_t* received);
+// Accepts one pending connection from a non-blocking listening socket
+// without blocking: EC_EAGAIN when there is none. The socket returned is
+// non-blocking, with TCP_NODELAY set, not inherited by child processes, and
+// sends on it never raise SIGPIPE.
+ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out,
+                              std::string* peer_address, int* peer_port);
+
+// ---------------------------------------------------------------------------
+// Sockets.
+// ---------------------------------------------------------------------------
+// End of stream and resets read the same on every OS: a recv that returns
+// EC_OK with *received == 0 means the peer shut its write side (it may still
+// receive: a half-close), and a reset is always an error. (Under Wine the
+// wine server consumes a socket's pending error when it polls, so recv
+// returns 0 after a reset; the Windows implementation checks such an end of
+// stream with a zero-byte send and reports the reset as the error it is.)
 
 // One piece of a gathered send; the buffers are not copied.
 struct ec_iovec {
@@ -184,48 +185,43 @@ struct ec_iovec {
   std::size_t len;
 };
 
-// Sends all the pieces, in order, as one stream, retrying partial sends, with
-// one system call per batch where the OS allows it (sendmsg / WSASend). Never
-// raises SIGPIPE: a peer that went away is an error (EC_EPIPE/EC_ECONNRESET),
-// not a signal that kills the process. ec_socket_interrupt() makes it return.
+// Receives up to len bytes on a blocking socket. *received == 0 with EC_OK
+// is end of stream (see above). Blocks until data, end of stream or an error;
+// ec_socket_interrupt() or ec_socket_end() from another thread makes it
+// return.
+ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len,
+                        std::size_t* received);
+
+// Sends all the pieces, in order, as one stream on a blocking socket,
+// carrying on after partial sends, with one system call per batch of up to
+// EC_MAX_IOV pieces (sendmsg / WSASend). Never raises SIGPIPE: a peer that
+// went away is an error (EC_EPIPE/EC_ECONNRESET), not a signal that kills
+// the process. ec_socket_interrupt() makes it return.
 ec_error ec_socket_send_all(ec_socket_t s, const ec_iovec* pieces,
                             std::size_t count);
 
-// Wakes any thread blocked in recv or send on this socket at once, and stops
-// further traffic, without releasing the handle: the handle stays valid (so
-// it cannot be reused by a new connection under a thread still holding it)
-// until ec_socket_close(), which is called after those threads have been
-// joined. May be abortive: on Windows a pending recv can only be cancelled
-// (CancelIoEx), and that resets the connection, so the peer can lose data it
-// has not read yet. Used to cut a client.
+// Cuts a connection that other threads may be blocked on: every recv or send
+// blocked on the socket returns at once and further traffic stops, but the
+// handle stays valid (so it cannot be reused by a new connection under a
+// thread still holding it) until ec_socket_close(), called after those
+// threads have been joined. Treat it as abortive: the peer may lose data it
+// has not read yet (on Windows a blocked recv can only be cancelled, which
+// resets the connection).
 void ec_socket_interrupt(ec_socket_t s);
 
-// Begins a graceful close: data already sent is still delivered, then the
-// peer sees end of stream. It wakes what it can without resetting the
-// connection. POSIX: shutdown(SHUT_RDWR), which also makes a blocked recv
-// return end of stream. Windows: shutdown(SD_SEND) only, because a pending
-// recv there ends only when the peer closes its side in answer (or by
-// ec_socket_interrupt). Used when the server stops.
+// Begins a graceful close of a blocking socket: data already sent is still
+// delivered, then the peer sees end of stream; nothing is reset. A recv
+// blocked on the socket returns end of stream no later than when the peer
+// answers with its own close (POSIX shuts both directions, so at once;
+// Windows can only shut the send side). Follow it with a bounded wait and
+// ec_socket_interrupt() for peers that never answer.
 void ec_socket_end(ec_socket_t s);
 
 // Releases the socket handle.
 void ec_socket_close(ec_socket_t s);
 
-// ---------------------------------------------------------------------------
-// Non-blocking sockets and the poller (Server 2.0: one I/O thread).
-// ---------------------------------------------------------------------------
-
-// The listening socket itself, to register it with a poller.
-ec_socket_t ec_listener_socket(ec_listener* l);
-
-// Accepts one pending connection without blocking: EC_EAGAIN when there is
-// none. The socket returned is non-blocking, with TCP_NODELAY set and (on
-// POSIX) close-on-exec and no SIGPIPE.
-ec_error ec_listener_try_accept(ec_listener* l, ec_socket_t* out,
-                                std::string* peer_address, int* peer_port);
-
 // One recv on a non-blocking socket: EC_EAGAIN when nothing is there yet;
-// *received == 0 with EC_OK means end of stream.
+// *received == 0 with EC_OK is end of stream (see above).
 ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
                             std::size_t* received);
 
@@ -241,27 +237,29 @@ ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
 // what was sent, then end of stream; this side can still read its answer.
 void ec_socket_shutdown_send(ec_socket_t s);
 
-// Closes the socket abortively (SO_LINGER 0): the peer gets a reset, not
-// an end of stream. Used by tests that play a client that resets.
-void ec_socket_reset(ec_socket_t s);
+// ---------------------------------------------------------------------------
+// The poller (one I/O thread over non-blocking sockets).
+// ---------------------------------------------------------------------------
 
-// After a recv returned end of stream: whether the connection was in fact
-// reset or is gone altogether (a send of zero bytes fails), as opposed to
-// the peer having only shut its write side (half-close: it still receives).
-// Needed where the reset itself is not reported to recv (Wine: the wine
-// server consumes the socket's pending error when it polls, and recv then
-// returns 0). Always false on POSIX, whose recv reports a reset itself: there
-// a probe would misread a peer that closed gracefully and then had its unread
-// data answered with RST.
-bool ec_socket_gone(ec_socket_t s);
-
-// Readiness a poller reports or is asked for. ERR and HUP are always
-// reported, whatever was asked.
+// Readiness a poller reports or is asked for. ERR and HUP are reported
+// whatever was asked, and mean the same with every backend:
 enum : unsigned {
-  EC_POLL_IN = 1u,   // Readable (data, end of stream, a pending connection).
-  EC_POLL_OUT = 2u,  // Writable.
-  EC_POLL_ERR = 4u,  // An error is pending on the socket.
-  EC_POLL_HUP = 8u,  // Hang-up (what it means varies: see engine_poll.cc).
+  // Readable: data, end of stream, or a pending connection on a listener.
+  EC_POLL_IN = 1u,
+  // Writable.
+  EC_POLL_OUT = 2u,
+  // An error is pending on the socket (the next recv or send reports it).
+  EC_POLL_ERR = 4u,
+  // The connection is finished in both directions: the peer's end of stream
+  // has arrived and nothing more can be sent (this side shut its send side,
+  // or the connection was reset). A peer's end of stream alone is reported
+  // as EC_POLL_IN, or not at all on a socket not watched for input: the
+  // WSAPoll backend, whose POLLHUP means a FIN alone, checks which it is and
+  // stops watching such a socket until ec_poller_modify() asks for something
+  // again, so that a half-closed peer does not make every wait return.
+  // Level-triggered like the rest: reported until the socket leaves the
+  // poller.
+  EC_POLL_HUP = 8u,
 };
 
 // One ready socket: the data pointer it was registered with and what it is
@@ -284,8 +282,8 @@ ec_error ec_poller_create(ec_poller** out);
 // are not closed).
 void ec_poller_destroy(ec_poller* p);
 
-// Registers a socket for `events` (EC_POLL_IN / EC_POLL_OUT), reported
-// with `data`.
+// Registers a socket for `events` (EC_POLL_IN / EC_POLL_OUT, or 0 for
+// errors and hang-ups only), reported with `data`.
 ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data);
 
 // Changes what a registered socket is watched for.
@@ -297,9 +295,23 @@ void ec_poller_remove(ec_poller* p, ec_socket_t s);
 // Sleeps until a registered socket is ready, ec_poller_wake() is called, or
 // timeout_ms passes (-1: no limit); then writes up to `max` events to `out`
 // and their number to *count, and sets *woken when a wake-up was consumed.
-// EINTR is retried inside.
+// EINTR is retried inside. When more sockets are ready than `max`, the
+// poll() and WSAPoll backends start reporting at a different socket on each
+// call, so none is starved.
 ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
                         int timeout_ms, std::size_t* count, bool* woken);
+
+// ec_poller_wait() with the timeout in microseconds (-1: no limit). An
+// interrupted sleep returns early with nothing; callers recompute their
+// deadline and wait again.
+ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
+                           std::int64_t timeout_us, std::size_t* count, bool* woken);
+
+// Whether this poller honors ec_poller_wait_us() timeouts under a
+// millisecond: true with epoll_pwait2 (Linux 5.11+) or ppoll (Linux poll
+// backend); false elsewhere (WSAPoll, plain poll), where the timeout is
+// rounded up to whole milliseconds and callers should not rely on short waits.
+bool ec_poller_sub_ms(ec_poller* p);
 
 // Makes the current or next ec_poller_wait() return with *woken set. Safe
 // from any thread; several calls before a wait coalesce into one wake-up.
@@ -382,57 +394,12 @@ class ec_lock_guard {
 // ---------------------------------------------------------------------------
 
 // Milliseconds from an arbitrary fixed point, never going backwards; used for
-// the stop deadline.
+// deadlines (stop, back-off).
 std::uint64_t ec_now_ms();
 
-// ---------------------------------------------------------------------------
-// Load generator support (native/bench): non-blocking connect and clocks.
-// ---------------------------------------------------------------------------
-
-// Starts a TCP connection to host:port without blocking: resolves host (the
-// first address that gives a socket is used), creates a non-blocking socket
-// (TCP_NODELAY, close-on-exec, no SIGPIPE) and connects. EC_OK with
-// *pending == false: connected already. EC_OK with *pending == true: wait for
-// EC_POLL_OUT (or ERR/HUP) on it, then ask ec_connect_result(). On error
-// nothing is left open and *syscall names the step ("getaddrinfo", "socket",
-// "connect"). Needs ec_net_acquire() on Windows (getaddrinfo, socket).
-// Note: WSAPoll on older Windows does not report a failed connect at all, so
-// callers must also time out.
-ec_error ec_connect_start(const char* host, int port, ec_socket_t* out,
-                          bool* pending, const char** syscall);
-
-// The outcome of a pending non-blocking connect (SO_ERROR): EC_OK once
-// connected; EC_EAGAIN while still in progress.
-ec_error ec_connect_result(ec_socket_t s);
-
 // Microseconds from an arbitrary fixed point, never going backwards
-// (CLOCK_MONOTONIC / QueryPerformanceCounter).
+// (CLOCK_MONOTONIC / QueryPerformanceCounter); used for short windows (send
+// coalescing) and latency measurement.
 std::uint64_t ec_now_micros();
-
-// CPU time (user + system) the calling thread has used, in microseconds
-// (CLOCK_THREAD_CPUTIME_ID / GetThreadTimes, whose resolution on Windows is
-// the scheduler tick, about 15.6 ms).
-std::uint64_t ec_thread_cpu_micros();
-
-// Asks the poller to report the socket readable only once `bytes` are
-// queued (SO_RCVLOWAT; 1 restores the default), so a client that only
-// counts bytes is read in large chunks. A recv still returns what is there.
-// False where unsupported (Windows: WSAPoll ignores it).
-bool ec_socket_set_rcvlowat(ec_socket_t s, std::size_t bytes);
-
-
-// ---------------------------------------------------------------------------
-// Sub-millisecond poller waits (engine_poll: send coalescing).
-// ---------------------------------------------------------------------------
-
-// Whether this poller honors ec_poller_wait_us() timeouts under a
-// millisecond: true with epoll_pwait2 (Linux 5.11+) or ppoll (Linux poll
-// backend); false elsewhere (WSAPoll, plain poll), where the timeout is
-// rounded up to whole milliseconds and callers should not rely on short waits.
-bool ec_poller_sub_ms(ec_poller* p);
-
-// ec_poller_wait() with the timeout in microseconds (-1: no limit).
-ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
-                           std::int64_t timeout_us, std::size_t* count, bool* woken);
 
 #endif  // ECHOCAST_PLATFORM_H
