@@ -9,6 +9,8 @@
 #include "../core/error_codes.h"
 #include "loadgen_internal.h"
 
+#include "../platform/bench.h"
+
 namespace echocast {
 namespace bench {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../platform/bench.h"
 #include "loadgen.h"
 #include "loadgen_internal.h"
 

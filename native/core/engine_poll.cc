@@ -14,7 +14,7 @@ ListenResult PollEngine::start() {
   if (!open_listener(options_, &listener_, &result)) return result;
   result.err = ec_poller_create(&poller_);
   if (result.err.ok()) {
-    result.err = ec_poller_add(poller_, ec_listener_socket(listener_), EC_POLL_IN, &listener_);
+    result.err = ec_poller_add(poller_, listener_, EC_POLL_IN, &listener_);
     if (!result.err.ok()) {
       ec_poller_destroy(poller_);
       poller_ = nullptr;

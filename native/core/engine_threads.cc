@@ -303,11 +303,6 @@ class ThreadsEngine : public Engine {
         break;
       }
       if (n == 0) {
-        if (ec_socket_gone(c->sock)) {
-          // A reset that recv reported as end of stream (Wine): not a half-close.
-          hub_.close_member(c, Reason::ClientError);
-          break;
-        }
         // The peer shut its write side: drop any partial frame (with the
         // framer) but keep the writer sending until the socket fails.
         c->half_closed = true;

@@ -24,6 +24,27 @@ void close_listener(ec_listener** listener) {
   ec_net_release();
 }
 
+bool open_listener(const EngineOptions& options, ec_socket_t* out, ListenResult* result) {
+  result->err = ec_net_acquire();
+  if (!result->err.ok()) {
+    result->syscall = "WSAStartup";
+    return false;
+  }
+  result->err = ec_listen_nonblocking(options.host.c_str(), options.port, kListenBacklog, out,
+                                      &result->bound, &result->syscall);
+  if (!result->err.ok()) {
+    ec_net_release();
+    return false;
+  }
+  return true;
+}
+
+void close_listener(ec_socket_t* listener) {
+  if (*listener != EC_INVALID_SOCKET) ec_socket_close(*listener);
+  *listener = EC_INVALID_SOCKET;
+  ec_net_release();
+}
+
 AcceptStep AcceptErrors::on_error(const ec_error& err, EventSink* sink) {
   ec_err code = err.code;
   if (code == EC_ECONNABORTED || code == EC_ECONNRESET || code == EC_EINTR ||

@@ -24,6 +24,10 @@ bool open_listener(const EngineOptions& options, ec_listener** out, ListenResult
 // undo of a successful open_listener().
 void close_listener(ec_listener** listener);
 
+// The same for a non-blocking listening socket, which a poller watches.
+bool open_listener(const EngineOptions& options, ec_socket_t* out, ListenResult* result);
+void close_listener(ec_socket_t* listener);
+
 // A connection just accepted, and its peer.
 struct Accepted {
   ec_socket_t sock = EC_INVALID_SOCKET;

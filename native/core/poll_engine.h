@@ -192,7 +192,7 @@ class PollEngine : public Engine, private Inbox::Waker {
 
   EngineOptions options_;
   EventSink* sink_;
-  ec_listener* listener_ = nullptr;
+  ec_socket_t listener_ = EC_INVALID_SOCKET;
   ec_poller* poller_ = nullptr;  // Set before the loop runs, destroyed after.
   ec_thread_t thread_;
   bool running_ = false;  // Touched only by the thread calling start/stop.

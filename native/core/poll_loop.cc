@@ -112,11 +112,9 @@ void PollEngine::handle(const ec_poll_event& ev) {
     if (c->ending) {
       close_client(c, Reason::ServerClosed);
     } else if (!c->blocked) {
-      // Half-closed and hung up. Linux reports this only when the
-      // connection is gone; WSAPoll may report it for a FIN alone, and a
-      // half-closed client must keep receiving. Level-triggered, it would
-      // be reported on every turn, so the socket leaves the poller; the
-      // next send tells (it fails if the peer is gone).
+      // Half-closed and hung up (finished both ways, see EC_POLL_HUP).
+      // Level-triggered, it would be reported on every turn, so the
+      // socket leaves the poller; the next send tells.
       set_interest(c, 0, true);
     }
   }
@@ -125,7 +123,7 @@ void PollEngine::handle(const ec_poll_event& ev) {
 void PollEngine::accept_some() {
   for (int i = 0; i < kAcceptsPerTurn && listening_; ++i) {
     Accepted a;
-    ec_error err = ec_listener_try_accept(listener_, &a.sock, &a.address, &a.port);
+    ec_error err = ec_socket_try_accept(listener_, &a.sock, &a.address, &a.port);
     if (err.code == EC_EAGAIN) return;
     if (!err.ok()) {
       AcceptStep step = accept_errors_.on_error(err, sink_);
@@ -136,7 +134,7 @@ void PollEngine::accept_some() {
       }
       // A shortage: stop watching the listener for a moment instead of
       // spinning on a connection that stays pending.
-      ec_poller_modify(poller_, ec_listener_socket(listener_), 0, &listener_);
+      ec_poller_modify(poller_, listener_, 0, &listener_);
       accept_resume_at_ = ec_now_ms() + kAcceptBackoffMs;
       return;
     }
@@ -147,12 +145,12 @@ void PollEngine::accept_some() {
 
 void PollEngine::resume_accept() {
   accept_resume_at_ = 0;
-  if (listening_) ec_poller_modify(poller_, ec_listener_socket(listener_), EC_POLL_IN, &listener_);
+  if (listening_) ec_poller_modify(poller_, listener_, EC_POLL_IN, &listener_);
 }
 
 void PollEngine::stop_listening() {
   if (!listening_) return;
-  ec_poller_remove(poller_, ec_listener_socket(listener_));
+  ec_poller_remove(poller_, listener_);
   listening_ = false;
   accept_resume_at_ = 0;
   // The socket itself is closed by stop(), after this thread is joined.
@@ -218,11 +216,6 @@ void PollEngine::read_client(PollClient* c) {
     // client keeps receiving until a send fails (half-close).
     if (c->ending) {
       close_client(c, Reason::ServerClosed);
-      return;
-    }
-    if (ec_socket_gone(c->sock)) {
-      // A reset that recv reported as end of stream (Wine): not a half-close.
-      close_client(c, Reason::ClientError);
       return;
     }
     c->half_closed = true;

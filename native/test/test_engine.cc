@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../core/engine.h"
-#include "../platform/platform.h"
+#include "../platform/testing.h"
 #include "unit.h"
 
 using namespace echocast;
