@@ -62,10 +62,10 @@
             "native/platform/posix/clock.cc"
           ]
         } ],
-        [ "OS=='linux'", {
+        [ "OS=='linux' or OS=='android'", {
           "sources": [ "native/platform/posix/poller_epoll.cc" ]
         } ],
-        [ "OS!='win' and OS!='linux'", {
+        [ "OS!='win' and OS!='linux' and OS!='android'", {
           "sources": [
             "native/platform/posix/poller_poll.cc",
             "native/platform/poller_dense.cc"
