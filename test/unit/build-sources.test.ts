@@ -143,7 +143,7 @@ function parseCMake(text: string): Command[] {
 }
 
 /** The platform a CMake configure sees: WIN32 with MSVC or MINGW, APPLE, or plain UNIX. */
-type CMakePlatform = { WIN32: boolean; MSVC: boolean; MINGW: boolean; APPLE: boolean; UNIX: boolean };
+type CMakePlatform = { WIN32: boolean; MSVC: boolean; MINGW: boolean; APPLE: boolean; UNIX: boolean; CMAKE_SYSTEM_NAME: string };
 
 /**
  * Runs the commands that shape source lists and returns each target's
@@ -157,7 +157,7 @@ function cmakeTargets(commands: Command[], platform: CMakePlatform): Map<string,
   const links = new Map<string, string[]>();
   const expand = (args: string[]) => args.flatMap((a) => a.replace(/\$\{(\w+)\}/g, (_, v: string) => (vars.get(v) ?? []).join(';')).split(';')).filter(Boolean);
   const truthy = (word: string): boolean => {
-    if (word in platform) return platform[word as keyof CMakePlatform];
+    if (word in platform) return Boolean(platform[word as keyof CMakePlatform]);
     const value = vars.get(word)?.join(';') ?? '';
     return value !== '' && !/^(0|OFF|NO|FALSE|N|IGNORE|NOTFOUND|.*-NOTFOUND)$/i.test(value);
   };
@@ -171,7 +171,13 @@ function cmakeTargets(commands: Command[], platform: CMakePlatform): Map<string,
           negate = !negate;
           words.shift();
         }
-        const value = words[0] === 'EXISTS' ? true : truthy(words[0]);
+        // <var> MATCHES "<regex>" and <var> STREQUAL "<text>" on the platform's variables.
+        const known = (v: string): string => (v === 'CMAKE_SYSTEM_NAME' ? platform.CMAKE_SYSTEM_NAME : (vars.get(v) ?? []).join(';'));
+        const value =
+          words[0] === 'EXISTS' ? true
+          : words[1] === 'MATCHES' ? new RegExp(words.slice(2).join(' ')).test(known(words[0]))
+          : words[1] === 'STREQUAL' ? known(words[0]) === words.slice(2).join(' ')
+          : truthy(words[0]);
         return negate ? !value : value;
       }),
     );
@@ -233,9 +239,9 @@ describe('build descriptions: binding.gyp and native/CMakeLists.txt', () => {
   const addon = gyp.targets.find((t) => t.target_name === 'echocast');
   const commands = parseCMake(fs.readFileSync(path.join(root, 'native', 'CMakeLists.txt'), 'utf8'));
   const platforms: Array<[string, string, CMakePlatform]> = [
-    ['linux', 'UNIX', { WIN32: false, MSVC: false, MINGW: false, APPLE: false, UNIX: true }],
-    ['mac', 'APPLE', { WIN32: false, MSVC: false, MINGW: false, APPLE: true, UNIX: true }],
-    ['win', 'WIN32 with MSVC', { WIN32: true, MSVC: true, MINGW: false, APPLE: false, UNIX: false }],
+    ['linux', 'UNIX, Linux', { WIN32: false, MSVC: false, MINGW: false, APPLE: false, UNIX: true, CMAKE_SYSTEM_NAME: 'Linux' }],
+    ['mac', 'APPLE', { WIN32: false, MSVC: false, MINGW: false, APPLE: true, UNIX: true, CMAKE_SYSTEM_NAME: 'Darwin' }],
+    ['win', 'WIN32 with MSVC', { WIN32: true, MSVC: true, MINGW: false, APPLE: false, UNIX: false, CMAKE_SYSTEM_NAME: 'Windows' }],
   ];
 
   it('binding.gyp has the echocast target', () => {
