@@ -1,16 +1,23 @@
 // The ES module entry: a thin wrapper over the CommonJS build, so that `import`
 // and `require` share one module instance (one EchocastError class, one addon).
-import cjs from './index.js';
-
-export const createServer = cjs.createServer;
-export const EchoServer = cjs.EchoServer;
-export const availableEngines = cjs.availableEngines;
-export const resolveEngine = cjs.resolveEngine;
-export const connect = cjs.connect;
-export const EchoClient = cjs.EchoClient;
-export const EchocastError = cjs.EchocastError;
-export const ErrorCodes = cjs.ErrorCodes;
-export const DEFAULTS = cjs.DEFAULTS;
-export const DISCONNECT_REASONS = cjs.DISCONNECT_REASONS;
+//
+// Every name is re-exported, never redeclared: a `const EchoServer = cjs.EchoServer`
+// would carry the value alone, and `export type *` does not add a type to a name
+// the module already declares, so `const s: EchoServer` would not compile. Node
+// finds these names in the CommonJS build with its export lexer; a name it missed
+// would fail the import at link time (test/package/types.test.ts imports each one).
+export {
+  createServer,
+  EchoServer,
+  availableEngines,
+  resolveEngine,
+  connect,
+  EchoClient,
+  EchocastError,
+  ErrorCodes,
+  DEFAULTS,
+  DISCONNECT_REASONS,
+} from './index.js';
 export type * from './index.js';
+import cjs from './index.js';
 export default cjs;
