@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { EchocastError, ErrorCodes, fromSystemError } from './errors.js';
+import { EchocastError, ErrorCodes, abortError, fromSystemError } from './errors.js';
 import { FrameDecoder, encodeFrames, forEachPayload, type SegmentSink } from './framing.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 
@@ -26,6 +26,10 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
   private readonly sink: SegmentSink;
   private closed = false;
   private readonly closedPromise: Promise<void>;
+  /** Why the connection failed, if it did: the async iterator rejects with it. */
+  private failure: EchocastError | null = null;
+  /** Destroys the connection when the `signal` option aborts; removed on close. */
+  private readonly onAbort = (): void => this.fail(abortError(this.options.signal!));
 
   constructor(
     private readonly socket: net.Socket,
@@ -38,20 +42,31 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
     socket.on('data', (chunk: Buffer) => {
       const error = this.decoder.push(chunk, this.sink);
       if (error !== null) {
-        this.emit('error', new EchocastError(`the server sent a frame over maxFrameBytes (${options.maxFrameBytes})`, ErrorCodes.INVALID_FRAME));
-        socket.destroy();
+        this.fail(new EchocastError(`the server sent a frame over maxFrameBytes (${options.maxFrameBytes})`, ErrorCodes.INVALID_FRAME));
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (this.listenerCount('error') > 0) this.emit('error', fromSystemError(err, 'connection error'));
+      const error = fromSystemError(err, 'connection error');
+      this.failure ??= error;
+      if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.closedPromise = new Promise((resolve) => {
       socket.on('close', (hadError) => {
         this.closed = true;
+        options.signal?.removeEventListener('abort', this.onAbort);
         this.emit('close', hadError);
         resolve();
       });
     });
+  }
+
+  /** Ends the connection with an error: emitted when listened to, and the iterator rejects with it. */
+  private fail(error: EchocastError): void {
+    if (this.closed) return;
+    this.failure ??= error;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.socket.destroy();
   }
 
   /** The local port of this connection (handy to tell clients apart). */
@@ -93,7 +108,16 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
     this.socket.destroy();
   }
 
-  /** Iterates over received frames until the connection closes. */
+  /** `await using client = await connect(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Iterates over received frames until the connection closes: it ends after the
+   * last frame on a clean close, and rejects with the error when the connection
+   * failed (a reset, a frame over maxFrameBytes, an aborted `signal`).
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     const queue: Buffer[] = [];
     let wake: (() => void) | null = null;
@@ -116,7 +140,10 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
           if (queue.length < ITERATOR_HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
           yield next;
         }
-        if (done) return;
+        if (done) {
+          if (this.failure) throw this.failure;
+          return;
+        }
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
       }
@@ -128,18 +155,42 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
   }
 }
 
-/** Connects to an echocast server and resolves once connected (SPEC §4). */
+/**
+ * Connects to an echocast server and resolves once connected (docs/contract.md §4).
+ * It rejects with the system's error (ECONNREFUSED, ...), with code
+ * ECHOCAST_CONNECT_TIMEOUT past `connectTimeoutMs`, or with an AbortError
+ * (code ABORT_ERR) when `signal` aborts first.
+ */
 export function connect(options: ClientOptions): Promise<EchoClient> {
   const resolved = resolveClientOptions(options);
+  const { host, port, signal, connectTimeoutMs } = resolved;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: resolved.host, port: resolved.port, noDelay: true });
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(fromSystemError(err, `cannot connect to ${resolved.host}:${resolved.port}`));
-    };
-    socket.once('error', onError);
-    socket.once('connect', () => {
+    const socket = net.connect({ host, port, noDelay: true });
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (error: EchocastError | null): void => {
+      clearTimeout(timer);
       socket.off('error', onError);
-      resolve(new EchoClient(socket, resolved));
-    });
+      signal?.removeEventListener('abort', onAbort);
+      if (error === null) return resolve(new EchoClient(socket, resolved));
+      socket.destroy();
+      reject(error);
+    };
+    const onError = (err: NodeJS.ErrnoException): void => settle(fromSystemError(err, `cannot connect to ${host}:${port}`));
+    const onAbort = (): void => settle(abortError(signal!));
+    socket.once('error', onError);
+    socket.once('connect', () => settle(null));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (connectTimeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        settle(
+          new EchocastError(`cannot connect to ${host}:${port}: no answer within ${connectTimeoutMs} ms`, ErrorCodes.CONNECT_TIMEOUT, {
+            syscall: 'connect',
+            address: host,
+            port,
+          }),
+        );
+      }, connectTimeoutMs);
+    }
   });
 }

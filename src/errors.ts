@@ -42,7 +42,25 @@ export const ErrorCodes = {
   CLUSTER_UNAVAILABLE: 'ECHOCAST_CLUSTER_UNAVAILABLE',
   /** Another cluster failure (a Redis error reply, say). */
   CLUSTER: 'ECHOCAST_CLUSTER',
+  /**
+   * An AbortSignal passed as the `signal` option was aborted. Node's own code for
+   * it: such an error is also named 'AbortError', as Node's are.
+   */
+  ABORTED: 'ABORT_ERR',
+  /** connect() found no answer within `connectTimeoutMs`. */
+  CONNECT_TIMEOUT: 'ECHOCAST_CONNECT_TIMEOUT',
 } as const;
+
+/**
+ * The error an aborted `signal` option rejects with: an EchocastError shaped as
+ * Node's own AbortError (name 'AbortError', code 'ABORT_ERR', the signal's reason
+ * as `cause`), so `err.name === 'AbortError'` checks written for Node work here.
+ */
+export function abortError(signal: AbortSignal): EchocastError {
+  const error = new EchocastError('The operation was aborted', ErrorCodes.ABORTED, { cause: signal.reason });
+  error.name = 'AbortError';
+  return error;
+}
 
 /**
  * Turns a `net` error (which has `code`, `syscall`, `address`, `port`) into an

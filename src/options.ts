@@ -45,6 +45,11 @@ export interface ServerOptions {
   closeTimeoutMs?: number;
   /** Share one broadcast with other echocast servers through a Redis Stream (docs/contract.md §5). */
   cluster?: ClusterOptions;
+  /**
+   * Aborting it closes the server; aborted before listen() has bound, listen()
+   * (and so createServer()) rejects with an AbortError (code `ABORT_ERR`).
+   */
+  signal?: AbortSignal;
 }
 
 /** ServerOptions after validation, every field present. */
@@ -60,6 +65,7 @@ export interface ResolvedServerOptions {
   maxClients: number;
   closeTimeoutMs: number;
   cluster: Required<ClusterOptions> | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** The defaults of docs/contract.md §2 and §4, in one place. */
@@ -112,8 +118,13 @@ function oneOf<T extends string>(name: string, value: unknown, fallback: T, allo
 
 const KNOWN_SERVER_OPTIONS = new Set([
   'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
-  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs', 'cluster',
+  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs', 'cluster', 'signal',
 ]);
+
+function abortSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw invalid('signal', 'an AbortSignal', value);
+}
 
 /**
  * Validates and defaults server options once, here, so that the engines can
@@ -159,6 +170,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,
+    signal: abortSignal(options.signal),
   };
 }
 
@@ -172,6 +184,17 @@ export interface ClientOptions {
   framing?: Framing;
   /** Largest frame the client accepts from the server (default 64 KiB, as the server). */
   maxFrameBytes?: number;
+  /**
+   * How long connect() waits for the connection, in ms; past it, it rejects with
+   * code `ECHOCAST_CONNECT_TIMEOUT` (default: no limit but the system's).
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Aborting it before the connection is made rejects connect() with an
+   * AbortError (code `ABORT_ERR`); aborting it later destroys the connection,
+   * as net's `signal` option does.
+   */
+  signal?: AbortSignal;
 }
 
 /** ClientOptions after validation. */
@@ -180,6 +203,8 @@ export interface ResolvedClientOptions {
   port: number;
   framing: Framing;
   maxFrameBytes: number;
+  connectTimeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** Validates and defaults connect() options. */
@@ -193,5 +218,8 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     port: integer('port', options.port, 0, 1, 65535),
     framing: oneOf('framing', options.framing, DEFAULTS.framing, FRAMINGS),
     maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024),
+    connectTimeoutMs:
+      options.connectTimeoutMs === undefined ? undefined : integer('connectTimeoutMs', options.connectTimeoutMs, 0, 1, 24 * 3600 * 1000),
+    signal: abortSignal(options.signal),
   };
 }

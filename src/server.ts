@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EchocastError, ErrorCodes } from './errors.js';
+import { EchocastError, ErrorCodes, abortError } from './errors.js';
 import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js.js';
 import { loadAddon, nativeEngines } from './engines/load-addon.js';
@@ -98,6 +98,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private startedAt = 0;
   private closePromise: Promise<void> | null = null;
   private link: ClusterLink | null = null;
+  /** Closes the server when the `signal` option aborts; removed on close. */
+  private readonly onAbort = (): void => void this.close();
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -127,12 +129,21 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   /** Binds and starts accepting; createServer() calls it for you. */
   async listen(): Promise<ServerAddress> {
     if (this._status !== 'new') throw new EchocastError(`listen() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
+    const signal = this.options.signal;
+    if (signal?.aborted) {
+      this._status = 'closed';
+      await this.impl.close(0).catch(() => undefined);
+      throw abortError(signal);
+    }
     this._status = 'starting';
     try {
       // The link comes first: it preloads the replay history, and no client frame
       // may enter the local hub without passing through the stream.
       if (this.options.cluster) await this.joinCluster(this.options.cluster);
       this.boundAddress = await this.impl.listen();
+      // An abort while binding takes effect once the bind is done: the engine
+      // is never closed halfway through its listen.
+      if (signal?.aborted) throw abortError(signal);
     } catch (err) {
       this._status = 'closed';
       await this.impl.close(0).catch(() => undefined);
@@ -141,6 +152,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     }
     this._status = 'listening';
     this.startedAt = Date.now();
+    signal?.addEventListener('abort', this.onAbort, { once: true });
     const address = this.boundAddress;
     process.nextTick(() => this.emit('listening', address));
     return address;
@@ -214,12 +226,18 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       return this.closePromise;
     }
     this._status = 'closing';
+    this.options.signal?.removeEventListener('abort', this.onAbort);
     this.closePromise = this.impl.close(this.options.closeTimeoutMs).then(async () => {
       await this.link?.close();
       this._status = 'closed';
       process.nextTick(() => this.emit('close'));
     });
     return this.closePromise;
+  }
+
+  /** `await using server = await createServer(…)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

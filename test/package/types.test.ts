@@ -18,7 +18,8 @@ function npmRuns(): boolean {
 /**
  * What a new user writes first, in both module systems. Every public class is
  * used as a type, and the `message` callback's parameter must be typed: under
- * `strict`, an untyped one is an implicit any (TS7006).
+ * `strict`, an untyped one is an implicit any (TS7006). `await using` disposes
+ * of servers and clients.
  */
 const ESM_CONSUMER = `
 import { connect, createServer, EchoClient, EchoServer, EchocastError, ErrorCodes, DEFAULTS } from 'echocast';
@@ -46,6 +47,12 @@ const same: typeof EchoServer = echocast.EchoServer;
 void [info, code, same];
 await c.close();
 await s.close();
+{
+  // TypeScript 5.2+: Symbol.asyncDispose is typed by @types/node (or lib esnext.disposable).
+  await using server = await createServer({ port: 0, signal: AbortSignal.timeout(60_000) });
+  await using client = await connect({ port: server.address().port, connectTimeoutMs: 1000, signal: new AbortController().signal });
+  void client;
+}
 `;
 
 const CJS_CONSUMER = `
