@@ -8,6 +8,8 @@ import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } 
 export interface EchoClientEvents {
   /** A frame from the server: its payload (line: without '\n'; length: without the prefix). */
   message: [data: Buffer];
+  /** The socket's buffer has room again after send() returned false (as net's 'drain'). */
+  drain: [];
   /** The connection is gone; `hadError` as in net. */
   close: [hadError: boolean];
   error: [error: EchocastError];
@@ -50,6 +52,7 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
       this.failure ??= error;
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    socket.on('drain', () => this.emit('drain'));
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.closedPromise = new Promise((resolve) => {
       socket.on('close', (hadError) => {
@@ -82,7 +85,8 @@ export class EchoClient extends EventEmitter<EchoClientEvents> {
   /**
    * Sends data as frames: with `line` framing a missing final '\n' is added
    * (so `send('Hello')` sends one line); `length` adds the 4-byte prefix.
-   * Returns false when the socket's buffer is full, as net's write does.
+   * Returns false when the socket's buffer is full, as net's write does: wait
+   * for 'drain' before sending more.
    */
   send(data: string | Uint8Array): boolean {
     if (this.closed) throw new EchocastError('send() on a closed client', ErrorCodes.BAD_STATE);

@@ -17,6 +17,27 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
+/**
+ * Parses a command's flags strictly and at most `maxPositionals` positional
+ * arguments (as `nc HOST PORT`); unknown flags and extra arguments are usage errors.
+ */
+export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  maxPositionals: number,
+): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: true; args: string[] }>> {
+  let parsed: ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: true; args: string[] }>>;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}" (at most ${maxPositionals} expected)`);
+  }
+  return parsed;
+}
+
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,

@@ -1,57 +1,183 @@
-import readline from 'node:readline';
-import { connect } from '../client.js';
-import { DEFAULTS, FRAMINGS } from '../options.js';
-import { choiceFlag, intFlag, parseFlags } from './args.js';
+import { connect, type EchoClient } from '../client.js';
+import { FrameDecoder, forEachPayload } from '../framing.js';
+import { DEFAULTS, FRAMINGS, type Framing } from '../options.js';
+import { choiceFlag, intFlag, parseCommand, UsageError } from './args.js';
 import { DEFAULT_CLI_PORT } from './serve.js';
 
-export const CLIENT_HELP = `Usage: echocast client [options]
+export const CLIENT_HELP = `Usage: echocast client [options] [HOST] PORT
 
-Connects to an echocast server, like nc: each line of stdin is sent as a
-frame, and every frame from the server is printed on stdout, one per line.
+Connects to an echocast server, like nc: stdin goes to the server, and every
+frame from the server is printed on stdout. With one argument it is the port,
+with two the host and the port (--host and --port work too).
+
+What stdin becomes, by framing (as the server's):
+  line     each line of stdin is one frame (bytes unchanged; a last line
+           without '\\n' gets one); each frame is printed with its '\\n'
+  raw      stdin's bytes go through unchanged, chunk by chunk (binary-safe);
+           received bytes are printed unchanged
+  length   each line of stdin (without its '\\n') is one length-prefixed
+           frame; each received frame's payload is printed on its own line
+
+When stdin ends the client half-closes (it stops sending) and keeps printing
+until the server closes the connection. The exit code is 0 after a clean
+close (or when stdout is closed, e.g. by | head), 1 when the connection fails
+or ends with an error (one line on stderr), 2 for a bad argument.
 
 Options:
   --host H        server address (default ${DEFAULTS.host})
   --port P        server port (default ${DEFAULT_CLI_PORT})
   --framing F     ${FRAMINGS.join(' | ')}, as the server (default line)
-  -q, --quit S    after stdin ends, wait S seconds, then quit (default: keep
-                  receiving until the server closes, as nc does)
+  -w, --wait S    give up connecting after S seconds (default: the system's
+                  limit)
+  -q, --quit S    after stdin ends, keep the connection open S seconds (still
+                  receiving, without half-closing), then quit
   -h, --help      show this help`;
 
-/** `echocast client`: stdin lines to the server, frames from it to stdout. */
+/**
+ * The longest stdin line the client holds while it waits for its '\n': the
+ * largest maxFrameBytes any server accepts, so no line a server could take is
+ * refused here (the server enforces its own, smaller, limit).
+ */
+const STDIN_LINE_MAX = 256 * 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
+
+/** Reads the host and port from flags and positionals (`[HOST] PORT`, as nc). */
+function target(flags: { host?: string; port?: string }, positionals: string[]): { host: string | undefined; port: number } {
+  let host = flags.host;
+  let port = flags.port;
+  if (positionals.length > 0) {
+    if (port !== undefined) throw new UsageError('the port is given twice (--port and an argument)');
+    port = positionals[positionals.length - 1];
+  }
+  if (positionals.length === 2) {
+    if (host !== undefined) throw new UsageError('the host is given twice (--host and an argument)');
+    host = positionals[0];
+    if (host === '') throw new UsageError('the host must not be empty');
+  }
+  return { host, port: intFlag('port', port, 1, 65535) ?? DEFAULT_CLI_PORT };
+}
+
+/**
+ * Turns stdin's bytes into what the client sends: raw chunks as they are,
+ * complete lines for `line`, one length-prefixed frame per line for `length`.
+ * Returns false when the connection's buffer is full (wait for 'drain').
+ */
+function stdinSender(conn: EchoClient, framing: Framing): { push(chunk: Buffer): boolean; end(): boolean } {
+  if (framing === 'raw') return { push: (chunk) => conn.send(chunk), end: () => true };
+  const lines = new FrameDecoder('line', STDIN_LINE_MAX);
+  let room = true;
+  let last = 0x0a;
+  const sink = (segment: Buffer): void => {
+    if (framing === 'line') room = conn.send(segment);
+    else forEachPayload('line', segment, (line) => (room = conn.send(line)));
+  };
+  const push = (chunk: Buffer): boolean => {
+    if (chunk.length === 0) return true;
+    last = chunk[chunk.length - 1]!;
+    room = true;
+    if (lines.push(chunk, sink) !== null) throw new UsageError('a line of stdin is over 256 MiB, more than any server accepts');
+    return room;
+  };
+  return { push, end: () => (last === 0x0a ? true : push(NEWLINE)) };
+}
+
+/** `echocast client`: stdin to the server, frames from it to stdout, like nc. */
 export async function client(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, {
-    host: { type: 'string' },
-    port: { type: 'string' },
-    framing: { type: 'string' },
-    quit: { type: 'string', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values: flags, positionals } = parseCommand(
+    argv,
+    {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      framing: { type: 'string' },
+      wait: { type: 'string', short: 'w' },
+      quit: { type: 'string', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    2,
+  );
   if (flags.help) {
     process.stdout.write(`${CLIENT_HELP}\n`);
     return 0;
   }
+  const { host, port } = target(flags, positionals);
+  const framing = choiceFlag('framing', flags.framing, FRAMINGS) ?? DEFAULTS.framing;
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
-  const conn = await connect({
-    host: flags.host,
-    port: intFlag('port', flags.port, 1, 65535) ?? DEFAULT_CLI_PORT,
-    framing: choiceFlag('framing', flags.framing, FRAMINGS),
-  });
-  const newline = Buffer.from('\n');
-  conn.on('message', (data) => {
-    process.stdout.write(data);
-    process.stdout.write(newline);
-  });
-  conn.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
-  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-  lines.on('line', (line) => conn.send(`${line}\n`));
-  lines.on('close', () => {
-    if (quitAfter !== undefined) setTimeout(() => void conn.close(), quitAfter * 1000);
-  });
+  const wait = intFlag('wait', flags.wait, 1, 86_400);
+  const conn = await connect({ host, port, framing, connectTimeoutMs: wait === undefined ? undefined : wait * 1000 });
+
+  // stdout closed by its reader (`| head -1`): a quiet end, not an error.
+  let stdoutGone = false;
+  let stdoutError: Error | null = null;
+  const onStdoutError = (err: NodeJS.ErrnoException): void => {
+    stdoutGone = true;
+    if (err.code !== 'EPIPE') stdoutError = err;
+    conn.destroy();
+  };
+  process.stdout.on('error', onStdoutError);
+
+  const sender = stdinSender(conn, framing);
+  let quitTimer: NodeJS.Timeout | undefined;
+  let failure: Error | null = null;
+  const onData = (chunk: Buffer): void => {
+    if (conn.isClosed) return;
+    try {
+      if (!sender.push(chunk) && !process.stdin.isPaused()) {
+        process.stdin.pause();
+        conn.once('drain', () => process.stdin.resume());
+      }
+    } catch (err) {
+      failure = err as Error;
+      conn.destroy();
+    }
+  };
+  const onEnd = (): void => {
+    if (conn.isClosed) return;
+    sender.end();
+    if (quitAfter !== undefined) quitTimer = setTimeout(() => void conn.close(), quitAfter * 1000);
+    else conn.end();
+  };
+  process.stdin.on('data', onData);
+  process.stdin.once('end', onEnd);
   const stop = (): void => void conn.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await new Promise<void>((resolve) => conn.once('close', () => resolve()));
-  lines.close();
-  process.stdin.destroy();
+
+  try {
+    for await (const data of conn) {
+      if (stdoutGone) break;
+      const room = framing === 'raw' ? process.stdout.write(data) : process.stdout.write(data) && process.stdout.write(NEWLINE);
+      if (!room && !stdoutGone) await stdoutDrained();
+    }
+  } catch (err) {
+    failure ??= err as Error;
+  } finally {
+    clearTimeout(quitTimer);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    process.stdin.off('data', onData);
+    process.stdin.off('end', onEnd);
+    process.stdin.destroy();
+    conn.destroy();
+  }
+  const problem = failure ?? stdoutError;
+  if (problem) {
+    process.stderr.write(`echocast: ${problem.message}\n`);
+    return 1;
+  }
   return 0;
+}
+
+/** Resolves when stdout can take more, or when it is gone. */
+function stdoutDrained(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.stdout.off('drain', done);
+      process.stdout.off('error', done);
+      process.stdout.off('close', done);
+      resolve();
+    };
+    process.stdout.once('drain', done);
+    process.stdout.once('error', done);
+    process.stdout.once('close', done);
+  });
 }

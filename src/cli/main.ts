@@ -22,7 +22,7 @@ Options:
 
 Examples:
   npx echocast serve --port 7007
-  npx echocast client --port 7007`;
+  npx echocast client 127.0.0.1 7007`;
 
 
 async function main(argv: string[]): Promise<number> {
