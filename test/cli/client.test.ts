@@ -25,9 +25,8 @@ afterEach(() => {
   unresponsive = undefined;
 });
 
-/** Spawns `echocast client …`, recording its stdout as bytes. */
-function spawnClient(args: string[]): Spawned {
-  const child = spawn(process.execPath, [bin, 'client', ...args]);
+/** Records a child's stdout (as bytes), stderr and exit. */
+function record(child: ChildProcessWithoutNullStreams): Spawned {
   running.add(child);
   const out: Buffer[] = [];
   let err = '';
@@ -39,20 +38,16 @@ function spawnClient(args: string[]): Spawned {
   return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited };
 }
 
-/** Spawns a shell pipeline `echocast client ARGS | head -1` and reports the client's exit status. */
+/** Spawns `echocast client …`. */
+function spawnClient(args: string[]): Spawned {
+  return record(spawn(process.execPath, [bin, 'client', ...args]));
+}
+
+/** Spawns a shell pipeline `yes | echocast client ARGS | head -1` that prints the client's exit status. */
 function spawnPipedToHead(args: string[]): Spawned {
   const quoted = [process.execPath, bin, 'client', ...args].map((a) => `'${a}'`).join(' ');
   // The client's status is what matters, not head's; stderr is the client's.
-  const child = spawn('bash', ['-c', `set -o pipefail; yes | ${quoted} | head -1 >/dev/null; echo "client exited \${PIPESTATUS[1]}"`]);
-  running.add(child);
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited };
+  return record(spawn('bash', ['-c', `set -o pipefail; yes | ${quoted} | head -1 >/dev/null; echo "client exited \${PIPESTATUS[1]}"`]));
 }
 
 describe('cli client', () => {
