@@ -28,6 +28,8 @@ export function packTarball(): string {
     cwd: repoRoot,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
+    // Node 20.12+ refuses to spawn a .cmd file without a shell (CVE-2024-27980).
+    shell: process.platform === 'win32',
   });
   const [info] = JSON.parse(out) as Array<{ filename: string }>;
   packed = path.join(dir, path.basename(info.filename));
