@@ -148,8 +148,9 @@ describe('cli client', () => {
     assert.equal(client.stdout().length, 0);
   });
 
-  it('-w: a connection with no answer is given up after the wait, exit 1', async () => {
-    unresponsive = await startUnresponsiveServer();
+  it('-w: a connection with no answer is given up after the wait, exit 1', async function () {
+    unresponsive = (await startUnresponsiveServer()) ?? undefined;
+    if (!unresponsive) this.skip(); // no unanswered connection on this platform's loopback
     const started = Date.now();
     const client = spawnClient(['-w', '1', '127.0.0.1', String(unresponsive.port)]);
     assert.deepEqual(await client.exited, { code: 1, signal: null });

@@ -89,8 +89,9 @@ describe('signal option', () => {
       await assert.rejects(connect({ port: server.address().port, signal: AbortSignal.abort(reason) }), (err) => assertAbortError(err, reason));
     });
 
-    it('an abort while connecting rejects with an AbortError at once', async () => {
-      unresponsive = await startUnresponsiveServer();
+    it('an abort while connecting rejects with an AbortError at once', async function () {
+      unresponsive = (await startUnresponsiveServer()) ?? undefined;
+      if (!unresponsive) this.skip(); // no unanswered connection on this platform's loopback
       const controller = new AbortController();
       const started = Date.now();
       const pending = connect({ port: unresponsive.port, signal: controller.signal });

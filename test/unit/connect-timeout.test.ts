@@ -12,8 +12,9 @@ describe('connectTimeoutMs', () => {
     unresponsive = undefined;
   });
 
-  it('a connection with no answer rejects with ECHOCAST_CONNECT_TIMEOUT after the timeout', async () => {
-    unresponsive = await startUnresponsiveServer();
+  it('a connection with no answer rejects with ECHOCAST_CONNECT_TIMEOUT after the timeout', async function () {
+    unresponsive = (await startUnresponsiveServer()) ?? undefined;
+    if (!unresponsive) this.skip(); // no unanswered connection on this platform's loopback
     const started = Date.now();
     await assert.rejects(connect({ port: unresponsive.port, connectTimeoutMs: 300 }), (err: unknown) => {
       assert.ok(err instanceof EchocastError);

@@ -40,8 +40,14 @@ function connects(port: number, ms: number, fillers: net.Socket[]): Promise<bool
   });
 }
 
-/** Starts the child and fills its accept queue; resolves when a connect() to it would hang. */
-export async function startUnresponsiveServer(): Promise<UnresponsiveServer> {
+/**
+ * Starts the child and fills its accept queue; resolves when a connect() to it
+ * would hang, or with null where a full queue does not make connect() hang:
+ * Winsock (and Wine's, which the Windows lane runs on) keeps accepting into a
+ * larger queue or refuses, so there is no unanswered connection on loopback.
+ * The tests that need one are then pending (mocha's skip), not passed.
+ */
+export async function startUnresponsiveServer(): Promise<UnresponsiveServer | null> {
   const child: ChildProcess = spawn(process.execPath, ['-e', CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
   const fillers: net.Socket[] = [];
   const stop = (): void => {
@@ -61,7 +67,8 @@ export async function startUnresponsiveServer(): Promise<UnresponsiveServer> {
     for (let i = 0; i < 16; i++) {
       if (!(await connects(port, 500, fillers))) return { port, stop };
     }
-    throw new Error('the accept queue never filled');
+    stop();
+    return null;
   } catch (err) {
     stop();
     throw err;
