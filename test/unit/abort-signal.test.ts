@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { connect, createServer, EchocastError, ErrorCodes, type EchoServer } from 'echocast';
 import { enginesUnderTest, RawClient, startServer, until } from '../helpers.js';
-import { startUnresponsiveServer, type UnresponsiveServer } from './unresponsive-server.js';
+import { canLeaveConnectUnanswered, startUnresponsiveServer, type UnresponsiveServer } from './unresponsive-server.js';
 
 /** Asserts that `err` is an AbortError as Node's APIs make it, and an EchocastError. */
 function assertAbortError(err: unknown, reason?: unknown): true {
@@ -89,9 +89,8 @@ describe('signal option', () => {
       await assert.rejects(connect({ port: server.address().port, signal: AbortSignal.abort(reason) }), (err) => assertAbortError(err, reason));
     });
 
-    it('an abort while connecting rejects with an AbortError at once', async function () {
-      unresponsive = (await startUnresponsiveServer()) ?? undefined;
-      if (!unresponsive) this.skip(); // no unanswered connection on this platform's loopback
+    (canLeaveConnectUnanswered ? it : undefined)?.('an abort while connecting rejects with an AbortError at once', async () => {
+      unresponsive = await startUnresponsiveServer();
       const controller = new AbortController();
       const started = Date.now();
       const pending = connect({ port: unresponsive.port, signal: controller.signal });

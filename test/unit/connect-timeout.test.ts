@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect, EchocastError, ErrorCodes } from 'echocast';
 import { startServer } from '../helpers.js';
-import { startUnresponsiveServer, type UnresponsiveServer } from './unresponsive-server.js';
+import { canLeaveConnectUnanswered, startUnresponsiveServer, type UnresponsiveServer } from './unresponsive-server.js';
 
 describe('connectTimeoutMs', () => {
   let unresponsive: UnresponsiveServer | undefined;
@@ -12,9 +12,8 @@ describe('connectTimeoutMs', () => {
     unresponsive = undefined;
   });
 
-  it('a connection with no answer rejects with ECHOCAST_CONNECT_TIMEOUT after the timeout', async function () {
-    unresponsive = (await startUnresponsiveServer()) ?? undefined;
-    if (!unresponsive) this.skip(); // no unanswered connection on this platform's loopback
+  (canLeaveConnectUnanswered ? it : undefined)?.('a connection with no answer rejects with ECHOCAST_CONNECT_TIMEOUT after the timeout', async () => {
+    unresponsive = await startUnresponsiveServer();
     const started = Date.now();
     await assert.rejects(connect({ port: unresponsive.port, connectTimeoutMs: 300 }), (err: unknown) => {
       assert.ok(err instanceof EchocastError);
