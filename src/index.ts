@@ -1,7 +1,7 @@
 /**
  * echocast: a TCP broadcast echo server. Every frame any client sends reaches
  * every connected client, the sender too, in one order; a newcomer first gets
- * the latest frame(s). See README.md and SPEC for the whole contract.
+ * the latest frame(s). See README.md and docs/contract.md for the whole contract.
  */
 export { createServer, EchoServer, availableEngines, resolveEngine } from './server.js';
 export type { ServerStatus, ServerStats, EchoServerEvents } from './server.js';

@@ -19,7 +19,7 @@ import { resolveServerOptions, type EngineChoice, type EngineName, type Resolved
 /** Where a server is in its life (ioredis keeps a status string the same way). */
 export type ServerStatus = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
 
-/** Counters of a running server (SPEC §4 `stats()`). */
+/** Counters of a running server (docs/contract.md §4 `stats()`). */
 export interface ServerStats extends EngineStats {
   engine: EngineName;
   status: ServerStatus;
@@ -44,7 +44,7 @@ export interface EchoServerEvents {
 }
 
 /**
- * Picks the engine for a choice on this platform (SPEC §3): 'auto' is native on
+ * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
  * Windows when the addon loaded, else js; 'native' is the best native model.
  */
 export function resolveEngine(choice: EngineChoice): EngineName {
@@ -173,7 +173,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     await link.start();
   }
 
-  /** Where the server listens (SPEC §4); throws before listen() has finished. */
+  /** Where the server listens (docs/contract.md §4); throws before listen() has finished. */
   address(): ServerAddress {
     if (!this.boundAddress) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
     return { ...this.boundAddress };
@@ -216,7 +216,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
 
   /**
    * Stops accepting, flushes what is queued (up to closeTimeoutMs), closes every
-   * client and releases every thread and socket (SPEC S10). Safe to call twice.
+   * client and releases every thread and socket (docs/contract.md S10). Safe to call twice.
    */
   close(): Promise<void> {
     if (this.closePromise) return this.closePromise;
@@ -241,7 +241,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   }
 }
 
-/** Creates a server and resolves once it listens (SPEC §4). */
+/** Creates a server and resolves once it listens (docs/contract.md §4). */
 export async function createServer(options: ServerOptions = {}): Promise<EchoServer> {
   const server = new EchoServer(options);
   await server.listen();
