@@ -29,6 +29,8 @@ void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine
   read_bool(o, "echoToSender", &out->echo_to_sender);
   read_u64(o, "maxFrameBytes", &out->max_frame_bytes);
   read_u64(o, "maxBacklogBytes", &out->max_backlog_bytes);
+  read_u64(o, "slowConsumerMs", &out->slow_consumer_ms);
+  read_bool(o, "allowHalfOpen", &out->allow_half_open);
   read_u32(o, "maxClients", &out->max_clients);
 }
 
@@ -205,6 +207,8 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   out.Set("bytesIn", static_cast<double>(s.hub.bytes_in));
   out.Set("framesOut", static_cast<double>(s.hub.frames_out));
   out.Set("bytesOut", static_cast<double>(s.hub.bytes_out));
+  out.Set("readPauses", static_cast<double>(s.read_pauses));
+  out.Set("readPausedMs", static_cast<double>(s.read_paused_ms));
   Napi::Object d = Napi::Object::New(env);
   for (const auto& kv : s.disconnects) d.Set(kv.first, static_cast<double>(kv.second));
   out.Set("disconnects", d);

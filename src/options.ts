@@ -39,6 +39,18 @@ export interface ServerOptions {
   maxFrameBytes?: number;
   /** Largest undelivered backlog of one client before it is cut as `slow-consumer` (default 16 MiB). */
   maxBacklogBytes?: number;
+  /**
+   * How long, in ms, reading from clients may stay paused while a backlog is over
+   * maxBacklogBytes before the clients still over it are cut as `slow-consumer`
+   * (default 2000; 0 cuts at once, as Redis and NATS do). docs/contract.md S7.
+   */
+  slowConsumerMs?: number;
+  /**
+   * Keep a client that ended its side (FIN) receiving until a send to it fails,
+   * instead of flushing it and closing it (default false). A half-open client keeps
+   * its place under maxClients until then. docs/contract.md S11.
+   */
+  allowHalfOpen?: boolean;
   /** Most clients at once; one more is closed with `server-full` (default 10,000). */
   maxClients?: number;
   /** How long close() lets queued frames flush before it cuts clients, in ms (default 2000). */
@@ -62,6 +74,8 @@ export interface ResolvedServerOptions {
   echoToSender: boolean;
   maxFrameBytes: number;
   maxBacklogBytes: number;
+  slowConsumerMs: number;
+  allowHalfOpen: boolean;
   maxClients: number;
   closeTimeoutMs: number;
   cluster: Required<ClusterOptions> | undefined;
@@ -78,6 +92,8 @@ export const DEFAULTS = {
   echoToSender: true,
   maxFrameBytes: 64 * 1024,
   maxBacklogBytes: 16 * 1024 * 1024,
+  slowConsumerMs: 2000,
+  allowHalfOpen: false,
   maxClients: 10_000,
   closeTimeoutMs: 2000,
 } as const;
@@ -118,7 +134,7 @@ function oneOf<T extends string>(name: string, value: unknown, fallback: T, allo
 
 const KNOWN_SERVER_OPTIONS = new Set([
   'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
-  'maxBacklogBytes', 'maxClients', 'closeTimeoutMs', 'cluster', 'signal',
+  'maxBacklogBytes', 'slowConsumerMs', 'allowHalfOpen', 'maxClients', 'closeTimeoutMs', 'cluster', 'signal',
 ]);
 
 function abortSignal(value: unknown): AbortSignal | undefined {
@@ -141,6 +157,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'a non-empty string', host);
   const echoToSender = options.echoToSender ?? DEFAULTS.echoToSender;
   if (typeof echoToSender !== 'boolean') throw invalid('echoToSender', 'a boolean', echoToSender);
+  const allowHalfOpen = options.allowHalfOpen ?? DEFAULTS.allowHalfOpen;
+  if (typeof allowHalfOpen !== 'boolean') throw invalid('allowHalfOpen', 'a boolean', allowHalfOpen);
   let cluster: Required<ClusterOptions> | undefined;
   if (options.cluster !== undefined) {
     const c = options.cluster;
@@ -167,6 +185,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     echoToSender,
     maxFrameBytes,
     maxBacklogBytes: integer('maxBacklogBytes', options.maxBacklogBytes, DEFAULTS.maxBacklogBytes, 1, Number.MAX_SAFE_INTEGER),
+    slowConsumerMs: integer('slowConsumerMs', options.slowConsumerMs, DEFAULTS.slowConsumerMs, 0, 24 * 3600 * 1000),
+    allowHalfOpen,
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,

@@ -28,6 +28,12 @@ struct EngineOptions {
   bool echo_to_sender = true;
   std::uint64_t max_frame_bytes = 64u * 1024u;
   std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u;
+  // docs/contract.md S7: how long reading may stay paused before the
+  // clients still over max_backlog_bytes are cut (0: cut at once).
+  std::uint64_t slow_consumer_ms = 2000;
+  // docs/contract.md S11: a client's FIN leaves it receiving (true) instead
+  // of flushing and closing it (false).
+  bool allow_half_open = false;
   std::uint32_t max_clients = 10000;
 };
 
@@ -77,6 +83,10 @@ struct ListenResult {
 struct EngineStats {
   std::uint64_t clients = 0;
   HubCounters hub;
+  // Flow control (docs/contract.md S7): pause episodes so far, and their
+  // total length in ms (a running one counts up to now).
+  std::uint64_t read_pauses = 0;
+  std::uint64_t read_paused_ms = 0;
   std::map<std::string, std::uint64_t> disconnects;
 };
 

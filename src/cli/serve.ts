@@ -23,6 +23,11 @@ Options:
   --no-echo-to-sender      do not send a client its own frames
   --max-frame-bytes N      largest frame; bigger cuts the sender (default 64KiB)
   --max-backlog-bytes N    largest undelivered backlog per client (default 16MiB)
+  --slow-consumer-ms MS    how long reading may pause for a backlog over the
+                           limit before its client is cut as slow-consumer
+                           (default ${DEFAULTS.slowConsumerMs}; 0 cuts at once)
+  --allow-half-open        keep a client that ended its side receiving (it keeps
+                           its slot until a send fails); default: flush, close
   --max-clients N          most clients at once (default ${DEFAULTS.maxClients})
   --cluster-redis URL      share one broadcast with other servers through a
                            Redis Stream (redis://host:port)
@@ -78,6 +83,8 @@ export async function serve(argv: string[]): Promise<number> {
     'no-echo-to-sender': { type: 'boolean' },
     'max-frame-bytes': { type: 'string' },
     'max-backlog-bytes': { type: 'string' },
+    'slow-consumer-ms': { type: 'string' },
+    'allow-half-open': { type: 'boolean' },
     'max-clients': { type: 'string' },
     'cluster-redis': { type: 'string' },
     'cluster-stream': { type: 'string' },
@@ -97,6 +104,8 @@ export async function serve(argv: string[]): Promise<number> {
     echoToSender: flags['no-echo-to-sender'] ? false : undefined,
     maxFrameBytes: sizeFlag('max-frame-bytes', flags['max-frame-bytes'], 1, 256 * 1024 * 1024),
     maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER),
+    slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 24 * 3600 * 1000),
+    allowHalfOpen: flags['allow-half-open'] ? true : undefined,
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
     cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
   });

@@ -118,7 +118,7 @@ export class JsEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { clients: this.clients.size, ...this.traffic, disconnects: { ...this.disconnects } };
+    return { clients: this.clients.size, ...this.traffic, readPauses: 0, readPausedMs: 0, disconnects: { ...this.disconnects } };
   }
 
   async close(deadlineMs: number): Promise<void> {

@@ -25,6 +25,8 @@ export interface AddonServerOptions {
   echoToSender: boolean;
   maxFrameBytes: number;
   maxBacklogBytes: number;
+  slowConsumerMs: number;
+  allowHalfOpen: boolean;
   maxClients: number;
 }
 
@@ -45,6 +47,8 @@ export interface AddonServer {
     bytesIn: number;
     framesOut: number;
     bytesOut: number;
+    readPauses: number;
+    readPausedMs: number;
     disconnects: Record<string, number>;
   };
   stop(deadlineMs: number, done: () => void): void;

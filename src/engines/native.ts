@@ -6,8 +6,11 @@ import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
 
 /** The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them. */
 function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedServerOptions): AddonServerOptions {
-  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, maxClients } = options;
-  return { engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, maxClients };
+  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients } =
+    options;
+  return {
+    engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients,
+  };
 }
 
 /**
@@ -63,6 +66,8 @@ export class NativeEngine implements Engine {
       bytesIn: raw.bytesIn,
       framesOut: raw.framesOut,
       bytesOut: raw.bytesOut,
+      readPauses: raw.readPauses,
+      readPausedMs: raw.readPausedMs,
       disconnects,
     };
   }

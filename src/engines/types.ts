@@ -60,6 +60,13 @@ export interface EngineStats {
   framesOut: number;
   /** Bytes of those deliveries. */
   bytesOut: number;
+  /**
+   * Flow control (docs/contract.md S7): how many times reading from clients was paused
+   * because a backlog passed maxBacklogBytes, and for how long in all, in ms (an episode
+   * still running counts up to now).
+   */
+  readPauses: number;
+  readPausedMs: number;
   /** Disconnects so far, by reason. */
   disconnects: Record<DisconnectReason, number>;
 }
