@@ -32,11 +32,15 @@ Napi::Array ReasonNames(Napi::Env env) {
   return out;
 }
 
-// The addon's own error codes (core/error_codes.h).
+// Every code an error of the addon can carry: its own (core/error_codes.h),
+// then the system's names (platform/error_table.def, and UNKNOWN), in enum
+// order. EC_OK names no error, so it is left out.
 Napi::Array ErrorCodeNames(Napi::Env env) {
   Napi::Array out = Napi::Array::New(env);
   std::uint32_t n = 0;
   for (const char* code : kErrorCodes) out.Set(n++, code);
+  for (int code = EC_OK + 1; code <= EC_EUNKNOWN; ++code)
+    out.Set(n++, ec_err_name(static_cast<ec_err>(code)));
   return out;
 }
 

@@ -44,7 +44,7 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).
   std::string bad = bench::validate_options(options_);
-  if (!bad.empty()) throw Napi::RangeError::New(env, bad);
+  if (!bad.empty()) throw Napi::Error(env, MakeError(env, bad, kErrInvalidOption));
   ec_mutex_init(&mailbox_mutex_);  // Last: a constructor that threw destroys nothing.
 }
 
@@ -86,7 +86,7 @@ Napi::Value LoadGenWrap::Prepare(const Napi::CallbackInfo& info) {
   Napi::Function cb = info[0].As<Napi::Function>();
   if (state_ != State::Idle)
     throw Napi::Error(env, MakeError(env, "prepare() may be called once, before finish()",
-                                     kErrInvalidState));
+                                     kErrBadState));
   pump_.Open(env, "echocast.loadgen", this);
   gen_.reset(new bench::LoadGen(options_, this));
   bench::LoadGenFailure failure;
@@ -110,7 +110,7 @@ Napi::Value LoadGenWrap::Begin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::Prepared)
     throw Napi::Error(env, MakeError(env, "begin() needs a completed prepare() and no finish()",
-                                     kErrInvalidState));
+                                     kErrBadState));
   gen_->begin();
   return env.Undefined();
 }

@@ -92,7 +92,7 @@ ServerWrap::~ServerWrap() {
 Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::Idle) {
-    throw Napi::Error(env, MakeError(env, "server already started", kErrServerAlreadyListen));
+    throw Napi::Error(env, MakeError(env, "server already started", kErrBadState));
   }
   engine_ = engine_name_ == "native-poll" ? make_poll_engine(options_, this)
                                           : make_threads_engine(options_, this);

@@ -1,4 +1,4 @@
-import { EchocastError } from '../errors.js';
+import { EchocastError, ErrorCodes, isErrorCode } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
 import { requireAddon, type AddonEvent, type AddonServer, type AddonServerOptions } from './load-addon.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
@@ -11,6 +11,20 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
   return {
     engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients,
   };
+}
+
+/**
+ * The addon builds its errors as EchocastErrors (load-addon.ts hands it the
+ * class), with codes of ErrorCodes (test/unit/addon-tables.test.ts). Should one
+ * arrive as a plain Error all the same, it keeps its code and syscall when
+ * ErrorCodes lists the code, else it is UNKNOWN with the original as `cause`:
+ * every error a server raises carries a listed code (docs/contract.md S14).
+ */
+function toEchocastError(error: Error & { code?: unknown; syscall?: unknown }): EchocastError {
+  if (error instanceof EchocastError) return error;
+  const code = isErrorCode(error.code) ? error.code : ErrorCodes.UNKNOWN;
+  const syscall = typeof error.syscall === 'string' ? error.syscall : undefined;
+  return new EchocastError(error.message, code, { syscall, cause: error });
 }
 
 /**
@@ -93,9 +107,7 @@ export class NativeEngine implements Engine {
           this.events.disconnect({ id: event.id, reason: event.reason as DisconnectReason });
           break;
         case 'error':
-          this.events.error(
-            event.error instanceof EchocastError ? event.error : new EchocastError(event.error.message, 'ECHOCAST_NATIVE'),
-          );
+          this.events.error(toEchocastError(event.error));
           break;
       }
     }
