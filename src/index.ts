@@ -8,6 +8,7 @@ export type { ServerStatus, ServerStats, EchoServerEvents } from './server.js';
 export { connect, EchoClient } from './client.js';
 export type { EchoClientEvents } from './client.js';
 export { EchocastError, ErrorCodes } from './errors.js';
+export type { ErrorCode } from './errors.js';
 export { DEFAULTS } from './options.js';
 export type { ServerOptions, ClientOptions, ClusterOptions, Framing, EngineName, EngineChoice } from './options.js';
 export type { ClusterStats } from './cluster/types.js';

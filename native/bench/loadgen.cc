@@ -44,13 +44,13 @@ LoadGen::~LoadGen() {
 
 bool LoadGen::start(LoadGenFailure* failure) {
   if (started_) {
-    failure->code = kErrInvalidState;
+    failure->code = kErrBadState;
     failure->message = "the load generator was started already";
     return false;
   }
   std::string bad = validate_options(options_);
   if (!bad.empty()) {
-    failure->code = kErrInvalidArgValue;
+    failure->code = kErrInvalidOption;
     failure->message = bad;
     return false;
   }

@@ -18,10 +18,6 @@ inline constexpr const char kErrBadState[] = "ECHOCAST_BAD_STATE";
 // (ErrorCodes.INVALID_OPTION, as src/options.ts rejects a server's).
 inline constexpr const char kErrInvalidOption[] = "ECHOCAST_INVALID_OPTION";
 
-// The names native/bench/loadgen.cc still uses for the two codes above.
-inline constexpr const char* kErrInvalidState = kErrBadState;
-inline constexpr const char* kErrInvalidArgValue = kErrInvalidOption;
-
 // Every code above, once, for the addon to export.
 inline constexpr const char* kErrorCodes[] = {kErrBadState, kErrInvalidOption};
 

@@ -33,7 +33,8 @@ function makeServer(options = {}) {
   };
   const s = new addon.Server(Object.assign({
     engine: ENGINE, host: '127.0.0.1', port: 0, framing: 'line', replay: 1,
-    echoToSender: true, maxFrameBytes: 65536, maxBacklogBytes: 16777216, maxClients: 10000,
+    echoToSender: true, maxFrameBytes: 65536, maxBacklogBytes: 16777216, slowConsumerMs: 2000,
+    allowHalfOpen: false, maxClients: 10000,
   }, options), onEvents);
   const until = async (pred, what, ms = 10000) => {
     const t0 = Date.now();

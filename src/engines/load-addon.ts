@@ -100,7 +100,10 @@ export interface Addon {
   poller: string;
   /** The disconnect reasons of native/core/reasons.h, in order (equal to DISCONNECT_REASONS). */
   reasons: string[];
-  /** The codes of the addon's own errors (native/core/error_codes.h). */
+  /**
+   * Every code the addon's errors can carry: its own (native/core/error_codes.h),
+   * then the system's (native/platform/error_table.def, and UNKNOWN).
+   */
   errorCodes: string[];
 }
 
