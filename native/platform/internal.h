@@ -169,7 +169,8 @@ int ceil_ms(std::int64_t timeout_us);
 short dense_events(unsigned interest);
 
 // The EC_POLL_* events of an entry the OS reported ready (see EC_POLL_HUP),
-// given what it was registered for; sets *park when the entry should leave
+// given what it was registered for as the input gate leaves it (gated input
+// taken out while the gate is closed); sets *park when the entry should leave
 // the array until it is registered again, because the OS would otherwise
 // report it on every wait with nothing to say.
 unsigned dense_ready(const ec_pollfd& entry, unsigned interest, bool* park);

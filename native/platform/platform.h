@@ -260,6 +260,12 @@ enum : unsigned {
   // Level-triggered like the rest: reported until the socket leaves the
   // poller.
   EC_POLL_HUP = 8u,
+  // Asked for with EC_POLL_IN only: that input interest obeys the poller's
+  // input gate (ec_poller_gate_input). While the gate is closed such a
+  // socket is neither watched nor reported for input; its EC_POLL_OUT, ERR
+  // and HUP are, and so is the input of sockets registered without it (a
+  // listener keeps accepting). Never reported.
+  EC_POLL_GATED = 16u,
 };
 
 // One ready socket: the data pointer it was registered with and what it is
@@ -283,7 +289,8 @@ ec_error ec_poller_create(ec_poller** out);
 void ec_poller_destroy(ec_poller* p);
 
 // Registers a socket for `events` (EC_POLL_IN / EC_POLL_OUT, or 0 for
-// errors and hang-ups only), reported with `data`.
+// errors and hang-ups only; EC_POLL_GATED puts the input under the gate),
+// reported with `data`.
 ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data);
 
 // Changes what a registered socket is watched for.
@@ -297,7 +304,9 @@ void ec_poller_remove(ec_poller* p, ec_socket_t s);
 // and their number to *count, and sets *woken when a wake-up was consumed.
 // EINTR is retried inside. When more sockets are ready than `max`, the
 // poll() and WSAPoll backends start reporting at a different socket on each
-// call, so none is starved.
+// call, so none is starved. A socket may appear in two events of one wait
+// (epoll with gated input: its input and its output are watched by two
+// sets); take them in turn.
 ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
                         int timeout_ms, std::size_t* count, bool* woken);
 
@@ -312,6 +321,17 @@ ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
 // backend); false elsewhere (WSAPoll, plain poll), where the timeout is
 // rounded up to whole milliseconds and callers should not rely on short waits.
 bool ec_poller_sub_ms(ec_poller* p);
+
+// Opens or closes the input gate (see EC_POLL_GATED; a new poller's gate is
+// open). This is how an engine stops reading from every client at once
+// (docs/contract.md S7) at a cost that does not grow with the number of
+// clients where the OS allows it: one system call on epoll (the gated input
+// interest lives in an epoll set nested in the main one, taken out and put
+// back), no system call on the poll() and WSAPoll backends (the in-memory
+// array is rewritten). Registering or modifying sockets while the gate is
+// closed is fine: the gate applies to them at once. Level-triggered as ever:
+// input that arrived while the gate was closed is reported once it opens.
+void ec_poller_gate_input(ec_poller* p, bool open);
 
 // Makes the current or next ec_poller_wait() return with *woken set. Safe
 // from any thread; several calls before a wait coalesce into one wake-up.

@@ -91,6 +91,19 @@ unsigned wait_for(ec_poller* p, void* tag, int timeout_ms = 5000) {
   return 0;
 }
 
+// Waits on the poller and returns every event bit reported for tag in that
+// wait (a socket may be reported twice: see ec_poller_wait), 0 if none.
+unsigned wait_all(ec_poller* p, void* tag, int timeout_ms) {
+  ec_poll_event ev[16];
+  std::size_t n = 0;
+  bool woken = false;
+  if (!ec_poller_wait(p, ev, 16, timeout_ms, &n, &woken).ok()) return 0;
+  unsigned e = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (ev[i].data == tag) e |= ev[i].events;
+  return e;
+}
+
 struct AcceptCtx {
   ec_listener* l;
   ec_error err;
@@ -332,4 +345,80 @@ TEST(platform_reset_versus_half_close) {
   // The reset one: an error, on every OS (under Wine too).
   CHECK(!ec_socket_recv(lo.server[1], buf, sizeof buf, &got).ok());
   ec_poller_destroy(p);
+}
+
+TEST(platform_poller_input_gate) {
+  CHECK(ec_net_acquire().ok());
+  ec_socket_t l = EC_INVALID_SOCKET;
+  ec_bound_address bound;
+  const char* syscall = "";
+  CHECK(ec_listen_nonblocking("127.0.0.1", 0, 16, &l, &bound, &syscall).ok());
+  ec_poller* p = nullptr;
+  CHECK(ec_poller_create(&p).ok());
+  int tag_listener = 0, tag_a = 0, tag_b = 0;
+  CHECK(ec_poller_add(p, l, EC_POLL_IN, &tag_listener).ok());  // Ungated.
+  ec_socket_t a = EC_INVALID_SOCKET, b = EC_INVALID_SOCKET;
+  ec_socket_t ca = EC_INVALID_SOCKET, cb = EC_INVALID_SOCKET;
+  std::string peer;
+  int port = 0;
+  CHECK(ec_connect("127.0.0.1", bound.port, &ca).ok());
+  CHECK(wait_all(p, &tag_listener, 5000) & EC_POLL_IN);
+  CHECK(ec_socket_try_accept(l, &a, &peer, &port).ok());
+  CHECK(ec_poller_add(p, a, EC_POLL_IN | EC_POLL_GATED, &tag_a).ok());
+  CHECK(send_text(ca, "hi"));
+  CHECK_EQ(wait_all(p, &tag_a, 5000), static_cast<unsigned>(EC_POLL_IN));
+  // Gate closed: the pending input is not reported...
+  ec_poller_gate_input(p, false);
+  CHECK_EQ(wait_all(p, &tag_a, 30), 0u);
+  // ...but the ungated listener is (accepting goes on),
+  CHECK(ec_connect("127.0.0.1", bound.port, &cb).ok());
+  CHECK(wait_all(p, &tag_listener, 5000) & EC_POLL_IN);
+  CHECK(ec_socket_try_accept(l, &b, &peer, &port).ok());
+  // and so is output, added while closed, without the input.
+  CHECK(ec_poller_modify(p, a, EC_POLL_IN | EC_POLL_GATED | EC_POLL_OUT, &tag_a).ok());
+  CHECK_EQ(wait_all(p, &tag_a, 5000), static_cast<unsigned>(EC_POLL_OUT));
+  CHECK(ec_poller_modify(p, a, EC_POLL_IN | EC_POLL_GATED, &tag_a).ok());
+  CHECK_EQ(wait_all(p, &tag_a, 30), 0u);
+  // A socket registered while closed obeys the gate; a peer's end of stream
+  // alone is not reported (it would end every wait) while the gate is closed.
+  CHECK(ec_poller_add(p, b, EC_POLL_IN | EC_POLL_GATED, &tag_b).ok());
+  CHECK(send_text(cb, "yo"));
+  ec_socket_shutdown_send(cb);
+  sleep_ms(20);
+  CHECK_EQ(wait_all(p, &tag_b, 30), 0u);
+  CHECK_EQ(wait_all(p, &tag_b, 30), 0u);
+  // Open: both are reported (level-triggered), the data and then the end.
+  ec_poller_gate_input(p, true);
+  unsigned ea = 0, eb = 0;
+  for (int i = 0; i < 4 && (!(ea & EC_POLL_IN) || !(eb & EC_POLL_IN)); ++i) {
+    ec_poll_event ev[16];
+    std::size_t n = 0;
+    bool woken = false;
+    CHECK(ec_poller_wait(p, ev, 16, 5000, &n, &woken).ok());
+    for (std::size_t k = 0; k < n; ++k) {
+      if (ev[k].data == &tag_a) ea |= ev[k].events;
+      if (ev[k].data == &tag_b) eb |= ev[k].events;
+    }
+  }
+  CHECK(ea & EC_POLL_IN);
+  CHECK(eb & EC_POLL_IN);
+  char buf[64];
+  std::size_t got = 0;
+  CHECK(ec_socket_try_recv(b, buf, sizeof buf, &got).ok());
+  CHECK_EQ(got, 2u);
+  CHECK(ec_socket_try_recv(b, buf, sizeof buf, &got).ok());
+  CHECK_EQ(got, 0u);  // End of stream.
+  // Closing and opening again is idempotent; removed while closed stays removed.
+  ec_poller_gate_input(p, false);
+  ec_poller_gate_input(p, false);
+  ec_poller_remove(p, b);
+  ec_poller_gate_input(p, true);
+  ec_poller_gate_input(p, true);
+  CHECK(wait_all(p, &tag_a, 5000) & EC_POLL_IN);  // Still unread.
+  CHECK_EQ(wait_all(p, &tag_b, 30), 0u);
+  ec_poller_remove(p, a);
+  ec_poller_remove(p, l);
+  ec_poller_destroy(p);
+  for (ec_socket_t x : {a, b, ca, cb, l}) ec_socket_close(x);
+  ec_net_release();
 }

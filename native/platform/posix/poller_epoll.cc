@@ -1,6 +1,14 @@
 // poller_epoll.cc (Linux) — the poller over epoll, level-triggered, with an
 // eventfd registered under a null data pointer as the wake-up channel.
 // Sub-millisecond waits use epoll_pwait2 where glibc and the kernel have it.
+//
+// The input gate (EC_POLL_GATED): gated input interest lives in a second
+// epoll set, in_ep, nested in the main one under a marker data pointer; the
+// socket itself is in the main set with the rest of its interest (OUT, or
+// nothing: errors and hang-ups only). When the main wait reports in_ep, a
+// zero-timeout wait on in_ep collects the input events. Closing the gate
+// takes in_ep out of the main set, opening puts it back: one epoll_ctl
+// however many sockets are gated.
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,9 +25,15 @@ using namespace ec_internal;
 
 struct ec_poller {
   int ep = -1;
+  int in_ep = -1;  // Gated input interest (see above).
   int wake_fd = -1;
+  bool gate_open = true;
   std::atomic<bool> wake_pending{false};
   std::vector<epoll_event> events;
+  std::vector<epoll_event> in_events;
+  // What each registered descriptor asked for (indexed by fd; 0 for none),
+  // so a modify touches only the set whose part changed.
+  std::vector<unsigned> interest;
 };
 
 namespace {
@@ -42,13 +56,40 @@ unsigned from_epoll(std::uint32_t r) {
   return e;
 }
 
-ec_error control(ec_poller* p, int op, int fd, unsigned events, void* data) {
+ec_error control(int ep, int op, int fd, unsigned events, void* data) {
   epoll_event ev;  // Kernels before 2.6.9 want a non-null pointer for DEL too.
   memset(&ev, 0, sizeof ev);
   ev.events = to_epoll(events);
   ev.data.ptr = data;
-  if (epoll_ctl(p->ep, op, fd, &ev) != 0) return last_error();
+  if (epoll_ctl(ep, op, fd, &ev) != 0) return last_error();
   return ec_error();
+}
+
+// The data pointer in_ep is reported with in the main set.
+char g_in_marker;
+
+// Whether an interest has gated input (in in_ep), and its part in the main set.
+bool gated_in(unsigned events) {
+  return (events & EC_POLL_GATED) != 0 && (events & EC_POLL_IN) != 0;
+}
+unsigned main_part(unsigned events) {
+  return gated_in(events) ? (events & EC_POLL_OUT) : events;
+}
+
+// Registered interests carry this bit so that "registered for nothing" (0
+// asked: errors and hang-ups only) differs from "not registered".
+constexpr unsigned kRegistered = 1u << 31;
+
+unsigned registered(const ec_poller* p, int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= p->interest.size()) return 0;
+  return p->interest[static_cast<std::size_t>(fd)];
+}
+
+void remember(ec_poller* p, int fd, unsigned events) {
+  if (fd < 0) return;
+  std::size_t i = static_cast<std::size_t>(fd);
+  if (i >= p->interest.size()) p->interest.resize(i + 1 + i / 2, 0);
+  p->interest[i] = events;
 }
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
@@ -67,13 +108,15 @@ ec_error ec_poller_create(ec_poller** out) {
   if (p == nullptr) return make_error(EC_ENOMEM);
   ec_error err;
   p->ep = epoll_create1(EPOLL_CLOEXEC);
-  if (p->ep < 0) {
+  if (p->ep >= 0) p->in_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (p->ep < 0 || p->in_ep < 0) {
     err = last_error();
   } else {
     p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->wake_fd < 0) err = last_error();
   }
-  if (err.ok()) err = control(p, EPOLL_CTL_ADD, p->wake_fd, EC_POLL_IN, nullptr);
+  if (err.ok()) err = control(p->ep, EPOLL_CTL_ADD, p->wake_fd, EC_POLL_IN, nullptr);
+  if (err.ok()) err = control(p->ep, EPOLL_CTL_ADD, p->in_ep, EC_POLL_IN, &g_in_marker);
   if (!err.ok()) {
     ec_poller_destroy(p);
     return err;
@@ -85,19 +128,49 @@ ec_error ec_poller_create(ec_poller** out) {
 void ec_poller_destroy(ec_poller* p) {
   if (p == nullptr) return;
   if (p->wake_fd >= 0) close(p->wake_fd);
+  if (p->in_ep >= 0) close(p->in_ep);
   if (p->ep >= 0) close(p->ep);
   delete p;
 }
 
 ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
-  return control(p, EPOLL_CTL_ADD, s, events, data);
+  ec_error err = control(p->ep, EPOLL_CTL_ADD, s, main_part(events), data);
+  if (err.ok() && gated_in(events)) {
+    err = control(p->in_ep, EPOLL_CTL_ADD, s, EC_POLL_IN, data);
+    if (!err.ok()) control(p->ep, EPOLL_CTL_DEL, s, 0, nullptr);
+  }
+  if (err.ok()) remember(p, s, events | kRegistered);
+  return err;
 }
 
+// Usually one epoll_ctl, as without the gate: only the set whose part of
+// the interest changed is touched (a new data pointer touches both).
 ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
-  return control(p, EPOLL_CTL_MOD, s, events, data);
+  unsigned old = registered(p, s);
+  if (old == 0) return control(p->ep, EPOLL_CTL_MOD, s, events, data);  // Reports EBADF/ENOENT.
+  ec_error err;
+  bool was_in = gated_in(old), now_in = gated_in(events);
+  if (was_in != now_in) {
+    err = control(p->in_ep, now_in ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s, EC_POLL_IN, data);
+  } else if (now_in) {
+    err = control(p->in_ep, EPOLL_CTL_MOD, s, EC_POLL_IN, data);
+  }
+  if (err.ok()) err = control(p->ep, EPOLL_CTL_MOD, s, main_part(events), data);
+  if (err.ok()) remember(p, s, events | kRegistered);
+  return err;
 }
 
-void ec_poller_remove(ec_poller* p, ec_socket_t s) { control(p, EPOLL_CTL_DEL, s, 0, nullptr); }
+void ec_poller_remove(ec_poller* p, ec_socket_t s) {
+  if (gated_in(registered(p, s))) control(p->in_ep, EPOLL_CTL_DEL, s, 0, nullptr);
+  control(p->ep, EPOLL_CTL_DEL, s, 0, nullptr);
+  remember(p, s, 0);
+}
+
+void ec_poller_gate_input(ec_poller* p, bool open) {
+  if (open == p->gate_open) return;
+  p->gate_open = open;
+  control(p->ep, open ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, p->in_ep, EC_POLL_IN, &g_in_marker);
+}
 
 ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int timeout_ms,
                         std::size_t* count, bool* woken) {
@@ -112,8 +185,13 @@ ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int t
     if (errno != EINTR) return last_error();
   }
   std::size_t k = 0;
+  bool gated_ready = false;
   for (int i = 0; i < n; ++i) {
     const epoll_event& ev = p->events[static_cast<std::size_t>(i)];
+    if (ev.data.ptr == &g_in_marker) {
+      gated_ready = true;
+      continue;
+    }
     if (ev.data.ptr == nullptr) {
       std::uint64_t value;
       ssize_t rc = read(p->wake_fd, &value, sizeof value);
@@ -126,6 +204,24 @@ ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int t
     out[k].data = ev.data.ptr;
     out[k].events = from_epoll(ev.events);
     ++k;
+  }
+  if (gated_ready && k < max) {
+    // The gated input. Errors and hang-ups are the main set's to report
+    // (every socket is there), so only EPOLLIN is taken from here.
+    if (p->in_events.size() < max) p->in_events.resize(max);
+    int m;
+    do {
+      m = epoll_wait(p->in_ep, p->in_events.data(), static_cast<int>(max - k), 0);
+    } while (m < 0 && errno == EINTR);
+    for (int i = 0; i < m && k < max; ++i) {
+      const epoll_event& ev = p->in_events[static_cast<std::size_t>(i)];
+      if ((ev.events & EPOLLIN) == 0) continue;
+      // A socket also ready for output shows up twice (once per set): two
+      // events for one data pointer, which callers take one after the other.
+      out[k].data = ev.data.ptr;
+      out[k].events = EC_POLL_IN;
+      ++k;
+    }
   }
   *count = k;
   return ec_error();

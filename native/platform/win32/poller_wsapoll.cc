@@ -63,8 +63,9 @@ short dense_events(unsigned interest) {
 // zero-byte send tells that from a connection finished both ways (reset, or
 // our send side shut too), which alone is EC_POLL_HUP, as with epoll. For a
 // FIN alone: end of stream is readable (EC_POLL_IN) on a socket watched for
-// input; on one watched for nothing the entry is parked, since POLLHUP would
-// end every wait; on one waiting to send, only writability is reported.
+// input; on one watched for nothing (or whose input the gate holds back:
+// `interest` is as the gate leaves it) the entry is parked, since POLLHUP
+// would end every wait; on one waiting to send, only writability is reported.
 unsigned dense_ready(const WSAPOLLFD& f, unsigned interest, bool* park) {
   unsigned e = 0;
   SHORT r = f.revents;
@@ -75,7 +76,7 @@ unsigned dense_ready(const WSAPOLLFD& f, unsigned interest, bool* park) {
     if (interest & EC_POLL_IN) e |= EC_POLL_IN;
     if (!probe_gone(static_cast<ec_socket_t>(f.fd)).ok()) {
       e |= EC_POLL_HUP;
-    } else if (interest == 0) {
+    } else if ((interest & (EC_POLL_IN | EC_POLL_OUT)) == 0) {
       *park = true;
     }
   }
