@@ -80,6 +80,8 @@ EngineStats PollEngine::stats() {
   EngineStats s;
   s.clients = clients_count_.load(std::memory_order_relaxed);
   s.hub = fanout_.counters();
+  s.read_pauses = fanout_.read_pauses();
+  s.read_paused_ms = fanout_.read_paused_ms(ec_now_ms() + 1);  // The loop's clock.
   s.disconnects = roster_.tallies();
   return s;
 }

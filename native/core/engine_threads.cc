@@ -9,12 +9,22 @@
 // stop_sequence.h); this file is only the I/O model: threads, blocking
 // sockets and condition variables.
 //
-// Closing a client: whoever decides first (reader: EOF is not a close, but a
-// recv error or an oversized frame is; writer: a send error; another reader's
-// append: slow-consumer; stop: server-closed) calls Hub::close_member, which
-// records the reason and interrupts the socket under the hub's lock. That
-// wakes both threads; each exits, the last one hands the client to the
-// reaper, and only the reaper closes the socket, after joining both threads.
+// Closing a client: whoever decides first (reader: a recv error or an
+// oversized frame; writer: a send error, or the last byte owed to a client
+// that closed its side; another reader's append: slow-consumer; stop:
+// server-closed) calls Hub::close_member (or the hub does), which records
+// the reason and interrupts the socket under the hub's lock. That wakes both
+// threads; each exits, the last one hands the client to the reaper, and
+// only the reaper closes the socket, after joining both threads.
+//
+// End of stream (docs/contract.md S11): without allowHalfOpen the reader
+// hands the client to Hub::finish_member, which closes it (client-closed)
+// once it has been sent what was queued for it, at once if nothing was; the
+// reaper then frees its slot. With allowHalfOpen it keeps receiving until a
+// send fails.
+//
+// Flow control (S7) needs nothing per client here: readers block in recv,
+// and while reading is paused their next append waits in the hub.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -55,10 +65,11 @@ struct Client : public HubMember {
   std::atomic<bool> half_closed{false};
 
  protected:
-  // A stopping server ends connections gracefully (the peer still reads
-  // what was flushed); every other reason cuts the client at once.
+  // A stopping server, and a finished client (everything owed was sent:
+  // FanoutMember::finishing), end connections gracefully (the peer still
+  // reads what was flushed); every other reason cuts the client at once.
   void on_close(Reason reason) override {
-    if (reason == Reason::ServerClosed) {
+    if (reason == Reason::ServerClosed || (reason == Reason::ClientClosed && finishing)) {
       ec_socket_end(sock);
     } else {
       ec_socket_interrupt(sock);
@@ -71,7 +82,7 @@ FanoutOptions fanout_options(const EngineOptions& o) {
   f.replay = o.replay;
   f.echo_to_sender = o.echo_to_sender;
   f.max_backlog_bytes = o.max_backlog_bytes;
-  f.slow_grace_ms = kThreadsSlowGraceMs;
+  f.slow_consumer_ms = o.slow_consumer_ms;
   return f;
 }
 
@@ -186,6 +197,8 @@ class ThreadsEngine : public Engine {
     }
     s.disconnects = roster_.tallies();
     s.hub = hub_.counters();
+    s.read_pauses = hub_.read_pauses();
+    s.read_paused_ms = hub_.read_paused_ms();
     return s;
   }
 
@@ -304,8 +317,11 @@ class ThreadsEngine : public Engine {
       }
       if (n == 0) {
         // The peer shut its write side: drop any partial frame (with the
-        // framer) but keep the writer sending until the socket fails.
+        // framer). docs/contract.md S11: it is sent what is queued for it,
+        // then closed; with allowHalfOpen its writer keeps sending until
+        // the socket fails.
         c->half_closed = true;
+        if (!options_.allow_half_open) hub_.finish_member(c);
         break;
       }
       batch.clear();

@@ -12,13 +12,17 @@ void Fanout::join(FanoutMember* m) {
   m->counted = m->cursor.seq;
   m->closing = false;
   m->sending = false;
-  m->over = false;
+  m->over_half = false;
+  m->finishing = false;
+  m->finish_seq = 0;
   members_.push_back(m);
 }
 
 void Fanout::leave(FanoutMember* m) {
   auto it = std::find(members_.begin(), members_.end(), m);
   if (it == members_.end()) return;
+  if (paused_ && m->over_half) --over_half_count_;
+  m->over_half = false;
   *it = members_.back();
   members_.pop_back();
 }
@@ -41,35 +45,52 @@ FrameLog::Gathered Fanout::gather(FanoutMember* m, ec_iovec* out, std::size_t ma
 void Fanout::advance(FanoutMember* m, std::size_t sent, std::uint64_t end) {
   std::uint64_t skip = options_.echo_to_sender ? 0 : m->id;
   m->cursor = log_.advance(m->cursor, skip, sent, end);
-  if (m->over && log_.backlog(m->cursor) <= options_.max_backlog_bytes) m->over = false;
+  // Not paused, the flags are not kept (the next review sets them).
+  if (paused_ && m->over_half && log_.backlog(m->cursor) <= options_.max_backlog_bytes / 2) {
+    m->over_half = false;
+    --over_half_count_;
+  }
 }
 
 bool Fanout::close(FanoutMember* m, Reason r) {
   if (m->closing) return false;
   m->closing = true;
   m->reason = r;
+  // A closing member no longer holds reading back.
+  if (paused_ && m->over_half) --over_half_count_;
+  m->over_half = false;
   return true;
 }
 
-Fanout::SlowCheck Fanout::slow_consumers(Clock clock, std::uint64_t incoming,
-                                         std::vector<FanoutMember*>* cut) {
-  SlowCheck r;
-  for (FanoutMember* m : members_) {
-    if (m->closing) continue;
-    if (log_.backlog(m->cursor) + incoming <= options_.max_backlog_bytes) continue;
-    if (r.now_ms == 0) r.now_ms = clock();
-    if (!m->over) {
-      m->over = true;
-      m->over_since_ms = r.now_ms;
-    }
-    std::uint64_t deadline = m->over_since_ms + options_.slow_grace_ms;
-    if (r.now_ms >= deadline) {
-      cut->push_back(m);
-    } else if (r.wait_until == 0 || deadline < r.wait_until) {
-      r.wait_until = deadline;
-    }
+bool Fanout::finish(FanoutMember* m) {
+  if (!m->finishing) {
+    m->finishing = true;
+    m->finish_seq = log_.head_seq();
   }
-  return r;
+  return m->sending ? false : finished(m);
+}
+
+bool Fanout::finished(FanoutMember* m) {
+  if (!m->finishing) return false;
+  if (m->cursor.seq < m->finish_seq && !options_.echo_to_sender && !m->sending) {
+    // Its own frames are owed to nobody: pass over them as gather() would.
+    m->cursor = log_.advance(m->cursor, m->id, 0, m->finish_seq);
+  }
+  return m->cursor.seq >= m->finish_seq;
+}
+
+void Fanout::end_pause(std::uint64_t now_ms) {
+  paused_ = false;
+  over_half_count_ = 0;
+  std::uint64_t since = pause_since_ms_.load(std::memory_order_relaxed);
+  paused_ms_total_.fetch_add(now_ms > since ? now_ms - since : 0, std::memory_order_relaxed);
+  pause_since_ms_.store(0, std::memory_order_relaxed);
+}
+
+std::uint64_t Fanout::read_paused_ms(std::uint64_t now_ms) const {
+  std::uint64_t since = pause_since_ms_.load(std::memory_order_relaxed);
+  std::uint64_t total = paused_ms_total_.load(std::memory_order_relaxed);
+  return total + (since != 0 && now_ms > since ? now_ms - since : 0);
 }
 
 void Fanout::trim() {

@@ -1,16 +1,30 @@
 // fanout.h — the broadcast rules both native engines share, over one
 // store-once FrameLog (frame_log.h): members and their cursors, joining with
-// replay, echo-skip, delivery counting, the backlog measure, the
-// slow-consumer rule and trimming up to the slowest cursor.
+// replay, echo-skip, delivery counting, the backlog measure, flow control
+// and the slow-consumer rule (docs/contract.md S7), the finish of a client
+// that closed its side (S11), and trimming up to the slowest cursor.
 //
 // Pure code: no locks, no I/O, no clock of its own (callers pass the time).
 // The poll engine uses it from its one thread; the threads engine wraps it
 // in Hub (hub.h), which adds the lock and the condition variables.
 //
+// Flow control (S7), written once here for both engines. When a member's
+// backlog passes L = max_backlog_bytes, reading from every client pauses
+// (the engines stop reading; publishers feel TCP backpressure) for up to
+// slow_consumer_ms, until every backlog is back to L/2 or less; at the end
+// of that wait a member still over L is cut and reading resumes. With
+// slow_consumer_ms 0 a member over L is cut at once and nothing pauses. A
+// backlog at 2L is cut at once whatever the state: frames that TCP cannot
+// pace (broadcast, cluster input) never wait. review() applies all of it in
+// the one pass over the members the engines make anyway (it also finds the
+// slowest cursor for the trim), reads the clock only when some member is
+// over L or reading is paused, and while paused advance() counts members
+// getting back under L/2, so the pass that ends the episode runs once.
+//
 // A member's bytes may be in flight outside the owner's lock: a writer
 // gathers iovecs straight from the log, marks the member `sending`, and
 // sends after releasing the lock. Until it reports back, its cursor has not
-// moved, and trim() holds the log back to it even if the member was cut
+// moved, and the trim holds the log back to it even if the member was cut
 // meanwhile, so the blocks it sends from are never freed under it.
 #ifndef ECHOCAST_CORE_FANOUT_H
 #define ECHOCAST_CORE_FANOUT_H
@@ -31,13 +45,9 @@ struct FanoutOptions {
   std::uint32_t replay = 1;
   bool echo_to_sender = true;
   std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u;
-  // How long a member may stay over max_backlog_bytes before it is cut
-  // (docs/contract.md S7). The threads engine needs a grace: a writer merely
-  // waiting for a CPU looks, for a moment, exactly like one whose peer
-  // stopped reading, and meanwhile the appending reader waits for it. The
-  // poll engine checks right after offering every client its bytes, so it
-  // uses 0: over the limit then means cut.
-  std::uint64_t slow_grace_ms = 0;
+  // How long reading may stay paused for a member over max_backlog_bytes
+  // before it is cut (docs/contract.md S7); 0 cuts at once.
+  std::uint64_t slow_consumer_ms = 2000;
 };
 
 // Counters reported by stats(). framesOut/bytesOut count deliveries (one
@@ -63,9 +73,13 @@ struct FanoutMember {
   Reason reason = Reason::ClientClosed;
   // Gathered bytes are being sent outside the owner's lock (see above).
   bool sending = false;
-  // Over max_backlog_bytes since over_since_ms (the slow-consumer grace).
-  bool over = false;
-  std::uint64_t over_since_ms = 0;
+  // While reading is paused: the backlog is over max_backlog_bytes / 2
+  // (counted by Fanout::over_half_count_).
+  bool over_half = false;
+  // The peer closed its side (docs/contract.md S11): it is sent the frames
+  // before finish_seq, then closed (see Fanout::finish).
+  bool finishing = false;
+  std::uint64_t finish_seq = 0;
 };
 
 class Fanout {
@@ -89,6 +103,7 @@ class Fanout {
   // they are queued, before they reach the log.
   void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
     log_.append(data, len, sender);
+    appended_since_review_ += len;
   }
   void count_in(std::uint64_t frames, std::uint64_t bytes) {
     frames_in_.fetch_add(frames, std::memory_order_relaxed);
@@ -108,36 +123,71 @@ class Fanout {
   FrameLog::Gathered gather(FanoutMember* m, ec_iovec* out, std::size_t max_pieces,
                             std::size_t max_bytes);
 
-  // Records that `sent` bytes of a gather ending at `end` went out.
+  // Records that `sent` bytes of a gather ending at `end` went out. While
+  // reading is paused, a member getting back to half the limit is counted
+  // off (O(1)); see can_resume().
   void advance(FanoutMember* m, std::size_t sent, std::uint64_t end);
 
   // Marks the member as closing with `r` unless it already is. Returns true
   // if this call closed it (the caller then interrupts its socket).
   bool close(FanoutMember* m, Reason r);
 
-  // A millisecond clock (ec_now_ms, or a test's own).
+  // docs/contract.md S11: the member's peer closed its side. It is to be
+  // sent what is queued for it now (the frames before the log's head), then
+  // closed with client-closed. Returns finished(m).
+  bool finish(FanoutMember* m);
+  // Whether a finishing member has been sent everything it is owed (its
+  // own frames, with echo_to_sender false, are passed over). Call it when
+  // the member is not `sending`; the caller then closes it.
+  bool finished(FanoutMember* m);
+
+  // A millisecond clock (ec_now_ms, or a test's own); never reads 0.
   typedef std::uint64_t (*Clock)();
 
-  // What slow_consumers() found.
-  struct SlowCheck {
-    std::uint64_t now_ms = 0;      // The clock's reading (0: not read).
-    std::uint64_t wait_until = 0;  // Earliest end of a grace now running, or 0.
+  // What review() left.
+  struct Review {
+    bool paused = false;         // Reading is paused (the engines stop reading).
+    std::uint64_t deadline = 0;  // While paused: when the wait ends (clock time).
   };
 
-  // The slow-consumer rule (docs/contract.md S7). Every member that is not
-  // closing and whose backlog plus `incoming` bytes passes
-  // max_backlog_bytes is over the limit; one that has been over it for
-  // slow_grace_ms goes into *cut (the caller closes it with slow-consumer).
-  // The clock is read only if some member is over the limit.
-  SlowCheck slow_consumers(Clock clock, std::uint64_t incoming,
-                           std::vector<FanoutMember*>* cut);
+  // The flow-control and slow-consumer rule (docs/contract.md S7) and the
+  // trim, in one pass over the members; visit(m) is called for each member
+  // in the same loop (the hub collects the writers to wake there). Members
+  // to cut with slow-consumer go into *cut (the caller closes every one):
+  // a backlog at 2L; over L with slow_consumer_ms 0; over L when the wait
+  // of a pause ends. Starts a pause when a backlog passes L, ends it once
+  // every backlog is at L/2 or less, or at its deadline. Trims the log up
+  // to the slowest cursor of the members that keep it (not closing, or
+  // still sending; not the ones in *cut unless sending), keeping `replay`.
+  template <typename Visit>
+  Review review(Clock clock, std::vector<FanoutMember*>* cut, Visit visit);
+  Review review(Clock clock, std::vector<FanoutMember*>* cut) {
+    return review(clock, cut, [](FanoutMember*) {});
+  }
 
-  // Drops frames no member needs: up to the slowest cursor of the members
-  // that are not closing or are still sending, keeping the last `replay`.
+  // Whether reading is paused, and whether it may resume now (every member
+  // back to half the limit: the caller runs review() to end the pause).
+  bool paused() const { return paused_; }
+  bool can_resume() const { return paused_ && over_half_count_ == 0; }
+  std::uint64_t pause_deadline() const { return pause_deadline_ms_; }
+
+  // Whether the poll engine may read one more chunk this turn: not paused,
+  // and what was appended since the last review has not taken the largest
+  // backlog past the limit (so one turn overshoots by one read at most).
+  bool input_open() const {
+    return !paused_ && last_max_backlog_ + appended_since_review_ <= options_.max_backlog_bytes;
+  }
+
+  // Drops frames no member needs (what review() does last).
   void trim();
 
   // True when every member that is not closing has been sent everything.
   bool drained() const;
+
+  // Pause episodes so far, and their total length in ms (a running one
+  // counts up to now_ms, a reading of the same clock). Any thread.
+  std::uint64_t read_pauses() const { return pauses_.load(std::memory_order_relaxed); }
+  std::uint64_t read_paused_ms(std::uint64_t now_ms) const;
 
   // A snapshot of the counters (any thread).
   HubCounters counters() const;
@@ -145,9 +195,89 @@ class Fanout {
  private:
   FanoutOptions options_;
   FrameLog log_;
+  void end_pause(std::uint64_t now_ms);
+
   std::vector<FanoutMember*> members_;
   std::atomic<std::uint64_t> frames_in_{0}, bytes_in_{0}, frames_out_{0}, bytes_out_{0};
+  // Flow control (see the top of this file).
+  bool paused_ = false;
+  std::uint64_t pause_deadline_ms_ = 0;
+  std::size_t over_half_count_ = 0;      // While paused: members with over_half.
+  std::uint64_t last_max_backlog_ = 0;   // The largest backlog at the last review,
+  std::uint64_t appended_since_review_ = 0;  // and bytes appended since.
+  // Stats, read by other threads: episodes, their total, and when the
+  // running one began (0: none).
+  std::atomic<std::uint64_t> pauses_{0}, paused_ms_total_{0}, pause_since_ms_{0};
 };
+
+template <typename Visit>
+Fanout::Review Fanout::review(Clock clock, std::vector<FanoutMember*>* cut, Visit visit) {
+  const std::uint64_t limit = options_.max_backlog_bytes;
+  const std::uint64_t half = limit / 2;
+  const std::uint64_t hard = 2 * limit;
+  const bool cut_over_limit = options_.slow_consumer_ms == 0;
+  std::uint64_t slowest = log_.head_seq();
+  std::uint64_t max = 0;
+  std::size_t over_half = 0;
+  // The one pass: trim point, largest backlog, cuts, half-limit flags.
+  for (FanoutMember* m : members_) {
+    visit(m);
+    if (m->closing) {
+      if (m->sending && m->cursor.seq < slowest) slowest = m->cursor.seq;
+      continue;
+    }
+    std::uint64_t b = log_.backlog(m->cursor);
+    if (b > limit && (b >= hard || cut_over_limit)) {
+      cut->push_back(m);
+      m->over_half = false;
+      if (m->sending && m->cursor.seq < slowest) slowest = m->cursor.seq;
+      continue;
+    }
+    if (m->cursor.seq < slowest) slowest = m->cursor.seq;
+    if (b > max) max = b;
+    bool oh = b > half;
+    if (oh != m->over_half) m->over_half = oh;
+    over_half += oh ? 1 : 0;
+  }
+  over_half_count_ = over_half;
+  appended_since_review_ = 0;
+  if (paused_) {
+    std::uint64_t now = clock();
+    if (max <= half) {
+      end_pause(now);
+    } else if (now >= pause_deadline_ms_) {
+      // The wait is over: whoever is still over the limit goes. Once per
+      // episode, so a second pass costs nothing that matters.
+      max = 0;
+      slowest = log_.head_seq();
+      for (FanoutMember* m : members_) {
+        if (m->closing) {
+          if (m->sending && m->cursor.seq < slowest) slowest = m->cursor.seq;
+          continue;
+        }
+        std::uint64_t b = log_.backlog(m->cursor);
+        bool go = b > limit;
+        if (go && b < hard) cut->push_back(m);  // At 2L: already in *cut.
+        if (go && !m->sending) continue;
+        if (m->cursor.seq < slowest) slowest = m->cursor.seq;
+        if (!go && b > max) max = b;
+      }
+      end_pause(now);
+    }
+  } else if (max > limit && !cut_over_limit) {
+    std::uint64_t now = clock();
+    paused_ = true;
+    pause_deadline_ms_ = now + options_.slow_consumer_ms;
+    pause_since_ms_.store(now, std::memory_order_relaxed);
+    pauses_.fetch_add(1, std::memory_order_relaxed);
+  }
+  last_max_backlog_ = max;
+  log_.trim(slowest);
+  Review r;
+  r.paused = paused_;
+  r.deadline = paused_ ? pause_deadline_ms_ : 0;
+  return r;
+}
 
 }  // namespace echocast
 

@@ -4,7 +4,7 @@
 namespace echocast {
 
 namespace {
-// The slow-consumer clock; +1 keeps it from ever reading 0 ("not read").
+// The flow-control clock; +1 keeps it from ever reading 0 ("not paused").
 std::uint64_t hub_clock() { return ec_now_ms() + 1; }
 }  // namespace
 
@@ -43,10 +43,10 @@ void Hub::leave(HubMember* m) {
   fanout_.leave(m);
   ec_cond_broadcast(&drained_cond_);
   progress_locked();
+  resume_check_locked();
 }
 
 void Hub::progress_locked() {
-  if (waiting_appenders_ > 0) ec_cond_broadcast(&progress_cond_);
   if (input_closed_) ec_cond_broadcast(&drained_cond_);
 }
 
@@ -56,9 +56,42 @@ Reason Hub::close_locked(HubMember* m, Reason reason) {
     ec_cond_signal(&m->cond_);
     ec_cond_broadcast(&drained_cond_);
     progress_locked();
+    resume_check_locked();
   }
   return m->reason;
 }
+
+void Hub::review_locked(std::vector<HubMember*>* wake) {
+  if (reviewing_) return;  // A cut below re-entered through close_locked.
+  reviewing_ = true;
+  bool was_paused = fanout_.paused();
+  cut_.clear();
+  if (wake != nullptr) {
+    // New frames: the same pass collects the sleeping writers to wake.
+    fanout_.review(&hub_clock, &cut_, [wake](FanoutMember* fm) {
+      HubMember* m = static_cast<HubMember*>(fm);
+      if (!m->closing && m->waiting_) {
+        m->waiting_ = false;
+        m->signals_pending_.fetch_add(1, std::memory_order_relaxed);
+        wake->push_back(m);
+      }
+    });
+  } else {
+    fanout_.review(&hub_clock, &cut_);
+  }
+  for (FanoutMember* m : cut_) close_locked(static_cast<HubMember*>(m), Reason::SlowConsumer);
+  cut_.clear();
+  reviewing_ = false;
+  if (was_paused && !fanout_.paused() && waiting_appenders_ > 0)
+    ec_cond_broadcast(&progress_cond_);
+}
+
+void Hub::resume_check_locked() {
+  // O(1) but for the one review that ends the pause.
+  if (fanout_.can_resume()) review_locked(nullptr);
+}
+
+std::uint64_t Hub::read_paused_ms() const { return fanout_.read_paused_ms(hub_clock()); }
 
 bool Hub::append(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
                  std::vector<HubMember*>* wake) {
@@ -78,29 +111,26 @@ bool Hub::append(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
 bool Hub::append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
                         std::vector<HubMember*>* wake) {
   if (batch.frames.empty()) return !input_closed_;
-  std::uint64_t incoming = batch.bytes.size();
-  // The slow-consumer rule, before the frames go in.
-  for (;;) {
-    if (input_closed_) return false;
-    cut_.clear();
-    Fanout::SlowCheck check = fanout_.slow_consumers(&hub_clock, incoming, &cut_);
-    for (FanoutMember* m : cut_) close_locked(static_cast<HubMember*>(m), Reason::SlowConsumer);
-    if (check.wait_until == 0 || !may_wait) break;
+  // Reading is paused (docs/contract.md S7): a reader waits with its batch
+  // until the pause ends, so its sender feels TCP backpressure. The first
+  // one past the deadline reviews: that cuts who is still over the limit
+  // and ends the pause.
+  while (may_wait && fanout_.paused() && !input_closed_) {
+    std::uint64_t now = hub_clock();
+    std::uint64_t deadline = fanout_.pause_deadline();
+    if (now >= deadline) {
+      review_locked(wake);
+      continue;
+    }
     ++waiting_appenders_;
-    ec_cond_timed_wait(&progress_cond_, &mutex_, check.wait_until - check.now_ms);
+    ec_cond_timed_wait(&progress_cond_, &mutex_, deadline - now);
     --waiting_appenders_;
   }
+  if (input_closed_) return false;
   for (const FrameBatch::Extent& e : batch.frames) fanout_.append(batch.data(e), e.size, sender);
-  fanout_.count_in(batch.frames.size(), incoming);
-  for (FanoutMember* fm : fanout_.members()) {
-    HubMember* m = static_cast<HubMember*>(fm);
-    if (!m->closing && m->waiting_) {
-      m->waiting_ = false;
-      m->signals_pending_.fetch_add(1, std::memory_order_relaxed);
-      wake->push_back(m);
-    }
-  }
-  fanout_.trim();
+  fanout_.count_in(batch.frames.size(), batch.bytes.size());
+  // One pass: writers to wake, flow control and the cuts, the trim.
+  review_locked(wake);
   return true;
 }
 
@@ -109,6 +139,7 @@ void Hub::finish_send_locked(HubMember* m) {
   m->sending = false;
   fanout_.advance(m, m->send_bytes_, m->send_end_);
   progress_locked();
+  resume_check_locked();
 }
 
 BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
@@ -118,6 +149,10 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
   finish_send_locked(m);
   for (;;) {
     if (m->closing) return BatchResult::Closed;
+    if (m->finishing && fanout_.finished(m)) {
+      close_locked(m, Reason::ClientClosed);  // docs/contract.md S11: all sent.
+      return BatchResult::Closed;
+    }
     if (fanout_.pending(m)) {
       FrameLog::Gathered g = fanout_.gather(m, out, max_pieces, max_bytes);
       if (g.pieces > 0) {
@@ -128,6 +163,7 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
         return BatchResult::Frames;
       }
       progress_locked();  // Only own frames, passed over: progress all the same.
+      resume_check_locked();
       continue;
     }
     if (!block) return BatchResult::Frames;
@@ -135,6 +171,14 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
     ec_cond_wait(&m->cond_, &mutex_);
     m->waiting_ = false;
   }
+}
+
+void Hub::finish_member(HubMember* m) {
+  ec_lock_guard lock(&mutex_);
+  if (m->closing) return;
+  // Nothing owed (and no batch in flight): closed now. Otherwise its
+  // writer closes it once the last byte owed is sent (next_batch).
+  if (fanout_.finish(m)) close_locked(m, Reason::ClientClosed);
 }
 
 void Hub::send_failed(HubMember* m, Reason reason) {
@@ -157,6 +201,7 @@ bool Hub::reason(HubMember* m, Reason* out) {
 void Hub::close_input() {
   ec_lock_guard lock(&mutex_);
   input_closed_ = true;
+  ec_cond_broadcast(&progress_cond_);  // Appenders waiting out a pause give up.
   progress_locked();
 }
 

@@ -1,9 +1,17 @@
 // hub.h — the threads engine's view of the broadcast rules: one Fanout
-// (fanout.h: the store-once log, cursors, replay, echo-skip, the
-// slow-consumer rule, trimming) behind one lock, plus what threads need on
-// top: writers that sleep on a condition variable until there is something
-// to send, appending readers that wait while a member is within its
-// slow-consumer grace, and a stop thread that waits for the drain.
+// (fanout.h: the store-once log, cursors, replay, echo-skip, flow control
+// and the slow-consumer rule, the finish of a closed peer, trimming) behind
+// one lock, plus what threads need on top: writers that sleep on a
+// condition variable until there is something to send, appending readers
+// that wait while reading is paused (docs/contract.md S7), and a stop
+// thread that waits for the drain.
+//
+// Pausing costs nothing per client: readers block in recv anyway, so a
+// pause is a state under the lock that the next append of each reader
+// waits on (bounded by the pause's deadline); appends are serialized under
+// the lock and reviewed one by one, so a pause overshoots the limit by one
+// read at most. inject (the JS thread) never waits: it appends, and the
+// review cuts a backlog at twice the limit.
 //
 // A writer gathers iovecs straight from the log under the lock and sends
 // them after releasing it (no copy per writer, no allocation per frame);
@@ -23,10 +31,24 @@
 
 namespace echocast {
 
-// How long a threads-engine member may stay over max_backlog_bytes (see
-// FanoutOptions::slow_grace_ms).
-constexpr std::uint64_t kThreadsSlowGraceMs = 200;
-
+// hub.h — the threads engine's view of the broadcast rules: one Fanout
+// (fanout.h: the store-once log, cursors, replay, echo-skip, flow control
+// and the slow-consumer rule, the finish of a closed peer, trimming) behind
+// one lock, plus what threads need on top: writers that sleep on a
+// condition variable until there is something to send, appending readers
+// that wait while reading is paused (docs/contract.md S7), and a stop
+// thread that waits for the drain.
+//
+// Pausing costs nothing per client: readers block in recv anyway, so a
+// pause is a state under the lock that the next append of each reader
+// waits on (bounded by the pause's deadline); appends are serialized under
+// the lock and reviewed one by one, so a pause overshoots the limit by one
+// read at most. inject (the JS thread) never waits: it appends, and the
+// review cuts a backlog at twice the limit.
+//
+// A writer gathers iovecs straight from the log under the lock and sends
+// them after releasing it (no copy per writer, no allocation per frame);
+// the Fanout keeps those bytes alive until the writer reports back.
 // A client as the hub sees it. The engine embeds one in each connection;
 // all fields are guarded by the hub's lock and touched only through Hub.
 class HubMember : public FanoutMember {
@@ -39,7 +61,8 @@ class HubMember : public FanoutMember {
  protected:
   // Called under the hub's lock when the member is first marked closing
   // (by any thread: its reader, its writer, a slow-consumer cut in another
-  // client's append, or stop). The engine interrupts the socket here, so a
+  // client's append, or stop). For a finished member (Hub::finish_member)
+  // the reason is ClientClosed and everything it was owed has been sent. The engine interrupts the socket here, so a
   // writer blocked in send or a reader blocked in recv wakes up. Running it
   // under the lock guarantees the socket is still open: the engine closes a
   // socket only after leave(). Must be quick and must not call the Hub.
@@ -86,12 +109,12 @@ class Hub {
   void leave(HubMember* m);
 
   // Appends the batch's frames, sent by `sender`, in order under one lock
-  // acquisition, counts them as framesIn and wakes sleeping writers. Before
-  // appending it applies the slow-consumer rule (Fanout::slow_consumers):
-  // a member past its grace is cut; if one is over but still within its
-  // grace and may_wait is true (reader threads), the caller sleeps on a
-  // condition variable until that member makes progress or its grace ends.
-  // The JS thread's inject passes false and never waits. Returns false (and
+  // acquisition, counts them as framesIn, wakes sleeping writers and
+  // applies flow control and the slow-consumer rule (Fanout::review) in the
+  // same pass. While reading is paused and may_wait is true (reader
+  // threads), the caller first sleeps until the pause ends; the first
+  // waiter past its deadline runs the review that cuts and resumes. The JS
+  // thread's inject passes false and never waits. Returns false (and
   // appends nothing) once input has been closed by close_input().
   // `wake` is the caller's own scratch list of writers to wake (kept
   // allocated across calls).
@@ -107,6 +130,12 @@ class Hub {
   // false it does not sleep: nothing pending gives Frames with *pieces 0.
   BatchResult next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
                          std::size_t max_bytes, std::size_t* pieces, bool block = true);
+
+  // docs/contract.md S11, the reader's end of stream (without
+  // allowHalfOpen): the member is sent what is queued for it now, then
+  // closed with client-closed, by its writer (next_batch returns Closed),
+  // or here at once when nothing is owed.
+  void finish_member(HubMember* m);
 
   // The batch from next_batch() could not be sent: closes the member with
   // `reason` (unless it already has one) and releases the batch.
@@ -133,6 +162,9 @@ class Hub {
 
   // A snapshot of the counters (no lock needed: they are atomic).
   HubCounters counters() const { return fanout_.counters(); }
+  // Pause episodes and their total length so far (atomic too).
+  std::uint64_t read_pauses() const { return fanout_.read_pauses(); }
+  std::uint64_t read_paused_ms() const;
 
   // Frames and bytes currently held in the log (for tests and memory checks).
   std::size_t log_frames();
@@ -144,17 +176,23 @@ class Hub {
   bool append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_wait,
                      std::vector<HubMember*>* wake);
   Reason close_locked(HubMember* m, Reason reason);
+  // Fanout::review, then the cuts; wakes waiting appenders if the pause ended.
+  void review_locked(std::vector<HubMember*>* wake);
+  // A writer's progress may have ended the pause: review once if so.
+  void resume_check_locked();
 
   Fanout fanout_;
   ec_mutex_t mutex_;
   // The stop thread waits here for writers to drain.
   ec_cond_t drained_cond_;
-  // Appenders waiting for a lagging member (within its grace) wait here;
-  // writers signal it as they make progress.
+  // Appenders waiting while reading is paused wait here; the review that
+  // ends the pause, and close_input, broadcast it.
   ec_cond_t progress_cond_;
   int waiting_appenders_ = 0;
   // Members to cut, collected by the slow-consumer rule (kept allocated).
   std::vector<FanoutMember*> cut_;
+  bool reviewing_ = false;  // review_locked is running (its cuts re-enter close_locked).
+  std::vector<HubMember*> no_wake_;  // The wake list of reviews that wake nobody.
   // Writers to wake, collected under the lock by append() into the
   // caller's list and signalled after it is released (so they do not wake
   // only to block on it). leave() polls this often for late signals.

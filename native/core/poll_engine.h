@@ -9,20 +9,31 @@
 // client once (framer -> log, or to JS in cluster mode); then, when the
 // coalescer (coalescer.h) says the sends are due, gather every client's
 // pending frames straight from the log into one writev/WSASend; then apply
-// the slow-consumer rule and trim the log. Everything the loop touches is
-// its own, so there are no locks on the data path (only the inbox and the
-// counters JS reads are shared).
+// flow control and the slow-consumer rule and trim the log (one pass,
+// Fanout::review). Everything the loop touches is its own, so there are no
+// locks on the data path (only the inbox and the counters JS reads are
+// shared).
 //
 // The rules are the core's (fanout.h, roster.h, stop_sequence.h); these files
-// are only the I/O model. The slow-consumer grace is 0: the rule runs right
-// after a turn's sends, and a client whose backlog is still over
-// maxBacklogBytes after being offered its bytes is cut at once.
+// are only the I/O model. Flow control (docs/contract.md S7): while a
+// client's backlog is over maxBacklogBytes the review pauses reading, and
+// the loop closes the poller's input gate (EC_POLL_GATED: one system call on
+// epoll, none on poll/WSAPoll, however many clients), so no client socket is
+// read and publishers feel TCP backpressure; the listener still accepts.
+// The wait is bounded by the pause's deadline, which the loop's timeout
+// includes. Within a turn, Fanout::input_open() stops reads once what was
+// appended could take a backlog past the limit, so a turn overshoots by one
+// read at most.
 //
-// Sockets are level-triggered. Interest: IN while reading (off after end of
-// stream, or while JS has too many event bytes pending), OUT only while a
-// send would block. A closed client is unregistered and its socket closed at
-// once, but its memory is freed only at the end of the turn, because events
-// of the same batch may still point at it.
+// End of stream (S11): without allowHalfOpen a client is sent what was
+// queued for it at that moment, then closed (client-closed) and its slot
+// freed; at once when nothing was queued.
+//
+// Sockets are level-triggered. Interest: IN (gated) while reading (off after
+// end of stream, or while JS has too many event bytes pending), OUT only
+// while a send would block. A closed client is unregistered and its socket
+// closed at once, but its memory is freed only at the end of the turn,
+// because events of the same batch may still point at it.
 #ifndef ECHOCAST_CORE_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_ENGINE_H
 
@@ -67,7 +78,7 @@ struct PollClient : public FanoutMember {
   bool reading = true;          // Wants input (not at end of stream).
   bool paused = false;          // Reading paused until JS takes its events.
   bool blocked = false;         // The last send would block: wait for OUT.
-  bool half_closed = false;     // The peer shut its write side; it still receives.
+  bool half_closed = false;     // The peer shut its write side (see S11 above).
   bool ending = false;          // Stop: our send side is shut, awaiting the peer's.
 };
 
@@ -86,13 +97,13 @@ class ReadSink : public FrameSink {
   PollEngine* engine_;
 };
 
-// The rules' knobs: the poll engine's slow-consumer grace is 0.
+// The rules' knobs.
 inline FanoutOptions fanout_options(const EngineOptions& o) {
   FanoutOptions f;
   f.replay = o.replay;
   f.echo_to_sender = o.echo_to_sender;
   f.max_backlog_bytes = o.max_backlog_bytes;
-  f.slow_grace_ms = 0;
+  f.slow_consumer_ms = o.slow_consumer_ms;
   return f;
 }
 
@@ -164,9 +175,12 @@ class PollEngine : public Engine, private Inbox::Waker {
   // Applies the commands queued in the inbox, in order.
   void take_commands();
 
-  // Sends what is pending to every client, applies the slow-consumer rule
-  // and trims the log. Runs every turn in which something changed.
+  // Sends what is pending to every client, then reviews (flow control, the
+  // slow-consumer rule, the trim). Runs every turn in which something
+  // changed, and while reading is paused, when the pause may end.
   void flush();
+  // Fanout::review, its cuts, and the input gate to match.
+  void review();
   // Up to kSendsPerTurn gathered sends to one client.
   void send_to(PollClient* c);
   // A send would block: wait for the socket to become writable.
@@ -221,6 +235,7 @@ class PollEngine : public Engine, private Inbox::Waker {
   bool listening_ = false;
   AcceptErrors accept_errors_;
   std::uint64_t accept_resume_at_ = 0;
+  bool gate_open_ = true;  // The poller's input gate (follows the pause).
   bool log_grew_ = false;
   bool need_flush_ = false;
   std::uint64_t turn_frames_in_ = 0, turn_bytes_in_ = 0;

@@ -9,7 +9,7 @@ namespace echocast {
 namespace poll {
 
 namespace {
-// The slow-consumer clock; +1 keeps it from ever reading 0 ("not read").
+// The flow-control clock; +1 keeps it from ever reading 0 ("not paused").
 std::uint64_t slow_clock() { return ec_now_ms() + 1; }
 }  // namespace
 
@@ -69,6 +69,9 @@ int PollEngine::timeout_ms() const {
   std::uint64_t until = stop_.next_ms();
   if (accept_resume_at_ != 0 && (until == 0 || accept_resume_at_ < until))
     until = accept_resume_at_;
+  // Reading is paused: wake at its deadline (slow_clock time, 1 ms late at most).
+  if (fanout_.paused() && (until == 0 || fanout_.pause_deadline() < until))
+    until = fanout_.pause_deadline();
   if (until == 0) return -1;
   std::uint64_t now = ec_now_ms();
   if (now >= until) return 0;
@@ -84,6 +87,11 @@ std::int64_t PollEngine::timeout_us() const {
 }
 
 bool PollEngine::flush_now() {
+  // Paused: the review that ends the pause is due (clients caught up, or
+  // the deadline came), even if nothing is to be sent.
+  if (fanout_.paused() &&
+      (fanout_.can_resume() || slow_clock() >= fanout_.pause_deadline()))
+    return true;
   if (!log_grew_) return need_flush_;
   return coalescer_.due(fanout_.log().head_bytes(), need_flush_ || stop_.stopping());
 }
@@ -100,6 +108,15 @@ void PollEngine::handle(const ec_poll_event& ev) {
     need_flush_ = true;
   }
   if (c->reading && !c->paused && (ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) {
+    // docs/contract.md S7: what this turn appended may take a backlog past
+    // the limit: the rest waits for the sends and the review (input stays
+    // readable, level-triggered). A hang-up or error is read all the same:
+    // that consumes it (it would be reported on every turn).
+    if (!(ev.events & (EC_POLL_HUP | EC_POLL_ERR)) && !fanout_.input_open() &&
+        !stop_.stopping()) {
+      need_flush_ = true;
+      return;
+    }
     read_client(c);
     return;
   }
@@ -166,7 +183,7 @@ void PollEngine::admit(const Accepted& a) {
         PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
   }
   if (c != nullptr) {
-    ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
+    ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN | EC_POLL_GATED, c);
     if (!err.ok()) {
       delete c;
       c = nullptr;
@@ -182,7 +199,7 @@ void PollEngine::admit(const Accepted& a) {
   c->id = id;
   c->sock = a.sock;
   c->registered = true;
-  c->interest = EC_POLL_IN;
+  c->interest = EC_POLL_IN | EC_POLL_GATED;
   fanout_.join(c);
   clients_.push_back(c);
   by_id_[id] = c;
@@ -212,14 +229,20 @@ void PollEngine::read_client(PollClient* c) {
     return;
   }
   if (n == 0) {
-    // End of stream: a partial frame is dropped (never fed again); the
-    // client keeps receiving until a send fails (half-close).
+    // End of stream: a partial frame is dropped (never fed again).
     if (c->ending) {
       close_client(c, Reason::ServerClosed);
       return;
     }
     c->half_closed = true;
     c->reading = false;
+    // docs/contract.md S11: sent what is queued for it now, then closed
+    // (send_to), at once if nothing is; with allowHalfOpen it keeps
+    // receiving until a send fails.
+    if (!options_.allow_half_open && fanout_.finish(c)) {
+      close_client(c, Reason::ClientClosed);
+      return;
+    }
     update_interest(c);
     return;
   }
@@ -280,16 +303,35 @@ void PollEngine::take_commands() {
 }
 
 void PollEngine::flush() {
-  if (!log_grew_ && !need_flush_) return;
-  log_grew_ = false;
-  need_flush_ = false;
-  coalescer_.flushed(fanout_.log().head_bytes());
-  for (PollClient* c : clients_)
-    if (!c->closing && !c->blocked && fanout_.pending(c)) send_to(c);
+  bool grew = log_grew_;
+  if (log_grew_ || need_flush_) {
+    log_grew_ = false;
+    need_flush_ = false;
+    coalescer_.flushed(fanout_.log().head_bytes());
+    for (PollClient* c : clients_)
+      if (!c->closing && !c->blocked && fanout_.pending(c)) send_to(c);
+  } else if (!fanout_.paused()) {
+    return;
+  }
+  // While paused the O(N) review waits until it can change something: new
+  // frames (the 2x cut), everyone back to half the limit, or the deadline.
+  if (fanout_.paused() && !grew && !fanout_.can_resume() &&
+      slow_clock() < fanout_.pause_deadline())
+    return;
+  review();
+}
+
+void PollEngine::review() {
   cut_.clear();
-  fanout_.slow_consumers(&slow_clock, 0, &cut_);
+  fanout_.review(&slow_clock, &cut_);
   for (FanoutMember* m : cut_) close_client(static_cast<PollClient*>(m), Reason::SlowConsumer);
-  fanout_.trim();
+  cut_.clear();
+  // Stopping, input is dropped anyway and end of stream must be seen.
+  bool open = !fanout_.paused() || stop_.stopping();
+  if (open != gate_open_) {
+    ec_poller_gate_input(poller_, open);
+    gate_open_ = open;
+  }
 }
 
 void PollEngine::send_to(PollClient* c) {
@@ -313,6 +355,10 @@ void PollEngine::send_to(PollClient* c) {
       return;
     }
   }
+  if (c->finishing && fanout_.finished(c)) {
+    close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
+    return;
+  }
   if (!fanout_.pending(c)) {
     if (c->interest & EC_POLL_OUT) update_interest(c);
   } else {
@@ -327,7 +373,7 @@ void PollEngine::block(PollClient* c) {
 
 void PollEngine::update_interest(PollClient* c) {
   unsigned want = 0;
-  if (c->reading && !c->paused) want |= EC_POLL_IN;
+  if (c->reading && !c->paused) want |= EC_POLL_IN | EC_POLL_GATED;
   if (c->blocked) want |= EC_POLL_OUT;
   set_interest(c, want, false);
 }
@@ -391,6 +437,10 @@ void PollEngine::begin_stop(std::uint64_t deadline_ms) {
   if (!stop_.begin(ec_now_ms(), deadline_ms)) return;
   stop_listening();
   resume_paused();  // Nothing is forwarded or reported now: read freely.
+  if (!gate_open_) {  // Nor paced: what arrives is dropped, end of stream must be seen.
+    ec_poller_gate_input(poller_, true);
+    gate_open_ = true;
+  }
 }
 
 bool PollEngine::stop_progress() {

@@ -1,7 +1,9 @@
 // test_core.cc — the pure pieces of the native semantics core, with
 // injected clocks: the poll engine's send coalescer, the stop sequence, the
 // command inbox, the roster (ids, server-full, tallies) and the fanout's
-// slow-consumer rule with and without a grace.
+// flow control and slow-consumer rule (docs/contract.md S7: pause past the
+// limit, resume at half, cut at the deadline, at once with 0, at twice the
+// limit always) and the finish of a closed peer (S11).
 #include <string>
 #include <vector>
 
@@ -167,43 +169,247 @@ TEST(roster_ids_server_full_and_tallies) {
   CHECK_EQ(t["client-closed"], 2u);
 }
 
-TEST(fanout_slow_rule_grace_is_one_parameter) {
-  for (std::uint64_t grace : {std::uint64_t{0}, std::uint64_t{200}}) {
-    FanoutOptions o;
-    o.replay = 0;
-    o.max_backlog_bytes = 100;
-    o.slow_grace_ms = grace;
-    Fanout f(o);
-    FanoutMember a;
-    a.id = 1;
-    f.join(&a);
-    put(&f, 0, 100);
-    std::vector<FanoutMember*> cut;
-    g_now = 10;
-    Fanout::SlowCheck s = f.slow_consumers(&fake_clock, 0, &cut);
-    CHECK(cut.empty());  // At the limit: not over.
-    CHECK_EQ(s.now_ms, 0u);  // The clock was not even read.
-    s = f.slow_consumers(&fake_clock, 1, &cut);  // One more byte would pass it.
-    if (grace == 0) {
-      CHECK_EQ(cut.size(), 1u);  // The poll engine: cut at once.
-      continue;
+namespace {
+
+FanoutOptions flow_opts(std::uint64_t limit, std::uint64_t slow_ms, bool echo = true) {
+  FanoutOptions o;
+  o.replay = 0;
+  o.echo_to_sender = echo;
+  o.max_backlog_bytes = limit;
+  o.slow_consumer_ms = slow_ms;
+  return o;
+}
+
+// Sends the member up to `bytes` of its backlog (whole frames) and records it.
+void send_some(Fanout* f, FanoutMember* m, std::size_t bytes) {
+  ec_iovec v[EC_MAX_IOV];
+  FrameLog::Gathered g = f->gather(m, v, EC_MAX_IOV, bytes);
+  f->advance(m, g.bytes, g.end);
+}
+
+bool contains(const std::vector<FanoutMember*>& v, const FanoutMember* m) {
+  for (const FanoutMember* x : v)
+    if (x == m) return true;
+  return false;
+}
+
+// A clock that counts its readings (the fast path must not read it).
+int g_clock_reads = 0;
+std::uint64_t counting_clock() {
+  ++g_clock_reads;
+  return g_now;
+}
+
+}  // namespace
+
+TEST(fanout_pause_starts_past_limit_and_ends_at_half_without_cut) {
+  Fanout f(flow_opts(100, 2000));
+  FanoutMember fast, slow;
+  fast.id = 1;
+  slow.id = 2;
+  f.join(&fast);
+  f.join(&slow);
+  std::vector<FanoutMember*> cut;
+  g_now = 10;
+  g_clock_reads = 0;
+  for (int i = 0; i < 10; ++i) put(&f, 0, 10);  // Backlog 100: at the limit.
+  CHECK(f.input_open());
+  Fanout::Review r = f.review(&counting_clock, &cut);
+  CHECK(!r.paused);
+  CHECK_EQ(g_clock_reads, 0);  // Nobody over: the clock was not read.
+  put(&f, 0, 10);               // 110 > 100.
+  CHECK(!f.input_open());       // The poll loop stops reading before the review.
+  send_some(&f, &fast, 1 << 20);
+  r = f.review(&counting_clock, &cut);
+  CHECK(cut.empty());
+  CHECK(r.paused);
+  CHECK_EQ(r.deadline, 2010u);
+  CHECK_EQ(f.read_pauses(), 1u);
+  CHECK(!f.input_open());
+  // The slow one reads 40 bytes: 70 > 50, still paused.
+  g_now = 300;
+  send_some(&f, &slow, 40);
+  CHECK(!f.can_resume());
+  r = f.review(&counting_clock, &cut);
+  CHECK(r.paused);
+  CHECK_EQ(f.read_paused_ms(g_now), 290u);  // A running episode counts to now.
+  // 20 more: 50 = half the limit. advance() says so, the review resumes.
+  send_some(&f, &slow, 20);
+  CHECK(f.can_resume());
+  g_now = 500;
+  r = f.review(&counting_clock, &cut);
+  CHECK(!r.paused);
+  CHECK(cut.empty());
+  CHECK(f.input_open());
+  CHECK_EQ(f.read_pauses(), 1u);
+  CHECK_EQ(f.read_paused_ms(g_now + 1000), 490u);  // Over: no longer counting.
+  CHECK(!fast.closing && !slow.closing);
+}
+
+TEST(fanout_deadline_cuts_only_members_over_limit) {
+  Fanout f(flow_opts(100, 50));
+  FanoutMember stalled, lagging, fast;
+  stalled.id = 1;
+  lagging.id = 2;
+  fast.id = 3;
+  f.join(&stalled);
+  f.join(&lagging);
+  f.join(&fast);
+  std::vector<FanoutMember*> cut;
+  g_now = 1000;
+  for (int i = 0; i < 12; ++i) put(&f, 0, 10);  // 120 each.
+  send_some(&f, &lagging, 40);                  // 80: over half, under the limit.
+  send_some(&f, &fast, 1 << 20);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(cut.empty());
+  g_now = 1049;
+  r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(cut.empty());
+  g_now = 1050;  // The wait is over.
+  r = f.review(&fake_clock, &cut);
+  CHECK(!r.paused);
+  CHECK_EQ(cut.size(), 1u);
+  CHECK(cut[0] == &stalled);  // 80 <= 100: the lagging reader stays.
+  CHECK_EQ(f.read_paused_ms(g_now), 50u);
+  // The caller closes it; the log no longer waits for it.
+  f.close(&stalled, Reason::SlowConsumer);
+  cut.clear();
+  r = f.review(&fake_clock, &cut);
+  CHECK(!r.paused);
+  CHECK(cut.empty());
+  CHECK_EQ(f.log().bytes(), 80u);  // Held for the lagging reader only.
+}
+
+TEST(fanout_slow_consumer_ms_zero_cuts_at_once_and_never_pauses) {
+  Fanout f(flow_opts(100, 0));
+  FanoutMember a, b;
+  a.id = 1;
+  b.id = 2;
+  f.join(&a);
+  f.join(&b);
+  std::vector<FanoutMember*> cut;
+  g_now = 5;
+  for (int i = 0; i < 10; ++i) put(&f, 0, 10);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(cut.empty());  // At the limit.
+  put(&f, 0, 1);
+  send_some(&f, &b, 1 << 20);
+  r = f.review(&fake_clock, &cut);
+  CHECK(!r.paused);
+  CHECK_EQ(cut.size(), 1u);
+  CHECK(cut[0] == &a);
+  CHECK_EQ(f.read_pauses(), 0u);
+  // The cut member does not hold the trim (the caller closes it next).
+  CHECK_EQ(f.log().frames(), 0u);
+}
+
+TEST(fanout_twice_the_limit_is_cut_at_once_even_while_paused) {
+  Fanout f(flow_opts(100, 10000));
+  FanoutMember stalled, other;
+  stalled.id = 1;
+  other.id = 2;
+  f.join(&stalled);
+  f.join(&other);
+  std::vector<FanoutMember*> cut;
+  g_now = 1;
+  for (int i = 0; i < 11; ++i) put(&f, 0, 10);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  // Frames TCP cannot pace (broadcast, cluster input) keep coming.
+  for (int i = 0; i < 8; ++i) put(&f, 0, 10);  // 190: not yet.
+  r = f.review(&fake_clock, &cut);
+  CHECK(cut.empty());
+  put(&f, 0, 10);  // 200 = 2x the limit.
+  r = f.review(&fake_clock, &cut);
+  CHECK_EQ(cut.size(), 2u);  // Both: memory stays bounded, the deadline is far.
+  CHECK(contains(cut, &stalled) && contains(cut, &other));
+  CHECK(!r.paused);  // Nobody left over the limit.
+}
+
+TEST(fanout_over_half_counting_via_advance_and_close) {
+  Fanout f(flow_opts(100, 1000));
+  FanoutMember a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  f.join(&a);
+  f.join(&b);
+  f.join(&c);
+  std::vector<FanoutMember*> cut;
+  g_now = 1;
+  for (int i = 0; i < 11; ++i) put(&f, 0, 10);  // 110 each: all over half.
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(a.over_half && b.over_half && c.over_half);
+  send_some(&f, &a, 50);  // 60: still over half.
+  CHECK(a.over_half);
+  send_some(&f, &a, 10);  // 50.
+  CHECK(!a.over_half);
+  send_some(&f, &b, 1 << 20);
+  CHECK(!f.can_resume());
+  f.close(&c, Reason::ClientError);  // A closing member holds nobody back.
+  CHECK(f.can_resume());
+  r = f.review(&fake_clock, &cut);
+  CHECK(!r.paused);
+  CHECK(cut.empty());
+  f.leave(&c);
+}
+
+TEST(fanout_finish_sends_what_was_queued_then_finished) {
+  for (bool echo : {true, false}) {
+    Fanout f(flow_opts(1 << 20, 2000, echo));
+    FanoutMember quiet, busy, other;
+    quiet.id = 1;
+    busy.id = 2;
+    other.id = 3;
+    f.join(&quiet);
+    f.join(&busy);
+    f.join(&other);
+    CHECK(f.finish(&quiet));  // Nothing queued: done at once.
+    put(&f, 3, 10);
+    put(&f, 2, 10);           // Busy's own frame.
+    CHECK(!f.finish(&busy));  // 20 bytes queued (10 to send without echo).
+    put(&f, 3, 10);           // After the FIN: not owed.
+    ec_iovec v[4];
+    FrameLog::Gathered g = f.gather(&busy, v, 4, 5);  // Part of the first frame.
+    f.advance(&busy, 5, g.end);
+    CHECK(!f.finished(&busy));
+    f.advance(&busy, g.bytes - 5, g.end);
+    // With echo the own frame is owed; without, it is passed over.
+    CHECK_EQ(f.finished(&busy), !echo);
+    if (echo) {
+      g = f.gather(&busy, v, 4, 10);
+      f.advance(&busy, g.bytes, g.end);
+      CHECK(f.finished(&busy));
     }
-    CHECK(cut.empty());
-    CHECK_EQ(s.wait_until, 10u + grace);
-    g_now = 10 + grace - 1;
-    s = f.slow_consumers(&fake_clock, 1, &cut);
-    CHECK(cut.empty());
-    g_now = 10 + grace;
-    f.slow_consumers(&fake_clock, 1, &cut);
-    CHECK_EQ(cut.size(), 1u);  // The threads engine: cut when the grace ends.
+    CHECK(!f.finished(&other));  // Not finishing.
+    // A sender whose only queued frames are its own is finished at once
+    // without echo.
+    FanoutMember own;
+    own.id = 4;
+    f.join(&own);
+    put(&f, 4, 10);
+    CHECK_EQ(f.finish(&own), !echo);
   }
 }
 
-TEST(fanout_progress_ends_the_grace_and_trim_keeps_replay) {
-  FanoutOptions o;
+TEST(fanout_finishing_member_is_still_a_slow_consumer) {
+  Fanout f(flow_opts(100, 0));
+  FanoutMember a;
+  a.id = 1;
+  f.join(&a);
+  for (int i = 0; i < 11; ++i) put(&f, 0, 10);
+  CHECK(!f.finish(&a));
+  std::vector<FanoutMember*> cut;
+  f.review(&fake_clock, &cut);
+  CHECK_EQ(cut.size(), 1u);
+}
+
+TEST(fanout_trim_keeps_replay_and_counts_deliveries) {
+  FanoutOptions o = flow_opts(100, 50);
   o.replay = 1;
-  o.max_backlog_bytes = 100;
-  o.slow_grace_ms = 50;
   Fanout f(o);
   FanoutMember a;
   a.id = 1;
@@ -212,17 +418,13 @@ TEST(fanout_progress_ends_the_grace_and_trim_keeps_replay) {
   put(&f, 0, 80);
   std::vector<FanoutMember*> cut;
   g_now = 1;
-  f.slow_consumers(&fake_clock, 0, &cut);
-  CHECK(a.over);
   ec_iovec v[4];
   FrameLog::Gathered g = f.gather(&a, v, 4, 80);  // The first frame only.
   CHECK_EQ(g.bytes, 80u);
   f.advance(&a, g.bytes, g.end);
-  CHECK(!a.over);  // Back under the limit: the grace is over.
-  g_now = 1000;
-  f.slow_consumers(&fake_clock, 0, &cut);
+  f.review(&fake_clock, &cut);
   CHECK(cut.empty());
-  f.trim();
+  CHECK(!f.paused());
   CHECK_EQ(f.log().frames(), 1u);
   CHECK(!f.drained());
   g = f.gather(&a, v, 4, 1 << 20);

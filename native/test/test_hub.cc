@@ -1,5 +1,7 @@
 // test_hub.cc — the threads engine's hub: replay, total order, echoToSender,
-// the slow-consumer rule with its grace, trimming (bounded memory), drain,
+// flow control (appenders wait while reading is paused) and the
+// slow-consumer rule, the finish of a closed peer, trimming (bounded
+// memory), drain,
 // and writer threads sleeping on their condition variables while they send
 // gathered bytes outside the lock.
 #include <string>
@@ -43,13 +45,14 @@ std::string reason_of(Hub& hub, HubMember* m) {
   return hub.reason(m, &r) ? reason_name(r) : "";
 }
 
+// slow_ms 0 (cut at once) unless a test is about pausing.
 FanoutOptions opts(std::uint32_t replay, bool echo = true, std::uint64_t backlog = 1 << 20,
-                   std::uint64_t grace_ms = 0) {
+                   std::uint64_t slow_ms = 0) {
   FanoutOptions o;
   o.replay = replay;
   o.echo_to_sender = echo;
   o.max_backlog_bytes = backlog;
-  o.slow_grace_ms = grace_ms;
+  o.slow_consumer_ms = slow_ms;
   return o;
 }
 
@@ -274,27 +277,33 @@ TEST(hub_writer_thread_wakes_on_append_and_close) {
   CHECK_EQ(ctx.got, all);
 }
 
-TEST(hub_slow_consumer_cut_after_grace_while_appender_waits) {
+TEST(hub_pause_waits_then_cuts_the_stalled_member_at_the_deadline) {
   Hub hub(opts(0, true, 100, 50));
   Joined stalled(&hub, 1);
   std::string ten(10, 'x');
-  for (int i = 0; i < 10; ++i) append(hub, 0, ten);  // At the limit.
+  for (int i = 0; i < 11; ++i) append(hub, 0, ten, true);  // 110: reading pauses.
+  CHECK_EQ(hub.read_pauses(), 1u);
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));
   std::uint64_t t0 = ec_now_ms();
-  append(hub, 0, ten, true);  // Waits out the grace, then cuts.
+  append(hub, 0, ten, true);  // Waits out the pause, whose end cuts.
   CHECK(ec_now_ms() - t0 >= 45);
   CHECK_EQ(reason_of(hub, stalled[0]), std::string("slow-consumer"));
+  CHECK(hub.read_paused_ms() >= 45u);
 }
 
-TEST(hub_inject_append_never_waits) {
+TEST(hub_inject_append_never_waits_and_twice_the_limit_cuts) {
   Hub hub(opts(0, true, 100, 10000));
   Joined stalled(&hub, 1);
   std::uint64_t t0 = ec_now_ms();
-  for (int i = 0; i < 20; ++i) append(hub, 0, std::string(10, 'x'));  // may_wait false
+  for (int i = 0; i < 19; ++i) append(hub, 0, std::string(10, 'x'));  // may_wait false
   CHECK(ec_now_ms() - t0 < 1000);
-  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));  // Over, but within its grace.
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));  // 190: paused, waiting.
+  append(hub, 0, std::string(10, 'x'));                   // 200 = 2x the limit.
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string("slow-consumer"));
+  CHECK(ec_now_ms() - t0 < 1000);
 }
 
-TEST(hub_lagging_writer_within_grace_is_not_cut) {
+TEST(hub_lagging_writer_paces_the_appender_and_is_not_cut) {
   Hub hub(opts(0, true, 100, 5000));
   Joined m(&hub, 1);
   bool cut = false;
@@ -305,4 +314,26 @@ TEST(hub_lagging_writer_within_grace_is_not_cut) {
   CHECK(!cut);
   CHECK_EQ(ctx.got.size(), 2000u);
   CHECK(hub.log_bytes() <= 110u);
+  CHECK(hub.read_pauses() >= 1u);
+}
+
+TEST(hub_finish_member_closes_after_what_was_queued) {
+  Hub hub(opts(0));
+  Joined m(&hub, 2);
+  HubMember* quiet = m[0];
+  HubMember* busy = m[1];
+  hub.finish_member(quiet);  // Nothing queued: closed at once.
+  CHECK_EQ(reason_of(hub, quiet), std::string("client-closed"));
+  append(hub, 0, "ab");
+  hub.finish_member(busy);
+  append(hub, 0, "cd");  // After its FIN: not owed.
+  CHECK_EQ(reason_of(hub, busy), std::string(""));
+  std::string got;
+  CHECK(writer_turn(hub, busy, 1, false, &got));  // "ab" in flight.
+  CHECK_EQ(got, std::string("ab"));
+  // Reporting it sent finishes the member: the writer is told to stop.
+  ec_iovec v[4];
+  std::size_t n = 0;
+  CHECK(hub.next_batch(busy, v, 4, 1024, &n) == BatchResult::Closed);
+  CHECK_EQ(reason_of(hub, busy), std::string("client-closed"));
 }
