@@ -31,9 +31,14 @@ struct ec_poller {
   std::atomic<bool> wake_pending{false};
   std::vector<epoll_event> events;
   std::vector<epoll_event> in_events;
-  // What each registered descriptor asked for (indexed by fd; 0 for none),
-  // so a modify touches only the set whose part changed.
-  std::vector<unsigned> interest;
+  // What each registered descriptor asked for, and its data pointer
+  // (indexed by fd; events 0 for none), so a modify touches only the set
+  // whose part changed.
+  struct Registration {
+    unsigned events = 0;
+    void* data = nullptr;
+  };
+  std::vector<Registration> regs;
 };
 
 namespace {
@@ -80,16 +85,17 @@ unsigned main_part(unsigned events) {
 // asked: errors and hang-ups only) differs from "not registered".
 constexpr unsigned kRegistered = 1u << 31;
 
-unsigned registered(const ec_poller* p, int fd) {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= p->interest.size()) return 0;
-  return p->interest[static_cast<std::size_t>(fd)];
+ec_poller::Registration registered(const ec_poller* p, int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= p->regs.size()) return ec_poller::Registration();
+  return p->regs[static_cast<std::size_t>(fd)];
 }
 
-void remember(ec_poller* p, int fd, unsigned events) {
+void remember(ec_poller* p, int fd, unsigned events, void* data) {
   if (fd < 0) return;
   std::size_t i = static_cast<std::size_t>(fd);
-  if (i >= p->interest.size()) p->interest.resize(i + 1 + i / 2, 0);
-  p->interest[i] = events;
+  if (i >= p->regs.size()) p->regs.resize(i + 1 + i / 2);
+  p->regs[i].events = events;
+  p->regs[i].data = data;
 }
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
@@ -139,31 +145,33 @@ ec_error ec_poller_add(ec_poller* p, ec_socket_t s, unsigned events, void* data)
     err = control(p->in_ep, EPOLL_CTL_ADD, s, EC_POLL_IN, data);
     if (!err.ok()) control(p->ep, EPOLL_CTL_DEL, s, 0, nullptr);
   }
-  if (err.ok()) remember(p, s, events | kRegistered);
+  if (err.ok()) remember(p, s, events | kRegistered, data);
   return err;
 }
 
 // Usually one epoll_ctl, as without the gate: only the set whose part of
 // the interest changed is touched (a new data pointer touches both).
 ec_error ec_poller_modify(ec_poller* p, ec_socket_t s, unsigned events, void* data) {
-  unsigned old = registered(p, s);
-  if (old == 0) return control(p->ep, EPOLL_CTL_MOD, s, events, data);  // Reports EBADF/ENOENT.
+  ec_poller::Registration old = registered(p, s);
+  if (old.events == 0) return control(p->ep, EPOLL_CTL_MOD, s, events, data);  // EBADF/ENOENT.
   ec_error err;
-  bool was_in = gated_in(old), now_in = gated_in(events);
+  bool same_data = old.data == data;
+  bool was_in = gated_in(old.events), now_in = gated_in(events);
   if (was_in != now_in) {
     err = control(p->in_ep, now_in ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s, EC_POLL_IN, data);
-  } else if (now_in) {
+  } else if (now_in && !same_data) {
     err = control(p->in_ep, EPOLL_CTL_MOD, s, EC_POLL_IN, data);
   }
-  if (err.ok()) err = control(p->ep, EPOLL_CTL_MOD, s, main_part(events), data);
-  if (err.ok()) remember(p, s, events | kRegistered);
+  if (err.ok() && (to_epoll(main_part(old.events)) != to_epoll(main_part(events)) || !same_data))
+    err = control(p->ep, EPOLL_CTL_MOD, s, main_part(events), data);
+  if (err.ok()) remember(p, s, events | kRegistered, data);
   return err;
 }
 
 void ec_poller_remove(ec_poller* p, ec_socket_t s) {
-  if (gated_in(registered(p, s))) control(p->in_ep, EPOLL_CTL_DEL, s, 0, nullptr);
+  if (gated_in(registered(p, s).events)) control(p->in_ep, EPOLL_CTL_DEL, s, 0, nullptr);
   control(p->ep, EPOLL_CTL_DEL, s, 0, nullptr);
-  remember(p, s, 0);
+  remember(p, s, 0, nullptr);
 }
 
 void ec_poller_gate_input(ec_poller* p, bool open) {
