@@ -17,8 +17,8 @@
 // The rules are the core's (fanout.h, roster.h, stop_sequence.h); these files
 // are only the I/O model. Flow control (docs/contract.md S7): while a
 // client's backlog is over maxBacklogBytes the review pauses reading, and
-// the loop closes the poller's input gate (EC_POLL_GATED: one system call on
-// epoll, none on poll/WSAPoll, however many clients), so no client socket is
+// the loop closes the poller's input gate (EC_POLL_GATED: no system call on
+// epoll, poll or WSAPoll, however many clients), so no client socket is
 // read and publishers feel TCP backpressure; the listener still accepts.
 // The wait is bounded by the pause's deadline, which the loop's timeout
 // includes. Within a turn, Fanout::input_open() stops reads once what was

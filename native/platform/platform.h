@@ -325,10 +325,11 @@ bool ec_poller_sub_ms(ec_poller* p);
 // Opens or closes the input gate (see EC_POLL_GATED; a new poller's gate is
 // open). This is how an engine stops reading from every client at once
 // (docs/contract.md S7) at a cost that does not grow with the number of
-// clients where the OS allows it: one system call on epoll (the gated input
-// interest lives in an epoll set nested in the main one, taken out and put
-// back), no system call on the poll() and WSAPoll backends (the in-memory
-// array is rewritten). Registering or modifying sockets while the gate is
+// clients where the OS allows it: no system call on epoll (the gated input
+// interest lives in an epoll set of its own, in which the main set is
+// nested: waits sleep on it while the gate is open, on the main set alone
+// while it is closed), none on the poll() and WSAPoll backends either (the
+// in-memory array is rewritten). Registering or modifying sockets while the gate is
 // closed is fine: the gate applies to them at once. Level-triggered as ever:
 // input that arrived while the gate was closed is reported once it opens.
 void ec_poller_gate_input(ec_poller* p, bool open);

@@ -3,12 +3,16 @@
 // Sub-millisecond waits use epoll_pwait2 where glibc and the kernel have it.
 //
 // The input gate (EC_POLL_GATED): gated input interest lives in a second
-// epoll set, in_ep, nested in the main one under a marker data pointer; the
-// socket itself is in the main set with the rest of its interest (OUT, or
-// nothing: errors and hang-ups only). When the main wait reports in_ep, a
-// zero-timeout wait on in_ep collects the input events. Closing the gate
-// takes in_ep out of the main set, opening puts it back: one epoll_ctl
-// however many sockets are gated.
+// epoll set, in_ep; the socket itself is in the main set, ep, with the rest
+// of its interest (OUT, or nothing: errors and hang-ups only), with the
+// wake-up channel and whatever is not gated (the listener). The main set is
+// nested in in_ep under a marker data pointer. Gate open, the wait is on
+// in_ep: client input comes straight from it, and only when the main set
+// has something (a wake-up, a connection, a socket writable or failed) a
+// zero-timeout wait on ep collects it, so the fast path (input, sends that
+// do not block) costs one epoll_wait per turn as without the gate. Gate
+// closed, the wait is on ep alone. Opening or closing the gate is no system
+// call at all.
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -30,7 +34,7 @@ struct ec_poller {
   bool gate_open = true;
   std::atomic<bool> wake_pending{false};
   std::vector<epoll_event> events;
-  std::vector<epoll_event> in_events;
+  std::vector<epoll_event> main_events;
   // What each registered descriptor asked for, and its data pointer
   // (indexed by fd; events 0 for none), so a modify touches only the set
   // whose part changed.
@@ -122,7 +126,7 @@ ec_error ec_poller_create(ec_poller** out) {
     if (p->wake_fd < 0) err = last_error();
   }
   if (err.ok()) err = control(p->ep, EPOLL_CTL_ADD, p->wake_fd, EC_POLL_IN, nullptr);
-  if (err.ok()) err = control(p->ep, EPOLL_CTL_ADD, p->in_ep, EC_POLL_IN, &g_in_marker);
+  if (err.ok()) err = control(p->in_ep, EPOLL_CTL_ADD, p->ep, EC_POLL_IN, &g_in_marker);
   if (!err.ok()) {
     ec_poller_destroy(p);
     return err;
@@ -174,11 +178,33 @@ void ec_poller_remove(ec_poller* p, ec_socket_t s) {
   remember(p, s, 0, nullptr);
 }
 
-void ec_poller_gate_input(ec_poller* p, bool open) {
-  if (open == p->gate_open) return;
-  p->gate_open = open;
-  control(p->ep, open ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, p->in_ep, EC_POLL_IN, &g_in_marker);
+void ec_poller_gate_input(ec_poller* p, bool open) { p->gate_open = open; }
+
+namespace {
+
+// The set a wait sleeps on (see the top of this file).
+int top_set(const ec_poller* p) { return p->gate_open ? p->in_ep : p->ep; }
+
+// One event of the main set into out[*k] (the wake-up channel sets *woken).
+// False when out is full.
+bool take_main(ec_poller* p, const epoll_event& ev, ec_poll_event* out, std::size_t max,
+               std::size_t* k, bool* woken) {
+  if (ev.data.ptr == nullptr) {
+    std::uint64_t value;
+    ssize_t rc = read(p->wake_fd, &value, sizeof value);
+    (void)rc;
+    p->wake_pending.store(false, std::memory_order_release);
+    *woken = true;
+    return true;
+  }
+  if (*k == max) return false;  // Level-triggered: the rest is reported next time.
+  out[*k].data = ev.data.ptr;
+  out[*k].events = from_epoll(ev.events);
+  ++*k;
+  return true;
 }
+
+}  // namespace
 
 ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int timeout_ms,
                         std::size_t* count, bool* woken) {
@@ -186,50 +212,43 @@ ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int t
   *woken = false;
   if (max == 0) return make_error(EC_EINVAL);
   if (p->events.size() < max + 1) p->events.resize(max + 1);
+  const int top = top_set(p);
   int n;
   for (;;) {
-    n = epoll_wait(p->ep, p->events.data(), static_cast<int>(max + 1), timeout_ms);
+    n = epoll_wait(top, p->events.data(), static_cast<int>(max + 1), timeout_ms);
     if (n >= 0) break;
     if (errno != EINTR) return last_error();
   }
   std::size_t k = 0;
-  bool gated_ready = false;
+  bool main_ready = false;
   for (int i = 0; i < n; ++i) {
     const epoll_event& ev = p->events[static_cast<std::size_t>(i)];
+    if (top == p->ep) {
+      if (!take_main(p, ev, out, max, &k, woken)) break;
+      continue;
+    }
     if (ev.data.ptr == &g_in_marker) {
-      gated_ready = true;
+      main_ready = true;
       continue;
     }
-    if (ev.data.ptr == nullptr) {
-      std::uint64_t value;
-      ssize_t rc = read(p->wake_fd, &value, sizeof value);
-      (void)rc;
-      p->wake_pending.store(false, std::memory_order_release);
-      *woken = true;
-      continue;
-    }
-    if (k == max) break;  // Level-triggered: the rest is reported next time.
+    // Gated input. Errors and hang-ups are the main set's to report (every
+    // socket is there), so only EPOLLIN is taken from here.
+    if ((ev.events & EPOLLIN) == 0) continue;
+    if (k == max) break;
     out[k].data = ev.data.ptr;
-    out[k].events = from_epoll(ev.events);
+    out[k].events = EC_POLL_IN;
     ++k;
   }
-  if (gated_ready && k < max) {
-    // The gated input. Errors and hang-ups are the main set's to report
-    // (every socket is there), so only EPOLLIN is taken from here.
-    if (p->in_events.size() < max) p->in_events.resize(max);
+  if (main_ready) {
+    // A socket ready both ways shows up twice (once per set): two events
+    // for one data pointer, which callers take one after the other.
+    if (p->main_events.size() < max + 1) p->main_events.resize(max + 1);
     int m;
     do {
-      m = epoll_wait(p->in_ep, p->in_events.data(), static_cast<int>(max - k), 0);
+      m = epoll_wait(p->ep, p->main_events.data(), static_cast<int>(max - k + 1), 0);
     } while (m < 0 && errno == EINTR);
-    for (int i = 0; i < m && k < max; ++i) {
-      const epoll_event& ev = p->in_events[static_cast<std::size_t>(i)];
-      if ((ev.events & EPOLLIN) == 0) continue;
-      // A socket also ready for output shows up twice (once per set): two
-      // events for one data pointer, which callers take one after the other.
-      out[k].data = ev.data.ptr;
-      out[k].events = EC_POLL_IN;
-      ++k;
-    }
+    for (int i = 0; i < m; ++i)
+      if (!take_main(p, p->main_events[static_cast<std::size_t>(i)], out, max, &k, woken)) break;
   }
   *count = k;
   return ec_error();
@@ -271,7 +290,7 @@ ec_error ec_poller_wait_us(ec_poller* p, ec_poll_event* out, std::size_t max,
   *woken = false;
   timespec ts = timespec_from_us(timeout_us);
   epoll_event ev;
-  int n = epoll_pwait2(p->ep, &ev, 1, &ts, nullptr);
+  int n = epoll_pwait2(top_set(p), &ev, 1, &ts, nullptr);
   if (n < 0) return errno == EINTR ? ec_error() : last_error();
   if (n == 0) return ec_error();
 #endif
