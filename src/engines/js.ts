@@ -123,6 +123,7 @@ export class JsEngine implements Engine {
 
   async close(deadlineMs: number): Promise<void> {
     if (this.closing) return;
+    // From here on no frame enters the hub, from clients, broadcast() or the cluster (S14).
     this.closing = true;
     const server = this.server;
     const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
@@ -185,8 +186,9 @@ export class JsEngine implements Engine {
   /** Every complete frame from a client comes here: announced, then into the hub or to the cluster. */
   private accept(segment: Buffer, frames: number, from: JsClient): void {
     if (this.messageEvents) {
+      // The listener owns message.data (S12): a copy, never a view of the bytes being relayed.
       const clientId = from.id;
-      forEachPayload(this.options.framing, segment, (data) => this.events.message({ clientId, data }));
+      forEachPayload(this.options.framing, segment, (data) => this.events.message({ clientId, data: Buffer.from(data) }));
     }
     if (this.forward !== null) this.forward(segment, frames, from.id);
     else this.hubAppend(segment, frames, from);
@@ -194,6 +196,8 @@ export class JsEngine implements Engine {
 
   /** Frames enter the hub here, in the one order: counted, remembered, queued. */
   private hubAppend(segment: Buffer, frames: number, from: JsClient | null): void {
+    // Once close() began no frame is accepted, whoever it comes from (S14).
+    if (this.closing) return;
     this.traffic.framesIn += frames;
     this.traffic.bytesIn += segment.length;
     if (this.options.replay > 0) this.remember(segment, frames);
