@@ -9,10 +9,12 @@ import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, Se
 class JsClient {
   /** Set once the client is being cut or closed: the reason its disconnect will carry. */
   reason: DisconnectReason | null = null;
-  /** The client shut its write side; it still receives (half-close). */
+  /** The client shut its write side; it still receives (half-close, only with allowHalfOpen). */
   halfClosed = false;
   /** The disconnect event was emitted. */
   dropped = false;
+  /** Leaving with bytes still queued: checks that they keep draining (S11). */
+  linger: NodeJS.Timeout | null = null;
   readonly decoder: FrameDecoder;
   /** Bound once so that reads allocate no closure. */
   readonly sink: SegmentSink;
@@ -53,6 +55,8 @@ export class JsEngine implements Engine {
   private messageEvents = false;
   private closing = false;
   private whenAllDropped: (() => void) | null = null;
+  /** Clients that ended their side and are being flushed (S11): no slot, no new frames. */
+  private readonly leavingClients = new Set<JsClient>();
 
   /** Frames accepted but not yet written: flushed at the end of this loop turn. */
   private pending: Buffer[] = [];
@@ -80,6 +84,8 @@ export class JsEngine implements Engine {
 
   listen(): Promise<ServerAddress> {
     const { host, port } = this.options;
+    // allowHalfOpen here only stops node from ending a socket by itself at the peer's FIN:
+    // onEnd() decides, by the allowHalfOpen option (S11).
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.admit(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -132,10 +138,11 @@ export class JsEngine implements Engine {
       client.reason ??= 'server-closed';
       client.socket.end();
     }
-    if (this.clients.size > 0) {
+    if (this.clients.size + this.leavingClients.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           for (const client of this.clients.values()) client.socket.destroy();
+          for (const client of this.leavingClients) client.socket.destroy();
         }, deadlineMs);
         this.whenAllDropped = () => {
           clearTimeout(timer);
@@ -165,11 +172,7 @@ export class JsEngine implements Engine {
     if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
     this.clients.set(id, client);
     socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
-    socket.on('end', () => {
-      // Half-close: the partial frame is discarded (S6); the client still receives.
-      client.decoder.reset();
-      client.halfClosed = true;
-    });
+    socket.on('end', () => this.onEnd(client));
     socket.on('error', () => {
       client.reason ??= client.halfClosed ? 'client-closed' : 'client-error';
     });
@@ -181,6 +184,44 @@ export class JsEngine implements Engine {
     if (client.reason !== null) return;
     const error = client.decoder.push(chunk, client.sink);
     if (error !== null) this.cut(client, error);
+  }
+
+  /**
+   * The client ended its side (FIN). Its partial frame is discarded (S6). With allowHalfOpen
+   * it keeps receiving; otherwise (S11) it gets what was queued for it, nothing new, and
+   * leaves `maxClients` at once, closing with `client-closed` once the queue is flushed.
+   */
+  private onEnd(client: JsClient): void {
+    client.decoder.reset();
+    if (this.options.allowHalfOpen) {
+      client.halfClosed = true;
+      return;
+    }
+    if (client.reason !== null) return; // already on its way out (cut, or the server closing)
+    // Frames that entered the hub before the FIN are the client's (S1): deliver the batch first.
+    this.flush();
+    if (client.reason !== null) return;
+    client.reason = 'client-closed';
+    this.clients.delete(client.id);
+    this.leavingClients.add(client);
+    const socket = client.socket;
+    socket.end();
+    if (socket.writableLength > 0) this.lingerWhileDraining(client);
+  }
+
+  /**
+   * A leaving client whose queue stops draining (it shut its write side and reads no more)
+   * would hold its socket forever: it is closed once a check period passes with no progress.
+   */
+  private lingerWhileDraining(client: JsClient): void {
+    const socket = client.socket;
+    let last = socket.writableLength;
+    client.linger = setInterval(() => {
+      const now = socket.writableLength;
+      if (now > 0 && now >= last) socket.destroy();
+      last = now;
+    }, Math.max(this.options.slowConsumerMs, 1000));
+    client.linger.unref();
   }
 
   /** Every complete frame from a client comes here: announced, then into the hub or to the cluster. */
@@ -284,11 +325,15 @@ export class JsEngine implements Engine {
   private drop(client: JsClient): void {
     if (client.dropped) return;
     client.dropped = true;
-    this.clients.delete(client.id);
     const reason = client.reason ?? 'client-closed';
+    client.reason = reason;
+    if (client.linger !== null) clearInterval(client.linger);
+    client.linger = null;
+    this.clients.delete(client.id);
+    this.leavingClients.delete(client);
     this.disconnects[reason]++;
     this.events.disconnect({ id: client.id, reason });
-    if (this.whenAllDropped !== null && this.clients.size === 0) {
+    if (this.whenAllDropped !== null && this.clients.size === 0 && this.leavingClients.size === 0) {
       const done = this.whenAllDropped;
       this.whenAllDropped = null;
       done();
