@@ -13,6 +13,14 @@ class JsClient {
   halfClosed = false;
   /** The disconnect event was emitted. */
   dropped = false;
+  /**
+   * Chunks read while reading was paused (S7), not yet decoded, oldest first; while set, the
+   * socket is paused and the client waits in the engine's held queue. Usually one chunk:
+   * a paused socket emits no more 'data'.
+   */
+  held: Buffer[] | null = null;
+  /** Over half the backlog limit during a pause episode: checked until it falls back (S7). */
+  watched = false;
   /** Leaving with bytes still queued: checks that they keep draining (S11). */
   linger: NodeJS.Timeout | null = null;
   readonly decoder: FrameDecoder;
@@ -30,6 +38,13 @@ class JsClient {
   }
 }
 
+/**
+ * How often a pause episode reads the watched backlogs (S7). A timer rather than a callback
+ * per write keeps the writes' fast path untouched; a few ms is short beside the time a
+ * backlog of megabytes takes to drain, and bounds how late the slowConsumerMs deadline is.
+ */
+const EPISODE_CHECK_MS = 2;
+
 /** A segment of frames kept for replay. */
 interface HistoryEntry {
   bytes: Buffer;
@@ -45,6 +60,17 @@ interface HistoryEntry {
  * after the poll phase, so every read of that phase lands in one batch). Each
  * batch is one Buffer shared by every client; node's per-socket write queue holds
  * references, not copies, and its length is the client's backlog (S7).
+ *
+ * Flow control (docs/contract.md S7). A client's backlog is `socket.writableLength`: the
+ * bytes queued in Node and not yet handed to the kernel, as the native engines count the
+ * bytes not yet handed to the socket. A write that leaves a backlog over maxBacklogBytes
+ * starts a pause episode: no chunk from any client is decoded until every backlog is back
+ * to half the limit, or until slowConsumerMs have passed, when the clients still over the
+ * limit are cut as `slow-consumer`. Pausing is lazy, so that an episode costs nothing per
+ * idle client: a chunk that arrives during an episode is held, undecoded, and only its
+ * socket is paused; at the end the held chunks are decoded in the order they came and
+ * those sockets resume. Frames TCP cannot pace (broadcast(), cluster input) never wait,
+ * and a backlog at twice the limit is cut at once, so memory stays bounded.
  */
 export class JsEngine implements Engine {
   readonly name = 'js' as const;
@@ -57,6 +83,22 @@ export class JsEngine implements Engine {
   private whenAllDropped: (() => void) | null = null;
   /** Clients that ended their side and are being flushed (S11): no slot, no new frames. */
   private readonly leavingClients = new Set<JsClient>();
+
+  /** A pause episode is running: chunks from clients are held, not decoded (S7). */
+  private readPaused = false;
+  /** deliver() looks closer at a backlog above this: the limit, or half of it during an episode. */
+  private checkAbove: number;
+  /** The pending batch is flushed early past this, so that one loop turn cannot queue unbounded bytes. */
+  private readonly flushAbove: number;
+  private episodeStart = 0;
+  private pausedMs = 0;
+  private pauses = 0;
+  private episodeTimer: NodeJS.Timeout | null = null;
+  /** Clients over half the limit during the episode: the only backlogs the episode timer reads. */
+  private watched: JsClient[] = [];
+  /** Clients whose sockets the episode paused, in the order of their first held chunk. */
+  private heldQueue: JsClient[] = [];
+  private readonly checkEpisodeBound = (): void => this.checkEpisode();
 
   /** Frames accepted but not yet written: flushed at the end of this loop turn. */
   private pending: Buffer[] = [];
@@ -80,7 +122,10 @@ export class JsEngine implements Engine {
   constructor(
     private readonly options: ResolvedServerOptions,
     private readonly events: EngineEvents,
-  ) {}
+  ) {
+    this.checkAbove = options.maxBacklogBytes;
+    this.flushAbove = Math.max(64 * 1024, Math.floor(options.maxBacklogBytes / 2));
+  }
 
   listen(): Promise<ServerAddress> {
     const { host, port } = this.options;
@@ -124,7 +169,14 @@ export class JsEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { clients: this.clients.size, ...this.traffic, readPauses: 0, readPausedMs: 0, disconnects: { ...this.disconnects } };
+    const running = this.readPaused ? performance.now() - this.episodeStart : 0;
+    return {
+      clients: this.clients.size,
+      ...this.traffic,
+      readPauses: this.pauses,
+      readPausedMs: Math.floor(this.pausedMs + running),
+      disconnects: { ...this.disconnects },
+    };
   }
 
   async close(deadlineMs: number): Promise<void> {
@@ -134,8 +186,14 @@ export class JsEngine implements Engine {
     const server = this.server;
     const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     this.flush();
+    // Chunks held by a pause episode were never accepted: they are dropped with it.
+    this.endEpisode();
+    for (const client of this.heldQueue) client.held = null;
+    this.heldQueue = [];
     for (const client of this.clients.values()) {
       client.reason ??= 'server-closed';
+      // A paused socket would never see the peer's FIN, and so never close.
+      client.socket.resume();
       client.socket.end();
     }
     if (this.clients.size + this.leavingClients.size > 0) {
@@ -182,6 +240,14 @@ export class JsEngine implements Engine {
 
   private onData(client: JsClient, chunk: Buffer): void {
     if (client.reason !== null) return;
+    if (this.readPaused || client.held !== null) {
+      this.hold(client, chunk);
+      return;
+    }
+    this.decode(client, chunk);
+  }
+
+  private decode(client: JsClient, chunk: Buffer): void {
     const error = client.decoder.push(chunk, client.sink);
     if (error !== null) this.cut(client, error);
   }
@@ -249,6 +315,11 @@ export class JsEngine implements Engine {
     this.pending.push(segment);
     this.pendingBytes += segment.length;
     this.pendingFrames += frames;
+    // A large batch goes out now, so that flow control sees its backlogs before more is read.
+    if (this.pendingBytes >= this.flushAbove) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushSoon);
@@ -267,24 +338,144 @@ export class JsEngine implements Engine {
     this.deliver(bytes, frames, null);
   }
 
-  /** Sends frames to every client but `except`, cutting any whose backlog passes the limit (S7). */
+  /** Sends frames to every client but `except`; a backlog past the check goes to flow control (S7). */
   private deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
     // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
     if (except !== null && this.pendingFrames > 0) this.flush();
-    const maxBacklog = this.options.maxBacklogBytes;
+    // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
+    let checkAbove = this.checkAbove;
     let delivered = 0;
     for (const client of this.clients.values()) {
       if (client === except) continue;
       const socket = client.socket;
       socket.write(bytes);
-      if (socket.writableLength > maxBacklog) {
-        this.cut(client, 'slow-consumer');
-        continue;
+      if (socket.writableLength > checkAbove) {
+        if (this.overBacklog(client)) continue;
+        checkAbove = this.checkAbove;
       }
       delivered++;
     }
     this.traffic.framesOut += delivered * frames;
     this.traffic.bytesOut += delivered * bytes.length;
+  }
+
+  /**
+   * A write left the client's backlog above the check (S7): cut it when it reached twice
+   * the limit, or passed the limit with slowConsumerMs 0; past the limit, start a pause
+   * episode; during one, watch it until it is back to half. Returns whether it was cut.
+   */
+  private overBacklog(client: JsClient): boolean {
+    const backlog = client.socket.writableLength;
+    const limit = this.options.maxBacklogBytes;
+    if (backlog > limit && (backlog >= 2 * limit || this.options.slowConsumerMs === 0)) {
+      this.cut(client, 'slow-consumer');
+      return true;
+    }
+    if (this.closing) return false; // nothing is read any more: the close deadline bounds the wait
+    if (!this.readPaused) {
+      if (backlog <= limit) return false;
+      this.startEpisode();
+    }
+    this.watch(client);
+    return false;
+  }
+
+  private watch(client: JsClient): void {
+    if (client.watched) return;
+    client.watched = true;
+    this.watched.push(client);
+  }
+
+  /**
+   * Stops decoding client input. No socket is touched here: a socket is paused when a chunk
+   * arrives from it (hold), so an episode costs nothing per client that does not send. One
+   * pass over the clients finds the backlogs over half the limit; later writes add theirs.
+   */
+  private startEpisode(): void {
+    this.readPaused = true;
+    this.pauses++;
+    this.episodeStart = performance.now();
+    const half = Math.floor(this.options.maxBacklogBytes / 2);
+    this.checkAbove = half;
+    for (const client of this.clients.values()) {
+      if (client.socket.writableLength > half) this.watch(client);
+    }
+    this.episodeTimer = setInterval(this.checkEpisodeBound, EPISODE_CHECK_MS);
+    this.episodeTimer.unref();
+  }
+
+  /**
+   * Every few ms of an episode: the watched backlogs that fell to half the limit are let go;
+   * when none is left, reading resumes. At slowConsumerMs, the clients still over the limit
+   * are cut as `slow-consumer`, and reading resumes.
+   */
+  private checkEpisode(): void {
+    const limit = this.options.maxBacklogBytes;
+    const half = Math.floor(limit / 2);
+    const deadline = performance.now() - this.episodeStart >= this.options.slowConsumerMs;
+    const watched = this.watched;
+    let kept = 0;
+    for (const client of watched) {
+      const backlog = client.socket.writableLength;
+      if (client.reason !== null || backlog <= half) {
+        client.watched = false;
+      } else if (deadline && backlog > limit) {
+        client.watched = false;
+        this.cut(client, 'slow-consumer');
+      } else {
+        watched[kept++] = client;
+      }
+    }
+    watched.length = kept;
+    if (kept === 0 || deadline) this.resumeReading();
+  }
+
+  /** Ends the episode: counts its time and lets the watched clients go. */
+  private endEpisode(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    this.pausedMs += performance.now() - this.episodeStart;
+    this.checkAbove = this.options.maxBacklogBytes;
+    if (this.episodeTimer !== null) clearInterval(this.episodeTimer);
+    this.episodeTimer = null;
+    for (const client of this.watched) client.watched = false;
+    this.watched = [];
+  }
+
+  /**
+   * Ends the episode and decodes the held chunks in the order they arrived (S2), resuming
+   * each socket after its chunks. When decoding starts a new episode, the clients not yet
+   * fed stay held, in order, for its end.
+   */
+  private resumeReading(): void {
+    this.endEpisode();
+    const queue = this.heldQueue;
+    let i = 0;
+    for (; i < queue.length; i++) {
+      const client = queue[i]!;
+      const chunks = client.held ?? [];
+      let fed = 0;
+      while (fed < chunks.length && !this.readPaused && client.reason === null) this.decode(client, chunks[fed++]!);
+      if (this.readPaused && client.reason === null) {
+        // Decoding began a new episode: this client stays paused and first in the queue.
+        chunks.splice(0, fed);
+        break;
+      }
+      client.held = null;
+      if (client.reason === null) client.socket.resume();
+    }
+    this.heldQueue = i === 0 ? queue : queue.slice(i);
+  }
+
+  /** A chunk that arrived during an episode (or behind held ones): kept undecoded, its socket paused. */
+  private hold(client: JsClient, chunk: Buffer): void {
+    if (client.held === null) {
+      client.held = [chunk];
+      this.heldQueue.push(client);
+      client.socket.pause();
+    } else {
+      client.held.push(chunk);
+    }
   }
 
   /** Keeps the newest `replay` frames. */
@@ -326,7 +517,9 @@ export class JsEngine implements Engine {
     if (client.dropped) return;
     client.dropped = true;
     const reason = client.reason ?? 'client-closed';
+    // A held client still in the queue is skipped when it is fed: it has a reason now.
     client.reason = reason;
+    client.held = null;
     if (client.linger !== null) clearInterval(client.linger);
     client.linger = null;
     this.clients.delete(client.id);
