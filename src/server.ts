@@ -44,6 +44,15 @@ export interface EchoServerEvents {
 }
 
 /**
+ * Codes of an accept that failed for lack of descriptors or memory (docs/contract.md S13):
+ * every engine keeps serving its clients and accepts again when they free up, so such an
+ * error is news, not a failure. node's libuv mostly hides them (it closes the connections
+ * it cannot keep, with a reserved descriptor), and the native engines report one per
+ * shortage (native/core/listening.cc); either way they arrive with syscall `accept`.
+ */
+const ACCEPT_SHORTAGE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+/**
  * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
  * Windows when the addon loaded, else js; 'native' is the best native model.
  */
@@ -98,6 +107,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private startedAt = 0;
   private closePromise: Promise<void> | null = null;
   private link: ClusterLink | null = null;
+  /** An accept shortage was reported and no connection was accepted since (S13). */
+  private acceptShortage = false;
   /** Closes the server when the `signal` option aborts; removed on close. */
   private readonly onAbort = (): void => void this.close();
 
@@ -106,10 +117,16 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     this.options = Object.freeze(resolveServerOptions(options));
     this.engine = resolveEngine(this.options.engine);
     this.impl = makeEngine(this.engine, this.options, {
-      connection: (info) => this.emit('connection', info),
+      connection: (info) => {
+        this.acceptShortage = false;
+        this.emit('connection', info);
+      },
       message: (message) => this.emit('message', message),
-      disconnect: (info) => this.emit('disconnect', info),
-      error: (error) => this.emit('error', error),
+      disconnect: (info) => {
+        if (info.reason === 'server-full') this.acceptShortage = false;
+        this.emit('disconnect', info);
+      },
+      error: (error) => this.onEngineError(error),
     });
     // `message` events cost a copy per frame in native engines: produce them only while listened to.
     const untyped = this as EventEmitter;
@@ -118,6 +135,29 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     });
     untyped.on('removeListener', (event: string | symbol) => {
       if (event === 'message' && this.listenerCount('message') === 0) this.impl.setMessageEvents(false);
+    });
+  }
+
+  /**
+   * An accept that failed for lack of descriptors (docs/contract.md S13) must not end the
+   * process, as an 'error' with no listener would: the server goes on serving. It is
+   * reported once per shortage (until a connection is accepted again), as an 'error'
+   * event when someone listens for errors, else as a process warning.
+   */
+  private onEngineError(error: EchocastError): void {
+    if (error.syscall !== 'accept' || !ACCEPT_SHORTAGE_CODES.has(error.code)) {
+      this.emit('error', error);
+      return;
+    }
+    if (this.acceptShortage) return;
+    this.acceptShortage = true;
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+      return;
+    }
+    process.emitWarning(`${error.message}; echocast keeps serving its clients and accepts again once descriptors free up`, {
+      type: 'EchocastWarning',
+      code: error.code,
     });
   }
 

@@ -140,7 +140,9 @@ export class JsEngine implements Engine {
       server.once('error', onError);
       server.listen({ host, port }, () => {
         server.off('error', onError);
-        server.on('error', (err: NodeJS.ErrnoException) => this.events.error(fromSystemError(err, 'server error')));
+        server.on('error', (err: NodeJS.ErrnoException) =>
+          this.events.error(fromSystemError(err, err.syscall === 'accept' ? 'accepting a connection failed' : 'server error')),
+        );
         const address = server.address() as net.AddressInfo;
         resolve({ address: address.address, port: address.port, family: address.family });
       });
