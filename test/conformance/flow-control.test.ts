@@ -1,0 +1,152 @@
+// docs/contract.md S7: flow control, then slow consumers. Past maxBacklogBytes the
+// server stops reading from every client, so that a publisher is paced by TCP and
+// loses nothing; a reader that keeps reading, however slowly, is never cut; one
+// still over the limit after slowConsumerMs is cut (slow-consumer); with
+// slowConsumerMs 0 it is cut at once. stats().readPauses and readPausedMs count
+// the pauses.
+//
+// Speed matters here, so the server, the publisher and the readers are separate
+// processes (test/procs/): a reader in the test's own process would be paced by
+// the test's event loop, and a publisher there by its readers. The publisher is
+// never paced by the test: it writes as fast as TCP takes its bytes.
+import assert from 'node:assert/strict';
+import { enginesUnderTest, RawClient } from '../helpers.js';
+import { ServerProc, startProc, type Proc, type StreamReport } from '../procs/procs.js';
+
+const MiB = 1024 * 1024;
+const LINE = 1024;
+
+/** Starts a reader process on `port` (rate 0: full speed) and waits until it is connected. */
+async function reader(port: number, rate: number, expectBytes: number): Promise<Proc> {
+  const proc = startProc('reader', { port, rate, expectBytes });
+  await proc.next('ready');
+  return proc;
+}
+
+async function publisher(port: number, bytes: number): Promise<Proc> {
+  const proc = startProc('publisher', { port, bytes, lineBytes: LINE });
+  await proc.next('ready');
+  return proc;
+}
+
+/** Asserts that a reader got exactly what the publisher sent, in order, and was not cut. */
+function assertGotAll(who: string, got: StreamReport, sent: StreamReport): void {
+  assert.equal(got.outOfOrder, '', `${who}: ${got.outOfOrder}`);
+  assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} of ${(sent.bytes / MiB).toFixed(1)} MiB (${got.error || 'closed by the server'})`);
+  assert.equal(got.bytes, sent.bytes, `${who} got ${got.bytes} bytes of ${sent.bytes}`);
+  assert.equal(got.sha256, sent.sha256, `${who}: the bytes differ from what was sent`);
+}
+
+for (const engine of enginesUnderTest()) {
+  describe(`flow control and slow consumers [${engine}]`, () => {
+    it('an unpaced 64 MiB publisher, a full-speed and a 4 MiB/s reader: both get every byte in order, nobody is cut, reading was paused', async function () {
+      this.timeout(120_000);
+      const total = 64 * MiB;
+      const maxBacklogBytes = 2 * MiB;
+      // No echo: the publisher's own copy is not what this test is about.
+      const server = await ServerProc.start({ engine, maxBacklogBytes, replay: 0, echoToSender: false });
+      try {
+        const fast = await reader(server.port, 0, total);
+        const slow = await reader(server.port, 4 * MiB, total);
+        const pub = await publisher(server.port, total);
+        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
+        const done = [pub, fast, slow].map((p) => p.next<StreamReport>('done', 100_000));
+        pub.send({ type: 'go' });
+        const [sent, gotFast, gotSlow] = await Promise.all(done);
+        const r = await server.report();
+        console.log(
+          `      ${engine}: ${(sent!.bytes / MiB).toFixed(0)} MiB sent in ${(sent!.ms / 1000).toFixed(1)} s; ` +
+            `readPauses ${r.stats.readPauses}, readPausedMs ${r.stats.readPausedMs}; peak RSS growth ${((r.peakRss - r.rssAtStart) / MiB).toFixed(1)} MiB; ` +
+            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}`,
+        );
+        assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB (${sent!.error || 'closed by the server'})`);
+        assert.equal(sent!.bytes, total);
+        assertGotAll('the full-speed reader', gotFast!, sent!);
+        assertGotAll('the 4 MiB/s reader', gotSlow!, sent!);
+        assert.deepEqual(r.disconnects.map((d) => d.reason), [], 'nobody was cut');
+        // The publisher was paced: the server stopped reading while the slow reader's backlog was over the limit.
+        assert.ok(r.stats.readPauses > 0, `stats().readPauses is ${r.stats.readPauses}`);
+        assert.ok(r.stats.readPausedMs > 0, `stats().readPausedMs is ${r.stats.readPausedMs}`);
+        assert.equal(r.stats.framesIn, total / LINE);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('a reader that never reads is cut (slow-consumer) within slowConsumerMs; the others lose nothing; server memory stays bounded', async function () {
+      this.timeout(60_000);
+      const total = 128 * MiB;
+      const maxBacklogBytes = 1 * MiB;
+      const slowConsumerMs = 500;
+      const server = await ServerProc.start({ engine, maxBacklogBytes, slowConsumerMs, replay: 0, echoToSender: false });
+      try {
+        const stalled = await RawClient.connect(server.port);
+        stalled.socket.pause(); // never reads: the kernel's buffers fill, then the server's backlog grows
+        const fast = await reader(server.port, 0, total);
+        const pub = await publisher(server.port, total);
+        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
+        const done = [pub, fast].map((p) => p.next<StreamReport>('done', 50_000));
+        const started = Date.now();
+        pub.send({ type: 'go' });
+        const [sent, gotFast] = await Promise.all(done);
+        const r = await server.until((s) => s.disconnects.length > 0, 'the stalled client to be cut', 5_000);
+        const growthMiB = (r.peakRss - r.rssAtStart) / MiB;
+        const cut = r.disconnects[0]!;
+        console.log(
+          `      ${engine}: cut ${cut.reason} ${cut.at - started} ms after the publisher started` +
+            (r.firstPauseAt ? `, ${cut.at - r.firstPauseAt} ms after reading was first paused` : ', reading was never paused') +
+            `; ${(sent!.bytes / MiB).toFixed(0)} MiB in ${(sent!.ms / 1000).toFixed(1)} s; peak RSS growth ${growthMiB.toFixed(1)} MiB`,
+        );
+        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the stalled client was cut');
+        assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
+        assert.equal(sent!.bytes, total);
+        assertGotAll('the full-speed reader', gotFast!, sent!);
+        // Within slowConsumerMs of the pause it caused, plus a margin for a loaded machine...
+        assert.ok(r.firstPauseAt > 0, 'reading was never paused: the stalled client was not waited for (stats().readPauses stayed 0)');
+        const waited = cut.at - r.firstPauseAt;
+        assert.ok(waited <= slowConsumerMs + 1500, `cut ${waited} ms after reading was paused (slowConsumerMs ${slowConsumerMs})`);
+        // ... but only once the wait was over: up to then, it might have read.
+        assert.ok(waited >= slowConsumerMs / 2, `cut only ${waited} ms after reading was paused: slowConsumerMs ${slowConsumerMs} was not waited`);
+        // And within slowConsumerMs of the flood's start, plus the time to fill the kernel's buffers and a margin.
+        assert.ok(cut.at - started <= slowConsumerMs + 3000, `cut ${cut.at - started} ms after the publisher started`);
+        // Bounded by the limits, not by the traffic: 128 MiB went through, and a server that
+        // kept the stalled client's share would grow by ~120 MiB (js's garbage alone is ~40).
+        assert.ok(growthMiB < 64, `server RSS grew by ${growthMiB.toFixed(1)} MiB`);
+        assert.equal(r.stats.clients, 2);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('slowConsumerMs 0 cuts a 2 MiB/s reader at once (slow-consumer); the publisher and a full-speed reader lose nothing', async function () {
+      this.timeout(60_000);
+      const total = 32 * MiB;
+      // Large enough that the full-speed reader never falls this far behind on a
+      // busy machine: with no wait, whoever passes it is cut.
+      const maxBacklogBytes = 8 * MiB;
+      const server = await ServerProc.start({ engine, maxBacklogBytes, slowConsumerMs: 0, replay: 0, echoToSender: false });
+      try {
+        const fast = await reader(server.port, 0, total);
+        const slow = await reader(server.port, 2 * MiB, total);
+        const pub = await publisher(server.port, total);
+        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
+        const done = [pub, fast, slow].map((p) => p.next<StreamReport>('done', 50_000));
+        pub.send({ type: 'go' });
+        const [sent, gotFast, gotSlow] = await Promise.all(done);
+        const r = await server.report();
+        console.log(
+          `      ${engine}: slow reader ${gotSlow!.closed ? `cut after ${(gotSlow!.bytes / MiB).toFixed(1)} MiB` : 'not cut'}; ` +
+            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}; readPauses ${r.stats.readPauses}`,
+        );
+        assert.ok(gotSlow!.closed, 'the 2 MiB/s reader was not cut');
+        assert.ok(gotSlow!.bytes < total, 'the 2 MiB/s reader got everything');
+        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the slow reader was cut');
+        assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
+        assert.equal(sent!.bytes, total);
+        assertGotAll('the full-speed reader', gotFast!, sent!);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * Child processes for the tests where speed matters (docs/contract.md S7, S13):
+ * a server, publishers and readers each in a node process of their own
+ * (process.execPath, IPC only: no shell, no pipes, so the Windows lane runs
+ * them too), killed after each test if still running.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { ServerOptions } from 'echocast';
+
+type Message = { type: string; [key: string]: unknown };
+
+const running = new Set<Proc>();
+
+afterEach(() => {
+  for (const proc of running) proc.kill();
+  running.clear();
+});
+
+/** One child: its messages are queued, and `next(type)` takes the next one of that type. */
+export class Proc {
+  private readonly queue: Message[] = [];
+  private waiters: { type: string; resolve: (m: Message) => void; reject: (e: Error) => void }[] = [];
+  private exitCode: string | undefined;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    running.add(this);
+    child.on('message', (m: Message) => {
+      if (m.type === 'failed') {
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`${name}: ${String(m.error)}`));
+        return;
+      }
+      const i = this.waiters.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
+      else this.queue.push(m);
+    });
+    child.on('exit', (code, signal) => {
+      this.exitCode = `code ${code}, signal ${signal}`;
+      running.delete(this);
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`${name} exited (${this.exitCode}) before sending '${w.type}'`));
+    });
+  }
+
+  /** The next message of `type`, or a rejection after `ms` or if the child exits first. */
+  next<T = Message>(type: string, ms = 20_000): Promise<T & Message> {
+    const i = this.queue.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0] as T & Message);
+    if (this.exitCode !== undefined) return Promise.reject(new Error(`${this.name} exited (${this.exitCode}) before sending '${type}'`));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        type,
+        resolve: (m: Message) => {
+          clearTimeout(timer);
+          resolve(m as T & Message);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out after ${ms} ms waiting for '${type}' from ${this.name}`));
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
+  send(message: Message): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** Sends `type` and waits for the reply of the same type. */
+  ask<T = Message>(type: string, ms = 20_000): Promise<T & Message> {
+    const reply = this.next<T>(type, ms);
+    this.send({ type });
+    return reply;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  exited(): Promise<void> {
+    if (this.exitCode !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.child.once('exit', () => resolve()));
+  }
+}
+
+/** Starts test/procs/`script`.js with `config` as JSON in argv[2]. */
+export function startProc(script: string, config: object, options: { fdLimit?: number } = {}): Proc {
+  const file = path.join(__dirname, `${script}.js`);
+  const args = [JSON.stringify(config)];
+  const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
+  if (options.fdLimit === undefined) return new Proc(script, fork(file, args, { stdio }));
+  // POSIX only (callers register such tests only there): Node cannot call
+  // setrlimit, so a shell lowers RLIMIT_NOFILE and then becomes node.
+  if (process.platform === 'win32') throw new Error('fdLimit needs a POSIX shell');
+  return new Proc(script, spawn('/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, file, ...args], { stdio }));
+}
+
+/** What test/procs/server.ts reports. */
+export interface ServerReport {
+  stats: {
+    clients: number;
+    framesIn: number;
+    bytesIn: number;
+    framesOut: number;
+    bytesOut: number;
+    readPauses: number;
+    readPausedMs: number;
+    disconnects: Record<string, number>;
+  };
+  connections: { id: number; remotePort: number; at: number; framesIn: number }[];
+  disconnects: { id: number; reason: string; at: number }[];
+  errors: { code: string; message: string; at: number }[];
+  firstPauseAt: number;
+  rssAtStart: number;
+  peakRss: number;
+  cpu: { user: number; system: number };
+  fds: number;
+}
+
+/** An echocast server in a child process (test/procs/server.ts). */
+export class ServerProc {
+  private constructor(readonly proc: Proc, readonly port: number, readonly fdsAtReady: number) {}
+
+  static async start(options: ServerOptions, procOptions: { fdLimit?: number } = {}): Promise<ServerProc> {
+    const proc = startProc('server', options, procOptions);
+    const ready = await proc.next<{ port: number; fds: number }>('ready');
+    return new ServerProc(proc, ready.port, ready.fds);
+  }
+
+  report(): Promise<ServerReport & Message> {
+    return this.proc.ask<ServerReport>('report');
+  }
+
+  async broadcast(text: string): Promise<void> {
+    const done = this.proc.next('broadcast');
+    this.proc.send({ type: 'broadcast', text });
+    await done;
+  }
+
+  /** Polls the report until `check` holds; fails with `what` (and the last report) after `ms`. */
+  async until(check: (r: ServerReport) => boolean, what: string, ms = 10_000): Promise<ServerReport> {
+    const start = Date.now();
+    for (;;) {
+      const r = await this.report();
+      if (check(r)) return r;
+      if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}; server stats: ${JSON.stringify(r.stats)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.proc.send({ type: 'stop' });
+    const timer = setTimeout(() => this.proc.kill(), 5000);
+    await this.proc.exited();
+    clearTimeout(timer);
+  }
+}
+
+/** What a reader (test/procs/reader.ts) or a publisher reports at its end. */
+export interface StreamReport {
+  bytes: number;
+  lines: number;
+  sha256: string;
+  closed: boolean;
+  error: string;
+  ms: number;
+  outOfOrder?: string;
+  startedAt?: number;
+}

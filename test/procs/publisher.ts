@@ -1,0 +1,68 @@
+// A publisher process (test/procs/procs.ts starts it): connects to an echocast
+// server and, on 'go', writes `bytes` of line frames as fast as TCP takes them.
+// It waits for 'drain' only, never for a reader: that is the unpaced publisher
+// of docs/contract.md S7, which the server alone may pace (by not reading).
+// Every line is `lineBytes` long and starts with its sequence number, so that a
+// reader can check order; the sha256 of all it wrote is the reference.
+import crypto from 'node:crypto';
+import net from 'node:net';
+
+interface Config {
+  port: number;
+  bytes: number;
+  lineBytes: number;
+}
+
+const config = JSON.parse(process.argv[2]!) as Config;
+const send = (m: object): void => void process.send!(m);
+
+/** Line `seq`: a 10-digit sequence number, a space, filler, '\n'. */
+function line(seq: number, lineBytes: number): string {
+  const head = `${String(seq).padStart(10, '0')} `;
+  return head + 'p'.repeat(lineBytes - head.length - 1) + '\n';
+}
+
+const socket = net.connect({ host: '127.0.0.1', port: config.port });
+socket.setNoDelay(true);
+let closed = false;
+let error = '';
+socket.on('error', (err) => (error = err.message));
+socket.on('close', () => (closed = true));
+socket.resume(); // anything the server sends back is read and dropped
+socket.once('connect', () => send({ type: 'ready', localPort: socket.localPort }));
+
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'go') void publish();
+  else if (m.type === 'exit') process.exit(0);
+});
+process.on('disconnect', () => process.exit(0));
+
+async function publish(): Promise<void> {
+  const hash = crypto.createHash('sha256');
+  const perChunk = Math.max(1, Math.floor((256 * 1024) / config.lineBytes));
+  const lines = Math.floor(config.bytes / config.lineBytes);
+  const started = Date.now();
+  let seq = 0;
+  let written = 0;
+  while (seq < lines && !closed) {
+    let text = '';
+    for (let k = 0; k < perChunk && seq < lines; k++) text += line(seq++, config.lineBytes);
+    const chunk = Buffer.from(text, 'latin1');
+    hash.update(chunk);
+    written += chunk.length;
+    if (!socket.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
+    }
+  }
+  // Everything is in the kernel's hands once the write buffer is empty.
+  while (socket.writableLength > 0 && !closed) await new Promise((r) => setTimeout(r, 5));
+  send({ type: 'done', bytes: written, lines: seq, sha256: hash.digest('hex'), ms: Date.now() - started, startedAt: started, closed, error });
+}
