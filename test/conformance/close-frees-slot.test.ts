@@ -1,0 +1,94 @@
+// docs/contract.md S11: a client's close frees its slot. A client that ends its
+// side (FIN) gets what is already queued for it, is closed (client-closed) and
+// leaves its place under maxClients at once, with or without traffic; only
+// allowHalfOpen: true keeps a half-closed client receiving.
+import assert from 'node:assert/strict';
+import type { ConnectionInfo } from 'echocast';
+import { delay, enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+
+for (const engine of enginesUnderTest()) {
+  describe(`a close frees the slot [${engine}]`, () => {
+    it('quiet churn past maxClients: 40 clients connect and close one after another with maxClients 20, then a newcomer is admitted and served', async function () {
+      this.timeout(30_000);
+      const server = await startServer(engine, { maxClients: 20, replay: 0 });
+      const gone = recordDisconnects(server);
+      const admitted: ConnectionInfo[] = [];
+      server.on('connection', (c) => admitted.push(c));
+      const { port } = server.address();
+      for (let i = 0; i < 40; i++) {
+        const c = await RawClient.connect(port);
+        await until(() => admitted.length === i + 1 || gone.some((d) => d.reason === 'server-full'), `client ${i + 1} to be admitted`);
+        assert.ok(
+          !gone.some((d) => d.reason === 'server-full'),
+          `client ${i + 1} of 40 was refused (server-full): the ${i} before it had closed, yet held ${server.stats().clients} places`,
+        );
+        await c.close(); // a FIN, as a health check or a load balancer's probe leaves
+      }
+      await until(() => server.stats().clients === 0, `the 40 closed clients to leave (${server.stats().clients} places still held)`, 5_000);
+      const newcomer = await RawClient.connect(port);
+      await waitClients(server, 1);
+      newcomer.write('served\n');
+      assert.deepEqual(await newcomer.waitLines(1), ['served']);
+      await until(() => gone.length === 40, '40 disconnect events');
+      assert.ok(gone.every((d) => d.reason === 'client-closed'), JSON.stringify(gone.map((d) => d.reason)));
+      assert.equal(server.stats().disconnects['server-full'], 0);
+    });
+
+    it('a quiet client that closes is let go at once (client-closed), with nothing sent to it', async () => {
+      const { server, clients: [a], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 1);
+      await a!.close();
+      await until(() => gone.length === 1, 'the disconnect event, with no traffic to find the closed peer', 5_000);
+      assert.equal(gone[0]!.reason, 'client-closed');
+      assert.equal(server.stats().clients, 0);
+    });
+
+    it('a client that ends its side with 8 MiB queued for it gets all of it, then is closed (client-closed), its slot freed, while traffic goes on', async function () {
+      this.timeout(30_000);
+      const { server, clients: [leaver, talker], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      leaver!.socket.pause(); // frames queue up for it: in the kernel's buffers, then in the server's backlog
+      const line = `${'q'.repeat(99)}\n`;
+      const count = 80 * 1024; // 8 MiB, past what the kernel's buffers hold, under maxBacklogBytes (16 MiB)
+      const burst = line.repeat(1024);
+      for (let i = 0; i < count / 1024; i++) talker!.write(burst);
+      // The talker's own copies show that every frame has entered the hub, so all are queued for the leaver.
+      await talker!.waitBytes(count * line.length, 20_000);
+      leaver!.socket.end(); // FIN
+      leaver!.socket.resume();
+      // Traffic goes on: the leaver must be let go all the same, not kept by frames that keep coming.
+      let talking = true;
+      const chatter = (async () => {
+        for (let i = 0; talking; i++) {
+          talker!.write(`later ${i}\n`);
+          await delay(5);
+        }
+      })();
+      try {
+        await leaver!.waitBytes(count * line.length, 15_000);
+        await leaver!.waitClosed(10_000);
+      } finally {
+        talking = false;
+        await chatter;
+      }
+      const got = leaver!.bytes();
+      assert.ok(got.length >= count * line.length, `the leaver got ${got.length} of the ${count * line.length} bytes queued for it before its FIN`);
+      assert.ok(got.subarray(0, count * line.length).equals(Buffer.from(line.repeat(count))), 'the queued frames arrived whole and in order');
+      const rest = got.subarray(count * line.length).toString();
+      assert.match(rest, /^(later \d+\n)*$/, 'after the queued frames, only whole later frames');
+      await until(() => gone.length === 1, 'the disconnect event');
+      assert.deepEqual(gone.map((d) => d.reason), ['client-closed']);
+      assert.equal(server.stats().clients, 1, 'the slot is free');
+    });
+
+    it('allowHalfOpen: true keeps a half-closed client receiving', async () => {
+      const { server, clients: [half, talker], disconnects: gone } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      half!.write('leaving\n');
+      half!.socket.end();
+      assert.deepEqual(await talker!.waitLines(1), ['leaving']);
+      await delay(200); // time enough for a server that would close it to do so
+      talker!.write('still there?\n');
+      assert.deepEqual(await half!.waitLines(2), ['leaving', 'still there?']);
+      assert.equal(gone.length, 0);
+      assert.equal(server.stats().clients, 2);
+    });
+  });
+}
