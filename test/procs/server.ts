@@ -19,6 +19,15 @@ function openFds(): number {
   }
 }
 
+/** RSS, or 0 when it cannot be read: Linux reads it from /proc, which takes a descriptor (S13 runs out of them). */
+function rss(): number {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return 0;
+  }
+}
+
 async function main(): Promise<void> {
   const server = await createServer({ port: 0, ...options });
   const connections: { id: number; remotePort: number; at: number; framesIn: number }[] = [];
@@ -28,17 +37,17 @@ async function main(): Promise<void> {
   server.on('disconnect', (d) => disconnects.push({ id: d.id, reason: d.reason, at: Date.now() }));
   // Recorded, not thrown: what the server raises is part of the report (S13, S14).
   server.on('error', (err: Error & { code?: string }) => errors.push({ code: String(err.code), message: err.message, at: Date.now() }));
-  const rssAtStart = process.memoryUsage.rss();
+  const rssAtStart = rss();
   let peakRss = rssAtStart;
   let firstPauseAt = 0;
   const sampler = setInterval(() => {
     if (!firstPauseAt && server.stats().readPauses > 0) firstPauseAt = Date.now();
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    peakRss = Math.max(peakRss, rss());
   }, 10);
   send({ type: 'ready', port: server.address().port, fds: openFds() });
   process.on('message', (m: { type: string; text?: string }) => {
     if (m.type === 'report') {
-      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      peakRss = Math.max(peakRss, rss());
       send({ type: 'report', stats: server.stats(), connections, disconnects, errors, firstPauseAt, rssAtStart, peakRss, cpu: process.cpuUsage(), fds: openFds() });
     } else if (m.type === 'broadcast') {
       server.broadcast(m.text!);
