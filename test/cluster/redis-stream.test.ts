@@ -337,6 +337,47 @@ for (const engine of enginesUnderTest()) {
       await onCli.waitClosed();
     });
 
+    clusterIt(engine, 'after close() begins, frames read from the stream reach no client of the closing node (docs/contract.md S14)', async function (redis) {
+      this.timeout(60_000);
+      const MiB = 1024 * 1024;
+      const closeTimeoutMs = 1500;
+      // A stalled client with a backlog keeps node A's close() flushing for closeTimeoutMs.
+      const a = await startNode(engine, redis, stream, { closeTimeoutMs, maxBacklogBytes: 64 * MiB, slowConsumerMs: 60_000 });
+      const b = await startNode(engine, redis, stream);
+      const [reader, stalled] = await connectClients(a, 2);
+      stalled!.socket.pause();
+      const [publisher] = await connectClients(b, 1);
+      const line = `${'s'.repeat(1023)}\n`;
+      // Under node B's outage buffer (bufferBytes, 16 MiB), which a faster publisher would fill.
+      const total = 12 * MiB;
+      const burst = line.repeat(64);
+      for (let sent = 0; sent < total; sent += burst.length) {
+        publisher!.write(burst);
+        if (publisher!.socket.writableLength > 4 * MiB) await new Promise((r) => publisher!.socket.once('drain', r));
+      }
+      await reader!.waitBytes(total, 40_000);
+      const framesIn = a.stats().framesIn;
+      const closing = a.close();
+      let late = 0;
+      let talking = true;
+      const chatter = (async () => {
+        while (talking) {
+          publisher!.write(`late-${late++}\n`);
+          await delay(20);
+        }
+      })();
+      await closing;
+      talking = false;
+      await chatter;
+      await reader!.waitClosed();
+      const extra = reader!.bytes().subarray(total).toString();
+      assert.equal(extra, '', `node A delivered frames it read from the stream after close() began (${late} were sent)`);
+      assert.equal(a.stats().framesIn, framesIn, `node A accepted ${a.stats().framesIn - framesIn} frames from the stream after close() began`);
+      // Node B carried on: its publisher got its own late frames back.
+      await publisher!.waitBytes(total + 1, 10_000);
+      assert.ok(publisher!.bytes().subarray(total).toString().startsWith('late-0\n'));
+    });
+
     clusterIt(engine, 'createServer rejects with ECHOCAST_CLUSTER_UNAVAILABLE when Redis cannot be reached', async () => {
       const port = await freePort(); // nothing listens there
       const started = Date.now();
