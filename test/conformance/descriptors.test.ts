@@ -8,6 +8,7 @@
 // no such limit to lower, and allows no pending test, so there the test is not
 // registered.
 import assert from 'node:assert/strict';
+import { ErrorCodes } from 'echocast';
 import { connectMany, enginesUnderTest, RawClient, until } from '../helpers.js';
 import { ServerProc, type ServerReport } from '../procs/procs.js';
 
@@ -75,6 +76,11 @@ for (const engine of enginesUnderTest()) {
         assert.deepEqual(await fresh.waitLines(1), ['accepted again']);
         await until(() => admitted[0]!.lines().length === 2, 'the first client to get the newcomer\'s frame');
         assert.ok(!server.proc.child.killed && server.proc.child.exitCode === null, 'the server process ended');
+        // Whatever it reported on the way carries a code of ErrorCodes (S14), and came once per shortage, not per try.
+        const final = await server.report();
+        const known = new Set<string>(Object.values(ErrorCodes));
+        assert.deepEqual(final.errors.filter((e) => !known.has(e.code)), [], 'error codes outside ErrorCodes');
+        assert.ok(final.errors.length <= 2, `${final.errors.length} error events for one shortage: ${JSON.stringify(final.errors.map((e) => e.code))}`);
       } finally {
         await server.stop();
       }
