@@ -2,6 +2,9 @@
 // server and, on 'go', writes `bytes` of line frames as fast as TCP takes them.
 // It waits for 'drain' only, never for a reader: that is the unpaced publisher
 // of docs/contract.md S7, which the server alone may pace (by not reading).
+// With `rate` (bytes/s) it offers no more than that: a scenario's own publisher
+// speed (the cut-at-once test needs a healthy reader that is faster than the
+// publisher), never a pace taken from what the server or a reader can do.
 // Every line is `lineBytes` long and starts with its sequence number, so that a
 // reader can check order; the sha256 of all it wrote is the reference.
 import crypto from 'node:crypto';
@@ -11,6 +14,7 @@ interface Config {
   port: number;
   bytes: number;
   lineBytes: number;
+  rate?: number;
 }
 
 const config = JSON.parse(process.argv[2]!) as Config;
@@ -50,6 +54,10 @@ async function publish(): Promise<void> {
     const chunk = Buffer.from(text, 'latin1');
     hash.update(chunk);
     written += chunk.length;
+    if (config.rate) {
+      const due = started + (written / config.rate) * 1000;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    }
     if (!socket.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
