@@ -237,6 +237,7 @@ Napi::Value ServerWrap::Stop(const Napi::CallbackInfo& info) {
       break;
     case State::Running: {
       state_ = State::Stopping;
+      engine_->close_input();  // S14: nothing is accepted once close() began.
       if (!cb.IsEmpty()) stop_callbacks_.push_back(Napi::Persistent(cb));
       queue_.lift_backpressure();
       engine_->events_drained();  // A paused reader may go on.

@@ -117,6 +117,10 @@ class Engine {
   // released, so an engine that paused reading (events_room() false) can
   // resume. Must not block.
   virtual void events_drained() {}
+  // close() began (docs/contract.md S14): from now on no frame from a client
+  // is accepted, even before stop() runs on its own thread. Called on the JS
+  // thread just before stop(); quick, never blocks for long.
+  virtual void close_input() = 0;
   // Stops accepting, lets writers flush for up to deadline_ms, closes every
   // client ("server-closed"), and joins every thread. Blocks until done, so
   // the wrapper calls it off the JS thread. Safe if start() failed.

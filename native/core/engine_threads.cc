@@ -147,6 +147,8 @@ class ThreadsEngine : public Engine {
     if (it != clients_.end()) hub_.close_member(it->second, r);
   }
 
+  void close_input() override { hub_.close_input(); }
+
   void stop(std::uint64_t deadline_ms) override {
     if (!running_) return;
     running_ = false;

@@ -124,6 +124,7 @@ class PollEngine : public Engine, private Inbox::Waker {
   void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) override;
   void disconnect(std::uint64_t id, const char* reason) override;
   void events_drained() override;
+  void close_input() override { input_closed_.store(true, std::memory_order_relaxed); }
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
 
@@ -217,6 +218,9 @@ class PollEngine : public Engine, private Inbox::Waker {
   Inbox inbox_;
   std::atomic<bool> room_signal_{false};
   std::atomic<bool> any_paused_{false};
+  // close() began (close_input): what clients send now is dropped, even
+  // before the Stop command reaches the loop (docs/contract.md S14).
+  std::atomic<bool> input_closed_{false};
   std::atomic<std::uint64_t> clients_count_{0};
 
   // The loop thread's own state.

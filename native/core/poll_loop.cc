@@ -122,7 +122,9 @@ void PollEngine::handle(const ec_poll_event& ev) {
   }
   if (ev.events & EC_POLL_ERR) {
     // Not reading (half-closed, or paused): a send would fail now.
-    close_client(c, c->half_closed || c->ending ? Reason::ClientClosed : Reason::ClientError);
+    close_client(c, c->ending        ? Reason::ServerClosed
+                   : c->half_closed ? Reason::ClientClosed
+                                    : Reason::ClientError);
     return;
   }
   if ((ev.events & EC_POLL_HUP) && !c->reading) {
@@ -209,8 +211,9 @@ void PollEngine::admit(const Accepted& a) {
 }
 
 void PollEngine::read_client(PollClient* c) {
-  bool forward = forward_ && !stop_.stopping();
-  bool messages = !stop_.stopping() && sink_->wants_messages();
+  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
+  bool forward = forward_ && !closed;
+  bool messages = !closed && sink_->wants_messages();
   if ((forward || messages) && !sink_->events_room()) {
     // JS has too many event bytes pending: this client waits (its socket
     // fills, its sender slows down) until events_drained().
@@ -246,7 +249,7 @@ void PollEngine::read_client(PollClient* c) {
     update_interest(c);
     return;
   }
-  if (stop_.stopping()) return;  // Input is closed: what arrives now is dropped.
+  if (closed) return;  // Input is closed: what arrives now is dropped.
   read_sink_.client = c;
   read_sink_.forward = forward;
   read_sink_.messages = messages;
@@ -346,7 +349,9 @@ void PollEngine::send_to(PollClient* c) {
       return;
     }
     if (!err.ok()) {
-      close_client(c, c->half_closed || c->ending ? Reason::ClientClosed : Reason::ClientError);
+      close_client(c, c->ending        ? Reason::ServerClosed
+                   : c->half_closed ? Reason::ClientClosed
+                                    : Reason::ClientError);
       return;
     }
     fanout_.advance(c, sent, g.end);
