@@ -110,6 +110,17 @@ bool start_engine(Factory make_engine, const EngineOptions& o, EventSink* sink,
   return r.err.ok();
 }
 
+// start_engine(), then three clients connected in this order (ids 1, 2, 3).
+bool start_with_three(Factory make_engine, const EngineOptions& o, Recorder* rec,
+                      std::unique_ptr<Engine>* e, ec_socket_t* first, ec_socket_t* second,
+                      ec_socket_t* third) {
+  int port = 0;
+  if (!start_engine(make_engine, o, rec, e, &port)) return false;
+  for (ec_socket_t* s : {first, second, third})
+    if (!ec_connect("127.0.0.1", port, s).ok()) return false;
+  return rec->wait_for("connection 3 127.0.0.1");
+}
+
 }  // namespace
 
 // Each scenario runs on both engines: threads and poll.
@@ -393,13 +404,8 @@ ENGINE_TEST(engine_flow_control_paces_the_publisher) {
   o.max_backlog_bytes = 256 * 1024;
   o.slow_consumer_ms = 5000;
   std::unique_ptr<Engine> e;
-  int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t pub, fast, slow;
-  CHECK(ec_connect("127.0.0.1", port, &fast).ok());
-  CHECK(ec_connect("127.0.0.1", port, &slow).ok());
-  CHECK(ec_connect("127.0.0.1", port, &pub).ok());
-  CHECK(rec.wait_for("connection 3 127.0.0.1"));
+  CHECK(start_with_three(make_engine, o, &rec, &e, &fast, &slow, &pub));
   const std::size_t total = 8u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   // About 3 MB/s at most: slower than any publisher, even under a sanitizer.
@@ -433,13 +439,8 @@ ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
   o.max_backlog_bytes = 256 * 1024;
   o.slow_consumer_ms = 300;
   std::unique_ptr<Engine> e;
-  int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t pub, fast, stalled;
-  CHECK(ec_connect("127.0.0.1", port, &stalled).ok());
-  CHECK(ec_connect("127.0.0.1", port, &fast).ok());
-  CHECK(ec_connect("127.0.0.1", port, &pub).ok());
-  CHECK(rec.wait_for("connection 3 127.0.0.1"));
+  CHECK(start_with_three(make_engine, o, &rec, &e, &stalled, &fast, &pub));
   const std::size_t total = 32u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   PublishCtx pc{pub, total};

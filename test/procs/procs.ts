@@ -6,7 +6,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { ServerOptions } from 'echocast';
+import type { ServerOptions, ServerStats } from 'echocast';
 
 type Message = { type: string; [key: string]: unknown };
 
@@ -101,16 +101,7 @@ export function startProc(script: string, config: object, options: { fdLimit?: n
 
 /** What test/procs/server.ts reports. */
 export interface ServerReport {
-  stats: {
-    clients: number;
-    framesIn: number;
-    bytesIn: number;
-    framesOut: number;
-    bytesOut: number;
-    readPauses: number;
-    readPausedMs: number;
-    disconnects: Record<string, number>;
-  };
+  stats: ServerStats;
   connections: { id: number; remotePort: number; at: number; framesIn: number }[];
   disconnects: { id: number; reason: string; at: number }[];
   errors: { code: string; message: string; at: number }[];
