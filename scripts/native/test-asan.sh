@@ -24,6 +24,8 @@ echo "== C++ unit tests (ASan+UBSan, leak detection on)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "./$OUT/echocast_unit_tests"
 
 export ECHOCAST_ADDON="$ADDON"
+# Tests that cannot hold under a sanitizer runtime read this (test/conformance/descriptors.test.ts).
+export ECHOCAST_SANITIZER=address
 export LD_PRELOAD="$LIBASAN"
 # A small quarantine: ASan's default (256 MiB of freed memory held back to
 # catch use-after-free) would swamp the suite's server-memory assertions.

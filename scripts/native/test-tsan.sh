@@ -47,6 +47,8 @@ if [[ "$probe" == *"unexpected memory mapping"* ]]; then
 fi
 
 export ECHOCAST_ADDON="$ADDON"
+# Tests that cannot hold under a sanitizer runtime read this (test/conformance/descriptors.test.ts).
+export ECHOCAST_SANITIZER=thread
 export ECHOCAST_TEST_ENGINES="${ECHOCAST_TEST_ENGINES:-native-threads,native-poll}"
 
 echo "== smoke test against $ADDON"

@@ -14,6 +14,12 @@ import { ServerProc, type ServerReport } from '../procs/procs.js';
 
 const FD_LIMIT = 128;
 const posix = process.platform !== 'win32';
+// Under the sanitizer lanes (scripts/native/test-asan.sh, test-tsan.sh) the test is
+// pending: the sanitizer runtime needs descriptors of its own. UBSan's vptr check
+// probes memory through a pipe, and with none left it reports a valid object as one
+// with an invalid vptr and halts the server (seen: framer.cc's sink call, "memory
+// cannot be printed"). The test runs on the plain build in npm test.
+const sanitizer = process.env.ECHOCAST_SANITIZER;
 
 /** Waits until the server's admitted count holds still for `quietMs`. */
 async function settled(server: ServerProc, quietMs: number): Promise<ServerReport> {
@@ -30,7 +36,7 @@ async function settled(server: ServerProc, quietMs: number): Promise<ServerRepor
 
 for (const engine of enginesUnderTest()) {
   describe(`descriptor exhaustion [${engine}]`, () => {
-    (posix ? it : undefined)?.(`with RLIMIT_NOFILE ${FD_LIMIT} and more clients than it allows: no spin, the admitted clients are served, and accepting resumes when descriptors free`, async function () {
+    (posix ? (sanitizer ? it.skip : it) : undefined)?.(`with RLIMIT_NOFILE ${FD_LIMIT} and more clients than it allows: no spin, the admitted clients are served, and accepting resumes when descriptors free`, async function () {
       this.timeout(60_000);
       const server = await ServerProc.start({ engine, replay: 0, maxClients: 10_000 }, { fdLimit: FD_LIMIT });
       try {
