@@ -21,7 +21,8 @@ namespace echocast {
   X(SlowConsumer, "slow-consumer")               \
   X(ServerFull, "server-full")                   \
   X(ServerClosed, "server-closed")               \
-  X(ClusterUnavailable, "cluster-unavailable")
+  X(ClusterUnavailable, "cluster-unavailable")   \
+  X(ProtocolError, "protocol-error")
 
 // A disconnect reason.
 enum class Reason : unsigned char {

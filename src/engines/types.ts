@@ -1,7 +1,7 @@
 import type { EchocastError } from '../errors.js';
 import type { EngineName, ResolvedServerOptions } from '../options.js';
 
-/** Why a client left (docs/contract.md S4, S6, S7, S8, S10). */
+/** Why a client left (docs/contract.md S4, S6, S7, S8, S10; protocol-error: §6, WebSocket). */
 export type DisconnectReason =
   | 'client-closed'
   | 'client-error'
@@ -9,7 +9,8 @@ export type DisconnectReason =
   | 'slow-consumer'
   | 'server-full'
   | 'server-closed'
-  | 'cluster-unavailable';
+  | 'cluster-unavailable'
+  | 'protocol-error';
 
 /** Every reason, in a stable order (stats list them all, zeros included). */
 export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
@@ -20,6 +21,7 @@ export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
   'server-full',
   'server-closed',
   'cluster-unavailable',
+  'protocol-error',
 ];
 
 /** A client that was admitted. */
