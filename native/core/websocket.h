@@ -176,7 +176,8 @@ enum class Role { Server, Client };
 //         soon as a header announces it, before its payload arrives;
 //   1007: a text message, or a close reason, that is not valid UTF-8.
 // Pongs are accepted and ignored. The buffer held is bounded by
-// max_message_bytes + kMaxHeader.
+// max_message_bytes + kMaxHeader, plus a control frame's payload (125 bytes)
+// while one arrives in pieces in the middle of a fragmented message.
 class Decoder {
  public:
   Decoder(Role role, std::size_t max_message_bytes);
@@ -192,10 +193,26 @@ class Decoder {
   std::size_t max_;
   std::uint16_t error_ = 0;
   bool closed_ = false;
-  std::vector<std::uint8_t> partial_;   // Bytes of an incomplete frame.
+  std::vector<std::uint8_t> partial_;   // An incomplete control frame's payload.
   std::vector<std::uint8_t> message_;   // Fragments of the message in progress.
   bool in_message_ = false;
   bool message_text_ = false;
+  // The frame being read: its header as it arrives, then its payload.
+  std::uint8_t header_[kMaxHeader] = {};
+  std::size_t header_len_ = 0;
+  bool in_payload_ = false;             // Header complete, payload under way.
+  std::uint8_t opcode_ = 0;
+  bool fin_ = false;
+  bool masked_ = false;
+  std::uint8_t key_[4] = {};
+  std::uint64_t payload_len_ = 0;
+  std::uint64_t payload_done_ = 0;
+
+  std::size_t read_header(const std::uint8_t* data, std::size_t len);
+  std::size_t read_payload(const std::uint8_t* data, std::size_t len, MessageSink* sink);
+  void control(const std::uint8_t* payload, std::size_t len, MessageSink* sink);
+  void deliver(const std::uint8_t* data, std::size_t len, bool text, MessageSink* sink);
+  void fail(std::uint16_t code);
 };
 
 // Outgoing, the other way (docs/contract.md §6): each hub frame reaches a
