@@ -21,6 +21,7 @@
         "native/core/engine_poll.cc",
         "native/core/poll_loop.cc",
         "native/core/event_queue.cc",
+        "native/core/websocket.cc",
         "native/platform/common.cc"
       ],
       "include_dirs": [
