@@ -83,6 +83,7 @@ FanoutOptions fanout_options(const EngineOptions& o) {
   f.echo_to_sender = o.echo_to_sender;
   f.max_backlog_bytes = o.max_backlog_bytes;
   f.slow_consumer_ms = o.slow_consumer_ms;
+  f.ws = o.has_ws();
   return f;
 }
 
