@@ -131,9 +131,9 @@ export function acceptFor(key: string): string {
   return crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 }
 
-/** The RFC 6455 example key and its accept value (RFC 6455 §1.3). */
+/** The RFC 6455 example key and its accept value, as RFC 6455 §1.3 prints them (acceptFor(RFC_KEY) computes the same). */
 export const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-export const RFC_ACCEPT = 's3pPLMBiTxaQ9kYgdzhZRbmxOo0=';
+export const RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
 
 /**
  * An HTTP/1.1 request head. `headers` replace or add to an upgrade's headers

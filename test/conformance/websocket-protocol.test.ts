@@ -205,7 +205,7 @@ for (const engine of enginesUnderTest()) {
       return { ...s, admitted };
     }
 
-    test('the RFC 6455 example key is answered 101 with Sec-WebSocket-Accept s3pPLMBiTxaQ9kYgdzhZRbmxOo0=, and no extension or subprotocol even when offered', async () => {
+    test('the RFC 6455 example key is answered 101 with Sec-WebSocket-Accept s3pPLMBiTxaQ9kYGzzhZRbK+xOo=, and no extension or subprotocol even when offered', async () => {
       const { server, wsPort } = await startWsServer(engine, { replay: 0 });
       const { answer, client } = await ask(
         wsPort,
