@@ -244,6 +244,30 @@ for (const engine of enginesUnderTest()) {
       await waitClients(server, 1);
     });
 
+    test('a connection to the WebSocket port is not a client until its upgrade completes: no slot, no event', async () => {
+      const { server, port, wsPort } = await startWsServer(engine, { replay: 0, maxClients: 1 });
+      const admitted: ConnectionInfo[] = [];
+      server.on('connection', (c) => admitted.push(c));
+      const gone = recordDisconnects(server);
+      // One that says nothing, one halfway through its request head.
+      const silent = await RawClient.connect(wsPort);
+      const halfway = await RawClient.connect(wsPort);
+      halfway.write(requestHead({ port: wsPort }).slice(0, 30));
+      const w = await WsClient.connect(wsPort);
+      await until(() => admitted.length === 1, 'the WebSocket client to be admitted');
+      // It holds the only place and is served (a handshake that held one would have had it refused with 1013).
+      await w.send('served');
+      assert.deepEqual(await w.waitTexts(1), ['served']);
+      assert.equal(w.closed, null);
+      const extra = await RawClient.connect(port);
+      await extra.waitClosed();
+      await until(() => gone.length === 1, 'the extra TCP client to be refused');
+      assert.deepEqual(gone.map((d) => d.reason), ['server-full']);
+      assert.equal(admitted.length, 1);
+      assert.equal(server.stats().clients, 1);
+      assert.ok(!silent.closed && !halfway.closed);
+    });
+
     const refusals: [string, (port: number) => string, number][] = [
       ['no Sec-WebSocket-Key', (port) => requestHead({ port, headers: { 'Sec-WebSocket-Key': null } }), 400],
       ['a Sec-WebSocket-Key of 15 bytes', (port) => requestHead({ port, headers: { 'Sec-WebSocket-Key': Buffer.alloc(15, 7).toString('base64') } }), 400],

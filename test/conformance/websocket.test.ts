@@ -4,7 +4,7 @@
 // Limits, protocol errors and handshakes are in websocket-protocol.test.ts; close,
 // slots and flow control in websocket-close.test.ts.
 import assert from 'node:assert/strict';
-import type { MessageInfo } from 'echocast';
+import { createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
 import { enginesUnderTest, RawClient, startServer, until, waitClients, wsIt } from '../helpers.js';
 import { startWsServer, WsClient } from '../ws-helpers.js';
 
@@ -160,6 +160,44 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(await w.waitTexts(1), ['on the reported port']);
       const plain = await startServer(engine);
       assert.equal(plain.wsAddress(), null);
+    });
+
+    test('events: a WebSocket client\'s connection, message and disconnect events carry its id and address', async () => {
+      const { server, wsPort } = await startWsServer(engine, { replay: 0 });
+      const connections: ConnectionInfo[] = [];
+      const messages: MessageInfo[] = [];
+      const disconnects: DisconnectInfo[] = [];
+      server.on('connection', (c) => connections.push(c));
+      server.on('message', (m) => messages.push(m));
+      server.on('disconnect', (d) => disconnects.push(d));
+      const w = await WsClient.connect(wsPort);
+      await until(() => connections.length === 1, 'the connection event');
+      assert.equal(connections[0]!.remoteAddress, '127.0.0.1');
+      assert.equal(connections[0]!.remotePort, w.socket.localPort);
+      await w.send('hi\r\nthere');
+      await until(() => messages.length === 2, 'two message events');
+      assert.deepEqual(messages.map((m) => [m.clientId, m.data.toString('latin1')]), [
+        [connections[0]!.id, 'hi\r'],
+        [connections[0]!.id, 'there'],
+      ]);
+      await w.close();
+      await until(() => disconnects.length === 1, 'the disconnect event');
+      assert.deepEqual(disconnects[0], { id: connections[0]!.id, reason: 'client-closed' });
+      const stats = server.stats();
+      assert.equal(stats.clients, 0);
+      assert.equal(stats.framesIn, 2);
+    });
+
+    test('bad ws options reject with ECHOCAST_INVALID_OPTION; a busy ws port with EADDRINUSE', async () => {
+      for (const ws of [{ port: -1 }, { port: 65536 }, { port: 1.5 }, { port: '80' }, { port: 0, path: 'chat' }, { port: 0, path: 3 }, {}]) {
+        await assert.rejects(
+          createServer({ engine, port: 0, ws } as never),
+          (err: unknown) => err instanceof EchocastError && err.code === 'ECHOCAST_INVALID_OPTION',
+          `ws: ${JSON.stringify(ws)} was accepted`,
+        );
+      }
+      const { wsPort } = await startWsServer(engine);
+      await assert.rejects(createServer({ engine, port: 0, ws: { port: wsPort } }), (err: unknown) => err instanceof EchocastError && err.code === 'EADDRINUSE');
     });
 
     test('ws.path: only that path upgrades (query string ignored)', async () => {
