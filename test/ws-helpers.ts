@@ -139,7 +139,7 @@ export const RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
  * An HTTP/1.1 request head. `headers` replace or add to an upgrade's headers
  * (a value of null leaves that header out).
  */
-export function requestHead(options: { method?: string; path?: string; port: number; upgrade?: boolean; headers?: Record<string, string | null> }): string {
+export function requestHead(options: { method?: string; path?: string; port: number; upgrade?: boolean; httpVersion?: string; headers?: Record<string, string | null> }): string {
   const headers: Record<string, string | null> = {
     Host: `127.0.0.1:${options.port}`,
     ...(options.upgrade === false
@@ -147,7 +147,7 @@ export function requestHead(options: { method?: string; path?: string; port: num
       : { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'), 'Sec-WebSocket-Version': '13' }),
     ...options.headers,
   };
-  const lines = [`${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/1.1`];
+  const lines = [`${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/${options.httpVersion ?? '1.1'}`];
   for (const [name, value] of Object.entries(headers)) if (value !== null) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }

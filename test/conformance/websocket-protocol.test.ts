@@ -272,7 +272,9 @@ for (const engine of enginesUnderTest()) {
       ['no Sec-WebSocket-Key', (port) => requestHead({ port, headers: { 'Sec-WebSocket-Key': null } }), 400],
       ['a Sec-WebSocket-Key of 15 bytes', (port) => requestHead({ port, headers: { 'Sec-WebSocket-Key': Buffer.alloc(15, 7).toString('base64') } }), 400],
       ['Upgrade: websocket without Connection: upgrade', (port) => requestHead({ port, headers: { Connection: 'keep-alive' } }), 400],
+      ['an upgrade over HTTP/1.0', (port) => requestHead({ port, httpVersion: '1.0' }), 400],
       ['another path', (port) => requestHead({ port, path: '/elsewhere' }), 404],
+      ['another path, with a query string', (port) => requestHead({ port, path: '/elsewhere?to=/' }), 404],
       ['POST', (port) => requestHead({ port, method: 'POST', headers: { 'Content-Length': '0' } }), 405],
     ];
     for (const [what, head, status] of refusals) {

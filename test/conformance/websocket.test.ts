@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
 import { enginesUnderTest, RawClient, startServer, until, waitClients, wsIt } from '../helpers.js';
-import { startWsServer, WsClient } from '../ws-helpers.js';
+import { ask, requestHead, startWsServer, WsClient } from '../ws-helpers.js';
 
 /** A client of either kind, seen as lines of text. */
 interface LineClient {
@@ -208,6 +208,11 @@ for (const engine of enginesUnderTest()) {
       await waitClients(server, 1);
       await w.send('in the room');
       assert.deepEqual(await w.waitTexts(1), ['in the room']);
+      // The page is served there too, and only there.
+      const page = await ask(wsPort, requestHead({ port: wsPort, path: '/chat', upgrade: false }));
+      assert.equal(page.answer.status, 200, page.answer.statusLine);
+      assert.match(page.answer.body.toString(), /<html/i);
+      assert.equal((await ask(wsPort, requestHead({ port: wsPort, path: '/', upgrade: false }))).answer.status, 404);
     });
   });
 
