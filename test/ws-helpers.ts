@@ -76,7 +76,10 @@ export class WsClient {
     const client = new WsClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`the upgrade was answered ${res.statusCode} ${res.statusMessage}`)));
+      ws.once('unexpected-response', (req, res) => {
+        reject(new Error(`the upgrade was answered ${res.statusCode} ${res.statusMessage}`));
+        req.destroy(); // with a listener here, ws leaves the refused request to us
+      });
       ws.once('error', reject);
     });
     (ws as unknown as { _socket: { setNoDelay(on: boolean): void } })._socket.setNoDelay(true);
