@@ -38,7 +38,7 @@
 // WebSocket clients (docs/contract.md §6), with a WebSocket listener: a
 // connection on it is pending (no id, no event, not a fanout member, input
 // not gated) while its WsSession reads the request head, for at most
-// kWsHandshakeMs, and at most max_clients of them at once. An upgrade is
+// kWsHandshakeMs, and at most max_pending_handshakes() of them at once. An upgrade is
 // admitted through the roster like a TCP connection; a page, an error
 // status or a server-full refusal (101, then close 1013) is answered while
 // it stays pending, then its send side is shut and it is dropped at the

@@ -524,7 +524,7 @@ bool PollEngine::stop_progress() {
 void PollEngine::accept_ws(const Accepted& a) {
   // Handshakes in progress are bounded like clients (they hold a socket and
   // up to a request head each), and are not counted as clients.
-  if (pending_.size() >= options_.max_clients) {
+  if (pending_.size() >= max_pending_handshakes(options_)) {
     ec_socket_close(a.sock);
     return;
   }

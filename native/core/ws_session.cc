@@ -46,6 +46,10 @@ std::vector<std::uint8_t> WsSession::close_frame(Reason r) const {
   }
   if (error_code_ != 0 && failed_ && r == reason_)
     return ws::close_frame(error_code_, reason_name(r));
+  return close_frame_for(r);
+}
+
+std::vector<std::uint8_t> WsSession::close_frame_for(Reason r) {
   return ws::close_frame(ws::close_code_for(reason_name(r)), reason_name(r));
 }
 

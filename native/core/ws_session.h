@@ -66,6 +66,9 @@ class WsSession : private ws::MessageSink {
   // the decoder's own code (1002, 1007, 1009) after a protocol error;
   // otherwise ws::close_code_for(r), with the reason's name as its text.
   std::vector<std::uint8_t> close_frame(Reason r) const;
+  // The close frame for `r` whatever the session saw (no state read: any
+  // thread may make it): ws::close_code_for(r), the reason's name as text.
+  static std::vector<std::uint8_t> close_frame_for(Reason r);
 
   // Control bytes owed to the peer, sent before any further data.
   bool control_pending() const { return control_sent_ < control_.size(); }
