@@ -2,7 +2,8 @@
 // message per frame, its payload without delimiter or prefix, text when valid UTF-8, else
 // binary. Checked against the `ws` package's own frame parser in the client role.
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
+import { EventEmitter } from 'node:events';
+import WebSocket, { WebSocketServer } from 'ws';
 import { encodeWsMessages, CLOSE_CODES } from '../../dist/ws/frames.js';
 import { DISCONNECT_REASONS } from 'echocast';
 
@@ -65,5 +66,26 @@ describe('WebSocket encoding of hub frames (js engine)', () => {
     assert.equal(CLOSE_CODES['frame-too-large'], 1009);
     assert.equal(CLOSE_CODES['server-full'], 1013);
     assert.equal(CLOSE_CODES['server-closed'], 1001);
+  });
+
+  it("the ws internals the js engine hooks are there: a server-side WebSocket's _receiver emits conclude", async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    try {
+      const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+      const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`);
+      const server = await accepted;
+      await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+      const receiver = (server as unknown as { _receiver?: unknown })._receiver;
+      assert.ok(receiver instanceof EventEmitter, 'ws no longer has _receiver: src/engines/js.ts must find another way to answer 1000 and state reasons');
+      const events: string[] = [];
+      receiver.prependListener('conclude', (code: number) => events.push(`conclude ${code}`));
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      client.close(4001);
+      await closed;
+      assert.deepEqual(events, ['conclude 4001']);
+    } finally {
+      await new Promise((resolve) => wss.close(resolve));
+    }
   });
 });
