@@ -1,0 +1,213 @@
+import http from 'node:http';
+import type net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { fromSystemError } from '../errors.js';
+import type { ServerAddress } from '../engines/types.js';
+import type { ResolvedWebSocketOptions } from '../options.js';
+
+/** A handshake (or a page request) not done within this is dropped: never admitted, no event (§6). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The largest request head accepted; a longer one is answered 431 (§6). */
+export const MAX_REQUEST_HEAD = 8192;
+
+/** Where a WebSocket whose upgrade completed goes: the engine admits it (or refuses it). */
+export type UpgradedFn = (ws: WebSocket, socket: net.Socket) => void;
+
+/** The request's path, the query string cut off. */
+function pathOf(url: string | undefined): string {
+  const s = url ?? '';
+  const q = s.indexOf('?');
+  return q === -1 ? s : s.slice(0, q);
+}
+
+/** Whether a comma-separated header holds `token` (case-insensitive), as Connection: keep-alive, Upgrade. */
+function hasToken(header: string | string[] | undefined, token: string): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  return value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** What a request gets: an HTTP status, the page, or the upgrade (ws then checks the key). */
+type Answer = number | 'page' | 'upgrade';
+
+/**
+ * The one table of docs/contract.md §6, for requests Node hands over as plain requests and
+ * as upgrades alike. A request is an upgrade attempt when it names websocket in Upgrade or
+ * carries a Sec-WebSocket-Key or -Version (the native engines' handshake decides the same).
+ */
+function answerFor(req: http.IncomingMessage, path: string): Answer {
+  if (pathOf(req.url) !== path) return 404;
+  const headers = req.headers;
+  const attempt = hasToken(headers.upgrade, 'websocket') || headers['sec-websocket-key'] !== undefined || headers['sec-websocket-version'] !== undefined;
+  if (!attempt) return req.method === 'GET' || req.method === 'HEAD' ? 'page' : 405;
+  if (req.method !== 'GET') return 405;
+  if (req.httpVersion !== '1.1' || !hasToken(headers.upgrade, 'websocket') || !hasToken(headers.connection, 'upgrade')) return 400;
+  // Node joins a repeated header with ', ': two versions are not 13 either.
+  if (headers['sec-websocket-version']?.trim() !== '13') return 426;
+  return 'upgrade';
+}
+
+/** Extra headers of a refusal: 405 says what is allowed, 426 which version we speak. */
+function refusalHeaders(status: number): Record<string, string> {
+  if (status === 405) return { Allow: 'GET, HEAD' };
+  if (status === 426) return { 'Sec-WebSocket-Version': '13' };
+  return {};
+}
+
+/** Writes a whole response on a socket Node handed over with 'upgrade', then closes it. */
+function respondRaw(socket: net.Socket, status: number, headers: Record<string, string>, body: string | undefined): void {
+  const all: Record<string, string> = { Connection: 'close', ...headers };
+  const head = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`, ...Object.entries(all).map(([k, v]) => `${k}: ${v}`)];
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body ?? ''}`);
+}
+
+function refusalBody(status: number): string {
+  return `${http.STATUS_CODES[status] ?? 'Error'}\n`;
+}
+
+function pageHeaders(page: string): Record<string, string> {
+  return { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' };
+}
+
+/**
+ * The WebSocket side of a server, for the js engine (docs/contract.md §6): an HTTP/1.1
+ * listener that serves the page on GET/HEAD `path` and upgrades GET `path` to a WebSocket
+ * with the `ws` package; anything else is refused with a status and closed.
+ *
+ * What we decide before `ws` does (answerFor): the path (404), the method (405), HTTP/1.1,
+ * Upgrade and Connection (400) and the version (426 with `Sec-WebSocket-Version: 13` for any
+ * but 13, or none: `ws` would answer 400 and accept 8 too). `ws` then refuses a bad key with
+ * 400. No extension (no perMessageDeflate) and no subprotocol are ever agreed; `maxPayload`
+ * is maxFrameBytes, so a bigger message closes with 1009. Node's HTTP parser answers a head
+ * over 8 KiB with 431 and garbage with 400.
+ */
+export class WsListener {
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+  /** Connections not yet upgraded (page requests included), with their handshake deadline. */
+  private readonly pending = new Map<net.Socket, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly options: ResolvedWebSocketOptions,
+    maxPayload: number,
+    closeTimeoutMs: number,
+    private readonly upgraded: UpgradedFn,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // A subprotocol offered is never agreed (ws would pick the first one).
+      handleProtocols: () => false,
+      // How long a closing WebSocket waits for the peer's answer before its socket is destroyed.
+      closeTimeout: Math.max(closeTimeoutMs, 1000),
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    this.http = http.createServer(
+      { maxHeaderSize: MAX_REQUEST_HEAD, noDelay: true, keepAlive: false, requestTimeout: HANDSHAKE_TIMEOUT_MS, headersTimeout: HANDSHAKE_TIMEOUT_MS },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.http.on('connection', (socket: net.Socket) => this.onConnection(socket));
+    this.http.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  listen(): Promise<ServerAddress> {
+    const { host, port } = this.options;
+    const server = this.http;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => reject(fromSystemError(err, `cannot listen for WebSocket clients on ${host}:${port}`));
+      server.once('error', onError);
+      server.listen({ host, port }, () => {
+        server.off('error', onError);
+        const address = server.address() as net.AddressInfo;
+        resolve({ address: address.address, port: address.port, family: address.family });
+      });
+    });
+  }
+
+  /** The bound address, or null before listen() has bound. */
+  address(): ServerAddress | null {
+    const address = this.http.address();
+    if (address === null || typeof address === 'string') return null;
+    return { address: address.address, port: address.port, family: address.family };
+  }
+
+  /**
+   * Stops accepting and drops the connections still in their handshake. Resolves once the
+   * listener is closed and every connection it accepted has closed, upgraded ones included
+   * (the engine closes those).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    const done = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const [socket, timer] of this.pending) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.pending.clear();
+    return done;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.pending.set(socket, setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS));
+    socket.once('close', () => this.settle(socket));
+  }
+
+  /** The connection is upgraded or gone: its handshake deadline no longer applies. */
+  private settle(socket: net.Socket): void {
+    const timer = this.pending.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.pending.delete(socket);
+  }
+
+  /** A request Node did not take for an upgrade (no `Connection: upgrade`, say). */
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.setHeader('Connection', 'close');
+    const answer = answerFor(req, this.options.path);
+    if (answer === 'page') {
+      const page = this.options.page;
+      res.writeHead(200, pageHeaders(page));
+      res.end(req.method === 'HEAD' ? undefined : page);
+      return;
+    }
+    // 'upgrade' cannot come here (Node hands those over as upgrades): refuse it all the same.
+    const status = answer === 'upgrade' ? 400 : answer;
+    const body = refusalBody(status);
+    res.writeHead(status, { ...refusalHeaders(status), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    // Node's HTTP server no longer handles this socket's errors: a reset must not go unhandled.
+    socket.on('error', () => socket.destroy());
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const answer = answerFor(req, this.options.path);
+    if (answer === 'page') {
+      // An upgrade to something else than websocket, without a WebSocket header: a page request.
+      const page = this.options.page;
+      return respondRaw(socket, 200, pageHeaders(page), req.method === 'HEAD' ? undefined : page);
+    }
+    if (answer !== 'upgrade') {
+      const body = refusalBody(answer);
+      return respondRaw(socket, answer, { ...refusalHeaders(answer), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) }, body);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.settle(socket);
+      if (this.closed) {
+        socket.destroy();
+        return;
+      }
+      this.upgraded(ws, socket);
+    });
+  }
+}
