@@ -330,13 +330,19 @@ export class JsEngine implements Engine {
 
   /**
    * The client's close frame: it leaves as `client-closed` at once (its slot is free, it is
-   * sent nothing more: frames still queued for it are dropped), and `ws` answers with the
-   * same code, or 1000 for a close that had none, then closes the socket.
+   * sent nothing more), and `ws` answers with the same code, or 1000 for a close that had
+   * none, then closes the socket. Frames still queued for it are dropped: with bytes waiting
+   * in its socket's queue the answer could not go out at once (it would wait behind them),
+   * so the socket is closed without it, as the best-effort rule of §6 says.
    */
   private onWsClose(client: JsClient, code: number): void {
     if (client.reason === null) {
       client.reason = 'client-closed';
       this.leave(client);
+    }
+    if (client.socket.writableLength > 0) {
+      client.socket.destroy();
+      return;
     }
     if (code === 1005) client.ws!.close(CLOSE_CODES['client-closed']);
   }
