@@ -471,6 +471,9 @@ void Handshake::decide() {
   if (path != config_->path) return finish(Result::Reject, 404);
 
   bool upgrade_attempt = has_token(upgrade, "websocket") || key_count > 0 || version_count > 0;
+  // A method that is neither GET nor HEAD is 405 whatever its headers say
+  // (docs/contract.md §6), as the js engine answers.
+  if (method != "GET" && method != "HEAD") return finish(Result::Reject, 405);
   if (upgrade_attempt) {
     if (method != "GET" || !http11) return finish(Result::Reject, 400);
     if (!has_token(upgrade, "websocket") || !has_token(connection, "upgrade"))
@@ -483,11 +486,8 @@ void Handshake::decide() {
                 "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n";
     return finish(Result::Upgrade, 101);
   }
-  if (method == "GET" || method == "HEAD") {
-    response_ = page_response(config_->page, head_method);
-    return finish(Result::Page, 200);
-  }
-  return finish(Result::Reject, 405);
+  response_ = page_response(config_->page, head_method);
+  return finish(Result::Page, 200);
 }
 
 // ---------------------------------------------------------------------------

@@ -111,11 +111,12 @@ struct HandshakeConfig {
 //     first WebSocket bytes.
 //   Sec-WebSocket-Version other than 13 -> Reject 426 with
 //     "Sec-WebSocket-Version: 13".
-//   an upgrade request otherwise malformed (no key, bad key, not GET,
+//   an upgrade request otherwise malformed (no key, bad key, HEAD,
 //     not HTTP/1.1) -> Reject 400.
 //   GET <path> (or HEAD) without Upgrade -> Page: 200, text/html, the page
 //     (no body for HEAD); the connection is then closed.
-//   any other path -> Reject 404; another method -> Reject 405.
+//   any other path -> Reject 404; a method other than GET and HEAD -> Reject
+//     405, upgrade headers or not.
 //   a head over kMaxRequestHead, or bytes that are not HTTP -> Reject 431
 //     or 400.
 // Every response but 101 carries Connection: close and Content-Length.

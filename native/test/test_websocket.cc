@@ -730,7 +730,7 @@ TEST(ws_handshake_rejections_400) {
   CHECK_EQ(handshake(upgrade_with("Connection:", "Connection: upgrader\r\n")).status, 400);
   CHECK_EQ(handshake(upgrade_with("Upgrade:", "")).status, 400);   // Key and version, no Upgrade.
   std::string s = kUpgrade;
-  CHECK_EQ(handshake("POST" + s.substr(3)).status, 400);           // An upgrade, not GET.
+  CHECK_EQ(handshake("POST" + s.substr(3)).status, 405);           // Not GET or HEAD: 405 always.
   CHECK_EQ(handshake("HEAD" + s.substr(3)).status, 400);
   CHECK_EQ(handshake(upgrade_with("GET /ws", "GET /ws HTTP/1.0\r\n")).status, 400);
   // Not HTTP, or not strictly.

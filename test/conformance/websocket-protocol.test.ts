@@ -275,7 +275,8 @@ for (const engine of enginesUnderTest()) {
       ['an upgrade over HTTP/1.0', (port) => requestHead({ port, httpVersion: '1.0' }), 400],
       ['another path', (port) => requestHead({ port, path: '/elsewhere' }), 404],
       ['another path, with a query string', (port) => requestHead({ port, path: '/elsewhere?to=/' }), 404],
-      ['POST', (port) => requestHead({ port, method: 'POST', headers: { 'Content-Length': '0' } }), 405],
+      ['POST with upgrade headers', (port) => requestHead({ port, method: 'POST', headers: { 'Content-Length': '0' } }), 405],
+      ['POST without upgrade headers', (port) => requestHead({ port, method: 'POST', upgrade: false, headers: { 'Content-Length': '0' } }), 405],
     ];
     for (const [what, head, status] of refusals) {
       test(`${what}: ${status}, never admitted`, async () => {

@@ -1,6 +1,8 @@
 // A WebSocket reader process (test/procs/procs.ts starts it): the WebSocket twin of
 // reader.ts. It connects to an echocast server's WebSocket listener with the `ws`
-// package and reads at full speed what the TCP publisher (publisher.ts) sends in
+// package and reads what the TCP publisher (publisher.ts) sends, at full speed or
+// throttled to `rate` bytes per second (ws's pause/resume, which stop reading the socket,
+// so the kernel's window closes as a real slow reader's does), in
 // line framing: each frame arrives as one message without its '\n' (docs/contract.md
 // §6), so it counts and hashes each message plus '\n', which makes its bytes and
 // sha256 comparable with the publisher's. It reports once it has `expectBytes`,
@@ -12,6 +14,8 @@ import WebSocket from 'ws';
 interface Config {
   wsPort: number;
   expectBytes: number;
+  /** Bytes per second; 0 or absent reads at full speed. */
+  rate?: number;
 }
 
 const config = JSON.parse(process.argv[2]!) as Config;
@@ -26,6 +30,7 @@ let reported = false;
 let started = 0;
 let error = '';
 let closeCode = 0;
+let paused = false;
 
 const ws = new WebSocket(`ws://127.0.0.1:${config.wsPort}/`, { perMessageDeflate: false });
 ws.on('error', (err) => (error = err.message));
@@ -49,7 +54,21 @@ ws.on('message', (data: Buffer, isBinary: boolean) => {
   if (!outOfOrder && seq !== nextSeq) outOfOrder = `message ${lines} carries ${data.subarray(0, 10).toString('latin1')}, expected ${nextSeq}`;
   nextSeq = seq + 1;
   lines++;
-  if (bytes >= config.expectBytes) report(false);
+  if (bytes >= config.expectBytes) {
+    report(false);
+    return;
+  }
+  if (config.rate && !paused) {
+    const due = (bytes / config.rate) * 1000 - (Date.now() - started);
+    if (due > 1) {
+      paused = true;
+      ws.pause();
+      setTimeout(() => {
+        paused = false;
+        ws.resume();
+      }, due);
+    }
+  }
 });
 ws.on('close', (code: number) => {
   closeCode = code;
