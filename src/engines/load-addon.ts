@@ -64,6 +64,9 @@ export type AddonLoadGenOptions = Partial<Pick<LoadOptions, 'host' | 'clients' |
   port: number;
   /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
   rcvlowat?: number;
+  /** Receivers (after the publishers, before the auditors) that read at most throttleBytesPerSecond each (default 0). */
+  throttledClients?: number;
+  throttleBytesPerSecond?: number;
 };
 
 /** A snapshot of the load generator, taken synchronously. */
@@ -79,6 +82,8 @@ export interface AddonLoadGenResult extends AddonLoadGenMark {
   orderViolations: number;
   latencyUs: { p50: number; p99: number; max: number };
   latencyCount: number;
+  /** Throttled clients the server closed (not counted in lost). */
+  throttledClosed: number;
 }
 
 /** The bench's native load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */
