@@ -7,7 +7,13 @@ import type { EngineName } from '../options.js';
 /** The events the addon delivers, in batches, on the JS thread. */
 export type AddonEvent =
   | { type: 'connection'; id: number; remoteAddress: string; remotePort: number }
-  | { type: 'message'; clientId: number; data: Buffer }
+  /**
+   * A run of messages: data holds the batch's payloads side by side (a Buffer
+   * made for this batch, never written again), index [clientId, end] per
+   * message; the first payload starts at `start`, each next one where the
+   * previous one ended.
+   */
+  | { type: 'messages'; data: Buffer; start: number; index: Float64Array }
   | { type: 'frames'; clientId: number; data: Buffer; frames: number }
   | { type: 'disconnect'; id: number; reason: string }
   | { type: 'error'; error: Error };

@@ -24,6 +24,8 @@ function sample(target: string, cpu: number, lost = 0): BenchSample {
     peakRssMiB: 50,
     lost,
     orderViolations: 0,
+    pausedMs: null,
+    cut: null,
     framesSent: 100,
   };
 }
