@@ -69,6 +69,7 @@ struct LoadGenOptions {
   // `throttle_bytes_per_sec` bytes per second each. They are left out of
   // rate 0's closed loop (the server's flow control paces the publishers to
   // them, or cuts them), and one the server closes is not counted as lost.
+  // They are throttled until finish(); the drain reads them at full speed.
   std::uint32_t throttled_clients = 0;
   double throttle_bytes_per_sec = 0;
 };

@@ -137,7 +137,7 @@ std::uint64_t LoadGen::resume_throttled(std::uint64_t now, std::uint64_t limit) 
   for (std::uint32_t t = 0; t < options_.throttled_clients; ++t) {
     Client& c = clients_[options_.publishers + t];
     if (!c.waiting || c.state != Client::Open) continue;
-    if (now >= c.resume_at) {
+    if (now >= c.resume_at || phase_ == Phase::Draining) {
       c.waiting = false;
       if (ec_poller_add(poller_, c.sock, EC_POLL_IN, &c).ok()) c.interest = EC_POLL_IN;
       else close_client(c);
@@ -150,7 +150,10 @@ std::uint64_t LoadGen::resume_throttled(std::uint64_t now, std::uint64_t limit) 
 
 bool LoadGen::read_client(Client& c, std::uint64_t now) {
   std::size_t room = recv_buf_.size();
-  if (c.throttled) {
+  // After the window, throttled readers read at full speed: what the kernel
+  // holds for one the server cut would otherwise take longer than the drain
+  // to read up to the end of the stream, and the cut to be seen.
+  if (c.throttled && phase_ != Phase::Draining) {
     if (c.waiting) return true;
     room = std::min(room, throttle_allowance(c, now));
     if (room == 0) return true;
