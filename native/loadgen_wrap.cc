@@ -40,6 +40,8 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   options_.poisson = arrivals == "poisson";
   read_u32(o, "rcvlowat", &options_.rcvlowat, Field::Optional);
   read_u32(o, "auditors", &options_.auditors, Field::Optional);
+  read_u32(o, "throttledClients", &options_.throttled_clients, Field::Optional);
+  read_number(o, "throttleBytesPerSecond", &options_.throttle_bytes_per_sec, Field::Optional);
   // As in loadgen.ts: at most every client audits.
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).
@@ -205,6 +207,7 @@ Napi::Object LoadGenWrap::ResultObject(Napi::Env env) const {
   out.Set("cpuMicros", static_cast<double>(r.cpu_micros));
   out.Set("bytes", static_cast<double>(r.bytes));
   out.Set("latencyCount", static_cast<double>(r.latency_count));
+  out.Set("throttledClosed", static_cast<double>(r.throttled_closed));
   return out;
 }
 

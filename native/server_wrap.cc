@@ -1,6 +1,7 @@
 // server_wrap.cc — see server_wrap.h.
 #include "server_wrap.h"
 
+#include <cstring>
 #include <utility>
 
 #include "core/error_codes.h"
@@ -40,6 +41,35 @@ void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine
   read_string(o, "wsHost", &out->ws_host, Field::Optional);
   read_string(o, "wsPath", &out->ws_path, Field::Optional);
   read_string(o, "wsPage", &out->ws_page, Field::Optional);
+}
+
+// A run of message events (QueuedEvent::Messages) for JS: its payloads are
+// copied into the batch's one Buffer `data` at *offset, and it becomes one
+// object { type: 'messages', data, start, index }, index holding
+// [clientId, end] per message (end: where its payload ends in data; it
+// starts where the previous one ends, the first at start). JS hands out
+// views of `data`, a Buffer made for this batch and never written again
+// (docs/contract.md S12): one copy and one crossing per batch, no object per
+// message on this side.
+Napi::Object MessagesObject(Napi::Env env, QueuedEvent& e, const Napi::Buffer<std::uint8_t>& data,
+                            std::size_t* offset) {
+  const std::size_t start = *offset;
+  if (!e.bytes.empty()) std::memcpy(data.Data() + start, e.bytes.data(), e.bytes.size());
+  *offset += e.bytes.size();
+  Napi::Float64Array index = Napi::Float64Array::New(env, 2 * e.messages.size());
+  double* p = index.Data();
+  for (const QueuedMessage& m : e.messages) {
+    *p++ = static_cast<double>(m.id);
+    *p++ = static_cast<double>(start + m.end);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", "messages");
+  o.Set("data", data);
+  o.Set("start", static_cast<double>(start));
+  o.Set("index", index);
+  std::vector<std::uint8_t>().swap(e.bytes);
+  std::vector<QueuedMessage>().swap(e.messages);
+  return o;
 }
 
 }  // namespace
@@ -345,15 +375,8 @@ Napi::Object ServerWrap::EventObject(Napi::Env env, QueuedEvent& e) {
       o.Set("remoteAddress", e.text);
       o.Set("remotePort", e.port);
       break;
-    case QueuedEvent::Message: {
-      const HubFrame& f = *e.frame;
-      o.Set("type", "message");
-      o.Set("clientId", static_cast<double>(e.id));
-      o.Set("data", Napi::Buffer<std::uint8_t>::Copy(env, f.bytes.data() + f.payload_offset,
-                                                     f.payload_size));
-      e.frame.reset();
-      break;
-    }
+    case QueuedEvent::Messages:
+      break;  // Never converted here: OnPump makes them (MessagesObject).
     case QueuedEvent::Frames:
       o.Set("type", "frames");
       o.Set("clientId", static_cast<double>(e.id));
@@ -383,9 +406,20 @@ void ServerWrap::OnPump(Napi::Env env, Napi::Function fn) {
   Napi::Array events = Napi::Array::New(env);
   std::uint32_t n = 0;
   bool stopped = false;
+  // Every message payload of the batch goes into one Buffer.
+  std::size_t message_bytes = 0;
+  for (const QueuedEvent& e : batch.events)
+    if (e.kind == QueuedEvent::Messages) message_bytes += e.bytes.size();
+  Napi::Buffer<std::uint8_t> message_data;
+  std::size_t message_offset = 0;
   for (QueuedEvent& e : batch.events) {
     if (e.kind == QueuedEvent::Stopped) {
       stopped = true;
+      continue;
+    }
+    if (e.kind == QueuedEvent::Messages) {
+      if (message_data.IsEmpty()) message_data = Napi::Buffer<std::uint8_t>::New(env, message_bytes);
+      events.Set(n++, MessagesObject(env, e, message_data, &message_offset));
       continue;
     }
     events.Set(n++, EventObject(env, e));

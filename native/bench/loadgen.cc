@@ -27,6 +27,12 @@ std::string validate_options(const LoadGenOptions& o) {
   if (!(o.rate >= 0) || o.rate > 1e9) return "rate must be from 0 to 1e9 frames/s";
   if (o.auditors > o.clients) return "auditors must be at most the number of clients";
   if (o.rcvlowat > 16u * 1024u * 1024u) return "rcvlowat must be at most 16 MiB";
+  if (o.throttled_clients > 0) {
+    if (static_cast<std::uint64_t>(o.publishers) + o.throttled_clients + o.auditors > o.clients)
+      return "throttled clients must be neither publishers nor auditors";
+    if (!(o.throttle_bytes_per_sec >= 1) || o.throttle_bytes_per_sec > 1e12)
+      return "throttleBytesPerSecond must be from 1 to 1e12";
+  }
   return std::string();
 }
 
@@ -72,6 +78,8 @@ bool LoadGen::start(LoadGenFailure* failure) {
     auditors_[a].last.assign(options_.publishers, -1);
     clients_[n - options_.auditors + a].auditor = &auditors_[a];
   }
+  for (std::uint32_t t = 0; t < options_.throttled_clients; ++t)
+    clients_[options_.publishers + t].throttled = true;
   seqs_.assign(options_.publishers, 0);
   credit_.assign(options_.publishers, 0.0);
   due_.assign(options_.publishers, 0);
@@ -181,6 +189,11 @@ LoadGenResult LoadGen::result() const {
   std::uint64_t owed = r.frames_sent * options_.size;
   std::uint64_t missing = 0;
   for (const Client& c : clients_) {
+    // A throttled reader the server cut is owed nothing: the row counts it as cut.
+    if (c.throttled && c.state == Client::Closed) {
+      r.throttled_closed += 1;
+      continue;
+    }
     std::uint64_t want = c.baseline + owed;
     if (c.bytes < want) missing += want - c.bytes;
   }
@@ -317,6 +330,8 @@ void LoadGen::run() {
       case Phase::Ready:
         break;
     }
+    // Throttled readers whose wait is over read again; the next wait ending wakes the loop.
+    if (options_.throttled_clients > 0) wake_at = resume_throttled(now, wake_at);
     now = ec_now_micros();
     std::size_t count = 0;
     bool woken = false;

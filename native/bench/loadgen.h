@@ -64,6 +64,14 @@ struct LoadGenOptions {
   // when the generator is the bottleneck. mark() and the drain read what it
   // holds back.
   std::uint32_t rcvlowat = 0;
+  // Readers on slower links: the `throttled_clients` clients right after the
+  // publishers (never a publisher nor an auditor) read at most
+  // `throttle_bytes_per_sec` bytes per second each. They are left out of
+  // rate 0's closed loop (the server's flow control paces the publishers to
+  // them, or cuts them), and one the server closes is not counted as lost.
+  // They are throttled until finish(); the drain reads them at full speed.
+  std::uint32_t throttled_clients = 0;
+  double throttle_bytes_per_sec = 0;
 };
 
 // What is wrong with the options, or an empty string.
@@ -84,6 +92,7 @@ struct LoadGenResult {
   std::uint64_t p50 = 0, p99 = 0, max = 0;  // µs.
   std::uint64_t cpu_micros = 0;        // The I/O thread's CPU time in all.
   std::uint64_t bytes = 0;             // Received by all clients in all.
+  std::uint64_t throttled_closed = 0;  // Throttled clients the server closed (cut).
 };
 
 // Why prepare failed: a Node-style code ("ECONNREFUSED", "ETIMEDOUT",
@@ -150,6 +159,12 @@ class LoadGen {
   bool read_client(Client& c, std::uint64_t now);
   // Raises (or restores) SO_RCVLOWAT on the clients that only count bytes.
   void set_lowat(bool on);
+  // A throttled client: how many bytes it may read now (0: it waits, its
+  // reads are off until c.resume_at).
+  std::size_t throttle_allowance(Client& c, std::uint64_t now);
+  // Turns reading back on for throttled clients whose wait is over; returns
+  // the earliest wait still running (or `limit`).
+  std::uint64_t resume_throttled(std::uint64_t now, std::uint64_t limit);
   // Reads what SO_RCVLOWAT holds back.
   void sweep(std::uint64_t now);
   void audit(Auditor& a, const char* data, std::size_t len, std::uint64_t now_rel);

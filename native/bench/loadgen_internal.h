@@ -31,6 +31,10 @@ inline constexpr std::size_t kFillBytes = 64 * 1024;            // Rate 0: refil
 inline constexpr std::uint64_t kMaxLagBytes = 512 * 1024;
 inline constexpr std::size_t kOutCapBytes = 256 * 1024;         // Pending bytes per publisher.
 inline constexpr std::size_t kMaxEvents = 256;            // Poller events per wait.
+// A throttled reader's bucket holds this long of its rate (at least
+// kThrottleMinBurst bytes): reads stay small and the rate smooth.
+inline constexpr std::uint64_t kThrottleBurstUs = 5000;
+inline constexpr double kThrottleMinBurst = 4096;
 
 // One auditor's view of the stream: order per publisher, and a hash of the
 // order of all frames, compared between auditors at the end.
@@ -49,6 +53,12 @@ struct LoadGen::Client {
   State state = Idle;
   unsigned interest = 0;        // 0: not registered.
   bool lowat = false;           // SO_RCVLOWAT raised.
+  // Throttled readers (LoadGenOptions::throttled_clients): a token bucket.
+  bool throttled = false;
+  bool waiting = false;         // Out of credit: reads are off until resume_at.
+  double credit = 0;            // Bytes it may read now.
+  std::uint64_t credit_at = 0;  // When credit was last topped up, µs.
+  std::uint64_t resume_at = 0;
   std::uint64_t bytes = 0;
   std::uint64_t baseline = 0;
   Auditor* auditor = nullptr;

@@ -114,9 +114,52 @@ bool LoadGen::step_connecting(std::uint64_t now, LoadGenFailure* failure) {
   return true;
 }
 
+std::size_t LoadGen::throttle_allowance(Client& c, std::uint64_t now) {
+  const double rate = options_.throttle_bytes_per_sec;
+  const double burst = std::max(kThrottleMinBurst, rate * static_cast<double>(kThrottleBurstUs) / 1e6);
+  if (c.credit_at == 0) c.credit = burst;  // A full bucket to begin with.
+  else if (now > c.credit_at) c.credit = std::min(burst, c.credit + rate * static_cast<double>(now - c.credit_at) / 1e6);
+  c.credit_at = now;
+  if (c.credit >= 1) return static_cast<std::size_t>(c.credit);
+  // Out of credit: no reads (the server's backlog for it grows, as for a
+  // slow link) until a read's worth is back.
+  c.waiting = true;
+  c.resume_at = now + static_cast<std::uint64_t>((std::min(burst, 16384.0) - c.credit) * 1e6 / rate) + 1;
+  // Throttled readers never publish: reading is their only interest, so they
+  // leave the poller while they wait.
+  if (c.interest != 0) ec_poller_remove(poller_, c.sock);
+  c.interest = 0;
+  return 0;
+}
+
+std::uint64_t LoadGen::resume_throttled(std::uint64_t now, std::uint64_t limit) {
+  std::uint64_t next = limit;
+  for (std::uint32_t t = 0; t < options_.throttled_clients; ++t) {
+    Client& c = clients_[options_.publishers + t];
+    if (!c.waiting || c.state != Client::Open) continue;
+    if (now >= c.resume_at || phase_ == Phase::Draining) {
+      c.waiting = false;
+      if (ec_poller_add(poller_, c.sock, EC_POLL_IN, &c).ok()) c.interest = EC_POLL_IN;
+      else close_client(c);
+    } else {
+      next = std::min(next, c.resume_at);
+    }
+  }
+  return next;
+}
+
 bool LoadGen::read_client(Client& c, std::uint64_t now) {
+  std::size_t room = recv_buf_.size();
+  // After the window, throttled readers read at full speed: what the kernel
+  // holds for one the server cut would otherwise take longer than the drain
+  // to read up to the end of the stream, and the cut to be seen.
+  if (c.throttled && phase_ != Phase::Draining) {
+    if (c.waiting) return true;
+    room = std::min(room, throttle_allowance(c, now));
+    if (room == 0) return true;
+  }
   std::size_t got = 0;
-  ec_error err = ec_socket_try_recv(c.sock, recv_buf_.data(), recv_buf_.size(), &got);
+  ec_error err = ec_socket_try_recv(c.sock, recv_buf_.data(), room, &got);
   if (err.code == EC_EAGAIN) return true;
   if (!err.ok() || got == 0) {
     close_client(c);
@@ -124,13 +167,14 @@ bool LoadGen::read_client(Client& c, std::uint64_t now) {
   }
   c.bytes += got;
   bytes_ += got;
+  if (c.throttled) c.credit -= static_cast<double>(got);
   if (c.auditor != nullptr) audit(*c.auditor, recv_buf_.data(), got, now - epoch_);
   return true;
 }
 
 void LoadGen::set_lowat(bool on) {
   for (Client& c : clients_) {
-    if (c.state != Client::Open || c.auditor != nullptr || c.lowat == on) continue;
+    if (c.state != Client::Open || c.auditor != nullptr || c.throttled || c.lowat == on) continue;
     bool ok = ec_socket_set_rcvlowat(c.sock, on ? options_.rcvlowat : 1);
     c.lowat = on && ok;
   }

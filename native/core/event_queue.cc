@@ -53,11 +53,15 @@ void EventQueue::reserve_locked(std::uint64_t size, bool may_wait, bool message)
   pending_bytes_ += size;
 }
 
-bool EventQueue::append_locked(QueuedEvent&& event) {
-  queue_.push_back(std::move(event));
+bool EventQueue::ring_locked() {
   if (rung_) return false;
   rung_ = true;
   return true;
+}
+
+bool EventQueue::append_locked(QueuedEvent&& event) {
+  queue_.push_back(std::move(event));
+  return ring_locked();
 }
 
 void EventQueue::wake() {
@@ -77,7 +81,13 @@ void EventQueue::push(QueuedEvent&& event) {
 }
 
 bool EventQueue::push_message(std::uint64_t id, const FrameRef& frame, bool may_wait) {
-  std::uint64_t size = frame->payload_size;
+  return push_message(id, frame->bytes.data() + frame->payload_offset, frame->payload_size,
+                      may_wait);
+}
+
+bool EventQueue::push_message(std::uint64_t id, const std::uint8_t* payload, std::size_t len,
+                              bool may_wait) {
+  std::uint64_t size = len;
   bool ring;
   {
     ec_lock_guard lock(&mutex_);
@@ -87,11 +97,17 @@ bool EventQueue::push_message(std::uint64_t id, const FrameRef& frame, bool may_
       pending_bytes_ -= size;
       return false;
     }
-    QueuedEvent e;
-    e.kind = QueuedEvent::Message;
-    e.id = id;
-    e.frame = frame;
-    ring = append_locked(std::move(e));
+    // A message right after messages joins their run (after any wait above:
+    // the queue may have been taken meanwhile).
+    if (queue_.empty() || queue_.back().kind != QueuedEvent::Messages) {
+      QueuedEvent e;
+      e.kind = QueuedEvent::Messages;
+      queue_.push_back(std::move(e));
+    }
+    QueuedEvent& run = queue_.back();
+    run.bytes.insert(run.bytes.end(), payload, payload + len);
+    run.messages.push_back(QueuedMessage{id, run.bytes.size()});
+    ring = ring_locked();
   }
   if (ring) wake();
   return true;
@@ -121,8 +137,8 @@ EventBatch EventQueue::take() {
     rung_ = false;
   }
   for (const QueuedEvent& e : batch.events) {
-    if (e.kind == QueuedEvent::Message) batch.bounded_bytes += e.frame->payload_size;
-    if (e.kind == QueuedEvent::Frames) batch.bounded_bytes += e.bytes.size();
+    if (e.kind == QueuedEvent::Messages || e.kind == QueuedEvent::Frames)
+      batch.bounded_bytes += e.bytes.size();
   }
   return batch;
 }

@@ -26,9 +26,16 @@ namespace echocast {
 // JS at once, unless a test asks for another bound.
 constexpr std::uint64_t kMaxPendingEventBytes = 16u * 1024u * 1024u;
 
+// One message of a Messages event: its sender, and where its payload ends
+// in the event's `bytes` (it starts where the previous one ends, or at 0).
+struct QueuedMessage {
+  std::uint64_t id;
+  std::size_t end;
+};
+
 // One event waiting for JS; `kind` selects the fields that matter.
 struct QueuedEvent {
-  enum Kind { Connection, Message, Frames, Disconnect, Error, Stopped } kind = Connection;
+  enum Kind { Connection, Messages, Frames, Disconnect, Error, Stopped } kind = Connection;
   std::uint64_t id = 0;
   // The remote address (Connection) or the error message (Error).
   std::string text;
@@ -38,11 +45,13 @@ struct QueuedEvent {
   const char* syscall = nullptr;
   // The remote port (Connection).
   int port = 0;
-  // The frame whose payload is the message (Message).
-  FrameRef frame;
-  // Complete frames in wire form (Frames), and how many there are.
+  // Complete frames in wire form (Frames), and how many there are; or the
+  // payloads of consecutive messages side by side (Messages), one entry each
+  // in `messages`: a run of messages is one event, so JS gets them with one
+  // copy, not an object and an allocation per message.
   std::vector<std::uint8_t> bytes;
   std::size_t frames = 0;
+  std::vector<QueuedMessage> messages;
 };
 
 // What the JS thread takes from the queue at once.
@@ -93,7 +102,11 @@ class EventQueue {
   // Queues a message event, if message events are on. With may_wait the
   // caller blocks while the bound would be passed. False if it was dropped
   // (message events were off, or turned off while it waited).
+  // Its payload is copied at once (into the run of messages the queue ends
+  // with, if it ends with one): the frame is not kept.
   bool push_message(std::uint64_t id, const FrameRef& frame, bool may_wait);
+  bool push_message(std::uint64_t id, const std::uint8_t* payload, std::size_t len,
+                    bool may_wait);
   // Queues forwarded frames (cluster mode, copied); bounded like messages,
   // but waits even while message events are off.
   void push_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
@@ -111,6 +124,8 @@ class EventQueue {
   void reserve_locked(std::uint64_t size, bool may_wait, bool message);
   // Appends with mutex_ held; true when the caller must ring the waker.
   bool append_locked(QueuedEvent&& event);
+  // Whether the caller must ring the waker for what it just queued (mutex_ held).
+  bool ring_locked();
   // Rings the waker (outside the lock) and notes a failed ring.
   void wake();
 

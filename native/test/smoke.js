@@ -28,7 +28,19 @@ function makeServer(options = {}) {
   const waiters = [];
   const onEvents = (batch) => {
     assert(Array.isArray(batch) && batch.length > 0, 'batch is a non-empty array');
-    for (const e of batch) events.push(e);
+    for (const e of batch) {
+      if (e.type !== 'messages') {
+        events.push(e);
+        continue;
+      }
+      // A run of messages: [clientId, end] per message, payloads side by side in data.
+      assert(Buffer.isBuffer(e.data) && e.index instanceof Float64Array, 'a messages run has data and index');
+      let start = e.start;
+      for (let i = 0; i < e.index.length; i += 2) {
+        events.push({ type: 'message', clientId: e.index[i], data: e.data.subarray(start, e.index[i + 1]) });
+        start = e.index[i + 1];
+      }
+    }
     for (const w of waiters.splice(0)) w();
   };
   const s = new addon.Server(Object.assign({

@@ -130,7 +130,7 @@ TEST(event_queue_keeps_order_and_rings_once_per_batch) {
   EventBatch b = q.take();
   CHECK_EQ(b.events.size(), 3u);
   CHECK_EQ(b.events[0].id, 1u);
-  CHECK(b.events[1].kind == QueuedEvent::Message);
+  CHECK(b.events[1].kind == QueuedEvent::Messages);
   CHECK_EQ(b.events[2].id, 3u);
   CHECK_EQ(b.bounded_bytes, 10u);
   CHECK_EQ(q.pending_bytes(), 10u);  // Until the JS side releases it.
@@ -140,6 +140,38 @@ TEST(event_queue_keeps_order_and_rings_once_per_batch) {
   CHECK_EQ(w.rings.load(), 2);  // A new batch, a new wakeup.
   CHECK_EQ(q.take().events.size(), 1u);
   CHECK_EQ(q.take().events.size(), 0u);
+}
+
+TEST(event_queue_gathers_consecutive_messages_into_one_run) {
+  CountingWaker w;
+  EventQueue q(&w);
+  q.set_messages(true);
+  const std::uint8_t ab[] = {'a', 'b'};
+  const std::uint8_t c[] = {'c'};
+  CHECK(q.push_message(1, ab, 2, false));
+  CHECK(q.push_message(2, c, 1, false));
+  CHECK(q.push_message(3, payload(0), false));  // An empty payload is a message too.
+  q.push(disconnect(4));
+  CHECK(q.push_message(5, c, 1, false));  // After another event: a run of its own.
+  CHECK_EQ(w.rings.load(), 1);
+  EventBatch b = q.take();
+  CHECK_EQ(b.events.size(), 3u);
+  CHECK(b.events[0].kind == QueuedEvent::Messages);
+  CHECK_EQ(std::string(b.events[0].bytes.begin(), b.events[0].bytes.end()), std::string("abc"));
+  CHECK_EQ(b.events[0].messages.size(), 3u);
+  CHECK_EQ(b.events[0].messages[0].id, 1u);
+  CHECK_EQ(b.events[0].messages[0].end, 2u);
+  CHECK_EQ(b.events[0].messages[1].id, 2u);
+  CHECK_EQ(b.events[0].messages[1].end, 3u);
+  CHECK_EQ(b.events[0].messages[2].end, 3u);
+  CHECK_EQ(b.events[1].id, 4u);
+  CHECK(b.events[2].kind == QueuedEvent::Messages);
+  CHECK_EQ(b.events[2].messages.size(), 1u);
+  CHECK_EQ(b.bounded_bytes, 4u);
+  q.release(b.bounded_bytes);
+  CHECK(q.push_message(6, ab, 2, false));  // The next batch starts a new run.
+  CHECK_EQ(w.rings.load(), 2);
+  CHECK_EQ(q.take().events[0].messages.size(), 1u);
 }
 
 TEST(event_queue_rings_again_after_a_failed_wakeup) {

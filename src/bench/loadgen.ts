@@ -26,6 +26,11 @@ export interface LoadOptions extends Scenario {
    * distributed intervals; native generator only). Default 'ticks'.
    */
   arrivals?: Arrivals;
+  /**
+   * Clients that read at most `bytesPerSecond` each (native generator only):
+   * receivers that neither publish nor audit, like readers on slower links.
+   */
+  throttled?: Throttle;
   /** Measured window, after warm-up. */
   durationMs: number;
   warmupMs: number;
@@ -37,6 +42,12 @@ export interface LoadOptions extends Scenario {
   onProgress?: (fraction: number) => void;
 }
 
+/** `--throttled N@RATE`: N clients read at most RATE bytes/s each. */
+export interface Throttle {
+  clients: number;
+  bytesPerSecond: number;
+}
+
 export interface LoadResult {
   /** Deliveries (frames received by clients) inside the measured window. */
   deliveries: number;
@@ -44,8 +55,10 @@ export interface LoadResult {
   windowMs: number;
   /** Frames the publishers sent in all. */
   framesSent: number;
-  /** Frames owed to some client and never received (after a drain period). */
+  /** Frames owed to some client and never received (after a drain period); a throttled client the server cut owes nothing. */
   lost: number;
+  /** Throttled clients the server closed (cut as slow consumers). */
+  throttledClosed: number;
   /** Frames received out of their sender's order, or orders that differ between auditors. */
   orderViolations: number;
   latencyUs: { p50: number; p99: number; max: number };
@@ -135,6 +148,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (size < FRAME_MIN) throw new Error(`frame size must be at least ${FRAME_MIN} bytes`);
   if (p < 1 || p > n) throw new Error('publishers must be from 1 to the number of clients');
   if ((options.arrivals ?? 'ticks') !== 'ticks') throw new Error("the js load generator only paces by ticks (arrivals 'poisson' needs the native one)");
+  if (options.throttled && options.throttled.clients > 0) throw new Error('the js load generator has no throttled readers (they need the native one)');
   const host = options.host ?? '127.0.0.1';
   const epoch = process.hrtime.bigint();
   const latency = new Histogram();
@@ -241,6 +255,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     windowMs,
     framesSent,
     lost: Math.round(lost),
+    throttledClosed: 0,
     orderViolations: violations,
     latencyUs: { p50: latency.percentile(50), p99: latency.percentile(99), max: latency.max },
     generatorCpuMicros: cpu.user + cpu.system,

@@ -27,6 +27,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     rate: options.rate,
     arrivals: options.arrivals ?? 'ticks',
     auditors: options.auditors,
+    ...(options.throttled ? { throttledClients: options.throttled.clients, throttleBytesPerSecond: options.throttled.bytesPerSecond } : {}),
   });
   try {
     await new Promise<void>((resolve, reject) => gen.prepare((err) => (err ? reject(err) : resolve())));
@@ -52,6 +53,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
       windowMs,
       framesSent: result.framesSent,
       lost: result.lost,
+      throttledClosed: result.throttledClosed,
       orderViolations: result.orderViolations,
       latencyUs: result.latencyUs,
       generatorCpuMicros: last.cpuMicros - first.cpuMicros,

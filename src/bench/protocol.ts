@@ -16,6 +16,10 @@ export interface BenchServerConfig {
   replay: number;
   maxClients: number;
   maxBacklogBytes: number;
+  /** Attach a `message` listener (it counts payload bytes) before clients connect. */
+  listener?: boolean;
+  /** The server's slowConsumerMs (docs/contract.md S7); absent: its default. */
+  slowConsumerMs?: number;
 }
 
 export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };

@@ -1,13 +1,22 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BenchSample, Measures } from './run.js';
+import type { BenchSample, Measures, Workload } from './run.js';
 
 /** One row of results.json: a combined sample, rounded, and whether it is valid (nothing lost, no order broken). */
 export interface ResultRow extends Measures {
   engine: string;
   scenario: { clients: number; publishers: number; size: number };
+  /** What ran beside the load (the same for every row of a run). */
+  workload: RowWorkload;
   valid: boolean;
+}
+
+/** A row's workload: a listener, throttled readers (N@RATE), the server's slowConsumerMs (null: its default). */
+export interface RowWorkload {
+  listener: boolean;
+  throttled: { clients: number; bytesPerSecond: number } | null;
+  slowConsumerMs: number | null;
 }
 
 /** results.json. */
@@ -15,7 +24,7 @@ export interface BenchReport {
   machine: { platform: string; arch: string; cpu: string; cores: number; memoryGiB: number; osRelease: string };
   versions: { node: string; echocast: string; v8: string };
   command: string;
-  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string; arrivals: string };
+  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string; arrivals: string; workload?: RowWorkload };
   results: ResultRow[];
 }
 
@@ -27,6 +36,8 @@ function round(n: number, digits = 1): number {
 /** Builds the JSON report from combined rows. */
 export function buildReport(rows: BenchSample[], command: string, settings: BenchReport['settings'], echocastVersion: string): BenchReport {
   const cpus = os.cpus();
+  const w: Workload = settings.workload ?? { listener: false, throttled: null, slowConsumerMs: null };
+  const workload: RowWorkload = { listener: w.listener, throttled: w.throttled ? { ...w.throttled } : null, slowConsumerMs: w.slowConsumerMs };
   return {
     machine: {
       platform: process.platform,
@@ -38,10 +49,11 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     },
     versions: { node: process.version, echocast: echocastVersion, v8: process.versions.v8 },
     command,
-    settings,
+    settings: { ...settings, workload },
     results: rows.map((r) => ({
       engine: r.target,
       scenario: { clients: r.scenario.clients, publishers: r.scenario.publishers, size: r.scenario.size },
+      workload,
       deliveriesPerSecond: Math.round(r.deliveriesPerSecond),
       mbPerSecond: round(r.mbPerSecond),
       cpuNsPerDelivery: round(r.cpuNsPerDelivery),
@@ -51,6 +63,8 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       peakRssMiB: round(r.peakRssMiB),
       lost: r.lost,
       orderViolations: r.orderViolations,
+      pausedMs: r.pausedMs === null ? null : Math.round(r.pausedMs),
+      cut: r.cut,
       valid: r.lost === 0 && r.orderViolations === 0,
     })),
   };
@@ -62,7 +76,40 @@ function fmt(n: number, digits = 0): string {
 
 const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'of it kernel', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
 
-function cells(r: ResultRow): string[] {
+/** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
+export function formatRate(bytesPerSecond: number): string {
+  for (const [unit, f] of [['GB', 1e9], ['MB', 1e6], ['KB', 1e3]] as const) {
+    if (bytesPerSecond >= f) return `${Number((bytesPerSecond / f).toFixed(2))}${unit}`;
+  }
+  return `${bytesPerSecond}B`;
+}
+
+/** The workload in a few words: "listener", "1@20MB", "listener, 1@20MB, slow-consumer-ms 0", or "-". */
+export function workloadLabel(w: RowWorkload): string {
+  const parts: string[] = [];
+  if (w.listener) parts.push('listener');
+  if (w.throttled) parts.push(`${w.throttled.clients}@${formatRate(w.throttled.bytesPerSecond)}`);
+  if (w.slowConsumerMs !== null) parts.push(`slow-consumer-ms ${w.slowConsumerMs}`);
+  return parts.length ? parts.join(', ') : '-';
+}
+
+/** The columns of a table of these rows: a workload column when there is one, flow control's when readers are throttled. */
+function columns(results: ResultRow[]): { heads: string[]; cells: (r: ResultRow) => string[] } {
+  const withWorkload = results.some((r) => workloadLabel(r.workload) !== '-');
+  const withFlow = results.some((r) => r.workload.throttled !== null || r.workload.slowConsumerMs !== null);
+  const heads = [...COLUMNS];
+  if (withWorkload) heads.splice(4, 0, 'workload');
+  if (withFlow) heads.splice(heads.length - 1, 0, 'paused ms', 'cut');
+  const cells = (r: ResultRow): string[] => {
+    const row = baseCells(r);
+    if (withWorkload) row.splice(4, 0, workloadLabel(r.workload));
+    if (withFlow) row.splice(row.length - 1, 0, r.pausedMs === null ? '-' : fmt(r.pausedMs), r.cut === null ? '-' : String(r.cut));
+    return row;
+  };
+  return { heads, cells };
+}
+
+function baseCells(r: ResultRow): string[] {
   return [
     r.engine,
     String(r.scenario.clients),
@@ -85,16 +132,18 @@ function cells(r: ResultRow): string[] {
 
 /** The table printed on stdout. */
 export function textTable(results: ResultRow[]): string {
+  const { heads, cells } = columns(results);
   const body = results.map(cells);
-  const widths = COLUMNS.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (row: string[]): string => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  const widths = heads.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (row: string[]): string => row.map((c, i) => (i === 0 || heads[i] === 'workload' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 /** results.md: the machine, the command and the table. */
 export function markdown(report: BenchReport): string {
   const m = report.machine;
-  const head = `| ${COLUMNS.join(' | ')} |\n|${COLUMNS.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`;
+  const { heads, cells } = columns(report.results);
+  const head = `| ${heads.join(' | ')} |\n|${heads.map((h, i) => (i === 0 || h === 'workload' ? '---' : '---:')).join('|')}|`;
   const rows = report.results.map((r) => `| ${cells(r).join(' | ')} |`).join('\n');
   return [
     '# echocast bench results',
@@ -102,7 +151,7 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
-    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}.`,
+    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}${report.settings.workload && workloadLabel(report.settings.workload) !== '-' ? `; workload: ${workloadLabel(report.settings.workload)}` : ''}.`,
     '',
     head,
     rows,
@@ -116,54 +165,87 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+function scenarioLabel(r: ResultRow): string {
+  return `${r.scenario.clients}c × ${r.scenario.publishers}p × ${r.scenario.size} B`;
+}
+
+function compact(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return fmt(n);
+}
+
 /**
- * chart.svg: two bar panels side by side — deliveries/s (higher is better) and
- * server CPU ns per delivery (lower is better) — grouped by scenario, one colour
- * per engine, values written on the bars.
+ * chart.svg: horizontal bar panels side by side, one group of bars per
+ * scenario (one bar per engine, one colour each), values written at the bars'
+ * ends. At a fixed rate every engine delivers the same, so the panels are
+ * latency p50, latency p99 and server CPU ns per delivery; at --rate max,
+ * deliveries/s and server CPU ns per delivery. Bars are scaled to the largest
+ * value of their panel; the height grows with the number of rows, so labels
+ * keep their size from 1 scenario to 40.
  */
 export function svgChart(report: BenchReport): string {
   const engines = [...new Set(report.results.map((r) => r.engine))];
-  const scenarios = [...new Map(report.results.map((r) => [`${r.scenario.clients}c × ${r.scenario.publishers}p × ${r.scenario.size} B`, r.scenario])).keys()];
-  const panelW = 460;
-  const panelH = 300;
-  const top = 70;
-  const left = 60;
-  const width = left + 2 * panelW + 40;
-  const height = top + panelH + 90;
+  const scenarios = [...new Set(report.results.map(scenarioLabel))];
+  const saturation = report.settings.rate === 0;
+  const panels: { title: string; key: (r: ResultRow) => number }[] = saturation
+    ? [
+        { title: 'deliveries per second (higher is better)', key: (r) => r.deliveriesPerSecond },
+        { title: 'server CPU ns per delivery (lower is better)', key: (r) => r.cpuNsPerDelivery },
+      ]
+    : [
+        { title: 'latency p50 µs (lower is better)', key: (r) => r.latencyUs.p50 },
+        { title: 'latency p99 µs (lower is better)', key: (r) => r.latencyUs.p99 },
+        { title: 'server CPU ns per delivery (lower is better)', key: (r) => r.cpuNsPerDelivery },
+      ];
+  const labelW = 150;
+  const panelW = 300;
+  const valueW = 56; // room right of the longest bar for its value
+  const gap = 24;
+  const barH = 14;
+  const groupGap = 12;
+  const top = 78;
+  const groupH = engines.length * barH + groupGap;
+  const plotH = Math.max(1, scenarios.length) * groupH;
+  const width = labelW + panels.length * (panelW + gap) + 10;
+  const legendRows = Math.ceil(engines.length / Math.max(1, Math.floor((width - 20) / 170)));
+  const height = top + plotH + 24 + legendRows * 20 + 24;
+  const workload = report.settings.workload ? workloadLabel(report.settings.workload) : '-';
+  const rateText = saturation ? 'rate max' : report.settings.rate < 0 ? '500,000 deliveries/s offered' : `${fmt(report.settings.rate)} frames/s offered`;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="18" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`);
-  const panels: { title: string; key: (r: ResultRow) => number; x: number; fmtv: (n: number) => string }[] = [
-    { title: 'deliveries per second (higher is better)', key: (r) => r.deliveriesPerSecond, x: left, fmtv: (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${Math.round(n / 1e3)}k`) },
-    { title: 'server CPU ns per delivery (lower is better)', key: (r) => r.cpuNsPerDelivery, x: left + panelW + 20, fmtv: (n) => fmt(n) },
-  ];
-  for (const panel of panels) {
-    const max = Math.max(1, ...report.results.map(panel.key)) * 1.15;
-    const innerW = panelW - 20;
-    parts.push(`<text x="${panel.x + innerW / 2}" y="${top - 14}" text-anchor="middle" font-size="14">${panel.title}</text>`);
-    parts.push(`<line x1="${panel.x}" y1="${top + panelH}" x2="${panel.x + innerW}" y2="${top + panelH}" stroke="#333"/>`);
-    const groupW = innerW / Math.max(1, scenarios.length);
-    const barW = Math.min(50, (groupW - 16) / Math.max(1, engines.length));
+  parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`);
+  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
+  scenarios.forEach((label, si) => {
+    const y = top + si * groupH + (engines.length * barH) / 2 + 4;
+    parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(label)}</text>`);
+  });
+  panels.forEach((panel, pi) => {
+    const x0 = labelW + pi * (panelW + gap);
+    const scale = panelW - valueW;
+    const max = Math.max(1, ...report.results.map(panel.key));
+    parts.push(`<text x="${x0 + panelW / 2}" y="${top - 12}" text-anchor="middle" font-size="13">${escapeXml(panel.title)}</text>`);
+    parts.push(`<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${top + plotH - groupGap + 4}" stroke="#333"/>`);
     scenarios.forEach((label, si) => {
-      const gx = panel.x + si * groupW + (groupW - barW * engines.length) / 2;
       engines.forEach((engine, ei) => {
-        const row = report.results.find((r) => r.engine === engine && `${r.scenario.clients}c × ${r.scenario.publishers}p × ${r.scenario.size} B` === label);
+        const row = report.results.find((r) => r.engine === engine && scenarioLabel(r) === label);
         if (!row) return;
         const v = panel.key(row);
-        const h = (v / max) * panelH;
-        const x = gx + ei * barW;
-        const y = top + panelH - h;
-        parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 3).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[ei % PALETTE.length]}"${row.valid ? '' : ' fill-opacity="0.35" stroke="red"'}/>`);
-        parts.push(`<text x="${(x + (barW - 3) / 2).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle" font-size="10">${panel.fmtv(v)}</text>`);
+        const w = Math.max(v > 0 ? 1 : 0, (v / max) * scale);
+        const y = top + si * groupH + ei * barH;
+        parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${PALETTE[ei % PALETTE.length]}"${row.valid ? '' : ' fill-opacity="0.35" stroke="red"'}/>`);
+        parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + barH - 4}" font-size="10">${compact(v)}</text>`);
       });
-      parts.push(`<text x="${(panel.x + si * groupW + groupW / 2).toFixed(1)}" y="${top + panelH + 16}" text-anchor="middle" font-size="11">${escapeXml(label)}</text>`);
     });
-  }
+  });
+  const legendY = top + plotH + 20;
+  const perRow = Math.max(1, Math.floor((width - 20) / 170));
   engines.forEach((engine, ei) => {
-    const x = left + ei * 170;
-    parts.push(`<rect x="${x}" y="${height - 34}" width="14" height="14" fill="${PALETTE[ei % PALETTE.length]}"/>`);
-    parts.push(`<text x="${x + 20}" y="${height - 22}" font-size="13">${escapeXml(engine)}</text>`);
+    const x = 10 + (ei % perRow) * 170;
+    const y = legendY + Math.floor(ei / perRow) * 20;
+    parts.push(`<rect x="${x}" y="${y}" width="14" height="14" fill="${PALETTE[ei % PALETTE.length]}"/>`);
+    parts.push(`<text x="${x + 20}" y="${y + 12}" font-size="13">${escapeXml(engine)}</text>`);
   });
   parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames or order violations)</text>`);
   parts.push('</svg>');

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ExternalServer } from './external.js';
-import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario } from './loadgen.js';
+import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario, type Throttle } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
 
@@ -25,6 +25,27 @@ export interface Measures {
   peakRssMiB: number;
   lost: number;
   orderViolations: number;
+  /** How long the server paused reading for flow control in the run (S7), ms; null for reference servers. */
+  pausedMs: number | null;
+  /** Clients the server cut as slow consumers in the run; null for reference servers. */
+  cut: number | null;
+}
+
+/** What runs beside the load: the workload users run, not only a server nobody listens to. */
+export interface Workload {
+  /** The server child attaches a `message` listener (it counts bytes) before clients connect. */
+  listener: boolean;
+  /** Clients that read at most a rate (native generator only); null: every client reads at full speed. */
+  throttled: Throttle | null;
+  /** The server's slowConsumerMs (S7); null: its default (2,000). */
+  slowConsumerMs: number | null;
+}
+
+export const PLAIN_WORKLOAD: Workload = { listener: false, throttled: null, slowConsumerMs: null };
+
+/** The server's maxBacklogBytes in the bench: large, so bursts at --rate max stay valid, unless readers are throttled (then the default, 16 MiB, as users run it). */
+export function benchBacklogBytes(workload: Workload): number {
+  return workload.throttled ? 16 * 1024 * 1024 : 64 * 1024 * 1024;
 }
 
 /** One measured run of one target on one scenario. */
@@ -47,6 +68,8 @@ export interface BenchPlan {
   generator: Generator;
   /** How frames arrive at a fixed rate (default 'ticks'). */
   arrivals?: Arrivals;
+  /** The listener, throttled readers, slowConsumerMs (default: none of them). */
+  workload?: Workload;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -120,9 +143,14 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
+  const workload = plan.workload ?? PLAIN_WORKLOAD;
+  const echocast = target !== 'baseline-c-epoll' && target !== 'baseline-net';
+  if (!echocast && (workload.listener || workload.slowConsumerMs !== null)) {
+    throw new Error(`${target} has no message events or flow control: --listener and --slow-consumer-ms apply to echocast engines only`);
+  }
   const { server, port } =
     target === 'baseline-c-epoll'
       ? await ExternalServer.start()
@@ -131,7 +159,9 @@ export async function measure(
           framing: 'line',
           replay: 0,
           maxClients: Math.max(10_000, scenario.clients + 10),
-          maxBacklogBytes: 64 * 1024 * 1024,
+          maxBacklogBytes: benchBacklogBytes(workload),
+          listener: workload.listener,
+          ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
         });
   try {
     let cpuStart = 0;
@@ -148,6 +178,7 @@ export async function measure(
       durationMs: plan.durationMs,
       warmupMs: plan.warmupMs,
       auditors: 2,
+      ...(workload.throttled ? { throttled: workload.throttled } : {}),
       onProgress,
       onWindow: async (edge) => {
         const usage = await server.usage();
@@ -161,6 +192,15 @@ export async function measure(
         }
       },
     });
+    // Flow control's figures, over the whole run (the drain included): the server's own counters.
+    let stats = echocast ? await (server as ServerChild).stats() : null;
+    // The listener hears every frame sent (its events may trail the deliveries a little).
+    for (let tries = 0; workload.listener && stats && Number(stats.listenerMessages ?? 0) < result.framesSent; tries++) {
+      if (tries === 20) throw new Error(`the ${target} server's message listener heard ${String(stats.listenerMessages)} of ${result.framesSent} frames sent`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stats = await (server as ServerChild).stats();
+    }
+    const disconnects = (stats?.disconnects ?? {}) as Record<string, number>;
     const seconds = result.windowMs / 1000;
     const deliveries = Math.max(1, result.deliveries);
     return {
@@ -175,6 +215,8 @@ export async function measure(
       peakRssMiB: maxRssKiB / 1024,
       lost: result.lost,
       orderViolations: result.orderViolations,
+      pausedMs: stats ? Number(stats.readPausedMs ?? 0) : null,
+      cut: stats ? Number(disconnects['slow-consumer'] ?? 0) : null,
       framesSent: result.framesSent,
     };
   } finally {
@@ -220,6 +262,8 @@ export function combine(samples: BenchSample[]): BenchSample {
     peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
     lost: samples.reduce((a, s) => a + s.lost, 0),
     orderViolations: samples.reduce((a, s) => a + s.orderViolations, 0),
+    pausedMs: first.pausedMs === null ? null : median(samples.map((s) => s.pausedMs ?? 0)),
+    cut: first.cut === null ? null : Math.max(...samples.map((s) => s.cut ?? 0)),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
   };
 }

@@ -36,11 +36,21 @@ async function main(): Promise<void> {
       replay: config.replay,
       maxClients: config.maxClients,
       maxBacklogBytes: config.maxBacklogBytes,
+      ...(config.slowConsumerMs === undefined ? {} : { slowConsumerMs: config.slowConsumerMs }),
       closeTimeoutMs: 500,
     });
+    // The workload of scripts that watch their server: a listener that touches every message.
+    let heard = 0;
+    let heardBytes = 0;
+    if (config.listener) {
+      server.on('message', (m) => {
+        heard += 1;
+        heardBytes += m.data.length;
+      });
+    }
     send({ type: 'ready', port: server.address().port, engine: server.engine });
     stop = () => server.close();
-    stats = () => ({ ...server.stats() });
+    stats = () => ({ ...server.stats(), ...(config.listener ? { listenerMessages: heard, listenerBytes: heardBytes } : {}) });
   }
   process.on('message', (message: ToChild) => {
     if (message.type === 'usage') {

@@ -1,9 +1,9 @@
 import { availableEngines } from '../server.js';
-import { defaultGenerator, runPlan, type Generator } from '../bench/run.js';
+import { defaultGenerator, runPlan, type Generator, type Workload } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { buildReport, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
-import type { Arrivals, Scenario } from '../bench/loadgen.js';
+import type { Arrivals, Scenario, Throttle } from '../bench/loadgen.js';
 import { choiceFlag, intFlag, parseFlags, UsageError } from './args.js';
 import { packageVersion } from './version.js';
 
@@ -38,6 +38,22 @@ Options:
                       synchronized bursts) or poisson (each publisher sends
                       one frame at a time at random, independent intervals;
                       native generator only) (default ticks)
+  --listener          the server attaches a 'message' listener (it counts
+                      bytes) before clients connect, as scripts that watch
+                      their server do (echocast engines only)
+  --throttled N@RATE  N of the clients (receivers that neither publish nor
+                      audit) read at most RATE bytes/s each, like readers on
+                      slower links: e.g. 1@20MB, 2@500KB (decimal units,
+                      B KB MB GB; KiB MiB GiB binary). Rows add "paused ms"
+                      (how long the server paused reading for flow control)
+                      and "cut" (clients cut as slow consumers); every other
+                      client must still lose nothing. The server then runs
+                      with its default maxBacklogBytes (16 MiB). Native
+                      generator only
+  --slow-consumer-ms N
+                      the server's slowConsumerMs (docs/contract.md S7): how
+                      long reading may pause for a slow reader before it is
+                      cut; 0 cuts at once (default: the server's, 2000)
   --quick             every available engine, small scenarios, one short
                       round each: about a minute at most
   --out DIR           write results.json, results.md and chart.svg there
@@ -56,6 +72,21 @@ function duration(value: string | undefined): number | undefined {
   const ms = Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
   if (ms < 100 || ms > 600_000) throw new UsageError('--duration must be from 100ms to 600s');
   return ms;
+}
+
+const RATE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** `--throttled N@RATE`: how many clients, and the bytes per second each reads at most. */
+export function parseThrottled(value: string | undefined): Throttle | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)@(\d+(?:\.\d+)?)\s*([a-z]*)(?:\/s)?$/i.exec(value.trim());
+  const unit = m ? RATE_UNITS[(m[3] || 'b').toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new UsageError(`--throttled must be like 1@20MB (N clients @ RATE bytes/s), got "${value}"`);
+  const clients = Number(m[1]);
+  const bytesPerSecond = Math.round(Number(m[2]) * unit);
+  if (clients < 1) throw new UsageError('--throttled: N must be at least 1');
+  if (bytesPerSecond < 1000 || bytesPerSecond > 1e11) throw new UsageError(`--throttled: RATE must be from 1KB to 100GB per second, got ${m[2]}${m[3]}`);
+  return { clients, bytesPerSecond };
 }
 
 function rate(value: string | undefined): number | 'auto' {
@@ -77,6 +108,9 @@ export async function bench(argv: string[]): Promise<number> {
     rounds: { type: 'string' },
     generator: { type: 'string' },
     arrivals: { type: 'string' },
+    listener: { type: 'boolean' },
+    throttled: { type: 'string' },
+    'slow-consumer-ms': { type: 'string' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
     json: { type: 'boolean' },
@@ -111,6 +145,25 @@ export async function bench(argv: string[]): Promise<number> {
   if (arrivals === 'poisson' && generator !== 'native') {
     throw new UsageError('--arrivals poisson needs the native load generator (--generator native)');
   }
+  const throttled = parseThrottled(flags.throttled) ?? null;
+  const workload: Workload = {
+    listener: flags.listener ?? false,
+    throttled,
+    slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 3_600_000) ?? null,
+  };
+  if (workload.listener || workload.slowConsumerMs !== null) {
+    const refs = targets.filter((t) => t === 'baseline-net' || t === 'baseline-c-epoll');
+    if (refs.length) throw new UsageError(`--listener and --slow-consumer-ms apply to echocast engines only, not ${refs.join(', ')}`);
+  }
+  if (throttled) {
+    if (generator !== 'native') throw new UsageError('--throttled needs the native load generator (--generator native)');
+    for (const s of scenarios) {
+      // Throttled readers neither publish nor audit (the 2 auditors must see every frame at full speed).
+      if (throttled.clients > s.clients - s.publishers - 2) {
+        throw new UsageError(`--throttled ${throttled.clients}: at ${s.clients} clients with ${s.publishers} publishers at most ${Math.max(0, s.clients - s.publishers - 2)} can be throttled`);
+      }
+    }
+  }
   const settings = {
     rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? 1 : 3),
     durationMs: duration(flags.duration) ?? (quick ? 1000 : 5000),
@@ -118,6 +171,7 @@ export async function bench(argv: string[]): Promise<number> {
     rate: offered === 'auto' ? -1 : offered,
     generator,
     arrivals,
+    workload,
   };
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
@@ -129,6 +183,7 @@ export async function bench(argv: string[]): Promise<number> {
     warmupMs: settings.warmupMs,
     generator,
     arrivals,
+    workload,
     rateFor: (s) => (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
     onProgress: (done, total, label) => {
       const percent = Math.floor((done / total) * 100);

@@ -7,7 +7,13 @@ import type { EngineName } from '../options.js';
 /** The events the addon delivers, in batches, on the JS thread. */
 export type AddonEvent =
   | { type: 'connection'; id: number; remoteAddress: string; remotePort: number }
-  | { type: 'message'; clientId: number; data: Buffer }
+  /**
+   * A run of messages: data holds the batch's payloads side by side (a Buffer
+   * made for this batch, never written again), index [clientId, end] per
+   * message; the first payload starts at `start`, each next one where the
+   * previous one ended.
+   */
+  | { type: 'messages'; data: Buffer; start: number; index: Float64Array }
   | { type: 'frames'; clientId: number; data: Buffer; frames: number }
   | { type: 'disconnect'; id: number; reason: string }
   | { type: 'error'; error: Error };
@@ -77,6 +83,9 @@ export type AddonLoadGenOptions = Partial<Pick<LoadOptions, 'host' | 'clients' |
   port: number;
   /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
   rcvlowat?: number;
+  /** Receivers (after the publishers, before the auditors) that read at most throttleBytesPerSecond each (default 0). */
+  throttledClients?: number;
+  throttleBytesPerSecond?: number;
 };
 
 /** A snapshot of the load generator, taken synchronously. */
@@ -92,6 +101,8 @@ export interface AddonLoadGenResult extends AddonLoadGenMark {
   orderViolations: number;
   latencyUs: { p50: number; p99: number; max: number };
   latencyCount: number;
+  /** Throttled clients the server closed (not counted in lost). */
+  throttledClosed: number;
 }
 
 /** The bench's native load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */

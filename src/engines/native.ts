@@ -109,9 +109,17 @@ export class NativeEngine implements Engine {
   private dispatch(batch: AddonEvent[]): void {
     for (const event of batch) {
       switch (event.type) {
-        case 'message':
-          this.events.message({ clientId: event.clientId, data: event.data });
+        case 'messages': {
+          // Views of the batch's own Buffer: the listener owns them (S12), nothing writes it again.
+          const { data, index } = event;
+          let start = event.start;
+          for (let i = 0; i < index.length; i += 2) {
+            const end = index[i + 1]!;
+            this.events.message({ clientId: index[i]!, data: data.subarray(start, end) });
+            start = end;
+          }
           break;
+        }
         case 'frames':
           this.forward?.(event.data, event.frames, event.clientId);
           break;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Histogram } from '../../dist/bench/histogram.js';
 import { schedule, combine, type BenchSample } from '../../dist/bench/run.js';
 import { buildReport, markdown, svgChart } from '../../dist/bench/report.js';
+import { parseThrottled } from '../../dist/cli/bench.js';
 import { availableEngines } from 'echocast';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -24,6 +25,8 @@ function sample(target: string, cpu: number, lost = 0): BenchSample {
     peakRssMiB: 50,
     lost,
     orderViolations: 0,
+    pausedMs: null,
+    cut: null,
     framesSent: 100,
   };
 }
@@ -77,9 +80,11 @@ describe('bench: report', () => {
     assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'versions']);
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
-      'cpuNsPerDelivery', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
-      'orderViolations', 'peakRssMiB', 'scenario', 'valid',
+      'cpuNsPerDelivery', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
+      'orderViolations', 'pausedMs', 'peakRssMiB', 'scenario', 'valid', 'workload',
     ]);
+    assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
+    assert.deepEqual(report.settings.workload, row.workload);
     assert.deepEqual(Object.keys(row.scenario).sort(), ['clients', 'publishers', 'size']);
     assert.deepEqual(Object.keys(row.latencyUs).sort(), ['max', 'p50', 'p99']);
     assert.equal(row.valid, true);
@@ -87,8 +92,144 @@ describe('bench: report', () => {
     assert.match(markdown(report), /\| js \| 50 \| 5 \| 64 \|/);
     const svg = svgChart(report);
     assert.match(svg, /^<svg /);
-    assert.match(svg, /deliveries per second/);
+    // At a fixed rate every engine delivers the same: the chart draws latency and CPU instead.
+    assert.doesNotMatch(svg, /deliveries per second/);
+    assert.match(svg, /latency p50/);
+    assert.match(svg, /latency p99/);
     assert.match(svg, /server CPU ns per delivery/);
+    const max = svgChart({ ...report, settings: { ...report.settings, rate: 0 } });
+    assert.match(max, /deliveries per second/);
+    assert.doesNotMatch(max, /latency p99/);
+  });
+
+  it('a workload shows in every row, with paused ms and cut when readers are throttled', () => {
+    const workload = { listener: true, throttled: { clients: 1, bytesPerSecond: 20e6 }, slowConsumerMs: 0 };
+    const throttled = { ...sample('native-poll', 20), pausedMs: 1234.4, cut: 1 };
+    const report = buildReport([throttled, sample('baseline-net', 30)], 'echocast bench', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks', workload }, '0.0.0');
+    assert.deepEqual(report.results[0]!.workload, workload);
+    assert.equal(report.results[0]!.pausedMs, 1234);
+    assert.equal(report.results[0]!.cut, 1);
+    assert.equal(report.results[1]!.pausedMs, null);
+    const md = markdown(report);
+    assert.match(md, /\| workload \|/);
+    assert.match(md, /\| paused ms \| cut \|/);
+    assert.match(md, /\| native-poll \| 50 \| 5 \| 64 \| listener, 1@20MB, slow-consumer-ms 0 \|.*\| 1,234 \| 1 \| yes \|/);
+    assert.match(md, /\| baseline-net \|.*\| - \| - \| yes \|/);
+  });
+
+  it('the chart keeps its bars and labels readable from 1 scenario to 40', () => {
+    const settings = { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
+    const heights: number[] = [];
+    for (const count of [1, 40]) {
+      const rows: BenchSample[] = [];
+      for (let i = 0; i < count; i++) {
+        for (const engine of ['js', 'native-poll', 'native-threads']) rows.push({ ...sample(engine, 100 + i * 10), scenario: { clients: 50 + i, publishers: 5, size: 64 } });
+      }
+      const svg = svgChart(buildReport(rows, 'echocast bench', settings, '0.0.0'));
+      const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="([\d.]+)" fill="#/g)].map((m) => ({ w: Number(m[1]), h: Number(m[2]) }));
+      assert.equal(bars.length, count * 3 * 3 + 3, '3 panels × rows, and 3 legend swatches');
+      const plotted = bars.slice(0, count * 9);
+      assert.ok(plotted.every((b) => b.h >= 10 && b.w >= 1 && b.w <= 300), 'every bar is visible and inside its panel');
+      const fonts = [...svg.matchAll(/font-size="(\d+)"/g)].map((m) => Number(m[1]));
+      assert.ok(Math.min(...fonts) >= 10, 'no label smaller than 10 px');
+      heights.push(Number(/height="(\d+)"/.exec(svg)![1]));
+    }
+    assert.ok(heights[1]! > heights[0]! * 10, 'the chart grows with its rows instead of squeezing them');
+  });
+});
+
+describe('bench: workload flags', () => {
+  it('parses --throttled N@RATE (decimal and binary units) and rejects anything else', () => {
+    assert.deepEqual(parseThrottled('1@20MB'), { clients: 1, bytesPerSecond: 20_000_000 });
+    assert.deepEqual(parseThrottled('2@500KiB/s'), { clients: 2, bytesPerSecond: 512_000 });
+    assert.deepEqual(parseThrottled('3@1.5GB'), { clients: 3, bytesPerSecond: 1_500_000_000 });
+    assert.equal(parseThrottled(undefined), undefined);
+    for (const bad of ['20MB', '1@', '0@20MB', '1@20XB', '1@10', 'x@1MB']) assert.throws(() => parseThrottled(bad), /--throttled/, bad);
+  });
+
+  it('bad workload flags exit 2 with one line; --help documents them', async () => {
+    for (const args of [
+      ['--throttled', '1@fast'],
+      ['--slow-consumer-ms', '-5'],
+      ['--engines', 'js,baseline-net', '--listener'],
+      ['--throttled', '1@20MB', '--generator', 'js'],
+      ['--throttled', '4@20MB', '--clients', '6', '--publishers', '1'],
+    ]) {
+      const r = await runBench(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    const help = await runBench(['--help']);
+    assert.equal(help.code, 0);
+    for (const flag of ['--listener', '--throttled N@RATE', '--slow-consumer-ms']) assert.ok(help.stdout.includes(flag), flag);
+  });
+});
+
+/** Runs `echocast bench ARGS` to its end. */
+async function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stdout, stderr };
+}
+
+interface JsonRow {
+  engine: string;
+  valid: boolean;
+  lost: number;
+  pausedMs: number | null;
+  cut: number | null;
+  cpuNsPerDelivery: number;
+  workload: { listener: boolean; throttled: { clients: number; bytesPerSecond: number } | null; slowConsumerMs: number | null };
+}
+
+const echocastEngines = availableEngines();
+
+describe('bench: workload runs', function () {
+  this.timeout(120_000);
+
+  it('--listener: the server listens to every message, and the rows say so', async () => {
+    const r = await runBench(['--engines', availableEngines().join(','), '--listener', '--clients', '8', '--publishers', '2', '--rounds', '1', '--duration', '300ms', '--json']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as { settings: { workload: JsonRow['workload'] }; results: JsonRow[] };
+    assert.deepEqual(report.settings.workload, { listener: true, throttled: null, slowConsumerMs: null });
+    assert.deepEqual(report.results.map((row) => row.engine).sort(), [...availableEngines()].sort());
+    for (const row of report.results) {
+      assert.equal(row.valid, true, JSON.stringify(row));
+      assert.equal(row.workload.listener, true);
+      assert.ok(row.cpuNsPerDelivery > 0);
+    }
+  });
+
+  it('--throttled with the default slowConsumerMs: a 6 MB/s reader is paced, not cut, and nobody loses a frame', async () => {
+    // 6 MB/s: slower than what the others take at --rate max even on a busy machine, and
+    // fast enough to bring a 16 MiB backlog down to 8 MiB well within slowConsumerMs (2 s).
+    const r = await runBench(['--engines', echocastEngines.join(','), '--throttled', '1@6MB', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', '--duration', '1500ms', '--json']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    for (const row of rows) {
+      assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 6_000_000 });
+      assert.equal(row.cut, 0, JSON.stringify(row));
+      assert.ok(row.pausedMs! > 0, `reading was paused for the throttled reader: ${JSON.stringify(row)}`);
+      assert.equal(row.lost, 0);
+      assert.equal(row.valid, true);
+    }
+  });
+
+  it('--throttled with --slow-consumer-ms 0: the throttled reader is cut, every other client loses nothing', async () => {
+    const r = await runBench(['--engines', echocastEngines.join(','), '--throttled', '1@1MB', '--slow-consumer-ms', '0', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', '--duration', '1s', '--json']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    for (const row of rows) {
+      assert.equal(row.workload.slowConsumerMs, 0);
+      assert.equal(row.cut, 1, JSON.stringify(row));
+      assert.equal(row.pausedMs, 0, 'cut at once: reading never paused');
+      assert.equal(row.lost, 0, 'the other clients lost nothing');
+      assert.equal(row.valid, true);
+    }
   });
 });
 
