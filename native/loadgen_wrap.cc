@@ -40,6 +40,9 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   options_.poisson = arrivals == "poisson";
   read_u32(o, "rcvlowat", &options_.rcvlowat, Field::Optional);
   read_u32(o, "auditors", &options_.auditors, Field::Optional);
+  // WebSocket clients (port is then the server's WebSocket port).
+  read_bool(o, "websocket", &options_.websocket, Field::Optional);
+  read_string(o, "wsPath", &options_.ws_path, Field::Optional);
   // As in loadgen.ts: at most every client audits.
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).
