@@ -216,26 +216,39 @@ export function splitFrames(framing: Framing, segment: Buffer): Buffer[] {
   return out;
 }
 
+/** Frames in wire form made from one piece of data: the bytes, how many frames, the largest's size. */
+export interface EncodedFrames {
+  bytes: Buffer;
+  frames: number;
+  /** The largest frame's size as S6 counts it (line: with its '\n'; length: its payload). */
+  largest: number;
+}
+
 /**
- * Encodes data given to send() or broadcast() as wire frames, returning the
- * bytes and how many frames they hold.
+ * The one rule by which a whole message becomes frames of the server's framing
+ * (docs/contract.md §6): a WebSocket client's message, and the data given to
+ * send() or broadcast() (encodeFrames).
  *
- * line: the text is split at '\n' into lines; a last line without '\n' gets
- * one, so `send('Hello')` sends one frame `Hello\n`. length: one frame, the
- * 4-byte prefix added. raw: the bytes as they are, one frame.
- * Returns null for data that makes no frame (an empty line-framed string yields
- * an empty frame `\n`; an empty raw buffer yields nothing).
+ * line: the message is split at '\n' into lines, each one frame ending in '\n'; a
+ * message ending in '\n' adds no empty frame after it, and an empty message is one
+ * empty line (`\n`). So `send('Hello')` sends one frame `Hello\n`, and a WebSocket
+ * message `a\nb` enters the hub as the two frames `a\n` and `b\n`.
+ * raw: the message as it is, one frame; an empty message makes none.
+ * length: one frame, the 4-byte big-endian prefix added.
+ * Returns null for a message that makes no frame. The bytes may be the message itself
+ * (line ending in '\n', raw): no copy is made when none is needed.
  */
-export function encodeFrames(framing: Framing, data: Buffer): { bytes: Buffer; frames: number; largest: number } | null {
+export function messageToFrames(framing: Framing, message: Buffer): EncodedFrames | null {
   if (framing === 'length') {
     const prefix = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES);
-    prefix.writeUInt32BE(data.length, 0);
-    return { bytes: Buffer.concat([prefix, data]), frames: 1, largest: data.length };
+    prefix.writeUInt32BE(message.length, 0);
+    return { bytes: Buffer.concat([prefix, message]), frames: 1, largest: message.length };
   }
   if (framing === 'raw') {
-    return data.length === 0 ? null : { bytes: data, frames: 1, largest: data.length };
+    return message.length === 0 ? null : { bytes: message, frames: 1, largest: message.length };
   }
-  const bytes = data.length > 0 && data[data.length - 1] === NEWLINE ? data : Buffer.concat([data, Buffer.from([NEWLINE])]);
+  const bytes =
+    message.length > 0 && message[message.length - 1] === NEWLINE ? message : Buffer.concat([message, Buffer.from([NEWLINE])]);
   let frames = 0;
   let largest = 0;
   let start = 0;
@@ -247,6 +260,14 @@ export function encodeFrames(framing: Framing, data: Buffer): { bytes: Buffer; f
     start = nl + 1;
   }
   return { bytes, frames, largest };
+}
+
+/**
+ * Encodes data given to send() or broadcast() as wire frames: the rule of
+ * messageToFrames, the same as for a WebSocket client's message.
+ */
+export function encodeFrames(framing: Framing, data: Buffer): EncodedFrames | null {
+  return messageToFrames(framing, data);
 }
 
 /**

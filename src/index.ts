@@ -1,5 +1,6 @@
 /**
- * echocast: a TCP broadcast echo server. Every frame any client sends reaches
+ * echocast: a TCP broadcast echo server (with WebSocket clients beside TCP ones,
+ * the `ws` option). Every frame any client sends reaches
  * every connected client, the sender too, in one order; a newcomer first gets
  * the latest frame(s). See README.md and docs/contract.md for the whole contract.
  */
@@ -10,7 +11,7 @@ export type { EchoClientEvents } from './client.js';
 export { EchocastError, ErrorCodes } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { DEFAULTS } from './options.js';
-export type { ServerOptions, ClientOptions, ClusterOptions, Framing, EngineName, EngineChoice } from './options.js';
+export type { ServerOptions, ClientOptions, ClusterOptions, WebSocketOptions, Framing, EngineName, EngineChoice } from './options.js';
 export type { ClusterStats } from './cluster/types.js';
 export { DISCONNECT_REASONS } from './engines/types.js';
 export type { ConnectionInfo, MessageInfo, DisconnectInfo, DisconnectReason, ServerAddress } from './engines/types.js';

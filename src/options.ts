@@ -1,4 +1,5 @@
 import { EchocastError, ErrorCodes } from './errors.js';
+import { PAGE_HTML } from './ws/page.js';
 
 /** How the byte stream of a connection is cut into frames (docs/contract.md S5). */
 export type Framing = 'line' | 'raw' | 'length';
@@ -19,6 +20,25 @@ export interface ClusterOptions {
   maxLen?: number;
   /** Bytes of frames buffered while Redis is unreachable; past it the senders are cut (default 16 MiB). */
   bufferBytes?: number;
+}
+
+/** Options of the WebSocket listener (docs/contract.md §6). */
+export interface WebSocketOptions {
+  /** Port of the WebSocket (and page) listener; 0 picks a free one. Required. */
+  port: number;
+  /** Address to bind (default: the server's `host`). */
+  host?: string;
+  /** The path WebSocket clients upgrade on and the page is served at (default `/`). */
+  path?: string;
+}
+
+/** WebSocketOptions after validation: every field present, and the page every engine serves. */
+export interface ResolvedWebSocketOptions {
+  port: number;
+  host: string;
+  path: string;
+  /** The built-in page's HTML (src/ws/page.ts): the same bytes on every engine. */
+  page: string;
 }
 
 /** Options of createServer(). Every field is optional. */
@@ -58,6 +78,12 @@ export interface ServerOptions {
   /** Share one broadcast with other echocast servers through a Redis Stream (docs/contract.md §5). */
   cluster?: ClusterOptions;
   /**
+   * A second listener for browsers (docs/contract.md §6): WebSocket clients on `ws.port`
+   * join the same broadcast as TCP clients, and a plain GET of `ws.path` serves a page
+   * that joins it. Default: none.
+   */
+  ws?: WebSocketOptions;
+  /**
    * Aborting it closes the server; aborted before listen() has bound, listen()
    * (and so createServer()) rejects with an AbortError (code `ABORT_ERR`).
    */
@@ -79,6 +105,8 @@ export interface ResolvedServerOptions {
   maxClients: number;
   closeTimeoutMs: number;
   cluster: Required<ClusterOptions> | undefined;
+  /** The WebSocket listener, or null for none. */
+  ws: ResolvedWebSocketOptions | null;
   signal: AbortSignal | undefined;
 }
 
@@ -134,8 +162,43 @@ function oneOf<T extends string>(name: string, value: unknown, fallback: T, allo
 
 const KNOWN_SERVER_OPTIONS = new Set([
   'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
-  'maxBacklogBytes', 'slowConsumerMs', 'allowHalfOpen', 'maxClients', 'closeTimeoutMs', 'cluster', 'signal',
+  'maxBacklogBytes', 'slowConsumerMs', 'allowHalfOpen', 'maxClients', 'closeTimeoutMs', 'cluster', 'ws', 'signal',
 ]);
+
+const KNOWN_WS_OPTIONS = new Set(['port', 'host', 'path']);
+
+/**
+ * Why a WebSocket path is unusable, or null when it is fine. A path starts with '/' and is
+ * visible ASCII without '?' or '#': it is compared with the request's path as the browser
+ * sends it (percent-encoded, the query string cut off), so anything else could never match.
+ */
+export function wsPathProblem(path: string): string | null {
+  if (!path.startsWith('/')) return "must start with '/'";
+  if (path.length > 1024) return 'must be at most 1024 characters';
+  if (!/^[\x21-\x7e]*$/.test(path) || /[?#]/.test(path)) return "must be visible ASCII without '?' or '#' (percent-encode the rest)";
+  return null;
+}
+
+function wsOptions(value: unknown, serverHost: string, serverPort: number): ResolvedWebSocketOptions | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('ws', 'an object such as { port: 8080 }', value);
+  const ws = value as Record<string, unknown>;
+  for (const key of Object.keys(ws)) {
+    if (!KNOWN_WS_OPTIONS.has(key)) throw new EchocastError(`unknown option "ws.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  if (ws.port === undefined) throw invalid('ws.port', 'an integer from 0 to 65535', undefined);
+  const port = integer('ws.port', ws.port, 0, 0, 65535);
+  const host = ws.host ?? serverHost;
+  if (typeof host !== 'string' || host.length === 0) throw invalid('ws.host', 'a non-empty string', host);
+  const path = ws.path ?? '/';
+  if (typeof path !== 'string') throw invalid('ws.path', "a string starting with '/'", path);
+  const problem = wsPathProblem(path);
+  if (problem !== null) throw invalid('ws.path', `a path that ${problem}`, path);
+  if (port !== 0 && port === serverPort && host === serverHost) {
+    throw new EchocastError(`option "ws.port" must differ from "port" on the same host, got ${port} for both`, ErrorCodes.INVALID_OPTION);
+  }
+  return { port, host, path, page: PAGE_HTML };
+}
 
 function abortSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined || value instanceof AbortSignal) return value;
@@ -176,9 +239,10 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     };
   }
   const maxFrameBytes = integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024);
+  const port = integer('port', options.port, DEFAULTS.port, 0, 65535);
   return {
     host,
-    port: integer('port', options.port, DEFAULTS.port, 0, 65535),
+    port,
     engine: oneOf('engine', options.engine, DEFAULTS.engine, ENGINE_CHOICES),
     framing: oneOf('framing', options.framing, DEFAULTS.framing, FRAMINGS),
     replay: integer('replay', options.replay, DEFAULTS.replay, 0, 1_000_000),
@@ -190,6 +254,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,
+    ws: wsOptions(options.ws, host, port),
     signal: abortSignal(options.signal),
   };
 }

@@ -53,13 +53,25 @@ export interface EchoServerEvents {
 const ACCEPT_SHORTAGE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
- * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
- * Windows when the addon loaded, else js; 'native' is the best native model.
+ * Whether the native engines speak WebSocket (docs/contract.md §6): the addon lists the
+ * feature `'websocket'` once both do.
  */
-export function resolveEngine(choice: EngineChoice): EngineName {
+function nativeWebSocket(): boolean {
+  const addon = loadAddon().addon as { features?: unknown } | null;
+  return Array.isArray(addon?.features) && addon.features.includes('websocket');
+}
+
+/**
+ * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
+ * Windows when the addon loaded, else js; 'native' is the best native model. With
+ * `needs.websocket` (the `ws` option), 'auto' picks js where the native engines do not speak
+ * WebSocket; an explicit native choice is left for createServer to refuse.
+ */
+export function resolveEngine(choice: EngineChoice, needs: { websocket?: boolean } = {}): EngineName {
   if (choice === 'js' || choice === 'native-threads' || choice === 'native-poll') return choice;
   const available = nativeEngines();
   if (choice === 'auto') {
+    if (needs.websocket === true && !nativeWebSocket()) return 'js';
     if (process.platform === 'win32' && available.length > 0) return available.includes('native-poll') ? 'native-poll' : available[0]!;
     return 'js';
   }
@@ -79,6 +91,13 @@ export function availableEngines(): EngineName[] {
 
 function makeEngine(name: EngineName, options: ResolvedServerOptions, events: EngineEvents): Engine {
   if (name === 'js') return new JsEngine(options, events);
+  if (options.ws !== null && nativeEngines().includes(name) && !nativeWebSocket()) {
+    // Never ignore `ws` silently: a server without the listener asked for is refused.
+    throw new EchocastError(
+      `engine "${name}" has no WebSocket support in this build of the addon, so the "ws" option cannot be used with it; use engine "js" (or "auto")`,
+      ErrorCodes.ENGINE_UNAVAILABLE,
+    );
+  }
   if (!nativeEngines().includes(name)) {
     const result = loadAddon();
     if (!result.addon) {
@@ -104,6 +123,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private readonly impl: Engine;
   private _status: ServerStatus = 'new';
   private boundAddress: ServerAddress | null = null;
+  private boundWsAddress: ServerAddress | null = null;
   private startedAt = 0;
   private closePromise: Promise<void> | null = null;
   private link: ClusterLink | null = null;
@@ -115,7 +135,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   constructor(options: ServerOptions = {}) {
     super();
     this.options = Object.freeze(resolveServerOptions(options));
-    this.engine = resolveEngine(this.options.engine);
+    this.engine = resolveEngine(this.options.engine, { websocket: this.options.ws !== null });
     this.impl = makeEngine(this.engine, this.options, {
       connection: (info) => {
         this.acceptShortage = false;
@@ -181,6 +201,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       // may enter the local hub without passing through the stream.
       if (this.options.cluster) await this.joinCluster(this.options.cluster);
       this.boundAddress = await this.impl.listen();
+      this.boundWsAddress = this.impl.wsAddress();
       // An abort while binding takes effect once the bind is done: the engine
       // is never closed halfway through its listen.
       if (signal?.aborted) throw abortError(signal);
@@ -218,6 +239,17 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   address(): ServerAddress {
     if (!this.boundAddress) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
     return { ...this.boundAddress };
+  }
+
+  /**
+   * Where the WebSocket listener is bound (docs/contract.md §6): null when the server has
+   * no `ws` option; throws before listen() has finished, as address() does. Browsers load
+   * the page at `http://ADDRESS:PORT/PATH` and WebSocket clients connect to `ws://…` there.
+   */
+  wsAddress(): ServerAddress | null {
+    if (this.options.ws === null) return null;
+    if (!this.boundWsAddress) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
+    return { ...this.boundWsAddress };
   }
 
   /**

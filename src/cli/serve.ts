@@ -1,5 +1,6 @@
 import { createServer } from '../server.js';
-import { DEFAULTS, ENGINE_CHOICES, FRAMINGS } from '../options.js';
+import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
+import type { ServerAddress } from '../engines/types.js';
 import { choiceFlag, intFlag, parseFlags, sizeFlag, UsageError } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
@@ -11,7 +12,9 @@ Runs a broadcast echo server: every frame any client sends reaches every
 connected client, the sender too, in one order; a newcomer first gets the
 latest frame(s). Prints one line when ready:
   echocast listening on HOST:PORT (engine=ENGINE)
-and stops cleanly on Ctrl-C (SIGINT), SIGTERM, Ctrl-Break, or an IPC
+and, with --ws-port, a second one for browsers and WebSocket clients:
+  echocast websocket on ws://HOST:PORT/PATH (page: http://HOST:PORT/PATH)
+It stops cleanly on Ctrl-C (SIGINT), SIGTERM, Ctrl-Break, or an IPC
 'shutdown' message (how pm2 stops processes on Windows).
 
 Options:
@@ -32,6 +35,11 @@ Options:
   --cluster-redis URL      share one broadcast with other servers through a
                            Redis Stream (redis://host:port)
   --cluster-stream KEY     the stream's key (default echocast)
+  --ws-port P              also accept WebSocket clients on port P (0 for any
+                           free one); a browser opening http://HOST:P/ gets a
+                           page that joins the broadcast (engine js)
+  --ws-host H              address the WebSocket port binds (default: --host)
+  --ws-path P              path to upgrade on and serve the page at (default /)
   --verbose                log connections and disconnects to stderr
   -h, --help               show this help
 
@@ -44,6 +52,30 @@ function clusterFlags(redis: string | undefined, stream: string | undefined): { 
   }
   if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redis}"`);
   return stream === undefined ? { redis } : { redis, stream };
+}
+
+function wsFlags(port: string | undefined, host: string | undefined, path: string | undefined): WebSocketOptions | undefined {
+  if (port === undefined) {
+    if (host !== undefined) throw new UsageError('--ws-host needs --ws-port');
+    if (path !== undefined) throw new UsageError('--ws-path needs --ws-port');
+    return undefined;
+  }
+  const ws: WebSocketOptions = { port: intFlag('ws-port', port, 0, 65535)! };
+  if (host !== undefined) {
+    if (host.length === 0) throw new UsageError('--ws-host must not be empty');
+    ws.host = host;
+  }
+  if (path !== undefined) {
+    const problem = wsPathProblem(path);
+    if (problem !== null) throw new UsageError(`--ws-path ${problem}, got "${path}"`);
+    ws.path = path;
+  }
+  return ws;
+}
+
+/** HOST:PORT as a URL writes it (an IPv6 address in brackets). */
+function hostPort({ address, port }: ServerAddress): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 /**
@@ -88,6 +120,9 @@ export async function serve(argv: string[]): Promise<number> {
     'max-clients': { type: 'string' },
     'cluster-redis': { type: 'string' },
     'cluster-stream': { type: 'string' },
+    'ws-port': { type: 'string' },
+    'ws-host': { type: 'string' },
+    'ws-path': { type: 'string' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -108,6 +143,7 @@ export async function serve(argv: string[]): Promise<number> {
     allowHalfOpen: flags['allow-half-open'] ? true : undefined,
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
     cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
+    ws: wsFlags(flags['ws-port'], flags['ws-host'], flags['ws-path']),
   });
   if (flags.verbose) {
     server.on('connection', (c) => process.stderr.write(`+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}\n`));
@@ -116,12 +152,16 @@ export async function serve(argv: string[]): Promise<number> {
   server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
   server.on('cluster-down', (reason) => process.stderr.write(`echocast: cluster down (${reason}); buffering\n`));
   server.on('cluster-up', () => process.stderr.write('echocast: cluster up\n'));
-  const { address, port } = server.address();
-  const shown = address.includes(':') ? `[${address}]` : address;
   // Listen for the stop before printing the ready line: a SIGINT sent on seeing
   // the line must find its handler, or it would kill the process outright.
   const stop = stopRequested();
-  process.stdout.write(`echocast listening on ${shown}:${port} (engine=${server.engine})\n`);
+  let ready = `echocast listening on ${hostPort(server.address())} (engine=${server.engine})\n`;
+  const ws = server.wsAddress();
+  if (ws !== null) {
+    const at = `${hostPort(ws)}${server.options.ws!.path}`;
+    ready += `echocast websocket on ws://${at} (page: http://${at})\n`;
+  }
+  process.stdout.write(ready);
 
   await stop;
   await server.close();

@@ -1,11 +1,15 @@
+import type { EventEmitter } from 'node:events';
 import net from 'node:net';
+import type { WebSocket } from 'ws';
 import { fromSystemError } from '../errors.js';
-import { FrameDecoder, forEachPayload, keepable, splitFrames, type SegmentSink } from '../framing.js';
+import { FrameDecoder, forEachPayload, keepable, messageToFrames, splitFrames, type SegmentSink } from '../framing.js';
 import type { ResolvedServerOptions } from '../options.js';
+import { CLOSE_CODES, encodeWsMessages } from '../ws/frames.js';
+import { WsListener } from '../ws/listener.js';
 import { emptyDisconnects } from './types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
 
-/** One admitted connection of the js engine. */
+/** One admitted connection of the js engine: a TCP client, or a WebSocket client (`ws` set). */
 class JsClient {
   /** Set once the client is being cut or closed: the reason its disconnect will carry. */
   reason: DisconnectReason | null = null;
@@ -16,7 +20,7 @@ class JsClient {
   /**
    * Chunks read while reading was paused (S7), not yet decoded, oldest first; while set, the
    * socket is paused and the client waits in the engine's held queue. Usually one chunk:
-   * a paused socket emits no more 'data'.
+   * a paused socket emits no more 'data'. A WebSocket client holds whole messages instead.
    */
   held: Buffer[] | null = null;
   /** Over half the backlog limit during a pause episode: checked until it falls back (S7). */
@@ -29,9 +33,12 @@ class JsClient {
 
   constructor(
     readonly id: number,
+    /** The TCP connection; for a WebSocket client, the upgraded socket, written to directly. */
     readonly socket: net.Socket,
     options: ResolvedServerOptions,
     accept: (segment: Buffer, frames: number, from: JsClient) => void,
+    /** The `ws` WebSocket that reads this client's messages and answers its pings and close. */
+    readonly ws: WebSocket | null = null,
   ) {
     this.decoder = new FrameDecoder(options.framing, options.maxFrameBytes);
     this.sink = (segment, frames) => accept(segment, frames, this);
@@ -71,11 +78,26 @@ interface HistoryEntry {
  * socket is paused; at the end the held chunks are decoded in the order they came and
  * those sockets resume. Frames TCP cannot pace (broadcast(), cluster input) never wait,
  * and a backlog at twice the limit is cut at once, so memory stays bounded.
+ *
+ * WebSocket clients (docs/contract.md §6) are clients of the same hub: one roster, one
+ * maxClients count, one order, one replay. `ws` reads their messages (each becomes frames
+ * by messageToFrames) and answers their pings and close; what the hub sends them is
+ * written straight to their socket, each batch encoded once as WebSocket messages and the
+ * same Buffer written to every WebSocket client, as the TCP clients share theirs. `ws`
+ * writes its own frames (pong, close) with synchronous socket writes, whole frames each,
+ * so nothing interleaves inside a frame. Their backlog is their socket's writableLength
+ * too; an episode holds their messages and pauses them through ws.pause().
  */
 export class JsEngine implements Engine {
   readonly name = 'js' as const;
   private server: net.Server | undefined;
+  /** The WebSocket listener (§6), when the `ws` option asks for one. */
+  private wsListener: WsListener | null = null;
+  private wsBound: ServerAddress | null = null;
+  /** Every admitted client, TCP and WebSocket: one roster under maxClients. */
   private readonly clients = new Map<number, JsClient>();
+  /** How many of `clients` are WebSocket clients: while none is, deliver() is the TCP loop alone. */
+  private wsClients = 0;
   private forward: ForwardFn | null = null;
   private nextId = 1;
   private messageEvents = false;
@@ -83,6 +105,8 @@ export class JsEngine implements Engine {
   private whenAllDropped: (() => void) | null = null;
   /** Clients that ended their side and are being flushed (S11): no slot, no new frames. */
   private readonly leavingClients = new Set<JsClient>();
+  /** WebSockets refused with `server-full`, closing: never admitted, destroyed by close(). */
+  private readonly refusing = new Set<net.Socket>();
 
   /** A pause episode is running: chunks from clients are held, not decoded (S7). */
   private readPaused = false;
@@ -127,7 +151,21 @@ export class JsEngine implements Engine {
     this.flushAbove = Math.max(64 * 1024, Math.floor(options.maxBacklogBytes / 2));
   }
 
-  listen(): Promise<ServerAddress> {
+  async listen(): Promise<ServerAddress> {
+    const address = await this.listenTcp();
+    const ws = this.options.ws;
+    if (ws !== null) {
+      this.wsListener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (socket, raw) => this.admitWs(socket, raw));
+      this.wsBound = await this.wsListener.listen();
+    }
+    return address;
+  }
+
+  wsAddress(): ServerAddress | null {
+    return this.wsBound === null ? null : { ...this.wsBound };
+  }
+
+  private listenTcp(): Promise<ServerAddress> {
     const { host, port } = this.options;
     // allowHalfOpen here only stops node from ending a socket by itself at the peer's FIN:
     // onEnd() decides, by the allowHalfOpen option (S11).
@@ -187,14 +225,22 @@ export class JsEngine implements Engine {
     this.closing = true;
     const server = this.server;
     const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const wsClosed = this.wsListener?.close();
     this.flush();
     // Chunks held by a pause episode were never accepted: they are dropped with it.
     this.endEpisode();
     for (const client of this.heldQueue) client.held = null;
     this.heldQueue = [];
+    for (const socket of this.refusing) socket.destroy();
     for (const client of this.clients.values()) {
       client.reason ??= 'server-closed';
       // A paused socket would never see the peer's FIN, and so never close.
+      if (client.ws !== null) {
+        client.ws.resume();
+        // Queued behind what the client has yet to receive: the frames flush, then 1001.
+        client.ws.close(CLOSE_CODES['server-closed'], 'server-closed');
+        continue;
+      }
       client.socket.resume();
       client.socket.end();
     }
@@ -211,6 +257,7 @@ export class JsEngine implements Engine {
       });
     }
     await serverClosed;
+    await wsClosed;
   }
 
   private admit(socket: net.Socket): void {
@@ -240,6 +287,93 @@ export class JsEngine implements Engine {
     this.events.connection({ id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
   }
 
+  /**
+   * A WebSocket whose upgrade completed (§6): admitted as a client of the hub like a TCP
+   * one (an id, a slot under maxClients, replay, a `connection` event), or, over
+   * maxClients, closed at once with 1013 `server-full`.
+   */
+  private admitWs(ws: WebSocket, socket: net.Socket): void {
+    const id = this.nextId++;
+    ws.on('error', () => undefined); // reasons come from the receiver hook and the socket
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.clients.size >= this.options.maxClients) {
+      this.refusing.add(socket);
+      socket.once('close', () => this.refusing.delete(socket));
+      ws.close(CLOSE_CODES['server-full'], 'server-full');
+      this.disconnects['server-full']++;
+      this.events.disconnect({ id, reason: 'server-full' });
+      return;
+    }
+    this.flush();
+    const client = new JsClient(id, socket, this.options, this.acceptBound, ws);
+    if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
+    this.clients.set(id, client);
+    this.wsClients++;
+    ws.on('message', (data: Buffer) => this.onData(client, data));
+    const receiver = (ws as unknown as { _receiver?: EventEmitter })._receiver;
+    // Before ws's own listeners: so that its answer to a close frame without a code is
+    // 1000 rather than an empty close, and its close frame for a protocol error states our
+    // reason; and so that nothing more is written to the client once it is closing.
+    receiver?.prependListener('conclude', (code: number) => this.onWsClose(client, code));
+    receiver?.prependListener('error', (err: Error & { code?: string }) => this.onWsError(client, err));
+    // Before ws's own 'end' listener, which ends our side at once: flush the batch first (S11).
+    socket.prependListener('end', () => this.onWsEnd(client));
+    socket.on('error', () => {
+      client.reason ??= 'client-error';
+    });
+    socket.on('close', () => this.drop(client));
+    this.events.connection({ id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+  }
+
+  /**
+   * The client's close frame: it leaves as `client-closed` at once (its slot is free, it is
+   * sent nothing more: frames still queued for it are dropped), and `ws` answers with the
+   * same code, or 1000 for a close that had none, then closes the socket.
+   */
+  private onWsClose(client: JsClient, code: number): void {
+    if (client.reason === null) {
+      client.reason = 'client-closed';
+      this.leave(client);
+    }
+    if (code === 1005) client.ws!.close(CLOSE_CODES['client-closed']);
+  }
+
+  /**
+   * `ws` found a message it refuses: over maxFrameBytes (1009, `frame-too-large`), invalid
+   * UTF-8 (1007) or another breach of RFC 6455 (1002, `protocol-error`). The client is cut
+   * with that close code and our reason as its text (`ws` would send the code alone).
+   */
+  private onWsError(client: JsClient, err: Error & { code?: string }): void {
+    const code = err.code ?? '';
+    const reason: DisconnectReason =
+      code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ? 'frame-too-large'
+      : code.startsWith('WS_ERR_') ? 'protocol-error'
+      : 'client-error';
+    const closeCode = code === 'WS_ERR_INVALID_UTF8' ? 1007 : CLOSE_CODES[reason];
+    if (client.reason === null || client.reason === 'server-closed') client.reason = reason;
+    // Off the roster now; close() still waits for (or destroys) it while its close goes out.
+    this.leave(client);
+    if (client.ws!.readyState === 1) client.ws!.close(closeCode, reason);
+  }
+
+  /**
+   * The client's FIN without a close frame: `client-closed`, once what was queued for it is
+   * sent (S11; a WebSocket has no half-close, so allowHalfOpen does not apply). `ws` ends
+   * our side right after this.
+   */
+  private onWsEnd(client: JsClient): void {
+    if (client.reason !== null) return;
+    this.flush();
+    if (client.reason !== null) return;
+    client.reason = 'client-closed';
+    this.leave(client);
+    // ws's own 'end' listener ends our side after this one; the linger check starts then.
+    if (client.socket.writableLength > 0) this.lingerWhileDraining(client);
+  }
+
   private onData(client: JsClient, chunk: Buffer): void {
     if (client.reason !== null) return;
     if (this.readPaused || client.held !== null) {
@@ -249,7 +383,13 @@ export class JsEngine implements Engine {
     this.decode(client, chunk);
   }
 
+  /** Decodes a TCP client's chunk, or turns a WebSocket client's message into frames (§6). */
   private decode(client: JsClient, chunk: Buffer): void {
+    if (client.ws !== null) {
+      const encoded = messageToFrames(this.options.framing, chunk);
+      if (encoded !== null) this.accept(encoded.bytes, encoded.frames, client);
+      return;
+    }
     const error = client.decoder.push(chunk, client.sink);
     if (error !== null) this.cut(client, error);
   }
@@ -270,8 +410,7 @@ export class JsEngine implements Engine {
     this.flush();
     if (client.reason !== null) return;
     client.reason = 'client-closed';
-    this.clients.delete(client.id);
-    this.leavingClients.add(client);
+    this.leave(client);
     const socket = client.socket;
     socket.end();
     if (socket.writableLength > 0) this.lingerWhileDraining(client);
@@ -332,18 +471,27 @@ export class JsEngine implements Engine {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pendingFrames === 0) return;
-    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const parts = this.pending;
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.pendingBytes);
     const frames = this.pendingFrames;
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingFrames = 0;
-    this.deliver(bytes, frames, null);
+    this.deliver(bytes, frames, null, parts);
   }
 
-  /** Sends frames to every client but `except`; a backlog past the check goes to flow control (S7). */
-  private deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
+  /**
+   * Sends frames to every client but `except`; a backlog past the check goes to flow control
+   * (S7). `parts` are the segments `bytes` joins (a raw batch keeps its chunks apart there,
+   * one WebSocket message each).
+   */
+  private deliver(bytes: Buffer, frames: number, except: JsClient | null, parts?: Buffer[]): void {
     // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
     if (except !== null && this.pendingFrames > 0) this.flush();
+    if (this.wsClients > 0) {
+      this.deliverMixed(bytes, frames, except, parts ?? [bytes]);
+      return;
+    }
     // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
     let checkAbove = this.checkAbove;
     let delivered = 0;
@@ -359,6 +507,36 @@ export class JsEngine implements Engine {
     }
     this.traffic.framesOut += delivered * frames;
     this.traffic.bytesOut += delivered * bytes.length;
+  }
+
+  /**
+   * deliver() while WebSocket clients are connected: the same loop, in the same roster
+   * order, the WebSocket clients getting the batch as WebSocket messages, encoded once
+   * (when the first of them is reached) and shared by all of them.
+   */
+  private deliverMixed(bytes: Buffer, frames: number, except: JsClient | null, parts: Buffer[]): void {
+    let checkAbove = this.checkAbove;
+    let wsBytes: Buffer | null = null;
+    let tcpDelivered = 0;
+    let wsDelivered = 0;
+    for (const client of this.clients.values()) {
+      if (client === except) continue;
+      const socket = client.socket;
+      if (client.ws !== null) {
+        wsBytes ??= encodeWsMessages(this.options.framing, parts);
+        socket.write(wsBytes);
+      } else {
+        socket.write(bytes);
+      }
+      if (socket.writableLength > checkAbove) {
+        if (this.overBacklog(client)) continue;
+        checkAbove = this.checkAbove;
+      }
+      if (client.ws !== null) wsDelivered++;
+      else tcpDelivered++;
+    }
+    this.traffic.framesOut += (tcpDelivered + wsDelivered) * frames;
+    this.traffic.bytesOut += tcpDelivered * bytes.length + (wsBytes === null ? 0 : wsDelivered * wsBytes.length);
   }
 
   /**
@@ -464,7 +642,10 @@ export class JsEngine implements Engine {
         break;
       }
       client.held = null;
-      if (client.reason === null) client.socket.resume();
+      if (client.reason === null) {
+        if (client.ws !== null) client.ws.resume();
+        else client.socket.resume();
+      }
     }
     this.heldQueue = i === 0 ? queue : queue.slice(i);
   }
@@ -474,7 +655,9 @@ export class JsEngine implements Engine {
     if (client.held === null) {
       client.held = [chunk];
       this.heldQueue.push(client);
-      client.socket.pause();
+      // ws.pause() and not the socket's: ws resumes a socket it paused itself, not one paused through it.
+      if (client.ws !== null) client.ws.pause();
+      else client.socket.pause();
     } else {
       client.held.push(chunk);
     }
@@ -502,17 +685,39 @@ export class JsEngine implements Engine {
       for (const frame of splitFrames(this.options.framing, this.history[i]!.bytes)) frames.push(frame);
     }
     const last = frames.slice(Math.max(0, frames.length - this.options.replay));
-    const bytes = Buffer.concat(last);
+    const bytes = client.ws === null ? Buffer.concat(last) : encodeWsMessages(this.options.framing, last);
     client.socket.write(bytes);
     this.traffic.framesOut += last.length;
     this.traffic.bytesOut += bytes.length;
   }
 
-  /** Disconnects one client with a stated reason; nobody else is affected. */
+  /**
+   * Disconnects one client with a stated reason; nobody else is affected. A WebSocket client
+   * is sent the reason's close code first, best effort (§6): behind what is queued for it,
+   * and its socket destroyed if it does not answer within ws's close timeout; a slow
+   * consumer, whose queue is the trouble, is closed at once without it.
+   */
   private cut(client: JsClient, reason: DisconnectReason): void {
     if (client.reason === null || client.reason === 'server-closed') client.reason = reason;
-    this.clients.delete(client.id);
-    client.socket.destroy();
+    this.removeClient(client);
+    const ws = client.ws;
+    if (ws !== null && reason !== 'slow-consumer' && ws.readyState === 1) {
+      this.leavingClients.add(client);
+      ws.close(CLOSE_CODES[reason], reason);
+    } else {
+      client.socket.destroy();
+    }
+  }
+
+  /** Takes a client off the roster: it has no slot and is sent nothing more. */
+  private removeClient(client: JsClient): void {
+    if (this.clients.delete(client.id) && client.ws !== null) this.wsClients--;
+  }
+
+  /** A client that leaves by itself (S11; a WebSocket's close): off the roster, flushed while it goes. */
+  private leave(client: JsClient): void {
+    this.removeClient(client);
+    this.leavingClients.add(client);
   }
 
   private drop(client: JsClient): void {
@@ -524,7 +729,7 @@ export class JsEngine implements Engine {
     client.held = null;
     if (client.linger !== null) clearInterval(client.linger);
     client.linger = null;
-    this.clients.delete(client.id);
+    this.removeClient(client);
     this.leavingClients.delete(client);
     this.disconnects[reason]++;
     this.events.disconnect({ id: client.id, reason });

@@ -49,6 +49,11 @@ export class NativeEngine implements Engine {
     return this.server.start();
   }
 
+  /** The native engines do not speak WebSocket yet (docs/contract.md §6): server.ts refuses `ws` for them. */
+  wsAddress(): ServerAddress | null {
+    return null;
+  }
+
   broadcast(bytes: Buffer, _frames: number): void {
     this.server.broadcast(bytes);
   }

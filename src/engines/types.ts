@@ -87,8 +87,10 @@ export interface EngineEvents {
  */
 export interface Engine {
   readonly name: EngineName;
-  /** Binds and starts accepting. */
+  /** Binds and starts accepting (TCP, and WebSocket when `options.ws` is set). */
   listen(): Promise<ServerAddress>;
+  /** Where the WebSocket listener is bound (docs/contract.md §6): null without `ws`, or before listen(). */
+  wsAddress(): ServerAddress | null;
   /** Appends encoded frames (wire form) to the hub as if a client had sent them. */
   broadcast(bytes: Buffer, frames: number): void;
   /**
