@@ -6,6 +6,11 @@ export function nativeLoadGen(): Addon['LoadGen'] | null {
   return loadAddon().addon?.LoadGen ?? null;
 }
 
+/** WebSocket clients (native/bench/loadgen_ws.cc): the LoadGen options that ask for them. */
+function webSocketOptions(options: LoadOptions): { websocket?: boolean; wsPath?: string } {
+  return options.websocket ? { websocket: true, wsPath: options.wsPath ?? '/' } : {};
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -21,6 +26,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
   const gen = new LoadGen({
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    ...webSocketOptions(options),
     clients: options.clients,
     publishers: options.publishers,
     size: options.size,

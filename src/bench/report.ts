@@ -2,10 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchSample, Measures } from './run.js';
+import type { Transport } from './protocol.js';
 
 /** One row of results.json: a combined sample, rounded, and whether it is valid (nothing lost, no order broken). */
 export interface ResultRow extends Measures {
   engine: string;
+  /** How the generator's clients reached the server: 'tcp', or 'ws' (WebSocket clients, `--ws`). */
+  transport: Transport;
   scenario: { clients: number; publishers: number; size: number };
   valid: boolean;
 }
@@ -41,6 +44,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     settings,
     results: rows.map((r) => ({
       engine: r.target,
+      transport: r.transport ?? 'tcp',
       scenario: { clients: r.scenario.clients, publishers: r.scenario.publishers, size: r.scenario.size },
       deliveriesPerSecond: Math.round(r.deliveriesPerSecond),
       mbPerSecond: round(r.mbPerSecond),
@@ -102,6 +106,7 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
+    ...(report.results.some((r) => r.transport === 'ws') ? ['- Clients: WebSocket (`--ws`): each frame one masked text message, each delivery one message received.'] : []),
     `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}.`,
     '',
     head,

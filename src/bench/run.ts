@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ExternalServer } from './external.js';
 import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
-import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
+import type { BenchServerConfig, BenchTarget, FromChild, ToChild, Transport } from './protocol.js';
 
 /** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
 export type Generator = 'native' | 'js';
@@ -32,6 +32,8 @@ export interface BenchSample extends Measures {
   target: BenchTarget;
   scenario: Scenario;
   framesSent: number;
+  /** How the clients reached the server (absent: tcp). */
+  transport?: Transport;
 }
 
 export interface BenchPlan {
@@ -47,6 +49,8 @@ export interface BenchPlan {
   generator: Generator;
   /** How frames arrive at a fixed rate (default 'ticks'). */
   arrivals?: Arrivals;
+  /** `--ws`: the generator's clients are WebSocket clients on the server's ws port. */
+  ws?: boolean;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -58,7 +62,7 @@ export class ServerChild {
     child.on('message', (m: FromChild) => this.waiters.shift()?.(m));
   }
 
-  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number }> {
+  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const server = new ServerChild(child);
     const ready = await server.next();
@@ -66,7 +70,11 @@ export class ServerChild {
       child.kill();
       throw new Error(`the ${config.target} server did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
     }
-    return { server, port: ready.port };
+    if (config.ws && ready.wsPort === undefined) {
+      child.kill();
+      throw new Error(`the ${config.target} server did not open a WebSocket port`);
+    }
+    return { server, port: ready.port, wsPort: ready.wsPort };
   }
 
   private next(): Promise<FromChild> {
@@ -120,10 +128,10 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'ws'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
-  const { server, port } =
+  const { server, port, wsPort }: { server: ExternalServer | ServerChild; port: number; wsPort?: number } =
     target === 'baseline-c-epoll'
       ? await ExternalServer.start()
       : await ServerChild.start({
@@ -132,6 +140,7 @@ export async function measure(
           replay: 0,
           maxClients: Math.max(10_000, scenario.clients + 10),
           maxBacklogBytes: 64 * 1024 * 1024,
+          ...(plan.ws ? { ws: true } : {}),
         });
   try {
     let cpuStart = 0;
@@ -142,7 +151,8 @@ export async function measure(
     const drive: (o: LoadOptions) => Promise<LoadResult> = plan.generator === 'native' ? runNativeLoad : runLoad;
     const result = await drive({
       ...scenario,
-      port,
+      port: plan.ws ? wsPort! : port,
+      ...(plan.ws ? { websocket: true } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,
       durationMs: plan.durationMs,
@@ -176,6 +186,7 @@ export async function measure(
       lost: result.lost,
       orderViolations: result.orderViolations,
       framesSent: result.framesSent,
+      ...(plan.ws ? { transport: 'ws' as const } : {}),
     };
   } finally {
     await server.stop();
@@ -221,6 +232,7 @@ export function combine(samples: BenchSample[]): BenchSample {
     lost: samples.reduce((a, s) => a + s.lost, 0),
     orderViolations: samples.reduce((a, s) => a + s.orderViolations, 0),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
+    ...(first.transport ? { transport: first.transport } : {}),
   };
 }
 
