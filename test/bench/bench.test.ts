@@ -78,7 +78,7 @@ describe('bench: report', () => {
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
       'cpuNsPerDelivery', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
-      'orderViolations', 'peakRssMiB', 'scenario', 'valid',
+      'orderViolations', 'peakRssMiB', 'scenario', 'transport', 'valid',
     ]);
     assert.deepEqual(Object.keys(row.scenario).sort(), ['clients', 'publishers', 'size']);
     assert.deepEqual(Object.keys(row.latencyUs).sort(), ['max', 'p50', 'p99']);
