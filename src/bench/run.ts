@@ -54,17 +54,39 @@ export interface BenchPlan {
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
+/**
+ * How long a server child may take to answer a question. A server far behind
+ * the offered load (baseline-ws at a rate it cannot sustain: the ws package
+ * writes each message to each client on its own) can starve its IPC channel
+ * while the generator keeps offering, and would never answer.
+ */
+const ASK_TIMEOUT_MS = 30_000;
+
+function answerWithin<T>(reply: Promise<T>, ms: number, who: string, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the ${who} server did not answer '${what}' within ${ms / 1000} s: it is too far behind the offered load (try a lower --rate, or --rate max)`)),
+      ms,
+    );
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+}
+
 /** A server in a child process of its own, and a way to ask it for its resource usage and stats. */
 export class ServerChild {
   private waiters: ((m: FromChild) => void)[] = [];
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly target: string,
+  ) {
     child.on('message', (m: FromChild) => this.waiters.shift()?.(m));
   }
 
   static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const server = new ServerChild(child);
+    const server = new ServerChild(child, config.target);
     const ready = await server.next();
     if (ready.type !== 'ready') {
       child.kill();
@@ -92,7 +114,7 @@ export class ServerChild {
   private async ask<T extends 'usage' | 'stats'>(type: T): Promise<Extract<FromChild, { type: T }>> {
     const reply = this.next();
     this.child.send({ type } satisfies ToChild);
-    const m = await reply;
+    const m = await answerWithin(reply, ASK_TIMEOUT_MS, this.target, type);
     if (m.type !== type) throw new Error(`unexpected reply ${m.type}`);
     return m as Extract<FromChild, { type: T }>;
   }
