@@ -34,12 +34,13 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     arrivals: options.arrivals ?? 'ticks',
     auditors: options.auditors,
   });
+  let progress: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => gen.prepare((err) => (err ? reject(err) : resolve())));
     gen.begin();
     const total = options.warmupMs + options.durationMs;
     const startAt = Date.now();
-    const progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
+    progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
     await sleep(options.warmupMs);
     await options.onWindow?.('start');
     const first = gen.mark();
@@ -63,6 +64,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
       generatorCpuMicros: last.cpuMicros - first.cpuMicros,
     };
   } catch (err) {
+    clearInterval(progress); // Left running, it would keep the process alive after the error.
     await new Promise<void>((resolve) => gen.finish(() => resolve()));
     throw err;
   }

@@ -138,6 +138,7 @@ export class ServerChild {
   }
 
   async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // Gone already: no 'exit' to wait for.
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.send({ type: 'stop' } satisfies ToChild);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
