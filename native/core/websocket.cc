@@ -155,8 +155,10 @@ bool valid_close_code(std::uint16_t code) {
   return code != 1004 && code != 1005 && code != 1006;
 }
 
-// A message buffer keeps at most this much capacity between messages.
-constexpr std::size_t kKeepCapacity = 64 * 1024;
+// A message buffer keeps at most this much capacity between messages (a
+// server keeps one per WebSocket client: thousands of idle clients must not
+// each hold their largest message).
+constexpr std::size_t kKeepCapacity = 4 * 1024;
 
 void release(std::vector<std::uint8_t>* v) { std::vector<std::uint8_t>().swap(*v); }
 

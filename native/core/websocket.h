@@ -34,7 +34,7 @@ void sha1(const std::uint8_t* data, std::size_t len, std::uint8_t out[20]);
 std::string base64(const std::uint8_t* data, std::size_t len);
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
-// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYgdzhZRbmxOo0=".
+// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".
 std::string accept_key(const std::string& key);
 
 // Whether `len` bytes are well-formed UTF-8 (RFC 3629: no overlongs, no
