@@ -155,7 +155,7 @@ export class JsEngine implements Engine {
     const address = await this.listenTcp();
     const ws = this.options.ws;
     if (ws !== null) {
-      this.wsListener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (socket, raw) => this.admitWs(socket, raw));
+      this.wsListener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admitWs(ws, socket));
       this.wsBound = await this.wsListener.listen();
     }
     return address;
@@ -294,7 +294,7 @@ export class JsEngine implements Engine {
    */
   private admitWs(ws: WebSocket, socket: net.Socket): void {
     const id = this.nextId++;
-    ws.on('error', () => undefined); // reasons come from the receiver hook and the socket
+    ws.on('error', () => undefined); // a refused one has no reason to keep; an admitted one has its own listener below
     if (this.closing) {
       socket.destroy();
       return;
@@ -313,6 +313,11 @@ export class JsEngine implements Engine {
     this.clients.set(id, client);
     this.wsClients++;
     ws.on('message', (data: Buffer) => this.onData(client, data));
+    // What ws refuses arrives here too, after the receiver hook below has handled it (then
+    // this changes nothing); without the hook (another ws), the reason and code still hold.
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code?.startsWith('WS_ERR_')) this.onWsError(client, err);
+    });
     const receiver = (ws as unknown as { _receiver?: EventEmitter })._receiver;
     // Before ws's own listeners: so that its answer to a close frame without a code is
     // 1000 rather than an empty close, and its close frame for a protocol error states our
@@ -330,13 +335,19 @@ export class JsEngine implements Engine {
 
   /**
    * The client's close frame: it leaves as `client-closed` at once (its slot is free, it is
-   * sent nothing more: frames still queued for it are dropped), and `ws` answers with the
-   * same code, or 1000 for a close that had none, then closes the socket.
+   * sent nothing more), and `ws` answers with the same code, or 1000 for a close that had
+   * none, then closes the socket. Frames still queued for it are dropped: with bytes waiting
+   * in its socket's queue the answer could not go out at once (it would wait behind them),
+   * so the socket is closed without it, as the best-effort rule of §6 says.
    */
   private onWsClose(client: JsClient, code: number): void {
     if (client.reason === null) {
       client.reason = 'client-closed';
       this.leave(client);
+    }
+    if (client.socket.writableLength > 0) {
+      client.socket.destroy();
+      return;
     }
     if (code === 1005) client.ws!.close(CLOSE_CODES['client-closed']);
   }

@@ -20,13 +20,54 @@ function pathOf(url: string | undefined): string {
   return q === -1 ? s : s.slice(0, q);
 }
 
-/** Answers a request on a socket taken over by 'upgrade' (ws's abortHandshake, with our headers). */
-function reject(socket: net.Socket, status: number, extra: Record<string, string> = {}): void {
-  const body = `${http.STATUS_CODES[status] ?? 'Error'}\n`;
-  const headers = { Connection: 'close', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), ...extra };
-  const head = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+/** Whether a comma-separated header holds `token` (case-insensitive), as Connection: keep-alive, Upgrade. */
+function hasToken(header: string | string[] | undefined, token: string): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  return value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** What a request gets: an HTTP status, the page, or the upgrade (ws then checks the key). */
+type Answer = number | 'page' | 'upgrade';
+
+/**
+ * The one table of docs/contract.md §6, for requests Node hands over as plain requests and
+ * as upgrades alike. A request is an upgrade attempt when it names websocket in Upgrade or
+ * carries a Sec-WebSocket-Key or -Version (the native engines' handshake decides the same).
+ */
+function answerFor(req: http.IncomingMessage, path: string): Answer {
+  if (pathOf(req.url) !== path) return 404;
+  const headers = req.headers;
+  const attempt = hasToken(headers.upgrade, 'websocket') || headers['sec-websocket-key'] !== undefined || headers['sec-websocket-version'] !== undefined;
+  if (!attempt) return req.method === 'GET' || req.method === 'HEAD' ? 'page' : 405;
+  if (req.method !== 'GET') return 405;
+  if (req.httpVersion !== '1.1' || !hasToken(headers.upgrade, 'websocket') || !hasToken(headers.connection, 'upgrade')) return 400;
+  // Node joins a repeated header with ', ': two versions are not 13 either.
+  if (headers['sec-websocket-version']?.trim() !== '13') return 426;
+  return 'upgrade';
+}
+
+/** Extra headers of a refusal: 405 says what is allowed, 426 which version we speak. */
+function refusalHeaders(status: number): Record<string, string> {
+  if (status === 405) return { Allow: 'GET, HEAD' };
+  if (status === 426) return { 'Sec-WebSocket-Version': '13' };
+  return {};
+}
+
+/** Writes a whole response on a socket Node handed over with 'upgrade', then closes it. */
+function respondRaw(socket: net.Socket, status: number, headers: Record<string, string>, body: string | undefined): void {
+  const all: Record<string, string> = { Connection: 'close', ...headers };
+  const head = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`, ...Object.entries(all).map(([k, v]) => `${k}: ${v}`)];
   socket.once('finish', () => socket.destroy());
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body ?? ''}`);
+}
+
+function refusalBody(status: number): string {
+  return `${http.STATUS_CODES[status] ?? 'Error'}\n`;
+}
+
+function pageHeaders(page: string): Record<string, string> {
+  return { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' };
 }
 
 /**
@@ -34,12 +75,12 @@ function reject(socket: net.Socket, status: number, extra: Record<string, string
  * listener that serves the page on GET/HEAD `path` and upgrades GET `path` to a WebSocket
  * with the `ws` package; anything else is refused with a status and closed.
  *
- * What we check before `ws` does: the path (404), the method (405), HTTP/1.1 (400) and the
- * version (426 with `Sec-WebSocket-Version: 13` for any but 13: `ws` would answer 400 and
- * accept 8 too). `ws` then refuses a bad Upgrade header or key with 400. No extension (no
- * perMessageDeflate) and no subprotocol are ever agreed; `maxPayload` is maxFrameBytes, so
- * a bigger message closes with 1009. Node's HTTP parser answers a head over 8 KiB with 431
- * and garbage with 400.
+ * What we decide before `ws` does (answerFor): the path (404), the method (405), HTTP/1.1,
+ * Upgrade and Connection (400) and the version (426 with `Sec-WebSocket-Version: 13` for any
+ * but 13, or none: `ws` would answer 400 and accept 8 too). `ws` then refuses a bad key with
+ * 400. No extension (no perMessageDeflate) and no subprotocol are ever agreed; `maxPayload`
+ * is maxFrameBytes, so a bigger message closes with 1009. Node's HTTP parser answers a head
+ * over 8 KiB with 431 and garbage with 400.
  */
 export class WsListener {
   private readonly http: http.Server;
@@ -126,28 +167,21 @@ export class WsListener {
     this.pending.delete(socket);
   }
 
+  /** A request Node did not take for an upgrade (no `Connection: upgrade`, say). */
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.setHeader('Connection', 'close');
-    const status =
-      pathOf(req.url) !== this.options.path ? 404
-      : req.method !== 'GET' && req.method !== 'HEAD' ? 405
-      // Upgrade: websocket without `Connection: upgrade` is a malformed upgrade, not a page request.
-      : req.headers.upgrade !== undefined ? 400
-      : 200;
-    if (status !== 200) {
-      const body = `${http.STATUS_CODES[status]}\n`;
-      if (status === 405) res.setHeader('Allow', 'GET, HEAD');
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
+    const answer = answerFor(req, this.options.path);
+    if (answer === 'page') {
+      const page = this.options.page;
+      res.writeHead(200, pageHeaders(page));
+      res.end(req.method === 'HEAD' ? undefined : page);
       return;
     }
-    const page = this.options.page;
-    res.writeHead(200, {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': Buffer.byteLength(page),
-      'Cache-Control': 'no-store',
-    });
-    res.end(req.method === 'HEAD' ? undefined : page);
+    // 'upgrade' cannot come here (Node hands those over as upgrades): refuse it all the same.
+    const status = answer === 'upgrade' ? 400 : answer;
+    const body = refusalBody(status);
+    res.writeHead(status, { ...refusalHeaders(status), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
@@ -157,12 +191,16 @@ export class WsListener {
       socket.destroy();
       return;
     }
-    if (pathOf(req.url) !== this.options.path) return reject(socket, 404);
-    if (req.method !== 'GET') return reject(socket, 405, { Allow: 'GET' });
-    if (req.httpVersion !== '1.1') return reject(socket, 400);
-    const version = req.headers['sec-websocket-version'];
-    if (version === undefined) return reject(socket, 400);
-    if (version.trim() !== '13') return reject(socket, 426, { 'Sec-WebSocket-Version': '13' });
+    const answer = answerFor(req, this.options.path);
+    if (answer === 'page') {
+      // An upgrade to something else than websocket, without a WebSocket header: a page request.
+      const page = this.options.page;
+      return respondRaw(socket, 200, pageHeaders(page), req.method === 'HEAD' ? undefined : page);
+    }
+    if (answer !== 'upgrade') {
+      const body = refusalBody(answer);
+      return respondRaw(socket, answer, { ...refusalHeaders(answer), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) }, body);
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.settle(socket);
       if (this.closed) {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { enginesUnderTest, RawClient, until } from '../helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -91,8 +92,44 @@ describe('cli', () => {
     await exited(child);
   });
 
+  it('serve --ws-port: a second ready line, and a WebSocket client on the same broadcast as TCP ones (§6)', async () => {
+    const { child, port, stdout } = await serve(['--engine', 'js', '--ws-port', '0', '--ws-path', '/chat', '--replay', '1']);
+    await until(() => stdout().split('\n').length > 2, 'the second ready line');
+    const second = stdout().split('\n')[1]!;
+    const match = /^echocast websocket on ws:\/\/127\.0\.0\.1:(\d+)\/chat \(page: http:\/\/127\.0\.0\.1:(\d+)\/chat\)$/.exec(second);
+    assert.ok(match, `unexpected second line: ${JSON.stringify(second)}`);
+    assert.equal(match[1], match[2]);
+    assert.notEqual(Number(match[1]), port);
+    const tcp = await RawClient.connect(port);
+    tcp.write('Hello\n');
+    await tcp.waitLines(1);
+    const ws = new WebSocket(`ws://127.0.0.1:${match[1]}/chat`);
+    const received: string[] = [];
+    ws.on('message', (data) => received.push(String(data)));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await until(() => received.length === 1, 'the replayed frame');
+    ws.send('Wow');
+    assert.deepEqual(await tcp.waitLines(2), ['Hello', 'Wow']);
+    await until(() => received.length === 2, 'its own frame');
+    assert.deepEqual(received, ['Hello', 'Wow']);
+    const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+    stopGracefully(child, 'SIGTERM');
+    assert.deepEqual(await exited(child), { code: 0, signal: null });
+    assert.equal(await closed, 1001);
+    assert.equal(stdout().trim().split('\n').length, 2, 'exactly two lines on stdout');
+  });
+
+  it('serve --ws-port with --ws-host: the second line names that host', async () => {
+    if (process.platform === 'darwin') return; // macOS has no 127.0.0.2 unless configured
+    const { child, stdout } = await serve(['--engine', 'js', '--ws-port', '0', '--ws-host', '127.0.0.2']);
+    await until(() => stdout().split('\n').length > 2, 'the second ready line');
+    assert.match(stdout().split('\n')[1]!, /^echocast websocket on ws:\/\/127\.0\.0\.2:\d+\/ \(page: http:\/\/127\.0\.0\.2:\d+\/\)$/);
+    stopGracefully(child, 'SIGTERM');
+    await exited(child);
+  });
+
   it('a bad flag or value: one clear line on stderr and exit code 2', () => {
-    for (const args of [['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate'], ['bench', '--arrivals', 'sometimes'], ['bench', '--arrivals', 'poisson', '--generator', 'js']]) {
+    for (const args of [['serve', '--ws-port', 'eighty'], ['serve', '--ws-port', '65536'], ['serve', '--ws-port', '0', '--ws-path', 'chat'], ['serve', '--ws-path', '/chat'], ['serve', '--ws-host', '::1'], ['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate'], ['bench', '--arrivals', 'sometimes'], ['bench', '--arrivals', 'poisson', '--generator', 'js']]) {
       const r = run(args);
       assert.equal(r.status, 2, `${args.join(' ')} exited ${r.status}`);
       assert.equal(r.stdout, '');
@@ -115,6 +152,8 @@ describe('cli', () => {
     const serveHelp = run(['serve', '--help']);
     assert.equal(serveHelp.status, 0);
     assert.match(serveHelp.stdout, /--max-backlog-bytes/);
+    assert.match(serveHelp.stdout, /--ws-port P/);
+    assert.match(serveHelp.stdout, /echocast websocket on ws:\/\/HOST:PORT\/PATH \(page: http:\/\/HOST:PORT\/PATH\)/);
     const version = run(['--version']);
     assert.equal(version.status, 0);
     assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);

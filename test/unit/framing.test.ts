@@ -1,6 +1,6 @@
 // The JS framer on its own: limits and splitting rules of docs/contract.md S5/S6.
 import assert from 'node:assert/strict';
-import { FrameDecoder, encodeFrames, forEachPayload, splitFrames } from '../../dist/framing.js';
+import { FrameDecoder, encodeFrames, forEachPayload, messageToFrames, splitFrames } from '../../dist/framing.js';
 
 function feed(decoder: FrameDecoder, chunks: Buffer[]): { frames: string[]; error: string | null } {
   const frames: string[] = [];
@@ -96,5 +96,58 @@ describe('framer (js)', () => {
     forEachPayload('length', len.bytes, (p) => back.push(p.toString()));
     assert.deepEqual(back, ['xyz']);
     assert.equal(encodeFrames('raw', Buffer.alloc(0)), null);
+  });
+
+  describe('messageToFrames: a whole message (a WebSocket message, send(), broadcast()) as frames (docs/contract.md §6)', () => {
+    const frames = (framing: 'line' | 'raw' | 'length', message: string): string[] | null => {
+      const encoded = messageToFrames(framing, Buffer.from(message, 'latin1'));
+      if (encoded === null) return null;
+      const out = splitFrames(framing, encoded.bytes).map((f) => f.toString('latin1'));
+      assert.equal(encoded.frames, out.length, 'the count says how many frames the bytes hold');
+      return out;
+    };
+
+    it('line: each line of the message is one frame ending in a newline', () => {
+      assert.deepEqual(frames('line', 'Hello'), ['Hello\n']);
+      assert.deepEqual(frames('line', 'a\nb'), ['a\n', 'b\n']);
+      assert.deepEqual(frames('line', 'a\r\nb'), ['a\r\n', 'b\n']);
+      assert.deepEqual(frames('line', 'a\n\nb'), ['a\n', '\n', 'b\n']);
+    });
+
+    it('line: a message ending in a newline adds no empty frame; an empty message is one empty line', () => {
+      assert.deepEqual(frames('line', 'a\n'), ['a\n']);
+      assert.deepEqual(frames('line', 'a\nb\n'), ['a\n', 'b\n']);
+      assert.deepEqual(frames('line', '\n'), ['\n']);
+      assert.deepEqual(frames('line', ''), ['\n']);
+    });
+
+    it('line: the largest frame counts its newline, as S6 does', () => {
+      assert.equal(messageToFrames('line', Buffer.from('abc\nde'))!.largest, 4);
+      assert.equal(messageToFrames('line', Buffer.from(''))!.largest, 1);
+    });
+
+    it('raw: the message is one frame, as it is; an empty message makes none', () => {
+      assert.deepEqual(frames('raw', 'a\nb\n'), ['a\nb\n']);
+      assert.equal(frames('raw', ''), null);
+      const message = Buffer.from('as is');
+      assert.equal(messageToFrames('raw', message)!.bytes, message, 'no copy');
+    });
+
+    it('length: one frame with its 4-byte big-endian prefix, an empty message too', () => {
+      assert.deepEqual([...messageToFrames('length', Buffer.from('a\nb'))!.bytes], [0, 0, 0, 3, 0x61, 0x0a, 0x62]);
+      assert.deepEqual([...messageToFrames('length', Buffer.alloc(0))!.bytes], [0, 0, 0, 0]);
+      assert.equal(messageToFrames('length', Buffer.alloc(300))!.bytes.readUInt32BE(0), 300);
+    });
+
+    it('the frames decode back to the message with the server\'s own decoder', () => {
+      for (const framing of ['line', 'length'] as const) {
+        const encoded = messageToFrames(framing, Buffer.from('x\ny'))!;
+        const decoder = new FrameDecoder(framing, 100);
+        let got = 0;
+        assert.equal(decoder.push(encoded.bytes, (_segment, n) => (got += n)), null);
+        assert.equal(got, encoded.frames);
+        assert.equal(decoder.pendingBytes, 0);
+      }
+    });
   });
 });

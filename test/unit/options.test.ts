@@ -1,0 +1,111 @@
+// Option checking, here the `ws` option (docs/contract.md §4, §6): every bad value is refused
+// once, before anything starts, with ECHOCAST_INVALID_OPTION and a message naming it.
+import assert from 'node:assert/strict';
+import { createServer, EchocastError, ErrorCodes, type ServerOptions } from 'echocast';
+import { resolveServerOptions } from '../../dist/options.js';
+import { loadAddon, nativeEngines } from '../../dist/engines/load-addon.js';
+import { PAGE_HTML } from '../../dist/ws/page.js';
+
+function refused(options: unknown, message: RegExp): void {
+  assert.throws(
+    () => resolveServerOptions(options as ServerOptions),
+    (err: unknown) => {
+      assert.ok(err instanceof EchocastError, `not an EchocastError: ${String(err)}`);
+      assert.equal(err.code, ErrorCodes.INVALID_OPTION);
+      assert.match(err.message, message);
+      return true;
+    },
+  );
+}
+
+describe('options: ws', () => {
+  it('is null without ws, and resolved with its defaults and the page with it', () => {
+    assert.equal(resolveServerOptions({}).ws, null);
+    assert.deepEqual(resolveServerOptions({ host: '::1', ws: { port: 8080 } }).ws, { port: 8080, host: '::1', path: '/', page: PAGE_HTML });
+    assert.deepEqual(resolveServerOptions({ ws: { port: 0, host: '0.0.0.0', path: '/chat/room-1' } }).ws, {
+      port: 0,
+      host: '0.0.0.0',
+      path: '/chat/room-1',
+      page: PAGE_HTML,
+    });
+  });
+
+  it('refuses a ws that is not an object, or an unknown field in it', () => {
+    refused({ ws: 8080 }, /option "ws" must be an object/);
+    refused({ ws: null }, /option "ws" must be an object/);
+    refused({ ws: [8080] }, /option "ws" must be an object/);
+    refused({ ws: { port: 1, origin: '*' } }, /unknown option "ws\.origin"/);
+  });
+
+  it('refuses a missing or bad port', () => {
+    refused({ ws: {} }, /option "ws\.port" must be an integer from 0 to 65535, got undefined/);
+    for (const port of [-1, 65536, 1.5, '8080', NaN]) refused({ ws: { port } }, /option "ws\.port" must be an integer from 0 to 65535/);
+  });
+
+  it('refuses the TCP port on the same host, not on another', () => {
+    refused({ port: 7007, ws: { port: 7007 } }, /"ws\.port" must differ from "port"/);
+    assert.equal(resolveServerOptions({ port: 7007, ws: { port: 7007, host: '127.0.0.2' } }).ws?.port, 7007);
+    assert.equal(resolveServerOptions({ port: 0, ws: { port: 0 } }).ws?.port, 0);
+  });
+
+  it('refuses a bad host', () => {
+    refused({ ws: { port: 0, host: '' } }, /option "ws\.host" must be a non-empty string/);
+    refused({ ws: { port: 0, host: 127 } }, /option "ws\.host" must be a non-empty string/);
+  });
+
+  it("refuses a path that does not start with '/', or that no request could match", () => {
+    refused({ ws: { port: 0, path: 'chat' } }, /option "ws\.path" must be a path that must start with '\/'/);
+    refused({ ws: { port: 0, path: '' } }, /option "ws\.path"/);
+    refused({ ws: { port: 0, path: 42 } }, /option "ws\.path" must be a string/);
+    for (const path of ['/a b', '/a?b', '/a#b', '/ché', '/a\nb', `/${'x'.repeat(1024)}`]) refused({ ws: { port: 0, path } }, /option "ws\.path"/);
+  });
+
+  it('createServer rejects a bad ws before binding anything', async () => {
+    await assert.rejects(createServer({ ws: { port: 70_000 } }), (err: unknown) => err instanceof EchocastError && err.code === ErrorCodes.INVALID_OPTION);
+  });
+});
+
+describe('ws on an engine without WebSocket support', () => {
+  const addon = loadAddon().addon as { features?: unknown } | null;
+  const speaks = Array.isArray(addon?.features) && addon.features.includes('websocket');
+  for (const engine of nativeEngines()) {
+    it(`${engine}: refused with ECHOCAST_ENGINE_UNAVAILABLE while the addon lacks the 'websocket' feature, never ignored`, async () => {
+      if (speaks) return; // the native integration landed: the conformance suite covers it
+      await assert.rejects(createServer({ engine, ws: { port: 0 } }), (err: unknown) => {
+        assert.ok(err instanceof EchocastError);
+        assert.equal(err.code, ErrorCodes.ENGINE_UNAVAILABLE);
+        assert.match(err.message, /no WebSocket support/);
+        return true;
+      });
+    });
+  }
+
+  it("'auto' picks an engine that speaks it", async () => {
+    const server = await createServer({ engine: 'auto', ws: { port: 0 } });
+    try {
+      assert.ok(speaks || server.engine === 'js', server.engine);
+      assert.equal(typeof server.wsAddress()?.port, 'number');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('wsAddress() is null without ws', async () => {
+    const server = await createServer({ engine: 'js' });
+    try {
+      assert.equal(server.wsAddress(), null);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('the page', () => {
+  it('is self-contained: no external asset, and the ids a test drives it by', () => {
+    assert.match(PAGE_HTML, /^<!doctype html>/);
+    assert.doesNotMatch(PAGE_HTML, /\b(src|href)=["']?(https?:)?\/\//i, 'an external asset');
+    for (const id of ['state', 'messages', 'input', 'send']) assert.match(PAGE_HTML, new RegExp(`id="${id}"`));
+    assert.match(PAGE_HTML, /new WebSocket\(location\.href\.replace\(\/\^http\/, 'ws'\)/);
+    assert.ok(PAGE_HTML.split('\n').length < 120, 'small');
+  });
+});
