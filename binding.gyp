@@ -13,6 +13,7 @@
         "native/bench/loadgen_pace.cc",
         "native/bench/loadgen_ws.cc",
         "native/core/framer.cc",
+        "native/core/ws_session.cc",
         "native/core/frame_log.cc",
         "native/core/fanout.cc",
         "native/core/hub.cc",

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { loadAddon } from '../dist/engines/load-addon.js';
 import { availableEngines, createServer, type DisconnectInfo, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
 
 /**
@@ -23,6 +24,41 @@ export function enginesUnderTest(): EngineName[] {
     if (!available.includes(name)) throw new Error(`ECHOCAST_TEST_ENGINES names ${name}, which is not available here (have: ${available.join(', ')})`);
   }
   return names;
+}
+
+/** Why a native addon build lacks WebSocket support (the reason its tests show when pending). */
+export const NO_WEBSOCKET = 'this addon build has no WebSocket support';
+
+/**
+ * Whether `engine` speaks WebSocket here: js always; a native engine when the
+ * addon lists `'websocket'` in its `features` (ws-decisions: both native
+ * engines at once, or neither).
+ */
+export function speaksWebSocket(engine: EngineName): boolean {
+  if (engine === 'js') return true;
+  const { addon } = loadAddon();
+  const features = (addon as { features?: unknown } | null)?.features;
+  return Array.isArray(features) && features.includes('websocket');
+}
+
+/** What registers one test: `it`, or a stand-in that registers it pending or failing. */
+export type Register = (title: string, fn: (this: Mocha.Context) => Promise<void>) => void;
+
+/**
+ * `it` for a WebSocket test on `engine`. On an engine whose addon build has no
+ * WebSocket support the test is registered pending, with that reason in its
+ * title; on Windows, whose lane allows no pending test, it is registered as a
+ * test that fails saying so.
+ */
+export function wsIt(engine: EngineName): Register {
+  if (speaksWebSocket(engine)) return (title, fn) => void it(title, fn);
+  if (process.platform === 'win32') {
+    return (title) =>
+      void it(title, () => {
+        throw new Error(`${engine}: ${NO_WEBSOCKET} (the addon's features do not include 'websocket'), and the Windows lane allows no pending test`);
+      });
+  }
+  return (title) => void it(`${title} (pending: ${NO_WEBSOCKET})`);
 }
 
 const open = new Set<EchoServer>();

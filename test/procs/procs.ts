@@ -114,12 +114,13 @@ export interface ServerReport {
 
 /** An echocast server in a child process (test/procs/server.ts). */
 export class ServerProc {
-  private constructor(readonly proc: Proc, readonly port: number, readonly fdsAtReady: number) {}
+  /** `wsPort`: the WebSocket listener's port, 0 without one. */
+  private constructor(readonly proc: Proc, readonly port: number, readonly fdsAtReady: number, readonly wsPort: number) {}
 
   static async start(options: ServerOptions, procOptions: { fdLimit?: number } = {}): Promise<ServerProc> {
     const proc = startProc('server', options, procOptions);
-    const ready = await proc.next<{ port: number; fds: number }>('ready');
-    return new ServerProc(proc, ready.port, ready.fds);
+    const ready = await proc.next<{ port: number; fds: number; wsPort: number }>('ready');
+    return new ServerProc(proc, ready.port, ready.fds, ready.wsPort);
   }
 
   report(): Promise<ServerReport & Message> {
@@ -161,4 +162,6 @@ export interface StreamReport {
   ms: number;
   outOfOrder?: string;
   startedAt?: number;
+  /** ws-reader.ts: the close code the connection ended with (1006: no close frame). */
+  closeCode?: number;
 }

@@ -44,7 +44,10 @@ async function main(): Promise<void> {
     if (!firstPauseAt && server.stats().readPauses > 0) firstPauseAt = Date.now();
     peakRss = Math.max(peakRss, rss());
   }, 10);
-  send({ type: 'ready', port: server.address().port, fds: openFds() });
+  // wsPort: the WebSocket listener's, when the options ask for one (docs/contract.md §6); wsAddress is looked
+  // up, not called blindly, so that this process still reports 'ready' on a build without it.
+  const wsAddress = (server as { wsAddress?: () => { port: number } | null }).wsAddress?.() ?? null;
+  send({ type: 'ready', port: server.address().port, wsPort: wsAddress ? wsAddress.port : 0, fds: openFds() });
   process.on('message', (m: { type: string; text?: string }) => {
     if (m.type === 'report') {
       peakRss = Math.max(peakRss, rss());
