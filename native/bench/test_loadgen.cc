@@ -89,10 +89,12 @@ class NullSink : public EventSink {
 // stopped when the test ends, however it ends.
 class TestServer {
  public:
-  explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u) {
+  explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u,
+                      bool ws = false) {
     EngineOptions eo;
     eo.replay = 0;
     eo.max_backlog_bytes = max_backlog_bytes;
+    if (ws) eo.ws_port = 0;  // A WebSocket listener beside the TCP one.
     engine_ = poll ? make_poll_engine(eo, &sink_) : make_threads_engine(eo, &sink_);
     listening_ = engine_->start();
   }
@@ -104,6 +106,13 @@ class TestServer {
     o.port = listening_.bound.port;
     o.clients = clients;
     o.publishers = publishers;
+    return o;
+  }
+  // The same, with WebSocket clients on the engine's ws port.
+  LoadGenOptions load_ws(std::uint32_t clients, std::uint32_t publishers) const {
+    LoadGenOptions o = load(clients, publishers);
+    o.port = listening_.ws_bound.port;
+    o.websocket = true;
     return o;
   }
 
@@ -143,10 +152,10 @@ void sleep_ms(std::uint64_t ms) {
 // A full prepare / begin / mark / finish run against an engine. rate 0:
 // as fast as the server delivers, against a backlog limit of 4 MiB that an
 // open loop would overrun (clients cut, frames lost).
-void full_run(bool poll, double rate = 6000, bool poisson = false) {
-  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u);
+void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = false) {
+  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u, ws);
   CHECK(server.ok());
-  LoadGenOptions o = server.load(20, 3);
+  LoadGenOptions o = ws ? server.load_ws(20, 3) : server.load(20, 3);
   o.size = 48;
   o.rate = rate;
   o.poisson = poisson;
@@ -463,3 +472,11 @@ TEST(loadgen_websocket_upgrade_refused_by_a_tcp_server_fails_prepare) {
   CHECK_EQ(run.waiter.code(), std::string("EPROTO"));
   run.gen->join();
 }
+
+// The engines' own WebSocket listeners (docs/contract.md §6), TCP-checked
+// figures and all: each frame one message, nothing lost, one order.
+TEST(loadgen_full_run_websocket_poll_engine) { full_run(true, 6000, false, true); }
+
+TEST(loadgen_full_run_websocket_threads_engine) { full_run(false, 6000, false, true); }
+
+TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) { full_run(true, 0, false, true); }
