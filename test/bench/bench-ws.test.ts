@@ -110,9 +110,12 @@ describe('bench --ws: targets and refusals', () => {
     assert.match(r.stdout, /baseline-ws/);
   });
 
+  // Seen where the addon lacks the feature (a build from before issue 16, or one that left it out).
   const native = loadAddon().addon;
   const lacks = native && webSocketUnsupported('native-poll');
-  (lacks ? it : it.skip)('a native engine of an addon without WebSocket support: a clear error, exit 2', async function () {
+  const refusal = 'a native engine of an addon without WebSocket support: a clear error, exit 2';
+  if (!lacks) it(`${refusal} (pending: ${native ? 'this addon build has WebSocket support' : 'no native addon here'})`);
+  else it(refusal, async function () {
     this.timeout(20_000);
     const r = await bench(['--ws', '--engines', 'js,native-poll']);
     assert.equal(r.code, 2);
