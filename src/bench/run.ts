@@ -66,7 +66,7 @@ function answerWithin<T>(reply: Promise<T>, ms: number, who: string, what: strin
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`the ${who} server did not answer '${what}' within ${ms / 1000} s: it is too far behind the offered load (try a lower --rate, or --rate max)`)),
+      () => reject(new Error(`the ${who} server did not answer '${what}' within ${ms / 1000} s: it is too far behind the offered load (try a lower --rate)`)),
       ms,
     );
   });
