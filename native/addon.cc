@@ -59,6 +59,11 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // The tables TypeScript checks its own against (test/unit/addon-tables.test.ts).
   exports.Set("reasons", ReasonNames(env));
   exports.Set("errorCodes", ErrorCodeNames(env));
+  // What this build can do beyond the basics (src/engines/load-addon.ts):
+  // 'websocket' (docs/contract.md §6), which both native engines speak.
+  Napi::Array features = Napi::Array::New(env, 1);
+  features.Set(0u, "websocket");
+  exports.Set("features", features);
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).
   exports.Set("LoadGen", LoadGenWrap::Define(env));

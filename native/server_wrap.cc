@@ -33,6 +33,14 @@ void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine
   read_u64(o, "slowConsumerMs", &out->slow_consumer_ms);
   read_bool(o, "allowHalfOpen", &out->allow_half_open);
   read_u32(o, "maxClients", &out->max_clients);
+  // docs/contract.md §6: the WebSocket listener (wsPort -1 or absent: none).
+  double ws_port = -1;
+  read_number(o, "wsPort", &ws_port, Field::Optional);
+  out->ws_port = ws_port >= 0 && ws_port <= 65535 ? static_cast<int>(ws_port) : -1;
+  out->ws_host = out->host;
+  read_string(o, "wsHost", &out->ws_host, Field::Optional);
+  read_string(o, "wsPath", &out->ws_path, Field::Optional);
+  read_string(o, "wsPage", &out->ws_page, Field::Optional);
 }
 
 // A run of message events (QueuedEvent::Messages) for JS: its payloads are
@@ -143,8 +151,9 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
     std::string code = ec_err_name(r.err.code);
     std::string message;
     if (std::string(r.syscall) == "getaddrinfo") {
-      message = "getaddrinfo " + code + " " + options_.host;
-      throw Napi::Error(env, MakeError(env, message, code, r.syscall, &options_.host));
+      const std::string& host = r.ws_failed ? options_.ws_host : options_.host;
+      message = "getaddrinfo " + code + " " + host;
+      throw Napi::Error(env, MakeError(env, message, code, r.syscall, &host));
     }
     // Like Node's net (which reports bind failures as 'listen' too), JS
     // sees syscall 'listen' for every step after name resolution, so both
@@ -152,9 +161,12 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
     const char* syscall = "listen";
     if (std::string(r.syscall) == "WSAStartup" || std::string(r.syscall) == "thread_create")
       syscall = r.syscall;
-    message = std::string(syscall) + " " + code + ": " + ec_error_message(r.err) + " " +
-              options_.host + ":" + std::to_string(options_.port);
-    throw Napi::Error(env, MakeError(env, message, code, syscall, &options_.host, options_.port));
+    // The listener that failed: the TCP one, or the WebSocket one.
+    const std::string& host = r.ws_failed ? options_.ws_host : options_.host;
+    int port = r.ws_failed ? options_.ws_port : options_.port;
+    message = std::string(syscall) + " " + code + ": " + ec_error_message(r.err) + " " + host +
+              ":" + std::to_string(port);
+    throw Napi::Error(env, MakeError(env, message, code, syscall, &host, port));
   }
   // Registered after the pump's thread-safe function, so (hooks run
   // last-in first-out) it runs before Node tears that function down.
@@ -166,6 +178,14 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
   out.Set("address", r.bound.address);
   out.Set("port", r.bound.port);
   out.Set("family", r.bound.ipv6 ? "IPv6" : "IPv4");
+  if (options_.has_ws()) {
+    // The WebSocket listener's bound address, the same shape.
+    Napi::Object ws = Napi::Object::New(env);
+    ws.Set("address", r.ws_bound.address);
+    ws.Set("port", r.ws_bound.port);
+    ws.Set("family", r.ws_bound.ipv6 ? "IPv6" : "IPv4");
+    out.Set("ws", ws);
+  }
   return out;
 }
 

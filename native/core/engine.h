@@ -35,7 +35,26 @@ struct EngineOptions {
   // of flushing and closing it (false).
   bool allow_half_open = false;
   std::uint32_t max_clients = 10000;
+  // docs/contract.md §6: a second listener for WebSocket clients (ws_port
+  // -1: none; 0: any free port) on ws_host, upgrading on ws_path and
+  // serving ws_page (the built-in page's HTML) there to plain GETs.
+  int ws_port = -1;
+  std::string ws_host = "127.0.0.1";
+  std::string ws_path = "/";
+  std::string ws_page;
+  bool has_ws() const { return ws_port >= 0; }
 };
+
+// How long a WebSocket connection may take to complete its opening
+// handshake before it is dropped (never admitted: no event).
+constexpr std::uint64_t kWsHandshakeMs = 10000;
+// How many WebSocket handshakes may be in progress at once: max_clients,
+// but never fewer than this, so that a few connections that say nothing
+// cannot keep a small server's WebSocket clients out (they hold no slot).
+constexpr std::size_t kMinPendingHandshakes = 64;
+inline std::size_t max_pending_handshakes(const EngineOptions& o) {
+  return o.max_clients > kMinPendingHandshakes ? o.max_clients : kMinPendingHandshakes;
+}
 
 // Where engine threads report what happens. Every method may be called from
 // any engine thread (never from two threads for the same client at once),
@@ -77,6 +96,10 @@ struct ListenResult {
   ec_error err;
   const char* syscall = "";   // Which call failed, when err is set.
   ec_bound_address bound;
+  // With a WebSocket listener: where it is bound; ws_failed says the error
+  // above is that listener's.
+  ec_bound_address ws_bound;
+  bool ws_failed = false;
 };
 
 // Counters for stats().

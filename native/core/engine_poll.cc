@@ -12,9 +12,24 @@ namespace poll {
 ListenResult PollEngine::start() {
   ListenResult result;
   if (!open_listener(options_, &listener_, &result)) return result;
+  if (options_.has_ws()) {
+    // The WebSocket listener: the same rules, on its own host and port.
+    EngineOptions wo = options_;
+    wo.host = options_.ws_host;
+    wo.port = options_.ws_port;
+    ListenResult wr;
+    if (!open_listener(wo, &ws_listener_, &wr)) {
+      close_listener(&listener_);
+      wr.ws_failed = true;
+      return wr;
+    }
+    result.ws_bound = wr.bound;
+  }
   result.err = ec_poller_create(&poller_);
   if (result.err.ok()) {
     result.err = ec_poller_add(poller_, listener_, EC_POLL_IN, &listener_);
+    if (result.err.ok() && ws_listener_ != EC_INVALID_SOCKET)
+      result.err = ec_poller_add(poller_, ws_listener_, EC_POLL_IN, &ws_listener_);
     if (!result.err.ok()) {
       ec_poller_destroy(poller_);
       poller_ = nullptr;
@@ -23,6 +38,7 @@ ListenResult PollEngine::start() {
   if (!result.err.ok()) {
     result.syscall = "listen";
     close_listener(&listener_);
+    if (ws_listener_ != EC_INVALID_SOCKET) close_listener(&ws_listener_);
     return result;
   }
   inbox_.attach(this);
@@ -36,6 +52,7 @@ ListenResult PollEngine::start() {
     result.syscall = "thread_create";
     close_poller();
     close_listener(&listener_);
+    if (ws_listener_ != EC_INVALID_SOCKET) close_listener(&ws_listener_);
     return result;
   }
   running_ = true;
@@ -74,6 +91,7 @@ void PollEngine::stop(std::uint64_t deadline_ms) {
   ec_thread_join(&thread_);
   close_poller();
   close_listener(&listener_);
+  if (ws_listener_ != EC_INVALID_SOCKET) close_listener(&ws_listener_);
 }
 
 EngineStats PollEngine::stats() {
@@ -91,7 +109,7 @@ void PollEngine::on_client_frame(PollClient* c, const FrameView& v, bool forward
   if (forward) {
     forwarded_.add(v);
   } else {
-    fanout_.append(v.bytes, v.size, c->id);
+    fanout_.append(v.bytes, v.size, v.payload_offset, v.payload_size, c->id);
     ++turn_frames_in_;
     turn_bytes_in_ += v.size;
     log_grew_ = true;

@@ -25,6 +25,19 @@
 //
 // Flow control (S7) needs nothing per client here: readers block in recv,
 // and while reading is paused their next append waits in the hub.
+//
+// WebSocket clients (docs/contract.md §6), with a WebSocket listener: a
+// second accept thread takes its connections; each gets its reader thread
+// at once, which reads the request head (WsSession) while the connection is
+// pending: no id, no event, no writer, at most max_pending_handshakes(), the
+// reaper interrupts one still pending after kWsHandshakeMs. On an upgrade
+// the reader sends the 101 itself and admits the client through the roster
+// (a refusal: close 1013 server-full, reported as for TCP); the page or an
+// error status is sent the same way, then the connection ends. Admitted, it
+// is a hub member with `ws` set: its writer gathers [header][payload] per
+// frame from the log, pongs reach the writer through the hub (sent between
+// batches, so at a frame boundary), and its close frame is sent when it is
+// closed, if the socket takes it at once and no batch is in flight.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -36,6 +49,7 @@
 #include "listening.h"
 #include "roster.h"
 #include "stop_sequence.h"
+#include "ws_session.h"
 
 namespace echocast {
 
@@ -63,13 +77,38 @@ struct Client : public HubMember {
   // read by the writer after a send error. Guarded by the hub's lock through
   // the happens-before of close_member / next_batch; kept atomic for clarity.
   std::atomic<bool> half_closed{false};
+  // WebSocket clients only: the protocol state (the reader's), whether the
+  // connection still awaits its upgrade (guarded by the engine's mutex),
+  // when that wait ends, its index in the engine's pending list, and the
+  // peer for the connection event.
+  std::unique_ptr<WsSession> session;
+  bool pending = false;
+  bool admitted = true;  // A WebSocket connection is admitted on its upgrade.
+  std::uint64_t deadline = 0;
+  std::size_t pending_index = 0;
+  std::string address;
+  int port = 0;
 
  protected:
   // A stopping server, and a finished client (everything owed was sent:
   // FanoutMember::finishing), end connections gracefully (the peer still
   // reads what was flushed); every other reason cuts the client at once.
+  // A WebSocket client is first sent its close frame (docs/contract.md §6)
+  // when no batch is in flight and the socket takes it now; after it, the
+  // end is graceful so that the frame arrives.
   void on_close(Reason reason) override {
-    if (reason == Reason::ServerClosed || (reason == Reason::ClientClosed && finishing)) {
+    bool framed = false;
+    if (session && !sending && cursor.offset == 0) {
+      // The reader's own (its peer's close, a protocol error), or the one
+      // for this reason (the session itself is the reader's alone).
+      std::vector<std::uint8_t> frame =
+          farewell_.empty() ? WsSession::close_frame_for(reason) : farewell_;
+      std::size_t sent = 0;
+      framed = ec_socket_send_now(sock, frame.data(), frame.size(), &sent).ok() &&
+               sent == frame.size();
+    }
+    if (framed || reason == Reason::ServerClosed ||
+        (reason == Reason::ClientClosed && finishing)) {
       ec_socket_end(sock);
     } else {
       ec_socket_interrupt(sock);
@@ -83,6 +122,7 @@ FanoutOptions fanout_options(const EngineOptions& o) {
   f.echo_to_sender = o.echo_to_sender;
   f.max_backlog_bytes = o.max_backlog_bytes;
   f.slow_consumer_ms = o.slow_consumer_ms;
+  f.ws = o.has_ws();
   return f;
 }
 
@@ -91,6 +131,8 @@ class ThreadsEngine : public Engine {
   ThreadsEngine(const EngineOptions& options, EventSink* sink)
       : options_(options), sink_(sink), hub_(fanout_options(options)),
         roster_(options.max_clients) {
+    ws_config_.path = options.ws_path;
+    ws_config_.page = options.ws_page;
     ec_mutex_init(&mutex_);
     ec_cond_init(&reaper_cond_);
     ec_cond_init(&idle_cond_);
@@ -106,16 +148,38 @@ class ThreadsEngine : public Engine {
   ListenResult start() override {
     ListenResult result;
     if (!open_listener(options_, &listener_, &result)) return result;
+    if (options_.has_ws()) {
+      // The WebSocket listener: the same rules, on its own host and port.
+      EngineOptions wo = options_;
+      wo.host = options_.ws_host;
+      wo.port = options_.ws_port;
+      ListenResult wr;
+      if (!open_listener(wo, &ws_listener_, &wr)) {
+        close_listener(&listener_);
+        wr.ws_failed = true;
+        return wr;
+      }
+      result.ws_bound = wr.bound;
+    }
     result.err = ec_thread_create(&reaper_thread_, &ThreadsEngine::reaper_main,
                                   this, EC_THREAD_STACK_BYTES);
     if (result.err.ok()) {
       result.err = ec_thread_create(&accept_thread_, &ThreadsEngine::accept_main,
                                     this, EC_THREAD_STACK_BYTES);
+      if (result.err.ok() && ws_listener_ != nullptr) {
+        result.err = ec_thread_create(&ws_accept_thread_, &ThreadsEngine::ws_accept_main,
+                                      this, EC_THREAD_STACK_BYTES);
+        if (!result.err.ok()) {
+          ec_listener_wake(listener_);
+          ec_thread_join(&accept_thread_);
+        }
+      }
       if (!result.err.ok()) end_reaper();
     }
     if (!result.err.ok()) {
       result.syscall = "thread_create";
       close_listener(&listener_);
+      if (ws_listener_ != nullptr) close_listener(&ws_listener_);
       return result;
     }
     running_ = true;
@@ -165,6 +229,15 @@ class ThreadsEngine : public Engine {
     ec_thread_join(&accept_thread_);
     ec_listener_close(listener_);
     listener_ = nullptr;
+    if (ws_listener_ != nullptr) {
+      ec_listener_wake(ws_listener_);
+      ec_thread_join(&ws_accept_thread_);
+      ec_listener_close(ws_listener_);
+      ws_listener_ = nullptr;
+      // Handshakes in progress are dropped (never admitted: no event).
+      ec_lock_guard lock(&mutex_);
+      for (Client* c : pending_) ec_socket_interrupt(c->sock);
+    }
     // Fix the set of frames to flush and give writers until the deadline.
     hub_.close_input();
     hub_.wait_drained(seq.flush_until());
@@ -185,10 +258,12 @@ class ThreadsEngine : public Engine {
         ec_cond_timed_wait(&idle_cond_, &mutex_, seq.next_ms() - now);
       }
       for (const auto& kv : clients_) ec_socket_interrupt(kv.second->sock);
-      while (!clients_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
+      for (Client* c : pending_) ec_socket_interrupt(c->sock);
+      while (!clients_.empty() || !pending_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
     }
     end_reaper();
     close_listener(&listener_);  // The listener is gone: releases the network.
+    if (options_.has_ws()) ec_net_release();  // The WebSocket listener's share.
   }
 
   EngineStats stats() override {
@@ -205,7 +280,14 @@ class ThreadsEngine : public Engine {
   }
 
  private:
-  static void accept_main(void* arg) { static_cast<ThreadsEngine*>(arg)->accept_loop(); }
+  static void accept_main(void* arg) {
+    ThreadsEngine* e = static_cast<ThreadsEngine*>(arg);
+    e->accept_loop(e->listener_, false);
+  }
+  static void ws_accept_main(void* arg) {
+    ThreadsEngine* e = static_cast<ThreadsEngine*>(arg);
+    e->accept_loop(e->ws_listener_, true);
+  }
   static void reaper_main(void* arg) { static_cast<ThreadsEngine*>(arg)->reaper_loop(); }
   static void reader_main(void* arg) {
     Client* c = static_cast<Client*>(arg);
@@ -226,15 +308,16 @@ class ThreadsEngine : public Engine {
     ec_thread_join(&reaper_thread_);
   }
 
-  void accept_loop() {
+  void accept_loop(ec_listener* listener, bool ws) {
     AcceptErrors errors;
     for (;;) {
       Accepted a;
-      ec_error err = ec_listener_accept(listener_, &a.sock, &a.address, &a.port);
+      ec_error err = ec_listener_accept(listener, &a.sock, &a.address, &a.port);
       if (err.code == EC_ECANCELED) return;
       if (err.ok()) {
         errors.accepted();
-        admit(a);
+        if (ws) accept_ws(a);
+        else admit(a);
         continue;
       }
       AcceptStep step = errors.on_error(err, sink_);
@@ -302,32 +385,52 @@ class ThreadsEngine : public Engine {
   void reader_loop(Client* c) {
     std::unique_ptr<std::uint8_t[]> buf(new (std::nothrow) std::uint8_t[kRecvBytes]);
     if (!buf) {
-      hub_.close_member(c, Reason::ClientError);
+      if (c->admitted) hub_.close_member(c, Reason::ClientError);
       thread_done(c);
       return;
+    }
+    std::size_t leftover = 0;
+    if (c->session) {
+      // A WebSocket connection: its handshake first (pending, no event).
+      if (!handshake(c, buf.get(), &leftover)) {
+        thread_done(c);
+        return;
+      }
     }
     Framer framer(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
     FrameBatch batch;  // One read's frames, side by side in wire form.
     FrameBatchSink collect(&batch);
     std::vector<HubMember*> wake;  // Writers this reader's appends wake.
     for (;;) {
-      std::size_t n = 0;
-      ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
-      if (!err.ok()) {
-        hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
-        break;
-      }
+      std::size_t n = leftover;  // The first WebSocket bytes came with the head.
+      leftover = 0;
       if (n == 0) {
-        // The peer shut its write side: drop any partial frame (with the
-        // framer). docs/contract.md S11: it is sent what is queued for it,
-        // then closed; with allowHalfOpen its writer keeps sending until
-        // the socket fails.
-        c->half_closed = true;
-        if (!options_.allow_half_open) hub_.finish_member(c);
-        break;
+        ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
+        if (!err.ok()) {
+          hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
+          break;
+        }
+        if (n == 0) {
+          // The peer shut its write side: drop any partial frame (with the
+          // framer). docs/contract.md S11: it is sent what is queued for it,
+          // then closed; with allowHalfOpen its writer keeps sending until
+          // the socket fails (not a WebSocket: it has no half-close).
+          c->half_closed = true;
+          if (!options_.allow_half_open || c->session) hub_.finish_member(c);
+          break;
+        }
       }
       batch.clear();
-      bool ok = framer.feed(buf.get(), n, &collect);
+      bool ok;
+      Reason why = Reason::FrameTooLarge;
+      if (c->session) {
+        ok = c->session->feed(buf.get(), n, &collect);
+        if (c->session->control_pending())  // A pong, sent by the writer.
+          hub_.queue_control(c, c->session->take_control(), WsSession::kMaxControlBytes);
+        if (!ok) why = c->session->reason();
+      } else {
+        ok = framer.feed(buf.get(), n, &collect);
+      }
       if (!batch.frames.empty()) {
         bool forward = forward_;
         // Cluster mode: the frames go to JS (and the stream), not the hub.
@@ -341,11 +444,161 @@ class ThreadsEngine : public Engine {
       }
       if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
       if (!ok) {
-        hub_.close_member(c, Reason::FrameTooLarge);
+        if (c->session) hub_.close_member(c, why, c->session->close_frame(why));
+        else hub_.close_member(c, why);
         break;
       }
     }
     thread_done(c);
+  }
+
+  // ---- WebSocket (see the top of this file) ----------------------------------
+
+  // A connection on the WebSocket listener: its reader reads the request
+  // head while it is pending; dropped when max_clients handshakes are
+  // pending already.
+  void accept_ws(const Accepted& a) {
+    std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
+    Client* c = nullptr;
+    {
+      ec_lock_guard lock(&mutex_);
+      if (!stopping_ && pending_.size() < max_pending_handshakes(options_))
+        c = new (std::nothrow) Client;
+      if (c != nullptr) {
+        c->session.reset(new (std::nothrow) WsSession(&ws_config_, options_.framing, max_frame));
+        if (!c->session) {
+          delete c;
+          c = nullptr;
+        }
+      }
+      if (c != nullptr) {
+        c->engine = this;
+        c->sock = a.sock;
+        c->ws = true;
+        c->pending = true;
+        c->admitted = false;
+        c->address = a.address;
+        c->port = a.port;
+        c->deadline = ec_now_ms() + kWsHandshakeMs;
+        c->pending_index = pending_.size();
+        c->alive = 2;  // The reader, and this function until it is done.
+        pending_.push_back(c);
+        ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
+      }
+    }
+    if (c == nullptr) {
+      ec_socket_close(a.sock);
+      return;
+    }
+    ec_error err = ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c,
+                                    EC_THREAD_STACK_BYTES);
+    c->reader_started = err.ok();
+    if (!err.ok()) {
+      sink_->on_error(err, "thread_create");
+      thread_done(c);  // For the reader never run.
+    }
+    thread_done(c);
+  }
+
+  // Sends all of `data` on a client's socket (before its writer exists).
+  static bool send_bytes(ec_socket_t s, const std::uint8_t* data, std::size_t len) {
+    ec_iovec piece = {data, len};
+    return ec_socket_send_all(s, &piece, 1).ok();
+  }
+
+  // The pending phase of a WebSocket connection, on its reader thread.
+  // Returns true when the client was admitted (its writer runs); *leftover
+  // is then how many bytes at the start of buf are its first WebSocket
+  // bytes. False: the connection is over (answered, refused or dropped).
+  bool handshake(Client* c, std::uint8_t* buf, std::size_t* leftover) {
+    WsSession* session = c->session.get();
+    for (;;) {
+      std::size_t n = 0;
+      ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
+      if (!err.ok() || n == 0) return false;  // Gone before its upgrade, or dropped.
+      std::size_t consumed = 0;
+      ws::Handshake::Result r = session->handshake(buf, n, &consumed);
+      if (r == ws::Handshake::Result::NeedMore) continue;
+      std::vector<std::uint8_t> answer = session->take_control();
+      if (r != ws::Handshake::Result::Upgrade) {
+        // The page or an error status, then the end.
+        if (send_bytes(c->sock, answer.data(), answer.size())) linger(c, buf);
+        return false;
+      }
+      if (!send_bytes(c->sock, answer.data(), answer.size())) return false;
+      std::uint64_t id = 0;
+      bool admitted = false;
+      {
+        ec_lock_guard lock(&mutex_);
+        if (stopping_) return false;
+        admitted = roster_.admit(clients_.size(), &id);
+        if (admitted) {
+          remove_pending(c);
+          c->id = id;
+          c->admitted = true;
+          c->alive += 1;  // The writer.
+          clients_[id] = c;
+        }
+      }
+      if (!admitted) {
+        // docs/contract.md §6: the upgrade completed, then close 1013
+        // server-full; tallied by the roster, reported as for TCP.
+        sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+        std::vector<std::uint8_t> full = WsSession::close_frame_for(Reason::ServerFull);
+        if (send_bytes(c->sock, full.data(), full.size())) linger(c, buf);
+        return false;
+      }
+      hub_.join(c);
+      sink_->on_connection(id, c->address, c->port);
+      err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
+      c->writer_started = err.ok();
+      if (!err.ok()) {
+        sink_->on_error(err, "thread_create");
+        hub_.close_member(c, Reason::ClientError);
+        thread_done(c);  // For the writer never run.
+        return false;
+      }
+      // The bytes after the head: moved to the start of buf.
+      for (std::size_t i = consumed; i < n; ++i) buf[i - consumed] = buf[i];
+      *leftover = n - consumed;
+      return true;
+    }
+  }
+
+  // After the answer: the send side is shut, and the peer's end of stream
+  // (or the handshake's deadline, which interrupts the socket) ends it.
+  void linger(Client* c, std::uint8_t* buf) {
+    ec_socket_shutdown_send(c->sock);
+    for (;;) {
+      std::size_t n = 0;
+      if (!ec_socket_recv(c->sock, buf, kRecvBytes, &n).ok() || n == 0) return;
+    }
+  }
+
+  // Takes a connection off the pending list (under mutex_).
+  void remove_pending(Client* c) {
+    if (!c->pending) return;
+    c->pending = false;
+    Client* last = pending_.back();
+    pending_[c->pending_index] = last;
+    last->pending_index = c->pending_index;
+    pending_.pop_back();
+  }
+
+  // Interrupts the pending connections whose deadline passed (under
+  // mutex_); returns the next deadline (0: none).
+  std::uint64_t expire_pending_locked(std::uint64_t now) {
+    std::uint64_t next = 0;
+    for (Client* c : pending_) {
+      if (c->deadline == 0) continue;  // Already interrupted.
+      if (now >= c->deadline) {
+        c->deadline = 0;
+        ec_socket_interrupt(c->sock);
+        continue;
+      }
+      if (next == 0 || c->deadline < next) next = c->deadline;
+    }
+    return next;
   }
 
   void writer_loop(Client* c) {
@@ -378,7 +631,14 @@ class ThreadsEngine : public Engine {
     for (;;) {
       {
         ec_lock_guard lock(&mutex_);
-        while (dead_.empty() && !reaper_exit_) ec_cond_wait(&reaper_cond_, &mutex_);
+        for (;;) {
+          // It also ends WebSocket handshakes that take too long.
+          std::uint64_t now = ec_now_ms();
+          std::uint64_t next = pending_.empty() ? 0 : expire_pending_locked(now);
+          if (!dead_.empty() || reaper_exit_) break;
+          if (next == 0) ec_cond_wait(&reaper_cond_, &mutex_);
+          else ec_cond_timed_wait(&reaper_cond_, &mutex_, next - now);
+        }
         if (dead_.empty()) return;  // reaper_exit_ and nothing left.
         batch.swap(dead_);
       }
@@ -391,6 +651,17 @@ class ThreadsEngine : public Engine {
   void finish(Client* c) {
     if (c->reader_started) ec_thread_join(&c->reader);
     if (c->writer_started) ec_thread_join(&c->writer);
+    if (!c->admitted) {
+      // A WebSocket connection never admitted: no event, no tally.
+      {
+        ec_lock_guard lock(&mutex_);
+        remove_pending(c);
+        if (clients_.empty() && pending_.empty()) ec_cond_broadcast(&idle_cond_);
+      }
+      ec_socket_close(c->sock);
+      delete c;
+      return;
+    }
     Reason reason = Reason::ClientClosed;
     hub_.reason(c, &reason);
     hub_.leave(c);
@@ -399,7 +670,7 @@ class ThreadsEngine : public Engine {
       ec_lock_guard lock(&mutex_);
       clients_.erase(c->id);  // Before the close: stop() may interrupt clients_.
       roster_.tally(reason);
-      if (clients_.empty()) ec_cond_broadcast(&idle_cond_);
+      if (clients_.empty() && pending_.empty()) ec_cond_broadcast(&idle_cond_);
     }
     ec_socket_close(c->sock);
     delete c;
@@ -412,6 +683,9 @@ class ThreadsEngine : public Engine {
   Roster roster_;
   ec_listener* listener_ = nullptr;
   ec_thread_t accept_thread_;
+  ec_listener* ws_listener_ = nullptr;  // With options_.has_ws().
+  ec_thread_t ws_accept_thread_;
+  ws::HandshakeConfig ws_config_;
   ec_thread_t reaper_thread_;
   bool running_ = false;  // Touched only by the thread calling start/stop.
   // Cluster mode (set_forward); read by every reader per chunk.
@@ -426,6 +700,8 @@ class ThreadsEngine : public Engine {
   ec_cond_t idle_cond_;
   std::map<std::uint64_t, Client*> clients_;
   std::vector<Client*> dead_;
+  // WebSocket connections awaiting their upgrade (not in clients_).
+  std::vector<Client*> pending_;
   bool stopping_ = false;
   bool reaper_exit_ = false;
 };

@@ -5,7 +5,8 @@
 
 namespace echocast {
 
-Fanout::Fanout(const FanoutOptions& options) : options_(options), log_(options.replay) {}
+Fanout::Fanout(const FanoutOptions& options)
+    : options_(options), log_(options.replay, options.ws) {}
 
 void Fanout::join(FanoutMember* m) {
   m->cursor = FrameLog::Cursor{log_.join_seq(), 0};
@@ -30,7 +31,9 @@ void Fanout::leave(FanoutMember* m) {
 FrameLog::Gathered Fanout::gather(FanoutMember* m, ec_iovec* out, std::size_t max_pieces,
                                   std::size_t max_bytes) {
   std::uint64_t skip = options_.echo_to_sender ? 0 : m->id;
-  FrameLog::Gathered g = log_.gather(m->cursor, skip, out, max_pieces, max_bytes, m->counted);
+  FrameLog::Gathered g =
+      m->ws ? log_.gather_ws(m->cursor, skip, out, max_pieces, max_bytes, m->counted)
+            : log_.gather(m->cursor, skip, out, max_pieces, max_bytes, m->counted);
   if (g.end > m->counted) {
     if (g.new_frames != 0) {
       frames_out_.fetch_add(g.new_frames, std::memory_order_relaxed);
@@ -44,7 +47,8 @@ FrameLog::Gathered Fanout::gather(FanoutMember* m, ec_iovec* out, std::size_t ma
 
 void Fanout::advance(FanoutMember* m, std::size_t sent, std::uint64_t end) {
   std::uint64_t skip = options_.echo_to_sender ? 0 : m->id;
-  m->cursor = log_.advance(m->cursor, skip, sent, end);
+  m->cursor = m->ws ? log_.advance_ws(m->cursor, skip, sent, end)
+                    : log_.advance(m->cursor, skip, sent, end);
   // Not paused, the flags are not kept (the next review sets them).
   if (paused_ && m->over_half && log_.backlog(m->cursor) <= options_.max_backlog_bytes / 2) {
     m->over_half = false;
@@ -74,7 +78,8 @@ bool Fanout::finished(FanoutMember* m) {
   if (!m->finishing) return false;
   if (m->cursor.seq < m->finish_seq && !options_.echo_to_sender && !m->sending) {
     // Its own frames are owed to nobody: pass over them as gather() would.
-    m->cursor = log_.advance(m->cursor, m->id, 0, m->finish_seq);
+    m->cursor = m->ws ? log_.advance_ws(m->cursor, m->id, 0, m->finish_seq)
+                      : log_.advance(m->cursor, m->id, 0, m->finish_seq);
   }
   return m->cursor.seq >= m->finish_seq;
 }

@@ -48,6 +48,9 @@ struct FanoutOptions {
   // How long reading may stay paused for a member over max_backlog_bytes
   // before it is cut (docs/contract.md S7); 0 cuts at once.
   std::uint64_t slow_consumer_ms = 2000;
+  // The server has a WebSocket listener: the log keeps a WebSocket header
+  // per frame (frame_log.h) for members with `ws` set.
+  bool ws = false;
 };
 
 // Counters reported by stats(). framesOut/bytesOut count deliveries (one
@@ -64,6 +67,10 @@ struct HubCounters {
 struct FanoutMember {
   // The client id (1, 2, ...), also the sender id of its frames.
   std::uint64_t id = 0;
+  // A WebSocket client (set before join): it is sent each frame as one
+  // WebSocket message (FrameLog::gather_ws), its cursor counting header +
+  // payload bytes; its backlog is measured in log bytes all the same.
+  bool ws = false;
   // The next byte this member has not been sent.
   FrameLog::Cursor cursor;
   // Frames before this sequence number were counted as delivered to it.
@@ -103,6 +110,13 @@ class Fanout {
   // they are queued, before they reach the log.
   void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
     log_.append(data, len, sender);
+    appended_since_review_ += len;
+  }
+  // The same, with the payload's extent inside the frame (what a WebSocket
+  // member is sent of it).
+  void append(const std::uint8_t* data, std::size_t len, std::size_t payload_offset,
+              std::size_t payload_size, std::uint64_t sender) {
+    log_.append(data, len, payload_offset, payload_size, sender);
     appended_since_review_ += len;
   }
   void count_in(std::uint64_t frames, std::uint64_t bytes) {

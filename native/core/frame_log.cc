@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include "websocket.h"
+
 namespace echocast {
 
 namespace {
@@ -13,10 +15,12 @@ namespace {
 constexpr std::size_t kBlockBytes = 64 * 1024;
 }  // namespace
 
-FrameLog::FrameLog(std::uint32_t replay) : replay_(replay) {}
+FrameLog::FrameLog(std::uint32_t replay, bool ws_headers)
+    : replay_(replay), ws_headers_(ws_headers) {}
 FrameLog::~FrameLog() = default;
 
-void FrameLog::append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
+void FrameLog::append(const std::uint8_t* data, std::size_t len, std::size_t payload_offset,
+                      std::size_t payload_size, std::uint64_t sender) {
   if (blocks_.empty() || blocks_.back().cap - blocks_.back().used < len) {
     Block b;
     if (len <= kBlockBytes / 2 && spare_.mem) {
@@ -34,6 +38,19 @@ void FrameLog::append(const std::uint8_t* data, std::size_t len, std::uint64_t s
   if (len > 0) std::memcpy(at, data, len);
   b.used += len;
   frames_.push_back(Entry{at, len, sender, total_bytes_});
+  if (ws_headers_) {
+    // docs/contract.md §6: one message per frame, its payload the frame's
+    // payload, text when that is valid UTF-8; the header is made once here.
+    WsEntry w;
+    w.payload = at + payload_offset;
+    w.payload_len = payload_size;
+    bool text = ws::valid_utf8(w.payload, payload_size);
+    std::uint8_t header[ws::kMaxHeader];
+    std::size_t n = ws::encode_header(text ? ws::kText : ws::kBinary, payload_size, header);
+    std::memcpy(w.header, header, n);
+    w.header_len = static_cast<std::uint8_t>(n);
+    ws_frames_.push_back(w);
+  }
   total_bytes_ += len;
   b.end_seq = head_seq();
 }
@@ -47,8 +64,9 @@ std::uint64_t FrameLog::join_seq() const {
 std::uint64_t FrameLog::backlog(const Cursor& c) const {
   if (c.seq >= head_seq()) return 0;
   std::uint64_t seq = std::max(c.seq, base_seq_);
-  std::size_t offset = seq == c.seq ? c.offset : 0;
-  return total_bytes_ - at(seq).start - offset;
+  const Entry& e = at(seq);
+  std::size_t offset = seq == c.seq ? std::min(c.offset, e.len) : 0;
+  return total_bytes_ - e.start - offset;
 }
 
 std::uint64_t FrameLog::start_of(std::uint64_t seq) const {
@@ -181,12 +199,76 @@ FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender,
   return c;
 }
 
+FrameLog::Gathered FrameLog::gather_ws(const Cursor& from, std::uint64_t skip_sender,
+                                       ec_iovec* out, std::size_t max_pieces,
+                                       std::size_t max_bytes,
+                                       std::uint64_t count_from) const {
+  Gathered g;
+  std::uint64_t head = head_seq();
+  std::uint64_t seq = std::max(from.seq, base_seq_);
+  for (; seq < head; ++seq) {
+    const Entry& e = at(seq);
+    if (skip_sender != 0 && e.sender == skip_sender) continue;
+    if (g.pieces > 0 && g.bytes >= max_bytes) break;
+    const WsEntry& w = ws_at(seq);
+    std::size_t total = w.header_len + w.payload_len;
+    std::size_t offset = seq == from.seq ? std::min(from.offset, total) : 0;
+    std::size_t need = (offset < w.header_len ? 1 : 0) + (total > offset && w.payload_len > 0 ? 1 : 0);
+    if (g.pieces + need > max_pieces) break;
+    if (offset < w.header_len) {
+      out[g.pieces].base = w.header + offset;
+      out[g.pieces].len = w.header_len - offset;
+      ++g.pieces;
+    }
+    std::size_t poff = offset > w.header_len ? offset - w.header_len : 0;
+    if (w.payload_len > poff) {
+      out[g.pieces].base = w.payload + poff;
+      out[g.pieces].len = w.payload_len - poff;
+      ++g.pieces;
+    }
+    g.bytes += total - offset;
+    if (seq >= count_from) {
+      ++g.new_frames;
+      g.new_bytes += total;
+    }
+  }
+  g.end = seq;
+  return g;
+}
+
+FrameLog::Cursor FrameLog::advance_ws(Cursor from, std::uint64_t skip_sender,
+                                      std::size_t sent, std::uint64_t end) const {
+  Cursor c = from;
+  if (c.seq < base_seq_) c = Cursor{base_seq_, 0};
+  while (c.seq < end) {
+    const Entry& e = at(c.seq);
+    if (skip_sender != 0 && e.sender == skip_sender) {
+      ++c.seq;
+      c.offset = 0;
+      continue;
+    }
+    const WsEntry& w = ws_at(c.seq);
+    std::size_t rest = w.header_len + w.payload_len - std::min<std::size_t>(
+                                                          c.offset, w.header_len + w.payload_len);
+    if (sent >= rest) {
+      sent -= rest;
+      ++c.seq;
+      c.offset = 0;
+    } else {
+      c.offset += sent;
+      break;
+    }
+  }
+  return c;
+}
+
 void FrameLog::trim(std::uint64_t slowest) {
   std::uint64_t head = head_seq();
   std::uint64_t keep = head >= replay_ ? head - replay_ : 0;
   keep = std::min(keep, slowest);
   while (base_seq_ < keep && !frames_.empty()) {
     frames_.pop_front();
+    if (ws_headers_) ws_frames_.pop_front();
     ++base_seq_;
   }
   // A block goes once every frame it held is gone; the last block stays

@@ -11,6 +11,15 @@
 // engine's one thread owns it; the threads engine keeps it under the hub's
 // lock, and its writers send from the blocks outside that lock (the
 // cursors of in-flight sends hold the trim back, see fanout.h).
+//
+// WebSocket readers (docs/contract.md §6) are served from the same bytes:
+// with ws_headers on, each entry also keeps where its payload lies inside
+// the stored wire bytes and the header of the one WebSocket message that
+// carries it (text when the payload is valid UTF-8, else binary), computed
+// once at append. gather_ws() yields, per frame, [header][payload] as two
+// iovecs (no copy per client); a WebSocket cursor's offset counts bytes of
+// header + payload. Without ws_headers (no WebSocket listener) nothing of
+// this is computed or stored, and the TCP path is unchanged.
 #ifndef ECHOCAST_CORE_FRAME_LOG_H
 #define ECHOCAST_CORE_FRAME_LOG_H
 
@@ -41,13 +50,22 @@ class FrameLog {
     std::uint64_t new_bytes = 0;   // and their full sizes (deliveries).
   };
 
-  explicit FrameLog(std::uint32_t replay);
+  // ws_headers: keep a WebSocket header per frame (see above).
+  explicit FrameLog(std::uint32_t replay, bool ws_headers = false);
   ~FrameLog();
   FrameLog(const FrameLog&) = delete;
   FrameLog& operator=(const FrameLog&) = delete;
 
-  // Appends a copy of one frame sent by `sender` (0: the server or none).
-  void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender);
+  // Appends a copy of one frame sent by `sender` (0: the server or none),
+  // whose payload (what a WebSocket reader gets) is the whole frame.
+  void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
+    append(data, len, 0, len, sender);
+  }
+  // The same, with the payload's extent inside the frame (line: without the
+  // '\n'; length: without the prefix).
+  void append(const std::uint8_t* data, std::size_t len, std::size_t payload_offset,
+              std::size_t payload_size, std::uint64_t sender);
+  bool ws_headers() const { return ws_headers_; }
 
   // Sequence numbers: [base_seq(), head_seq()) are in the log.
   std::uint64_t base_seq() const { return base_seq_; }
@@ -59,7 +77,11 @@ class FrameLog {
   // Where a newcomer starts: the last `replay` frames still held.
   std::uint64_t join_seq() const;
 
-  // Bytes between a cursor and the head: that reader's backlog.
+  // Bytes between a cursor and the head: that reader's backlog. For a
+  // WebSocket cursor it is measured in log bytes too (its offset, which
+  // counts header + payload bytes, is taken as log bytes, capped at the
+  // frame's size): the headers and the framing's delimiters differ by a few
+  // bytes per frame, which the flow-control limits do not need to see.
   std::uint64_t backlog(const Cursor& c) const;
 
   // Fills `out` (at most max_pieces) with the bytes after `from`, frame by
@@ -76,6 +98,15 @@ class FrameLog {
   Cursor advance(Cursor from, std::uint64_t skip_sender, std::size_t sent,
                  std::uint64_t end) const;
 
+  // gather() and advance() for a WebSocket reader (ws_headers must be on):
+  // per frame its header, then its payload; bytes count header + payload,
+  // and so do new_bytes. The range ends at a frame boundary.
+  Gathered gather_ws(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
+                     std::size_t max_pieces, std::size_t max_bytes,
+                     std::uint64_t count_from) const;
+  Cursor advance_ws(Cursor from, std::uint64_t skip_sender, std::size_t sent,
+                    std::uint64_t end) const;
+
   // Drops frames before min(slowest, head - replay), and the blocks that
   // held only them.
   void trim(std::uint64_t slowest);
@@ -91,6 +122,14 @@ class FrameLog {
     std::size_t len;
     std::uint64_t sender;
     std::uint64_t start;  // Byte position.
+  };
+  // The WebSocket side of an entry (ws_headers only), in a deque of its own
+  // so that the TCP entries stay as small as they were.
+  struct WsEntry {
+    const std::uint8_t* payload;
+    std::size_t payload_len;
+    std::uint8_t header[10];
+    std::uint8_t header_len;
   };
   struct Block {
     std::unique_ptr<std::uint8_t[]> mem;
@@ -109,8 +148,14 @@ class FrameLog {
     return frames_[static_cast<std::size_t>(seq - base_seq_)];
   }
 
+  const WsEntry& ws_at(std::uint64_t seq) const {
+    return ws_frames_[static_cast<std::size_t>(seq - base_seq_)];
+  }
+
   std::uint32_t replay_;
+  bool ws_headers_;
   std::deque<Entry> frames_;
+  std::deque<WsEntry> ws_frames_;  // Parallel to frames_ (ws_headers only).
   std::deque<Block> blocks_;
   Block spare_;  // A freed standard block kept for reuse (no malloc churn).
   std::uint64_t base_seq_ = 0;

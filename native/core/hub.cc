@@ -127,7 +127,8 @@ bool Hub::append_locked(const FrameBatch& batch, std::uint64_t sender, bool may_
     --waiting_appenders_;
   }
   if (input_closed_) return false;
-  for (const FrameBatch::Extent& e : batch.frames) fanout_.append(batch.data(e), e.size, sender);
+  for (const FrameBatch::Extent& e : batch.frames)
+    fanout_.append(batch.data(e), e.size, e.payload_offset, e.payload_size, sender);
   fanout_.count_in(batch.frames.size(), batch.bytes.size());
   // One pass: writers to wake, flow control and the cuts, the trim.
   review_locked(wake);
@@ -149,6 +150,19 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
   finish_send_locked(m);
   for (;;) {
     if (m->closing) return BatchResult::Closed;
+    if (!m->control_.empty()) {
+      // Control bytes first: the cursor stands at a frame boundary (every
+      // batch is sent whole), and the "batch" moves it nowhere.
+      m->control_out_.swap(m->control_);
+      m->control_.clear();
+      out[0].base = m->control_out_.data();
+      out[0].len = m->control_out_.size();
+      m->sending = true;
+      m->send_end_ = m->cursor.seq;
+      m->send_bytes_ = 0;
+      *pieces = 1;
+      return BatchResult::Frames;
+    }
     if (m->finishing && fanout_.finished(m)) {
       close_locked(m, Reason::ClientClosed);  // docs/contract.md S11: all sent.
       return BatchResult::Closed;
@@ -173,6 +187,14 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
   }
 }
 
+void Hub::queue_control(HubMember* m, const std::vector<std::uint8_t>& bytes,
+                        std::size_t max_bytes) {
+  ec_lock_guard lock(&mutex_);
+  if (m->closing || bytes.empty() || m->control_.size() + bytes.size() > max_bytes) return;
+  m->control_.insert(m->control_.end(), bytes.begin(), bytes.end());
+  ec_cond_signal(&m->cond_);
+}
+
 void Hub::finish_member(HubMember* m) {
   ec_lock_guard lock(&mutex_);
   if (m->closing) return;
@@ -189,6 +211,13 @@ void Hub::send_failed(HubMember* m, Reason reason) {
 
 Reason Hub::close_member(HubMember* m, Reason reason) {
   ec_lock_guard lock(&mutex_);
+  return close_locked(m, reason);
+}
+
+Reason Hub::close_member(HubMember* m, Reason reason,
+                         const std::vector<std::uint8_t>& farewell) {
+  ec_lock_guard lock(&mutex_);
+  if (!m->closing) m->farewell_ = farewell;
   return close_locked(m, reason);
 }
 

@@ -68,6 +68,11 @@ class HubMember : public FanoutMember {
   // socket only after leave(). Must be quick and must not call the Hub.
   virtual void on_close(Reason reason) { (void)reason; }
 
+  // Bytes the closer asked on_close to send (a WebSocket close frame the
+  // reader made for the reason it decided; see Hub::close_member). Set and
+  // read under the hub's lock.
+  std::vector<std::uint8_t> farewell_;
+
  private:
   friend class Hub;
   // True while the member's writer sleeps on cond_ (so appends only signal
@@ -85,6 +90,10 @@ class HubMember : public FanoutMember {
   std::size_t send_bytes_ = 0;
   // The writer sleeps here; appends and close_member() signal it.
   ec_cond_t cond_;
+  // WebSocket control bytes (pongs) queued for the writer, and the ones it
+  // is sending (valid until its next next_batch()).
+  std::vector<std::uint8_t> control_;
+  std::vector<std::uint8_t> control_out_;
 };
 
 // What next_batch() found.
@@ -144,6 +153,15 @@ class Hub {
   // Marks the member as closing with `reason` unless it already has one,
   // and wakes its writer. Returns the reason that stands.
   Reason close_member(HubMember* m, Reason reason);
+  // The same, with the bytes on_close is to send (HubMember::farewell_) when
+  // this call closes the member.
+  Reason close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell);
+
+  // Queues control bytes (a WebSocket pong) for the member's writer, which
+  // sends them before its next frames: its batches end at frame
+  // boundaries, so they never land inside a message. Dropped when closing,
+  // or past `max_bytes` queued.
+  void queue_control(HubMember* m, const std::vector<std::uint8_t>& bytes, std::size_t max_bytes);
 
   // The member's closing reason: false while it is healthy.
   bool reason(HubMember* m, Reason* out);

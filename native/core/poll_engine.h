@@ -34,11 +34,25 @@
 // while a send would block. A closed client is unregistered and its socket
 // closed at once, but its memory is freed only at the end of the turn,
 // because events of the same batch may still point at it.
+//
+// WebSocket clients (docs/contract.md §6), with a WebSocket listener: a
+// connection on it is pending (no id, no event, not a fanout member, input
+// not gated) while its WsSession reads the request head, for at most
+// kWsHandshakeMs, and at most max_pending_handshakes() of them at once. An upgrade is
+// admitted through the roster like a TCP connection; a page, an error
+// status or a server-full refusal (101, then close 1013) is answered while
+// it stays pending, then its send side is shut and it is dropped at the
+// peer's end of stream (or the deadline). An admitted WebSocket client is a
+// fanout member with `ws` set (each frame one message, header and payload
+// gathered from the log); its control bytes (the 101, pongs) go out before
+// the next data gather at a frame boundary, and its close frame is sent,
+// when the socket takes it at once, just before the socket is closed.
 #ifndef ECHOCAST_CORE_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_ENGINE_H
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -48,6 +62,7 @@
 #include "listening.h"
 #include "roster.h"
 #include "stop_sequence.h"
+#include "ws_session.h"
 
 namespace echocast {
 namespace poll {
@@ -80,6 +95,16 @@ struct PollClient : public FanoutMember {
   bool blocked = false;         // The last send would block: wait for OUT.
   bool half_closed = false;     // The peer shut its write side (see S11 above).
   bool ending = false;          // Stop: our send side is shut, awaiting the peer's.
+  // WebSocket clients only (see the top of this file).
+  std::unique_ptr<WsSession> session;
+  bool pending = false;         // Before admission: not a fanout member.
+  bool answering = false;       // Pending: its answer is the last thing it gets.
+  bool shut = false;            // Pending: answered, send side shut.
+  bool close_sent = false;      // Our close frame went out.
+  std::uint64_t deadline = 0;   // Pending: dropped at this time (ec_now_ms).
+  std::size_t pending_index = 0;
+  std::string address;          // Pending: the peer, for the connection event.
+  int port = 0;
 };
 
 class PollEngine;
@@ -104,6 +129,7 @@ inline FanoutOptions fanout_options(const EngineOptions& o) {
   f.echo_to_sender = o.echo_to_sender;
   f.max_backlog_bytes = o.max_backlog_bytes;
   f.slow_consumer_ms = o.slow_consumer_ms;
+  f.ws = o.has_ws();
   return f;
 }
 
@@ -114,7 +140,10 @@ class PollEngine : public Engine, private Inbox::Waker {
  public:
   PollEngine(const EngineOptions& options, EventSink* sink)
       : options_(options), sink_(sink), fanout_(fanout_options(options)),
-        roster_(options.max_clients), coalescer_(&ec_now_micros), read_sink_(this) {}
+        roster_(options.max_clients), coalescer_(&ec_now_micros), read_sink_(this) {
+    ws_config_.path = options.ws_path;
+    ws_config_.page = options.ws_page;
+  }
   ~PollEngine() override { stop(0); }
 
   // Engine (see engine.h).
@@ -160,14 +189,42 @@ class PollEngine : public Engine, private Inbox::Waker {
   // One readiness event: the listener, or a client's input or output.
   void handle(const ec_poll_event& ev);
 
-  // Accepts up to kAcceptsPerTurn connections, pausing on a shortage.
-  void accept_some();
+  // Accepts up to kAcceptsPerTurn connections on one listener (the TCP one,
+  // or the WebSocket one: ws), pausing on a shortage.
+  void accept_some(ec_socket_t listener, bool ws);
   // Watches the listener again after a shortage pause.
   void resume_accept();
   // Takes the listener out of the poller (stop, or a fatal accept error).
   void stop_listening();
   // Admits one connection through the roster, or refuses it.
   void admit(const Accepted& a);
+
+  // ---- WebSocket (see the top of this file) ----------------------------------
+
+  // A connection on the WebSocket listener: pending, or dropped when
+  // max_clients handshakes are pending already.
+  void accept_ws(const Accepted& a);
+  // Readiness of a pending connection.
+  void handle_pending(PollClient* c, const ec_poll_event& ev);
+  // The upgrade completed: admission (roster), then the first WebSocket
+  // bytes (`len` after the head).
+  void upgrade(PollClient* c, const std::uint8_t* data, std::size_t len);
+  // Sends a pending connection's answer; once it is out, shuts the send
+  // side. False when the connection was dropped.
+  bool answer(PollClient* c);
+  // Drops a pending connection (no event): unregistered, closed, freed by
+  // reap().
+  void drop_pending(PollClient* c);
+  // Drops the pending connections whose deadline passed.
+  void expire_pending();
+  // Sends an admitted WebSocket client's control bytes; false when they
+  // could not all go (blocked, or the client was closed).
+  bool send_control(PollClient* c);
+  // Best effort, just before the socket closes: our close frame for
+  // `reason`, if the socket takes it now and we are at a frame boundary.
+  void send_close_frame(PollClient* c, Reason reason);
+  // Bytes a client hands to its framer or its WebSocket session.
+  bool consume(PollClient* c, const std::uint8_t* data, std::size_t n);
 
   // One recv for a readable client, fed to its framer.
   void read_client(PollClient* c);
@@ -208,6 +265,8 @@ class PollEngine : public Engine, private Inbox::Waker {
   EngineOptions options_;
   EventSink* sink_;
   ec_socket_t listener_ = EC_INVALID_SOCKET;
+  ec_socket_t ws_listener_ = EC_INVALID_SOCKET;  // With options_.has_ws().
+  ws::HandshakeConfig ws_config_;
   ec_poller* poller_ = nullptr;  // Set before the loop runs, destroyed after.
   ec_thread_t thread_;
   bool running_ = false;  // Touched only by the thread calling start/stop.
@@ -232,6 +291,10 @@ class PollEngine : public Engine, private Inbox::Waker {
   std::vector<FanoutMember*> cut_;
   std::vector<Command> commands_;
   std::size_t dead_ = 0;
+  // WebSocket connections before admission, and those dropped this turn.
+  std::vector<PollClient*> pending_;
+  std::vector<PollClient*> dead_pending_;
+  std::uint64_t pending_deadline_ = 0;  // The earliest pending deadline (0: none).
   std::unique_ptr<std::uint8_t[]> buf_;
   ReadSink read_sink_;
   FrameBatch forwarded_;  // Cluster mode: one read's frames.

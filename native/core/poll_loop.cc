@@ -1,6 +1,8 @@
 // poll_loop.cc — the poll engine's I/O thread: the loop and everything it
 // owns (see poll_engine.h).
 #include <algorithm>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "poll_engine.h"
@@ -51,12 +53,14 @@ void PollEngine::loop() {
     }
     if (room_signal_.exchange(false, std::memory_order_acq_rel)) resume_paused();
     if (accept_resume_at_ != 0 && ec_now_ms() >= accept_resume_at_) resume_accept();
+    if (pending_deadline_ != 0 && ec_now_ms() >= pending_deadline_) expire_pending();
     commit_counters();  // Before the sends: stats never lag what clients got.
     if (flush_now()) flush();
     reap();
     if (stop_.stopping() && stop_progress()) break;
   }
   for (PollClient* c : clients_) close_client(c, Reason::ServerClosed);
+  while (!pending_.empty()) drop_pending(pending_.back());
   reap();
   stop_listening();
 }
@@ -69,6 +73,8 @@ int PollEngine::timeout_ms() const {
   std::uint64_t until = stop_.next_ms();
   if (accept_resume_at_ != 0 && (until == 0 || accept_resume_at_ < until))
     until = accept_resume_at_;
+  if (pending_deadline_ != 0 && (until == 0 || pending_deadline_ < until))
+    until = pending_deadline_;
   // Reading is paused: wake at its deadline (slow_clock time, 1 ms late at most).
   if (fanout_.paused() && (until == 0 || fanout_.pause_deadline() < until))
     until = fanout_.pause_deadline();
@@ -98,11 +104,19 @@ bool PollEngine::flush_now() {
 
 void PollEngine::handle(const ec_poll_event& ev) {
   if (ev.data == &listener_) {
-    accept_some();
+    accept_some(listener_, false);
+    return;
+  }
+  if (ev.data == &ws_listener_) {
+    accept_some(ws_listener_, true);
     return;
   }
   PollClient* c = static_cast<PollClient*>(ev.data);
   if (c->closing) return;  // Closed earlier in this batch.
+  if (c->pending) {
+    handle_pending(c, ev);
+    return;
+  }
   if (ev.events & EC_POLL_OUT) {
     c->blocked = false;
     need_flush_ = true;
@@ -139,10 +153,10 @@ void PollEngine::handle(const ec_poll_event& ev) {
   }
 }
 
-void PollEngine::accept_some() {
+void PollEngine::accept_some(ec_socket_t listener, bool ws) {
   for (int i = 0; i < kAcceptsPerTurn && listening_; ++i) {
     Accepted a;
-    ec_error err = ec_socket_try_accept(listener_, &a.sock, &a.address, &a.port);
+    ec_error err = ec_socket_try_accept(listener, &a.sock, &a.address, &a.port);
     if (err.code == EC_EAGAIN) return;
     if (!err.ok()) {
       AcceptStep step = accept_errors_.on_error(err, sink_);
@@ -154,22 +168,29 @@ void PollEngine::accept_some() {
       // A shortage: stop watching the listener for a moment instead of
       // spinning on a connection that stays pending.
       ec_poller_modify(poller_, listener_, 0, &listener_);
+      if (ws_listener_ != EC_INVALID_SOCKET)
+        ec_poller_modify(poller_, ws_listener_, 0, &ws_listener_);
       accept_resume_at_ = ec_now_ms() + kAcceptBackoffMs;
       return;
     }
     accept_errors_.accepted();
-    admit(a);
+    if (ws) accept_ws(a);
+    else admit(a);
   }
 }
 
 void PollEngine::resume_accept() {
   accept_resume_at_ = 0;
-  if (listening_) ec_poller_modify(poller_, listener_, EC_POLL_IN, &listener_);
+  if (!listening_) return;
+  ec_poller_modify(poller_, listener_, EC_POLL_IN, &listener_);
+  if (ws_listener_ != EC_INVALID_SOCKET)
+    ec_poller_modify(poller_, ws_listener_, EC_POLL_IN, &ws_listener_);
 }
 
 void PollEngine::stop_listening() {
   if (!listening_) return;
   ec_poller_remove(poller_, listener_);
+  if (ws_listener_ != EC_INVALID_SOCKET) ec_poller_remove(poller_, ws_listener_);
   listening_ = false;
   accept_resume_at_ = 0;
   // The socket itself is closed by stop(), after this thread is joined.
@@ -241,8 +262,8 @@ void PollEngine::read_client(PollClient* c) {
     c->reading = false;
     // docs/contract.md S11: sent what is queued for it now, then closed
     // (send_to), at once if nothing is; with allowHalfOpen it keeps
-    // receiving until a send fails.
-    if (!options_.allow_half_open && fanout_.finish(c)) {
+    // receiving until a send fails (not a WebSocket: it has no half-close).
+    if ((!options_.allow_half_open || c->ws) && fanout_.finish(c)) {
       close_client(c, Reason::ClientClosed);
       return;
     }
@@ -250,17 +271,30 @@ void PollEngine::read_client(PollClient* c) {
     return;
   }
   if (closed) return;  // Input is closed: what arrives now is dropped.
-  read_sink_.client = c;
   read_sink_.forward = forward;
   read_sink_.messages = messages;
+  consume(c, buf_.get(), n);
+}
+
+bool PollEngine::consume(PollClient* c, const std::uint8_t* data, std::size_t n) {
+  read_sink_.client = c;
   forwarded_.clear();
-  bool ok = c->framer.feed(buf_.get(), n, &read_sink_);
+  bool ok;
+  Reason why = Reason::FrameTooLarge;
+  if (c->session) {
+    ok = c->session->feed(data, n, &read_sink_);
+    if (!ok) why = c->session->reason();
+    if (c->session->control_pending()) need_flush_ = true;  // A pong.
+  } else {
+    ok = c->framer.feed(data, n, &read_sink_);
+  }
   if (!forwarded_.frames.empty()) {
     sink_->on_frames(c->id, forwarded_.bytes.data(), forwarded_.bytes.size(),
                      forwarded_.frames.size(), false);
     if (forwarded_.bytes.capacity() > 2 * kRecvBytes) forwarded_ = FrameBatch();
   }
-  if (!ok) close_client(c, Reason::FrameTooLarge);
+  if (!ok) close_client(c, why);
+  return ok;
 }
 
 void PollEngine::resume_paused() {
@@ -286,7 +320,7 @@ void PollEngine::take_commands() {
       case Command::Frames:
         if (stop_.stopping()) break;
         for (const FrameBatch::Extent& e : cmd.frames.frames)
-          fanout_.append(cmd.frames.data(e), e.size, cmd.id);
+          fanout_.append(cmd.frames.data(e), e.size, e.payload_offset, e.payload_size, cmd.id);
         log_grew_ = true;
         break;
       case Command::Disconnect: {
@@ -312,7 +346,9 @@ void PollEngine::flush() {
     need_flush_ = false;
     coalescer_.flushed(fanout_.log().head_bytes());
     for (PollClient* c : clients_)
-      if (!c->closing && !c->blocked && fanout_.pending(c)) send_to(c);
+      if (!c->closing && !c->blocked &&
+          (fanout_.pending(c) || (c->session && c->session->control_pending())))
+        send_to(c);
   } else if (!fanout_.paused()) {
     return;
   }
@@ -339,8 +375,16 @@ void PollEngine::review() {
 
 void PollEngine::send_to(PollClient* c) {
   ec_iovec pieces[EC_MAX_IOV];
-  for (int k = 0; k < kSendsPerTurn && fanout_.pending(c); ++k) {
-    FrameLog::Gathered g = fanout_.gather(c, pieces, EC_MAX_IOV, kGatherBytes);
+  for (int k = 0; k < kSendsPerTurn; ++k) {
+    // A WebSocket client's control bytes go first, at a frame boundary; in
+    // the middle of a frame, the rest of that frame goes first.
+    bool control = c->session && c->session->control_pending();
+    if (control && c->cursor.offset == 0) {
+      if (!send_control(c)) return;
+      continue;
+    }
+    if (!fanout_.pending(c)) break;
+    FrameLog::Gathered g = fanout_.gather(c, pieces, EC_MAX_IOV, control ? 1 : kGatherBytes);
     if (g.pieces == 0) continue;  // Only the client's own frames: passed over.
     std::size_t sent = 0;
     ec_error err = ec_socket_try_send(c->sock, pieces, g.pieces, &sent);
@@ -364,7 +408,7 @@ void PollEngine::send_to(PollClient* c) {
     close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
     return;
   }
-  if (!fanout_.pending(c)) {
+  if (!fanout_.pending(c) && !(c->session && c->session->control_pending())) {
     if (c->interest & EC_POLL_OUT) update_interest(c);
   } else {
     need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
@@ -404,6 +448,7 @@ void PollEngine::set_interest(PollClient* c, unsigned want, bool park) {
 void PollEngine::close_client(PollClient* c, Reason reason) {
   if (!fanout_.close(c, reason)) return;
   fanout_.leave(c);
+  if (c->session) send_close_frame(c, reason);
   if (c->registered) ec_poller_remove(poller_, c->sock);
   c->registered = false;
   ec_socket_close(c->sock);
@@ -416,6 +461,8 @@ void PollEngine::close_client(PollClient* c, Reason reason) {
 }
 
 void PollEngine::reap() {
+  for (PollClient* c : dead_pending_) delete c;
+  dead_pending_.clear();
   if (dead_ == 0) return;
   dead_ = 0;
   auto keep = std::partition(clients_.begin(), clients_.end(),
@@ -441,6 +488,7 @@ void PollEngine::commit_counters() {
 void PollEngine::begin_stop(std::uint64_t deadline_ms) {
   if (!stop_.begin(ec_now_ms(), deadline_ms)) return;
   stop_listening();
+  while (!pending_.empty()) drop_pending(pending_.back());  // Never admitted: no event.
   resume_paused();  // Nothing is forwarded or reported now: read freely.
   if (!gate_open_) {  // Nor paced: what arrives is dropped, end of stream must be seen.
     ec_poller_gate_input(poller_, true);
@@ -456,6 +504,8 @@ bool PollEngine::stop_progress() {
     for (PollClient* c : clients_) {
       if (c->closing) continue;
       c->ending = true;
+      // docs/contract.md §6: a WebSocket client is told with close 1001.
+      if (c->session) send_close_frame(c, Reason::ServerClosed);
       ec_socket_shutdown_send(c->sock);
       if (c->half_closed) {
         close_client(c, Reason::ServerClosed);
@@ -467,6 +517,216 @@ bool PollEngine::stop_progress() {
     reap();
   }
   return stop_.done(now, clients_.empty());
+}
+
+// ---- WebSocket --------------------------------------------------------------
+
+void PollEngine::accept_ws(const Accepted& a) {
+  // Handshakes in progress are bounded like clients (they hold a socket and
+  // up to a request head each), and are not counted as clients.
+  if (pending_.size() >= max_pending_handshakes(options_)) {
+    ec_socket_close(a.sock);
+    return;
+  }
+  std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
+  PollClient* c = new (std::nothrow) PollClient(options_.framing, max_frame);
+  if (c != nullptr) {
+    c->session.reset(new (std::nothrow) WsSession(&ws_config_, options_.framing, max_frame));
+    if (!c->session) {
+      delete c;
+      c = nullptr;
+    }
+  }
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    return;
+  }
+  // Not gated: a handshake goes on while reading from clients is paused.
+  ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
+  if (!err.ok()) {
+    delete c;
+    ec_socket_close(a.sock);
+    sink_->on_error(err, "poll");
+    return;
+  }
+  c->sock = a.sock;
+  c->registered = true;
+  c->interest = EC_POLL_IN;
+  c->pending = true;
+  c->address = a.address;
+  c->port = a.port;
+  c->deadline = ec_now_ms() + kWsHandshakeMs;
+  c->pending_index = pending_.size();
+  pending_.push_back(c);
+  if (pending_deadline_ == 0 || c->deadline < pending_deadline_) pending_deadline_ = c->deadline;
+}
+
+void PollEngine::handle_pending(PollClient* c, const ec_poll_event& ev) {
+  if ((ev.events & EC_POLL_OUT) && c->answering && !c->shut) {
+    if (!answer(c)) return;
+  }
+  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
+  std::size_t n = 0;
+  // At most one request head (and what follows it) per read.
+  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n);
+  if (err.code == EC_EAGAIN) return;
+  if (!err.ok() || n == 0) {
+    drop_pending(c);  // Gone before its upgrade, or answered and done.
+    return;
+  }
+  if (c->answering) return;  // Whatever it sends after our answer is dropped.
+  std::size_t consumed = 0;
+  ws::Handshake::Result r = c->session->handshake(buf_.get(), n, &consumed);
+  if (r == ws::Handshake::Result::NeedMore) return;
+  if (r == ws::Handshake::Result::Upgrade) {
+    upgrade(c, buf_.get() + consumed, n - consumed);
+    return;
+  }
+  c->answering = true;  // The page or an error status, then the end.
+  answer(c);
+}
+
+bool PollEngine::answer(PollClient* c) {
+  while (c->session->control_pending()) {
+    ec_iovec piece = {c->session->control_data(), c->session->control_size()};
+    std::size_t sent = 0;
+    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+    if (err.code == EC_EAGAIN) break;
+    if (!err.ok()) {
+      drop_pending(c);
+      return false;
+    }
+    c->session->control_sent(sent);
+    if (sent < piece.len) break;
+  }
+  if (c->session->control_pending()) {
+    if (!(c->interest & EC_POLL_OUT)) {
+      if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN | EC_POLL_OUT, c).ok()) {
+        drop_pending(c);
+        return false;
+      }
+      c->interest = EC_POLL_IN | EC_POLL_OUT;
+    }
+    return true;
+  }
+  // All sent: end of stream for the peer; its own end of stream (or the
+  // deadline) drops the connection.
+  ec_socket_shutdown_send(c->sock);
+  c->shut = true;
+  if (c->interest != EC_POLL_IN) {
+    if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN, c).ok()) {
+      drop_pending(c);
+      return false;
+    }
+    c->interest = EC_POLL_IN;
+  }
+  return true;
+}
+
+void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t len) {
+  std::uint64_t id = 0;
+  if (!roster_.admit(clients_.size(), &id)) {
+    // docs/contract.md §6: the upgrade completes, then close 1013
+    // server-full; tallied by the roster, reported as for TCP.
+    c->session->queue_control(c->session->close_frame(Reason::ServerFull));
+    c->answering = true;
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    answer(c);
+    return;
+  }
+  // Out of the pending list, into the clients.
+  PollClient* last = pending_.back();
+  pending_[c->pending_index] = last;
+  last->pending_index = c->pending_index;
+  pending_.pop_back();
+  c->pending = false;
+  c->id = id;
+  c->ws = true;
+  fanout_.join(c);
+  clients_.push_back(c);
+  by_id_[id] = c;
+  clients_count_.store(by_id_.size(), std::memory_order_relaxed);
+  need_flush_ = true;  // The 101, then the replay.
+  sink_->on_connection(id, c->address, c->port);
+  update_interest(c);
+  if (c->closing || len == 0) return;
+  // Bytes that came with the head: the first WebSocket frames.
+  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
+  if (closed) return;
+  read_sink_.forward = forward_;
+  read_sink_.messages = sink_->wants_messages();
+  consume(c, data, len);
+}
+
+void PollEngine::drop_pending(PollClient* c) {
+  if (c->closing) return;
+  c->closing = true;
+  if (c->registered) ec_poller_remove(poller_, c->sock);
+  c->registered = false;
+  ec_socket_close(c->sock);
+  c->sock = EC_INVALID_SOCKET;
+  PollClient* last = pending_.back();
+  pending_[c->pending_index] = last;
+  last->pending_index = c->pending_index;
+  pending_.pop_back();
+  dead_pending_.push_back(c);
+  if (pending_.empty()) pending_deadline_ = 0;
+}
+
+void PollEngine::expire_pending() {
+  std::uint64_t now = ec_now_ms();
+  std::uint64_t next = 0;
+  for (std::size_t i = 0; i < pending_.size();) {
+    PollClient* c = pending_[i];
+    if (now >= c->deadline) {
+      drop_pending(c);  // Swaps the last one into i.
+      continue;
+    }
+    if (next == 0 || c->deadline < next) next = c->deadline;
+    ++i;
+  }
+  pending_deadline_ = next;
+}
+
+bool PollEngine::send_control(PollClient* c) {
+  ec_iovec piece = {c->session->control_data(), c->session->control_size()};
+  std::size_t sent = 0;
+  ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+  if (err.code == EC_EAGAIN) {
+    block(c);
+    return false;
+  }
+  if (!err.ok()) {
+    close_client(c, c->ending ? Reason::ServerClosed : Reason::ClientError);
+    return false;
+  }
+  c->session->control_sent(sent);
+  if (sent < piece.len) {
+    block(c);
+    return false;
+  }
+  return true;
+}
+
+void PollEngine::send_close_frame(PollClient* c, Reason reason) {
+  if (c->close_sent || c->sock == EC_INVALID_SOCKET) return;
+  c->close_sent = true;
+  // In the middle of a data message the close frame cannot go: the socket
+  // closes without it (best effort, docs/contract.md §6).
+  if (c->cursor.offset != 0) return;
+  std::vector<std::uint8_t> frame = c->session->close_frame(reason);
+  ec_iovec pieces[2] = {{c->session->control_data(), c->session->control_size()},
+                        {frame.data(), frame.size()}};
+  std::size_t first = c->session->control_pending() ? 0 : 1;
+  std::size_t sent = 0;
+  ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
+  if (reason == Reason::ServerClosed) return;  // Stop: the peer's answer is awaited.
+  // Closing at once: read what the peer sent meanwhile, so that the close
+  // does not reset the connection (which could lose our close frame).
+  for (int i = 0; i < 4; ++i) {
+    std::size_t n = 0;
+    if (!ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n).ok() || n == 0) break;
+  }
 }
 
 }  // namespace poll

@@ -233,6 +233,14 @@ ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
 ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
                             std::size_t count, std::size_t* sent);
 
+// Sends what a blocking socket takes at once, without blocking: *sent says
+// how many of the len bytes went (possibly fewer, or none: EC_EAGAIN). For a
+// few bytes (a WebSocket close frame) that must not hold up the thread that
+// closes the connection, e.g. under a lock. POSIX: MSG_DONTWAIT; Windows:
+// sent only when WSAPoll says the socket is writable now.
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
+                            std::size_t* sent);
+
 // Shuts the send side only (shutdown SHUT_WR / SD_SEND): the peer reads
 // what was sent, then end of stream; this side can still read its answer.
 void ec_socket_shutdown_send(ec_socket_t s);

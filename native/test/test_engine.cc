@@ -463,3 +463,87 @@ ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
   e->stop(200);
   for (ec_socket_t x : {pub, fast, stalled}) ec_socket_close(x);
 }
+
+namespace {
+
+// One masked client frame (the key is fixed; RFC 6455 only asks for one).
+std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload) {
+  std::string out;
+  out += static_cast<char>(first_byte);
+  out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
+  const char key[4] = {9, 8, 7, 6};
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+const char kWsHead[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// Reads an HTTP response head (up to the blank line).
+std::string recv_head(ec_socket_t s) {
+  std::string out;
+  char ch;
+  while (out.size() < 4096 && out.find("\r\n\r\n") == std::string::npos) {
+    std::size_t n = 0;
+    if (!ec_socket_recv(s, &ch, 1, &n).ok() || n == 0) break;
+    out += ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+// docs/contract.md §6 through real sockets: an upgrade admitted beside a TCP
+// client (one order, each frame one message, text or binary), a ping
+// answered between messages, a handshake that never completes takes no
+// slot, and stop's close frame 1001.
+ENGINE_TEST(engine_websocket_beside_tcp) {
+  Recorder rec;
+  EngineOptions o;
+  o.max_clients = 2;
+  o.ws_port = 0;
+  o.ws_path = "/ws";
+  o.ws_page = "<p>hi</p>";
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  CHECK(r.ws_bound.port > 0);
+  ec_socket_t t, w, silent;
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &silent).ok());  // Holds no slot.
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &t).ok());
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &w).ok());
+  CHECK(send_str(w, kWsHead));
+  std::string head = recv_head(w);
+  CHECK(head.find("HTTP/1.1 101") == 0);
+  CHECK(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(send_str(t, "from tcp\n"));
+  CHECK_EQ(recv_n(w, 10), std::string("\x81\x08" "from tcp"));
+  CHECK(send_str(w, ws_client_frame(0x81, "a\nb")));  // Two line frames.
+  CHECK_EQ(recv_n(t, 13), std::string("from tcp\na\nb\n"));
+  CHECK(rec.wait_for("message 2 b"));
+  CHECK(send_str(w, ws_client_frame(0x89, "pp")));  // A ping.
+  e->broadcast(reinterpret_cast<const std::uint8_t*>("\xff\n"), 2);
+  // The echo, the pong and the binary broadcast, whole messages in some
+  // order (the pong never inside a message).
+  std::string got = recv_n(w, 3 + 3 + 4 + 3);
+  CHECK(got.find(std::string("\x81\x01" "a\x81\x01" "b")) != std::string::npos);
+  CHECK(got.find(std::string("\x8a\x02pp")) != std::string::npos);
+  CHECK(got.find(std::string("\x82\x01\xff")) != std::string::npos);
+  CHECK_EQ(e->stats().clients, 2u);
+  StopCtx sc{e.get(), 1000};
+  ec_thread_t stopper;
+  CHECK(ec_thread_create(&stopper, stop_main, &sc, EC_THREAD_STACK_BYTES).ok());
+  std::string bye = recv_n(w, 2 + 2 + 13);
+  CHECK_EQ(bye, std::string("\x88\x0f\x03\xe9server-closed"));
+  recv_n(t, 1);
+  ec_socket_close(t);
+  ec_socket_close(w);
+  ec_thread_join(&stopper);
+  ec_socket_close(silent);
+  CHECK(rec.wait_for("disconnect 2 server-closed"));
+  CHECK_EQ(rec.events().size(), 7u);  // 2 connections, 3 messages, 2 disconnects.
+}

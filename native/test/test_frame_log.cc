@@ -160,3 +160,69 @@ TEST(frame_log_runs_match_the_frame_walk) {
     log.trim(log.base_seq() + next(log.frames() + 1));
   }
 }
+
+namespace {
+
+// A line frame: the payload is the line without its '\n'.
+void put_line(FrameLog* log, const std::string& s, std::uint64_t sender) {
+  log->append(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), 0, s.size() - 1,
+              sender);
+}
+
+}  // namespace
+
+TEST(frame_log_ws_gather_header_beside_payload) {
+  FrameLog log(0, true);
+  put_line(&log, "hi\n", 1);
+  put_line(&log, std::string("\xff\x41\n"), 2);  // Not UTF-8: binary.
+  put_line(&log, "yo\n", 1);
+  ec_iovec v[8];
+  FrameLog::Gathered g = log.gather_ws(FrameLog::Cursor{0, 0}, 0, v, 8, 1 << 20, 0);
+  // Per frame its header (from the entry), then its payload (from the block).
+  CHECK_EQ(g.pieces, 6u);
+  CHECK_EQ(joined(v, g.pieces), std::string("\x81\x02hi\x82\x02\xff\x41\x81\x02yo"));
+  CHECK_EQ(g.bytes, 12u);
+  CHECK_EQ(g.new_frames, 3u);
+  CHECK_EQ(g.new_bytes, 12u);
+  CHECK_EQ(g.end, 3u);
+  // The payload is not copied: it points into the stored wire bytes.
+  CHECK_EQ(v[1].len, 2u);
+  // A partial send: 5 bytes = the first message and 1 header byte of the next.
+  FrameLog::Cursor c = log.advance_ws(FrameLog::Cursor{0, 0}, 0, 5, g.end);
+  CHECK_EQ(c.seq, 1u);
+  CHECK_EQ(c.offset, 1u);
+  g = log.gather_ws(c, 0, v, 8, 1, 0);  // At least one frame: the rest of it.
+  CHECK_EQ(joined(v, g.pieces), std::string("\x02\xff\x41"));
+  CHECK_EQ(g.end, 2u);
+  // Skipping sender 1's frames.
+  g = log.gather_ws(FrameLog::Cursor{0, 0}, 1, v, 8, 1 << 20, 0);
+  CHECK_EQ(joined(v, g.pieces), std::string("\x82\x02\xff\x41"));
+  c = log.advance_ws(FrameLog::Cursor{0, 0}, 1, 4, g.end);
+  CHECK_EQ(c.seq, 3u);
+  CHECK_EQ(c.offset, 0u);
+  // Too few pieces for a frame's two: it waits for the next gather.
+  g = log.gather_ws(FrameLog::Cursor{0, 0}, 0, v, 3, 1 << 20, 0);
+  CHECK_EQ(g.pieces, 2u);
+  CHECK_EQ(g.end, 1u);
+  // Backlog in log bytes; an offset past the frame's log size is capped.
+  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 0}), 3u);
+  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 4}), 0u);
+  // Trim drops the WebSocket side with the entries.
+  log.trim(2);
+  CHECK_EQ(log.frames(), 1u);
+  g = log.gather_ws(FrameLog::Cursor{2, 0}, 0, v, 8, 1 << 20, 0);
+  CHECK_EQ(joined(v, g.pieces), std::string("\x81\x02yo"));
+}
+
+TEST(frame_log_ws_empty_payload_and_long_header) {
+  FrameLog log(0, true);
+  put_line(&log, "\n", 0);  // An empty line: a header alone.
+  std::string big(300, 'x');
+  put_line(&log, big + "\n", 0);
+  ec_iovec v[8];
+  FrameLog::Gathered g = log.gather_ws(FrameLog::Cursor{0, 0}, 0, v, 8, 1 << 20, 0);
+  CHECK_EQ(g.pieces, 3u);
+  CHECK_EQ(joined(v, 1), std::string("\x81\x00", 2));
+  CHECK_EQ(joined(v + 1, 1), std::string("\x81\x7e\x01\x2c"));  // 16-bit length.
+  CHECK_EQ(g.bytes, 2u + 4u + 300u);
+}

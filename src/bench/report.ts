@@ -2,10 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchSample, Measures, Workload } from './run.js';
+import type { Transport } from './protocol.js';
 
 /** One row of results.json: a combined sample, rounded, and whether it is valid (nothing lost, no order broken). */
 export interface ResultRow extends Measures {
   engine: string;
+  /** How the generator's clients reached the server: 'tcp', or 'ws' (WebSocket clients, `--ws`). */
+  transport: Transport;
   scenario: { clients: number; publishers: number; size: number };
   /** What ran beside the load (the same for every row of a run). */
   workload: RowWorkload;
@@ -52,6 +55,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     settings: { ...settings, workload },
     results: rows.map((r) => ({
       engine: r.target,
+      transport: r.transport ?? 'tcp',
       scenario: { clients: r.scenario.clients, publishers: r.scenario.publishers, size: r.scenario.size },
       workload,
       deliveriesPerSecond: Math.round(r.deliveriesPerSecond),
@@ -151,6 +155,7 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
+    ...(report.results.some((r) => r.transport === 'ws') ? ['- Clients: WebSocket (`--ws`): each frame one masked text message, each delivery one message received.'] : []),
     `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}${report.settings.workload && workloadLabel(report.settings.workload) !== '-' ? `; workload: ${workloadLabel(report.settings.workload)}` : ''}.`,
     '',
     head,
@@ -211,12 +216,13 @@ export function svgChart(report: BenchReport): string {
   const legendRows = Math.ceil(engines.length / Math.max(1, Math.floor((width - 20) / 170)));
   const height = top + plotH + 24 + legendRows * 20 + 24;
   const workload = report.settings.workload ? workloadLabel(report.settings.workload) : '-';
+  const clientsText = report.results.some((r) => r.transport === 'ws') ? 'WebSocket clients' : 'TCP clients';
   const rateText = saturation ? 'rate max' : report.settings.rate < 0 ? '500,000 deliveries/s offered' : `${fmt(report.settings.rate)} frames/s offered`;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`);
-  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
+  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
   scenarios.forEach((label, si) => {
     const y = top + si * groupH + (engines.length * barH) / 2 + 4;
     parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(label)}</text>`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ExternalServer } from './external.js';
 import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario, type Throttle } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
-import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
+import type { BenchServerConfig, BenchTarget, FromChild, ToChild, Transport } from './protocol.js';
 
 /** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
 export type Generator = 'native' | 'js';
@@ -41,6 +41,14 @@ export interface Workload {
   slowConsumerMs: number | null;
 }
 
+/** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
+export const REFERENCE_TARGETS: readonly string[] = ['baseline-net', 'baseline-c-epoll', 'baseline-ws'];
+
+/** An echocast engine, as opposed to a reference server. */
+export function isEchocastEngine(target: string): boolean {
+  return !REFERENCE_TARGETS.includes(target);
+}
+
 export const PLAIN_WORKLOAD: Workload = { listener: false, throttled: null, slowConsumerMs: null };
 
 /** The server's maxBacklogBytes in the bench: large, so bursts at --rate max stay valid, unless readers are throttled (then the default, 16 MiB, as users run it). */
@@ -53,6 +61,8 @@ export interface BenchSample extends Measures {
   target: BenchTarget;
   scenario: Scenario;
   framesSent: number;
+  /** How the clients reached the server (absent: tcp). */
+  transport?: Transport;
 }
 
 export interface BenchPlan {
@@ -70,26 +80,54 @@ export interface BenchPlan {
   arrivals?: Arrivals;
   /** The listener, throttled readers, slowConsumerMs (default: none of them). */
   workload?: Workload;
+  /** `--ws`: the generator's clients are WebSocket clients on the server's ws port. */
+  ws?: boolean;
   onProgress?: (done: number, total: number, label: string) => void;
+}
+
+/**
+ * How long a server child may take to answer a question. A server far behind
+ * the offered load (baseline-ws at a rate it cannot sustain: the ws package
+ * writes each message to each client on its own) can starve its IPC channel
+ * while the generator keeps offering, and would never answer.
+ */
+const ASK_TIMEOUT_MS = 30_000;
+
+function answerWithin<T>(reply: Promise<T>, ms: number, who: string, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the ${who} server did not answer '${what}' within ${ms / 1000} s: it is too far behind the offered load (try a lower --rate)`)),
+      ms,
+    );
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
 
 /** A server in a child process of its own, and a way to ask it for its resource usage and stats. */
 export class ServerChild {
   private waiters: ((m: FromChild) => void)[] = [];
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly target: string,
+  ) {
     child.on('message', (m: FromChild) => this.waiters.shift()?.(m));
   }
 
-  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number }> {
+  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const server = new ServerChild(child);
+    const server = new ServerChild(child, config.target);
     const ready = await server.next();
     if (ready.type !== 'ready') {
       child.kill();
       throw new Error(`the ${config.target} server did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
     }
-    return { server, port: ready.port };
+    if (config.ws && ready.wsPort === undefined) {
+      child.kill();
+      throw new Error(`the ${config.target} server did not open a WebSocket port`);
+    }
+    return { server, port: ready.port, wsPort: ready.wsPort };
   }
 
   private next(): Promise<FromChild> {
@@ -107,7 +145,7 @@ export class ServerChild {
   private async ask<T extends 'usage' | 'stats'>(type: T): Promise<Extract<FromChild, { type: T }>> {
     const reply = this.next();
     this.child.send({ type } satisfies ToChild);
-    const m = await reply;
+    const m = await answerWithin(reply, ASK_TIMEOUT_MS, this.target, type);
     if (m.type !== type) throw new Error(`unexpected reply ${m.type}`);
     return m as Extract<FromChild, { type: T }>;
   }
@@ -131,6 +169,7 @@ export class ServerChild {
   }
 
   async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // Gone already: no 'exit' to wait for.
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.send({ type: 'stop' } satisfies ToChild);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
@@ -143,15 +182,15 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload' | 'ws'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
-  const echocast = target !== 'baseline-c-epoll' && target !== 'baseline-net';
+  const echocast = isEchocastEngine(target);
   if (!echocast && (workload.listener || workload.slowConsumerMs !== null)) {
     throw new Error(`${target} has no message events or flow control: --listener and --slow-consumer-ms apply to echocast engines only`);
   }
-  const { server, port } =
+  const { server, port, wsPort }: { server: ExternalServer | ServerChild; port: number; wsPort?: number } =
     target === 'baseline-c-epoll'
       ? await ExternalServer.start()
       : await ServerChild.start({
@@ -162,6 +201,7 @@ export async function measure(
           maxBacklogBytes: benchBacklogBytes(workload),
           listener: workload.listener,
           ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
+          ...(plan.ws ? { ws: true } : {}),
         });
   try {
     let cpuStart = 0;
@@ -172,7 +212,8 @@ export async function measure(
     const drive: (o: LoadOptions) => Promise<LoadResult> = plan.generator === 'native' ? runNativeLoad : runLoad;
     const result = await drive({
       ...scenario,
-      port,
+      port: plan.ws ? wsPort! : port,
+      ...(plan.ws ? { websocket: true } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,
       durationMs: plan.durationMs,
@@ -218,6 +259,7 @@ export async function measure(
       pausedMs: stats ? Number(stats.readPausedMs ?? 0) : null,
       cut: stats ? Number(disconnects['slow-consumer'] ?? 0) : null,
       framesSent: result.framesSent,
+      ...(plan.ws ? { transport: 'ws' as const } : {}),
     };
   } finally {
     await server.stop();
@@ -265,6 +307,7 @@ export function combine(samples: BenchSample[]): BenchSample {
     pausedMs: first.pausedMs === null ? null : median(samples.map((s) => s.pausedMs ?? 0)),
     cut: first.cut === null ? null : Math.max(...samples.map((s) => s.cut ?? 0)),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
+    ...(first.transport ? { transport: first.transport } : {}),
   };
 }
 

@@ -34,11 +34,24 @@ export interface AddonServerOptions {
   slowConsumerMs: number;
   allowHalfOpen: boolean;
   maxClients: number;
+  /** The WebSocket listener (docs/contract.md §6): its port (-1: none, 0: any free), host, path, and the page served there. */
+  wsPort: number;
+  wsHost: string;
+  wsPath: string;
+  wsPage: string;
+}
+
+/** A bound listener as the addon reports it. */
+export interface AddonBoundAddress {
+  address: string;
+  port: number;
+  family: string;
 }
 
 /** The addon's Server class (native/server_wrap.cc). */
 export interface AddonServer {
-  start(): { address: string; port: number; family: string };
+  /** The TCP listener's address; `ws` is the WebSocket listener's, when there is one. */
+  start(): AddonBoundAddress & { ws?: AddonBoundAddress };
   broadcast(frame: Buffer): void;
   setMessageEvents(on: boolean): void;
   /** Cluster mode: client frames arrive as `frames` events instead of entering the hub. */
@@ -111,6 +124,8 @@ export interface Addon {
   poller: string;
   /** The disconnect reasons of native/core/reasons.h, in order (equal to DISCONNECT_REASONS). */
   reasons: string[];
+  /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
+  features?: string[];
   /**
    * Every code the addon's errors can carry: its own (native/core/error_codes.h),
    * then the system's (native/platform/error_table.def, and UNKNOWN).

@@ -4,12 +4,19 @@ import { requireAddon, type AddonEvent, type AddonServer, type AddonServerOption
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
 import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
 
-/** The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them. */
+/**
+ * The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them.
+ * Without `ws` the WebSocket listener is off (wsPort -1).
+ */
 function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedServerOptions): AddonServerOptions {
-  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients } =
+  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients, ws } =
     options;
   return {
     engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients,
+    wsPort: ws === null ? -1 : ws.port,
+    wsHost: ws === null ? host : ws.host,
+    wsPath: ws === null ? '/' : ws.path,
+    wsPage: ws === null ? '' : ws.page,
   };
 }
 
@@ -35,6 +42,7 @@ export class NativeEngine implements Engine {
   private readonly server: AddonServer;
   private closing: Promise<void> | null = null;
   private forward: ForwardFn | null = null;
+  private wsBound: ServerAddress | null = null;
 
   constructor(
     readonly name: 'native-threads' | 'native-poll',
@@ -46,12 +54,14 @@ export class NativeEngine implements Engine {
   }
 
   async listen(): Promise<ServerAddress> {
-    return this.server.start();
+    const { address, port, family, ws } = this.server.start();
+    this.wsBound = ws ?? null;
+    return { address, port, family };
   }
 
-  /** The native engines do not speak WebSocket yet (docs/contract.md §6): server.ts refuses `ws` for them. */
+  /** Where the WebSocket listener is bound (docs/contract.md §6): null without `ws`, or before listen(). */
   wsAddress(): ServerAddress | null {
-    return null;
+    return this.wsBound === null ? null : { ...this.wsBound };
   }
 
   broadcast(bytes: Buffer, _frames: number): void {

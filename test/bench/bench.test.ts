@@ -81,7 +81,7 @@ describe('bench: report', () => {
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
       'cpuNsPerDelivery', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
-      'orderViolations', 'pausedMs', 'peakRssMiB', 'scenario', 'valid', 'workload',
+      'orderViolations', 'pausedMs', 'peakRssMiB', 'scenario', 'transport', 'valid', 'workload',
     ]);
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
     assert.deepEqual(report.settings.workload, row.workload);
@@ -166,8 +166,8 @@ describe('bench: workload flags', () => {
 });
 
 /** Runs `echocast bench ARGS` to its end. */
-async function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runBench(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

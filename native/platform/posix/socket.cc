@@ -193,6 +193,19 @@ void ec_socket_close(ec_socket_t s) { close(s); }
 
 void ec_socket_shutdown_send(ec_socket_t s) { shutdown(s, SHUT_WR); }
 
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
+                            std::size_t* sent) {
+  *sent = 0;
+  for (;;) {
+    ssize_t r = send(s, data, len, kSendFlags | MSG_DONTWAIT);
+    if (r >= 0) {
+      *sent = static_cast<std::size_t>(r);
+      return ec_error();
+    }
+    if (errno != EINTR) return last_error();
+  }
+}
+
 void ec_socket_reset(ec_socket_t s) {
   linger l;
   l.l_onoff = 1;

@@ -157,6 +157,26 @@ void ec_socket_close(ec_socket_t s) { closesocket(sock(s)); }
 
 void ec_socket_shutdown_send(ec_socket_t s) { shutdown(sock(s), SD_SEND); }
 
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
+                            std::size_t* sent) {
+  *sent = 0;
+  // A blocking socket has no per-call non-blocking flag, and switching it
+  // to non-blocking is refused while event selection is on: send only when
+  // it is writable now, so the send takes the bytes without waiting.
+  WSAPOLLFD fd;
+  fd.fd = sock(s);
+  fd.events = POLLWRNORM;
+  fd.revents = 0;
+  int r = WSAPoll(&fd, 1, 0);
+  if (r == SOCKET_ERROR) return last_error();
+  if (r == 0 || !(fd.revents & POLLWRNORM)) return make_error(EC_EAGAIN);
+  int want = len > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(len);
+  int n = send(sock(s), static_cast<const char*>(data), want, 0);
+  if (n == SOCKET_ERROR) return last_error();
+  *sent = static_cast<std::size_t>(n);
+  return ec_error();
+}
+
 void ec_socket_reset(ec_socket_t s) {
   LINGER l;
   l.l_onoff = 1;
