@@ -49,7 +49,14 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     await sleep(options.durationMs);
     const last = gen.mark();
     const windowMs = Number(process.hrtime.bigint() - windowStart) / 1e6;
-    await options.onWindow?.('end');
+    try {
+      await options.onWindow?.('end');
+    } catch (err) {
+      // The window is measured: what it delivered goes with the error (an overloaded server's row reports it).
+      const partial = { deliveries: (last.bytes - first.bytes) / options.size, windowMs, generatorCpuMicros: last.cpuMicros - first.cpuMicros };
+      if (err && typeof err === 'object') Object.assign(err, { partial });
+      throw err;
+    }
     clearInterval(progress);
     options.onProgress?.(1);
     const result = await new Promise<AddonLoadGenResult>((resolve, reject) =>

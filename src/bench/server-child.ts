@@ -60,7 +60,12 @@ async function main(): Promise<void> {
     stop = () => server.close();
     stats = () => ({ ...server.stats(), ...(config.listener ? { listenerMessages: heard, listenerBytes: heardBytes } : {}) });
   }
+  // Tests only: a target named here stops answering 'usage', as a server far
+  // behind the offered load does (its event loop stalled), without the load
+  // it takes to stall one for real.
+  const stalled = (process.env.ECHOCAST_BENCH_TEST_STALL ?? '').split(',').includes(config.target);
   process.on('message', (message: ToChild) => {
+    if (message.type === 'usage' && stalled) return;
     if (message.type === 'usage') {
       const cpu = process.cpuUsage();
       send({
