@@ -480,3 +480,43 @@ TEST(loadgen_full_run_websocket_poll_engine) { full_run(true, 6000, false, true)
 TEST(loadgen_full_run_websocket_threads_engine) { full_run(false, 6000, false, true); }
 
 TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) { full_run(true, 0, false, true); }
+
+// A throttled WebSocket reader (bench --ws --throttled) reads at its rate, not
+// at full speed: the throttled reads and the WebSocket hook share read_client,
+// and the credit must be spent before the hook decodes. In a 1 s window at
+// 6000 frames/s of 48 B to 20 clients, a reader throttled to 10 KB/s reads at
+// most its 4 KiB burst and 10 KB, so about one client's share (288 KB) is
+// missing from the window's bytes; the drain then reads it at full speed, so
+// nothing is lost and nobody is cut.
+TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
+  TestServer server(true, 64u * 1024u * 1024u, true);
+  CHECK(server.ok());
+  LoadGenOptions o = server.load_ws(20, 3);
+  o.size = 48;
+  o.rate = 6000;
+  o.auditors = 2;
+  o.throttled_clients = 1;
+  o.throttle_bytes_per_sec = 10000;
+  Run run(o);
+  Waiter& w = run.waiter;
+  LoadGen& g = *run.gen;
+  CHECK(run.start());
+  CHECK(w.wait_prepared(20000));
+  CHECK(w.ok());
+  g.begin();
+  sleep_ms(200);
+  bench::LoadGenMark before = g.mark();
+  sleep_ms(1000);
+  bench::LoadGenMark after = g.mark();
+  const std::uint64_t full = (after.frames_sent - before.frames_sent) * o.size * o.clients;
+  const std::uint64_t share = full / o.clients;
+  CHECK(after.frames_sent - before.frames_sent > 3000);
+  CHECK(after.bytes - before.bytes + share / 2 < full);  // The throttled reader's share is mostly missing.
+  g.finish();
+  CHECK(w.wait_finished(20000));
+  g.join();
+  LoadGenResult r = w.result();
+  CHECK_EQ(r.lost, 0u);
+  CHECK_EQ(r.order_violations, 0u);
+  CHECK_EQ(r.throttled_closed, 0u);
+}
