@@ -11,6 +11,7 @@
         "native/bench/loadgen.cc",
         "native/bench/loadgen_net.cc",
         "native/bench/loadgen_pace.cc",
+        "native/bench/loadgen_ws.cc",
         "native/core/framer.cc",
         "native/core/ws_session.cc",
         "native/core/frame_log.cc",

@@ -42,6 +42,9 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   read_u32(o, "auditors", &options_.auditors, Field::Optional);
   read_u32(o, "throttledClients", &options_.throttled_clients, Field::Optional);
   read_number(o, "throttleBytesPerSecond", &options_.throttle_bytes_per_sec, Field::Optional);
+  // WebSocket clients (port is then the server's WebSocket port).
+  read_bool(o, "websocket", &options_.websocket, Field::Optional);
+  read_string(o, "wsPath", &options_.ws_path, Field::Optional);
   // As in loadgen.ts: at most every client audits.
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).

@@ -33,6 +33,12 @@ std::string validate_options(const LoadGenOptions& o) {
     if (!(o.throttle_bytes_per_sec >= 1) || o.throttle_bytes_per_sec > 1e12)
       return "throttleBytesPerSecond must be from 1 to 1e12";
   }
+  if (o.websocket) {
+    if (o.rcvlowat > 1) return "rcvlowat does not apply to WebSocket clients";
+    if (o.ws_path.empty() || o.ws_path[0] != '/' || o.ws_path.size() > 1024 ||
+        o.ws_path.find_first_of(" \t\r\n") != std::string::npos)
+      return "ws_path must start with '/' and hold no space or line break";
+  }
   return std::string();
 }
 
@@ -85,6 +91,7 @@ bool LoadGen::start(LoadGenFailure* failure) {
   due_.assign(options_.publishers, 0);
   sub_ms_ = options_.poisson && ec_poller_sub_ms(poller_);
   recv_buf_.resize(kRecvBytes);
+  wire_frame_ = options_.websocket ? ws_message_bytes(options_.size) : options_.size;
   epoch_ = ec_now_micros();
   err = ec_thread_create(&thread_, &LoadGen::thread_main, this, EC_THREAD_STACK_BYTES);
   if (!err.ok()) {
@@ -168,7 +175,7 @@ void LoadGen::publish_mark() {
 std::uint64_t LoadGen::frames_written() const {
   std::uint64_t frames = 0;
   for (std::uint32_t p = 0; p < options_.publishers; ++p)
-    frames += clients_[p].written / options_.size;
+    frames += clients_[p].written / wire_frame_;
   return frames;
 }
 
@@ -360,6 +367,12 @@ void LoadGen::run() {
       unsigned ev = events[i].events;
       if (c.state == Client::Connecting) {
         if (ev & (EC_POLL_OUT | EC_POLL_ERR | EC_POLL_HUP)) failed = !on_connected(c, &failure);
+        continue;
+      }
+      if (c.state == Client::Upgrading) {  // WebSocket clients (loadgen_ws.cc).
+        std::uint64_t before = c.bytes;
+        failed = !ws_upgrading(c, ev, now, &failure);
+        if (!failed && before == 0 && c.bytes > 0) admitted += 1;
         continue;
       }
       if (c.state != Client::Open) continue;

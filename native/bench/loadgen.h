@@ -13,7 +13,10 @@
 //
 // Wire format (same as src/bench/loadgen.ts): line frames of exactly `size`
 // bytes, "p<publisher>:<seq>:<send time, µs since the generator's epoch>:"
-// then '.' padding and '\n'.
+// then '.' padding and '\n'. With `websocket` (loadgen_ws.cc) each client
+// upgrades to a WebSocket first and each frame travels as one masked text
+// message whose payload is the frame without its '\n'; each message
+// received is one delivery, audited like a TCP frame.
 #ifndef ECHOCAST_BENCH_LOADGEN_H
 #define ECHOCAST_BENCH_LOADGEN_H
 
@@ -72,6 +75,13 @@ struct LoadGenOptions {
   // They are throttled until finish(); the drain reads them at full speed.
   std::uint32_t throttled_clients = 0;
   double throttle_bytes_per_sec = 0;
+  // WebSocket clients instead of TCP ones (loadgen_ws.cc): `port` is then
+  // the server's WebSocket port and `ws_path` the path they upgrade on.
+  // Byte counts (LoadGenMark::bytes, LoadGenResult::bytes) then count
+  // `size` per message received, what the same delivery costs over TCP,
+  // so that bytes / size is deliveries either way. rcvlowat must be 0.
+  bool websocket = false;
+  std::string ws_path = "/";
 };
 
 // What is wrong with the options, or an empty string.
@@ -143,6 +153,7 @@ class LoadGen {
  private:
   struct Client;
   struct Auditor;
+  struct WsConn;
   enum class Phase { Connecting, Admitting, Settling, Ready, Publishing, Draining };
 
   static void thread_main(void* arg);
@@ -177,6 +188,18 @@ class LoadGen {
   std::uint64_t next_interval();
   // Rate 0: bytes the publishers may still offer (kMaxLagBytes closed loop).
   std::uint64_t lag_room();
+
+  // WebSocket clients (loadgen_ws.cc; options_.websocket only).
+  // A connected socket sends its upgrade request; it stays in flight
+  // (Client::Upgrading) until the 101 is checked. False (with *failure)
+  // when the upgrade failed (the client is closed).
+  bool ws_start(Client& c, LoadGenFailure* failure);
+  bool ws_upgrading(Client& c, unsigned events, std::uint64_t now, LoadGenFailure* failure);
+  // Decodes what a client received; false when it is gone (closed here).
+  bool ws_received(Client& c, const std::uint8_t* data, std::size_t len, std::uint64_t now);
+  // Rewrites the `count` line frames generate() just wrote at c.out[at..]
+  // as masked WebSocket messages.
+  void ws_encode(Client& c, std::size_t at, std::uint64_t count);
   std::uint64_t frames_written() const;
   bool drained() const;
   LoadGenMark snapshot() const;
@@ -228,6 +251,7 @@ class LoadGen {
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ull;  // Poisson intervals (xorshift64*).
   std::uint64_t generated_ = 0;         // Frames generated while publishing.
   std::uint64_t slowest_ = 0;           // Least any open client received since the baseline.
+  std::uint64_t wire_frame_ = 0;        // Bytes a frame takes on the wire (size, or its WebSocket message).
 };
 
 }  // namespace bench

@@ -1,15 +1,18 @@
 // loadgen_internal.h — what the load generator's source files share: its
 // timings and sizes, its per-client state, and how a failure is worded. Only
 // loadgen.cc (life and main loop), loadgen_net.cc (connections, reads,
-// audits) and loadgen_pace.cc (frames, pacing, arrivals) include it.
+// audits), loadgen_pace.cc (frames, pacing, arrivals) and loadgen_ws.cc
+// (WebSocket clients) include it.
 #ifndef ECHOCAST_BENCH_LOADGEN_INTERNAL_H
 #define ECHOCAST_BENCH_LOADGEN_INTERNAL_H
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "../core/websocket.h"
 #include "loadgen.h"
 
 namespace echocast {
@@ -46,9 +49,37 @@ struct LoadGen::Auditor {
   std::uint64_t violations = 0;
 };
 
+// A WebSocket client's side of the protocol (loadgen_ws.cc): its upgrade,
+// its mask key and its decoder, whose messages go to `sink`.
+struct LoadGen::WsConn {
+  struct Sink : ws::MessageSink {
+    LoadGen* gen = nullptr;
+    Client* client = nullptr;
+    std::uint64_t now_rel = 0;  // Of the bytes being decoded.
+    void on_message(const std::uint8_t* data, std::size_t len, bool text) override;
+    void on_ping(const std::uint8_t* data, std::size_t len) override;
+    void on_close(std::uint16_t code, const std::uint8_t* reason, std::size_t len) override;
+  };
+  WsConn(LoadGen* gen, Client* client, std::size_t max_message)
+      : decoder(ws::Role::Client, max_message) {
+    sink.gen = gen;
+    sink.client = client;
+  }
+  std::string request;        // The upgrade request; what is not yet sent.
+  std::size_t request_sent = 0;
+  std::string head;           // The response head as it arrives.
+  std::uint8_t key[4] = {};   // This client's mask key.
+  ws::Decoder decoder;
+  Sink sink;
+};
+
+// Bytes one frame of `size` takes as a masked WebSocket message.
+std::uint64_t ws_message_bytes(std::uint32_t size);
+
 // One client of the generator, on the I/O thread only.
 struct LoadGen::Client {
-  enum State : std::uint8_t { Idle, Connecting, Open, Closed };
+  // Upgrading: connected, its WebSocket upgrade under way (still in flight).
+  enum State : std::uint8_t { Idle, Connecting, Upgrading, Open, Closed };
   ec_socket_t sock = EC_INVALID_SOCKET;
   State state = Idle;
   unsigned interest = 0;        // 0: not registered.
@@ -67,6 +98,7 @@ struct LoadGen::Client {
   std::size_t out_head = 0;
   std::uint64_t written = 0;
   std::size_t pending() const { return out.size() - out_head; }
+  std::unique_ptr<WsConn> ws;   // WebSocket clients only.
 };
 
 // "host:port", for messages.

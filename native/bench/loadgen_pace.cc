@@ -37,6 +37,7 @@ void LoadGen::generate(Client& c, std::uint32_t publisher, std::uint64_t count) 
   }
   const std::size_t size = options_.size;
   std::size_t at = c.out.size();
+  const std::size_t first = at;
   c.out.resize(at + static_cast<std::size_t>(count) * size);
   std::uint64_t t = ec_now_micros() - epoch_;
   std::uint64_t& seq = seqs_[publisher];
@@ -55,6 +56,7 @@ void LoadGen::generate(Client& c, std::uint32_t publisher, std::uint64_t count) 
     if (p < last) std::memset(p, '.', static_cast<std::size_t>(last - p));
     *last = '\n';
   }
+  if (c.ws) ws_encode(c, first, count);
 }
 
 bool LoadGen::flush(Client& c) {

@@ -1,11 +1,15 @@
 // test_loadgen.cc — the bench's native load generator: its histogram, its
 // options, a refused connection, finish() during prepare, and a full run
-// against the poll and threads engines over loopback (lost 0, order kept).
+// against the poll and threads engines over loopback (lost 0, order kept);
+// its WebSocket clients against a tiny WebSocket broadcast server of the
+// test's own, and against a server that does not speak WebSocket.
 // Linked into echocast_unit_tests (native/CMakeLists.txt).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../core/engine.h"
+#include "../core/websocket.h"
 #include "../platform/platform.h"
 #include "../test/unit.h"
 #include "loadgen.h"
@@ -85,10 +89,12 @@ class NullSink : public EventSink {
 // stopped when the test ends, however it ends.
 class TestServer {
  public:
-  explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u) {
+  explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u,
+                      bool ws = false) {
     EngineOptions eo;
     eo.replay = 0;
     eo.max_backlog_bytes = max_backlog_bytes;
+    if (ws) eo.ws_port = 0;  // A WebSocket listener beside the TCP one.
     engine_ = poll ? make_poll_engine(eo, &sink_) : make_threads_engine(eo, &sink_);
     listening_ = engine_->start();
   }
@@ -100,6 +106,13 @@ class TestServer {
     o.port = listening_.bound.port;
     o.clients = clients;
     o.publishers = publishers;
+    return o;
+  }
+  // The same, with WebSocket clients on the engine's ws port.
+  LoadGenOptions load_ws(std::uint32_t clients, std::uint32_t publishers) const {
+    LoadGenOptions o = load(clients, publishers);
+    o.port = listening_.ws_bound.port;
+    o.websocket = true;
     return o;
   }
 
@@ -139,10 +152,10 @@ void sleep_ms(std::uint64_t ms) {
 // A full prepare / begin / mark / finish run against an engine. rate 0:
 // as fast as the server delivers, against a backlog limit of 4 MiB that an
 // open loop would overrun (clients cut, frames lost).
-void full_run(bool poll, double rate = 6000, bool poisson = false) {
-  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u);
+void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = false) {
+  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u, ws);
   CHECK(server.ok());
-  LoadGenOptions o = server.load(20, 3);
+  LoadGenOptions o = ws ? server.load_ws(20, 3) : server.load(20, 3);
   o.size = 48;
   o.rate = rate;
   o.poisson = poisson;
@@ -179,6 +192,125 @@ void full_run(bool poll, double rate = 6000, bool poisson = false) {
   bench::LoadGenMark final_mark = g.mark();  // After the thread: its last numbers.
   CHECK_EQ(final_mark.frames_sent, r.frames_sent);
 }
+
+// A WebSocket broadcast server just big enough to test the generator's
+// WebSocket clients without an engine: a thread per connection over blocking
+// sockets, ws::Handshake for the upgrade, a server-role ws::Decoder, and each
+// message sent to every upgraded client as one unmasked text frame.
+class TinyWsServer {
+ public:
+  TinyWsServer() {
+    ec_mutex_init(&m_);
+    config_.path = "/";
+    const char* syscall = nullptr;
+    ok_ = ec_net_acquire().ok() && ec_listen("127.0.0.1", 0, 64, &listener_, &bound_, &syscall).ok() &&
+          ec_thread_create(&acceptor_, &TinyWsServer::accept_main, this, EC_THREAD_STACK_BYTES).ok();
+  }
+  ~TinyWsServer() {
+    if (ok_) {
+      ec_listener_wake(listener_);
+      ec_thread_join(&acceptor_);
+      {
+        ec_lock_guard lock(&m_);
+        for (auto& c : conns_) ec_socket_interrupt(c->sock);
+      }
+      for (auto& c : conns_) {
+        ec_thread_join(&c->thread);
+        ec_socket_close(c->sock);
+      }
+    }
+    if (listener_ != nullptr) ec_listener_close(listener_);
+    ec_net_release();
+    ec_mutex_destroy(&m_);
+  }
+  bool ok() const { return ok_; }
+  int port() const { return bound_.port; }
+  std::uint64_t messages() { ec_lock_guard lock(&m_); return messages_; }
+
+ private:
+  struct Conn : ws::MessageSink {
+    TinyWsServer* server = nullptr;
+    ec_socket_t sock = EC_INVALID_SOCKET;
+    ec_thread_t thread;
+    bool open = false;  // Upgraded: receives broadcasts (under m_).
+    void on_message(const std::uint8_t* data, std::size_t len, bool) override {
+      server->broadcast(data, len);
+    }
+    void on_ping(const std::uint8_t*, std::size_t) override {}
+    void on_close(std::uint16_t, const std::uint8_t*, std::size_t) override {}
+  };
+
+  static void accept_main(void* arg) {
+    TinyWsServer* self = static_cast<TinyWsServer*>(arg);
+    for (;;) {
+      ec_socket_t s = EC_INVALID_SOCKET;
+      std::string peer;
+      int peer_port = 0;
+      ec_error err = ec_listener_accept(self->listener_, &s, &peer, &peer_port);
+      if (err.code == EC_ECANCELED) return;
+      if (!err.ok()) continue;
+      ec_lock_guard lock(&self->m_);
+      self->conns_.emplace_back(new Conn());
+      Conn* c = self->conns_.back().get();
+      c->server = self;
+      c->sock = s;
+      if (!ec_thread_create(&c->thread, &TinyWsServer::conn_main, c, EC_THREAD_STACK_BYTES).ok()) {
+        ec_socket_close(s);
+        self->conns_.pop_back();
+      }
+    }
+  }
+
+  static void conn_main(void* arg) {
+    Conn* c = static_cast<Conn*>(arg);
+    TinyWsServer* self = c->server;
+    ws::Handshake handshake(&self->config_);
+    ws::Decoder decoder(ws::Role::Server, 1u << 20);
+    std::vector<std::uint8_t> buf(64 * 1024);
+    bool upgraded = false;
+    for (;;) {
+      std::size_t got = 0;
+      if (!ec_socket_recv(c->sock, buf.data(), buf.size(), &got).ok() || got == 0) return;
+      const std::uint8_t* data = buf.data();
+      if (!upgraded) {
+        std::size_t used = 0;
+        ws::Handshake::Result r = handshake.feed(data, got, &used);
+        if (r == ws::Handshake::Result::NeedMore) continue;
+        const std::string& answer = handshake.response();
+        ec_iovec piece{answer.data(), answer.size()};
+        {
+          ec_lock_guard lock(&self->m_);
+          if (!ec_socket_send_all(c->sock, &piece, 1).ok()) return;
+          c->open = r == ws::Handshake::Result::Upgrade;
+        }
+        if (r != ws::Handshake::Result::Upgrade) return;
+        upgraded = true;
+        data += used;
+        got -= used;
+      }
+      if (decoder.feed(data, got, c) != 0 || decoder.closed()) return;
+    }
+  }
+
+  void broadcast(const std::uint8_t* data, std::size_t len) {
+    std::uint8_t header[ws::kMaxHeader];
+    std::size_t h = ws::encode_header(ws::kText, len, header);
+    ec_iovec pieces[2] = {{header, h}, {data, len}};
+    ec_lock_guard lock(&m_);
+    messages_ += 1;
+    for (auto& c : conns_)
+      if (c->open) ec_socket_send_all(c->sock, pieces, 2);
+  }
+
+  ws::HandshakeConfig config_;
+  ec_listener* listener_ = nullptr;
+  ec_bound_address bound_;
+  ec_thread_t acceptor_;
+  bool ok_ = false;
+  ec_mutex_t m_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // Under m_.
+  std::uint64_t messages_ = 0;                // Under m_.
+};
 
 }  // namespace
 
@@ -274,3 +406,117 @@ TEST(loadgen_full_run_threads_engine) { full_run(false); }
 TEST(loadgen_full_run_poisson_arrivals) { full_run(true, 6000, true); }
 
 TEST(loadgen_full_run_as_fast_as_delivered_loses_nothing) { full_run(true, 0); }
+
+TEST(loadgen_websocket_options_are_checked) {
+  LoadGenOptions o;
+  o.port = 1000;
+  o.websocket = true;
+  CHECK(bench::validate_options(o).empty());
+  o.ws_path = "chat";
+  CHECK(!bench::validate_options(o).empty());
+  o.ws_path = "/a b";
+  CHECK(!bench::validate_options(o).empty());
+  o.ws_path = "/chat";
+  o.rcvlowat = 16384;
+  CHECK(!bench::validate_options(o).empty());
+}
+
+TEST(loadgen_websocket_clients_upgrade_send_masked_and_count_messages) {
+  TinyWsServer server;
+  CHECK(server.ok());
+  LoadGenOptions o;
+  o.port = server.port();
+  o.clients = 8;
+  o.publishers = 2;
+  o.size = 200;  // A 199-byte payload: the 16-bit length form, both ways.
+  o.rate = 2000;
+  o.auditors = 2;
+  o.websocket = true;
+  Run run(o);
+  Waiter& w = run.waiter;
+  LoadGen& g = *run.gen;
+  CHECK(run.start());
+  CHECK(w.wait_prepared(20000));
+  CHECK(w.ok());
+  bench::LoadGenMark before = g.mark();
+  CHECK_EQ(before.frames_sent, 0u);
+  CHECK(before.bytes >= o.clients * o.size);  // Each client got a probe message.
+  CHECK_EQ(before.bytes % o.size, 0u);        // size bytes per message.
+  g.begin();
+  sleep_ms(400);
+  g.finish();
+  CHECK(w.wait_finished(20000));
+  g.join();
+  LoadGenResult r = w.result();
+  CHECK(r.frames_sent > 200);
+  CHECK_EQ(r.lost, 0u);
+  CHECK_EQ(r.order_violations, 0u);
+  CHECK_EQ(r.latency_count, 2 * r.frames_sent);  // Both auditors parsed every message.
+  CHECK_EQ(r.bytes % o.size, 0u);
+  CHECK(r.bytes >= before.bytes + r.frames_sent * o.size * o.clients);
+  // Every frame the generator counts as sent reached the server as one message.
+  CHECK(server.messages() >= r.frames_sent);
+}
+
+TEST(loadgen_websocket_upgrade_refused_by_a_tcp_server_fails_prepare) {
+  // A line-framed engine echoes the request head back: no 101.
+  TestServer server(true);
+  CHECK(server.ok());
+  LoadGenOptions o = server.load(3, 1);
+  o.websocket = true;
+  Run run(o);
+  CHECK(run.start());
+  CHECK(run.waiter.wait_prepared(15000));
+  CHECK(!run.waiter.ok());
+  CHECK(run.waiter.last());
+  CHECK_EQ(run.waiter.code(), std::string("EPROTO"));
+  run.gen->join();
+}
+
+// The engines' own WebSocket listeners (docs/contract.md §6), TCP-checked
+// figures and all: each frame one message, nothing lost, one order.
+TEST(loadgen_full_run_websocket_poll_engine) { full_run(true, 6000, false, true); }
+
+TEST(loadgen_full_run_websocket_threads_engine) { full_run(false, 6000, false, true); }
+
+TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) { full_run(true, 0, false, true); }
+
+// A throttled WebSocket reader (bench --ws --throttled) reads at its rate, not
+// at full speed: the throttled reads and the WebSocket hook share read_client,
+// and the credit must be spent before the hook decodes. In a 1 s window at
+// 6000 frames/s of 48 B to 20 clients, a reader throttled to 10 KB/s reads at
+// most its 4 KiB burst and 10 KB, so about one client's share (288 KB) is
+// missing from the window's bytes; the drain then reads it at full speed, so
+// nothing is lost and nobody is cut.
+TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
+  TestServer server(true, 64u * 1024u * 1024u, true);
+  CHECK(server.ok());
+  LoadGenOptions o = server.load_ws(20, 3);
+  o.size = 48;
+  o.rate = 6000;
+  o.auditors = 2;
+  o.throttled_clients = 1;
+  o.throttle_bytes_per_sec = 10000;
+  Run run(o);
+  Waiter& w = run.waiter;
+  LoadGen& g = *run.gen;
+  CHECK(run.start());
+  CHECK(w.wait_prepared(20000));
+  CHECK(w.ok());
+  g.begin();
+  sleep_ms(200);
+  bench::LoadGenMark before = g.mark();
+  sleep_ms(1000);
+  bench::LoadGenMark after = g.mark();
+  const std::uint64_t full = (after.frames_sent - before.frames_sent) * o.size * o.clients;
+  const std::uint64_t share = full / o.clients;
+  CHECK(after.frames_sent - before.frames_sent > 3000);
+  CHECK(after.bytes - before.bytes + share / 2 < full);  // The throttled reader's share is mostly missing.
+  g.finish();
+  CHECK(w.wait_finished(20000));
+  g.join();
+  LoadGenResult r = w.result();
+  CHECK_EQ(r.lost, 0u);
+  CHECK_EQ(r.order_violations, 0u);
+  CHECK_EQ(r.throttled_closed, 0u);
+}

@@ -36,6 +36,14 @@ export interface LoadOptions extends Scenario {
   warmupMs: number;
   /** How many clients parse every frame (order, latency); the rest only count bytes. */
   auditors: number;
+  /**
+   * WebSocket clients (`echocast bench --ws`): `port` is the server's ws port;
+   * each frame travels as one text message (its payload without the '\n').
+   * Native generator only.
+   */
+  websocket?: boolean;
+  /** The path WebSocket clients upgrade on (default '/'). */
+  wsPath?: string;
   /** Called at the start and end of the measured window (to sample the server's CPU). */
   onWindow?: (edge: 'start' | 'end') => Promise<void>;
   /** Progress, 0..1, for a progress bar. */
@@ -149,6 +157,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (p < 1 || p > n) throw new Error('publishers must be from 1 to the number of clients');
   if ((options.arrivals ?? 'ticks') !== 'ticks') throw new Error("the js load generator only paces by ticks (arrivals 'poisson' needs the native one)");
   if (options.throttled && options.throttled.clients > 0) throw new Error('the js load generator has no throttled readers (they need the native one)');
+  if (options.websocket) throw new Error('the js load generator has TCP clients only (WebSocket clients need the native one)');
   const host = options.host ?? '127.0.0.1';
   const epoch = process.hrtime.bigint();
   const latency = new Histogram();

@@ -6,6 +6,11 @@ export function nativeLoadGen(): Addon['LoadGen'] | null {
   return loadAddon().addon?.LoadGen ?? null;
 }
 
+/** WebSocket clients (native/bench/loadgen_ws.cc): the LoadGen options that ask for them. */
+function webSocketOptions(options: LoadOptions): { websocket?: boolean; wsPath?: string } {
+  return options.websocket ? { websocket: true, wsPath: options.wsPath ?? '/' } : {};
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -21,6 +26,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
   const gen = new LoadGen({
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    ...webSocketOptions(options),
     clients: options.clients,
     publishers: options.publishers,
     size: options.size,
@@ -29,12 +35,13 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     auditors: options.auditors,
     ...(options.throttled ? { throttledClients: options.throttled.clients, throttleBytesPerSecond: options.throttled.bytesPerSecond } : {}),
   });
+  let progress: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => gen.prepare((err) => (err ? reject(err) : resolve())));
     gen.begin();
     const total = options.warmupMs + options.durationMs;
     const startAt = Date.now();
-    const progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
+    progress = setInterval(() => options.onProgress?.(Math.min(1, (Date.now() - startAt) / total)), 100);
     await sleep(options.warmupMs);
     await options.onWindow?.('start');
     const first = gen.mark();
@@ -42,7 +49,14 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     await sleep(options.durationMs);
     const last = gen.mark();
     const windowMs = Number(process.hrtime.bigint() - windowStart) / 1e6;
-    await options.onWindow?.('end');
+    try {
+      await options.onWindow?.('end');
+    } catch (err) {
+      // The window is measured: what it delivered goes with the error (an overloaded server's row reports it).
+      const partial = { deliveries: (last.bytes - first.bytes) / options.size, windowMs, generatorCpuMicros: last.cpuMicros - first.cpuMicros };
+      if (err && typeof err === 'object') Object.assign(err, { partial });
+      throw err;
+    }
     clearInterval(progress);
     options.onProgress?.(1);
     const result = await new Promise<AddonLoadGenResult>((resolve, reject) =>
@@ -59,6 +73,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
       generatorCpuMicros: last.cpuMicros - first.cpuMicros,
     };
   } catch (err) {
+    clearInterval(progress); // Left running, it would keep the process alive after the error.
     await new Promise<void>((resolve) => gen.finish(() => resolve()));
     throw err;
   }

@@ -6,7 +6,10 @@
 import type { EngineName, Framing } from '../options.js';
 
 /** What a bench run measures: an echocast engine, or a plain reference server. */
-export type BenchTarget = EngineName | 'baseline-net' | 'baseline-c-epoll';
+export type BenchTarget = EngineName | 'baseline-net' | 'baseline-c-epoll' | 'baseline-ws';
+
+/** How the generator's clients reach the server: TCP, or WebSocket (`echocast bench --ws`). */
+export type Transport = 'tcp' | 'ws';
 
 export interface BenchServerConfig {
   /** The C baseline is not a node process: it runs through ExternalServer instead. */
@@ -20,12 +23,14 @@ export interface BenchServerConfig {
   listener?: boolean;
   /** The server's slowConsumerMs (docs/contract.md S7); absent: its default. */
   slowConsumerMs?: number;
+  /** `--ws`: the engine also listens for WebSocket clients (ws: { port: 0 }) and reports that port. */
+  ws?: boolean;
 }
 
 export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };
 
 export type FromChild =
-  | { type: 'ready'; port: number; engine: string }
+  | { type: 'ready'; port: number; engine: string; /** With `ws`: the WebSocket port. */ wsPort?: number }
   | { type: 'usage'; cpuMicros: number; systemMicros: number; rssBytes: number; maxRssKiB: number; handles: number; fds: number }
   | { type: 'stats'; stats: Record<string, unknown> | null }
   | { type: 'error'; message: string };

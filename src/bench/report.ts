@@ -2,13 +2,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchSample, Measures, Workload } from './run.js';
+import type { Transport } from './protocol.js';
 
 /** One row of results.json: a combined sample, rounded, and whether it is valid (nothing lost, no order broken). */
 export interface ResultRow extends Measures {
   engine: string;
+  /** How the generator's clients reached the server: 'tcp', or 'ws' (WebSocket clients, `--ws`). */
+  transport: Transport;
   scenario: { clients: number; publishers: number; size: number };
   /** What ran beside the load (the same for every row of a run). */
   workload: RowWorkload;
+  /**
+   * The server could not keep up with the offered load (it stopped answering
+   * the bench, or its memory passed the limit) in at least one round: it was
+   * killed, the row is invalid, and what was not measured is null.
+   */
+  overloaded: boolean;
+  /** Why the row is what it is (an overloaded server: why, at what load, what to try), or null. */
+  note: string | null;
   valid: boolean;
 }
 
@@ -26,8 +37,11 @@ export interface BenchReport {
   command: string;
   settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string; arrivals: string; workload?: RowWorkload };
   results: ResultRow[];
+  /** The targets that could not keep up: "baseline-ws 50c×5p×64B: overloaded: …", one per row. */
+  summary: { overloaded: string[] };
 }
 
+/** Rounded; an overloaded round's NaN (not measured) stays NaN, which results.json writes as null. */
 function round(n: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
@@ -52,9 +66,10 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     settings: { ...settings, workload },
     results: rows.map((r) => ({
       engine: r.target,
+      transport: r.transport ?? 'tcp',
       scenario: { clients: r.scenario.clients, publishers: r.scenario.publishers, size: r.scenario.size },
       workload,
-      deliveriesPerSecond: Math.round(r.deliveriesPerSecond),
+      deliveriesPerSecond: round(r.deliveriesPerSecond, 0),
       mbPerSecond: round(r.mbPerSecond),
       cpuNsPerDelivery: round(r.cpuNsPerDelivery),
       kernelCpuNsPerDelivery: round(r.kernelCpuNsPerDelivery),
@@ -65,12 +80,18 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       orderViolations: r.orderViolations,
       pausedMs: r.pausedMs === null ? null : Math.round(r.pausedMs),
       cut: r.cut,
-      valid: r.lost === 0 && r.orderViolations === 0,
+      overloaded: r.overloaded ?? false,
+      note: r.note ?? null,
+      valid: !r.overloaded && r.lost === 0 && r.orderViolations === 0,
     })),
+    summary: {
+      overloaded: rows.filter((r) => r.overloaded).map((r) => `${r.target} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B: ${r.note ?? 'overloaded'}`),
+    },
   };
 }
 
 function fmt(n: number, digits = 0): string {
+  if (n === null || !Number.isFinite(n)) return '-'; // not measured (an overloaded round; null in results.json once read back)
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
@@ -124,9 +145,9 @@ function baseCells(r: ResultRow): string[] {
     fmt(r.latencyUs.p99),
     fmt(r.latencyUs.max),
     fmt(r.peakRssMiB, 1),
-    String(r.lost),
-    String(r.orderViolations),
-    r.valid ? 'yes' : 'INVALID',
+    fmt(r.lost),
+    fmt(r.orderViolations),
+    r.valid ? 'yes' : r.overloaded ? 'OVERLOADED' : 'INVALID',
   ];
 }
 
@@ -136,7 +157,14 @@ export function textTable(results: ResultRow[]): string {
   const body = results.map(cells);
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]): string => row.map((c, i) => (i === 0 || heads[i] === 'workload' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ...overloadLines(results)].join('\n');
+}
+
+/** Below a table: which targets were overloaded, and why (nothing when none was). */
+function overloadLines(results: ResultRow[]): string[] {
+  const over = results.filter((r) => r.overloaded);
+  if (!over.length) return [];
+  return ['', ...over.map((r) => `overloaded: ${r.engine} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B: ${(r.note ?? '').replace(/^overloaded: /, '')}`)];
 }
 
 /** results.md: the machine, the command and the table. */
@@ -151,10 +179,12 @@ export function markdown(report: BenchReport): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.osRelease} (${m.arch})`,
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
+    ...(report.results.some((r) => r.transport === 'ws') ? ['- Clients: WebSocket (`--ws`): each frame one masked text message, each delivery one message received.'] : []),
     `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}${report.settings.workload && workloadLabel(report.settings.workload) !== '-' ? `; workload: ${workloadLabel(report.settings.workload)}` : ''}.`,
     '',
     head,
     rows,
+    ...overloadLines(report.results).map((l) => (l ? `- ${l}` : l)),
     '',
   ].join('\n');
 }
@@ -211,12 +241,13 @@ export function svgChart(report: BenchReport): string {
   const legendRows = Math.ceil(engines.length / Math.max(1, Math.floor((width - 20) / 170)));
   const height = top + plotH + 24 + legendRows * 20 + 24;
   const workload = report.settings.workload ? workloadLabel(report.settings.workload) : '-';
+  const clientsText = report.results.some((r) => r.transport === 'ws') ? 'WebSocket clients' : 'TCP clients';
   const rateText = saturation ? 'rate max' : report.settings.rate < 0 ? '500,000 deliveries/s offered' : `${fmt(report.settings.rate)} frames/s offered`;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`);
-  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
+  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
   scenarios.forEach((label, si) => {
     const y = top + si * groupH + (engines.length * barH) / 2 + 4;
     parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(label)}</text>`);
@@ -224,7 +255,7 @@ export function svgChart(report: BenchReport): string {
   panels.forEach((panel, pi) => {
     const x0 = labelW + pi * (panelW + gap);
     const scale = panelW - valueW;
-    const max = Math.max(1, ...report.results.map(panel.key));
+    const max = Math.max(1, ...report.results.map(panel.key).filter(Number.isFinite));
     parts.push(`<text x="${x0 + panelW / 2}" y="${top - 12}" text-anchor="middle" font-size="13">${escapeXml(panel.title)}</text>`);
     parts.push(`<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${top + plotH - groupGap + 4}" stroke="#333"/>`);
     scenarios.forEach((label, si) => {
@@ -232,8 +263,13 @@ export function svgChart(report: BenchReport): string {
         const row = report.results.find((r) => r.engine === engine && scenarioLabel(r) === label);
         if (!row) return;
         const v = panel.key(row);
-        const w = Math.max(v > 0 ? 1 : 0, (v / max) * scale);
         const y = top + si * groupH + ei * barH;
+        if (!Number.isFinite(v)) {
+          // Not measured: the server was overloaded.
+          parts.push(`<text x="${x0 + 4}" y="${y + barH - 4}" font-size="10" fill="red">${row.overloaded ? 'overloaded' : 'n/a'}</text>`);
+          return;
+        }
+        const w = Math.max(v > 0 ? 1 : 0, (v / max) * scale);
         parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${PALETTE[ei % PALETTE.length]}"${row.valid ? '' : ' fill-opacity="0.35" stroke="red"'}/>`);
         parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + barH - 4}" font-size="10">${compact(v)}</text>`);
       });
@@ -247,7 +283,7 @@ export function svgChart(report: BenchReport): string {
     parts.push(`<rect x="${x}" y="${y}" width="14" height="14" fill="${PALETTE[ei % PALETTE.length]}"/>`);
     parts.push(`<text x="${x + 20}" y="${y + 12}" font-size="13">${escapeXml(engine)}</text>`);
   });
-  parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames or order violations)</text>`);
+  parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames, order violations, or an overloaded server)</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }

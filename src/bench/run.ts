@@ -1,9 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { ExternalServer } from './external.js';
 import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario, type Throttle } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
-import type { BenchServerConfig, BenchTarget, FromChild, ToChild } from './protocol.js';
+import type { BenchServerConfig, BenchTarget, FromChild, ToChild, Transport } from './protocol.js';
 
 /** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
 export type Generator = 'native' | 'js';
@@ -41,6 +42,14 @@ export interface Workload {
   slowConsumerMs: number | null;
 }
 
+/** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
+export const REFERENCE_TARGETS: readonly string[] = ['baseline-net', 'baseline-c-epoll', 'baseline-ws'];
+
+/** An echocast engine, as opposed to a reference server. */
+export function isEchocastEngine(target: string): boolean {
+  return !REFERENCE_TARGETS.includes(target);
+}
+
 export const PLAIN_WORKLOAD: Workload = { listener: false, throttled: null, slowConsumerMs: null };
 
 /** The server's maxBacklogBytes in the bench: large, so bursts at --rate max stay valid, unless readers are throttled (then the default, 16 MiB, as users run it). */
@@ -53,6 +62,12 @@ export interface BenchSample extends Measures {
   target: BenchTarget;
   scenario: Scenario;
   framesSent: number;
+  /** How the clients reached the server (absent: tcp). */
+  transport?: Transport;
+  /** The server could not keep up (it stopped answering, or its RSS passed the limit): the row is invalid. */
+  overloaded?: boolean;
+  /** Why the row is what it is, in words (an overloaded server: why, at what load). */
+  note?: string;
 }
 
 export interface BenchPlan {
@@ -70,26 +85,129 @@ export interface BenchPlan {
   arrivals?: Arrivals;
   /** The listener, throttled readers, slowConsumerMs (default: none of them). */
   workload?: Workload;
+  /** `--ws`: the generator's clients are WebSocket clients on the server's ws port. */
+  ws?: boolean;
   onProgress?: (done: number, total: number, label: string) => void;
+}
+
+/**
+ * How long a server child may take to answer a question. A server far behind
+ * the offered load (baseline-ws at a rate it cannot sustain: the ws package
+ * writes each message to each client on its own, its send buffers grow
+ * without bound and its event loop stalls in GC) starves its IPC channel
+ * while the generator keeps offering, and would never answer: it is then
+ * overloaded, a finding for its row, not a reason to end the run.
+ * ECHOCAST_BENCH_ASK_TIMEOUT_MS shortens it (tests).
+ */
+export function askTimeoutMs(): number {
+  const v = Number(process.env.ECHOCAST_BENCH_ASK_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 30_000;
+}
+
+/**
+ * A server child whose resident memory passes this is overloaded at once,
+ * without waiting for the ask timeout: a stalled server buffering for 50
+ * clients can take gigabytes within seconds (seen from outside, in /proc,
+ * every 250 ms, so a child that no longer answers is still watched; Linux
+ * only). ECHOCAST_BENCH_RSS_LIMIT_MIB changes it (default 2048).
+ */
+export function rssLimitBytes(): number {
+  const v = Number(process.env.ECHOCAST_BENCH_RSS_LIMIT_MIB);
+  return (Number.isFinite(v) && v > 0 ? v : 2048) * 1024 * 1024;
+}
+
+/** A process's CPU (all of it and the kernel's part) and RSS as the OS shows them from outside (Linux /proc), or null. */
+export function procUsage(pid: number | undefined): { cpuMicros: number; systemMicros: number; rssBytes: number } | null {
+  if (pid === undefined || process.platform !== 'linux') return null;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is the state (field 3)
+    const tick = 10_000; // µs per clock tick: USER_HZ is 100 on every Linux Node supports
+    const utime = Number(fields[11]) * tick;
+    const stime = Number(fields[12]) * tick;
+    const rss = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpuMicros: utime + stime, systemMicros: stime, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+  } catch {
+    return null; // gone, or not Linux after all
+  }
+}
+
+/** A server child that could not keep up: it stopped answering, or its memory passed the limit. It has been killed. */
+export class Overloaded extends Error {
+  constructor(
+    /** Why, in a few words: "did not answer 'usage' within 30 s". */
+    readonly reason: string,
+    /** The child's CPU from its start to the moment it was judged overloaded (from /proc), or null. */
+    readonly cpuMicrosSoFar: number | null,
+    /** The largest RSS seen (from /proc), or null. */
+    readonly peakRssBytes: number | null,
+  ) {
+    super(`overloaded: ${reason}`);
+  }
 }
 
 /** A server in a child process of its own, and a way to ask it for its resource usage and stats. */
 export class ServerChild {
   private waiters: ((m: FromChild) => void)[] = [];
+  private overloaded: Overloaded | null = null;
+  private onOverload: ((e: Overloaded) => void) | null = null;
+  private peakRssBytes = 0;
+  private readonly watchdog: NodeJS.Timeout;
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly target: string,
+  ) {
     child.on('message', (m: FromChild) => this.waiters.shift()?.(m));
+    this.watchdog = setInterval(() => this.watch(), 250);
+    this.watchdog.unref();
+    child.once('exit', () => clearInterval(this.watchdog));
   }
 
-  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number }> {
+  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const server = new ServerChild(child);
+    const server = new ServerChild(child, config.target);
     const ready = await server.next();
     if (ready.type !== 'ready') {
       child.kill();
       throw new Error(`the ${config.target} server did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
     }
-    return { server, port: ready.port };
+    if (config.ws && ready.wsPort === undefined) {
+      child.kill();
+      throw new Error(`the ${config.target} server did not open a WebSocket port`);
+    }
+    return { server, port: ready.port, wsPort: ready.wsPort };
+  }
+
+  /** Why the child was judged overloaded (and killed), or null. */
+  get overloadedBy(): Overloaded | null {
+    return this.overloaded;
+  }
+
+  /** The child's CPU and RSS from outside (it need not answer), or null off Linux. */
+  procUsage(): ReturnType<typeof procUsage> {
+    return procUsage(this.child.pid);
+  }
+
+  private watch(): void {
+    const u = this.procUsage();
+    if (!u) return;
+    this.peakRssBytes = Math.max(this.peakRssBytes, u.rssBytes);
+    const limit = rssLimitBytes();
+    if (u.rssBytes > limit) this.overload(`its RSS passed ${Math.round(limit / 1024 ** 2).toLocaleString('en-US')} MiB (${Math.round(u.rssBytes / 1024 ** 2).toLocaleString('en-US')} MiB)`);
+  }
+
+  /** Judges the child overloaded (once): notes what it used so far, kills it, fails the question pending. */
+  private overload(reason: string): Overloaded {
+    if (!this.overloaded) {
+      const u = this.procUsage();
+      if (u) this.peakRssBytes = Math.max(this.peakRssBytes, u.rssBytes);
+      this.overloaded = new Overloaded(reason, u?.cpuMicros ?? null, this.peakRssBytes || null);
+      clearInterval(this.watchdog);
+      this.child.kill('SIGKILL');
+      this.onOverload?.(this.overloaded);
+    }
+    return this.overloaded;
   }
 
   private next(): Promise<FromChild> {
@@ -103,13 +221,26 @@ export class ServerChild {
     });
   }
 
-  /** Sends a request and waits for its reply, which has the request's type. */
+  /** Sends a request and waits for its reply, which has the request's type; an Overloaded error if none comes in time. */
   private async ask<T extends 'usage' | 'stats'>(type: T): Promise<Extract<FromChild, { type: T }>> {
+    if (this.overloaded) throw this.overloaded;
     const reply = this.next();
+    reply.catch(() => undefined); // Its exit after a kill below is not news.
     this.child.send({ type } satisfies ToChild);
-    const m = await reply;
-    if (m.type !== type) throw new Error(`unexpected reply ${m.type}`);
-    return m as Extract<FromChild, { type: T }>;
+    const ms = askTimeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      this.onOverload = reject;
+      timer = setTimeout(() => this.overload(`did not answer '${type}' within ${ms / 1000} s`), ms);
+    });
+    try {
+      const m = await Promise.race([reply, late]);
+      if (m.type !== type) throw new Error(`unexpected reply ${m.type}`);
+      return m as Extract<FromChild, { type: T }>;
+    } finally {
+      clearTimeout(timer);
+      this.onOverload = null;
+    }
   }
 
   /** CPU time (all of it, and the kernel's part) and peak memory of the server process. */
@@ -131,8 +262,10 @@ export class ServerChild {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.watchdog);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return; // Gone already: no 'exit' to wait for.
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.send({ type: 'stop' } satisfies ToChild);
+    if (!this.overloaded) this.child.send({ type: 'stop' } satisfies ToChild); // Killed otherwise: only its exit to wait for.
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
@@ -143,15 +276,15 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload' | 'ws'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
-  const echocast = target !== 'baseline-c-epoll' && target !== 'baseline-net';
+  const echocast = isEchocastEngine(target);
   if (!echocast && (workload.listener || workload.slowConsumerMs !== null)) {
     throw new Error(`${target} has no message events or flow control: --listener and --slow-consumer-ms apply to echocast engines only`);
   }
-  const { server, port } =
+  const { server, port, wsPort }: { server: ExternalServer | ServerChild; port: number; wsPort?: number } =
     target === 'baseline-c-epoll'
       ? await ExternalServer.start()
       : await ServerChild.start({
@@ -162,17 +295,24 @@ export async function measure(
           maxBacklogBytes: benchBacklogBytes(workload),
           listener: workload.listener,
           ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
+          ...(plan.ws ? { ws: true } : {}),
         });
+  let cpuStart = 0;
+  let cpuEnd = 0;
+  let sysStart = 0;
+  let sysEnd = 0;
+  let maxRssKiB = 0;
+  // The child's CPU as /proc shows it at each edge of the window, read before
+  // asking it: what an overloaded child that no longer answers still tells.
+  let procStart: ReturnType<typeof procUsage> = null;
+  let procEnd: ReturnType<typeof procUsage> = null;
+  const child = server instanceof ServerChild ? server : null;
   try {
-    let cpuStart = 0;
-    let cpuEnd = 0;
-    let sysStart = 0;
-    let sysEnd = 0;
-    let maxRssKiB = 0;
     const drive: (o: LoadOptions) => Promise<LoadResult> = plan.generator === 'native' ? runNativeLoad : runLoad;
     const result = await drive({
       ...scenario,
-      port,
+      port: plan.ws ? wsPort! : port,
+      ...(plan.ws ? { websocket: true } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,
       durationMs: plan.durationMs,
@@ -181,6 +321,8 @@ export async function measure(
       ...(workload.throttled ? { throttled: workload.throttled } : {}),
       onProgress,
       onWindow: async (edge) => {
+        if (edge === 'start') procStart = child?.procUsage() ?? null;
+        else procEnd = child?.procUsage() ?? null;
         const usage = await server.usage();
         if (edge === 'start') {
           cpuStart = usage.cpuMicros;
@@ -218,14 +360,75 @@ export async function measure(
       pausedMs: stats ? Number(stats.readPausedMs ?? 0) : null,
       cut: stats ? Number(disconnects['slow-consumer'] ?? 0) : null,
       framesSent: result.framesSent,
+      ...(plan.ws ? { transport: 'ws' as const } : {}),
     };
+  } catch (err) {
+    // An overloaded child (killed by now) makes the generator fail too, in whatever way
+    // its connections ended: the overload is the finding, the rest of the run goes on.
+    const overloaded = err instanceof Overloaded ? err : child?.overloadedBy;
+    if (!overloaded) throw err;
+    return overloadedSample(target, scenario, plan, overloaded, (err as { partial?: PartialLoad }).partial ?? null, procStart, procEnd);
   } finally {
     await server.stop();
   }
 }
 
+/** What the generator measured before the server was found overloaded (the window's deliveries), when it got that far. */
+export interface PartialLoad {
+  deliveries: number;
+  windowMs: number;
+  generatorCpuMicros: number;
+}
+
+/** Deliveries per second offered to a scenario, in words: "500,000 deliveries/s offered", or "--rate max". */
+function offeredText(scenario: Scenario, rate: number): string {
+  return rate > 0 ? `${Math.round(rate * scenario.clients).toLocaleString('en-US')} deliveries/s offered` : '--rate max';
+}
+
+/**
+ * The sample of a run whose server was overloaded: invalid, with a note that
+ * says why and at what load, and what could still be measured: the window's
+ * deliveries (if the generator got to the window's end) and the server's CPU
+ * over them (from /proc), its peak RSS; NaN (null in results.json) for the rest.
+ */
+function overloadedSample(
+  target: BenchTarget,
+  scenario: Scenario,
+  plan: Pick<BenchPlan, 'rateFor' | 'ws'>,
+  overloaded: Overloaded,
+  partial: PartialLoad | null,
+  procStart: ReturnType<typeof procUsage>,
+  procEnd: ReturnType<typeof procUsage>,
+): BenchSample {
+  const soFar = overloaded.cpuMicrosSoFar === null ? '' : `; server CPU so far ${(overloaded.cpuMicrosSoFar / 1e6).toFixed(1)} s`;
+  const deliveries = partial ? Math.max(1, partial.deliveries) : NaN;
+  const windowCpu = procStart && procEnd && partial ? procEnd.cpuMicros - procStart.cpuMicros : NaN;
+  const windowSys = procStart && procEnd && partial ? procEnd.systemMicros - procStart.systemMicros : NaN;
+  return {
+    target,
+    scenario,
+    deliveriesPerSecond: partial ? partial.deliveries / (partial.windowMs / 1000) : NaN,
+    mbPerSecond: partial ? (partial.deliveries * scenario.size) / (partial.windowMs / 1000) / 1e6 : NaN,
+    cpuNsPerDelivery: (windowCpu * 1000) / deliveries,
+    kernelCpuNsPerDelivery: (windowSys * 1000) / deliveries,
+    generatorCpuNsPerDelivery: partial ? (partial.generatorCpuMicros * 1000) / deliveries : NaN,
+    latencyUs: { p50: NaN, p99: NaN, max: NaN },
+    peakRssMiB: overloaded.peakRssBytes === null ? NaN : overloaded.peakRssBytes / 1024 ** 2,
+    lost: NaN,
+    orderViolations: NaN,
+    pausedMs: null,
+    cut: null,
+    framesSent: 0,
+    ...(plan.ws ? { transport: 'ws' as const } : {}),
+    overloaded: true,
+    note: `overloaded: ${overloaded.reason} at ${offeredText(scenario, plan.rateFor(scenario))}${soFar}; try a lower --rate`,
+  };
+}
+
+/** The median of the finite values (an overloaded round measures NaN); NaN when there are none. */
 function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!sorted.length) return NaN;
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
@@ -246,6 +449,14 @@ export function schedule(targets: BenchTarget[], scenarios: Scenario[], rounds: 
 /** Combines the rounds of one target and scenario: medians, and the worst of lost / order. */
 export function combine(samples: BenchSample[]): BenchSample {
   const first = samples[0]!;
+  // Overloaded rounds measured little (NaN where they could not): medians and sums over what was measured.
+  const measured = samples.filter((s) => !s.overloaded);
+  const over = samples.filter((s) => s.overloaded);
+  const sum = (pick: (s: BenchSample) => number): number => (measured.length ? measured.reduce((a, s) => a + pick(s), 0) : NaN);
+  const max = (values: number[]): number => Math.max(...values.filter(Number.isFinite), Number.NEGATIVE_INFINITY);
+  const flow = measured[0] ?? first;
+  const peakRss = max(samples.map((s) => s.peakRssMiB));
+  const latencyMax = max(samples.map((s) => s.latencyUs.max));
   return {
     target: first.target,
     scenario: first.scenario,
@@ -257,14 +468,18 @@ export function combine(samples: BenchSample[]): BenchSample {
     latencyUs: {
       p50: median(samples.map((s) => s.latencyUs.p50)),
       p99: median(samples.map((s) => s.latencyUs.p99)),
-      max: Math.max(...samples.map((s) => s.latencyUs.max)),
+      max: Number.isFinite(latencyMax) ? latencyMax : NaN,
     },
-    peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
-    lost: samples.reduce((a, s) => a + s.lost, 0),
-    orderViolations: samples.reduce((a, s) => a + s.orderViolations, 0),
-    pausedMs: first.pausedMs === null ? null : median(samples.map((s) => s.pausedMs ?? 0)),
-    cut: first.cut === null ? null : Math.max(...samples.map((s) => s.cut ?? 0)),
+    peakRssMiB: Number.isFinite(peakRss) ? peakRss : NaN,
+    lost: sum((s) => s.lost),
+    orderViolations: sum((s) => s.orderViolations),
+    pausedMs: flow.pausedMs === null ? null : median(measured.map((s) => s.pausedMs ?? 0)),
+    cut: flow.cut === null ? null : Math.max(...measured.map((s) => s.cut ?? 0)),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
+    ...(first.transport ? { transport: first.transport } : {}),
+    ...(over.length
+      ? { overloaded: true, note: samples.length > 1 ? `${over[0]!.note!} (${over.length} of ${samples.length} rounds)` : over[0]!.note! }
+      : {}),
   };
 }
 

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { createServer } from '../server.js';
 import { startBaselineNet } from './baseline-net.js';
+import { startBaselineWs } from './baseline-ws.js';
 import type { BenchServerConfig, FromChild, ToChild } from './protocol.js';
 
 /** Open file descriptors (sockets included) where the OS shows them; -1 elsewhere. */
@@ -24,7 +25,12 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as BenchServerConfig;
   let stop: () => Promise<void>;
   let stats: () => Record<string, unknown> | null = () => null;
-  if (config.target === 'baseline-net') {
+  if (config.target === 'baseline-ws') {
+    const server = await startBaselineWs();
+    const port = (server.address() as { port: number }).port;
+    send({ type: 'ready', port, wsPort: port, engine: 'baseline-ws' });
+    stop = async () => undefined; // the process exits right after: that closes everything
+  } else if (config.target === 'baseline-net') {
     const server = await startBaselineNet();
     send({ type: 'ready', port: (server.address() as { port: number }).port, engine: 'baseline-net' });
     stop = async () => undefined; // the process exits right after: that closes everything
@@ -38,6 +44,7 @@ async function main(): Promise<void> {
       maxBacklogBytes: config.maxBacklogBytes,
       ...(config.slowConsumerMs === undefined ? {} : { slowConsumerMs: config.slowConsumerMs }),
       closeTimeoutMs: 500,
+      ...(config.ws ? { ws: { port: 0 } } : {}),
     });
     // The workload of scripts that watch their server: a listener that touches every message.
     let heard = 0;
@@ -48,11 +55,17 @@ async function main(): Promise<void> {
         heardBytes += m.data.length;
       });
     }
-    send({ type: 'ready', port: server.address().port, engine: server.engine });
+    const wsPort = config.ws ? server.wsAddress()?.port : undefined;
+    send({ type: 'ready', port: server.address().port, engine: server.engine, ...(wsPort !== undefined ? { wsPort } : {}) });
     stop = () => server.close();
     stats = () => ({ ...server.stats(), ...(config.listener ? { listenerMessages: heard, listenerBytes: heardBytes } : {}) });
   }
+  // Tests only: a target named here stops answering 'usage', as a server far
+  // behind the offered load does (its event loop stalled), without the load
+  // it takes to stall one for real.
+  const stalled = (process.env.ECHOCAST_BENCH_TEST_STALL ?? '').split(',').includes(config.target);
   process.on('message', (message: ToChild) => {
+    if (message.type === 'usage' && stalled) return;
     if (message.type === 'usage') {
       const cpu = process.cpuUsage();
       send({

@@ -77,11 +77,12 @@ describe('bench: alternation and medians', () => {
 describe('bench: report', () => {
   it('results.json has the documented shape; md and svg render', () => {
     const report = buildReport([sample('js', 20), sample('baseline-net', 30, 1)], 'echocast bench --quick', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'js', arrivals: 'ticks' }, '0.0.0');
-    assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'versions']);
+    assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'summary', 'versions']);
+    assert.deepEqual(report.summary, { overloaded: [] });
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
       'cpuNsPerDelivery', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
-      'orderViolations', 'pausedMs', 'peakRssMiB', 'scenario', 'valid', 'workload',
+      'note', 'orderViolations', 'overloaded', 'pausedMs', 'peakRssMiB', 'scenario', 'transport', 'valid', 'workload',
     ]);
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
     assert.deepEqual(report.settings.workload, row.workload);
@@ -166,8 +167,8 @@ describe('bench: workload flags', () => {
 });
 
 /** Runs `echocast bench ARGS` to its end. */
-async function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runBench(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -230,6 +231,80 @@ describe('bench: workload runs', function () {
       assert.equal(row.lost, 0, 'the other clients lost nothing');
       assert.equal(row.valid, true);
     }
+  });
+});
+
+describe('bench: an overloaded target is a row, not an abort', function () {
+  this.timeout(120_000);
+  interface Row {
+    engine: string;
+    valid: boolean;
+    overloaded: boolean;
+    note: string | null;
+    cpuNsPerDelivery: number | null;
+  }
+  it('combine and the report: an overloaded round makes its row invalid with its note; figures come from the rounds measured', () => {
+    const over: BenchSample = {
+      ...sample('baseline-net', 0),
+      deliveriesPerSecond: NaN,
+      mbPerSecond: NaN,
+      cpuNsPerDelivery: NaN,
+      kernelCpuNsPerDelivery: NaN,
+      generatorCpuNsPerDelivery: NaN,
+      latencyUs: { p50: NaN, p99: NaN, max: NaN },
+      lost: NaN,
+      orderViolations: NaN,
+      overloaded: true,
+      note: "overloaded: did not answer 'usage' within 30 s at 500,000 deliveries/s offered; try a lower --rate",
+    };
+    const mixed = combine([sample('baseline-net', 100), over, sample('baseline-net', 300)]);
+    assert.equal(mixed.cpuNsPerDelivery, 200);
+    assert.equal(mixed.lost, 0);
+    assert.equal(mixed.overloaded, true);
+    assert.match(mixed.note!, /try a lower --rate \(1 of 3 rounds\)$/);
+    const all = combine([over, over]);
+    assert.ok(Number.isNaN(all.cpuNsPerDelivery) && Number.isNaN(all.lost));
+    const settings = { rounds: 3, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
+    const report = buildReport([sample('js', 20), mixed, { ...all, scenario: { clients: 500, publishers: 5, size: 64 } }], 'echocast bench', settings, '0.0.0');
+    assert.deepEqual(report.results.map((r) => [r.valid, r.overloaded]), [[true, false], [false, true], [false, true]]);
+    assert.equal(report.summary.overloaded.length, 2);
+    assert.match(report.summary.overloaded[1]!, /^baseline-net 500c×5p×64B: overloaded: did not answer/);
+    const back = JSON.parse(JSON.stringify(report)) as typeof report;
+    assert.equal(back.results[2]!.cpuNsPerDelivery, null, 'not measured: null in results.json');
+    const md = markdown(report);
+    assert.match(md, /\| baseline-net \| 500 \| 5 \| 64 \| - \|.*\| OVERLOADED \|/);
+    assert.match(md, /- overloaded: baseline-net 500c×5p×64B: did not answer/);
+    const svg = svgChart(report);
+    assert.doesNotMatch(svg, /NaN/);
+    assert.match(svg, />overloaded</);
+  });
+
+  // 2,000 frames/s to 8 clients: 16,000 deliveries/s offered.
+  const args = ['--engines', 'js,baseline-net', '--clients', '8', '--publishers', '2', '--rate', '2000', '--rounds', '1', '--duration', '300ms'];
+
+  it('a server child that stops answering: its row is invalid with a note, the other rows are valid, the run exits 0', async () => {
+    const r = await runBench([...args, '--json'], { ECHOCAST_BENCH_TEST_STALL: 'baseline-net', ECHOCAST_BENCH_ASK_TIMEOUT_MS: '1500' });
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as { results: Row[]; summary: { overloaded: string[] } };
+    const js = report.results.find((row) => row.engine === 'js')!;
+    const stalled = report.results.find((row) => row.engine === 'baseline-net')!;
+    assert.equal(js.valid, true, JSON.stringify(js));
+    assert.equal(js.overloaded, false);
+    assert.equal(js.note, null);
+    assert.equal(stalled.valid, false);
+    assert.equal(stalled.overloaded, true);
+    assert.match(stalled.note!, /^overloaded: did not answer 'usage' within 1\.5 s at 16,000 deliveries\/s offered.*; try a lower --rate/);
+    assert.equal(report.summary.overloaded.length, 1);
+    assert.match(report.summary.overloaded[0]!, /^baseline-net 8c×2p×64B/);
+  });
+
+  (process.platform === 'linux' ? it : it.skip)('a server child whose RSS passes the limit is overloaded at once (table and summary on stdout)', async () => {
+    const started = Date.now();
+    const r = await runBench(args, { ECHOCAST_BENCH_RSS_LIMIT_MIB: '1' });
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    assert.match(r.stdout, /js .*OVERLOADED/);
+    assert.match(r.stdout, /overloaded: js 8c×2p×64B.*RSS passed 1 MiB/);
+    assert.ok(Date.now() - started < 60_000, 'no 30 s wait for an answer');
   });
 });
 

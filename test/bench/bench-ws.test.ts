@@ -1,0 +1,323 @@
+// echocast bench --ws (issue 16): WebSocket clients beside TCP ones. The
+// target rules (baseline-ws with --ws only, the TCP references without it),
+// the refusals (js generator, an addon without WebSocket support), the
+// report's transport, the native generator's WebSocket clients against the
+// baseline-ws server, and short --ws runs checked for their JSON shape and
+// for 0 lost / 0 out of order.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { buildReport, markdown } from '../../dist/bench/report.js';
+import { startBaselineWs } from '../../dist/bench/baseline-ws.js';
+import { transportRule, webSocketUnsupported } from '../../dist/bench/websocket.js';
+import type { BenchSample } from '../../dist/bench/run.js';
+import { loadAddon } from '../../dist/engines/load-addon.js';
+
+const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+interface Mark {
+  bytes: number;
+  cpuMicros: number;
+  framesSent: number;
+}
+
+interface Result extends Mark {
+  lost: number;
+  orderViolations: number;
+  latencyUs: { p50: number; p99: number; max: number };
+  latencyCount: number;
+}
+
+interface LoadGen {
+  prepare(cb: (err: Error | null) => void): void;
+  begin(): void;
+  mark(): Mark;
+  finish(cb: (err: Error | null, result: Result) => void): void;
+}
+
+type LoadGenCtor = new (options: Record<string, unknown>) => LoadGen;
+
+const LoadGenClass = (loadAddon().addon as unknown as { LoadGen?: LoadGenCtor } | null)?.LoadGen;
+const noGenerator = LoadGenClass ? null : 'the native addon, with its load generator, is not available here';
+/** Why native-poll cannot be benched with --ws here, or null. */
+const noNativeWs = noGenerator ?? webSocketUnsupported('native-poll');
+
+function pendingOr(why: string | null, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+  if (!why) it(title, fn);
+  else if (process.env.ECHOCAST_REQUIRE_NATIVE === '1') it(title, () => Promise.reject(new Error(why)));
+  else it(`${title} (pending: ${why})`);
+}
+
+function prepare(g: LoadGen): Promise<void> {
+  return new Promise((resolve, reject) => g.prepare((err) => (err ? reject(err) : resolve())));
+}
+
+function finish(g: LoadGen): Promise<Result> {
+  return new Promise((resolve, reject) => g.finish((err, r) => (err ? reject(err) : resolve(r))));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('bench --ws: targets and refusals', () => {
+  it('baseline-ws runs with --ws only; baseline-net and baseline-c-epoll without it only', () => {
+    assert.equal(transportRule('baseline-ws', true), null);
+    assert.match(transportRule('baseline-ws', false)!, /needs --ws/);
+    assert.match(transportRule('baseline-net', true)!, /TCP clients only.*baseline-ws/);
+    assert.match(transportRule('baseline-c-epoll', true)!, /TCP clients only/);
+    for (const t of ['js', 'native-poll', 'native-threads']) {
+      assert.equal(transportRule(t, true), null);
+      assert.equal(transportRule(t, false), null);
+    }
+    assert.equal(webSocketUnsupported('js'), null);
+    assert.equal(webSocketUnsupported('baseline-ws'), null);
+  });
+
+  it('a target on the wrong transport is a usage error (exit 2, one line)', async function () {
+    this.timeout(20_000);
+    const without = await bench(['--engines', 'js,baseline-ws']);
+    assert.equal(without.code, 2);
+    assert.match(without.stderr, /baseline-ws measures WebSocket clients: it needs --ws/);
+    const withWs = await bench(['--ws', '--engines', 'js,baseline-net']);
+    assert.equal(withWs.code, 2);
+    assert.match(withWs.stderr, /baseline-net measures TCP clients only; with --ws the reference is baseline-ws/);
+    assert.equal(withWs.stderr.trim().split('\n').length, 1);
+  });
+
+  it('--ws refuses the js generator', async function () {
+    this.timeout(20_000);
+    const r = await bench(['--ws', '--engines', 'js', '--generator', 'js']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--ws needs the native load generator/);
+  });
+
+  it('--help documents --ws and baseline-ws', async function () {
+    this.timeout(20_000);
+    const r = await bench(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /--ws {2,}WebSocket clients/);
+    assert.match(r.stdout, /baseline-ws/);
+  });
+
+  // Seen where the addon lacks the feature (a build from before issue 16, or one that left it out).
+  const native = loadAddon().addon;
+  const lacks = native && webSocketUnsupported('native-poll');
+  const refusal = 'a native engine of an addon without WebSocket support: a clear error, exit 2';
+  if (!lacks) it(`${refusal} (pending: ${native ? 'this addon build has WebSocket support' : 'no native addon here'})`);
+  else it(refusal, async function () {
+    this.timeout(20_000);
+    const r = await bench(['--ws', '--engines', 'js,native-poll']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--ws: the native-poll engine cannot take WebSocket clients here \(this addon build has no WebSocket support\)/);
+  });
+});
+
+describe('bench --ws: report', () => {
+  it("every row says its transport: 'ws' for WebSocket clients, 'tcp' otherwise", () => {
+    const sample = (target: string, transport?: 'ws'): BenchSample => ({
+      target: target as BenchSample['target'],
+      scenario: { clients: 50, publishers: 5, size: 64 },
+      deliveriesPerSecond: 1000,
+      mbPerSecond: 1,
+      cpuNsPerDelivery: 100,
+      kernelCpuNsPerDelivery: 50,
+      generatorCpuNsPerDelivery: 10,
+      latencyUs: { p50: 1, p99: 2, max: 3 },
+      peakRssMiB: 50,
+      lost: 0,
+      orderViolations: 0,
+      pausedMs: null,
+      cut: null,
+      framesSent: 100,
+      ...(transport ? { transport } : {}),
+    });
+    const settings = { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
+    const ws = buildReport([sample('js', 'ws'), sample('baseline-ws', 'ws')], 'echocast bench --ws', settings, '0.0.0');
+    assert.deepEqual(ws.results.map((r) => r.transport), ['ws', 'ws']);
+    assert.match(markdown(ws), /Clients: WebSocket/);
+    const tcp = buildReport([sample('js')], 'echocast bench', settings, '0.0.0');
+    assert.equal(tcp.results[0]!.transport, 'tcp');
+    assert.doesNotMatch(markdown(tcp), /WebSocket/);
+  });
+});
+
+describe('bench --ws: the native generator with WebSocket clients', () => {
+  let closeServer: (() => Promise<void>) | undefined;
+
+  afterEach(async () => {
+    await closeServer?.();
+    closeServer = undefined;
+  });
+
+  async function baselineWs(): Promise<number> {
+    const server = await startBaselineWs();
+    closeServer = () =>
+      new Promise<void>((resolve) => {
+        for (const c of server.clients) c.terminate();
+        server.close(() => resolve());
+      });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  pendingOr(noGenerator, 'upgrades every client, sends masked messages, counts each message as one delivery (size bytes), loses nothing', async function () {
+    this.timeout(30_000);
+    const port = await baselineWs();
+    const clients = 12;
+    const size = 200; // A 199-byte payload: a 16-bit length in the header, past the 7-bit form.
+    const g = new LoadGenClass!({ port, clients, publishers: 3, size, rate: 1500, auditors: 2, websocket: true, wsPath: '/' });
+    await prepare(g);
+    const prepared = g.mark();
+    assert.equal(prepared.framesSent, 0);
+    assert.equal(prepared.bytes % size, 0, 'bytes count size per message');
+    assert.ok(prepared.bytes >= clients * size, 'every client was admitted with a probe message');
+    g.begin();
+    await delay(700);
+    const r = await finish(g);
+    assert.ok(r.framesSent > 200, `frames sent ${r.framesSent}`);
+    assert.equal(r.lost, 0);
+    assert.equal(r.orderViolations, 0);
+    assert.equal(r.bytes % size, 0);
+    assert.ok(r.bytes >= prepared.bytes + r.framesSent * size * clients);
+    assert.equal(r.latencyCount, 2 * r.framesSent, 'both auditors parsed every message');
+  });
+
+  pendingOr(noGenerator, 'a server that does not answer the upgrade with a valid 101 fails prepare (EPROTO, with its status line)', async function () {
+    this.timeout(30_000);
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined); // The generator drops its other clients when prepare fails.
+      s.once('data', () => s.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closeServer = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = (server.address() as net.AddressInfo).port;
+    const g = new LoadGenClass!({ port, clients: 3, publishers: 1, websocket: true, wsPath: '/chat' });
+    await assert.rejects(prepare(g), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EPROTO');
+      assert.match(err.message, /ws:\/\/127\.0\.0\.1:\d+\/chat failed: the server answered "HTTP\/1\.1 404 Not Found"/);
+      return true;
+    });
+    await finish(g);
+  });
+
+  pendingOr(noGenerator, 'WebSocket options are checked', async () => {
+    assert.throws(() => new LoadGenClass!({ port: 1, websocket: true, wsPath: 'chat' }), /ws_path must start with '\/'/);
+    assert.throws(() => new LoadGenClass!({ port: 1, websocket: true, wsPath: '/a b' }), /ws_path/);
+    assert.throws(() => new LoadGenClass!({ port: 1, websocket: true, rcvlowat: 16384 }), /rcvlowat does not apply to WebSocket clients/);
+    assert.throws(() => new LoadGenClass!({ port: 1, websocket: 'yes' }), /websocket must be a boolean/);
+  });
+});
+
+describe('bench --ws: short runs', () => {
+  interface Row {
+    engine: string;
+    transport: string;
+    scenario: { clients: number; publishers: number; size: number };
+    deliveriesPerSecond: number;
+    cpuNsPerDelivery: number;
+    lost: number;
+    orderViolations: number;
+    valid: boolean;
+  }
+
+  async function run(engines: string): Promise<Row[]> {
+    const r = await bench(['--ws', '--engines', engines, '--quick', '--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--json']);
+    assert.equal(r.code, 0, `bench failed: ${r.stderr}`);
+    const report = JSON.parse(r.stdout) as { command: string; results: Row[] };
+    assert.match(report.command, /--ws/);
+    return report.results;
+  }
+
+  function check(rows: Row[], engines: string[]): void {
+    assert.deepEqual(rows.map((row) => row.engine), engines);
+    for (const row of rows) {
+      assert.equal(row.transport, 'ws');
+      assert.deepEqual(row.scenario, { clients: 10, publishers: 2, size: 64 });
+      assert.equal(row.lost, 0, `lost frames: ${JSON.stringify(row)}`);
+      assert.equal(row.orderViolations, 0, `order broken: ${JSON.stringify(row)}`);
+      assert.equal(row.valid, true);
+      assert.ok(row.deliveriesPerSecond > 0 && row.cpuNsPerDelivery > 0, JSON.stringify(row));
+    }
+  }
+
+  pendingOr(noGenerator, 'js and baseline-ws: rows with transport ws, nothing lost, order kept', async function () {
+    this.timeout(120_000);
+    check(await run('js,baseline-ws'), ['js', 'baseline-ws']);
+  });
+
+  pendingOr(noNativeWs, 'native-poll: rows with transport ws, nothing lost, order kept', async function () {
+    this.timeout(120_000);
+    check(await run('native-poll'), ['native-poll']);
+  });
+});
+
+describe('bench --ws with the workloads (--listener, --throttled, --slow-consumer-ms)', () => {
+  interface Row {
+    engine: string;
+    transport: string;
+    workload: { listener: boolean; throttled: { clients: number; bytesPerSecond: number } | null; slowConsumerMs: number | null };
+    lost: number;
+    pausedMs: number | null;
+    cut: number | null;
+    valid: boolean;
+  }
+  // The engines that take WebSocket clients here (js always; the native ones with the addon's feature).
+  const engines = ['js', ...(noNativeWs ? [] : ['native-poll', 'native-threads'])];
+
+  async function rows(args: string[]): Promise<Row[]> {
+    const r = await bench(['--ws', '--engines', engines.join(','), '--rounds', '1', '--json', ...args]);
+    assert.equal(r.code, 0, `bench failed: ${r.stderr}`);
+    const out = (JSON.parse(r.stdout) as { results: Row[] }).results;
+    assert.deepEqual(out.map((row) => row.engine), engines);
+    for (const row of out) assert.equal(row.transport, 'ws');
+    return out;
+  }
+
+  it('--listener and --slow-consumer-ms are refused for baseline-ws as for the TCP references (exit 2, one line)', async function () {
+    this.timeout(20_000);
+    for (const extra of [['--listener'], ['--slow-consumer-ms', '0']]) {
+      const r = await bench(['--ws', '--engines', 'js,baseline-ws', ...extra]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /apply to echocast engines only, not baseline-ws/);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  pendingOr(noGenerator, '--ws --listener: the listener hears WebSocket messages; rows say both workload and transport', async function () {
+    this.timeout(120_000);
+    for (const row of await rows(['--listener', '--clients', '8', '--publishers', '2', '--rate', '2000', '--duration', '300ms'])) {
+      assert.equal(row.workload.listener, true);
+      assert.equal(row.valid, true, JSON.stringify(row));
+    }
+  });
+
+  pendingOr(noGenerator, '--ws --throttled 1@6MB: the throttled WebSocket reader is paced (reading paused), not cut; nobody loses a frame', async function () {
+    this.timeout(120_000);
+    for (const row of await rows(['--throttled', '1@6MB', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1500ms'])) {
+      assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 6_000_000 });
+      assert.equal(row.cut, 0, JSON.stringify(row));
+      assert.ok(row.pausedMs! > 0, `reading was paused for the throttled WebSocket reader: ${JSON.stringify(row)}`);
+      assert.equal(row.lost, 0);
+      assert.equal(row.valid, true);
+    }
+  });
+
+  pendingOr(noGenerator, '--ws --throttled 1@1MB --slow-consumer-ms 0: the throttled WebSocket reader is cut, the others lose nothing', async function () {
+    this.timeout(120_000);
+    for (const row of await rows(['--throttled', '1@1MB', '--slow-consumer-ms', '0', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1s'])) {
+      assert.equal(row.cut, 1, JSON.stringify(row));
+      assert.equal(row.lost, 0, 'the other clients lost nothing');
+      assert.equal(row.valid, true);
+    }
+  });
+});
