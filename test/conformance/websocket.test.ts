@@ -109,6 +109,8 @@ for (const engine of enginesUnderTest()) {
       await w.send('m3');
       await t.waitLines(3);
       t.write('m4\n');
+      // Two senders' frames have no order between them: m5 goes once m4 is through.
+      await t.waitLines(4);
       await w.send('m5');
       await t.waitLines(5);
       const newcomer = await WsClient.connect(wsPort);
