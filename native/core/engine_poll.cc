@@ -11,20 +11,7 @@ namespace poll {
 
 ListenResult PollEngine::start() {
   ListenResult result;
-  if (!open_listener(options_, &listener_, &result)) return result;
-  if (options_.has_ws()) {
-    // The WebSocket listener: the same rules, on its own host and port.
-    EngineOptions wo = options_;
-    wo.host = options_.ws_host;
-    wo.port = options_.ws_port;
-    ListenResult wr;
-    if (!open_listener(wo, &ws_listener_, &wr)) {
-      close_listener(&listener_);
-      wr.ws_failed = true;
-      return wr;
-    }
-    result.ws_bound = wr.bound;
-  }
+  if (!open_listeners(options_, &listener_, &ws_listener_, &result)) return result;
   result.err = ec_poller_create(&poller_);
   if (result.err.ok()) {
     result.err = ec_poller_add(poller_, listener_, EC_POLL_IN, &listener_);

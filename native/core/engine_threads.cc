@@ -147,20 +147,7 @@ class ThreadsEngine : public Engine {
 
   ListenResult start() override {
     ListenResult result;
-    if (!open_listener(options_, &listener_, &result)) return result;
-    if (options_.has_ws()) {
-      // The WebSocket listener: the same rules, on its own host and port.
-      EngineOptions wo = options_;
-      wo.host = options_.ws_host;
-      wo.port = options_.ws_port;
-      ListenResult wr;
-      if (!open_listener(wo, &ws_listener_, &wr)) {
-        close_listener(&listener_);
-        wr.ws_failed = true;
-        return wr;
-      }
-      result.ws_bound = wr.bound;
-    }
+    if (!open_listeners(options_, &listener_, &ws_listener_, &result)) return result;
     result.err = ec_thread_create(&reaper_thread_, &ThreadsEngine::reaper_main,
                                   this, EC_THREAD_STACK_BYTES);
     if (result.err.ok()) {

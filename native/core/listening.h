@@ -28,6 +28,29 @@ void close_listener(ec_listener** listener);
 bool open_listener(const EngineOptions& options, ec_socket_t* out, ListenResult* result);
 void close_listener(ec_socket_t* listener);
 
+// Opens the TCP listener and, when the options ask for one, the WebSocket
+// listener (docs/contract.md §6) on its own host and port, by the same rules,
+// for either kind of listener. If the second fails the first is closed again
+// and *result describes the WebSocket listener's failure (ws_failed set).
+template <typename Listener>
+bool open_listeners(const EngineOptions& options, Listener* tcp, Listener* ws,
+                    ListenResult* result) {
+  if (!open_listener(options, tcp, result)) return false;
+  if (!options.has_ws()) return true;
+  EngineOptions wo = options;
+  wo.host = options.ws_host;
+  wo.port = options.ws_port;
+  ListenResult wr;
+  if (!open_listener(wo, ws, &wr)) {
+    close_listener(tcp);
+    wr.ws_failed = true;
+    *result = wr;
+    return false;
+  }
+  result->ws_bound = wr.bound;
+  return true;
+}
+
 // A connection just accepted, and its peer.
 struct Accepted {
   ec_socket_t sock = EC_INVALID_SOCKET;
