@@ -304,7 +304,11 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
 
   pendingOr(noGenerator, '--ws --throttled 1@6MB: the throttled WebSocket reader is paced (reading paused), not cut; nobody loses a frame', async function () {
     this.timeout(120_000);
-    for (const row of await rows(['--throttled', '1@6MB', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1500ms'])) {
+    // --slow-consumer-ms 8000: with the default 2 s the reader must drain 8 MiB at 4.2 MB/s
+    // or more, and in a CI run under load the generator (one thread for every client) read
+    // slower than that: paused 2003 ms, then cut. The rule under test is the same (a pause,
+    // then no cut); the cut with 0 is the next test.
+    for (const row of await rows(['--throttled', '1@6MB', '--slow-consumer-ms', '8000', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1500ms'])) {
       assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 6_000_000 });
       assert.equal(row.cut, 0, JSON.stringify(row));
       assert.ok(row.pausedMs! > 0, `reading was paused for the throttled WebSocket reader: ${JSON.stringify(row)}`);
