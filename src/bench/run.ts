@@ -212,7 +212,9 @@ export class ServerChild {
 
   private next(): Promise<FromChild> {
     return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`bench server exited (code ${code})`));
+      // Killed as overloaded (even before it said 'ready': its RSS can pass the limit
+      // while it starts), the overload is the news, not the exit.
+      const onExit = (code: number | null): void => reject(this.overloaded ?? new Error(`bench server exited (code ${code})`));
       this.child.once('exit', onExit);
       this.waiters.push((m) => {
         this.child.off('exit', onExit);
@@ -284,7 +286,9 @@ export async function measure(
   if (!echocast && (workload.listener || workload.slowConsumerMs !== null)) {
     throw new Error(`${target} has no message events or flow control: --listener and --slow-consumer-ms apply to echocast engines only`);
   }
-  const { server, port, wsPort }: { server: ExternalServer | ServerChild; port: number; wsPort?: number } =
+  let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number };
+  try {
+    started =
     target === 'baseline-c-epoll'
       ? await ExternalServer.start()
       : await ServerChild.start({
@@ -297,6 +301,12 @@ export async function measure(
           ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
           ...(plan.ws ? { ws: true } : {}),
         });
+  } catch (err) {
+    // Overloaded while it started (its RSS passed the limit): a row like any other overload.
+    if (err instanceof Overloaded) return overloadedSample(target, scenario, plan, err, null, null, null);
+    throw err;
+  }
+  const { server, port, wsPort } = started;
   let cpuStart = 0;
   let cpuEnd = 0;
   let sysStart = 0;
