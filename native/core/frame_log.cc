@@ -179,14 +179,22 @@ FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender,
     std::uint64_t s = first_at_or_after(c.seq, end, pos + 1) - 1;
     return Cursor{s, static_cast<std::size_t>(pos - at(s).start)};
   }
+  return advance_frames(c, skip_sender, sent, end,
+                        [this](std::uint64_t seq) { return at(seq).len; });
+}
+
+template <typename Size>
+FrameLog::Cursor FrameLog::advance_frames(Cursor c, std::uint64_t skip_sender,
+                                          std::size_t sent, std::uint64_t end,
+                                          Size size) const {
   while (c.seq < end) {
-    const Entry& e = at(c.seq);
-    if (skip_sender != 0 && e.sender == skip_sender) {
+    if (skip_sender != 0 && at(c.seq).sender == skip_sender) {
       ++c.seq;
       c.offset = 0;
       continue;
     }
-    std::size_t rest = e.len - c.offset;
+    std::size_t total = size(c.seq);
+    std::size_t rest = total - std::min<std::size_t>(c.offset, total);
     if (sent >= rest) {
       sent -= rest;
       ++c.seq;
@@ -240,26 +248,10 @@ FrameLog::Cursor FrameLog::advance_ws(Cursor from, std::uint64_t skip_sender,
                                       std::size_t sent, std::uint64_t end) const {
   Cursor c = from;
   if (c.seq < base_seq_) c = Cursor{base_seq_, 0};
-  while (c.seq < end) {
-    const Entry& e = at(c.seq);
-    if (skip_sender != 0 && e.sender == skip_sender) {
-      ++c.seq;
-      c.offset = 0;
-      continue;
-    }
-    const WsEntry& w = ws_at(c.seq);
-    std::size_t rest = w.header_len + w.payload_len - std::min<std::size_t>(
-                                                          c.offset, w.header_len + w.payload_len);
-    if (sent >= rest) {
-      sent -= rest;
-      ++c.seq;
-      c.offset = 0;
-    } else {
-      c.offset += sent;
-      break;
-    }
-  }
-  return c;
+  return advance_frames(c, skip_sender, sent, end, [this](std::uint64_t seq) {
+    const WsEntry& w = ws_at(seq);
+    return static_cast<std::size_t>(w.header_len + w.payload_len);
+  });
 }
 
 void FrameLog::trim(std::uint64_t slowest) {

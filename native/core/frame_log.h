@@ -138,6 +138,11 @@ class FrameLog {
     std::uint64_t end_seq = 0;  // One past the last frame stored in it.
   };
   // gather() when no sender is skipped: by runs of frames, not frame by frame.
+  // advance() frame by frame, for both views: size(seq) is a frame's size in
+  // the view (its wire bytes, or its WebSocket header and payload).
+  template <typename Size>
+  Cursor advance_frames(Cursor c, std::uint64_t skip_sender, std::size_t sent,
+                        std::uint64_t end, Size size) const;
   Gathered gather_runs(const Cursor& from, ec_iovec* out, std::size_t max_pieces,
                        std::size_t max_bytes, std::uint64_t count_from) const;
   // Byte position of a frame (the head's: every byte ever appended).
