@@ -340,6 +340,9 @@ class ThreadsEngine : public Engine {
         // written (ThreadSanitizer found the race).
         c->alive = 3;
         clients_[id] = c;
+        // In the hub before anyone can count it (stats().clients reads
+        // clients_): a frame appended once the client is counted reaches it.
+        hub_.join(c);
       }
     }
     if (c == nullptr) {
@@ -347,7 +350,6 @@ class ThreadsEngine : public Engine {
       sink_->on_disconnect(id, reason_name(refused));
       return;
     }
-    hub_.join(c);
     sink_->on_connection(id, a.address, a.port);
     ec_error err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c,
                                     EC_THREAD_STACK_BYTES);
@@ -525,6 +527,7 @@ class ThreadsEngine : public Engine {
           c->admitted = true;
           c->alive += 1;  // The writer.
           clients_[id] = c;
+          hub_.join(c);  // Under the same lock, as in admit().
         }
       }
       if (!admitted) {
@@ -535,7 +538,6 @@ class ThreadsEngine : public Engine {
         if (send_bytes(c->sock, full.data(), full.size())) linger(c, buf);
         return false;
       }
-      hub_.join(c);
       sink_->on_connection(id, c->address, c->port);
       err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
       c->writer_started = err.ok();
@@ -678,7 +680,9 @@ class ThreadsEngine : public Engine {
   // Cluster mode (set_forward); read by every reader per chunk.
   std::atomic<bool> forward_{false};
 
-  // Guards everything below, and the roster's admission.
+  // Guards everything below, and the roster's admission. Lock order: this
+  // one, then the hub's (admission joins the hub under it); never the hub's
+  // first.
   ec_mutex_t mutex_;
   // The reaper sleeps here until a client is finished or it should exit.
   ec_cond_t reaper_cond_;
