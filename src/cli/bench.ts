@@ -68,7 +68,7 @@ Options:
                       baseline-net or baseline-c-epoll. Native generator
                       only (the js one has TCP clients only); native engines
                       need an addon built with WebSocket support. Rows say
-                      transport 'ws'. Not on Windows yet
+                      transport 'ws'
   -h, --help          show this help
 
 A target that cannot keep up with the offered load (its server stops
@@ -181,11 +181,6 @@ export async function bench(argv: string[]): Promise<number> {
         ? '--ws needs the native load generator (the js one has TCP clients only): drop --generator js'
         : '--ws needs the native load generator, which is not available here (the js one has TCP clients only)',
     );
-  }
-  if (ws && process.platform === 'win32') {
-    // In the Windows lane (node.exe under Wine) the generator's WebSocket clients spun
-    // without finishing; until that is understood, say so rather than hang.
-    throw new UsageError('--ws: the load generator\'s WebSocket clients are not supported on Windows yet; measure WebSocket clients on Linux or macOS');
   }
   const arrivals: Arrivals = choiceFlag('arrivals', flags.arrivals, ['ticks', 'poisson'] as const) ?? 'ticks';
   if (arrivals === 'poisson' && generator !== 'native') {

@@ -9,10 +9,10 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { buildReport, markdown } from '../../dist/bench/report.js';
-import { startBaselineWs } from '../../dist/bench/baseline-ws.js';
 import { transportRule, webSocketUnsupported } from '../../dist/bench/websocket.js';
 import type { BenchSample } from '../../dist/bench/run.js';
 import { loadAddon } from '../../dist/engines/load-addon.js';
+import { startProc } from '../procs/procs.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -68,26 +68,6 @@ function finish(g: LoadGen): Promise<Result> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * The generator's WebSocket clients run off Windows only: in the Windows lane (node.exe
- * under Wine) they spun without finishing, so `bench --ws` refuses on Windows (tested
- * below, there) and these suites are registered elsewhere (the lane allows no pending test).
- */
-function describeOffWindows(title: string, fn: () => void): void {
-  if (process.platform !== 'win32') describe(title, fn);
-}
-
-if (process.platform === 'win32') {
-  describe('bench --ws on Windows', () => {
-    it('refuses with one line and exit 2 instead of running WebSocket clients', async function () {
-      this.timeout(20_000);
-      const r = await bench(['--ws', '--engines', 'js']);
-      assert.equal(r.code, 2);
-      assert.match(r.stderr, /not supported on Windows yet/);
-    });
-  });
 }
 
 describe('bench --ws: targets and refusals', () => {
@@ -173,7 +153,7 @@ describe('bench --ws: report', () => {
   });
 });
 
-describeOffWindows('bench --ws: the native generator with WebSocket clients', () => {
+describe('bench --ws: the native generator with WebSocket clients', () => {
   let closeServer: (() => Promise<void>) | undefined;
 
   afterEach(async () => {
@@ -181,14 +161,19 @@ describeOffWindows('bench --ws: the native generator with WebSocket clients', ()
     closeServer = undefined;
   });
 
+  /**
+   * baseline-ws in a child process: the generator offers its load unpaced by what the
+   * server takes, and a server that falls behind must not stall this process's timers
+   * (in the Windows lane an in-process ws server behind the load held this event loop,
+   * so the test never called finish()).
+   */
   async function baselineWs(): Promise<number> {
-    const server = await startBaselineWs();
-    closeServer = () =>
-      new Promise<void>((resolve) => {
-        for (const c of server.clients) c.terminate();
-        server.close(() => resolve());
-      });
-    return (server.address() as net.AddressInfo).port;
+    const proc = startProc('baseline-ws', {});
+    closeServer = async () => {
+      proc.kill();
+      await proc.exited();
+    };
+    return (await proc.next<{ port: number }>('ready')).port;
   }
 
   pendingOr(noGenerator, 'upgrades every client, sends masked messages, counts each message as one delivery (size bytes), loses nothing', async function () {
@@ -239,7 +224,7 @@ describeOffWindows('bench --ws: the native generator with WebSocket clients', ()
   });
 });
 
-describeOffWindows('bench --ws: short runs', () => {
+describe('bench --ws: short runs', () => {
   interface Row {
     engine: string;
     transport: string;
@@ -248,6 +233,8 @@ describeOffWindows('bench --ws: short runs', () => {
     cpuNsPerDelivery: number;
     lost: number;
     orderViolations: number;
+    overloaded?: boolean;
+    note?: string;
     valid: boolean;
   }
 
@@ -264,6 +251,14 @@ describeOffWindows('bench --ws: short runs', () => {
     for (const row of rows) {
       assert.equal(row.transport, 'ws');
       assert.deepEqual(row.scenario, { clients: 10, publishers: 2, size: 64 });
+      if (row.engine === 'baseline-ws' && process.platform === 'win32' && row.overloaded) {
+        // In the Windows lane (node.exe under Wine) the ws package, one write per message
+        // per client, takes a few thousand deliveries/s, not these 20,000: its row is then
+        // the bench's finding, overloaded and not valid, and the run goes on (exit 0).
+        assert.equal(row.valid, false);
+        assert.match(row.note ?? '', /^overloaded: /);
+        continue;
+      }
       assert.equal(row.lost, 0, `lost frames: ${JSON.stringify(row)}`);
       assert.equal(row.orderViolations, 0, `order broken: ${JSON.stringify(row)}`);
       assert.equal(row.valid, true);
@@ -282,7 +277,7 @@ describeOffWindows('bench --ws: short runs', () => {
   });
 });
 
-describeOffWindows('bench --ws with the workloads (--listener, --throttled, --slow-consumer-ms)', () => {
+describe('bench --ws with the workloads (--listener, --throttled, --slow-consumer-ms)', () => {
   interface Row {
     engine: string;
     transport: string;
