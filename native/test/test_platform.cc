@@ -161,6 +161,38 @@ TEST(platform_loopback_roundtrip) {
   CHECK_EQ(recv_exactly(lo.server[0], 1), std::string());
 }
 
+// ec_socket_send_now on a blocking socket (a WebSocket close frame sent under
+// a lock): what fits goes at once; once the peer stops reading and the
+// buffers are full it returns EC_EAGAIN instead of waiting, and no byte it
+// said it sent is lost.
+TEST(platform_send_now_never_waits) {
+  Loopback lo;
+  CHECK(lo.connect());
+  std::size_t sent = 0;
+  CHECK(ec_socket_send_now(lo.server[0], "hi\n", 3, &sent).ok());
+  CHECK_EQ(sent, std::size_t{3});
+  CHECK_EQ(recv_exactly(lo.client[0], 3), std::string("hi\n"));
+  // The client reads nothing now: fill both buffers, 1 KiB at a time.
+  static char chunk[1024];
+  std::memset(chunk, 'x', sizeof chunk);
+  std::size_t total = 0;
+  bool full = false;
+  for (int i = 0; i < 64 * 1024 && !full; ++i) {
+    ec_error err = ec_socket_send_now(lo.server[0], chunk, sizeof chunk, &sent);
+    total += sent;
+    if (err.code == EC_EAGAIN) full = true;
+    else CHECK(err.ok());
+  }
+  CHECK(full);  // Within 64 MiB: it did not wait for the reader.
+  CHECK(total > 0);
+  // Everything it counted arrives.
+  CHECK_EQ(recv_exactly(lo.client[0], total).size(), total);
+  // Writable again once drained.
+  CHECK(ec_socket_send_now(lo.server[0], "ok", 2, &sent).ok());
+  CHECK_EQ(sent, std::size_t{2});
+  CHECK_EQ(recv_exactly(lo.client[0], 2), std::string("ok"));
+}
+
 TEST(platform_listen_errors) {
   Loopback lo;
   CHECK(lo.ok);

