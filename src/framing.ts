@@ -1,6 +1,8 @@
 import type { Framing } from './options.js';
 
 const NEWLINE = 0x0a;
+/** The line ending that line framing appends to a message without one (never written to). */
+const NEWLINE_BYTES = Buffer.from([NEWLINE]);
 /** Size of the big-endian length prefix of `length` framing. */
 export const LENGTH_PREFIX_BYTES = 4;
 
@@ -248,7 +250,7 @@ export function messageToFrames(framing: Framing, message: Buffer): EncodedFrame
     return message.length === 0 ? null : { bytes: message, frames: 1, largest: message.length };
   }
   const bytes =
-    message.length > 0 && message[message.length - 1] === NEWLINE ? message : Buffer.concat([message, Buffer.from([NEWLINE])]);
+    message.length > 0 && message[message.length - 1] === NEWLINE ? message : Buffer.concat([message, NEWLINE_BYTES]);
   let frames = 0;
   let largest = 0;
   let start = 0;

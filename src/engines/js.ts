@@ -52,6 +52,11 @@ class JsClient {
  */
 const EPISODE_CHECK_MS = 2;
 
+/** The segments of a batch as one Buffer (the segment itself when there is one). */
+function joinParts(parts: Buffer[], total: number): Buffer {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
 /** A segment of frames kept for replay. */
 interface HistoryEntry {
   bytes: Buffer;
@@ -260,31 +265,49 @@ export class JsEngine implements Engine {
     await wsClosed;
   }
 
-  private admit(socket: net.Socket): void {
+  /**
+   * Admission, the same for TCP and WebSocket clients: an id, a slot under maxClients
+   * (over it, `refuse` ends the connection and it is reported `server-full`), the replay,
+   * a place in the roster. Null when not admitted. The caller attaches its listeners,
+   * then announces the client (`connection` event).
+   */
+  private enroll(socket: net.Socket, ws: WebSocket | null, refuse: () => void): JsClient | null {
     const id = this.nextId++;
     if (this.closing) {
       socket.destroy();
-      return;
+      return null;
     }
     if (this.clients.size >= this.options.maxClients) {
-      socket.destroy();
+      refuse();
       this.disconnects['server-full']++;
       this.events.disconnect({ id, reason: 'server-full' });
-      return;
+      return null;
     }
     // Frames accepted earlier in this loop turn are part of the newcomer's past:
     // deliver them to the others now so that the newcomer gets them only by replay.
     this.flush();
-    const client = new JsClient(id, socket, this.options, this.acceptBound);
+    const client = new JsClient(id, socket, this.options, this.acceptBound, ws);
     if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
     this.clients.set(id, client);
+    if (ws !== null) this.wsClients++;
+    return client;
+  }
+
+  private announce(client: JsClient): void {
+    const socket = client.socket;
+    this.events.connection({ id: client.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+  }
+
+  private admit(socket: net.Socket): void {
+    const client = this.enroll(socket, null, () => socket.destroy());
+    if (client === null) return;
     socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
     socket.on('end', () => this.onEnd(client));
     socket.on('error', () => {
       client.reason ??= client.halfClosed ? 'client-closed' : 'client-error';
     });
     socket.on('close', () => this.drop(client));
-    this.events.connection({ id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+    this.announce(client);
   }
 
   /**
@@ -293,25 +316,13 @@ export class JsEngine implements Engine {
    * maxClients, closed at once with 1013 `server-full`.
    */
   private admitWs(ws: WebSocket, socket: net.Socket): void {
-    const id = this.nextId++;
     ws.on('error', () => undefined); // a refused one has no reason to keep; an admitted one has its own listener below
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
-    if (this.clients.size >= this.options.maxClients) {
+    const client = this.enroll(socket, ws, () => {
       this.refusing.add(socket);
       socket.once('close', () => this.refusing.delete(socket));
       ws.close(CLOSE_CODES['server-full'], 'server-full');
-      this.disconnects['server-full']++;
-      this.events.disconnect({ id, reason: 'server-full' });
-      return;
-    }
-    this.flush();
-    const client = new JsClient(id, socket, this.options, this.acceptBound, ws);
-    if (this.options.replay > 0 && this.historyFrames > 0) this.replayTo(client);
-    this.clients.set(id, client);
-    this.wsClients++;
+    });
+    if (client === null) return;
     ws.on('message', (data: Buffer) => this.onData(client, data));
     // What ws refuses arrives here too, after the receiver hook below has handled it (then
     // this changes nothing); without the hook (another ws), the reason and code still hold.
@@ -330,7 +341,7 @@ export class JsEngine implements Engine {
       client.reason ??= 'client-error';
     });
     socket.on('close', () => this.drop(client));
-    this.events.connection({ id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+    this.announce(client);
   }
 
   /**
@@ -376,13 +387,8 @@ export class JsEngine implements Engine {
    * our side right after this.
    */
   private onWsEnd(client: JsClient): void {
-    if (client.reason !== null) return;
-    this.flush();
-    if (client.reason !== null) return;
-    client.reason = 'client-closed';
-    this.leave(client);
-    // ws's own 'end' listener ends our side after this one; the linger check starts then.
-    if (client.socket.writableLength > 0) this.lingerWhileDraining(client);
+    // ws's own 'end' listener ends our side right after this one.
+    this.leaveOnFin(client, false);
   }
 
   private onData(client: JsClient, chunk: Buffer): void {
@@ -416,15 +422,22 @@ export class JsEngine implements Engine {
       client.halfClosed = true;
       return;
     }
+    this.leaveOnFin(client, true);
+  }
+
+  /**
+   * A client's FIN (S11): it leaves as `client-closed` with what was queued for it, and
+   * lingers while that drains; `endOurSide` ends our side of the connection here.
+   */
+  private leaveOnFin(client: JsClient, endOurSide: boolean): void {
     if (client.reason !== null) return; // already on its way out (cut, or the server closing)
     // Frames that entered the hub before the FIN are the client's (S1): deliver the batch first.
     this.flush();
     if (client.reason !== null) return;
     client.reason = 'client-closed';
     this.leave(client);
-    const socket = client.socket;
-    socket.end();
-    if (socket.writableLength > 0) this.lingerWhileDraining(client);
+    if (endOurSide) client.socket.end();
+    if (client.socket.writableLength > 0) this.lingerWhileDraining(client);
   }
 
   /**
@@ -483,24 +496,22 @@ export class JsEngine implements Engine {
     this.flushScheduled = false;
     if (this.pendingFrames === 0) return;
     const parts = this.pending;
-    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.pendingBytes);
+    const total = this.pendingBytes;
     const frames = this.pendingFrames;
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingFrames = 0;
-    this.deliver(bytes, frames, null, parts);
+    // With WebSocket clients the segments are joined only if a TCP client is reached.
+    if (this.wsClients > 0) this.deliverMixed(null, total, frames, null, parts);
+    else this.deliver(joinParts(parts, total), frames, null);
   }
 
-  /**
-   * Sends frames to every client but `except`; a backlog past the check goes to flow control
-   * (S7). `parts` are the segments `bytes` joins (a raw batch keeps its chunks apart there,
-   * one WebSocket message each).
-   */
-  private deliver(bytes: Buffer, frames: number, except: JsClient | null, parts?: Buffer[]): void {
+  /** Sends frames to every client but `except`; a backlog past the check goes to flow control (S7). */
+  private deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
     // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
     if (except !== null && this.pendingFrames > 0) this.flush();
     if (this.wsClients > 0) {
-      this.deliverMixed(bytes, frames, except, parts ?? [bytes]);
+      this.deliverMixed(bytes, bytes.length, frames, except, [bytes]);
       return;
     }
     // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
@@ -523,9 +534,12 @@ export class JsEngine implements Engine {
   /**
    * deliver() while WebSocket clients are connected: the same loop, in the same roster
    * order, the WebSocket clients getting the batch as WebSocket messages, encoded once
-   * (when the first of them is reached) and shared by all of them.
+   * (when the first of them is reached) and shared by all of them. `parts` are the
+   * segments of the batch (`total` bytes; a raw batch keeps its chunks apart there, one
+   * WebSocket message each), joined for TCP clients when the first of them is reached
+   * unless `bytes` is that join already.
    */
-  private deliverMixed(bytes: Buffer, frames: number, except: JsClient | null, parts: Buffer[]): void {
+  private deliverMixed(bytes: Buffer | null, total: number, frames: number, except: JsClient | null, parts: Buffer[]): void {
     let checkAbove = this.checkAbove;
     let wsBytes: Buffer | null = null;
     let tcpDelivered = 0;
@@ -537,6 +551,7 @@ export class JsEngine implements Engine {
         wsBytes ??= encodeWsMessages(this.options.framing, parts);
         socket.write(wsBytes);
       } else {
+        bytes ??= joinParts(parts, total);
         socket.write(bytes);
       }
       if (socket.writableLength > checkAbove) {
@@ -547,7 +562,7 @@ export class JsEngine implements Engine {
       else tcpDelivered++;
     }
     this.traffic.framesOut += (tcpDelivered + wsDelivered) * frames;
-    this.traffic.bytesOut += tcpDelivered * bytes.length + (wsBytes === null ? 0 : wsDelivered * wsBytes.length);
+    this.traffic.bytesOut += tcpDelivered * total + (wsBytes === null ? 0 : wsDelivered * wsBytes.length);
   }
 
   /**
