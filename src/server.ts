@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { EchocastError, ErrorCodes, abortError } from './errors.js';
 import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js.js';
-import { loadAddon, nativeEngines } from './engines/load-addon.js';
+import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
 import type {
   ConnectionInfo,
@@ -53,15 +53,6 @@ export interface EchoServerEvents {
 const ACCEPT_SHORTAGE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
- * Whether the native engines speak WebSocket (docs/contract.md §6): the addon lists the
- * feature `'websocket'` once both do.
- */
-function nativeWebSocket(): boolean {
-  const addon = loadAddon().addon as { features?: unknown } | null;
-  return Array.isArray(addon?.features) && addon.features.includes('websocket');
-}
-
-/**
  * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
  * Windows when the addon loaded, else js; 'native' is the best native model. With
  * `needs.websocket` (the `ws` option), 'auto' picks js where the native engines do not speak
@@ -71,7 +62,7 @@ export function resolveEngine(choice: EngineChoice, needs: { websocket?: boolean
   if (choice === 'js' || choice === 'native-threads' || choice === 'native-poll') return choice;
   const available = nativeEngines();
   if (choice === 'auto') {
-    if (needs.websocket === true && !nativeWebSocket()) return 'js';
+    if (needs.websocket === true && !addonHas('websocket')) return 'js';
     if (process.platform === 'win32' && available.length > 0) return available.includes('native-poll') ? 'native-poll' : available[0]!;
     return 'js';
   }
@@ -91,7 +82,7 @@ export function availableEngines(): EngineName[] {
 
 function makeEngine(name: EngineName, options: ResolvedServerOptions, events: EngineEvents): Engine {
   if (name === 'js') return new JsEngine(options, events);
-  if (options.ws !== null && nativeEngines().includes(name) && !nativeWebSocket()) {
+  if (options.ws !== null && nativeEngines().includes(name) && !addonHas('websocket')) {
     // Never ignore `ws` silently: a server without the listener asked for is refused.
     throw new EchocastError(
       `engine "${name}" has no WebSocket support in this build of the addon, so the "ws" option cannot be used with it; use engine "js" (or "auto")`,

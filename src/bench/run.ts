@@ -5,6 +5,7 @@ import { ExternalServer } from './external.js';
 import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario, type Throttle } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild, Transport } from './protocol.js';
+import { TCP_ONLY, WS_ONLY } from './websocket.js';
 
 /** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
 export type Generator = 'native' | 'js';
@@ -43,7 +44,7 @@ export interface Workload {
 }
 
 /** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
-export const REFERENCE_TARGETS: readonly string[] = ['baseline-net', 'baseline-c-epoll', 'baseline-ws'];
+export const REFERENCE_TARGETS: readonly string[] = [...TCP_ONLY, ...WS_ONLY];
 
 /** An echocast engine, as opposed to a reference server. */
 export function isEchocastEngine(target: string): boolean {

@@ -3,12 +3,12 @@
  * engines can. The references are per transport: baseline-ws (a broadcast on
  * the `ws` package) with --ws, baseline-net and baseline-c-epoll without.
  */
-import { loadAddon } from '../engines/load-addon.js';
+import { addonHas } from '../engines/load-addon.js';
 import type { BenchTarget } from './protocol.js';
 
 /** The references that take TCP clients only, and the one that takes WebSocket clients only. */
-const TCP_ONLY: readonly string[] = ['baseline-net', 'baseline-c-epoll'];
-const WS_ONLY: readonly string[] = ['baseline-ws'];
+export const TCP_ONLY: readonly string[] = ['baseline-net', 'baseline-c-epoll'];
+export const WS_ONLY: readonly string[] = ['baseline-ws'];
 
 /** Why `target` cannot run with (ws) or without (!ws) WebSocket clients, or null. */
 export function transportRule(target: string, ws: boolean): string | null {
@@ -20,7 +20,5 @@ export function transportRule(target: string, ws: boolean): string | null {
 /** Why an engine cannot take WebSocket clients here, or null (the js engine and baseline-ws always can). */
 export function webSocketUnsupported(target: BenchTarget): string | null {
   if (target !== 'native-threads' && target !== 'native-poll') return null;
-  const features = (loadAddon().addon as { features?: unknown } | null)?.features;
-  if (Array.isArray(features) && features.includes('websocket')) return null;
-  return 'this addon build has no WebSocket support';
+  return addonHas('websocket') ? null : 'this addon build has no WebSocket support';
 }

@@ -257,3 +257,8 @@ export function requireAddon(engine: string): Addon {
   }
   return result.addon;
 }
+
+/** Whether the addon loaded here lists `feature` (e.g. `'websocket'`, docs/contract.md §6). */
+export function addonHas(feature: string): boolean {
+  return loadAddon().addon?.features?.includes(feature) ?? false;
+}

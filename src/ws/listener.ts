@@ -127,13 +127,6 @@ export class WsListener {
     });
   }
 
-  /** The bound address, or null before listen() has bound. */
-  address(): ServerAddress | null {
-    const address = this.http.address();
-    if (address === null || typeof address === 'string') return null;
-    return { address: address.address, port: address.port, family: address.family };
-  }
-
   /**
    * Stops accepting and drops the connections still in their handshake. Resolves once the
    * listener is closed and every connection it accepted has closed, upgraded ones included
