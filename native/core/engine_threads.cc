@@ -39,6 +39,7 @@
 // batches, so at a frame boundary), and its close frame is sent when it is
 // closed, if the socket takes it at once and no batch is in flight.
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <new>
@@ -548,7 +549,7 @@ class ThreadsEngine : public Engine {
         return false;
       }
       // The bytes after the head: moved to the start of buf.
-      for (std::size_t i = consumed; i < n; ++i) buf[i - consumed] = buf[i];
+      std::memmove(buf, buf + consumed, n - consumed);
       *leftover = n - consumed;
       return true;
     }

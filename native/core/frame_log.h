@@ -29,6 +29,7 @@
 #include <memory>
 
 #include "../platform/platform.h"
+#include "websocket.h"
 
 namespace echocast {
 
@@ -128,7 +129,7 @@ class FrameLog {
   struct WsEntry {
     const std::uint8_t* payload;
     std::size_t payload_len;
-    std::uint8_t header[10];
+    std::uint8_t header[ws::kMaxServerHeader];
     std::uint8_t header_len;
   };
   struct Block {

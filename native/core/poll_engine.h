@@ -198,6 +198,9 @@ class PollEngine : public Engine, private Inbox::Waker {
   void stop_listening();
   // Admits one connection through the roster, or refuses it.
   void admit(const Accepted& a);
+  // An admitted client (TCP, or WebSocket after its upgrade) joins the hub
+  // and the roster under `id`, and is announced; replay follows at the flush.
+  void enroll(PollClient* c, std::uint64_t id, const std::string& address, int port);
 
   // ---- WebSocket (see the top of this file) ----------------------------------
 
@@ -215,6 +218,8 @@ class PollEngine : public Engine, private Inbox::Waker {
   // Drops a pending connection (no event): unregistered, closed, freed by
   // reap().
   void drop_pending(PollClient* c);
+  // Takes a connection off the pending list.
+  void unlist_pending(PollClient* c);
   // Drops the pending connections whose deadline passed.
   void expire_pending();
   // Sends an admitted WebSocket client's control bytes; false when they

@@ -219,16 +219,22 @@ void PollEngine::admit(const Accepted& a) {
     sink_->on_disconnect(id, reason_name(refused));
     return;
   }
-  c->id = id;
   c->sock = a.sock;
   c->registered = true;
   c->interest = EC_POLL_IN | EC_POLL_GATED;
+  enroll(c, id, a.address, a.port);
+}
+
+void PollEngine::enroll(PollClient* c, std::uint64_t id, const std::string& address, int port) {
+  c->id = id;
+  // In the hub before it is counted (stats().clients): a frame appended
+  // from now on reaches it.
   fanout_.join(c);
   clients_.push_back(c);
   by_id_[id] = c;
   clients_count_.store(by_id_.size(), std::memory_order_relaxed);
-  need_flush_ = true;  // Replay.
-  sink_->on_connection(id, a.address, a.port);
+  need_flush_ = true;  // Replay (for a WebSocket client, after its 101).
+  sink_->on_connection(id, address, port);
 }
 
 void PollEngine::read_client(PollClient* c) {
@@ -635,19 +641,10 @@ void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t le
     return;
   }
   // Out of the pending list, into the clients.
-  PollClient* last = pending_.back();
-  pending_[c->pending_index] = last;
-  last->pending_index = c->pending_index;
-  pending_.pop_back();
+  unlist_pending(c);
   c->pending = false;
-  c->id = id;
   c->ws = true;
-  fanout_.join(c);
-  clients_.push_back(c);
-  by_id_[id] = c;
-  clients_count_.store(by_id_.size(), std::memory_order_relaxed);
-  need_flush_ = true;  // The 101, then the replay.
-  sink_->on_connection(id, c->address, c->port);
+  enroll(c, id, c->address, c->port);
   update_interest(c);
   if (c->closing || len == 0) return;
   // Bytes that came with the head: the first WebSocket frames.
@@ -665,11 +662,15 @@ void PollEngine::drop_pending(PollClient* c) {
   c->registered = false;
   ec_socket_close(c->sock);
   c->sock = EC_INVALID_SOCKET;
+  unlist_pending(c);
+  dead_pending_.push_back(c);
+}
+
+void PollEngine::unlist_pending(PollClient* c) {
   PollClient* last = pending_.back();
   pending_[c->pending_index] = last;
   last->pending_index = c->pending_index;
   pending_.pop_back();
-  dead_pending_.push_back(c);
   if (pending_.empty()) pending_deadline_ = 0;
 }
 

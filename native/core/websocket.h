@@ -64,6 +64,8 @@ enum CloseCode : std::uint16_t {
 
 // The most a frame header can take: 2 + 8 (length) + 4 (mask key).
 constexpr std::size_t kMaxHeader = 14;
+// The most an unmasked header (a server's frames) takes: 2 + 8.
+constexpr std::size_t kMaxServerHeader = kMaxHeader - 4;
 
 // Writes the header of one final (FIN set) frame with `opcode` and a payload
 // of `len` bytes into out; with `mask` (4 bytes, client role) the mask bit

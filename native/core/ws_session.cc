@@ -5,7 +5,7 @@ namespace echocast {
 
 WsSession::WsSession(const ws::HandshakeConfig* config, Framing framing,
                      std::size_t max_frame_bytes)
-    : framing_(framing), max_frame_bytes_(max_frame_bytes), handshake_(config),
+    : framing_(framing), handshake_(config),
       decoder_(ws::Role::Server, max_frame_bytes) {}
 
 ws::Handshake::Result WsSession::handshake(const std::uint8_t* data, std::size_t len,

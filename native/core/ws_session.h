@@ -59,7 +59,6 @@ class WsSession : private ws::MessageSink {
 
   // Why feed() returned false.
   Reason reason() const { return reason_; }
-  bool failed() const { return failed_; }
 
   // The close frame to send when the connection closes for `r`: the answer
   // to the peer's close (its code, 1000 if it gave none) when it closed;
@@ -87,7 +86,6 @@ class WsSession : private ws::MessageSink {
   void on_close(std::uint16_t code, const std::uint8_t* reason, std::size_t len) override;
 
   Framing framing_;
-  std::size_t max_frame_bytes_;
   ws::Handshake handshake_;
   ws::Decoder decoder_;
   State state_ = State::Handshake;
