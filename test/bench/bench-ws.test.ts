@@ -5,70 +5,17 @@
 // baseline-ws server, and short --ws runs checked for their JSON shape and
 // for 0 lost / 0 out of order.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { buildReport, markdown } from '../../dist/bench/report.js';
 import { transportRule, webSocketUnsupported } from '../../dist/bench/websocket.js';
-import type { BenchSample } from '../../dist/bench/run.js';
 import { loadAddon } from '../../dist/engines/load-addon.js';
+import type { BenchSample } from '../../dist/bench/run.js';
 import { startProc } from '../procs/procs.js';
+import { delay } from '../helpers.js';
+import { LoadGenClass, finish, noGenerator, pendingOr, prepare, runBench } from './loadgen-helpers.js';
 
-const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
-
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
-
-interface Mark {
-  bytes: number;
-  cpuMicros: number;
-  framesSent: number;
-}
-
-interface Result extends Mark {
-  lost: number;
-  orderViolations: number;
-  latencyUs: { p50: number; p99: number; max: number };
-  latencyCount: number;
-}
-
-interface LoadGen {
-  prepare(cb: (err: Error | null) => void): void;
-  begin(): void;
-  mark(): Mark;
-  finish(cb: (err: Error | null, result: Result) => void): void;
-}
-
-type LoadGenCtor = new (options: Record<string, unknown>) => LoadGen;
-
-const LoadGenClass = (loadAddon().addon as unknown as { LoadGen?: LoadGenCtor } | null)?.LoadGen;
-const noGenerator = LoadGenClass ? null : 'the native addon, with its load generator, is not available here';
 /** Why native-poll cannot be benched with --ws here, or null. */
 const noNativeWs = noGenerator ?? webSocketUnsupported('native-poll');
-
-function pendingOr(why: string | null, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-  if (!why) it(title, fn);
-  else if (process.env.ECHOCAST_REQUIRE_NATIVE === '1') it(title, () => Promise.reject(new Error(why)));
-  else it(`${title} (pending: ${why})`);
-}
-
-function prepare(g: LoadGen): Promise<void> {
-  return new Promise((resolve, reject) => g.prepare((err) => (err ? reject(err) : resolve())));
-}
-
-function finish(g: LoadGen): Promise<Result> {
-  return new Promise((resolve, reject) => g.finish((err, r) => (err ? reject(err) : resolve(r))));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 describe('bench --ws: targets and refusals', () => {
   it('baseline-ws runs with --ws only; baseline-net and baseline-c-epoll without it only', () => {
@@ -86,10 +33,10 @@ describe('bench --ws: targets and refusals', () => {
 
   it('a target on the wrong transport is a usage error (exit 2, one line)', async function () {
     this.timeout(20_000);
-    const without = await bench(['--engines', 'js,baseline-ws']);
+    const without = await runBench(['--engines', 'js,baseline-ws']);
     assert.equal(without.code, 2);
     assert.match(without.stderr, /baseline-ws measures WebSocket clients: it needs --ws/);
-    const withWs = await bench(['--ws', '--engines', 'js,baseline-net']);
+    const withWs = await runBench(['--ws', '--engines', 'js,baseline-net']);
     assert.equal(withWs.code, 2);
     assert.match(withWs.stderr, /baseline-net measures TCP clients only; with --ws the reference is baseline-ws/);
     assert.equal(withWs.stderr.trim().split('\n').length, 1);
@@ -97,14 +44,14 @@ describe('bench --ws: targets and refusals', () => {
 
   it('--ws refuses the js generator', async function () {
     this.timeout(20_000);
-    const r = await bench(['--ws', '--engines', 'js', '--generator', 'js']);
+    const r = await runBench(['--ws', '--engines', 'js', '--generator', 'js']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--ws needs the native load generator/);
   });
 
   it('--help documents --ws and baseline-ws', async function () {
     this.timeout(20_000);
-    const r = await bench(['--help']);
+    const r = await runBench(['--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /--ws {2,}WebSocket clients/);
     assert.match(r.stdout, /baseline-ws/);
@@ -118,7 +65,7 @@ describe('bench --ws: targets and refusals', () => {
   const refusal = 'a native engine of an addon without WebSocket support: a clear error, exit 2';
   if (lacks) it(refusal, async function () {
     this.timeout(20_000);
-    const r = await bench(['--ws', '--engines', 'js,native-poll']);
+    const r = await runBench(['--ws', '--engines', 'js,native-poll']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--ws: the native-poll engine cannot take WebSocket clients here \(this addon build has no WebSocket support\)/);
   });
@@ -239,7 +186,7 @@ describe('bench --ws: short runs', () => {
   }
 
   async function run(engines: string): Promise<Row[]> {
-    const r = await bench(['--ws', '--engines', engines, '--quick', '--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--json']);
+    const r = await runBench(['--ws', '--engines', engines, '--quick', '--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--json']);
     assert.equal(r.code, 0, `bench failed: ${r.stderr}`);
     const report = JSON.parse(r.stdout) as { command: string; results: Row[] };
     assert.match(report.command, /--ws/);
@@ -291,7 +238,7 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
   const engines = ['js', ...(noNativeWs ? [] : ['native-poll', 'native-threads'])];
 
   async function rows(args: string[]): Promise<Row[]> {
-    const r = await bench(['--ws', '--engines', engines.join(','), '--rounds', '1', '--json', ...args]);
+    const r = await runBench(['--ws', '--engines', engines.join(','), '--rounds', '1', '--json', ...args]);
     assert.equal(r.code, 0, `bench failed: ${r.stderr}`);
     const out = (JSON.parse(r.stdout) as { results: Row[] }).results;
     assert.deepEqual(out.map((row) => row.engine), engines);
@@ -302,7 +249,7 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
   it('--listener and --slow-consumer-ms are refused for baseline-ws as for the TCP references (exit 2, one line)', async function () {
     this.timeout(20_000);
     for (const extra of [['--listener'], ['--slow-consumer-ms', '0']]) {
-      const r = await bench(['--ws', '--engines', 'js,baseline-ws', ...extra]);
+      const r = await runBench(['--ws', '--engines', 'js,baseline-ws', ...extra]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /apply to echocast engines only, not baseline-ws/);
       assert.equal(r.stderr.trim().split('\n').length, 1);

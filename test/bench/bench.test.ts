@@ -9,6 +9,7 @@ import { schedule, combine, type BenchSample } from '../../dist/bench/run.js';
 import { buildReport, markdown, svgChart } from '../../dist/bench/report.js';
 import { parseThrottled } from '../../dist/cli/bench.js';
 import { availableEngines } from 'echocast';
+import { runBench } from './loadgen-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -166,16 +167,6 @@ describe('bench: workload flags', () => {
   });
 });
 
-/** Runs `echocast bench ARGS` to its end. */
-async function runBench(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return { code, stdout, stderr };
-}
 
 interface JsonRow {
   engine: string;

@@ -4,67 +4,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createServer, type EchoServer } from 'echocast';
-import { loadAddon } from '../../dist/engines/load-addon.js';
+import { delay } from '../helpers.js';
+import { LoadGenClass, finish, noGenerator, pendingOr, prepare } from './loadgen-helpers.js';
 
-interface Mark {
-  bytes: number;
-  cpuMicros: number;
-  framesSent: number;
-}
-
-interface Result {
-  framesSent: number;
-  lost: number;
-  orderViolations: number;
-  latencyUs: { p50: number; p99: number; max: number };
-  cpuMicros: number;
-  bytes: number;
-  latencyCount: number;
-}
-
-interface LoadGen {
-  prepare(cb: (err: Error | null) => void): void;
-  begin(): void;
-  mark(): Mark;
-  finish(cb: (err: Error | null, result: Result) => void): void;
-}
-
-type LoadGenCtor = new (options: {
-  host?: string;
-  port: number;
-  clients?: number;
-  publishers?: number;
-  size?: number;
-  rate?: number;
-  arrivals?: string;
-  auditors?: number;
-}) => LoadGen;
-
-const loaded = loadAddon();
-const LoadGenClass = (loaded.addon as unknown as { LoadGen?: LoadGenCtor } | null)?.LoadGen;
-
-function prepare(g: LoadGen): Promise<void> {
-  return new Promise((resolve, reject) => g.prepare((err) => (err ? reject(err) : resolve())));
-}
-
-function finish(g: LoadGen): Promise<Result> {
-  return new Promise((resolve, reject) => g.finish((err, r) => (err ? reject(err) : resolve(r))));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Without the addon these tests show as pending with the reason (never a silent
- * pass); where the addon is required (CI, the Windows lane) its absence fails.
- */
-const missing = LoadGenClass ? null : 'the native addon, with its load generator, is not available here';
-const itNative = (title: string, fn: (this: Mocha.Context) => Promise<void>): void => {
-  if (!missing) it(title, fn);
-  else if (process.env.ECHOCAST_REQUIRE_NATIVE === '1') it(title, () => Promise.reject(new Error(missing)));
-  else it(`${title} (pending: ${missing})`);
-};
+const itNative = (title: string, fn: (this: Mocha.Context) => Promise<void>): void => pendingOr(noGenerator, title, fn);
 
 describe('bench: native load generator', function () {
   let server: EchoServer | undefined;

@@ -1,0 +1,41 @@
+// What the bench tests share: `echocast bench` run to its end, and the addon's
+// native load generator (addon.LoadGen) with its callbacks as promises and tests
+// that pend without it (fail, where the addon is required: CI, the Windows lane).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { loadAddon, type AddonLoadGen, type AddonLoadGenResult } from '../../dist/engines/load-addon.js';
+
+const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/** Runs `echocast bench ARGS` to its end. */
+export async function runBench(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stdout, stderr };
+}
+
+export type LoadGenCtor = new (options: Record<string, unknown>) => AddonLoadGen;
+
+/** The addon's load generator class, when the addon loads here. */
+export const LoadGenClass = (loadAddon().addon as unknown as { LoadGen?: LoadGenCtor } | null)?.LoadGen;
+/** Why the generator's tests cannot run here, or null. */
+export const noGenerator = LoadGenClass ? null : 'the native addon, with its load generator, is not available here';
+
+/** A test that runs without `why`; with it, pending with the reason, or failing where the addon is required. */
+export function pendingOr(why: string | null, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+  if (!why) it(title, fn);
+  else if (process.env.ECHOCAST_REQUIRE_NATIVE === '1') it(title, () => Promise.reject(new Error(why)));
+  else it(`${title} (pending: ${why})`);
+}
+
+export function prepare(g: AddonLoadGen): Promise<void> {
+  return new Promise((resolve, reject) => g.prepare((err) => (err ? reject(err) : resolve())));
+}
+
+export function finish(g: AddonLoadGen): Promise<AddonLoadGenResult> {
+  return new Promise((resolve, reject) => g.finish((err, r) => (err ? reject(err) : resolve(r))));
+}
