@@ -22,34 +22,6 @@ constexpr const char* kKey = "dGhlIHNhbXBsZSBub25jZQ==";
 // The most a response head may take (the server's own limit for requests).
 constexpr std::size_t kMaxResponseHead = ws::kMaxRequestHead;
 
-char lower(char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch; }
-
-// The value of header `name` (lower case) in a response head, trimmed; false
-// when absent.
-bool header_value(const std::string& head, const char* name, std::string* out) {
-  const std::size_t n = std::strlen(name);
-  std::size_t line = head.find("\r\n");
-  while (line != std::string::npos) {
-    std::size_t start = line + 2;
-    std::size_t end = head.find("\r\n", start);
-    if (end == std::string::npos) end = head.size();
-    if (end - start > n && head[start + n] == ':') {
-      bool same = true;
-      for (std::size_t i = 0; i < n && same; ++i) same = lower(head[start + i]) == name[i];
-      if (same) {
-        std::size_t v = start + n + 1;
-        while (v < end && (head[v] == ' ' || head[v] == '\t')) ++v;
-        std::size_t e = end;
-        while (e > v && (head[e - 1] == ' ' || head[e - 1] == '\t')) --e;
-        *out = head.substr(v, e - v);
-        return true;
-      }
-    }
-    line = end < head.size() ? end : std::string::npos;
-  }
-  return false;
-}
-
 // "ws://host:port/path", for messages.
 std::string ws_url(const LoadGenOptions& o) {
   bool v6 = o.host.find(':') != std::string::npos;
@@ -128,7 +100,7 @@ bool LoadGen::ws_upgrading(Client& c, unsigned events, std::uint64_t now, LoadGe
   w.head.resize(end);
   std::string accept;
   bool upgraded = w.head.compare(0, 13, "HTTP/1.1 101 ") == 0 &&
-                  header_value(w.head, "sec-websocket-accept", &accept) &&
+                  ws::header_value(w.head, "sec-websocket-accept", &accept) &&
                   accept == ws::accept_key(kKey);
   if (!upgraded) {
     std::string status = w.head.substr(0, std::min<std::size_t>(w.head.find("\r\n"), 200));

@@ -219,6 +219,25 @@ std::string base64(const std::uint8_t* data, std::size_t len) {
   return out;
 }
 
+bool header_value(const std::string& head, const char* name, std::string* out) {
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    pos += 2;
+    std::size_t end = head.find("\r\n", pos);
+    if (end == std::string::npos) end = head.size();
+    std::size_t colon = head.find(':', pos);
+    if (colon != std::string::npos && colon < end && iequals(head.data() + pos, colon - pos, name)) {
+      std::size_t vb = colon + 1, ve = end;
+      while (vb < ve && is_ows(head[vb])) ++vb;
+      while (ve > vb && is_ows(head[ve - 1])) --ve;
+      *out = head.substr(vb, ve - vb);
+      return true;
+    }
+    pos = end < head.size() ? end : std::string::npos;
+  }
+  return false;
+}
+
 std::string accept_key(const std::string& key) {
   std::string s = key + kGuid;
   std::uint8_t digest[20];

@@ -37,6 +37,12 @@ std::string base64(const std::uint8_t* data, std::size_t len);
 // accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".
 std::string accept_key(const std::string& key);
 
+// The value of the first header field called `name` (compared without case)
+// in an HTTP head (its start line, then fields up to an optional blank
+// line), trimmed of spaces and tabs; false when there is none. For the
+// client's side (the load generator reads the 101 with it).
+bool header_value(const std::string& head, const char* name, std::string* out);
+
 // Whether `len` bytes are well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing past U+10FFFF).
 bool valid_utf8(const std::uint8_t* data, std::size_t len);

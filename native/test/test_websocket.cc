@@ -941,3 +941,18 @@ TEST(ws_fuzz_corpus_replays) {
     CHECK_EQ(f.filename().string() + ": " + v, f.filename().string() + ": ");
   }
 }
+
+TEST(ws_header_value_finds_a_field_without_case_and_trims_it) {
+  const std::string head =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Accept-X: no\r\nsec-websocket-ACCEPT: \t s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n";
+  std::string v;
+  CHECK(ws::header_value(head, "sec-websocket-accept", &v));
+  CHECK_EQ(v, std::string("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+  CHECK(ws::header_value(head, "upgrade", &v));
+  CHECK_EQ(v, std::string("websocket"));
+  CHECK(!ws::header_value(head, "connection", &v));
+  // The start line is not a field, and a head without fields has none.
+  CHECK(!ws::header_value("HTTP/1.1 101 upgrade: x", "http/1.1 101 upgrade", &v));
+  CHECK(!ws::header_value("", "upgrade", &v));
+}
