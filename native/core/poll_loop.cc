@@ -227,6 +227,10 @@ void PollEngine::admit(const Accepted& a) {
 
 void PollEngine::enroll(PollClient* c, std::uint64_t id, const std::string& address, int port) {
   c->id = id;
+  // framesIn counts every frame that entered before this client joined by
+  // the time its connection event is pushed (contract S8): publish the
+  // turn's count first.
+  commit_counters();
   // In the hub before it is counted (stats().clients): a frame appended
   // from now on reaches it.
   fanout_.join(c);
