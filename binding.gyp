@@ -23,7 +23,12 @@
         "native/core/engine_poll.cc",
         "native/core/poll_loop.cc",
         "native/core/event_queue.cc",
-        "native/core/websocket.cc",
+        "native/core/ws/primitives.cc",
+        "native/core/ws/http.cc",
+        "native/core/ws/handshake.cc",
+        "native/core/ws/frame.cc",
+        "native/core/ws/decoder.cc",
+        "native/core/ws/message_to_frames.cc",
         "native/platform/common.cc"
       ],
       "include_dirs": [

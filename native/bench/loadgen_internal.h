@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/websocket.h"
+#include "../core/ws/decoder.h"
 #include "loadgen.h"
 
 namespace echocast {

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <string>
 
+#include "../core/ws/frame.h"
+#include "../core/ws/handshake.h"
+#include "../core/ws/http.h"
 #include "../platform/bench.h"
 #include "loadgen.h"
 #include "loadgen_internal.h"

@@ -3,7 +3,7 @@
 # (-fsanitize=fuzzer,address,undefined, into build-fuzz/), replay their
 # committed regressions and seed corpora, then fuzz each for a bounded time:
 #   fuzz_framer     native/core/framer     seeds test/fuzz/corpus/
-#   fuzz_websocket  native/core/websocket  seeds test/fuzz/corpus-websocket/
+#   fuzz_websocket  native/core/ws/        seeds test/fuzz/corpus-websocket/
 # The time budget is shared: the framer gets the first half (rounded up),
 # the websocket target the rest, so the whole run takes [seconds].
 #
@@ -100,5 +100,5 @@ WEBSOCKET_SECONDS=$(( SECONDS_BUDGET - FRAMER_SECONDS ))
 fuzz_target fuzz_framer "$FRAMER_SECONDS" "$FUZZ_DIR/corpus" "$FUZZ_DIR/framer.dict" "$FUZZ_DIR/regressions" \
   "$FUZZ_DIR/fuzz_framer.cc" native/core/framer.cc
 fuzz_target fuzz_websocket "$WEBSOCKET_SECONDS" "$FUZZ_DIR/corpus-websocket" "$FUZZ_DIR/websocket.dict" - \
-  "$FUZZ_DIR/fuzz_websocket.cc" native/core/websocket.cc native/core/framer.cc
+  "$FUZZ_DIR/fuzz_websocket.cc" native/core/ws/*.cc native/core/framer.cc
 echo "== fuzz.sh: no crash in ${SECONDS_BUDGET} s (framer ${FRAMER_SECONDS} s, websocket ${WEBSOCKET_SECONDS} s)"

@@ -26,7 +26,11 @@
 #include <vector>
 
 #include "../../core/framer.h"
-#include "../../core/websocket.h"
+#include "../../core/ws/decoder.h"
+#include "../../core/ws/frame.h"
+#include "../../core/ws/handshake.h"
+#include "../../core/ws/message_to_frames.h"
+#include "../../core/ws/primitives.h"
 
 namespace websocket_check {
 

@@ -1,0 +1,161 @@
+// ws/handshake.cc — see handshake.h. RFC 6455 §4 (the opening handshake),
+// RFC 7230 (the request head).
+#include "handshake.h"
+
+#include "http.h"
+#include "primitives.h"
+
+namespace echocast {
+namespace ws {
+
+namespace {
+
+const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+bool is_base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '+' || c == '/';
+}
+
+// A Sec-WebSocket-Key that decodes to 16 bytes: 22 base64 characters and
+// "==" (the same test as the `ws` package, so both engines agree).
+bool valid_key(const std::string& key) {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (std::size_t i = 0; i < 22; ++i)
+    if (!is_base64_char(key[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string accept_key(const std::string& key) {
+  std::string s = key + kGuid;
+  std::uint8_t digest[20];
+  sha1(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), digest);
+  return base64(digest, sizeof digest);
+}
+
+Handshake::Handshake(const HandshakeConfig* config) : config_(config) {}
+
+Handshake::Result Handshake::feed(const std::uint8_t* data, std::size_t len,
+                                  std::size_t* consumed) {
+  *consumed = 0;
+  if (result_ != Result::NeedMore) return result_;
+  auto reject = [this](int status) {
+    status_ = status;
+    response_ = http::error_response(status, false);
+    result_ = Result::Reject;
+  };
+  std::size_t i = 0;
+  while (i < len) {
+    char c = static_cast<char>(data[i++]);
+    bool after_cr = !head_.empty() && head_.back() == '\r';
+    // Lines end in CRLF, nothing else: a bare CR or LF, or a control byte,
+    // is not HTTP (answered at once, whatever follows).
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((after_cr && c != '\n') || (c == '\n' && !after_cr) ||
+        (u < 0x20 && c != '\r' && c != '\n' && c != '\t') || u == 0x7F) {
+      reject(400);
+      break;
+    }
+    head_.push_back(c);
+    if (c == '\n') {
+      std::size_t n = head_.size();
+      if (n == 2 || (n >= 4 && head_.compare(n - 4, 4, "\r\n\r\n") == 0)) {
+        decide();
+        break;
+      }
+    }
+    if (head_.size() >= kMaxRequestHead) {
+      reject(431);
+      break;
+    }
+  }
+  *consumed = i;
+  if (result_ != Result::NeedMore) std::string().swap(head_);
+  return result_;
+}
+
+void Handshake::decide() {
+  const std::string& h = head_;
+  bool head_method = false;
+  auto finish = [this, &head_method](Result r, int status) {
+    result_ = r;
+    status_ = status;
+    if (r == Result::Reject) response_ = http::error_response(status, head_method);
+  };
+
+  // Request line: method SP request-target SP HTTP-version.
+  std::size_t eol = h.find("\r\n");
+  std::size_t sp1 = h.find(' ');
+  if (sp1 == std::string::npos || sp1 == 0 || sp1 > eol) return finish(Result::Reject, 400);
+  std::size_t sp2 = h.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || sp2 == sp1 + 1 || sp2 > eol) return finish(Result::Reject, 400);
+  std::string method = h.substr(0, sp1);
+  std::string target = h.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string version = h.substr(sp2 + 1, eol - sp2 - 1);
+  for (char c : method)
+    if (!http::is_tchar(c)) return finish(Result::Reject, 400);
+  for (char c : target) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7F) return finish(Result::Reject, 400);
+  }
+  bool http11 = version == "HTTP/1.1";
+  if (!http11 && version != "HTTP/1.0") return finish(Result::Reject, 400);
+  head_method = method == "HEAD";
+
+  // Header fields: name ":" OWS value OWS. No obs-fold, no space before
+  // the colon (RFC 7230 §3.2.4).
+  std::string upgrade, connection, key, ws_version;
+  int key_count = 0, version_count = 0;
+  std::size_t pos = eol + 2;
+  while (pos < h.size()) {
+    std::size_t end = h.find("\r\n", pos);
+    if (end == pos) break;   // The blank line.
+    std::size_t colon = h.find(':', pos);
+    if (colon == std::string::npos || colon == pos || colon > end) return finish(Result::Reject, 400);
+    for (std::size_t k = pos; k < colon; ++k)
+      if (!http::is_tchar(h[k])) return finish(Result::Reject, 400);
+    const char* name = h.data() + pos;
+    std::size_t name_len = colon - pos;
+    std::string value = http::trim_ows(h, colon + 1, end);
+    if (http::iequals(name, name_len, "upgrade")) {
+      upgrade += upgrade.empty() ? value : "," + value;
+    } else if (http::iequals(name, name_len, "connection")) {
+      connection += connection.empty() ? value : "," + value;
+    } else if (http::iequals(name, name_len, "sec-websocket-key")) {
+      key = value;
+      ++key_count;
+    } else if (http::iequals(name, name_len, "sec-websocket-version")) {
+      ws_version = value;
+      ++version_count;
+    }
+    pos = end + 2;
+  }
+
+  std::string path = target.substr(0, target.find('?'));
+  if (path != config_->path) return finish(Result::Reject, 404);
+
+  bool upgrade_attempt =
+      http::has_token(upgrade, "websocket") || key_count > 0 || version_count > 0;
+  // A method that is neither GET nor HEAD is 405 whatever its headers say
+  // (docs/contract.md §6), as the js engine answers.
+  if (method != "GET" && method != "HEAD") return finish(Result::Reject, 405);
+  if (upgrade_attempt) {
+    if (method != "GET" || !http11) return finish(Result::Reject, 400);
+    if (!http::has_token(upgrade, "websocket") || !http::has_token(connection, "upgrade"))
+      return finish(Result::Reject, 400);
+    if (version_count != 1 || ws_version != "13") return finish(Result::Reject, 426);
+    if (key_count != 1 || !valid_key(key)) return finish(Result::Reject, 400);
+    response_ = "HTTP/1.1 101 Switching Protocols\r\n"
+                "Upgrade: websocket\r\n"
+                "Connection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n";
+    return finish(Result::Upgrade, 101);
+  }
+  response_ = http::page_response(config_->page, head_method);
+  return finish(Result::Page, 200);
+}
+
+}  // namespace ws
+}  // namespace echocast
