@@ -1,8 +1,8 @@
 // test_fuzz_regressions.cc — replays every file in native/test/fuzz/
 // regressions/ (inputs that once broke the framer, kept after the fix) and
-// corpus/ (the fuzzer's seeds) through the same checks as the libFuzzer
-// target, with the system compiler, so a regression fails the plain unit
-// tests too. The folder is fixed at build time (ECHOCAST_FUZZ_DIR); the
+// corpus/ (the framer fuzzer's seeds), and corpus-websocket/ (the WebSocket
+// fuzzer's seeds), through the same checks as the libFuzzer targets, with
+// the system compiler, so a regression fails the plain unit tests too. The folder is fixed at build time (ECHOCAST_FUZZ_DIR); the
 // environment variable of the same name overrides it.
 #include <algorithm>
 #include <cstdlib>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "framer_check.h"
+#include "websocket_check.h"
 #include "../unit.h"
 
 namespace {
@@ -46,15 +47,18 @@ std::string read_all(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Runs every file of one subfolder; returns the first failure, else "".
-std::string replay(const char* sub, std::size_t* count) {
+// A fuzz target's checks: "" or what went wrong.
+using Check = std::string (*)(const std::uint8_t* data, std::size_t size);
+
+// Runs every file of one subfolder through `check`; returns the first
+// failure, else "".
+std::string replay(const char* sub, std::size_t* count, Check check = &framer_check::check_case) {
   bool found = false;
   std::vector<std::filesystem::path> files = case_files(sub, &found);
   if (!found) return std::string("no folder ") + (fuzz_dir() / sub).string();
   for (const auto& f : files) {
     std::string bytes = read_all(f);
-    std::string v = framer_check::check_case(
-        reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    std::string v = check(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     if (!v.empty()) return f.filename().string() + ": " + v;
   }
   *count = files.size();
@@ -73,6 +77,12 @@ TEST(fuzz_corpus_replay) {
   std::size_t n = 0;
   CHECK_EQ(replay("corpus", &n), std::string());
   CHECK(n > 0);
+}
+
+TEST(ws_fuzz_corpus_replays) {
+  std::size_t n = 0;
+  CHECK_EQ(replay("corpus-websocket", &n, &websocket_check::check_case), std::string());
+  CHECK(n >= 10);
 }
 
 // The regression of line-fed-after-error, spelled out: once feed() has
