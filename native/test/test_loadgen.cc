@@ -3,16 +3,19 @@
 // against the poll and threads engines over loopback (lost 0, order kept);
 // its WebSocket clients against a tiny WebSocket broadcast server of the
 // test's own, and against a server that does not speak WebSocket.
-// Linked into echocast_unit_tests (native/CMakeLists.txt).
+// Linked into echocast_unit_tests (native/CMakeLists.txt), beside the other
+// native tests; the generator itself is native/bench/ (docs/architecture.md).
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "../bench/loadgen.h"
 #include "../core/engine.h"
-#include "../core/websocket.h"
+#include "../core/ws/decoder.h"
+#include "../core/ws/frame.h"
+#include "../core/ws/handshake.h"
 #include "../platform/platform.h"
-#include "../test/unit.h"
-#include "loadgen.h"
+#include "unit.h"
 
 using namespace echocast;
 using echocast::bench::LatencyHistogram;
