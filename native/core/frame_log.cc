@@ -5,7 +5,8 @@
 #include <cstring>
 #include <new>
 
-#include "websocket.h"
+#include "ws/frame.h"
+#include "ws/primitives.h"
 
 namespace echocast {
 
@@ -84,11 +85,10 @@ std::uint64_t FrameLog::first_at_or_after(std::uint64_t lo, std::uint64_t hi,
   return lo;
 }
 
-FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sender,
-                                    ec_iovec* out, std::size_t max_pieces,
-                                    std::size_t max_bytes,
-                                    std::uint64_t count_from) const {
-  if (skip_sender == 0) return gather_runs(from, out, max_pieces, max_bytes, count_from);
+template <typename Piece>
+FrameLog::Gathered FrameLog::walk_frames(const Cursor& from, std::uint64_t skip_sender,
+                                         std::size_t max_bytes, std::uint64_t count_from,
+                                         Piece piece) const {
   Gathered g;
   std::uint64_t head = head_seq();
   std::uint64_t seq = std::max(from.seq, base_seq_);
@@ -96,26 +96,39 @@ FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sende
     const Entry& e = at(seq);
     if (skip_sender != 0 && e.sender == skip_sender) continue;
     if (g.pieces > 0 && g.bytes >= max_bytes) break;
-    std::size_t offset = seq == from.seq ? std::min(from.offset, e.len) : 0;
-    const std::uint8_t* p = e.data + offset;
-    std::size_t len = e.len - offset;
-    if (g.pieces > 0 &&
-        static_cast<const std::uint8_t*>(out[g.pieces - 1].base) + out[g.pieces - 1].len == p) {
-      out[g.pieces - 1].len += len;
-    } else {
-      if (g.pieces == max_pieces) break;
-      out[g.pieces].base = p;
-      out[g.pieces].len = len;
-      ++g.pieces;
-    }
-    g.bytes += len;
+    std::size_t size = piece(seq, e, &g);
+    if (size == kStopWalk) break;
     if (seq >= count_from) {
       ++g.new_frames;
-      g.new_bytes += e.len;
+      g.new_bytes += size;
     }
   }
   g.end = seq;
   return g;
+}
+
+FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sender,
+                                    ec_iovec* out, std::size_t max_pieces,
+                                    std::size_t max_bytes,
+                                    std::uint64_t count_from) const {
+  if (skip_sender == 0) return gather_runs(from, out, max_pieces, max_bytes, count_from);
+  return walk_frames(from, skip_sender, max_bytes, count_from,
+                     [&](std::uint64_t seq, const Entry& e, Gathered* g) {
+    std::size_t offset = seq == from.seq ? std::min(from.offset, e.len) : 0;
+    const std::uint8_t* p = e.data + offset;
+    std::size_t len = e.len - offset;
+    if (g->pieces > 0 &&
+        static_cast<const std::uint8_t*>(out[g->pieces - 1].base) + out[g->pieces - 1].len == p) {
+      out[g->pieces - 1].len += len;
+    } else {
+      if (g->pieces == max_pieces) return kStopWalk;
+      out[g->pieces].base = p;
+      out[g->pieces].len = len;
+      ++g->pieces;
+    }
+    g->bytes += len;
+    return e.len;
+  });
 }
 
 // Nobody skipped: frames that share a block lie side by side, so a piece is
@@ -211,37 +224,27 @@ FrameLog::Gathered FrameLog::gather_ws(const Cursor& from, std::uint64_t skip_se
                                        ec_iovec* out, std::size_t max_pieces,
                                        std::size_t max_bytes,
                                        std::uint64_t count_from) const {
-  Gathered g;
-  std::uint64_t head = head_seq();
-  std::uint64_t seq = std::max(from.seq, base_seq_);
-  for (; seq < head; ++seq) {
-    const Entry& e = at(seq);
-    if (skip_sender != 0 && e.sender == skip_sender) continue;
-    if (g.pieces > 0 && g.bytes >= max_bytes) break;
+  return walk_frames(from, skip_sender, max_bytes, count_from,
+                     [&](std::uint64_t seq, const Entry&, Gathered* g) {
     const WsEntry& w = ws_at(seq);
     std::size_t total = w.header_len + w.payload_len;
     std::size_t offset = seq == from.seq ? std::min(from.offset, total) : 0;
     std::size_t need = (offset < w.header_len ? 1 : 0) + (total > offset && w.payload_len > 0 ? 1 : 0);
-    if (g.pieces + need > max_pieces) break;
+    if (g->pieces + need > max_pieces) return kStopWalk;
     if (offset < w.header_len) {
-      out[g.pieces].base = w.header + offset;
-      out[g.pieces].len = w.header_len - offset;
-      ++g.pieces;
+      out[g->pieces].base = w.header + offset;
+      out[g->pieces].len = w.header_len - offset;
+      ++g->pieces;
     }
     std::size_t poff = offset > w.header_len ? offset - w.header_len : 0;
     if (w.payload_len > poff) {
-      out[g.pieces].base = w.payload + poff;
-      out[g.pieces].len = w.payload_len - poff;
-      ++g.pieces;
+      out[g->pieces].base = w.payload + poff;
+      out[g->pieces].len = w.payload_len - poff;
+      ++g->pieces;
     }
-    g.bytes += total - offset;
-    if (seq >= count_from) {
-      ++g.new_frames;
-      g.new_bytes += total;
-    }
-  }
-  g.end = seq;
-  return g;
+    g->bytes += total - offset;
+    return total;
+  });
 }
 
 FrameLog::Cursor FrameLog::advance_ws(Cursor from, std::uint64_t skip_sender,

@@ -141,6 +141,14 @@ class FrameLog {
   // gather() when no sender is skipped: by runs of frames, not frame by frame.
   // advance() frame by frame, for both views: size(seq) is a frame's size in
   // the view (its wire bytes, or its WebSocket header and payload).
+  // The walk gather() and gather_ws() share: from `from`, frame by frame,
+  // passing over skip_sender's frames, while fewer than max_bytes are taken
+  // (at least one frame); piece(seq, entry, &g) adds the frame's pieces and
+  // returns its whole size, or kStopWalk when the pieces do not fit.
+  static constexpr std::size_t kStopWalk = static_cast<std::size_t>(-1);
+  template <typename Piece>
+  Gathered walk_frames(const Cursor& from, std::uint64_t skip_sender, std::size_t max_bytes,
+                       std::uint64_t count_from, Piece piece) const;
   template <typename Size>
   Cursor advance_frames(Cursor c, std::uint64_t skip_sender, std::size_t sent,
                         std::uint64_t end, Size size) const;

@@ -3,19 +3,32 @@
 
 namespace echocast {
 
-bool open_listener(const EngineOptions& options, ec_listener** out, ListenResult* result) {
+namespace {
+
+// Acquires the network, then listens with `listen` (which returns its
+// error); undoes the acquire on a failure, naming the call that failed.
+template <typename Listen>
+bool listen_with_network(ListenResult* result, Listen listen) {
   result->err = ec_net_acquire();
   if (!result->err.ok()) {
     result->syscall = "WSAStartup";
     return false;
   }
-  result->err = ec_listen(options.host.c_str(), options.port, kListenBacklog, out,
-                          &result->bound, &result->syscall);
+  result->err = listen();
   if (!result->err.ok()) {
     ec_net_release();
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool open_listener(const EngineOptions& options, ec_listener** out, ListenResult* result) {
+  return listen_with_network(result, [&] {
+    return ec_listen(options.host.c_str(), options.port, kListenBacklog, out, &result->bound,
+                     &result->syscall);
+  });
 }
 
 void close_listener(ec_listener** listener) {
@@ -25,18 +38,10 @@ void close_listener(ec_listener** listener) {
 }
 
 bool open_listener(const EngineOptions& options, ec_socket_t* out, ListenResult* result) {
-  result->err = ec_net_acquire();
-  if (!result->err.ok()) {
-    result->syscall = "WSAStartup";
-    return false;
-  }
-  result->err = ec_listen_nonblocking(options.host.c_str(), options.port, kListenBacklog, out,
-                                      &result->bound, &result->syscall);
-  if (!result->err.ok()) {
-    ec_net_release();
-    return false;
-  }
-  return true;
+  return listen_with_network(result, [&] {
+    return ec_listen_nonblocking(options.host.c_str(), options.port, kListenBacklog, out,
+                                 &result->bound, &result->syscall);
+  });
 }
 
 void close_listener(ec_socket_t* listener) {

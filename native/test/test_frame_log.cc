@@ -1,6 +1,7 @@
 // test_frame_log.cc — the store-once frame log: replay start,
 // gathering contiguous frames into few pieces, skipping a sender's own
 // frames, partial sends, delivery counting, trimming and block reuse.
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,17 @@ void put(FrameLog* log, const std::string& s, std::uint64_t sender) {
   log->append(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), sender);
 }
 
+// A frame's wire bytes and its sender.
+struct Sent {
+  std::string bytes;
+  std::uint64_t sender;
+};
+
+// Appends the frames in order (no payload bounds: raw frames).
+void put_all(FrameLog* log, std::initializer_list<Sent> frames) {
+  for (const Sent& f : frames) put(log, f.bytes, f.sender);
+}
+
 std::string joined(const ec_iovec* v, std::size_t n) {
   std::string out;
   for (std::size_t i = 0; i < n; ++i) out.append(static_cast<const char*>(v[i].base), v[i].len);
@@ -26,9 +38,7 @@ std::string joined(const ec_iovec* v, std::size_t n) {
 TEST(frame_log_replay_and_gather) {
   FrameLog log(2);
   CHECK_EQ(log.join_seq(), 0u);
-  put(&log, "a\n", 1);
-  put(&log, "bb\n", 2);
-  put(&log, "ccc\n", 1);
+  put_all(&log, {{"a\n", 1}, {"bb\n", 2}, {"ccc\n", 1}});
   CHECK_EQ(log.head_seq(), 3u);
   CHECK_EQ(log.head_bytes(), 9u);
   CHECK_EQ(log.join_seq(), 1u);  // The last two frames.
@@ -45,10 +55,7 @@ TEST(frame_log_replay_and_gather) {
 
 TEST(frame_log_skips_own_frames_and_partial_sends) {
   FrameLog log(0);
-  put(&log, "a\n", 1);
-  put(&log, "bb\n", 2);
-  put(&log, "ccc\n", 1);
-  put(&log, "dddd\n", 3);
+  put_all(&log, {{"a\n", 1}, {"bb\n", 2}, {"ccc\n", 1}, {"dddd\n", 3}});
   ec_iovec v[8];
   // Client 1 does not get its own frames: two pieces around them.
   FrameLog::Gathered g = log.gather(FrameLog::Cursor{0, 0}, 1, v, 8, 1 << 20, 0);
@@ -169,13 +176,16 @@ void put_line(FrameLog* log, const std::string& s, std::uint64_t sender) {
               sender);
 }
 
+// Appends the line frames in order.
+void put_lines(FrameLog* log, std::initializer_list<Sent> frames) {
+  for (const Sent& f : frames) put_line(log, f.bytes, f.sender);
+}
+
 }  // namespace
 
 TEST(frame_log_ws_gather_header_beside_payload) {
   FrameLog log(0, true);
-  put_line(&log, "hi\n", 1);
-  put_line(&log, std::string("\xff\x41\n"), 2);  // Not UTF-8: binary.
-  put_line(&log, "yo\n", 1);
+  put_lines(&log, {{"hi\n", 1}, {"\xff\x41\n", 2}, {"yo\n", 1}});  // The second not UTF-8: binary.
   ec_iovec v[8];
   FrameLog::Gathered g = log.gather_ws(FrameLog::Cursor{0, 0}, 0, v, 8, 1 << 20, 0);
   // Per frame its header (from the entry), then its payload (from the block).

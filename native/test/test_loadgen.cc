@@ -133,6 +133,26 @@ struct Run {
     LoadGenFailure f;
     return gen->start(&f);
   }
+  // Starts the generator and waits until its clients are ready: false when
+  // it did not start, did not report within 20 s, or failed to prepare.
+  bool prepared() { return start() && waiter.wait_prepared(20000) && waiter.ok(); }
+  // Starts the generator and waits for a failed prepare that ends the run
+  // (reported within 15 s), then joins it: the failure's code, or "" when
+  // the prepare did not fail so.
+  std::string prepare_failure() {
+    if (!start() || !waiter.wait_prepared(15000) || waiter.ok() || !waiter.last()) return "";
+    gen->join();
+    return waiter.code();
+  }
+  // Finishes the run and joins the thread: false when the end was not
+  // reported within 20 s; *r is the result.
+  bool finished(LoadGenResult* r) {
+    gen->finish();
+    if (!waiter.wait_finished(20000)) return false;
+    gen->join();
+    *r = waiter.result();
+    return true;
+  }
   Waiter waiter;
   std::unique_ptr<LoadGen> gen;
 };
@@ -166,9 +186,7 @@ void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = fal
   Run run(o);
   Waiter& w = run.waiter;
   LoadGen& g = *run.gen;
-  CHECK(run.start());
-  CHECK(w.wait_prepared(20000));
-  CHECK(w.ok());
+  CHECK(run.prepared());
   CHECK(!w.last());
   bench::LoadGenMark before = g.mark();
   CHECK_EQ(before.frames_sent, 0u);
@@ -179,11 +197,9 @@ void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = fal
   CHECK(after.frames_sent > 1000);  // 3000 offered at 6000/s.
   CHECK(after.bytes > before.bytes);
   CHECK(after.cpu_micros >= before.cpu_micros);
-  g.finish();
-  g.finish();  // Harmless.
-  CHECK(w.wait_finished(20000));
-  g.join();
-  LoadGenResult r = w.result();
+  g.finish();  // Twice (finished() again): harmless.
+  LoadGenResult r;
+  CHECK(run.finished(&r));
   CHECK(r.frames_sent >= after.frames_sent);
   CHECK_EQ(r.lost, 0u);
   CHECK_EQ(r.order_violations, 0u);
@@ -368,12 +384,7 @@ TEST(loadgen_refused_connection_fails_prepare) {
   o.clients = 5;
   o.publishers = 1;
   Run run(o);
-  CHECK(run.start());
-  CHECK(run.waiter.wait_prepared(15000));
-  CHECK(!run.waiter.ok());
-  CHECK(run.waiter.last());
-  CHECK_EQ(run.waiter.code(), std::string("ECONNREFUSED"));
-  run.gen->join();
+  CHECK_EQ(run.prepare_failure(), std::string("ECONNREFUSED"));
   ec_net_release();
 }
 
@@ -436,21 +447,16 @@ TEST(loadgen_websocket_clients_upgrade_send_masked_and_count_messages) {
   o.auditors = 2;
   o.websocket = true;
   Run run(o);
-  Waiter& w = run.waiter;
   LoadGen& g = *run.gen;
-  CHECK(run.start());
-  CHECK(w.wait_prepared(20000));
-  CHECK(w.ok());
+  CHECK(run.prepared());
   bench::LoadGenMark before = g.mark();
   CHECK_EQ(before.frames_sent, 0u);
   CHECK(before.bytes >= o.clients * o.size);  // Each client got a probe message.
   CHECK_EQ(before.bytes % o.size, 0u);        // size bytes per message.
   g.begin();
   sleep_ms(400);
-  g.finish();
-  CHECK(w.wait_finished(20000));
-  g.join();
-  LoadGenResult r = w.result();
+  LoadGenResult r;
+  CHECK(run.finished(&r));
   CHECK(r.frames_sent > 200);
   CHECK_EQ(r.lost, 0u);
   CHECK_EQ(r.order_violations, 0u);
@@ -468,12 +474,7 @@ TEST(loadgen_websocket_upgrade_refused_by_a_tcp_server_fails_prepare) {
   LoadGenOptions o = server.load(3, 1);
   o.websocket = true;
   Run run(o);
-  CHECK(run.start());
-  CHECK(run.waiter.wait_prepared(15000));
-  CHECK(!run.waiter.ok());
-  CHECK(run.waiter.last());
-  CHECK_EQ(run.waiter.code(), std::string("EPROTO"));
-  run.gen->join();
+  CHECK_EQ(run.prepare_failure(), std::string("EPROTO"));
 }
 
 // The engines' own WebSocket listeners (docs/contract.md §6), TCP-checked
@@ -501,11 +502,8 @@ TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   o.throttled_clients = 1;
   o.throttle_bytes_per_sec = 10000;
   Run run(o);
-  Waiter& w = run.waiter;
   LoadGen& g = *run.gen;
-  CHECK(run.start());
-  CHECK(w.wait_prepared(20000));
-  CHECK(w.ok());
+  CHECK(run.prepared());
   g.begin();
   sleep_ms(200);
   bench::LoadGenMark before = g.mark();
@@ -515,10 +513,8 @@ TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   const std::uint64_t share = full / o.clients;
   CHECK(after.frames_sent - before.frames_sent > 3000);
   CHECK(after.bytes - before.bytes + share / 2 < full);  // The throttled reader's share is mostly missing.
-  g.finish();
-  CHECK(w.wait_finished(20000));
-  g.join();
-  LoadGenResult r = w.result();
+  LoadGenResult r;
+  CHECK(run.finished(&r));
   CHECK_EQ(r.lost, 0u);
   CHECK_EQ(r.order_violations, 0u);
   CHECK_EQ(r.throttled_closed, 0u);

@@ -136,6 +136,16 @@ void wake_later(void* arg) {
   ec_poller_wake(static_cast<ec_poller*>(arg));
 }
 
+// With the network acquired: a nonblocking listener on 127.0.0.1 (any
+// port) and a new poller watching it for input with `tag`. The test closes
+// and releases them.
+bool listen_and_poll(ec_socket_t* l, ec_bound_address* bound, ec_poller** p, void* tag) {
+  const char* syscall = "";
+  return ec_net_acquire().ok() &&
+         ec_listen_nonblocking("127.0.0.1", 0, 16, l, bound, &syscall).ok() &&
+         ec_poller_create(p).ok() && ec_poller_add(*p, *l, EC_POLL_IN, tag).ok();
+}
+
 }  // namespace
 
 TEST(platform_loopback_roundtrip) {
@@ -276,15 +286,11 @@ TEST(platform_interrupt_blocked_recv) {
 }
 
 TEST(platform_poller_nonblocking_io_and_wake) {
-  CHECK(ec_net_acquire().ok());
   ec_socket_t l = EC_INVALID_SOCKET;
   ec_bound_address bound;
-  const char* syscall = "";
-  CHECK(ec_listen_nonblocking("127.0.0.1", 0, 16, &l, &bound, &syscall).ok());
   ec_poller* p = nullptr;
-  CHECK(ec_poller_create(&p).ok());
   int tag_listener = 0, tag_server = 0;
-  CHECK(ec_poller_add(p, l, EC_POLL_IN, &tag_listener).ok());
+  CHECK(listen_and_poll(&l, &bound, &p, &tag_listener));
   CHECK(!ec_poller_add(p, l, EC_POLL_IN, &tag_listener).ok());  // Once only.
   ec_socket_t s = EC_INVALID_SOCKET, c = EC_INVALID_SOCKET;
   std::string peer;
@@ -383,15 +389,11 @@ TEST(platform_reset_versus_half_close) {
 }
 
 TEST(platform_poller_input_gate) {
-  CHECK(ec_net_acquire().ok());
   ec_socket_t l = EC_INVALID_SOCKET;
   ec_bound_address bound;
-  const char* syscall = "";
-  CHECK(ec_listen_nonblocking("127.0.0.1", 0, 16, &l, &bound, &syscall).ok());
   ec_poller* p = nullptr;
-  CHECK(ec_poller_create(&p).ok());
   int tag_listener = 0, tag_a = 0, tag_b = 0;
-  CHECK(ec_poller_add(p, l, EC_POLL_IN, &tag_listener).ok());  // Ungated.
+  CHECK(listen_and_poll(&l, &bound, &p, &tag_listener));  // The listener ungated.
   ec_socket_t a = EC_INVALID_SOCKET, b = EC_INVALID_SOCKET;
   ec_socket_t ca = EC_INVALID_SOCKET, cb = EC_INVALID_SOCKET;
   std::string peer;
