@@ -1,13 +1,13 @@
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { WebSocket } from 'ws';
-import { fromSystemError } from '../errors.js';
-import { FrameDecoder, forEachPayload, keepable, messageToFrames, splitFrames, type SegmentSink } from '../framing.js';
-import type { ResolvedServerOptions } from '../options.js';
-import { CLOSE_CODES, encodeWsMessages } from '../ws/frames.js';
-import { WsListener } from '../ws/listener.js';
-import { emptyDisconnects } from './types.js';
-import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
+import { fromSystemError } from '../../errors.js';
+import { FrameDecoder, forEachPayload, keepable, messageToFrames, splitFrames, type SegmentSink } from '../../framing.js';
+import type { ResolvedServerOptions } from '../../options.js';
+import { CLOSE_CODES, encodeWsMessages } from '../../ws/frames.js';
+import { WsListener } from '../../ws/listener.js';
+import { emptyDisconnects } from '../types.js';
+import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 
 /** One admitted connection of the js engine: a TCP client, or a WebSocket client (`ws` set). */
 class JsClient {
