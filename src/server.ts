@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { EchocastError, ErrorCodes, abortError } from './errors.js';
 import { encodeFrames } from './framing.js';
-import { JsEngine } from './engines/js.js';
+import { JsEngine } from './engines/js/engine.js';
 import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
 import type {

@@ -1,4 +1,5 @@
-import { loadAddon, type Addon, type AddonLoadGenResult } from '../engines/load-addon.js';
+import type { Addon, AddonLoadGenResult } from '../engines/addon.js';
+import { loadAddon } from '../engines/load-addon.js';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 
 /** The native generator's constructor, or null without the addon. */

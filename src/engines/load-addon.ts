@@ -1,137 +1,14 @@
+/**
+ * Finding and loading the native addon, once: ECHOCAST_ADDON, the local node-gyp build,
+ * the prebuild for this platform; what each candidate's failure was; which native engines
+ * and features the loaded addon offers. Its types are in addon.ts. Which file owns which
+ * rule: docs/architecture.md.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { EchocastError, ErrorCodes } from '../errors.js';
-import type { LoadOptions } from '../bench/loadgen.js';
+import type { Addon } from './addon.js';
 import type { EngineName } from '../options.js';
-
-/** The events the addon delivers, in batches, on the JS thread. */
-export type AddonEvent =
-  | { type: 'connection'; id: number; remoteAddress: string; remotePort: number }
-  /**
-   * A run of messages: data holds the batch's payloads side by side (a Buffer
-   * made for this batch, never written again), index [clientId, end] per
-   * message; the first payload starts at `start`, each next one where the
-   * previous one ended.
-   */
-  | { type: 'messages'; data: Buffer; start: number; index: Float64Array }
-  | { type: 'frames'; clientId: number; data: Buffer; frames: number }
-  | { type: 'disconnect'; id: number; reason: string }
-  | { type: 'error'; error: Error };
-
-/**
- * Options the addon's Server constructor takes: every field present, already
- * validated and defaulted by src/options.ts (the addon only checks types).
- */
-export interface AddonServerOptions {
-  engine: 'native-threads' | 'native-poll';
-  host: string;
-  port: number;
-  framing: string;
-  replay: number;
-  echoToSender: boolean;
-  maxFrameBytes: number;
-  maxBacklogBytes: number;
-  slowConsumerMs: number;
-  allowHalfOpen: boolean;
-  maxClients: number;
-  /** The WebSocket listener (docs/contract.md §6): its port (-1: none, 0: any free), host, path, and the page served there. */
-  wsPort: number;
-  wsHost: string;
-  wsPath: string;
-  wsPage: string;
-}
-
-/** A bound listener as the addon reports it. */
-export interface AddonBoundAddress {
-  address: string;
-  port: number;
-  family: string;
-}
-
-/** The addon's Server class (native/server_wrap.cc). */
-export interface AddonServer {
-  /** The TCP listener's address; `ws` is the WebSocket listener's, when there is one. */
-  start(): AddonBoundAddress & { ws?: AddonBoundAddress };
-  broadcast(frame: Buffer): void;
-  setMessageEvents(on: boolean): void;
-  /** Cluster mode: client frames arrive as `frames` events instead of entering the hub. */
-  setForward(on: boolean): void;
-  /** Appends frames (wire form) to the hub; originClientId skips that client when echoToSender is off. */
-  inject(frames: Buffer, originClientId: number): void;
-  /** Cuts one client with a reason. */
-  disconnect(clientId: number, reason: string): void;
-  stats(): {
-    clients: number;
-    framesIn: number;
-    bytesIn: number;
-    framesOut: number;
-    bytesOut: number;
-    readPauses: number;
-    readPausedMs: number;
-    disconnects: Record<string, number>;
-  };
-  stop(deadlineMs: number, done: () => void): void;
-}
-
-/**
- * Options of the addon's LoadGen (native/loadgen_wrap.cc): the bench's own
- * load options (src/bench/loadgen.ts) that the generator takes. A field left
- * out takes the generator's default; types are checked there, ranges once,
- * by the generator's own table (native/bench/loadgen.cc validate_options).
- */
-export type AddonLoadGenOptions = Partial<Pick<LoadOptions, 'host' | 'clients' | 'publishers' | 'size' | 'rate' | 'arrivals' | 'auditors'>> & {
-  port: number;
-  /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
-  rcvlowat?: number;
-  /** Receivers (after the publishers, before the auditors) that read at most throttleBytesPerSecond each (default 0). */
-  throttledClients?: number;
-  throttleBytesPerSecond?: number;
-};
-
-/** A snapshot of the load generator, taken synchronously. */
-export interface AddonLoadGenMark {
-  bytes: number;
-  cpuMicros: number;
-  framesSent: number;
-}
-
-/** What the addon's LoadGen reports when it finishes: the last mark, and what the auditors saw. */
-export interface AddonLoadGenResult extends AddonLoadGenMark {
-  lost: number;
-  orderViolations: number;
-  latencyUs: { p50: number; p99: number; max: number };
-  latencyCount: number;
-  /** Throttled clients the server closed (not counted in lost). */
-  throttledClosed: number;
-}
-
-/** The bench's native load generator (native/loadgen_wrap.cc): one I/O thread drives every client. */
-export interface AddonLoadGen {
-  prepare(cb: (err: Error | null) => void): void;
-  begin(): void;
-  mark(): AddonLoadGenMark;
-  finish(cb: (err: Error | null, result: AddonLoadGenResult) => void): void;
-}
-
-/** What the addon module exports (native/addon.cc). */
-export interface Addon {
-  Server: new (options: AddonServerOptions, onEvents: (events: AddonEvent[]) => void) => AddonServer;
-  LoadGen: new (options: AddonLoadGenOptions) => AddonLoadGen;
-  setErrorClass(ctor: typeof EchocastError): void;
-  engines: string[];
-  platform: string;
-  /** Which readiness mechanism native-poll uses here: epoll, poll or WSAPoll. */
-  poller: string;
-  /** The disconnect reasons of native/core/reasons.h, in order (equal to DISCONNECT_REASONS). */
-  reasons: string[];
-  /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
-  features?: string[];
-  /**
-   * Every code the addon's errors can carry: its own (native/core/error_codes.h),
-   * then the system's (native/platform/error_table.def, and UNKNOWN).
-   */
-  errorCodes: string[];
-}
 
 /** The outcome of looking for the addon, kept so that errors can say why it is missing. */
 type LoadResult = { addon: Addon; path: string } | { addon: null; reason: string };

@@ -1,6 +1,7 @@
 import { EchocastError, ErrorCodes, isErrorCode } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
-import { requireAddon, type AddonEvent, type AddonServer, type AddonServerOptions } from './load-addon.js';
+import type { AddonEvent, AddonServer, AddonServerOptions } from './addon.js';
+import { requireAddon } from './load-addon.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
 import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
 

@@ -86,7 +86,7 @@ export class WsListener {
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
   /** Connections not yet upgraded (page requests included), with their handshake deadline. */
-  private readonly pending = new Map<net.Socket, NodeJS.Timeout>();
+  private readonly handshaking = new Map<net.Socket, NodeJS.Timeout>();
   private closed = false;
 
   constructor(
@@ -135,11 +135,11 @@ export class WsListener {
   close(): Promise<void> {
     this.closed = true;
     const done = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    for (const [socket, timer] of this.pending) {
+    for (const [socket, timer] of this.handshaking) {
       clearTimeout(timer);
       socket.destroy();
     }
-    this.pending.clear();
+    this.handshaking.clear();
     return done;
   }
 
@@ -148,16 +148,16 @@ export class WsListener {
       socket.destroy();
       return;
     }
-    this.pending.set(socket, setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS));
+    this.handshaking.set(socket, setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS));
     socket.once('close', () => this.settle(socket));
   }
 
   /** The connection is upgraded or gone: its handshake deadline no longer applies. */
   private settle(socket: net.Socket): void {
-    const timer = this.pending.get(socket);
+    const timer = this.handshaking.get(socket);
     if (timer === undefined) return;
     clearTimeout(timer);
-    this.pending.delete(socket);
+    this.handshaking.delete(socket);
   }
 
   /** A request Node did not take for an upgrade (no `Connection: upgrade`, say). */

@@ -3,7 +3,8 @@
 // that pend without it (fail, where the addon is required: CI, the Windows lane).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { loadAddon, type AddonLoadGen, type AddonLoadGenResult } from '../../dist/engines/load-addon.js';
+import type { AddonLoadGen, AddonLoadGenResult } from '../../dist/engines/addon.js';
+import { loadAddon } from '../../dist/engines/load-addon.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 

@@ -77,7 +77,7 @@ describe('WebSocket encoding of hub frames (js engine)', () => {
       const server = await accepted;
       await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
       const receiver = (server as unknown as { _receiver?: unknown })._receiver;
-      assert.ok(receiver instanceof EventEmitter, 'ws no longer has _receiver: src/engines/js.ts must find another way to answer 1000 and state reasons');
+      assert.ok(receiver instanceof EventEmitter, 'ws no longer has _receiver: src/engines/js/websocket.ts must find another way to answer 1000 and state reasons');
       const events: string[] = [];
       receiver.prependListener('conclude', (code: number) => events.push(`conclude ${code}`));
       const closed = new Promise((resolve) => client.once('close', resolve));

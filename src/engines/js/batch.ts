@@ -1,0 +1,190 @@
+/**
+ * The js engine's batch and history: store once, one order (docs/contract.md S1, S2), the
+ * delivery of each batch to every client, and the replay history with its trim (S3). Which
+ * file of the js engine owns which rule: docs/architecture.md.
+ *
+ * The frames accepted during one turn of the event loop form one batch, joined once and
+ * written to every client in one write (setImmediate runs right after the poll phase, so
+ * every read of that phase lands in one batch). Each batch is one Buffer shared by every
+ * client; node's per-socket write queue holds references, not copies, and its length is
+ * the client's backlog (S7, flow-control.ts). WebSocket clients get the same batch encoded
+ * once as WebSocket messages (docs/contract.md §6), one Buffer shared by all of them.
+ */
+import { keepable, splitFrames } from '../../framing.js';
+import type { ResolvedServerOptions } from '../../options.js';
+import { encodeWsMessages } from '../../ws/frames.js';
+import type { EngineStats } from '../types.js';
+import type { JsClient, Roster } from './client.js';
+import type { FlowControl } from './flow-control.js';
+
+/** Frames and bytes in and out, as stats() reports them. */
+export type Traffic = Pick<EngineStats, 'framesIn' | 'bytesIn' | 'framesOut' | 'bytesOut'>;
+
+/** The segments of a batch as one Buffer (the segment itself when there is one). */
+function joinParts(parts: Buffer[], total: number): Buffer {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
+/** This loop turn's batch, and its delivery to every client of the roster. */
+export class Batch {
+  /** Frames accepted but not yet written: flushed at the end of this loop turn. */
+  private unwritten: Buffer[] = [];
+  private unwrittenBytes = 0;
+  private unwrittenFrames = 0;
+  private flushScheduled = false;
+  private readonly flushSoon = (): void => this.flush();
+  /** The batch is flushed early past this, so that one loop turn cannot queue unbounded bytes. */
+  private readonly flushAbove: number;
+  /** The roster's clients (the same Map), read on every delivery. */
+  private readonly clients: Map<number, JsClient>;
+
+  constructor(
+    private readonly options: ResolvedServerOptions,
+    private readonly roster: Roster,
+    private readonly flow: FlowControl,
+    private readonly traffic: Traffic,
+  ) {
+    this.flushAbove = Math.max(64 * 1024, Math.floor(options.maxBacklogBytes / 2));
+    this.clients = roster.clients;
+  }
+
+  /** Adds frames to this loop turn's batch; a large batch goes out at once. */
+  add(segment: Buffer, frames: number): void {
+    this.unwritten.push(segment);
+    this.unwrittenBytes += segment.length;
+    this.unwrittenFrames += frames;
+    // A large batch goes out now, so that flow control sees its backlogs before more is read.
+    if (this.unwrittenBytes >= this.flushAbove) {
+      this.flush();
+      return;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+  }
+
+  /** Writes the batch of this loop turn to every client: one Buffer, one write each. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.unwrittenFrames === 0) return;
+    const parts = this.unwritten;
+    const total = this.unwrittenBytes;
+    const frames = this.unwrittenFrames;
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
+    this.unwrittenFrames = 0;
+    // With WebSocket clients the segments are joined only if a TCP client is reached.
+    if (this.roster.wsCount > 0) this.deliverMixed(null, total, frames, null, parts);
+    else this.deliver(joinParts(parts, total), frames, null);
+  }
+
+  /** Sends frames to every client but `except`; a backlog past the check goes to flow control (S7). */
+  deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
+    // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
+    if (except !== null && this.unwrittenFrames > 0) this.flush();
+    if (this.roster.wsCount > 0) {
+      this.deliverMixed(bytes, bytes.length, frames, except, [bytes]);
+      return;
+    }
+    // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
+    const flow = this.flow;
+    let checkAbove = flow.checkAbove;
+    let delivered = 0;
+    for (const client of this.clients.values()) {
+      if (client === except) continue;
+      const socket = client.socket;
+      socket.write(bytes);
+      if (socket.writableLength > checkAbove) {
+        if (flow.overBacklog(client)) continue;
+        checkAbove = flow.checkAbove;
+      }
+      delivered++;
+    }
+    this.traffic.framesOut += delivered * frames;
+    this.traffic.bytesOut += delivered * bytes.length;
+  }
+
+  /**
+   * deliver() while WebSocket clients are connected: the same loop, in the same roster
+   * order, the WebSocket clients getting the batch as WebSocket messages, encoded once
+   * (when the first of them is reached) and shared by all of them. `parts` are the
+   * segments of the batch (`total` bytes; a raw batch keeps its chunks apart there, one
+   * WebSocket message each), joined for TCP clients when the first of them is reached
+   * unless `bytes` is that join already.
+   */
+  private deliverMixed(bytes: Buffer | null, total: number, frames: number, except: JsClient | null, parts: Buffer[]): void {
+    const flow = this.flow;
+    let checkAbove = flow.checkAbove;
+    let wsBytes: Buffer | null = null;
+    let tcpDelivered = 0;
+    let wsDelivered = 0;
+    for (const client of this.clients.values()) {
+      if (client === except) continue;
+      const socket = client.socket;
+      if (client.ws !== null) {
+        wsBytes ??= encodeWsMessages(this.options.framing, parts);
+        socket.write(wsBytes);
+      } else {
+        bytes ??= joinParts(parts, total);
+        socket.write(bytes);
+      }
+      if (socket.writableLength > checkAbove) {
+        if (flow.overBacklog(client)) continue;
+        checkAbove = flow.checkAbove;
+      }
+      if (client.ws !== null) wsDelivered++;
+      else tcpDelivered++;
+    }
+    this.traffic.framesOut += (tcpDelivered + wsDelivered) * frames;
+    this.traffic.bytesOut += tcpDelivered * total + (wsBytes === null ? 0 : wsDelivered * wsBytes.length);
+  }
+}
+
+/** A segment of frames kept for replay. */
+interface HistoryEntry {
+  bytes: Buffer;
+  frames: number;
+}
+
+/** The newest `replay` frames, for newcomers (S3). */
+export class History {
+  /** Kept segments, oldest first; `head` skips the dropped ones. */
+  private entries: HistoryEntry[] = [];
+  private head = 0;
+  /** Frames in the kept entries. */
+  frames = 0;
+
+  constructor(
+    private readonly options: ResolvedServerOptions,
+    private readonly traffic: Traffic,
+  ) {}
+
+  /** Keeps the newest `replay` frames. */
+  remember(segment: Buffer, frames: number): void {
+    this.entries.push({ bytes: keepable(segment), frames });
+    this.frames += frames;
+    const replay = this.options.replay;
+    while (this.entries.length - this.head > 1 && this.frames - this.entries[this.head]!.frames >= replay) {
+      this.frames -= this.entries[this.head]!.frames;
+      this.head++;
+    }
+    if (this.head > 64 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Writes the newest `replay` frames to a newcomer (S3). */
+  replayTo(client: JsClient): void {
+    const frames: Buffer[] = [];
+    for (let i = this.head; i < this.entries.length; i++) {
+      for (const frame of splitFrames(this.options.framing, this.entries[i]!.bytes)) frames.push(frame);
+    }
+    const last = frames.slice(Math.max(0, frames.length - this.options.replay));
+    const bytes = client.ws === null ? Buffer.concat(last) : encodeWsMessages(this.options.framing, last);
+    client.socket.write(bytes);
+    this.traffic.framesOut += last.length;
+    this.traffic.bytesOut += bytes.length;
+  }
+}
