@@ -21,6 +21,8 @@ export interface ResultRow extends Measures {
   /** Why the row is what it is (an overloaded server: why, at what load, what to try), or null. */
   note: string | null;
   valid: boolean;
+  /** The lowest and highest server CPU ns per delivery of the row's rounds (its spread); null for one round. */
+  cpuNsPerDeliverySpread: { min: number; max: number } | null;
 }
 
 /** A row's workload: a listener, throttled readers (N@RATE), the server's slowConsumerMs (null: its default). */
@@ -83,6 +85,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       overloaded: r.overloaded ?? false,
       note: r.note ?? null,
       valid: !r.overloaded && r.lost === 0 && r.orderViolations === 0,
+      cpuNsPerDeliverySpread: r.cpuNsSpread ? { min: round(r.cpuNsSpread.min), max: round(r.cpuNsSpread.max) } : null,
     })),
     summary: {
       overloaded: rows.filter((r) => r.overloaded).map((r) => `${r.target} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B: ${r.note ?? 'overloaded'}`),
@@ -95,7 +98,44 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'of it kernel', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
+const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'CPU min–max', 'of it kernel', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
+
+/** The width the default table keeps to (a terminal of 100 columns); --wide prints every column. */
+export const TABLE_WIDTH = 100;
+
+/**
+ * Every column of the table, as `echocast bench --help` explains them: the
+ * default table's names, and in brackets what --wide and results.md add or
+ * call otherwise.
+ */
+export const COLUMN_HELP = `  engine        the engine or reference server measured
+  scenario      clients x publishers x frame bytes [wide: clients, pubs, size]
+  deliv/s       deliveries per second: frames received, all clients together
+                [wide: deliveries/s]
+  [MB/s]        deliveries/s x frame bytes, in MB (1,000,000 bytes) per second
+  CPU ns        the server's CPU (user + kernel) per delivery, in ns: the median
+                of the rounds, the figure to compare engines by
+                [wide: server CPU ns/deliv]
+  min–max       the lowest and highest CPU ns of the rounds: its spread. Two
+                engines differ only where their spreads do not overlap
+                ('-': one round) [wide: CPU min–max]
+  kernel        the kernel's part of CPU ns (system time: sends, receives,
+                loopback TCP): the floor no server design removes
+                [wide: of it kernel]
+  [gen CPU ns/deliv]  the load generator's own CPU per delivery
+  [p50 µs], p99 µs, [max µs]
+                latency from a frame's send to its receipt: median, 99th
+                percentile, largest
+  RSS MiB       the server's peak resident memory [wide: peak RSS MiB]
+  [lost]        frames an auditing client never received (must be 0)
+  [order]       frames received out of the one order (must be 0)
+  valid         yes; INVALID: frames lost or out of order; OVERLOADED: the
+                server could not keep up and was killed (a note below says why)
+  paused ms     (with --throttled or --slow-consumer-ms) how long the server
+                paused reading for flow control
+  cut           (likewise) clients the server cut as slow consumers
+  [workload]    --listener, --throttled, --slow-consumer-ms; in the default
+                table a line above it`;
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
 export function formatRate(bytesPerSecond: number): string {
@@ -139,6 +179,7 @@ function baseCells(r: ResultRow): string[] {
     fmt(r.deliveriesPerSecond),
     fmt(r.mbPerSecond, 1),
     fmt(r.cpuNsPerDelivery),
+    spread(r),
     fmt(r.kernelCpuNsPerDelivery),
     fmt(r.generatorCpuNsPerDelivery),
     fmt(r.latencyUs.p50),
@@ -151,13 +192,79 @@ function baseCells(r: ResultRow): string[] {
   ];
 }
 
-/** The table printed on stdout. */
-export function textTable(results: ResultRow[]): string {
-  const { heads, cells } = columns(results);
-  const body = results.map(cells);
+/** A row's CPU ns spread over its rounds, "772–978"; "-" for one round. */
+function spread(r: ResultRow): string {
+  const s = r.cpuNsPerDeliverySpread;
+  return s ? `${fmt(s.min)}–${fmt(s.max)}` : '-';
+}
+
+/**
+ * The default table's columns, in the order they are left out when a table
+ * would still be wider than TABLE_WIDTH (the last ones first).
+ */
+function narrowColumns(results: ResultRow[]): { heads: string[]; cells: (r: ResultRow) => string[]; droppable: string[] } {
+  const withFlow = results.some((r) => r.workload.throttled !== null || r.workload.slowConsumerMs !== null);
+  const heads = ['engine', 'scenario', 'deliv/s', 'CPU ns', 'min–max', 'kernel', 'p99 µs', 'RSS MiB', ...(withFlow ? ['paused ms', 'cut'] : []), 'valid'];
+  const cells = (r: ResultRow): string[] => [
+    r.engine,
+    `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`,
+    fmt(r.deliveriesPerSecond),
+    fmt(r.cpuNsPerDelivery),
+    spread(r),
+    fmt(r.kernelCpuNsPerDelivery),
+    fmt(r.latencyUs.p99),
+    fmt(r.peakRssMiB, 1),
+    ...(withFlow ? [r.pausedMs === null ? '-' : fmt(r.pausedMs), r.cut === null ? '-' : String(r.cut)] : []),
+    r.valid ? 'yes' : r.overloaded ? 'OVERLOADED' : 'INVALID',
+  ];
+  return { heads, cells, droppable: ['RSS MiB', 'kernel', 'p99 µs', 'min–max'] };
+}
+
+function layout(heads: string[], body: string[][]): string[] {
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (row: string[]): string => row.map((c, i) => (i === 0 || heads[i] === 'workload' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ...overloadLines(results)].join('\n');
+  const line = (row: string[]): string =>
+    row.map((c, i) => (i === 0 || heads[i] === 'workload' || heads[i] === 'scenario' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+}
+
+/**
+ * The table printed on stdout: by default the columns that matter most, within
+ * TABLE_WIDTH (the workload, the same for every row, on a line above); with
+ * `wide`, every column, as results.md has them.
+ */
+export function textTable(results: ResultRow[], { wide = false }: { wide?: boolean } = {}): string {
+  if (wide) {
+    const { heads, cells } = columns(results);
+    return [...layout(heads, results.map(cells)), ...overloadLines(results)].join('\n');
+  }
+  const { heads, cells, droppable } = narrowColumns(results);
+  let keep = heads.map((_, i) => i);
+  let lines = layout(heads, results.map(cells));
+  const left: string[] = [];
+  for (const name of droppable) {
+    if (Math.max(...lines.map((l) => l.length)) <= TABLE_WIDTH) break;
+    left.push(name);
+    keep = keep.filter((i) => heads[i] !== name);
+    lines = layout(keep.map((i) => heads[i]!), results.map((r) => { const row = cells(r); return keep.map((i) => row[i]!); }));
+  }
+  const workload = results.length ? workloadLabel(results[0]!.workload) : '-';
+  const above = workload === '-' ? [] : [`workload: ${workload}`];
+  const below = left.length ? [`(left out to fit ${TABLE_WIDTH} columns: ${left.join(', ')}; --wide shows every column)`] : [];
+  return [...above, ...lines, ...below, ...overloadLines(results).flatMap((l) => wrap(l, TABLE_WIDTH))].join('\n');
+}
+
+/** A line broken at spaces into lines of at most `width` (continuations indented by 2). */
+function wrap(line: string, width: number): string[] {
+  const out: string[] = [];
+  let rest = line;
+  while (rest.length > width) {
+    const at = rest.lastIndexOf(' ', width);
+    if (at <= 2) break;
+    out.push(rest.slice(0, at));
+    rest = `  ${rest.slice(at + 1)}`;
+  }
+  out.push(rest);
+  return out;
 }
 
 /** Below a table: which targets were overloaded, and why (nothing when none was). */

@@ -69,6 +69,8 @@ export interface BenchSample extends Measures {
   overloaded?: boolean;
   /** Why the row is what it is, in words (an overloaded server: why, at what load). */
   note?: string;
+  /** A combined row of 2 or more measured rounds: the lowest and highest cpuNsPerDelivery among them. */
+  cpuNsSpread?: { min: number; max: number };
 }
 
 export interface BenchPlan {
@@ -468,6 +470,7 @@ export function combine(samples: BenchSample[]): BenchSample {
   const flow = measured[0] ?? first;
   const peakRss = max(samples.map((s) => s.peakRssMiB));
   const latencyMax = max(samples.map((s) => s.latencyUs.max));
+  const cpu = measured.map((s) => s.cpuNsPerDelivery).filter(Number.isFinite);
   return {
     target: first.target,
     scenario: first.scenario,
@@ -488,6 +491,7 @@ export function combine(samples: BenchSample[]): BenchSample {
     cut: flow.cut === null ? null : Math.max(...measured.map((s) => s.cut ?? 0)),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
     ...(first.transport ? { transport: first.transport } : {}),
+    ...(cpu.length > 1 ? { cpuNsSpread: { min: Math.min(...cpu), max: Math.max(...cpu) } } : {}),
     ...(over.length
       ? { overloaded: true, note: samples.length > 1 ? `${over[0]!.note!} (${over.length} of ${samples.length} rounds)` : over[0]!.note! }
       : {}),

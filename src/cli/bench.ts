@@ -2,14 +2,127 @@ import { availableEngines } from '../server.js';
 import { defaultGenerator, isEchocastEngine, runPlan, type Generator, type Workload } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { transportRule, webSocketUnsupported } from '../bench/websocket.js';
-import { buildReport, textTable, writeReport } from '../bench/report.js';
+import { buildReport, COLUMN_HELP, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Arrivals, Scenario, Throttle } from '../bench/loadgen.js';
-import { choiceFlag, intFlag, parseFlags, UsageError } from './args.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, parseSize, SIZE_UNITS_HELP, UsageError, type FlagTable } from './args.js';
 import { packageVersion } from './version.js';
 
 /** Deliveries per second the default offered rate aims at (rate = this / clients). */
 const AUTO_DELIVERIES = 500_000;
+
+/** --quick: rounds of a short window each, so every row has a spread (min–max of its rounds). */
+const QUICK = { rounds: 3, durationMs: 800, warmupMs: 300 };
+
+/**
+ * What a run costs beside its warm-up and window: starting the server's process,
+ * connecting the clients, the drain and the stop (measured on a loaded 2-core
+ * machine; the estimate errs long).
+ */
+const RUN_OVERHEAD_MS = 900;
+
+/** bench's flags: what it parses and what its --help lists, from one table. */
+const BENCH_FLAGS = {
+  engines: {
+    type: 'string',
+    arg: 'LIST',
+    help: [
+      'comma-separated: js, native-threads, native-poll, and',
+      'the references baseline-net (a plain tuned node:net',
+      'broadcast) and baseline-c-epoll (a minimal C epoll',
+      "broadcast server, Linux, from a checkout's bench/);",
+      'with --ws, baseline-ws instead (see --ws)',
+      '(default: every available engine; with --quick, the',
+      'available references too)',
+    ],
+  },
+  clients: { type: 'string', arg: 'LIST', help: ['clients per scenario, e.g. 50,500 (default 50)'] },
+  publishers: { type: 'string', arg: 'N', help: ['how many of the clients send (default 5)'] },
+  size: { type: 'string', arg: 'LIST', help: ['frame sizes in bytes, e.g. 64,1024 (default 64)'] },
+  duration: { type: 'string', arg: 'D', help: ['measured window per run, e.g. 5s or 800ms (default 5s)'] },
+  rate: {
+    type: 'string',
+    arg: 'R',
+    help: [
+      'frames/s offered by all publishers together: a number,',
+      `'auto' (${AUTO_DELIVERIES.toLocaleString('en-US')} deliveries/s: ${AUTO_DELIVERIES.toLocaleString('en-US')} / clients frames/s)`,
+      "or 'max' (as fast as the server takes them) (default auto)",
+    ],
+  },
+  rounds: { type: 'string', arg: 'N', help: ['runs per engine and scenario (default 3)'] },
+  generator: {
+    type: 'string',
+    arg: 'G',
+    help: ['native (in the addon, on a thread of its own) or js', '(default: native when the addon has it)'],
+  },
+  arrivals: {
+    type: 'string',
+    arg: 'A',
+    help: [
+      'at a fixed rate, how frames arrive: ticks (every',
+      'publisher sends what it owes each 1 ms tick:',
+      'synchronized bursts) or poisson (each publisher sends',
+      'one frame at a time at random, independent intervals;',
+      'native generator only) (default ticks)',
+    ],
+  },
+  listener: {
+    type: 'boolean',
+    help: [
+      "the server attaches a 'message' listener (it counts",
+      'bytes) before clients connect, as scripts that watch',
+      'their server do (echocast engines only)',
+    ],
+  },
+  throttled: {
+    type: 'string',
+    arg: 'N@RATE',
+    help: [
+      'N of the clients (receivers that neither publish nor',
+      'audit) read at most RATE bytes/s each, like readers on',
+      'slower links: e.g. 1@20MB, 2@500KiB (sizes below).',
+      'Rows add "paused ms" and "cut" (columns below); every',
+      'other client must still lose nothing. The server then',
+      'runs with its default maxBacklogBytes (16 MiB). Native',
+      'generator only',
+    ],
+  },
+  'slow-consumer-ms': {
+    type: 'string',
+    arg: 'N',
+    help: [
+      "the server's slowConsumerMs (docs/contract.md S7): how",
+      'long reading may pause for a slow reader before it is',
+      "cut; 0 cuts at once (default: the server's, 2000)",
+    ],
+  },
+  quick: {
+    type: 'boolean',
+    help: [
+      'every available engine and reference, two small',
+      `scenarios, ${QUICK.rounds} short rounds each (so rows show a spread); it`,
+      'prints how long it will take before it starts',
+    ],
+  },
+  wide: { type: 'boolean', help: ['print every column (the table is then wider than 100', 'columns; results.md always has every column)'] },
+  out: { type: 'string', arg: 'DIR', help: ['write results.json, results.md and chart.svg there'] },
+  json: { type: 'boolean', help: ['print results.json on stdout instead of the table'] },
+  ws: {
+    type: 'boolean',
+    help: [
+      'WebSocket clients instead of TCP ones: each engine',
+      'also listens for WebSocket (ws: { port: 0 }) and every',
+      'generator client upgrades there; each frame is one',
+      'masked text message. The reference is then baseline-ws',
+      '(a plain broadcast on the ws package; --ws only), not',
+      'baseline-net or baseline-c-epoll. Native generator',
+      'only (the js one has TCP clients only); native engines',
+      'need an addon built with WebSocket support. Rows say',
+      "transport 'ws'",
+    ],
+  },
+  help: { type: 'boolean', short: 'h', help: ['show this help'] },
+} as const satisfies FlagTable;
 
 export const BENCH_HELP = `Usage: echocast bench [options]
 
@@ -19,57 +132,13 @@ and each row is the median of its rounds. Server CPU per delivery is the
 steadiest figure on a shared machine; the generator's own CPU is shown too.
 
 Options:
-  --engines LIST      comma-separated: js, native-threads, native-poll, and
-                      the references baseline-net (a plain tuned node:net
-                      broadcast) and baseline-c-epoll (a minimal C epoll
-                      broadcast server, Linux, from a checkout's bench/);
-                      with --ws, baseline-ws instead (see --ws)
-                      (default: every available engine)
-  --clients LIST      clients per scenario, e.g. 50,500 (default 50)
-  --publishers N      how many of the clients send (default 5)
-  --size LIST         frame sizes in bytes, e.g. 64,1024 (default 64)
-  --duration D        measured window per run, e.g. 5s or 800ms (default 5s)
-  --rate R            frames/s offered by all publishers together: a number,
-                      'auto' (${AUTO_DELIVERIES.toLocaleString('en-US')} deliveries/s: ${AUTO_DELIVERIES.toLocaleString('en-US')} / clients frames/s)
-                      or 'max' (as fast as the server takes them) (default auto)
-  --rounds N          runs per engine and scenario (default 3)
-  --generator G       native (in the addon, on a thread of its own) or js
-                      (default: native when the addon has it)
-  --arrivals A        at a fixed rate, how frames arrive: ticks (every
-                      publisher sends what it owes each 1 ms tick:
-                      synchronized bursts) or poisson (each publisher sends
-                      one frame at a time at random, independent intervals;
-                      native generator only) (default ticks)
-  --listener          the server attaches a 'message' listener (it counts
-                      bytes) before clients connect, as scripts that watch
-                      their server do (echocast engines only)
-  --throttled N@RATE  N of the clients (receivers that neither publish nor
-                      audit) read at most RATE bytes/s each, like readers on
-                      slower links: e.g. 1@20MB, 2@500KB (decimal units,
-                      B KB MB GB; KiB MiB GiB binary). Rows add "paused ms"
-                      (how long the server paused reading for flow control)
-                      and "cut" (clients cut as slow consumers); every other
-                      client must still lose nothing. The server then runs
-                      with its default maxBacklogBytes (16 MiB). Native
-                      generator only
-  --slow-consumer-ms N
-                      the server's slowConsumerMs (docs/contract.md S7): how
-                      long reading may pause for a slow reader before it is
-                      cut; 0 cuts at once (default: the server's, 2000)
-  --quick             every available engine, small scenarios, one short
-                      round each: about a minute at most
-  --out DIR           write results.json, results.md and chart.svg there
-  --json              print results.json on stdout instead of the table
-  --ws                WebSocket clients instead of TCP ones: each engine
-                      also listens for WebSocket (ws: { port: 0 }) and every
-                      generator client upgrades there; each frame is one
-                      masked text message. The reference is then baseline-ws
-                      (a plain broadcast on the ws package; --ws only), not
-                      baseline-net or baseline-c-epoll. Native generator
-                      only (the js one has TCP clients only); native engines
-                      need an addon built with WebSocket support. Rows say
-                      transport 'ws'
-  -h, --help          show this help
+${optionsHelp(BENCH_FLAGS, 22)}
+
+${SIZE_UNITS_HELP}
+
+The table (it fits 100 columns; --wide and results.md add the columns in
+brackets):
+${COLUMN_HELP}
 
 A target that cannot keep up with the offered load (its server stops
 answering the bench for 30 s, or passes 2 GiB of RSS) is killed and its row
@@ -91,18 +160,15 @@ function duration(value: string | undefined): number | undefined {
   return ms;
 }
 
-const RATE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-/** `--throttled N@RATE`: how many clients, and the bytes per second each reads at most. */
+/** `--throttled N@RATE`: how many clients, and the bytes per second each reads at most (sizes as every command takes them). */
 export function parseThrottled(value: string | undefined): Throttle | undefined {
   if (value === undefined) return undefined;
-  const m = /^(\d+)@(\d+(?:\.\d+)?)\s*([a-z]*)(?:\/s)?$/i.exec(value.trim());
-  const unit = m ? RATE_UNITS[(m[3] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`--throttled must be like 1@20MB (N clients @ RATE bytes/s), got "${value}"`);
+  const m = /^(\d+)@(.+?)(?:\/s)?$/i.exec(value.trim());
+  const bytesPerSecond = m ? parseSize(m[2]!) : null;
+  if (!m || bytesPerSecond === null) throw new UsageError(`--throttled must be like 1@20MB (N clients @ RATE bytes/s), got "${value}"`);
   const clients = Number(m[1]);
-  const bytesPerSecond = Math.round(Number(m[2]) * unit);
   if (clients < 1) throw new UsageError('--throttled: N must be at least 1');
-  if (bytesPerSecond < 1000 || bytesPerSecond > 1e11) throw new UsageError(`--throttled: RATE must be from 1KB to 100GB per second, got ${m[2]}${m[3]}`);
+  if (bytesPerSecond < 1000 || bytesPerSecond > 1e11) throw new UsageError(`--throttled: RATE must be from 1KB to 100GB per second, got ${m[2]}`);
   return { clients, bytesPerSecond };
 }
 
@@ -126,25 +192,7 @@ function defaultTargets(ws: boolean): BenchTarget[] {
 
 /** `echocast bench`. */
 export async function bench(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, {
-    engines: { type: 'string' },
-    clients: { type: 'string' },
-    publishers: { type: 'string' },
-    size: { type: 'string' },
-    duration: { type: 'string' },
-    rate: { type: 'string' },
-    rounds: { type: 'string' },
-    generator: { type: 'string' },
-    arrivals: { type: 'string' },
-    listener: { type: 'boolean' },
-    throttled: { type: 'string' },
-    'slow-consumer-ms': { type: 'string' },
-    quick: { type: 'boolean' },
-    out: { type: 'string' },
-    json: { type: 'boolean' },
-    ws: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const flags = parseCommand('bench', argv, BENCH_FLAGS).values;
   if (flags.help) {
     process.stdout.write(`${BENCH_HELP}\n`);
     return 0;
@@ -152,7 +200,12 @@ export async function bench(argv: string[]): Promise<number> {
   const ws = flags.ws ?? false;
   const available: BenchTarget[] = [...availableEngines(), ws ? 'baseline-ws' : 'baseline-net'];
   if (!ws && cEpollUnavailable() === null) available.push('baseline-c-epoll');
-  const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? defaultTargets(ws)) as BenchTarget[];
+  const quick = flags.quick ?? false;
+  // --quick measures the available references too (what the engines are compared with),
+  // unless a workload they do not take is asked for.
+  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined;
+  const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t));
+  const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
     const rule = transportRule(t, ws);
     if (rule) throw new UsageError(`--engines: ${rule}`);
@@ -160,7 +213,6 @@ export async function bench(argv: string[]): Promise<number> {
     if (unsupported && available.includes(t)) throw new UsageError(`--ws: the ${t} engine cannot take WebSocket clients here (${unsupported})`);
     if (!available.includes(t)) throw new UsageError(`--engines: "${t}" is not available here (have: ${available.join(', ')})`);
   }
-  const quick = flags.quick ?? false;
   const publishers = intFlag('publishers', flags.publishers, 1, 20_000);
   const scenarios: Scenario[] = [];
   if (quick && flags.clients === undefined && flags.size === undefined) {
@@ -206,14 +258,19 @@ export async function bench(argv: string[]): Promise<number> {
     }
   }
   const settings = {
-    rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? 1 : 3),
-    durationMs: duration(flags.duration) ?? (quick ? 1000 : 5000),
-    warmupMs: quick ? 300 : 1000,
+    rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? QUICK.rounds : 3),
+    durationMs: duration(flags.duration) ?? (quick ? QUICK.durationMs : 5000),
+    warmupMs: quick ? QUICK.warmupMs : 1000,
     rate: offered === 'auto' ? -1 : offered,
     generator,
     arrivals,
     workload,
   };
+  const runs = targets.length * scenarios.length * settings.rounds;
+  const estimate = Math.ceil((runs * (settings.warmupMs + settings.durationMs + RUN_OVERHEAD_MS)) / 1000);
+  process.stderr.write(
+    `bench: ${runs} runs (${targets.length} targets × ${scenarios.length} scenarios × ${settings.rounds} rounds) of ${settings.warmupMs + settings.durationMs} ms each: about ${estimate < 90 ? `${estimate} s` : `${Math.round(estimate / 60)} min`}\n`,
+  );
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
   const { rows } = await runPlan({
@@ -243,7 +300,7 @@ export async function bench(argv: string[]): Promise<number> {
   const command = `echocast bench ${argv.join(' ')}`.trim();
   const report = buildReport(rows, command, settings, packageVersion());
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${ws ? 'WebSocket clients (--ws)\n' : ''}${textTable(report.results)}\n`);
+  else process.stdout.write(`${ws ? 'WebSocket clients (--ws)\n' : ''}${textTable(report.results, { wide: flags.wide ?? false })}\n`);
   if (flags.out) {
     const files = writeReport(flags.out, report);
     process.stderr.write(`bench: wrote ${files.join(', ')}\n`);

@@ -1,10 +1,27 @@
 import { connect, type EchoClient } from '../client.js';
 import { FrameDecoder, forEachPayload } from '../framing.js';
 import { DEFAULTS, FRAMINGS, type Framing } from '../options.js';
-import { choiceFlag, intFlag, parseCommand, UsageError } from './args.js';
+import WebSocket from 'ws';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, UsageError, type FlagTable } from './args.js';
 import { DEFAULT_CLI_PORT } from './serve.js';
 
+/** client's flags: what it parses and what its --help lists, from one table. */
+const CLIENT_FLAGS = {
+  host: { type: 'string', arg: 'H', help: [`server address (default ${DEFAULTS.host})`] },
+  port: { type: 'string', arg: 'P', help: [`server port (default ${DEFAULT_CLI_PORT})`] },
+  framing: { type: 'string', arg: 'F', help: [`${FRAMINGS.join(' | ')}, as the server (default line; TCP only)`] },
+  wait: { type: 'string', short: 'w', arg: 'S', help: ["give up connecting after S seconds (default: the system's", 'limit)'] },
+  quit: {
+    type: 'string',
+    short: 'q',
+    arg: 'S',
+    help: ['after stdin ends, keep the connection open S seconds (still', 'receiving, without half-closing), then quit'],
+  },
+  help: { type: 'boolean', short: 'h', help: ['show this help'] },
+} as const satisfies FlagTable;
+
 export const CLIENT_HELP = `Usage: echocast client [options] [HOST] PORT
+       echocast client [options] ws://HOST:PORT/PATH
 
 Connects to an echocast server, like nc: stdin goes to the server, and every
 frame from the server is printed on stdout. With one argument it is the port,
@@ -18,20 +35,20 @@ What stdin becomes, by framing (as the server's):
   length   each line of stdin (without its '\\n') is one length-prefixed
            frame; each received frame's payload is printed on its own line
 
+With a ws://HOST:PORT/PATH URL (what serve --ws-port prints) it joins the
+WebSocket side instead, as websocat does: each line of stdin (without its
+'\\n') is one text message, and each message received is printed on its own
+line. When stdin ends it closes (code 1000) after what the server still
+sends before its close; -q S waits S seconds first. wss:// (TLS) is not
+supported.
+
 When stdin ends the client half-closes (it stops sending) and keeps printing
 until the server closes the connection. The exit code is 0 after a clean
 close (or when stdout is closed, e.g. by | head), 1 when the connection fails
 or ends with an error (one line on stderr), 2 for a bad argument.
 
 Options:
-  --host H        server address (default ${DEFAULTS.host})
-  --port P        server port (default ${DEFAULT_CLI_PORT})
-  --framing F     ${FRAMINGS.join(' | ')}, as the server (default line)
-  -w, --wait S    give up connecting after S seconds (default: the system's
-                  limit)
-  -q, --quit S    after stdin ends, keep the connection open S seconds (still
-                  receiving, without half-closing), then quit
-  -h, --help      show this help`;
+${optionsHelp(CLIENT_FLAGS, 18)}`;
 
 /**
  * The longest stdin line the client holds while it waits for its '\n': the
@@ -83,22 +100,13 @@ function stdinSender(conn: EchoClient, framing: Framing): { push(chunk: Buffer):
 
 /** `echocast client`: stdin to the server, frames from it to stdout, like nc. */
 export async function client(argv: string[]): Promise<number> {
-  const { values: flags, positionals } = parseCommand(
-    argv,
-    {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      framing: { type: 'string' },
-      wait: { type: 'string', short: 'w' },
-      quit: { type: 'string', short: 'q' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    2,
-  );
+  const { values: flags, positionals } = parseCommand('client', argv, CLIENT_FLAGS, 2);
   if (flags.help) {
     process.stdout.write(`${CLIENT_HELP}\n`);
     return 0;
   }
+  const url = positionals.find((p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p));
+  if (url !== undefined) return wsClient(url, flags, positionals);
   const { host, port } = target(flags, positionals);
   const framing = choiceFlag('framing', flags.framing, FRAMINGS) ?? DEFAULTS.framing;
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
@@ -162,6 +170,87 @@ export async function client(argv: string[]): Promise<number> {
   const problem = failure ?? stdoutError;
   if (problem) {
     process.stderr.write(`echocast: ${problem.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * `echocast client ws://HOST:PORT/PATH`: the WebSocket side, as websocat: each
+ * stdin line one text message, each message received printed on its own line.
+ */
+async function wsClient(url: string, flags: { host?: string; port?: string; framing?: string; wait?: string; quit?: string }, positionals: string[]): Promise<number> {
+  if (!/^ws:\/\//i.test(url)) {
+    throw new UsageError(
+      /^wss:\/\//i.test(url)
+        ? `"${url}": wss:// (TLS) is not supported; echocast client takes ws://HOST:PORT/PATH, or [HOST] PORT for TCP`
+        : `"${url}": echocast client takes a ws://HOST:PORT/PATH URL, or [HOST] PORT for TCP`,
+    );
+  }
+  if (positionals.length > 1) throw new UsageError(`a ws:// URL is the only argument, got also "${positionals.find((p) => p !== url)}"`);
+  for (const flag of ['host', 'port', 'framing'] as const) {
+    if (flags[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a ws:// URL (the URL says where; each line is one message)`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`"${url}" is not a valid ws:// URL`);
+  }
+  if (parsed.port === '') throw new UsageError(`"${url}" has no port: echocast client takes ws://HOST:PORT/PATH`);
+  const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
+  const wait = intFlag('wait', flags.wait, 1, 86_400);
+  const socket = new WebSocket(url, { handshakeTimeout: wait === undefined ? undefined : wait * 1000 });
+  let failure: Error | null = null;
+  let stdoutGone = false;
+  process.stdout.on('error', () => {
+    stdoutGone = true;
+    socket.terminate();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  socket.on('error', (err) => (failure ??= err));
+  socket.on('message', (data: Buffer, binary: boolean) => {
+    if (stdoutGone) return;
+    process.stdout.write(binary ? Buffer.concat([data, NEWLINE]) : `${data.toString()}\n`);
+  });
+  const opened = await new Promise<boolean>((resolve) => {
+    socket.once('open', () => resolve(true));
+    socket.once('close', () => resolve(false));
+  });
+  let quitTimer: NodeJS.Timeout | undefined;
+  const stop = (): void => socket.close(1000);
+  if (opened) {
+    const lines = new FrameDecoder('line', STDIN_LINE_MAX);
+    const onData = (chunk: Buffer): void => {
+      if (lines.push(chunk, (segment) => forEachPayload('line', segment, (line) => socket.send(line.toString()))) !== null) {
+        failure = new Error('a line of stdin is over 256 MiB, more than any server accepts');
+        socket.terminate();
+      }
+    };
+    process.stdin.on('data', onData);
+    process.stdin.once('end', () => {
+      lines.push(NEWLINE, (segment) => forEachPayload('line', segment, (line) => line.length && socket.send(line.toString())));
+      if (quitAfter !== undefined) quitTimer = setTimeout(stop, quitAfter * 1000);
+      else stop();
+    });
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }
+  const { code, reason } = await closed;
+  clearTimeout(quitTimer);
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
+  process.stdin.destroy();
+  if (failure && !stdoutGone) {
+    process.stderr.write(`echocast: ${(failure as Error).message}\n`);
+    return 1;
+  }
+  if (!opened) {
+    process.stderr.write(`echocast: could not join ${url} (closed ${code}${reason ? ` ${reason}` : ''})\n`);
+    return 1;
+  }
+  if (code !== 1000 && code !== 1001 && code !== 1005 && !stdoutGone) {
+    process.stderr.write(`echocast: the server closed the connection: ${code}${reason ? ` ${reason}` : ''}\n`);
     return 1;
   }
   return 0;

@@ -21,8 +21,13 @@ Options:
   -v, --version    show the version
 
 Examples:
-  npx echocast serve --port 7007
-  npx echocast client 127.0.0.1 7007`;
+  npx echocast serve --port 7007 --ws-port 8080
+  npx echocast client 127.0.0.1 7007
+  npx echocast client ws://127.0.0.1:8080/
+  npx echocast bench --quick
+
+In a checkout of echocast, npm start -- serve runs the built CLI (npx would
+reinstall the folder first).`;
 
 
 async function main(argv: string[]): Promise<number> {

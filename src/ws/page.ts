@@ -1,12 +1,21 @@
 /**
- * The page a plain GET of the WebSocket path serves (docs/contract.md §6): it joins the
- * broadcast over a WebSocket on the same address and path, shows every message, and sends
- * what is typed. One self-contained file, no build step, no external asset, so it works
- * offline and every engine serves the same bytes (options.ts hands it to each as `ws.page`).
+ * The page a plain GET of the WebSocket path serves (docs/contract.md §6): a small chat
+ * client. It joins the broadcast over a WebSocket on the same address and path, shows
+ * every message with its arrival time, and sends what is typed. When the connection
+ * closes it says why and reconnects with backoff (0.5 s, doubling up to 10 s); Send is
+ * disabled while the socket is not open. One self-contained file, no build step, no
+ * external asset, so it works offline and every engine serves the same bytes (options.ts
+ * hands it to each as `ws.page`).
  *
- * Stable ids for tests and for people who script it: #state (connecting, open, or
- * "closed CODE REASON"), #messages (one child per message, its text the message's),
- * #input and #send.
+ * Each message is marked: `own` (this page sent it: its echo, matched in order against
+ * what the page sent), `history` (replayed on join: what arrives right after the socket
+ * opens, within HISTORY_MS and before the page sends anything; the server sends a
+ * newcomer the replay before anything else), or `live` (from another client).
+ *
+ * Stable ids and classes for tests and for people who script it: #state ("connecting",
+ * "open", or "closed CODE REASON, reconnecting in N s"), #messages (one li.msg per
+ * message, with class own, history or live, its text in .text and its arrival time in
+ * a time element; li.note for "disconnected"/"reconnected" lines), #input and #send.
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -24,7 +33,12 @@ export const PAGE_HTML = `<!doctype html>
   #state.closed { color: #a01010; }
   #messages { flex: 1; overflow-y: auto; margin: 0; padding: .5rem 1rem; list-style: none; font-family: ui-monospace, monospace; }
   #messages li { padding: .1rem 0; white-space: pre-wrap; word-break: break-word; border-bottom: 1px solid #f0f0f0; }
-  #messages li.binary { color: #666; font-style: italic; }
+  #messages li.binary .text { color: #666; font-style: italic; }
+  #messages time { color: #888; font-size: .8rem; margin-right: .6rem; }
+  #messages .tag { font-size: .75rem; border-radius: 3px; padding: 0 .3rem; margin-right: .4rem; background: #eee; }
+  #messages li.own .tag { background: #dde9ff; color: #123a7a; }
+  #messages li.history { color: #777; }
+  #messages li.note { color: #a01010; font: .85rem system-ui, sans-serif; }
   form { display: flex; gap: .5rem; padding: .5rem 1rem; border-top: 1px solid #ddd; }
   #input { flex: 1; padding: .4rem; font: inherit; }
   #send { padding: .4rem 1rem; font: inherit; }
@@ -35,47 +49,77 @@ export const PAGE_HTML = `<!doctype html>
 <ul id="messages"></ul>
 <form id="form" autocomplete="off">
   <input id="input" placeholder="Type a message, Enter sends" autofocus>
-  <button id="send" type="submit">Send</button>
+  <button id="send" type="submit" disabled>Send</button>
 </form>
 <script>
 (function () {
   'use strict';
-  var state = document.getElementById('state');
-  var list = document.getElementById('messages');
-  var input = document.getElementById('input');
-  var form = document.getElementById('form');
-  // The same address and path as this page; a URL fragment is not allowed in a WebSocket URL.
-  var socket = new WebSocket(location.href.replace(/^http/, 'ws').replace(/#.*$/, ''));
-  socket.binaryType = 'arraybuffer';
-
-  function show(text, cls) {
+  var HISTORY_MS = 500; // what arrives this soon after opening, before this page sends, is the replay
+  var $ = function (id) { return document.getElementById(id); };
+  var state = $('state'), list = $('messages'), input = $('input'), send = $('send');
+  var socket = null, attempt = 0, wasOpen = false, sent = [], openedAt = 0, historyOpen = false;
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+  function clock(d) { return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds()); }
+  function add(tag, cls, text, parent) {
+    var el = document.createElement(tag);
+    el.className = cls;
+    el.textContent = text;
+    if (parent) parent.appendChild(el);
+    return el;
+  }
+  function append(item) {
     var atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-    var item = document.createElement('li');
-    item.textContent = text;
-    if (cls) item.className = cls;
     list.appendChild(item);
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
-
+  function show(text, kind, binary) {
+    var item = add('li', 'msg ' + kind + (binary ? ' binary' : ''), '');
+    add('time', '', clock(new Date()), item);
+    if (kind !== 'live') add('span', 'tag', kind === 'own' ? 'you' : 'history', item);
+    add('span', 'text', text, item);
+    append(item);
+  }
+  function note(text) { append(add('li', 'note', clock(new Date()) + ' ' + text)); }
   function setState(text, cls) {
     state.textContent = text;
     state.className = cls;
+    send.disabled = cls !== 'open';
   }
-
-  socket.onopen = function () { setState('open', 'open'); };
-  socket.onclose = function (event) {
-    setState('closed ' + event.code + (event.reason ? ' ' + event.reason : ''), 'closed');
-  };
-  socket.onmessage = function (event) {
-    if (typeof event.data === 'string') show(event.data, '');
-    else show('[binary ' + event.data.byteLength + ' bytes]', 'binary');
-  };
-  form.onsubmit = function (event) {
+  function connect() {
+    setState(attempt === 0 ? 'connecting' : 'connecting (attempt ' + (attempt + 1) + ')', 'connecting');
+    // The same address and path as this page; a URL fragment is not allowed in a WebSocket URL.
+    socket = new WebSocket(location.href.replace(/^http/, 'ws').replace(/#.*$/, ''));
+    socket.binaryType = 'arraybuffer';
+    socket.onopen = function () {
+      if (wasOpen) note('reconnected');
+      attempt = 0; wasOpen = true; sent = []; openedAt = Date.now(); historyOpen = true;
+      setState('open', 'open');
+    };
+    socket.onclose = function (event) {
+      var why = event.code + (event.reason ? ' ' + event.reason : '');
+      if (state.className === 'open') note('disconnected: ' + why);
+      var delay = Math.min(10000, 500 * Math.pow(2, attempt++));
+      setState('closed ' + why + ', reconnecting in ' + delay / 1000 + ' s', 'closed');
+      setTimeout(connect, delay);
+    };
+    socket.onmessage = function (event) {
+      var binary = typeof event.data !== 'string';
+      var text = binary ? '[binary ' + event.data.byteLength + ' bytes]' : event.data;
+      historyOpen = historyOpen && Date.now() - openedAt <= HISTORY_MS;
+      var own = !historyOpen && !binary && sent[0] === text;
+      if (own) sent.shift();
+      show(text, historyOpen ? 'history' : own ? 'own' : 'live', binary);
+    };
+  }
+  $('form').onsubmit = function (event) {
     event.preventDefault();
-    if (socket.readyState !== WebSocket.OPEN || input.value === '') return;
+    if (!socket || socket.readyState !== WebSocket.OPEN || input.value === '') return;
+    historyOpen = false;
     socket.send(input.value);
+    if (sent.push(input.value) > 100) sent.shift();
     input.value = '';
   };
+  connect();
 })();
 </script>
 </body>

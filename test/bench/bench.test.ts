@@ -6,8 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from '../../dist/bench/histogram.js';
 import { schedule, combine, type BenchSample } from '../../dist/bench/run.js';
-import { buildReport, markdown, svgChart } from '../../dist/bench/report.js';
+import { buildReport, markdown, svgChart, textTable, TABLE_WIDTH } from '../../dist/bench/report.js';
 import { parseThrottled } from '../../dist/cli/bench.js';
+import { cEpollUnavailable } from '../../dist/bench/external.js';
 import { availableEngines } from 'echocast';
 import { runBench } from './loadgen-helpers.js';
 
@@ -82,7 +83,7 @@ describe('bench: report', () => {
     assert.deepEqual(report.summary, { overloaded: [] });
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
-      'cpuNsPerDelivery', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
+      'cpuNsPerDelivery', 'cpuNsPerDeliverySpread', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
       'note', 'orderViolations', 'overloaded', 'pausedMs', 'peakRssMiB', 'scenario', 'transport', 'valid', 'workload',
     ]);
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
@@ -137,6 +138,55 @@ describe('bench: report', () => {
       heights.push(Number(/height="(\d+)"/.exec(svg)![1]));
     }
     assert.ok(heights[1]! > heights[0]! * 10, 'the chart grows with its rows instead of squeezing them');
+  });
+});
+
+describe('bench: the table fits a terminal', () => {
+  const settings = { rounds: 3, durationMs: 800, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
+  /** Rows of 3 rounds each (so with a spread), at the widest figures a run prints. */
+  function rounds(target: string, cpu: number, scenario = { clients: 50, publishers: 5, size: 64 }): BenchSample {
+    return combine([0.8, 1, 1.3].map((f) => ({ ...sample(target, cpu * f), scenario })));
+  }
+
+  it(`by default every line fits ${TABLE_WIDTH} columns, with a min–max spread per row; --wide has every column`, () => {
+    const report = buildReport([rounds('js', 772), rounds('native-threads', 1240), rounds('baseline-c-epoll', 250)], 'echocast bench --quick', settings, '0.0.0');
+    const table = textTable(report.results);
+    const lines = table.split('\n');
+    assert.ok(lines.every((l) => l.length <= TABLE_WIDTH), table);
+    assert.match(lines[0]!, /^engine +scenario +deliv\/s +CPU ns +min–max +kernel +p99 µs +RSS MiB +valid$/);
+    assert.match(table, /js +50×5×64 +772,000 +772 +618–1,004 /);
+    assert.deepEqual(report.results[0]!.cpuNsPerDeliverySpread, { min: 617.6, max: 1003.6 });
+    const wide = textTable(report.results, { wide: true });
+    assert.ok(wide.split('\n')[0]!.length > TABLE_WIDTH);
+    for (const head of ['MB/s', 'gen CPU ns/deliv', 'p50 µs', 'max µs', 'lost', 'order', 'CPU min–max']) assert.ok(wide.includes(head), head);
+    assert.match(markdown(report), /\| server CPU ns\/deliv \| CPU min–max \| of it kernel \|/);
+  });
+
+  it('the widest rows (a workload, throttled readers, huge scenarios, an overload note) still fit, leaving out named columns', () => {
+    const workload = { listener: true, throttled: { clients: 2, bytesPerSecond: 1.5e9 }, slowConsumerMs: 3_600_000 };
+    const big = { clients: 20_000, publishers: 20_000, size: 1_048_576 };
+    const rows = [
+      { ...rounds('baseline-c-epoll', 123_456, big), deliveriesPerSecond: 123_456_789, latencyUs: { p50: 1, p99: 12_345_678, max: 1 }, peakRssMiB: 20_480.5, pausedMs: 1_234_567, cut: 19_999 },
+      { ...rounds('native-threads', 800, big), overloaded: true, note: 'overloaded: stopped answering the bench for 30 s at 123,456,789 deliveries/s offered; server CPU so far 60.1 s; try a lower --rate' },
+    ];
+    const table = textTable(buildReport(rows, 'echocast bench', { ...settings, workload }, '0.0.0').results);
+    for (const line of table.split('\n')) assert.ok(line.length <= TABLE_WIDTH, `${line.length} columns: ${line}`);
+    assert.match(table, /^workload: listener, 2@1\.5GB, slow-consumer-ms 3600000\n/);
+    assert.match(table, /\(left out to fit 100 columns: [^)]*; --wide shows every column\)/);
+    assert.match(table, /OVERLOADED/);
+  });
+
+  it('bench --help explains every column of both tables', async () => {
+    const help = (await runBench(['--help'])).stdout;
+    const report = buildReport([rounds('js', 772)], 'echocast bench', { ...settings, workload: { listener: false, throttled: { clients: 1, bytesPerSecond: 1e6 }, slowConsumerMs: null } }, '0.0.0');
+    const heads = new Set<string>();
+    for (const wide of [false, true]) {
+      const first = textTable(report.results, { wide }).split('\n').find((l) => l.startsWith('engine'))!;
+      for (const h of first.split(/ {2,}/)) heads.add(h.trim());
+    }
+    const explained = help.slice(help.indexOf('The table'));
+    for (const head of heads) if (head !== 'clients' && head !== 'pubs' && head !== 'size') assert.ok(explained.includes(head), `"${head}" is not explained in --help`);
+    assert.match(explained, /scenario +clients x publishers x frame bytes \[wide: clients, pubs, size\]/);
   });
 });
 
@@ -304,23 +354,36 @@ describe('bench: an overloaded target is a row, not an abort', function () {
 });
 
 describe('bench: --quick run', () => {
-  it('covers every available engine and writes results.json, results.md and chart.svg', async function () {
-    this.timeout(180_000);
+  it('covers every available engine and reference, 3 rounds each: a table within 100 columns with spreads, an estimate that holds, and results.json, results.md, chart.svg', async function () {
+    this.timeout(300_000);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-bench-'));
-    const child = spawn(process.execPath, [bin, 'bench', '--quick', '--out', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = Date.now();
+    const child = spawn(process.execPath, [bin, 'bench', '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const took = (Date.now() - started) / 1000;
     assert.equal(code, 0, `bench failed: ${stderr}`);
-    const report = JSON.parse(stdout);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     const engines = new Set(report.results.map((r: { engine: string }) => r.engine));
-    assert.deepEqual([...engines].sort(), [...availableEngines()].sort());
+    const references = ['baseline-net', ...(cEpollUnavailable() === null ? ['baseline-c-epoll'] : [])];
+    for (const e of [...availableEngines(), ...references]) assert.ok(engines.has(e), `${e} missing from --quick`);
+    assert.equal(report.settings.rounds, 3);
     for (const row of report.results) {
       assert.equal(row.valid, true, `invalid row: ${JSON.stringify(row)}`);
       assert.ok(row.deliveriesPerSecond > 0 && row.cpuNsPerDelivery > 0);
+      assert.ok(row.cpuNsPerDeliverySpread && row.cpuNsPerDeliverySpread.min <= row.cpuNsPerDelivery && row.cpuNsPerDelivery <= row.cpuNsPerDeliverySpread.max, JSON.stringify(row));
     }
+    const lines = stdout.trimEnd().split('\n');
+    assert.ok(lines.every((l) => l.length <= 100), stdout);
+    assert.equal(lines.length, 2 + report.results.length, stdout);
+    for (const line of lines.slice(2)) assert.match(line, / [\d,]+–[\d,]+ /, `no spread: ${line}`);
+    const estimate = /^bench: (\d+) runs \((\d+) targets × 2 scenarios × 3 rounds\) of 1100 ms each: about (\d+) s$/m.exec(stderr);
+    assert.ok(estimate, stderr);
+    assert.equal(Number(estimate[2]), engines.size);
+    assert.ok(took <= Number(estimate[3]), `--quick took ${took.toFixed(1)} s, estimated ${estimate[3]} s`);
     for (const file of ['results.json', 'results.md', 'chart.svg']) assert.ok(fs.existsSync(path.join(out, file)), file);
     assert.match(stderr, /100%/);
     fs.rmSync(out, { recursive: true, force: true });

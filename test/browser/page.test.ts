@@ -1,7 +1,9 @@
-// docs/contract.md §6 (issue 16): the built-in page (GET / on the WebSocket port,
-// src/ws/page.ts) in a real browser. Headless Chromium, driven by puppeteer-core
-// (nothing downloaded: Debian's chromium, which .ci/run installs), plays the seed's
-// example between two pages and a TCP client that acts as nc would.
+// docs/contract.md §6: the built-in page (GET / on the WebSocket port, src/ws/page.ts)
+// in a real browser. Headless Chromium, driven by puppeteer-core (nothing downloaded:
+// Debian's chromium, which .ci/run installs), plays the seed's example between two
+// pages and a TCP client that acts as nc would, and follows a server restart: the
+// page says it is reconnecting, disables Send, reconnects, and marks its own,
+// replayed (history) and live messages.
 //
 // Registered on Linux only (the Windows lane runs under Wine, with no Chromium, and
 // allows no pending test). Without /usr/bin/chromium it is pending, or failing when
@@ -20,7 +22,7 @@ const screenshots = process.env.ECHOCAST_SCREENSHOTS;
 
 /** The little of the DOM that the functions run in the page use (the tests compile without lib "dom"). */
 declare const document: {
-  querySelector(selector: string): { textContent: string | null; value?: string } | null;
+  querySelector(selector: string): { textContent: string | null; value?: string; disabled?: boolean } | null;
   querySelectorAll(selector: string): { length: number };
 };
 
@@ -66,15 +68,31 @@ async function openPage(url: string): Promise<Page> {
   return page;
 }
 
-/** The texts the page shows, one per message (#messages li). */
+/** The texts the page shows, one per message (#messages li.msg .text). */
 function shown(page: Page): Promise<string[]> {
-  return page.$$eval('#messages li', (items) => items.map((li) => li.textContent ?? ''));
+  return page.$$eval('#messages li.msg .text', (items) => items.map((t) => t.textContent ?? ''));
+}
+
+/** Each message as "KIND TEXT" (own, history or live), with its arrival time checked to be HH:MM:SS. */
+function marked(page: Page): Promise<string[]> {
+  return page.$$eval('#messages li.msg', (items) =>
+    items.map((li) => {
+      const kind = ['own', 'history', 'live'].find((k) => li.classList.contains(k)) ?? '?';
+      const time = li.querySelector('time')?.textContent ?? '';
+      return `${kind} ${li.querySelector('.text')?.textContent ?? ''}${/^\d\d:\d\d:\d\d$/.test(time) ? '' : ` (no time: ${JSON.stringify(time)})`}`;
+    }),
+  );
+}
+
+/** The page's notes (li.note), without their time. */
+function notes(page: Page): Promise<string[]> {
+  return page.$$eval('#messages li.note', (items) => items.map((li) => (li.textContent ?? '').replace(/^\d\d:\d\d:\d\d /, '')));
 }
 
 /** Waits until the page shows `n` messages; returns them all. */
 async function waitShown(page: Page, n: number): Promise<string[]> {
   try {
-    await page.waitForFunction((count: number) => document.querySelectorAll('#messages li').length >= count, { timeout: 10_000, polling: 50 }, n);
+    await page.waitForFunction((count: number) => document.querySelectorAll('#messages li.msg').length >= count, { timeout: 10_000, polling: 50 }, n);
   } catch (err) {
     throw new Error(`the page shows ${JSON.stringify(await shown(page))}, waiting for ${n} messages (state: ${await state(page)}): ${(err as Error).message}`);
   }
@@ -83,6 +101,20 @@ async function waitShown(page: Page, n: number): Promise<string[]> {
 
 function state(page: Page): Promise<string> {
   return page.$eval('#state', (s) => s.textContent ?? '');
+}
+
+function sendDisabled(page: Page): Promise<boolean> {
+  return page.$eval('#send', (b) => (b as unknown as { disabled: boolean }).disabled);
+}
+
+/** Waits until #state starts with `prefix`; returns it. */
+async function waitState(page: Page, prefix: string, timeout = 10_000): Promise<string> {
+  try {
+    await page.waitForFunction((p: string) => document.querySelector('#state')?.textContent?.startsWith(p), { timeout, polling: 20 }, prefix);
+  } catch (err) {
+    throw new Error(`#state is ${JSON.stringify(await state(page))}, waiting for "${prefix}…": ${(err as Error).message}`);
+  }
+  return state(page);
 }
 
 /** Types `text` into the page's input and sends it, with Enter or with the Send button. */
@@ -153,12 +185,59 @@ if (process.platform === 'linux') {
           }
         }
 
+        assert.deepEqual(await marked(a), ['own Hello', 'own World', 'live Wow', 'own That is so cool!', 'live hi from nc', 'live [binary 2 bytes]']);
+        assert.deepEqual(await marked(b), ['history World', 'own Wow', 'live That is so cool!', 'live hi from nc', 'live [binary 2 bytes]']);
+
         await server.close();
         for (const page of [a, b]) {
-          await page.waitForFunction(() => document.querySelector('#state')?.textContent?.startsWith('closed'), { timeout: 10_000, polling: 50 });
-          assert.equal(await state(page), 'closed 1001 server-closed');
+          assert.match(await waitState(page, 'closed'), /^closed 1001 server-closed, reconnecting in 0\.5 s$/);
           await page.close();
         }
+      });
+
+      register(engine)(`[${engine}] after a server restart the page says so, disables Send, reconnects with backoff, and marks history, own and live messages`, async function () {
+        this.timeout(60_000);
+        const first = await startWsServer(engine);
+        const { port, wsPort } = first;
+        const page = await openPage(`http://127.0.0.1:${wsPort}/`);
+        assert.equal(await sendDisabled(page), false, 'Send is enabled while open');
+        await waitClients(first.server, 1);
+        await say(page, 'before', 'enter');
+        const nc = await RawClient.connect(port);
+        assert.deepEqual(await nc.waitLines(1), ['before']);
+        nc.write('from nc\n');
+        await waitShown(page, 2);
+        nc.socket.destroy();
+
+        await first.server.close();
+        assert.equal(await waitState(page, 'closed 1001 server-closed'), 'closed 1001 server-closed, reconnecting in 0.5 s');
+        assert.equal(await sendDisabled(page), true, 'Send is disabled while closed');
+        // Typed while closed: Enter sends nothing, and the text stays in the input.
+        await page.type('#input', 'kept');
+        await page.keyboard.press('Enter');
+        assert.equal(await page.$eval('#input', (i) => (i as unknown as { value: string }).value), 'kept');
+        // Nobody listens now: each failed attempt doubles the wait (0.5, 1, 2 s).
+        assert.match(await waitState(page, 'closed 1006', 10_000), /^closed 1006, reconnecting in 1 s$/);
+        await waitState(page, 'closed 1006, reconnecting in 2 s', 10_000);
+        assert.equal(await sendDisabled(page), true);
+
+        // The server comes back on the same ports, and a message arrives before the page is back: its replay.
+        const second = await startWsServer(engine, { port, ws: { port: wsPort } });
+        const tcp = await RawClient.connect(port);
+        tcp.write('while you were away\n');
+        assert.deepEqual(await tcp.waitLines(1), ['while you were away']);
+        assert.equal(await waitState(page, 'open', 15_000), 'open');
+        assert.equal(await sendDisabled(page), false);
+        await waitShown(page, 3);
+        await page.$eval('#input', (i) => ((i as unknown as { value: string }).value = ''));
+        await say(page, 'back', 'click');
+        assert.deepEqual(await tcp.waitLines(2), ['while you were away', 'back']);
+        tcp.write('welcome back\n');
+        await waitShown(page, 5);
+        assert.deepEqual(await marked(page), ['own before', 'live from nc', 'history while you were away', 'own back', 'live welcome back']);
+        assert.deepEqual(await notes(page), ['disconnected: 1001 server-closed', 'reconnected']);
+        await page.close();
+        await second.server.close();
       });
     }
   });
