@@ -66,7 +66,7 @@ void PollEngine::disconnect(std::uint64_t id, const char* reason) {
 }
 
 void PollEngine::events_drained() {
-  if (!any_paused_.load(std::memory_order_acquire)) return;
+  if (!any_held_.load(std::memory_order_acquire)) return;
   room_signal_.store(true, std::memory_order_release);
   inbox_.wake();
 }

@@ -28,12 +28,13 @@
 //
 // WebSocket clients (docs/contract.md §6), with a WebSocket listener: a
 // second accept thread takes its connections; each gets its reader thread
-// at once, which reads the request head (WsSession) while the connection is
-// pending: no id, no event, no writer, at most max_pending_handshakes(), the
-// reaper interrupts one still pending after kWsHandshakeMs. On an upgrade
-// the reader sends the 101 itself and admits the client through the roster
-// (a refusal: close 1013 server-full, reported as for TCP); the page or an
-// error status is sent the same way, then the connection ends. Admitted, it
+// at once, which reads the request head while the connection awaits its
+// upgrade in the handshake list (handshake_list.h): no id, no event, no
+// writer; the reaper interrupts one still there after kWsHandshakeMs. On an
+// upgrade the reader sends the 101 itself and admits the client through the
+// roster (Connection::admit; a refusal: close 1013 server-full, reported as
+// for TCP); the page or an error status is sent the same way, then the
+// connection ends. Admitted, it
 // is a hub member with `ws` set: its writer gathers [header][payload] per
 // frame from the log, pongs reach the writer through the hub (sent between
 // batches, so at a frame boundary), and its close frame is sent when it is
@@ -45,12 +46,13 @@
 #include <new>
 #include <vector>
 
+#include "connection.h"
 #include "engine.h"
+#include "handshake_list.h"
 #include "hub.h"
 #include "listening.h"
 #include "roster.h"
 #include "stop_sequence.h"
-#include "ws_session.h"
 
 namespace echocast {
 
@@ -63,8 +65,10 @@ constexpr std::size_t kBatchBytes = 64 * 1024;
 
 class ThreadsEngine;
 
-// One connection: its hub membership, socket and two threads.
-struct Client : public HubMember {
+// One connection: its hub membership, its rules and state (Connection),
+// its socket and two threads.
+struct Client : public HubMember, public Connection {
+  Client(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {}
   ThreadsEngine* engine = nullptr;
   ec_socket_t sock = EC_INVALID_SOCKET;
   ec_thread_t reader;
@@ -74,36 +78,20 @@ struct Client : public HubMember {
   // Threads still running, plus one held by admit() until it has written
   // the fields above; guarded by the engine's mutex.
   int alive = 0;
-  // Set by the reader when the peer shut its write side (recv returned 0);
-  // read by the writer after a send error. Guarded by the hub's lock through
-  // the happens-before of close_member / next_batch; kept atomic for clarity.
-  std::atomic<bool> half_closed{false};
-  // WebSocket clients only: the protocol state (the reader's), whether the
-  // connection still awaits its upgrade (guarded by the engine's mutex),
-  // when that wait ends, its index in the engine's pending list, and the
-  // peer for the connection event.
-  std::unique_ptr<WsSession> session;
-  bool pending = false;
-  bool admitted = true;  // A WebSocket connection is admitted on its upgrade.
-  std::uint64_t deadline = 0;
-  std::size_t pending_index = 0;
-  std::string address;
-  int port = 0;
 
  protected:
   // A stopping server, and a finished client (everything owed was sent:
   // FanoutMember::finishing), end connections gracefully (the peer still
   // reads what was flushed); every other reason cuts the client at once.
-  // A WebSocket client is first sent its close frame (docs/contract.md §6)
-  // when no batch is in flight and the socket takes it now; after it, the
-  // end is graceful so that the frame arrives.
+  // A WebSocket client is first sent its close frame when
+  // Connection::close_frame_due says so and the socket takes it now; after
+  // it, the end is graceful so that the frame arrives.
   void on_close(Reason reason) override {
     bool framed = false;
-    if (session && !sending && cursor.offset == 0) {
+    if (close_frame_due(*this)) {
       // The reader's own (its peer's close, a protocol error), or the one
       // for this reason (the session itself is the reader's alone).
-      std::vector<std::uint8_t> frame =
-          farewell_.empty() ? WsSession::close_frame_for(reason) : farewell_;
+      std::vector<std::uint8_t> frame = farewell_.empty() ? close_frame_for(reason) : farewell_;
       std::size_t sent = 0;
       framed = ec_socket_send_now(sock, frame.data(), frame.size(), &sent).ok() &&
                sent == frame.size();
@@ -117,21 +105,11 @@ struct Client : public HubMember {
   }
 };
 
-FanoutOptions fanout_options(const EngineOptions& o) {
-  FanoutOptions f;
-  f.replay = o.replay;
-  f.echo_to_sender = o.echo_to_sender;
-  f.max_backlog_bytes = o.max_backlog_bytes;
-  f.slow_consumer_ms = o.slow_consumer_ms;
-  f.ws = o.has_ws();
-  return f;
-}
-
 class ThreadsEngine : public Engine {
  public:
   ThreadsEngine(const EngineOptions& options, EventSink* sink)
       : options_(options), sink_(sink), hub_(fanout_options(options)),
-        roster_(options.max_clients) {
+        roster_(options.max_clients), handshakes_(max_handshakes(options)) {
     ws_config_.path = options.ws_path;
     ws_config_.page = options.ws_page;
     ec_mutex_init(&mutex_);
@@ -224,7 +202,7 @@ class ThreadsEngine : public Engine {
       ws_listener_ = nullptr;
       // Handshakes in progress are dropped (never admitted: no event).
       ec_lock_guard lock(&mutex_);
-      for (Client* c : pending_) ec_socket_interrupt(c->sock);
+      interrupt_handshakes();
     }
     // Fix the set of frames to flush and give writers until the deadline.
     hub_.close_input();
@@ -246,8 +224,8 @@ class ThreadsEngine : public Engine {
         ec_cond_timed_wait(&idle_cond_, &mutex_, seq.next_ms() - now);
       }
       for (const auto& kv : clients_) ec_socket_interrupt(kv.second->sock);
-      for (Client* c : pending_) ec_socket_interrupt(c->sock);
-      while (!clients_.empty() || !pending_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
+      interrupt_handshakes();
+      while (!clients_.empty() || !handshakes_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
     }
     end_reaper();
     close_listener(&listener_);  // The listener is gone: releases the network.
@@ -327,7 +305,8 @@ class ThreadsEngine : public Engine {
     {
       ec_lock_guard lock(&mutex_);
       if (roster_.admit(clients_.size(), &id)) {
-        c = new (std::nothrow) Client;
+        c = new (std::nothrow)
+            Client(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
         refused = Reason::ClientError;
         if (c == nullptr) roster_.tally(refused);
       }
@@ -375,19 +354,18 @@ class ThreadsEngine : public Engine {
   void reader_loop(Client* c) {
     std::unique_ptr<std::uint8_t[]> buf(new (std::nothrow) std::uint8_t[kRecvBytes]);
     if (!buf) {
-      if (c->admitted) hub_.close_member(c, Reason::ClientError);
+      if (c->admitted()) hub_.close_member(c, Reason::ClientError);
       thread_done(c);
       return;
     }
     std::size_t leftover = 0;
-    if (c->session) {
-      // A WebSocket connection: its handshake first (pending, no event).
+    if (c->websocket()) {
+      // A WebSocket connection: its handshake first (no event).
       if (!handshake(c, buf.get(), &leftover)) {
         thread_done(c);
         return;
       }
     }
-    Framer framer(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
     FrameBatch batch;  // One read's frames, side by side in wire form.
     FrameBatchSink collect(&batch);
     std::vector<HubMember*> wake;  // Writers this reader's appends wake.
@@ -405,22 +383,14 @@ class ThreadsEngine : public Engine {
           // framer). docs/contract.md S11: it is sent what is queued for it,
           // then closed; with allowHalfOpen its writer keeps sending until
           // the socket fails (not a WebSocket: it has no half-close).
-          c->half_closed = true;
-          if (!options_.allow_half_open || c->session) hub_.finish_member(c);
+          if (c->peer_finished(options_.allow_half_open)) hub_.finish_member(c);
           break;
         }
       }
       batch.clear();
-      bool ok;
-      Reason why = Reason::FrameTooLarge;
-      if (c->session) {
-        ok = c->session->feed(buf.get(), n, &collect);
-        if (c->session->control_pending())  // A pong, sent by the writer.
-          hub_.queue_control(c, c->session->take_control(), WsSession::kMaxControlBytes);
-        if (!ok) why = c->session->reason();
-      } else {
-        ok = framer.feed(buf.get(), n, &collect);
-      }
+      bool ok = c->feed(buf.get(), n, &collect);
+      if (c->control_pending())  // A pong, sent by the writer.
+        hub_.queue_control(c, c->take_control(), WsSession::kMaxControlBytes);
       if (!batch.frames.empty()) {
         bool forward = forward_;
         // Cluster mode: the frames go to JS (and the stream), not the hub.
@@ -434,8 +404,8 @@ class ThreadsEngine : public Engine {
       }
       if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
       if (!ok) {
-        if (c->session) hub_.close_member(c, why, c->session->close_frame(why));
-        else hub_.close_member(c, why);
+        Reason why = c->close_reason();
+        hub_.close_member(c, why, c->close_frame(why));
         break;
       }
     }
@@ -445,34 +415,25 @@ class ThreadsEngine : public Engine {
   // ---- WebSocket (see the top of this file) ----------------------------------
 
   // A connection on the WebSocket listener: its reader reads the request
-  // head while it is pending; dropped when max_clients handshakes are
-  // pending already.
+  // head while it is in the handshake list; dropped when the list is full.
   void accept_ws(const Accepted& a) {
     std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
     Client* c = nullptr;
     {
       ec_lock_guard lock(&mutex_);
-      if (!stopping_ && pending_.size() < max_pending_handshakes(options_))
-        c = new (std::nothrow) Client;
-      if (c != nullptr) {
-        c->session.reset(new (std::nothrow) WsSession(&ws_config_, options_.framing, max_frame));
-        if (!c->session) {
-          delete c;
-          c = nullptr;
-        }
+      if (!stopping_ && !handshakes_.full())
+        c = new (std::nothrow) Client(options_.framing, max_frame);
+      if (c != nullptr && !c->start_websocket(&ws_config_)) {
+        delete c;
+        c = nullptr;
       }
       if (c != nullptr) {
         c->engine = this;
         c->sock = a.sock;
         c->ws = true;
-        c->pending = true;
-        c->admitted = false;
-        c->address = a.address;
-        c->port = a.port;
-        c->deadline = ec_now_ms() + kWsHandshakeMs;
-        c->pending_index = pending_.size();
+        c->set_peer(a.address, a.port);
         c->alive = 2;  // The reader, and this function until it is done.
-        pending_.push_back(c);
+        handshakes_.add(c, ec_now_ms());
         ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
       }
     }
@@ -491,41 +452,38 @@ class ThreadsEngine : public Engine {
   }
 
   // Sends all of `data` on a client's socket (before its writer exists).
-  static bool send_bytes(ec_socket_t s, const std::uint8_t* data, std::size_t len) {
-    ec_iovec piece = {data, len};
+  static bool send_bytes(ec_socket_t s, const std::vector<std::uint8_t>& data) {
+    ec_iovec piece = {data.data(), data.size()};
     return ec_socket_send_all(s, &piece, 1).ok();
   }
 
-  // The pending phase of a WebSocket connection, on its reader thread.
-  // Returns true when the client was admitted (its writer runs); *leftover
-  // is then how many bytes at the start of buf are its first WebSocket
-  // bytes. False: the connection is over (answered, refused or dropped).
+  // The handshake of a WebSocket connection, on its reader thread. Returns
+  // true when the client was admitted (its writer runs); *leftover is then
+  // how many bytes at the start of buf are its first WebSocket bytes.
+  // False: the connection is over (answered, refused or dropped).
   bool handshake(Client* c, std::uint8_t* buf, std::size_t* leftover) {
-    WsSession* session = c->session.get();
     for (;;) {
       std::size_t n = 0;
       ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
       if (!err.ok() || n == 0) return false;  // Gone before its upgrade, or dropped.
       std::size_t consumed = 0;
-      ws::Handshake::Result r = session->handshake(buf, n, &consumed);
+      ws::Handshake::Result r = c->handshake(buf, n, &consumed);
       if (r == ws::Handshake::Result::NeedMore) continue;
-      std::vector<std::uint8_t> answer = session->take_control();
       if (r != ws::Handshake::Result::Upgrade) {
         // The page or an error status, then the end.
-        if (send_bytes(c->sock, answer.data(), answer.size())) linger(c, buf);
+        if (send_bytes(c->sock, c->take_control())) linger(c, buf);
         return false;
       }
-      if (!send_bytes(c->sock, answer.data(), answer.size())) return false;
+      if (!send_bytes(c->sock, c->take_control())) return false;  // The 101.
       std::uint64_t id = 0;
       bool admitted = false;
       {
         ec_lock_guard lock(&mutex_);
         if (stopping_) return false;
-        admitted = roster_.admit(clients_.size(), &id);
+        admitted = c->admit(&roster_, clients_.size(), &id);
         if (admitted) {
-          remove_pending(c);
+          handshakes_.remove(c);
           c->id = id;
-          c->admitted = true;
           c->alive += 1;  // The writer.
           clients_[id] = c;
           hub_.join(c);  // Under the same lock, as in admit().
@@ -533,13 +491,12 @@ class ThreadsEngine : public Engine {
       }
       if (!admitted) {
         // docs/contract.md §6: the upgrade completed, then close 1013
-        // server-full; tallied by the roster, reported as for TCP.
+        // server-full (queued by admit); reported as for TCP.
         sink_->on_disconnect(id, reason_name(Reason::ServerFull));
-        std::vector<std::uint8_t> full = WsSession::close_frame_for(Reason::ServerFull);
-        if (send_bytes(c->sock, full.data(), full.size())) linger(c, buf);
+        if (send_bytes(c->sock, c->take_control())) linger(c, buf);
         return false;
       }
-      sink_->on_connection(id, c->address, c->port);
+      sink_->on_connection(id, c->peer_address(), c->peer_port());
       err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
       c->writer_started = err.ok();
       if (!err.ok()) {
@@ -559,35 +516,26 @@ class ThreadsEngine : public Engine {
   // (or the handshake's deadline, which interrupts the socket) ends it.
   void linger(Client* c, std::uint8_t* buf) {
     ec_socket_shutdown_send(c->sock);
+    c->answered();
     for (;;) {
       std::size_t n = 0;
       if (!ec_socket_recv(c->sock, buf, kRecvBytes, &n).ok() || n == 0) return;
     }
   }
 
-  // Takes a connection off the pending list (under mutex_).
-  void remove_pending(Client* c) {
-    if (!c->pending) return;
-    c->pending = false;
-    Client* last = pending_.back();
-    pending_[c->pending_index] = last;
-    last->pending_index = c->pending_index;
-    pending_.pop_back();
+  // Interrupts every connection in its handshake (under mutex_).
+  void interrupt_handshakes() {
+    for (Connection* c : handshakes_.connections())
+      ec_socket_interrupt(static_cast<Client*>(c)->sock);
   }
 
-  // Interrupts the pending connections whose deadline passed (under
-  // mutex_); returns the next deadline (0: none).
-  std::uint64_t expire_pending_locked(std::uint64_t now) {
-    std::uint64_t next = 0;
-    for (Client* c : pending_) {
-      if (c->deadline == 0) continue;  // Already interrupted.
-      if (now >= c->deadline) {
-        c->deadline = 0;
-        ec_socket_interrupt(c->sock);
-        continue;
-      }
-      if (next == 0 || c->deadline < next) next = c->deadline;
-    }
+  // Interrupts the handshakes whose deadline passed (under mutex_); returns
+  // the next deadline (0: none).
+  std::uint64_t expire_handshakes_locked(std::uint64_t now) {
+    expired_.clear();
+    std::uint64_t next = handshakes_.expire(now, &expired_);
+    for (Connection* c : expired_) ec_socket_interrupt(static_cast<Client*>(c)->sock);
+    expired_.clear();
     return next;
   }
 
@@ -599,7 +547,7 @@ class ThreadsEngine : public Engine {
         break;
       ec_error err = ec_socket_send_all(c->sock, pieces, count);
       if (!err.ok()) {
-        hub_.send_failed(c, c->half_closed ? Reason::ClientClosed : Reason::ClientError);
+        hub_.send_failed(c, c->failure_reason());
         break;
       }
     }
@@ -624,7 +572,7 @@ class ThreadsEngine : public Engine {
         for (;;) {
           // It also ends WebSocket handshakes that take too long.
           std::uint64_t now = ec_now_ms();
-          std::uint64_t next = pending_.empty() ? 0 : expire_pending_locked(now);
+          std::uint64_t next = handshakes_.empty() ? 0 : expire_handshakes_locked(now);
           if (!dead_.empty() || reaper_exit_) break;
           if (next == 0) ec_cond_wait(&reaper_cond_, &mutex_);
           else ec_cond_timed_wait(&reaper_cond_, &mutex_, next - now);
@@ -641,12 +589,12 @@ class ThreadsEngine : public Engine {
   void finish(Client* c) {
     if (c->reader_started) ec_thread_join(&c->reader);
     if (c->writer_started) ec_thread_join(&c->writer);
-    if (!c->admitted) {
+    if (!c->admitted()) {
       // A WebSocket connection never admitted: no event, no tally.
       {
         ec_lock_guard lock(&mutex_);
-        remove_pending(c);
-        if (clients_.empty() && pending_.empty()) ec_cond_broadcast(&idle_cond_);
+        handshakes_.remove(c);
+        if (clients_.empty() && handshakes_.empty()) ec_cond_broadcast(&idle_cond_);
       }
       ec_socket_close(c->sock);
       delete c;
@@ -660,7 +608,7 @@ class ThreadsEngine : public Engine {
       ec_lock_guard lock(&mutex_);
       clients_.erase(c->id);  // Before the close: stop() may interrupt clients_.
       roster_.tally(reason);
-      if (clients_.empty() && pending_.empty()) ec_cond_broadcast(&idle_cond_);
+      if (clients_.empty() && handshakes_.empty()) ec_cond_broadcast(&idle_cond_);
     }
     ec_socket_close(c->sock);
     delete c;
@@ -693,7 +641,8 @@ class ThreadsEngine : public Engine {
   std::map<std::uint64_t, Client*> clients_;
   std::vector<Client*> dead_;
   // WebSocket connections awaiting their upgrade (not in clients_).
-  std::vector<Client*> pending_;
+  HandshakeList handshakes_;
+  std::vector<Connection*> expired_;
   bool stopping_ = false;
   bool reaper_exit_ = false;
 };

@@ -51,16 +51,18 @@ void PollEngine::loop() {
         for (std::size_t i = 0; i < more; ++i) handle(events[i]);
       if (woken2 && inbox_.pending()) take_commands();
     }
-    if (room_signal_.exchange(false, std::memory_order_acq_rel)) resume_paused();
+    if (room_signal_.exchange(false, std::memory_order_acq_rel)) release_held();
     if (accept_resume_at_ != 0 && ec_now_ms() >= accept_resume_at_) resume_accept();
-    if (pending_deadline_ != 0 && ec_now_ms() >= pending_deadline_) expire_pending();
+    if (handshakes_.next_deadline() != 0 && ec_now_ms() >= handshakes_.next_deadline())
+      expire_handshakes();
     commit_counters();  // Before the sends: stats never lag what clients got.
     if (flush_now()) flush();
     reap();
     if (stop_.stopping() && stop_progress()) break;
   }
   for (PollClient* c : clients_) close_client(c, Reason::ServerClosed);
-  while (!pending_.empty()) drop_pending(pending_.back());
+  while (!handshakes_.empty())
+    drop_handshake(static_cast<PollClient*>(handshakes_.connections().back()));
   reap();
   stop_listening();
 }
@@ -73,8 +75,8 @@ int PollEngine::timeout_ms() const {
   std::uint64_t until = stop_.next_ms();
   if (accept_resume_at_ != 0 && (until == 0 || accept_resume_at_ < until))
     until = accept_resume_at_;
-  if (pending_deadline_ != 0 && (until == 0 || pending_deadline_ < until))
-    until = pending_deadline_;
+  std::uint64_t handshake_due = handshakes_.next_deadline();
+  if (handshake_due != 0 && (until == 0 || handshake_due < until)) until = handshake_due;
   // Reading is paused: wake at its deadline (slow_clock time, 1 ms late at most).
   if (fanout_.paused() && (until == 0 || fanout_.pause_deadline() < until))
     until = fanout_.pause_deadline();
@@ -113,15 +115,15 @@ void PollEngine::handle(const ec_poll_event& ev) {
   }
   PollClient* c = static_cast<PollClient*>(ev.data);
   if (c->closing) return;  // Closed earlier in this batch.
-  if (c->pending) {
-    handle_pending(c, ev);
+  if (c->in_handshake()) {
+    handle_handshake(c, ev);
     return;
   }
   if (ev.events & EC_POLL_OUT) {
     c->blocked = false;
     need_flush_ = true;
   }
-  if (c->reading && !c->paused && (ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) {
+  if (c->reading() && !c->held && (ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) {
     // docs/contract.md S7: what this turn appended may take a backlog past
     // the limit: the rest waits for the sends and the review (input stays
     // readable, level-triggered). A hang-up or error is read all the same:
@@ -135,14 +137,12 @@ void PollEngine::handle(const ec_poll_event& ev) {
     return;
   }
   if (ev.events & EC_POLL_ERR) {
-    // Not reading (half-closed, or paused): a send would fail now.
-    close_client(c, c->ending        ? Reason::ServerClosed
-                   : c->half_closed ? Reason::ClientClosed
-                                    : Reason::ClientError);
+    // Not reading (half-closed, or held): a send would fail now.
+    close_client(c, c->failure_reason());
     return;
   }
-  if ((ev.events & EC_POLL_HUP) && !c->reading) {
-    if (c->ending) {
+  if ((ev.events & EC_POLL_HUP) && !c->reading()) {
+    if (c->state() == Connection::State::Ending) {
       close_client(c, Reason::ServerClosed);
     } else if (!c->blocked) {
       // Half-closed and hung up (finished both ways, see EC_POLL_HUP).
@@ -231,7 +231,7 @@ void PollEngine::enroll(PollClient* c, std::uint64_t id, const std::string& addr
   // the time its connection event is pushed (contract S8): publish the
   // turn's count first.
   commit_counters();
-  // In the hub before it is counted (stats().clients): a frame appended
+  // In the fanout before it is counted (stats().clients): a frame appended
   // from now on reaches it.
   fanout_.join(c);
   clients_.push_back(c);
@@ -248,9 +248,9 @@ void PollEngine::read_client(PollClient* c) {
   if ((forward || messages) && !sink_->events_room()) {
     // JS has too many event bytes pending: this client waits (its socket
     // fills, its sender slows down) until events_drained().
-    c->paused = true;
-    paused_.push_back(c);
-    any_paused_.store(true, std::memory_order_release);
+    c->held = true;
+    held_.push_back(c);
+    any_held_.store(true, std::memory_order_release);
     update_interest(c);
     return;
   }
@@ -259,21 +259,19 @@ void PollEngine::read_client(PollClient* c) {
   ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
   if (err.code == EC_EAGAIN) return;
   if (!err.ok()) {
-    close_client(c, c->ending ? Reason::ServerClosed : Reason::ClientError);
+    close_client(c, c->failure_reason());
     return;
   }
   if (n == 0) {
     // End of stream: a partial frame is dropped (never fed again).
-    if (c->ending) {
+    if (c->state() == Connection::State::Ending) {
       close_client(c, Reason::ServerClosed);
       return;
     }
-    c->half_closed = true;
-    c->reading = false;
     // docs/contract.md S11: sent what is queued for it now, then closed
     // (send_to), at once if nothing is; with allowHalfOpen it keeps
     // receiving until a send fails (not a WebSocket: it has no half-close).
-    if ((!options_.allow_half_open || c->ws) && fanout_.finish(c)) {
+    if (c->peer_finished(options_.allow_half_open) && fanout_.finish(c)) {
       close_client(c, Reason::ClientClosed);
       return;
     }
@@ -289,38 +287,31 @@ void PollEngine::read_client(PollClient* c) {
 bool PollEngine::consume(PollClient* c, const std::uint8_t* data, std::size_t n) {
   read_sink_.client = c;
   forwarded_.clear();
-  bool ok;
-  Reason why = Reason::FrameTooLarge;
-  if (c->session) {
-    ok = c->session->feed(data, n, &read_sink_);
-    if (!ok) why = c->session->reason();
-    if (c->session->control_pending()) need_flush_ = true;  // A pong.
-  } else {
-    ok = c->framer.feed(data, n, &read_sink_);
-  }
+  bool ok = c->feed(data, n, &read_sink_);
+  if (c->control_pending()) need_flush_ = true;  // A pong.
   if (!forwarded_.frames.empty()) {
     sink_->on_frames(c->id, forwarded_.bytes.data(), forwarded_.bytes.size(),
                      forwarded_.frames.size(), false);
     if (forwarded_.bytes.capacity() > 2 * kRecvBytes) forwarded_ = FrameBatch();
   }
-  if (!ok) close_client(c, why);
+  if (!ok) close_client(c, c->close_reason());
   return ok;
 }
 
-void PollEngine::resume_paused() {
+void PollEngine::release_held() {
   std::vector<PollClient*> still;
   bool room = stop_.stopping() || sink_->events_room();
-  for (PollClient* c : paused_) {
-    if (c->closing || !c->paused) continue;
+  for (PollClient* c : held_) {
+    if (c->closing || !c->held) continue;
     if (!room) {
       still.push_back(c);
       continue;
     }
-    c->paused = false;
+    c->held = false;
     update_interest(c);
   }
-  paused_.swap(still);
-  any_paused_.store(!paused_.empty(), std::memory_order_release);
+  held_.swap(still);
+  any_held_.store(!held_.empty(), std::memory_order_release);
 }
 
 void PollEngine::take_commands() {
@@ -357,7 +348,7 @@ void PollEngine::flush() {
     coalescer_.flushed(fanout_.log().head_bytes());
     for (PollClient* c : clients_)
       if (!c->closing && !c->blocked &&
-          (fanout_.pending(c) || (c->session && c->session->control_pending())))
+          (fanout_.pending(c) || c->control_pending()))
         send_to(c);
   } else if (!fanout_.paused()) {
     return;
@@ -388,7 +379,7 @@ void PollEngine::send_to(PollClient* c) {
   for (int k = 0; k < kSendsPerTurn; ++k) {
     // A WebSocket client's control bytes go first, at a frame boundary; in
     // the middle of a frame, the rest of that frame goes first.
-    bool control = c->session && c->session->control_pending();
+    bool control = c->control_pending();
     if (control && c->cursor.offset == 0) {
       if (!send_control(c)) return;
       continue;
@@ -403,9 +394,7 @@ void PollEngine::send_to(PollClient* c) {
       return;
     }
     if (!err.ok()) {
-      close_client(c, c->ending        ? Reason::ServerClosed
-                   : c->half_closed ? Reason::ClientClosed
-                                    : Reason::ClientError);
+      close_client(c, c->failure_reason());
       return;
     }
     fanout_.advance(c, sent, g.end);
@@ -418,7 +407,7 @@ void PollEngine::send_to(PollClient* c) {
     close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
     return;
   }
-  if (!fanout_.pending(c) && !(c->session && c->session->control_pending())) {
+  if (!fanout_.pending(c) && !c->control_pending()) {
     if (c->interest & EC_POLL_OUT) update_interest(c);
   } else {
     need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
@@ -432,7 +421,7 @@ void PollEngine::block(PollClient* c) {
 
 void PollEngine::update_interest(PollClient* c) {
   unsigned want = 0;
-  if (c->reading && !c->paused) want |= EC_POLL_IN | EC_POLL_GATED;
+  if (c->reading() && !c->held) want |= EC_POLL_IN | EC_POLL_GATED;
   if (c->blocked) want |= EC_POLL_OUT;
   set_interest(c, want, false);
 }
@@ -458,7 +447,8 @@ void PollEngine::set_interest(PollClient* c, unsigned want, bool park) {
 void PollEngine::close_client(PollClient* c, Reason reason) {
   if (!fanout_.close(c, reason)) return;
   fanout_.leave(c);
-  if (c->session) send_close_frame(c, reason);
+  send_close_frame(c, reason);
+  c->closed();
   if (c->registered) ec_poller_remove(poller_, c->sock);
   c->registered = false;
   ec_socket_close(c->sock);
@@ -471,21 +461,21 @@ void PollEngine::close_client(PollClient* c, Reason reason) {
 }
 
 void PollEngine::reap() {
-  for (PollClient* c : dead_pending_) delete c;
-  dead_pending_.clear();
+  for (PollClient* c : dead_handshakes_) delete c;
+  dead_handshakes_.clear();
   if (dead_ == 0) return;
   dead_ = 0;
   auto keep = std::partition(clients_.begin(), clients_.end(),
                              [](PollClient* c) { return !c->closing; });
   for (auto it = keep; it != clients_.end(); ++it) delete *it;
   clients_.erase(keep, clients_.end());
-  if (!paused_.empty()) {
-    // Paused entries may point at freed clients: keep the live ones.
+  if (!held_.empty()) {
+    // Held entries may point at freed clients: keep the live ones.
     std::vector<PollClient*> live;
-    for (PollClient* c : paused_)
+    for (PollClient* c : held_)
       if (by_id_.count(c->id) != 0 && by_id_[c->id] == c) live.push_back(c);
-    paused_.swap(live);
-    any_paused_.store(!paused_.empty(), std::memory_order_release);
+    held_.swap(live);
+    any_held_.store(!held_.empty(), std::memory_order_release);
   }
 }
 
@@ -498,8 +488,9 @@ void PollEngine::commit_counters() {
 void PollEngine::begin_stop(std::uint64_t deadline_ms) {
   if (!stop_.begin(ec_now_ms(), deadline_ms)) return;
   stop_listening();
-  while (!pending_.empty()) drop_pending(pending_.back());  // Never admitted: no event.
-  resume_paused();  // Nothing is forwarded or reported now: read freely.
+  while (!handshakes_.empty())  // Never admitted: no event.
+    drop_handshake(static_cast<PollClient*>(handshakes_.connections().back()));
+  release_held();  // Nothing is forwarded or reported now: read freely.
   if (!gate_open_) {  // Nor paced: what arrives is dropped, end of stream must be seen.
     ec_poller_gate_input(poller_, true);
     gate_open_ = true;
@@ -513,14 +504,15 @@ bool PollEngine::stop_progress() {
     // sent, then end of stream); the peer's answer closes the socket.
     for (PollClient* c : clients_) {
       if (c->closing) continue;
-      c->ending = true;
+      bool half_closed = c->state() == Connection::State::Finishing;
+      c->end();
       // docs/contract.md §6: a WebSocket client is told with close 1001.
-      if (c->session) send_close_frame(c, Reason::ServerClosed);
+      send_close_frame(c, Reason::ServerClosed);
       ec_socket_shutdown_send(c->sock);
-      if (c->half_closed) {
+      if (half_closed) {
         close_client(c, Reason::ServerClosed);
-      } else if (!c->registered || c->paused) {
-        c->paused = false;
+      } else if (!c->registered || c->held) {
+        c->held = false;
         update_interest(c);
       }
     }
@@ -532,20 +524,15 @@ bool PollEngine::stop_progress() {
 // ---- WebSocket --------------------------------------------------------------
 
 void PollEngine::accept_ws(const Accepted& a) {
+  PollClient* c = nullptr;
   // Handshakes in progress are bounded like clients (they hold a socket and
   // up to a request head each), and are not counted as clients.
-  if (pending_.size() >= max_pending_handshakes(options_)) {
-    ec_socket_close(a.sock);
-    return;
-  }
-  std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
-  PollClient* c = new (std::nothrow) PollClient(options_.framing, max_frame);
-  if (c != nullptr) {
-    c->session.reset(new (std::nothrow) WsSession(&ws_config_, options_.framing, max_frame));
-    if (!c->session) {
-      delete c;
-      c = nullptr;
-    }
+  if (!handshakes_.full())
+    c = new (std::nothrow)
+        PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+  if (c != nullptr && !c->start_websocket(&ws_config_)) {
+    delete c;
+    c = nullptr;
   }
   if (c == nullptr) {
     ec_socket_close(a.sock);
@@ -562,17 +549,12 @@ void PollEngine::accept_ws(const Accepted& a) {
   c->sock = a.sock;
   c->registered = true;
   c->interest = EC_POLL_IN;
-  c->pending = true;
-  c->address = a.address;
-  c->port = a.port;
-  c->deadline = ec_now_ms() + kWsHandshakeMs;
-  c->pending_index = pending_.size();
-  pending_.push_back(c);
-  if (pending_deadline_ == 0 || c->deadline < pending_deadline_) pending_deadline_ = c->deadline;
+  c->set_peer(a.address, a.port);
+  handshakes_.add(c, ec_now_ms());
 }
 
-void PollEngine::handle_pending(PollClient* c, const ec_poll_event& ev) {
-  if ((ev.events & EC_POLL_OUT) && c->answering && !c->shut) {
+void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
+  if ((ev.events & EC_POLL_OUT) && c->state() == Connection::State::Answering) {
     if (!answer(c)) return;
   }
   if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
@@ -581,38 +563,38 @@ void PollEngine::handle_pending(PollClient* c, const ec_poll_event& ev) {
   ec_error err = ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n);
   if (err.code == EC_EAGAIN) return;
   if (!err.ok() || n == 0) {
-    drop_pending(c);  // Gone before its upgrade, or answered and done.
+    drop_handshake(c);  // Gone before its upgrade, or answered and done.
     return;
   }
-  if (c->answering) return;  // Whatever it sends after our answer is dropped.
+  // Whatever it sends after our answer is dropped.
+  if (c->state() != Connection::State::AwaitingUpgrade) return;
   std::size_t consumed = 0;
-  ws::Handshake::Result r = c->session->handshake(buf_.get(), n, &consumed);
+  ws::Handshake::Result r = c->handshake(buf_.get(), n, &consumed);
   if (r == ws::Handshake::Result::NeedMore) return;
   if (r == ws::Handshake::Result::Upgrade) {
     upgrade(c, buf_.get() + consumed, n - consumed);
     return;
   }
-  c->answering = true;  // The page or an error status, then the end.
-  answer(c);
+  answer(c);  // The page or an error status, then the end.
 }
 
 bool PollEngine::answer(PollClient* c) {
-  while (c->session->control_pending()) {
-    ec_iovec piece = {c->session->control_data(), c->session->control_size()};
+  while (c->control_pending()) {
+    ec_iovec piece = {c->control_data(), c->control_size()};
     std::size_t sent = 0;
     ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
     if (err.code == EC_EAGAIN) break;
     if (!err.ok()) {
-      drop_pending(c);
+      drop_handshake(c);
       return false;
     }
-    c->session->control_sent(sent);
+    c->control_sent(sent);
     if (sent < piece.len) break;
   }
-  if (c->session->control_pending()) {
+  if (c->control_pending()) {
     if (!(c->interest & EC_POLL_OUT)) {
       if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN | EC_POLL_OUT, c).ok()) {
-        drop_pending(c);
+        drop_handshake(c);
         return false;
       }
       c->interest = EC_POLL_IN | EC_POLL_OUT;
@@ -622,10 +604,10 @@ bool PollEngine::answer(PollClient* c) {
   // All sent: end of stream for the peer; its own end of stream (or the
   // deadline) drops the connection.
   ec_socket_shutdown_send(c->sock);
-  c->shut = true;
+  c->answered();
   if (c->interest != EC_POLL_IN) {
     if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN, c).ok()) {
-      drop_pending(c);
+      drop_handshake(c);
       return false;
     }
     c->interest = EC_POLL_IN;
@@ -635,20 +617,17 @@ bool PollEngine::answer(PollClient* c) {
 
 void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t len) {
   std::uint64_t id = 0;
-  if (!roster_.admit(clients_.size(), &id)) {
+  if (!c->admit(&roster_, clients_.size(), &id)) {
     // docs/contract.md §6: the upgrade completes, then close 1013
-    // server-full; tallied by the roster, reported as for TCP.
-    c->session->queue_control(c->session->close_frame(Reason::ServerFull));
-    c->answering = true;
+    // server-full (queued by admit); reported as for TCP.
     sink_->on_disconnect(id, reason_name(Reason::ServerFull));
     answer(c);
     return;
   }
-  // Out of the pending list, into the clients.
-  unlist_pending(c);
-  c->pending = false;
+  // Out of the handshake list, into the clients.
+  handshakes_.remove(c);
   c->ws = true;
-  enroll(c, id, c->address, c->port);
+  enroll(c, id, c->peer_address(), c->peer_port());
   update_interest(c);
   if (c->closing || len == 0) return;
   // Bytes that came with the head: the first WebSocket frames.
@@ -659,42 +638,27 @@ void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t le
   consume(c, data, len);
 }
 
-void PollEngine::drop_pending(PollClient* c) {
+void PollEngine::drop_handshake(PollClient* c) {
   if (c->closing) return;
   c->closing = true;
+  c->closed();
   if (c->registered) ec_poller_remove(poller_, c->sock);
   c->registered = false;
   ec_socket_close(c->sock);
   c->sock = EC_INVALID_SOCKET;
-  unlist_pending(c);
-  dead_pending_.push_back(c);
+  handshakes_.remove(c);
+  dead_handshakes_.push_back(c);
 }
 
-void PollEngine::unlist_pending(PollClient* c) {
-  PollClient* last = pending_.back();
-  pending_[c->pending_index] = last;
-  last->pending_index = c->pending_index;
-  pending_.pop_back();
-  if (pending_.empty()) pending_deadline_ = 0;
-}
-
-void PollEngine::expire_pending() {
-  std::uint64_t now = ec_now_ms();
-  std::uint64_t next = 0;
-  for (std::size_t i = 0; i < pending_.size();) {
-    PollClient* c = pending_[i];
-    if (now >= c->deadline) {
-      drop_pending(c);  // Swaps the last one into i.
-      continue;
-    }
-    if (next == 0 || c->deadline < next) next = c->deadline;
-    ++i;
-  }
-  pending_deadline_ = next;
+void PollEngine::expire_handshakes() {
+  expired_.clear();
+  handshakes_.expire(ec_now_ms(), &expired_);
+  for (Connection* c : expired_) drop_handshake(static_cast<PollClient*>(c));
+  expired_.clear();
 }
 
 bool PollEngine::send_control(PollClient* c) {
-  ec_iovec piece = {c->session->control_data(), c->session->control_size()};
+  ec_iovec piece = {c->control_data(), c->control_size()};
   std::size_t sent = 0;
   ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
   if (err.code == EC_EAGAIN) {
@@ -702,10 +666,10 @@ bool PollEngine::send_control(PollClient* c) {
     return false;
   }
   if (!err.ok()) {
-    close_client(c, c->ending ? Reason::ServerClosed : Reason::ClientError);
+    close_client(c, c->failure_reason());
     return false;
   }
-  c->session->control_sent(sent);
+  c->control_sent(sent);
   if (sent < piece.len) {
     block(c);
     return false;
@@ -714,15 +678,12 @@ bool PollEngine::send_control(PollClient* c) {
 }
 
 void PollEngine::send_close_frame(PollClient* c, Reason reason) {
-  if (c->close_sent || c->sock == EC_INVALID_SOCKET) return;
-  c->close_sent = true;
-  // In the middle of a data message the close frame cannot go: the socket
-  // closes without it (best effort, docs/contract.md §6).
-  if (c->cursor.offset != 0) return;
-  std::vector<std::uint8_t> frame = c->session->close_frame(reason);
-  ec_iovec pieces[2] = {{c->session->control_data(), c->session->control_size()},
+  if (c->sock == EC_INVALID_SOCKET || !c->close_frame_due(*c)) return;
+  std::vector<std::uint8_t> frame = c->close_frame(reason);
+  bool control = c->control_pending();
+  ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},
                         {frame.data(), frame.size()}};
-  std::size_t first = c->session->control_pending() ? 0 : 1;
+  std::size_t first = control ? 0 : 1;
   std::size_t sent = 0;
   ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
   if (reason == Reason::ServerClosed) return;  // Stop: the peer's answer is awaited.
