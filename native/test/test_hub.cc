@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/hub.h"
+#include "../core/threads/hub.h"
 #include "unit.h"
 
 using namespace echocast;

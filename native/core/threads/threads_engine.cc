@@ -46,13 +46,13 @@
 #include <new>
 #include <vector>
 
-#include "connection.h"
-#include "engine.h"
-#include "handshake_list.h"
+#include "../connection.h"
+#include "../engine.h"
+#include "../handshake_list.h"
+#include "../listening.h"
+#include "../roster.h"
+#include "../stop_sequence.h"
 #include "hub.h"
-#include "listening.h"
-#include "roster.h"
-#include "stop_sequence.h"
 
 namespace echocast {
 

@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "../platform/platform.h"
-#include "fanout.h"
-#include "frame_batch.h"
-#include "reasons.h"
+#include "../../platform/platform.h"
+#include "../fanout.h"
+#include "../frame_batch.h"
+#include "../reasons.h"
 
 namespace echocast {
 
