@@ -22,8 +22,10 @@
         "native/core/inbox.cc",
         "native/core/listening.cc",
         "native/core/threads/threads_engine.cc",
+        "native/core/threads/threads_client.cc",
         "native/core/poll/poll_engine.cc",
         "native/core/poll/poll_loop.cc",
+        "native/core/poll/poll_client.cc",
         "native/core/event_queue.cc",
         "native/core/websocket.cc",
         "native/platform/common.cc"

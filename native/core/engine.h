@@ -94,7 +94,7 @@ struct ListenResult {
 // Counters for stats().
 struct EngineStats {
   std::uint64_t clients = 0;
-  HubCounters hub;
+  FanoutCounters counters;
   // Flow control (docs/contract.md S7): pause episodes so far, and their
   // total length in ms (a running one counts up to now).
   std::uint64_t read_pauses = 0;

@@ -154,8 +154,8 @@ ENGINE_TEST(engine_seed_example_and_stop) {
   CHECK(rec.wait_for("message 1 That is so cool!"));
   EngineStats s = e->stats();
   CHECK_EQ(s.clients, 2u);
-  CHECK_EQ(s.hub.frames_in, 4u);
-  CHECK_EQ(s.hub.frames_out, 7u);
+  CHECK_EQ(s.counters.frames_in, 4u);
+  CHECK_EQ(s.counters.frames_out, 7u);
   e->broadcast(reinterpret_cast<const std::uint8_t*>("bye\n"), 4);
   // Stop on another thread while the clients, like real peers, read what
   // was flushed, see end of stream and close their side (which a graceful
@@ -226,7 +226,7 @@ ENGINE_TEST(engine_many_clients_broadcast) {
   CHECK(rec.wait_for("connection " + std::to_string(kN) + " 127.0.0.1"));
   e->broadcast(reinterpret_cast<const std::uint8_t*>("all\n"), 4);
   for (int i = 0; i < kN; ++i) CHECK_EQ(recv_n(socks[i], 4), std::string("all\n"));
-  CHECK_EQ(e->stats().hub.frames_out, static_cast<std::uint64_t>(kN));
+  CHECK_EQ(e->stats().counters.frames_out, static_cast<std::uint64_t>(kN));
   e->stop(500);
   for (int i = 0; i < kN; ++i) ec_socket_close(socks[i]);
   CHECK_EQ(e->stats().disconnects["server-closed"], static_cast<std::uint64_t>(kN));
@@ -258,7 +258,7 @@ ENGINE_TEST(engine_forward_inject_disconnect) {
   e->inject(reinterpret_cast<const std::uint8_t*>("z\n"), 2, 0);
   CHECK_EQ(recv_n(b, 6), std::string("x\ny\nz\n"));
   CHECK_EQ(recv_n(a, 2), std::string("z\n"));
-  CHECK_EQ(e->stats().hub.frames_in, 6u);
+  CHECK_EQ(e->stats().counters.frames_in, 6u);
   e->disconnect(1, "cluster-unavailable");
   CHECK(rec.wait_for("disconnect 1 cluster-unavailable"));
   e->disconnect(1, "client-error");  // Gone: no-op.

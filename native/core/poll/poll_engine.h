@@ -1,5 +1,6 @@
-// poll_engine.h — the poll engine, shared by engine_poll.cc (its face to
-// other threads) and poll_loop.cc (the loop): one I/O thread multiplexes
+// poll_engine.h — the poll engine (native-poll), shared by poll_engine.cc
+// (its face to other threads), poll_loop.cc (the loop) and poll_client.cc
+// (one client's reads, sends and handshake): one I/O thread multiplexes
 // every socket (ec_poller: epoll on Linux, WSAPoll on Windows, poll
 // elsewhere).
 //
@@ -14,8 +15,9 @@
 // locks on the data path (only the inbox and the counters JS reads are
 // shared).
 //
-// The rules are the core's (fanout.h, roster.h, stop_sequence.h); these files
-// are only the I/O model. Flow control (docs/contract.md S7): while a
+// The rules are the core's (connection.h, handshake_list.h, fanout.h,
+// roster.h, stop_sequence.h); these files are only the I/O model.
+// docs/architecture.md says which file owns which rule. Flow control (docs/contract.md S7): while a
 // client's backlog is over maxBacklogBytes the review pauses reading, and
 // the loop closes the poller's input gate (EC_POLL_GATED: no system call on
 // epoll, poll or WSAPoll, however many clients), so no client socket is
@@ -47,8 +49,8 @@
 // gathered from the log); its control bytes (the 101, pongs) go out before
 // the next data gather at a frame boundary, and its close frame is sent,
 // when the socket takes it at once, just before the socket is closed.
-#ifndef ECHOCAST_CORE_POLL_ENGINE_H
-#define ECHOCAST_CORE_POLL_ENGINE_H
+#ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
+#define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 
 #include <atomic>
 #include <memory>
@@ -110,9 +112,9 @@ class ReadSink : public FrameSink {
   PollEngine* engine_;
 };
 
-// The engine. Its Engine methods (engine_poll.cc) run on other threads and
+// The engine. Its Engine methods (poll_engine.cc) run on other threads and
 // reach the loop only through the inbox; everything else runs on the loop
-// thread (poll_loop.cc).
+// thread (poll_loop.cc, poll_client.cc).
 class PollEngine : public Engine, private Inbox::Waker {
  public:
   PollEngine(const EngineOptions& options, EventSink* sink)
@@ -180,7 +182,7 @@ class PollEngine : public Engine, private Inbox::Waker {
   // fanout and the roster under `id`, and is announced; replay follows at the flush.
   void enroll(PollClient* c, std::uint64_t id, const std::string& address, int port);
 
-  // ---- WebSocket (see the top of this file) ----------------------------------
+  // ---- WebSocket (see the top of this file; poll_client.cc) -----------------
 
   // A connection on the WebSocket listener: listed in the handshake list,
   // or dropped when the list is full.
@@ -293,4 +295,4 @@ class PollEngine : public Engine, private Inbox::Waker {
 }  // namespace poll
 }  // namespace echocast
 
-#endif  // ECHOCAST_CORE_POLL_ENGINE_H
+#endif  // ECHOCAST_CORE_POLL_POLL_ENGINE_H
