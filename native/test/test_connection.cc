@@ -25,14 +25,19 @@ std::string take(Connection* c) {
   return std::string(b.begin(), b.end());
 }
 
+// A WebSocket listener's settings: upgrades on /ws, the page there.
+ws::HandshakeConfig page_config() {
+  ws::HandshakeConfig c;
+  c.path = "/ws";
+  c.page = "<p>page</p>";
+  return c;
+}
+
+// The engine's side of a connection: its settings, and where frames go.
 struct Fixture {
-  ws::HandshakeConfig config;
+  ws::HandshakeConfig config = page_config();
   FrameBatch batch;
   FrameBatchSink sink{&batch};
-  Fixture() {
-    config.path = "/ws";
-    config.page = "<p>page</p>";
-  }
 };
 
 // Upgrades `c`: true when the 101 was queued.

@@ -394,18 +394,28 @@ ENGINE_TEST(engine_allow_half_open_keeps_receiving) {
   ec_socket_close(a);
 }
 
-// docs/contract.md S7: a reader much slower than an unpaced publisher loses
-// nothing; the publisher is paced (reading pauses), nobody is cut.
-ENGINE_TEST(engine_flow_control_paces_the_publisher) {
-  Recorder rec;
+namespace {
+
+// The flow-control tests' options (docs/contract.md S7): a 256 KiB backlog
+// limit, no replay, no echo.
+EngineOptions flow_options(std::uint64_t slow_consumer_ms) {
   EngineOptions o;
   o.replay = 0;
   o.echo_to_sender = false;
   o.max_backlog_bytes = 256 * 1024;
-  o.slow_consumer_ms = 5000;
+  o.slow_consumer_ms = slow_consumer_ms;
+  return o;
+}
+
+}  // namespace
+
+// docs/contract.md S7: a reader much slower than an unpaced publisher loses
+// nothing; the publisher is paced (reading pauses), nobody is cut.
+ENGINE_TEST(engine_flow_control_paces_the_publisher) {
+  Recorder rec;
   std::unique_ptr<Engine> e;
   ec_socket_t pub, fast, slow;
-  CHECK(start_with_three(make_engine, o, &rec, &e, &fast, &slow, &pub));
+  CHECK(start_with_three(make_engine, flow_options(5000), &rec, &e, &fast, &slow, &pub));
   const std::size_t total = 8u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   // About 1.6 MB/s at most: slower than any publisher, even under a sanitizer on a
@@ -435,14 +445,9 @@ ENGINE_TEST(engine_flow_control_paces_the_publisher) {
 // others lose nothing.
 ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
   Recorder rec;
-  EngineOptions o;
-  o.replay = 0;
-  o.echo_to_sender = false;
-  o.max_backlog_bytes = 256 * 1024;
-  o.slow_consumer_ms = 300;
   std::unique_ptr<Engine> e;
   ec_socket_t pub, fast, stalled;
-  CHECK(start_with_three(make_engine, o, &rec, &e, &stalled, &fast, &pub));
+  CHECK(start_with_three(make_engine, flow_options(300), &rec, &e, &stalled, &fast, &pub));
   const std::size_t total = 32u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   PublishCtx pc{pub, total};

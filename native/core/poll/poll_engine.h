@@ -44,11 +44,12 @@
 // most kWsHandshakeMs). An upgrade is admitted through the roster
 // (Connection::admit); a page, an error status or a server-full refusal
 // (101, then close 1013) is answered before admission, then its send side
-// is shut and it is dropped at the peer's end of stream (or the deadline). An admitted WebSocket client is a
-// fanout member with `ws` set (each frame one message, header and payload
-// gathered from the log); its control bytes (the 101, pongs) go out before
-// the next data gather at a frame boundary, and its close frame is sent,
-// when the socket takes it at once, just before the socket is closed.
+// is shut and it is dropped at the peer's end of stream (or the deadline).
+// An admitted WebSocket client is a fanout member with `ws` set (each frame
+// one message, header and payload gathered from the log); its control bytes
+// (the 101, pongs) go out before the next data gather at a frame boundary,
+// and its close frame (Connection::close_frame_due) is sent, when the
+// socket takes it at once, just before the socket is closed.
 #ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 

@@ -13,6 +13,11 @@ namespace threads {
 
 namespace {
 
+// Bytes read per recv(). Also bounds raw framing's chunk size.
+constexpr std::size_t kRecvBytes = 64 * 1024;
+// Bytes gathered into one send by a writer (at least one frame).
+constexpr std::size_t kBatchBytes = 64 * 1024;
+
 // Sends all of `data` on a client's socket (before its writer exists).
 bool send_bytes(ec_socket_t s, const std::vector<std::uint8_t>& data) {
   ec_iovec piece = {data.data(), data.size()};

@@ -62,11 +62,6 @@
 namespace echocast {
 namespace threads {
 
-// Bytes read per recv(). Also bounds raw framing's chunk size.
-constexpr std::size_t kRecvBytes = 64 * 1024;
-// Bytes gathered into one send by a writer (at least one frame).
-constexpr std::size_t kBatchBytes = 64 * 1024;
-
 class ThreadsEngine;
 
 // One connection: its hub membership, its rules and state (Connection),
