@@ -121,6 +121,47 @@ bool start_with_three(Factory make_engine, const EngineOptions& o, Recorder* rec
   return rec->wait_for("connection 3 127.0.0.1");
 }
 
+// Connects a client and waits for the event it causes (`expect`).
+bool connect_and_wait(int port, ec_socket_t* s, Recorder* rec, const char* expect) {
+  return ec_connect("127.0.0.1", port, s).ok() && rec->wait_for(expect);
+}
+
+// Starts an engine and connects two clients (ids 1 and 2).
+bool start_with_two(Factory make_engine, const EngineOptions& o, Recorder* rec,
+                    std::unique_ptr<Engine>* e, int* port, ec_socket_t* first,
+                    ec_socket_t* second) {
+  return start_engine(make_engine, o, rec, e, port) &&
+         connect_and_wait(*port, first, rec, "connection 1 127.0.0.1") &&
+         connect_and_wait(*port, second, rec, "connection 2 127.0.0.1");
+}
+
+// One masked client frame (the key is fixed; RFC 6455 only asks for one).
+std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload) {
+  std::string out;
+  out += static_cast<char>(first_byte);
+  out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
+  const char key[4] = {9, 8, 7, 6};
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+const char kWsHead[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// Reads an HTTP response head (up to the blank line).
+std::string recv_head(ec_socket_t s) {
+  std::string out;
+  char ch;
+  while (out.size() < 4096 && out.find("\r\n\r\n") == std::string::npos) {
+    std::size_t n = 0;
+    if (!ec_socket_recv(s, &ch, 1, &n).ok() || n == 0) break;
+    out += ch;
+  }
+  return out;
+}
+
 }  // namespace
 
 // Each scenario runs on both engines: threads and poll.
@@ -185,12 +226,8 @@ ENGINE_TEST(engine_limits_and_bad_input) {
   o.framing = Framing::Line;
   std::unique_ptr<Engine> e;
   int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a, b, c;
-  CHECK(ec_connect("127.0.0.1", port, &a).ok());
-  CHECK(rec.wait_for("connection 1 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", port, &b).ok());
-  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(start_with_two(make_engine, o, &rec, &e, &port, &a, &b));
   CHECK(ec_connect("127.0.0.1", port, &c).ok());
   CHECK(rec.wait_for("disconnect 3 server-full"));
   CHECK_EQ(recv_n(c, 1), std::string(""));  // Closed at once.
@@ -347,12 +384,8 @@ ENGINE_TEST(engine_fin_frees_the_slot) {
   o.replay = 0;
   std::unique_ptr<Engine> e;
   int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a, b, c;
-  CHECK(ec_connect("127.0.0.1", port, &a).ok());
-  CHECK(rec.wait_for("connection 1 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", port, &b).ok());
-  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(start_with_two(make_engine, o, &rec, &e, &port, &a, &b));
   // Quiet: nobody sends. b leaves; its place is free.
   ec_socket_shutdown_send(b);
   CHECK(rec.wait_for("disconnect 2 client-closed"));
@@ -407,16 +440,28 @@ EngineOptions flow_options(std::uint64_t slow_consumer_ms) {
   return o;
 }
 
+// An engine with flow_options() and three clients: two readers (first and
+// second, ids 1 and 2) and a publisher.
+struct FlowRun {
+  Recorder rec;
+  std::unique_ptr<Engine> e;
+  ec_socket_t first, second, pub;
+  bool start(Factory make_engine, std::uint64_t slow_consumer_ms) {
+    return start_with_three(make_engine, flow_options(slow_consumer_ms), &rec, &e, &first,
+                            &second, &pub);
+  }
+};
+
 }  // namespace
 
 // docs/contract.md S7: a reader much slower than an unpaced publisher loses
 // nothing; the publisher is paced (reading pauses), nobody is cut.
 ENGINE_TEST(engine_flow_control_paces_the_publisher) {
-  Recorder rec;
-  std::unique_ptr<Engine> e;
-  ec_socket_t pub, fast, slow;
-  CHECK(start_with_three(make_engine, flow_options(5000), &rec, &e, &fast, &slow, &pub));
   const std::size_t total = 8u * 1024 * 1024;
+  FlowRun run;
+  CHECK(run.start(make_engine, 5000));
+  std::unique_ptr<Engine>& e = run.e;
+  ec_socket_t fast = run.first, slow = run.second, pub = run.pub;
   ReadCtx rf{fast, total, 0, 0};
   // About 1.6 MB/s at most: slower than any publisher, even under a sanitizer on a
   // busy machine (at 3 MB/s the TSan build, sharing 2 cores with an ASan run, never
@@ -444,10 +489,11 @@ ENGINE_TEST(engine_flow_control_paces_the_publisher) {
 // A reader that never reads is cut once slow_consumer_ms has passed; the
 // others lose nothing.
 ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
-  Recorder rec;
-  std::unique_ptr<Engine> e;
-  ec_socket_t pub, fast, stalled;
-  CHECK(start_with_three(make_engine, flow_options(300), &rec, &e, &stalled, &fast, &pub));
+  FlowRun run;
+  CHECK(run.start(make_engine, 300));
+  Recorder& rec = run.rec;
+  std::unique_ptr<Engine>& e = run.e;
+  ec_socket_t stalled = run.first, fast = run.second, pub = run.pub;
   const std::size_t total = 32u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   PublishCtx pc{pub, total};
@@ -470,37 +516,6 @@ ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
   e->stop(200);
   for (ec_socket_t x : {pub, fast, stalled}) ec_socket_close(x);
 }
-
-namespace {
-
-// One masked client frame (the key is fixed; RFC 6455 only asks for one).
-std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload) {
-  std::string out;
-  out += static_cast<char>(first_byte);
-  out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
-  const char key[4] = {9, 8, 7, 6};
-  out.append(key, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
-  return out;
-}
-
-const char kWsHead[] =
-    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-// Reads an HTTP response head (up to the blank line).
-std::string recv_head(ec_socket_t s) {
-  std::string out;
-  char ch;
-  while (out.size() < 4096 && out.find("\r\n\r\n") == std::string::npos) {
-    std::size_t n = 0;
-    if (!ec_socket_recv(s, &ch, 1, &n).ok() || n == 0) break;
-    out += ch;
-  }
-  return out;
-}
-
-}  // namespace
 
 // docs/contract.md §6 through real sockets: an upgrade admitted beside a TCP
 // client (one order, each frame one message, text or binary), a ping
