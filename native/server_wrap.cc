@@ -253,10 +253,10 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   if (engine_) s = engine_->stats();
   Napi::Object out = Napi::Object::New(env);
   out.Set("clients", static_cast<double>(s.clients));
-  out.Set("framesIn", static_cast<double>(s.hub.frames_in));
-  out.Set("bytesIn", static_cast<double>(s.hub.bytes_in));
-  out.Set("framesOut", static_cast<double>(s.hub.frames_out));
-  out.Set("bytesOut", static_cast<double>(s.hub.bytes_out));
+  out.Set("framesIn", static_cast<double>(s.counters.frames_in));
+  out.Set("bytesIn", static_cast<double>(s.counters.bytes_in));
+  out.Set("framesOut", static_cast<double>(s.counters.frames_out));
+  out.Set("bytesOut", static_cast<double>(s.counters.bytes_out));
   out.Set("readPauses", static_cast<double>(s.read_pauses));
   out.Set("readPausedMs", static_cast<double>(s.read_paused_ms));
   Napi::Object d = Napi::Object::New(env);

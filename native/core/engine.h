@@ -45,17 +45,6 @@ struct EngineOptions {
   bool has_ws() const { return ws_port >= 0; }
 };
 
-// How long a WebSocket connection may take to complete its opening
-// handshake before it is dropped (never admitted: no event).
-constexpr std::uint64_t kWsHandshakeMs = 10000;
-// How many WebSocket handshakes may be in progress at once: max_clients,
-// but never fewer than this, so that a few connections that say nothing
-// cannot keep a small server's WebSocket clients out (they hold no slot).
-constexpr std::size_t kMinPendingHandshakes = 64;
-inline std::size_t max_pending_handshakes(const EngineOptions& o) {
-  return o.max_clients > kMinPendingHandshakes ? o.max_clients : kMinPendingHandshakes;
-}
-
 // Where engine threads report what happens. Every method may be called from
 // any engine thread (never from two threads for the same client at once),
 // and must not call back into the engine.
@@ -105,7 +94,7 @@ struct ListenResult {
 // Counters for stats().
 struct EngineStats {
   std::uint64_t clients = 0;
-  HubCounters hub;
+  FanoutCounters counters;
   // Flow control (docs/contract.md S7): pause episodes so far, and their
   // total length in ms (a running one counts up to now).
   std::uint64_t read_pauses = 0;

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "../platform/platform.h"
-#include "hub.h"
+#include "frame_batch.h"
 
 namespace echocast {
 

@@ -111,8 +111,8 @@ bool Fanout::drained() const {
   return true;
 }
 
-HubCounters Fanout::counters() const {
-  HubCounters c;
+FanoutCounters Fanout::counters() const {
+  FanoutCounters c;
   c.frames_in = frames_in_.load(std::memory_order_relaxed);
   c.bytes_in = bytes_in_.load(std::memory_order_relaxed);
   c.frames_out = frames_out_.load(std::memory_order_relaxed);

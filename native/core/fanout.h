@@ -6,7 +6,7 @@
 //
 // Pure code: no locks, no I/O, no clock of its own (callers pass the time).
 // The poll engine uses it from its one thread; the threads engine wraps it
-// in Hub (hub.h), which adds the lock and the condition variables.
+// in Hub (threads/hub.h), which adds the lock and the condition variables.
 //
 // Flow control (S7), written once here for both engines. When a member's
 // backlog passes L = max_backlog_bytes, reading from every client pauses
@@ -55,7 +55,7 @@ struct FanoutOptions {
 
 // Counters reported by stats(). framesOut/bytesOut count deliveries (one
 // frame sent to 50 clients counts 50).
-struct HubCounters {
+struct FanoutCounters {
   std::uint64_t frames_in = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t frames_out = 0;
@@ -204,7 +204,7 @@ class Fanout {
   std::uint64_t read_paused_ms(std::uint64_t now_ms) const;
 
   // A snapshot of the counters (any thread).
-  HubCounters counters() const;
+  FanoutCounters counters() const;
 
  private:
   FanoutOptions options_;

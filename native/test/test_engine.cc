@@ -121,6 +121,47 @@ bool start_with_three(Factory make_engine, const EngineOptions& o, Recorder* rec
   return rec->wait_for("connection 3 127.0.0.1");
 }
 
+// Connects a client and waits for the event it causes (`expect`).
+bool connect_and_wait(int port, ec_socket_t* s, Recorder* rec, const char* expect) {
+  return ec_connect("127.0.0.1", port, s).ok() && rec->wait_for(expect);
+}
+
+// Starts an engine and connects two clients (ids 1 and 2).
+bool start_with_two(Factory make_engine, const EngineOptions& o, Recorder* rec,
+                    std::unique_ptr<Engine>* e, int* port, ec_socket_t* first,
+                    ec_socket_t* second) {
+  return start_engine(make_engine, o, rec, e, port) &&
+         connect_and_wait(*port, first, rec, "connection 1 127.0.0.1") &&
+         connect_and_wait(*port, second, rec, "connection 2 127.0.0.1");
+}
+
+// One masked client frame (the key is fixed; RFC 6455 only asks for one).
+std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload) {
+  std::string out;
+  out += static_cast<char>(first_byte);
+  out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
+  const char key[4] = {9, 8, 7, 6};
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+const char kWsHead[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// Reads an HTTP response head (up to the blank line).
+std::string recv_head(ec_socket_t s) {
+  std::string out;
+  char ch;
+  while (out.size() < 4096 && out.find("\r\n\r\n") == std::string::npos) {
+    std::size_t n = 0;
+    if (!ec_socket_recv(s, &ch, 1, &n).ok() || n == 0) break;
+    out += ch;
+  }
+  return out;
+}
+
 }  // namespace
 
 // Each scenario runs on both engines: threads and poll.
@@ -154,8 +195,8 @@ ENGINE_TEST(engine_seed_example_and_stop) {
   CHECK(rec.wait_for("message 1 That is so cool!"));
   EngineStats s = e->stats();
   CHECK_EQ(s.clients, 2u);
-  CHECK_EQ(s.hub.frames_in, 4u);
-  CHECK_EQ(s.hub.frames_out, 7u);
+  CHECK_EQ(s.counters.frames_in, 4u);
+  CHECK_EQ(s.counters.frames_out, 7u);
   e->broadcast(reinterpret_cast<const std::uint8_t*>("bye\n"), 4);
   // Stop on another thread while the clients, like real peers, read what
   // was flushed, see end of stream and close their side (which a graceful
@@ -185,12 +226,8 @@ ENGINE_TEST(engine_limits_and_bad_input) {
   o.framing = Framing::Line;
   std::unique_ptr<Engine> e;
   int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a, b, c;
-  CHECK(ec_connect("127.0.0.1", port, &a).ok());
-  CHECK(rec.wait_for("connection 1 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", port, &b).ok());
-  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(start_with_two(make_engine, o, &rec, &e, &port, &a, &b));
   CHECK(ec_connect("127.0.0.1", port, &c).ok());
   CHECK(rec.wait_for("disconnect 3 server-full"));
   CHECK_EQ(recv_n(c, 1), std::string(""));  // Closed at once.
@@ -226,7 +263,7 @@ ENGINE_TEST(engine_many_clients_broadcast) {
   CHECK(rec.wait_for("connection " + std::to_string(kN) + " 127.0.0.1"));
   e->broadcast(reinterpret_cast<const std::uint8_t*>("all\n"), 4);
   for (int i = 0; i < kN; ++i) CHECK_EQ(recv_n(socks[i], 4), std::string("all\n"));
-  CHECK_EQ(e->stats().hub.frames_out, static_cast<std::uint64_t>(kN));
+  CHECK_EQ(e->stats().counters.frames_out, static_cast<std::uint64_t>(kN));
   e->stop(500);
   for (int i = 0; i < kN; ++i) ec_socket_close(socks[i]);
   CHECK_EQ(e->stats().disconnects["server-closed"], static_cast<std::uint64_t>(kN));
@@ -258,7 +295,7 @@ ENGINE_TEST(engine_forward_inject_disconnect) {
   e->inject(reinterpret_cast<const std::uint8_t*>("z\n"), 2, 0);
   CHECK_EQ(recv_n(b, 6), std::string("x\ny\nz\n"));
   CHECK_EQ(recv_n(a, 2), std::string("z\n"));
-  CHECK_EQ(e->stats().hub.frames_in, 6u);
+  CHECK_EQ(e->stats().counters.frames_in, 6u);
   e->disconnect(1, "cluster-unavailable");
   CHECK(rec.wait_for("disconnect 1 cluster-unavailable"));
   e->disconnect(1, "client-error");  // Gone: no-op.
@@ -347,12 +384,8 @@ ENGINE_TEST(engine_fin_frees_the_slot) {
   o.replay = 0;
   std::unique_ptr<Engine> e;
   int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
   ec_socket_t a, b, c;
-  CHECK(ec_connect("127.0.0.1", port, &a).ok());
-  CHECK(rec.wait_for("connection 1 127.0.0.1"));
-  CHECK(ec_connect("127.0.0.1", port, &b).ok());
-  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(start_with_two(make_engine, o, &rec, &e, &port, &a, &b));
   // Quiet: nobody sends. b leaves; its place is free.
   ec_socket_shutdown_send(b);
   CHECK(rec.wait_for("disconnect 2 client-closed"));
@@ -394,19 +427,41 @@ ENGINE_TEST(engine_allow_half_open_keeps_receiving) {
   ec_socket_close(a);
 }
 
-// docs/contract.md S7: a reader much slower than an unpaced publisher loses
-// nothing; the publisher is paced (reading pauses), nobody is cut.
-ENGINE_TEST(engine_flow_control_paces_the_publisher) {
-  Recorder rec;
+namespace {
+
+// The flow-control tests' options (docs/contract.md S7): a 256 KiB backlog
+// limit, no replay, no echo.
+EngineOptions flow_options(std::uint64_t slow_consumer_ms) {
   EngineOptions o;
   o.replay = 0;
   o.echo_to_sender = false;
   o.max_backlog_bytes = 256 * 1024;
-  o.slow_consumer_ms = 5000;
+  o.slow_consumer_ms = slow_consumer_ms;
+  return o;
+}
+
+// An engine with flow_options() and three clients: two readers (first and
+// second, ids 1 and 2) and a publisher.
+struct FlowRun {
+  Recorder rec;
   std::unique_ptr<Engine> e;
-  ec_socket_t pub, fast, slow;
-  CHECK(start_with_three(make_engine, o, &rec, &e, &fast, &slow, &pub));
+  ec_socket_t first, second, pub;
+  bool start(Factory make_engine, std::uint64_t slow_consumer_ms) {
+    return start_with_three(make_engine, flow_options(slow_consumer_ms), &rec, &e, &first,
+                            &second, &pub);
+  }
+};
+
+}  // namespace
+
+// docs/contract.md S7: a reader much slower than an unpaced publisher loses
+// nothing; the publisher is paced (reading pauses), nobody is cut.
+ENGINE_TEST(engine_flow_control_paces_the_publisher) {
   const std::size_t total = 8u * 1024 * 1024;
+  FlowRun run;
+  CHECK(run.start(make_engine, 5000));
+  std::unique_ptr<Engine>& e = run.e;
+  ec_socket_t fast = run.first, slow = run.second, pub = run.pub;
   ReadCtx rf{fast, total, 0, 0};
   // About 1.6 MB/s at most: slower than any publisher, even under a sanitizer on a
   // busy machine (at 3 MB/s the TSan build, sharing 2 cores with an ASan run, never
@@ -434,15 +489,11 @@ ENGINE_TEST(engine_flow_control_paces_the_publisher) {
 // A reader that never reads is cut once slow_consumer_ms has passed; the
 // others lose nothing.
 ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
-  Recorder rec;
-  EngineOptions o;
-  o.replay = 0;
-  o.echo_to_sender = false;
-  o.max_backlog_bytes = 256 * 1024;
-  o.slow_consumer_ms = 300;
-  std::unique_ptr<Engine> e;
-  ec_socket_t pub, fast, stalled;
-  CHECK(start_with_three(make_engine, o, &rec, &e, &stalled, &fast, &pub));
+  FlowRun run;
+  CHECK(run.start(make_engine, 300));
+  Recorder& rec = run.rec;
+  std::unique_ptr<Engine>& e = run.e;
+  ec_socket_t stalled = run.first, fast = run.second, pub = run.pub;
   const std::size_t total = 32u * 1024 * 1024;
   ReadCtx rf{fast, total, 0, 0};
   PublishCtx pc{pub, total};
@@ -465,37 +516,6 @@ ENGINE_TEST(engine_stalled_reader_cut_after_slow_consumer_ms) {
   e->stop(200);
   for (ec_socket_t x : {pub, fast, stalled}) ec_socket_close(x);
 }
-
-namespace {
-
-// One masked client frame (the key is fixed; RFC 6455 only asks for one).
-std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload) {
-  std::string out;
-  out += static_cast<char>(first_byte);
-  out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
-  const char key[4] = {9, 8, 7, 6};
-  out.append(key, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
-  return out;
-}
-
-const char kWsHead[] =
-    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-// Reads an HTTP response head (up to the blank line).
-std::string recv_head(ec_socket_t s) {
-  std::string out;
-  char ch;
-  while (out.size() < 4096 && out.find("\r\n\r\n") == std::string::npos) {
-    std::size_t n = 0;
-    if (!ec_socket_recv(s, &ch, 1, &n).ok() || n == 0) break;
-    out += ch;
-  }
-  return out;
-}
-
-}  // namespace
 
 // docs/contract.md §6 through real sockets: an upgrade admitted beside a TCP
 // client (one order, each frame one message, text or binary), a ping

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/hub.h"
+#include "../core/threads/hub.h"
 #include "unit.h"
 
 using namespace echocast;
@@ -140,7 +140,7 @@ TEST(hub_seed_example) {
   append(hub, 1, "That is so cool!\n");
   CHECK_EQ(drain(hub, &b), std::string("World\nWow\nThat is so cool!\n"));
   CHECK_EQ(drain(hub, &a), std::string("Wow\nThat is so cool!\n"));
-  HubCounters c = hub.counters();
+  FanoutCounters c = hub.counters();
   CHECK_EQ(c.frames_in, 4u);
   CHECK_EQ(c.frames_out, 7u);
   hub.leave(&a);

@@ -112,39 +112,37 @@ TEST(ws_session_ping_pong_and_client_close) {
   CHECK_EQ(std::string(answer.begin(), answer.end()), std::string("\x88\x02\x03\xe8", 4));
 }
 
+namespace {
+
+// The close code of a session upgraded with `max_frame` whose feed of
+// `bytes` failed with `why` (0 when it did not).
+int error_close_code(Fixture* f, std::size_t max_frame, const std::string& bytes, Reason why) {
+  std::size_t consumed = 0;
+  WsSession s(&f->config, Framing::Line, max_frame);
+  s.handshake(reinterpret_cast<const std::uint8_t*>(kUpgrade), sizeof kUpgrade - 1, &consumed);
+  if (s.feed(u8(bytes), bytes.size(), &f->sink) || s.reason() != why) return 0;
+  std::vector<std::uint8_t> c = s.close_frame(s.reason());
+  return c[2] * 256 + c[3];
+}
+
+}  // namespace
+
 TEST(ws_session_errors_and_their_close_frames) {
   Fixture f;
-  std::size_t consumed = 0;
+  CHECK_EQ(error_close_code(&f, 4, client_frame(ws::kText, "12345"), Reason::FrameTooLarge), 1009);
+  CHECK_EQ(error_close_code(&f, 1024, client_frame(ws::kText, "\xff"), Reason::ProtocolError),
+           1007);
+  CHECK_EQ(error_close_code(&f, 1024, std::string("\x81\x01x", 3), Reason::ProtocolError), 1002);
   {
-    WsSession s(&f.config, Framing::Line, 4);
-    s.handshake(reinterpret_cast<const std::uint8_t*>(kUpgrade), sizeof kUpgrade - 1, &consumed);
-    std::string big = client_frame(ws::kText, "12345");
-    CHECK(!s.feed(u8(big), big.size(), &f.sink));
-    CHECK(s.reason() == Reason::FrameTooLarge);
-    std::vector<std::uint8_t> c = s.close_frame(s.reason());
-    CHECK_EQ(c[2] * 256 + c[3], 1009);
-  }
-  {
+    // Another reason standing (e.g. the server stops first) has its own code.
+    std::size_t consumed = 0;
     WsSession s(&f.config, Framing::Line, 1024);
     s.handshake(reinterpret_cast<const std::uint8_t*>(kUpgrade), sizeof kUpgrade - 1, &consumed);
     std::string bad = client_frame(ws::kText, "\xff");
     CHECK(!s.feed(u8(bad), bad.size(), &f.sink));
-    CHECK(s.reason() == Reason::ProtocolError);
-    std::vector<std::uint8_t> c = s.close_frame(s.reason());
-    CHECK_EQ(c[2] * 256 + c[3], 1007);
-    // Another reason standing (e.g. the server stops first) has its own code.
-    c = s.close_frame(Reason::ServerClosed);
+    std::vector<std::uint8_t> c = s.close_frame(Reason::ServerClosed);
     CHECK_EQ(c[2] * 256 + c[3], 1001);
     CHECK_EQ(std::string(c.begin() + 4, c.end()), std::string("server-closed"));
-  }
-  {
-    WsSession s(&f.config, Framing::Line, 1024);
-    s.handshake(reinterpret_cast<const std::uint8_t*>(kUpgrade), sizeof kUpgrade - 1, &consumed);
-    std::string unmasked("\x81\x01x", 3);
-    CHECK(!s.feed(u8(unmasked), unmasked.size(), &f.sink));
-    CHECK(s.reason() == Reason::ProtocolError);
-    std::vector<std::uint8_t> c = s.close_frame(s.reason());
-    CHECK_EQ(c[2] * 256 + c[3], 1002);
   }
   {
     WsSession s(&f.config, Framing::Line, 1024);

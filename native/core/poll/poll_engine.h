@@ -1,5 +1,6 @@
-// poll_engine.h — the poll engine, shared by engine_poll.cc (its face to
-// other threads) and poll_loop.cc (the loop): one I/O thread multiplexes
+// poll_engine.h — the poll engine (native-poll), shared by poll_engine.cc
+// (its face to other threads), poll_loop.cc (the loop) and poll_client.cc
+// (one client's reads, sends and handshake): one I/O thread multiplexes
 // every socket (ec_poller: epoll on Linux, WSAPoll on Windows, poll
 // elsewhere).
 //
@@ -8,14 +9,15 @@
 // the loop through the poller's wake-up channel; accept; read each readable
 // client once (framer -> log, or to JS in cluster mode); then, when the
 // coalescer (coalescer.h) says the sends are due, gather every client's
-// pending frames straight from the log into one writev/WSASend; then apply
+// unsent frames straight from the log into one writev/WSASend; then apply
 // flow control and the slow-consumer rule and trim the log (one pass,
 // Fanout::review). Everything the loop touches is its own, so there are no
 // locks on the data path (only the inbox and the counters JS reads are
 // shared).
 //
-// The rules are the core's (fanout.h, roster.h, stop_sequence.h); these files
-// are only the I/O model. Flow control (docs/contract.md S7): while a
+// The rules are the core's (connection.h, handshake_list.h, fanout.h,
+// roster.h, stop_sequence.h); these files are only the I/O model.
+// docs/architecture.md says which file owns which rule. Flow control (docs/contract.md S7): while a
 // client's backlog is over maxBacklogBytes the review pauses reading, and
 // the loop closes the poller's input gate (EC_POLL_GATED: no system call on
 // epoll, poll or WSAPoll, however many clients), so no client socket is
@@ -30,25 +32,26 @@
 // freed; at once when nothing was queued.
 //
 // Sockets are level-triggered. Interest: IN (gated) while reading (off after
-// end of stream, or while JS has too many event bytes pending), OUT only
+// end of stream, or while held: JS has too many event bytes queued), OUT only
 // while a send would block. A closed client is unregistered and its socket
 // closed at once, but its memory is freed only at the end of the turn,
 // because events of the same batch may still point at it.
 //
 // WebSocket clients (docs/contract.md §6), with a WebSocket listener: a
-// connection on it is pending (no id, no event, not a fanout member, input
-// not gated) while its WsSession reads the request head, for at most
-// kWsHandshakeMs, and at most max_pending_handshakes() of them at once. An upgrade is
-// admitted through the roster like a TCP connection; a page, an error
-// status or a server-full refusal (101, then close 1013) is answered while
-// it stays pending, then its send side is shut and it is dropped at the
-// peer's end of stream (or the deadline). An admitted WebSocket client is a
-// fanout member with `ws` set (each frame one message, header and payload
-// gathered from the log); its control bytes (the 101, pongs) go out before
-// the next data gather at a frame boundary, and its close frame is sent,
-// when the socket takes it at once, just before the socket is closed.
-#ifndef ECHOCAST_CORE_POLL_ENGINE_H
-#define ECHOCAST_CORE_POLL_ENGINE_H
+// connection on it awaits its upgrade (no id, no event, not a fanout
+// member, input not gated; Connection::State::AwaitingUpgrade) in the
+// handshake list (handshake_list.h: at most max_handshakes(), each for at
+// most kWsHandshakeMs). An upgrade is admitted through the roster
+// (Connection::admit); a page, an error status or a server-full refusal
+// (101, then close 1013) is answered before admission, then its send side
+// is shut and it is dropped at the peer's end of stream (or the deadline).
+// An admitted WebSocket client is a fanout member with `ws` set (each frame
+// one message, header and payload gathered from the log); its control bytes
+// (the 101, pongs) go out before the next data gather at a frame boundary,
+// and its close frame (Connection::close_frame_due) is sent, when the
+// socket takes it at once, just before the socket is closed.
+#ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
+#define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 
 #include <atomic>
 #include <memory>
@@ -56,13 +59,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "coalescer.h"
-#include "engine.h"
-#include "inbox.h"
-#include "listening.h"
-#include "roster.h"
-#include "stop_sequence.h"
-#include "ws_session.h"
+#include "../coalescer.h"
+#include "../connection.h"
+#include "../engine.h"
+#include "../handshake_list.h"
+#include "../inbox.h"
+#include "../listening.h"
+#include "../roster.h"
+#include "../stop_sequence.h"
 
 namespace echocast {
 namespace poll {
@@ -83,28 +87,15 @@ constexpr int kAcceptsPerTurn = 128;
 // After a poller failure the loop serves commands only; it looks this often.
 constexpr std::uint64_t kBrokenWaitMs = 100;
 
-// One connection, owned by the loop thread.
-struct PollClient : public FanoutMember {
-  PollClient(Framing framing, std::size_t max_frame) : framer(framing, max_frame) {}
+// One connection, owned by the loop thread: its rules and state are the
+// Connection's (connection.h); what is here is the poll loop's own.
+struct PollClient : public FanoutMember, public Connection {
+  PollClient(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {}
   ec_socket_t sock = EC_INVALID_SOCKET;
-  Framer framer;
   unsigned interest = 0;        // What the poller watches now.
   bool registered = false;      // In the poller.
-  bool reading = true;          // Wants input (not at end of stream).
-  bool paused = false;          // Reading paused until JS takes its events.
+  bool held = false;            // Not read until JS takes its events (not S7's pause).
   bool blocked = false;         // The last send would block: wait for OUT.
-  bool half_closed = false;     // The peer shut its write side (see S11 above).
-  bool ending = false;          // Stop: our send side is shut, awaiting the peer's.
-  // WebSocket clients only (see the top of this file).
-  std::unique_ptr<WsSession> session;
-  bool pending = false;         // Before admission: not a fanout member.
-  bool answering = false;       // Pending: its answer is the last thing it gets.
-  bool shut = false;            // Pending: answered, send side shut.
-  bool close_sent = false;      // Our close frame went out.
-  std::uint64_t deadline = 0;   // Pending: dropped at this time (ec_now_ms).
-  std::size_t pending_index = 0;
-  std::string address;          // Pending: the peer, for the connection event.
-  int port = 0;
 };
 
 class PollEngine;
@@ -122,25 +113,15 @@ class ReadSink : public FrameSink {
   PollEngine* engine_;
 };
 
-// The rules' knobs.
-inline FanoutOptions fanout_options(const EngineOptions& o) {
-  FanoutOptions f;
-  f.replay = o.replay;
-  f.echo_to_sender = o.echo_to_sender;
-  f.max_backlog_bytes = o.max_backlog_bytes;
-  f.slow_consumer_ms = o.slow_consumer_ms;
-  f.ws = o.has_ws();
-  return f;
-}
-
-// The engine. Its Engine methods (engine_poll.cc) run on other threads and
+// The engine. Its Engine methods (poll_engine.cc) run on other threads and
 // reach the loop only through the inbox; everything else runs on the loop
-// thread (poll_loop.cc).
+// thread (poll_loop.cc, poll_client.cc).
 class PollEngine : public Engine, private Inbox::Waker {
  public:
   PollEngine(const EngineOptions& options, EventSink* sink)
       : options_(options), sink_(sink), fanout_(fanout_options(options)),
-        roster_(options.max_clients), coalescer_(&ec_now_micros), read_sink_(this) {
+        roster_(options.max_clients), coalescer_(&ec_now_micros),
+        handshakes_(max_handshakes(options)), read_sink_(this) {
     ws_config_.path = options.ws_path;
     ws_config_.page = options.ws_page;
   }
@@ -198,30 +179,29 @@ class PollEngine : public Engine, private Inbox::Waker {
   void stop_listening();
   // Admits one connection through the roster, or refuses it.
   void admit(const Accepted& a);
-  // An admitted client (TCP, or WebSocket after its upgrade) joins the hub
-  // and the roster under `id`, and is announced; replay follows at the flush.
+  // An admitted client (TCP, or WebSocket after its upgrade) joins the
+  // fanout and the roster under `id`, and is announced; replay follows at the flush.
   void enroll(PollClient* c, std::uint64_t id, const std::string& address, int port);
 
-  // ---- WebSocket (see the top of this file) ----------------------------------
+  // ---- WebSocket (see the top of this file; poll_client.cc) -----------------
 
-  // A connection on the WebSocket listener: pending, or dropped when
-  // max_clients handshakes are pending already.
+  // A connection on the WebSocket listener: listed in the handshake list,
+  // or dropped when the list is full.
   void accept_ws(const Accepted& a);
-  // Readiness of a pending connection.
-  void handle_pending(PollClient* c, const ec_poll_event& ev);
+  // Readiness of a connection in its handshake.
+  void handle_handshake(PollClient* c, const ec_poll_event& ev);
   // The upgrade completed: admission (roster), then the first WebSocket
   // bytes (`len` after the head).
   void upgrade(PollClient* c, const std::uint8_t* data, std::size_t len);
-  // Sends a pending connection's answer; once it is out, shuts the send
-  // side. False when the connection was dropped.
+  // Sends the answer of a connection refused admission (or given the page
+  // or an error status); once it is out, shuts the send side. False when
+  // the connection was dropped.
   bool answer(PollClient* c);
-  // Drops a pending connection (no event): unregistered, closed, freed by
-  // reap().
-  void drop_pending(PollClient* c);
-  // Takes a connection off the pending list.
-  void unlist_pending(PollClient* c);
-  // Drops the pending connections whose deadline passed.
-  void expire_pending();
+  // Drops a connection never admitted (no event): unregistered, closed,
+  // freed by reap().
+  void drop_handshake(PollClient* c);
+  // Drops the handshakes whose deadline passed.
+  void expire_handshakes();
   // Sends an admitted WebSocket client's control bytes; false when they
   // could not all go (blocked, or the client was closed).
   bool send_control(PollClient* c);
@@ -233,12 +213,12 @@ class PollEngine : public Engine, private Inbox::Waker {
 
   // One recv for a readable client, fed to its framer.
   void read_client(PollClient* c);
-  // Resumes clients paused while JS had too many event bytes pending.
-  void resume_paused();
+  // Reads again from the clients held while JS had too many event bytes.
+  void release_held();
   // Applies the commands queued in the inbox, in order.
   void take_commands();
 
-  // Sends what is pending to every client, then reviews (flow control, the
+  // Sends every client what it is owed, then reviews (flow control, the
   // slow-consumer rule, the trim). Runs every turn in which something
   // changed, and while reading is paused, when the pause may end.
   void flush();
@@ -281,7 +261,7 @@ class PollEngine : public Engine, private Inbox::Waker {
   Roster roster_;
   Inbox inbox_;
   std::atomic<bool> room_signal_{false};
-  std::atomic<bool> any_paused_{false};
+  std::atomic<bool> any_held_{false};
   // close() began (close_input): what clients send now is dropped, even
   // before the Stop command reaches the loop (docs/contract.md S14).
   std::atomic<bool> input_closed_{false};
@@ -292,14 +272,14 @@ class PollEngine : public Engine, private Inbox::Waker {
   StopSequence stop_;
   std::vector<PollClient*> clients_;
   std::unordered_map<std::uint64_t, PollClient*> by_id_;
-  std::vector<PollClient*> paused_;
+  std::vector<PollClient*> held_;
   std::vector<FanoutMember*> cut_;
   std::vector<Command> commands_;
   std::size_t dead_ = 0;
   // WebSocket connections before admission, and those dropped this turn.
-  std::vector<PollClient*> pending_;
-  std::vector<PollClient*> dead_pending_;
-  std::uint64_t pending_deadline_ = 0;  // The earliest pending deadline (0: none).
+  HandshakeList handshakes_;
+  std::vector<Connection*> expired_;
+  std::vector<PollClient*> dead_handshakes_;
   std::unique_ptr<std::uint8_t[]> buf_;
   ReadSink read_sink_;
   FrameBatch forwarded_;  // Cluster mode: one read's frames.
@@ -316,4 +296,4 @@ class PollEngine : public Engine, private Inbox::Waker {
 }  // namespace poll
 }  // namespace echocast
 
-#endif  // ECHOCAST_CORE_POLL_ENGINE_H
+#endif  // ECHOCAST_CORE_POLL_POLL_ENGINE_H

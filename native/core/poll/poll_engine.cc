@@ -1,6 +1,7 @@
-// engine_poll.cc — the poll engine's face to other threads: start and
+// poll_engine.cc — the poll engine's face to other threads: start and
 // stop, and the commands they hand to the I/O thread through the inbox. The
-// loop itself is in poll_loop.cc; poll_engine.h says how it works.
+// loop itself is in poll_loop.cc and poll_client.cc; poll_engine.h says how
+// it works.
 #include <new>
 #include <utility>
 
@@ -66,7 +67,7 @@ void PollEngine::disconnect(std::uint64_t id, const char* reason) {
 }
 
 void PollEngine::events_drained() {
-  if (!any_paused_.load(std::memory_order_acquire)) return;
+  if (!any_held_.load(std::memory_order_acquire)) return;
   room_signal_.store(true, std::memory_order_release);
   inbox_.wake();
 }
@@ -84,7 +85,7 @@ void PollEngine::stop(std::uint64_t deadline_ms) {
 EngineStats PollEngine::stats() {
   EngineStats s;
   s.clients = clients_count_.load(std::memory_order_relaxed);
-  s.hub = fanout_.counters();
+  s.counters = fanout_.counters();
   s.read_pauses = fanout_.read_pauses();
   s.read_paused_ms = fanout_.read_paused_ms(ec_now_ms() + 1);  // The loop's clock.
   s.disconnects = roster_.tallies();

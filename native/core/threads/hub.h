@@ -1,4 +1,5 @@
-// hub.h — the threads engine's view of the broadcast rules: one Fanout
+// hub.h — the threads engine's view of the broadcast rules (its class Hub;
+// elsewhere "the fanout" is the rules themselves): one Fanout
 // (fanout.h: the store-once log, cursors, replay, echo-skip, flow control
 // and the slow-consumer rule, the finish of a closed peer, trimming) behind
 // one lock, plus what threads need on top: writers that sleep on a
@@ -16,39 +17,21 @@
 // A writer gathers iovecs straight from the log under the lock and sends
 // them after releasing it (no copy per writer, no allocation per frame);
 // the Fanout keeps those bytes alive until the writer reports back.
-#ifndef ECHOCAST_CORE_HUB_H
-#define ECHOCAST_CORE_HUB_H
+#ifndef ECHOCAST_CORE_THREADS_HUB_H
+#define ECHOCAST_CORE_THREADS_HUB_H
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "../platform/platform.h"
-#include "fanout.h"
-#include "frame_batch.h"
-#include "reasons.h"
+#include "../../platform/platform.h"
+#include "../fanout.h"
+#include "../frame_batch.h"
+#include "../reasons.h"
 
 namespace echocast {
 
-// hub.h — the threads engine's view of the broadcast rules: one Fanout
-// (fanout.h: the store-once log, cursors, replay, echo-skip, flow control
-// and the slow-consumer rule, the finish of a closed peer, trimming) behind
-// one lock, plus what threads need on top: writers that sleep on a
-// condition variable until there is something to send, appending readers
-// that wait while reading is paused (docs/contract.md S7), and a stop
-// thread that waits for the drain.
-//
-// Pausing costs nothing per client: readers block in recv anyway, so a
-// pause is a state under the lock that the next append of each reader
-// waits on (bounded by the pause's deadline); appends are serialized under
-// the lock and reviewed one by one, so a pause overshoots the limit by one
-// read at most. inject (the JS thread) never waits: it appends, and the
-// review cuts a backlog at twice the limit.
-//
-// A writer gathers iovecs straight from the log under the lock and sends
-// them after releasing it (no copy per writer, no allocation per frame);
-// the Fanout keeps those bytes alive until the writer reports back.
 // A client as the hub sees it. The engine embeds one in each connection;
 // all fields are guarded by the hub's lock and touched only through Hub.
 class HubMember : public FanoutMember {
@@ -179,7 +162,7 @@ class Hub {
   void close_all(Reason reason);
 
   // A snapshot of the counters (no lock needed: they are atomic).
-  HubCounters counters() const { return fanout_.counters(); }
+  FanoutCounters counters() const { return fanout_.counters(); }
   // Pause episodes and their total length so far (atomic too).
   std::uint64_t read_pauses() const { return fanout_.read_pauses(); }
   std::uint64_t read_paused_ms() const;
@@ -221,4 +204,4 @@ class Hub {
 
 }  // namespace echocast
 
-#endif  // ECHOCAST_CORE_HUB_H
+#endif  // ECHOCAST_CORE_THREADS_HUB_H

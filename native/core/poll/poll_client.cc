@@ -1,0 +1,347 @@
+// poll_client.cc — the poll engine's work on one client, on the loop
+// thread: reading into its Connection, sending (its control bytes at a
+// frame boundary, then its frames from the log), its poller interest, its
+// close, and the WebSocket handshake before admission (see poll_engine.h).
+#include <new>
+#include <vector>
+
+#include "poll_engine.h"
+
+namespace echocast {
+namespace poll {
+
+void PollEngine::read_client(PollClient* c) {
+  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
+  bool forward = forward_ && !closed;
+  bool messages = !closed && sink_->wants_messages();
+  if ((forward || messages) && !sink_->events_room()) {
+    // JS has too many event bytes queued: this client is held (its socket
+    // fills, its sender slows down) until events_drained().
+    c->held = true;
+    held_.push_back(c);
+    any_held_.store(true, std::memory_order_release);
+    update_interest(c);
+    return;
+  }
+  std::size_t n = 0;
+  std::size_t want = options_.framing == Framing::Raw ? kRawRecvBytes : kRecvBytes;
+  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
+  if (err.code == EC_EAGAIN) return;
+  if (!err.ok()) {
+    close_client(c, c->failure_reason());
+    return;
+  }
+  if (n == 0) {
+    // End of stream: a partial frame is dropped (never fed again).
+    if (c->state() == Connection::State::Ending) {
+      close_client(c, Reason::ServerClosed);
+      return;
+    }
+    // docs/contract.md S11: sent what is queued for it now, then closed
+    // (send_to), at once if nothing is; with allowHalfOpen it keeps
+    // receiving until a send fails (not a WebSocket: it has no half-close).
+    if (c->peer_finished(options_.allow_half_open) && fanout_.finish(c)) {
+      close_client(c, Reason::ClientClosed);
+      return;
+    }
+    update_interest(c);
+    return;
+  }
+  if (closed) return;  // Input is closed: what arrives now is dropped.
+  read_sink_.forward = forward;
+  read_sink_.messages = messages;
+  consume(c, buf_.get(), n);
+}
+
+bool PollEngine::consume(PollClient* c, const std::uint8_t* data, std::size_t n) {
+  read_sink_.client = c;
+  forwarded_.clear();
+  bool ok = c->feed(data, n, &read_sink_);
+  if (c->control_pending()) need_flush_ = true;  // A pong.
+  if (!forwarded_.frames.empty()) {
+    sink_->on_frames(c->id, forwarded_.bytes.data(), forwarded_.bytes.size(),
+                     forwarded_.frames.size(), false);
+    if (forwarded_.bytes.capacity() > 2 * kRecvBytes) forwarded_ = FrameBatch();
+  }
+  if (!ok) close_client(c, c->close_reason());
+  return ok;
+}
+
+void PollEngine::release_held() {
+  std::vector<PollClient*> still;
+  bool room = stop_.stopping() || sink_->events_room();
+  for (PollClient* c : held_) {
+    if (c->closing || !c->held) continue;
+    if (!room) {
+      still.push_back(c);
+      continue;
+    }
+    c->held = false;
+    update_interest(c);
+  }
+  held_.swap(still);
+  any_held_.store(!held_.empty(), std::memory_order_release);
+}
+
+void PollEngine::send_to(PollClient* c) {
+  ec_iovec pieces[EC_MAX_IOV];
+  for (int k = 0; k < kSendsPerTurn; ++k) {
+    // A WebSocket client's control bytes go first, at a frame boundary; in
+    // the middle of a frame, the rest of that frame goes first.
+    bool control = c->control_pending();
+    if (control && c->cursor.offset == 0) {
+      if (!send_control(c)) return;
+      continue;
+    }
+    if (!fanout_.pending(c)) break;
+    FrameLog::Gathered g = fanout_.gather(c, pieces, EC_MAX_IOV, control ? 1 : kGatherBytes);
+    if (g.pieces == 0) continue;  // Only the client's own frames: passed over.
+    std::size_t sent = 0;
+    ec_error err = ec_socket_try_send(c->sock, pieces, g.pieces, &sent);
+    if (err.code == EC_EAGAIN) {
+      block(c);
+      return;
+    }
+    if (!err.ok()) {
+      close_client(c, c->failure_reason());
+      return;
+    }
+    fanout_.advance(c, sent, g.end);
+    if (sent < g.bytes) {
+      block(c);
+      return;
+    }
+  }
+  if (c->finishing && fanout_.finished(c)) {
+    close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
+    return;
+  }
+  if (!fanout_.pending(c) && !c->control_pending()) {
+    if (c->interest & EC_POLL_OUT) update_interest(c);
+  } else {
+    need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
+  }
+}
+
+void PollEngine::block(PollClient* c) {
+  c->blocked = true;
+  update_interest(c);
+}
+
+void PollEngine::update_interest(PollClient* c) {
+  unsigned want = 0;
+  if (c->reading() && !c->held) want |= EC_POLL_IN | EC_POLL_GATED;
+  if (c->blocked) want |= EC_POLL_OUT;
+  set_interest(c, want, false);
+}
+
+void PollEngine::set_interest(PollClient* c, unsigned want, bool park) {
+  if (park) {
+    if (c->registered) ec_poller_remove(poller_, c->sock);
+    c->registered = false;
+    c->interest = 0;
+    return;
+  }
+  if (c->registered && c->interest == want) return;
+  ec_error err = c->registered ? ec_poller_modify(poller_, c->sock, want, c)
+                               : ec_poller_add(poller_, c->sock, want, c);
+  if (!err.ok()) {
+    close_client(c, Reason::ClientError);
+    return;
+  }
+  c->registered = true;
+  c->interest = want;
+}
+
+void PollEngine::close_client(PollClient* c, Reason reason) {
+  if (!fanout_.close(c, reason)) return;
+  fanout_.leave(c);
+  send_close_frame(c, reason);
+  c->closed();
+  if (c->registered) ec_poller_remove(poller_, c->sock);
+  c->registered = false;
+  ec_socket_close(c->sock);
+  c->sock = EC_INVALID_SOCKET;
+  by_id_.erase(c->id);
+  clients_count_.store(by_id_.size(), std::memory_order_relaxed);
+  dead_ += 1;
+  roster_.tally(reason);
+  sink_->on_disconnect(c->id, reason_name(reason));
+}
+
+// ---- WebSocket --------------------------------------------------------------
+
+void PollEngine::accept_ws(const Accepted& a) {
+  PollClient* c = nullptr;
+  // Handshakes in progress are bounded like clients (they hold a socket and
+  // up to a request head each), and are not counted as clients.
+  if (!handshakes_.full())
+    c = new (std::nothrow)
+        PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+  if (c != nullptr && !c->start_websocket(&ws_config_)) {
+    delete c;
+    c = nullptr;
+  }
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    return;
+  }
+  // Not gated: a handshake goes on while reading from clients is paused.
+  ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
+  if (!err.ok()) {
+    delete c;
+    ec_socket_close(a.sock);
+    sink_->on_error(err, "poll");
+    return;
+  }
+  c->sock = a.sock;
+  c->registered = true;
+  c->interest = EC_POLL_IN;
+  c->set_peer(a.address, a.port);
+  handshakes_.add(c, ec_now_ms());
+}
+
+void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
+  if ((ev.events & EC_POLL_OUT) && c->state() == Connection::State::Answering) {
+    if (!answer(c)) return;
+  }
+  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
+  std::size_t n = 0;
+  // At most one request head (and what follows it) per read.
+  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n);
+  if (err.code == EC_EAGAIN) return;
+  if (!err.ok() || n == 0) {
+    drop_handshake(c);  // Gone before its upgrade, or answered and done.
+    return;
+  }
+  // Whatever it sends after our answer is dropped.
+  if (c->state() != Connection::State::AwaitingUpgrade) return;
+  std::size_t consumed = 0;
+  ws::Handshake::Result r = c->handshake(buf_.get(), n, &consumed);
+  if (r == ws::Handshake::Result::NeedMore) return;
+  if (r == ws::Handshake::Result::Upgrade) {
+    upgrade(c, buf_.get() + consumed, n - consumed);
+    return;
+  }
+  answer(c);  // The page or an error status, then the end.
+}
+
+bool PollEngine::answer(PollClient* c) {
+  while (c->control_pending()) {
+    ec_iovec piece = {c->control_data(), c->control_size()};
+    std::size_t sent = 0;
+    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+    if (err.code == EC_EAGAIN) break;
+    if (!err.ok()) {
+      drop_handshake(c);
+      return false;
+    }
+    c->control_sent(sent);
+    if (sent < piece.len) break;
+  }
+  if (c->control_pending()) {
+    if (!(c->interest & EC_POLL_OUT)) {
+      if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN | EC_POLL_OUT, c).ok()) {
+        drop_handshake(c);
+        return false;
+      }
+      c->interest = EC_POLL_IN | EC_POLL_OUT;
+    }
+    return true;
+  }
+  // All sent: end of stream for the peer; its own end of stream (or the
+  // deadline) drops the connection.
+  ec_socket_shutdown_send(c->sock);
+  c->answered();
+  if (c->interest != EC_POLL_IN) {
+    if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN, c).ok()) {
+      drop_handshake(c);
+      return false;
+    }
+    c->interest = EC_POLL_IN;
+  }
+  return true;
+}
+
+void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t len) {
+  std::uint64_t id = 0;
+  if (!c->admit(&roster_, clients_.size(), &id)) {
+    // docs/contract.md §6: the upgrade completes, then close 1013
+    // server-full (queued by admit); reported as for TCP.
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    answer(c);
+    return;
+  }
+  // Out of the handshake list, into the clients.
+  handshakes_.remove(c);
+  c->ws = true;
+  enroll(c, id, c->peer_address(), c->peer_port());
+  update_interest(c);
+  if (c->closing || len == 0) return;
+  // Bytes that came with the head: the first WebSocket frames.
+  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
+  if (closed) return;
+  read_sink_.forward = forward_;
+  read_sink_.messages = sink_->wants_messages();
+  consume(c, data, len);
+}
+
+void PollEngine::drop_handshake(PollClient* c) {
+  if (c->closing) return;
+  c->closing = true;
+  c->closed();
+  if (c->registered) ec_poller_remove(poller_, c->sock);
+  c->registered = false;
+  ec_socket_close(c->sock);
+  c->sock = EC_INVALID_SOCKET;
+  handshakes_.remove(c);
+  dead_handshakes_.push_back(c);
+}
+
+void PollEngine::expire_handshakes() {
+  expired_.clear();
+  handshakes_.expire(ec_now_ms(), &expired_);
+  for (Connection* c : expired_) drop_handshake(static_cast<PollClient*>(c));
+  expired_.clear();
+}
+
+bool PollEngine::send_control(PollClient* c) {
+  ec_iovec piece = {c->control_data(), c->control_size()};
+  std::size_t sent = 0;
+  ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+  if (err.code == EC_EAGAIN) {
+    block(c);
+    return false;
+  }
+  if (!err.ok()) {
+    close_client(c, c->failure_reason());
+    return false;
+  }
+  c->control_sent(sent);
+  if (sent < piece.len) {
+    block(c);
+    return false;
+  }
+  return true;
+}
+
+void PollEngine::send_close_frame(PollClient* c, Reason reason) {
+  if (c->sock == EC_INVALID_SOCKET || !c->close_frame_due(*c)) return;
+  std::vector<std::uint8_t> frame = c->close_frame(reason);
+  bool control = c->control_pending();
+  ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},
+                        {frame.data(), frame.size()}};
+  std::size_t first = control ? 0 : 1;
+  std::size_t sent = 0;
+  ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
+  if (reason == Reason::ServerClosed) return;  // Stop: the peer's answer is awaited.
+  // Closing at once: read what the peer sent meanwhile, so that the close
+  // does not reset the connection (which could lose our close frame).
+  for (int i = 0; i < 4; ++i) {
+    std::size_t n = 0;
+    if (!ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n).ok() || n == 0) break;
+  }
+}
+
+}  // namespace poll
+}  // namespace echocast

@@ -1,0 +1,214 @@
+// threads_client.cc — a threads-engine client's own threads: its reader
+// (the WebSocket handshake first, then its bytes into its Connection and
+// the hub) and its writer (see threads_engine.h).
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "threads_engine.h"
+
+namespace echocast {
+namespace threads {
+
+namespace {
+
+// Bytes read per recv(). Also bounds raw framing's chunk size.
+constexpr std::size_t kRecvBytes = 64 * 1024;
+// Bytes gathered into one send by a writer (at least one frame).
+constexpr std::size_t kBatchBytes = 64 * 1024;
+
+// Sends all of `data` on a client's socket (before its writer exists).
+bool send_bytes(ec_socket_t s, const std::vector<std::uint8_t>& data) {
+  ec_iovec piece = {data.data(), data.size()};
+  return ec_socket_send_all(s, &piece, 1).ok();
+}
+
+}  // namespace
+
+void ThreadsEngine::reader_loop(Client* c) {
+  std::unique_ptr<std::uint8_t[]> buf(new (std::nothrow) std::uint8_t[kRecvBytes]);
+  if (!buf) {
+    if (c->admitted()) hub_.close_member(c, Reason::ClientError);
+    thread_done(c);
+    return;
+  }
+  std::size_t leftover = 0;
+  if (c->websocket()) {
+    // A WebSocket connection: its handshake first (no event).
+    if (!handshake(c, buf.get(), &leftover)) {
+      thread_done(c);
+      return;
+    }
+  }
+  FrameBatch batch;  // One read's frames, side by side in wire form.
+  FrameBatchSink collect(&batch);
+  std::vector<HubMember*> wake;  // Writers this reader's appends wake.
+  for (;;) {
+    std::size_t n = leftover;  // The first WebSocket bytes came with the head.
+    leftover = 0;
+    if (n == 0) {
+      ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
+      if (!err.ok()) {
+        hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
+        break;
+      }
+      if (n == 0) {
+        // The peer shut its write side: drop any partial frame (with the
+        // framer). docs/contract.md S11: it is sent what is queued for it,
+        // then closed; with allowHalfOpen its writer keeps sending until
+        // the socket fails (not a WebSocket: it has no half-close).
+        if (c->peer_finished(options_.allow_half_open)) hub_.finish_member(c);
+        break;
+      }
+    }
+    batch.clear();
+    bool ok = c->feed(buf.get(), n, &collect);
+    if (c->control_pending())  // A pong, sent by the writer.
+      hub_.queue_control(c, c->take_control(), WsSession::kMaxControlBytes);
+    if (!batch.frames.empty()) {
+      bool forward = forward_;
+      // Cluster mode: the frames go to JS (and the stream), not the hub.
+      bool delivered = forward || hub_.append(batch, c->id, true, &wake);
+      if (delivered && sink_->wants_messages())
+        for (const FrameBatch::Extent& e : batch.frames)
+          sink_->on_message(c->id, batch.frame_ref(e, c->id), true);
+      if (forward)
+        sink_->on_frames(c->id, batch.bytes.data(), batch.bytes.size(),
+                         batch.frames.size(), true);
+    }
+    if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
+    if (!ok) {
+      Reason why = c->close_reason();
+      hub_.close_member(c, why, c->close_frame(why));
+      break;
+    }
+  }
+  thread_done(c);
+}
+
+void ThreadsEngine::writer_loop(Client* c) {
+  ec_iovec pieces[EC_MAX_IOV];
+  for (;;) {
+    std::size_t count = 0;
+    if (hub_.next_batch(c, pieces, EC_MAX_IOV, kBatchBytes, &count) == BatchResult::Closed)
+      break;
+    ec_error err = ec_socket_send_all(c->sock, pieces, count);
+    if (!err.ok()) {
+      hub_.send_failed(c, c->failure_reason());
+      break;
+    }
+  }
+  thread_done(c);
+}
+
+void ThreadsEngine::accept_ws(const Accepted& a) {
+  std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
+  Client* c = nullptr;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (!stopping_ && !handshakes_.full())
+      c = new (std::nothrow) Client(options_.framing, max_frame);
+    if (c != nullptr && !c->start_websocket(&ws_config_)) {
+      delete c;
+      c = nullptr;
+    }
+    if (c != nullptr) {
+      c->engine = this;
+      c->sock = a.sock;
+      c->ws = true;
+      c->set_peer(a.address, a.port);
+      c->alive = 2;  // The reader, and this function until it is done.
+      handshakes_.add(c, ec_now_ms());
+      ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
+    }
+  }
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    return;
+  }
+  ec_error err = ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c,
+                                  EC_THREAD_STACK_BYTES);
+  c->reader_started = err.ok();
+  if (!err.ok()) {
+    sink_->on_error(err, "thread_create");
+    thread_done(c);  // For the reader never run.
+  }
+  thread_done(c);
+}
+
+bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftover) {
+  for (;;) {
+    std::size_t n = 0;
+    ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
+    if (!err.ok() || n == 0) return false;  // Gone before its upgrade, or dropped.
+    std::size_t consumed = 0;
+    ws::Handshake::Result r = c->handshake(buf, n, &consumed);
+    if (r == ws::Handshake::Result::NeedMore) continue;
+    if (r != ws::Handshake::Result::Upgrade) {
+      // The page or an error status, then the end.
+      if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+      return false;
+    }
+    if (!send_bytes(c->sock, c->take_control())) return false;  // The 101.
+    std::uint64_t id = 0;
+    bool admitted = false;
+    {
+      ec_lock_guard lock(&mutex_);
+      if (stopping_) return false;
+      admitted = c->admit(&roster_, clients_.size(), &id);
+      if (admitted) {
+        handshakes_.remove(c);
+        c->id = id;
+        c->alive += 1;  // The writer.
+        clients_[id] = c;
+        hub_.join(c);  // Under the same lock, as in admit().
+      }
+    }
+    if (!admitted) {
+      // docs/contract.md §6: the upgrade completed, then close 1013
+      // server-full (queued by admit); reported as for TCP.
+      sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+      if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+      return false;
+    }
+    sink_->on_connection(id, c->peer_address(), c->peer_port());
+    err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
+    c->writer_started = err.ok();
+    if (!err.ok()) {
+      sink_->on_error(err, "thread_create");
+      hub_.close_member(c, Reason::ClientError);
+      thread_done(c);  // For the writer never run.
+      return false;
+    }
+    // The bytes after the head: moved to the start of buf.
+    std::memmove(buf, buf + consumed, n - consumed);
+    *leftover = n - consumed;
+    return true;
+  }
+}
+
+void ThreadsEngine::linger(Client* c, std::uint8_t* buf) {
+  ec_socket_shutdown_send(c->sock);
+  c->answered();
+  for (;;) {
+    std::size_t n = 0;
+    if (!ec_socket_recv(c->sock, buf, kRecvBytes, &n).ok() || n == 0) return;
+  }
+}
+
+void ThreadsEngine::interrupt_handshakes() {
+  for (Connection* c : handshakes_.connections())
+    ec_socket_interrupt(static_cast<Client*>(c)->sock);
+}
+
+std::uint64_t ThreadsEngine::expire_handshakes_locked(std::uint64_t now) {
+  expired_.clear();
+  std::uint64_t next = handshakes_.expire(now, &expired_);
+  for (Connection* c : expired_) ec_socket_interrupt(static_cast<Client*>(c)->sock);
+  expired_.clear();
+  return next;
+}
+
+}  // namespace threads
+}  // namespace echocast
