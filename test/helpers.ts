@@ -31,8 +31,8 @@ export const NO_WEBSOCKET = 'this addon build has no WebSocket support';
 
 /**
  * Whether `engine` speaks WebSocket here: js always; a native engine when the
- * addon lists `'websocket'` in its `features` (ws-decisions: both native
- * engines at once, or neither).
+ * addon lists `'websocket'` in its `features` (docs/contract.md §6; a feature
+ * of the addon, so both native engines at once, or neither).
  */
 export function speaksWebSocket(engine: EngineName): boolean {
   if (engine === 'js') return true;

@@ -1,5 +1,5 @@
 /**
- * WebSocket test helpers (issue 16, /work/wt/ws-decisions.md, docs/contract.md §6):
+ * WebSocket test helpers (docs/contract.md §6):
  * a server with a WebSocket listener, a client on the `ws` package that records
  * every message and how it was closed, and a raw-socket client that speaks the
  * protocol by hand (hand-made handshakes and frames, unmasked ones included).

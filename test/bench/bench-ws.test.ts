@@ -1,4 +1,4 @@
-// echocast bench --ws (issue 16): WebSocket clients beside TCP ones. The
+// echocast bench --ws: WebSocket clients beside TCP ones. The
 // target rules (baseline-ws with --ws only, the TCP references without it),
 // the refusals (js generator, an addon without WebSocket support), the
 // report's transport, the native generator's WebSocket clients against the
@@ -57,8 +57,8 @@ describe('bench --ws: targets and refusals', () => {
     assert.match(r.stdout, /baseline-ws/);
   });
 
-  // Registered only where an addon lacks the feature (a build from before issue 16, or one
-  // that left it out): with this repository's addon the case cannot arise, and a pending
+  // Registered only where an addon lacks the feature (a build older than the WebSocket
+  // listener, or one that left it out): with this repository's addon the case cannot arise, and a pending
   // test that can never run would only hide the Windows lane's rule (no pending test).
   const native = loadAddon().addon;
   const lacks = native && webSocketUnsupported('native-poll');

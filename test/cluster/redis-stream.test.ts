@@ -1,4 +1,4 @@
-// docs/contract.md §5 and issue 8: several echocast servers share one broadcast through a
+// docs/contract.md §5: several echocast servers share one broadcast through a
 // Redis Stream. Real redis-server processes (one per test, no persistence), real
 // EchoServers, real sockets; no mocks. docs/cluster.md states the outcomes tested here.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// docs/contract.md §6 with S7, S10, S11 (issue 16): how WebSocket clients leave.
+// docs/contract.md §6 with S7, S10, S11: how WebSocket clients leave.
 // server.close() flushes then sends 1001; a client's close frame is answered and
 // frees its slot (client-closed); a TCP FIN without a close frame does too; a
 // WebSocket client that stops reading is cut as a slow consumer while a flood
@@ -112,7 +112,7 @@ for (const engine of enginesUnderTest()) {
       for (let i = 0; i < 8192; i++) server.broadcast(line);
       raw.send(8, Buffer.from([0x03, 0xe8])); // close 1000
       // It asked to leave: the frames still queued for it are dropped, not waited for.
-      await until(() => gone.length === 1, 'the disconnect event while 8 MiB were queued for a client that asked to leave (ws-decisions: queued frames are dropped)', 3_000);
+      await until(() => gone.length === 1, 'the disconnect event while 8 MiB were queued for a client that asked to leave (docs/contract.md §6: queued frames are dropped)', 3_000);
       assert.equal(gone[0]!.reason, 'client-closed');
       raw.raw.socket.resume();
       await raw.waitClosed();

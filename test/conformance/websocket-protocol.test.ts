@@ -1,4 +1,4 @@
-// docs/contract.md §6 (issue 16): what a WebSocket client may and may not send.
+// docs/contract.md §6: what a WebSocket client may and may not send.
 // Limits (maxFrameBytes, fragments, maxClients shared with TCP), protocol errors
 // (close 1002 / 1007, reason protocol-error), ping and pong, and the answers to
 // handshakes good and bad, byte for byte on raw sockets.

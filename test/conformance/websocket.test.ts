@@ -1,4 +1,4 @@
-// docs/contract.md §6 (issue 16): WebSocket clients beside TCP clients, one hub.
+// docs/contract.md §6: WebSocket clients beside TCP clients, one hub.
 // The seed's example across kinds, one total order, replay and echo-skip, the
 // message-to-frames rule of each framing, and text or binary on the way out.
 // Limits, protocol errors and handshakes are in websocket-protocol.test.ts; close,

@@ -1,4 +1,4 @@
-// Hardening (issue 7): bad input, floods and churn, on every engine (slow
+// Hardening: bad input, floods and churn, on every engine (slow
 // consumers are in test/conformance/flow-control.test.ts). Each case checks that the server is still up, that healthy clients lost nothing,
 // and that the offender got its stated reason.
 import assert from 'node:assert/strict';
