@@ -6,6 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
+import { loadAddon } from '../../dist/engines/load-addon.js';
 import { closeAll, connectClients, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
 
@@ -20,10 +21,6 @@ const cliBin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
  */
 function clusterLack(engine: EngineName): string | null {
   if (engine === 'js') return null;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadAddon } = require(path.resolve(__dirname, '..', '..', 'dist', 'engines', 'load-addon.js')) as {
-    loadAddon(): { addon: object | null; reason?: string };
-  };
   const result = loadAddon();
   return result.addon ? null : `the native addon is unavailable: ${result.reason}`;
 }

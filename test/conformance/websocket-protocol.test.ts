@@ -3,16 +3,10 @@
 // (close 1002 / 1007, reason protocol-error), ping and pong, and the answers to
 // handshakes good and bad, byte for byte on raw sockets.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type { ConnectionInfo } from 'echocast';
+import { PAGE_HTML } from '../../dist/ws/page.js';
 import { delay, enginesUnderTest, RawClient, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
 import { ask, closePayload, encodeFrame, OP, RawWsClient, requestHead, RFC_ACCEPT, RFC_KEY, startWsServer, WsClient } from '../ws-helpers.js';
-
-/** The built-in page every engine serves (src/ws/page.ts), loaded when a test needs it. */
-function pageHtml(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require(path.resolve(__dirname, '..', '..', 'dist', 'ws', 'page.js')) as { PAGE_HTML: string }).PAGE_HTML;
-}
 
 for (const engine of enginesUnderTest()) {
   const test = wsIt(engine);
@@ -312,7 +306,7 @@ for (const engine of enginesUnderTest()) {
       const { answer, client } = await ask(wsPort, requestHead({ port: wsPort, upgrade: false }));
       assert.equal(answer.status, 200, answer.statusLine);
       assert.match(answer.headers['content-type'] ?? '', /^text\/html/);
-      const page = pageHtml();
+      const page = PAGE_HTML;
       assert.ok(page.length > 0);
       assert.equal(answer.body.toString(), page, 'the body is PAGE_HTML (src/ws/page.ts), byte for byte');
       await client.waitClosed();
