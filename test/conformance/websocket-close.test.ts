@@ -5,7 +5,7 @@
 // from an unpaced TCP publisher reaches the healthy readers of both kinds whole.
 import assert from 'node:assert/strict';
 import { enginesUnderTest, RawClient, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
-import { ServerProc, startProc, type StreamReport } from '../procs/procs.js';
+import { assertGotAll, runFlood, startPublisher, startReader, startWsReader, withServerProc } from '../procs/procs.js';
 import { RawWsClient, startWsServer, WsClient } from '../ws-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -130,19 +130,13 @@ for (const engine of enginesUnderTest()) {
       // build serves, so the reader is the slow one there too (at 8 MiB/s the TSan build
       // of native-threads was itself slower than the reader, and nothing ever paused).
       const total = 40 * MiB;
-      const server = await ServerProc.start({ engine, maxBacklogBytes: 2 * MiB, replay: 0, echoToSender: false, ws: { port: 0 } });
-      try {
+      await withServerProc({ engine, maxBacklogBytes: 2 * MiB, replay: 0, echoToSender: false, ws: { port: 0 } }, async (server) => {
         assert.ok(server.wsPort > 0, 'the server process reported no WebSocket port');
-        const wsReader = startProc('ws-reader', { wsPort: server.wsPort, expectBytes: total, rate: 4 * MiB });
-        await wsReader.next('ready');
-        const tcpReader = startProc('reader', { port: server.port, rate: 0, expectBytes: total });
-        await tcpReader.next('ready');
-        const pub = startProc('publisher', { port: server.port, bytes: total, lineBytes: 1024 });
-        await pub.next('ready');
-        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
-        const done = [pub, wsReader, tcpReader].map((p) => p.next<StreamReport>('done', 80_000));
-        pub.send({ type: 'go' });
-        const [sent, gotWs, gotTcp] = await Promise.all(done);
+        const wsReader = await startWsReader(server.wsPort, total, 4 * MiB);
+        const tcpReader = await startReader(server.port, 0, total);
+        const pub = await startPublisher(server.port, total);
+        const { sent, got } = await runFlood(server, 3, pub, [wsReader, tcpReader], 80_000);
+        const [gotWs, gotTcp] = got;
         const r = await server.report();
         console.log(
           `      ${engine}: ${(sent!.bytes / MiB).toFixed(0)} MiB in ${(sent!.ms / 1000).toFixed(1)} s; readPauses ${r.stats.readPauses}, readPausedMs ${r.stats.readPausedMs}; ` +
@@ -151,15 +145,8 @@ for (const engine of enginesUnderTest()) {
         assert.deepEqual(r.disconnects.map((d) => d.reason), [], 'nobody was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
-        for (const [who, got] of [
-          ['the 4 MiB/s WebSocket reader', gotWs!],
-          ['the TCP reader', gotTcp!],
-        ] as const) {
-          assert.equal(got.outOfOrder, '', `${who}: ${got.outOfOrder}`);
-          assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} MiB (${got.error || `close ${got.closeCode ?? ''}`})`);
-          assert.equal(got.bytes, total, `${who} got ${got.bytes} bytes of ${total}`);
-          assert.equal(got.sha256, sent!.sha256, `${who}: the bytes differ from what was sent`);
-        }
+        assertGotAll('the 4 MiB/s WebSocket reader', gotWs!, sent);
+        assertGotAll('the TCP reader', gotTcp!, sent);
         // The publisher was paced by the WebSocket reader's backlog: the server stopped reading.
         // Not asserted on Windows: in the Windows lane (Wine) sends complete into buffers of
         // Wine's own, so 48 MiB went through there with the backlog never past 2 MiB (seen:
@@ -168,31 +155,23 @@ for (const engine of enginesUnderTest()) {
         if (process.platform !== 'win32') {
           assert.ok(r.stats.readPauses > 0, `stats().readPauses is ${r.stats.readPauses}: the WebSocket reader's backlog was not counted`);
         }
-      } finally {
-        await server.stop();
-      }
+      });
     });
 
     test('a WebSocket client that never reads is cut (slow-consumer) within slowConsumerMs while an unpaced TCP publisher floods; a WebSocket and a TCP reader lose nothing', async function () {
       this.timeout(90_000);
       const total = 64 * MiB;
       const slowConsumerMs = 500;
-      const server = await ServerProc.start({ engine, maxBacklogBytes: 1 * MiB, slowConsumerMs, replay: 0, echoToSender: false, ws: { port: 0 } });
-      try {
+      await withServerProc({ engine, maxBacklogBytes: 1 * MiB, slowConsumerMs, replay: 0, echoToSender: false, ws: { port: 0 } }, async (server) => {
         assert.ok(server.wsPort > 0, 'the server process reported no WebSocket port');
         // Upgraded, then never reads: the kernel's buffers fill, then the server's backlog for it grows.
         const stalled = await RawWsClient.open(server.wsPort);
         stalled.raw.socket.pause();
-        const wsReader = startProc('ws-reader', { wsPort: server.wsPort, expectBytes: total });
-        await wsReader.next('ready');
-        const tcpReader = startProc('reader', { port: server.port, rate: 0, expectBytes: total });
-        await tcpReader.next('ready');
-        const pub = startProc('publisher', { port: server.port, bytes: total, lineBytes: 1024 });
-        await pub.next('ready');
-        await server.until((r) => r.stats.clients === 4, 'the four clients to be admitted');
-        const done = [pub, wsReader, tcpReader].map((p) => p.next<StreamReport>('done', 80_000));
-        pub.send({ type: 'go' });
-        const [sent, gotWs, gotTcp] = await Promise.all(done);
+        const wsReader = await startWsReader(server.wsPort, total);
+        const tcpReader = await startReader(server.port, 0, total);
+        const pub = await startPublisher(server.port, total);
+        const { sent, got } = await runFlood(server, 4, pub, [wsReader, tcpReader], 80_000);
+        const [gotWs, gotTcp] = got;
         const r = await server.until((s) => s.disconnects.length > 0, 'the stalled client to be cut', 5_000);
         const cut = r.disconnects[0]!;
         console.log(
@@ -203,15 +182,8 @@ for (const engine of enginesUnderTest()) {
         assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the stalled WebSocket client was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
-        for (const [who, got] of [
-          ['the WebSocket reader', gotWs!],
-          ['the TCP reader', gotTcp!],
-        ] as const) {
-          assert.equal(got.outOfOrder, '', `${who}: ${got.outOfOrder}`);
-          assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} MiB (${got.error || `close ${got.closeCode ?? ''}`})`);
-          assert.equal(got.bytes, sent!.bytes, `${who} got ${got.bytes} bytes of ${sent!.bytes}`);
-          assert.equal(got.sha256, sent!.sha256, `${who}: the bytes differ from what was sent`);
-        }
+        assertGotAll('the WebSocket reader', gotWs!, sent);
+        assertGotAll('the TCP reader', gotTcp!, sent);
         // Cut after the wait, not before: the stalled client was waited for while reading was paused.
         assert.ok(r.firstPauseAt > 0, 'reading was never paused: the stalled WebSocket client\'s backlog was not counted (stats().readPauses stayed 0)');
         const waited = cut.at - r.firstPauseAt;
@@ -221,9 +193,7 @@ for (const engine of enginesUnderTest()) {
         // The server let it go: once it reads again it comes to the end of its connection.
         stalled.raw.socket.resume();
         await stalled.waitClosed(20_000);
-      } finally {
-        await server.stop();
-      }
+      });
     });
   });
 }
