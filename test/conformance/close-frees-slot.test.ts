@@ -3,8 +3,7 @@
 // leaves its place under maxClients at once, with or without traffic; only
 // allowHalfOpen: true keeps a half-closed client receiving.
 import assert from 'node:assert/strict';
-import type { ConnectionInfo } from 'echocast';
-import { delay, enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+import { delay, enginesUnderTest, RawClient, recordConnections, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 // Known gap, js on Windows (seen only in the Windows lane, Windows node.exe under
 // Wine): a client that ends its side with megabytes queued gets none of them. Node
@@ -21,8 +20,7 @@ for (const engine of enginesUnderTest()) {
       this.timeout(30_000);
       const server = await startServer(engine, { maxClients: 20, replay: 0 });
       const gone = recordDisconnects(server);
-      const admitted: ConnectionInfo[] = [];
-      server.on('connection', (c) => admitted.push(c));
+      const admitted = recordConnections(server);
       const { port } = server.address();
       for (let i = 0; i < 40; i++) {
         const c = await RawClient.connect(port);

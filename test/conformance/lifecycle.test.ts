@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { availableEngines, connect, createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
-import { connectMany, enginesUnderTest, RawClient, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+import { availableEngines, connect, createServer, EchocastError } from 'echocast';
+import { connectMany, enginesUnderTest, RawClient, recordDisconnects, recordEvents, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -29,12 +29,7 @@ for (const engine of enginesUnderTest()) {
 
     it('emits connection, message and disconnect events with ids and reasons', async () => {
       const server = await startServer(engine);
-      const connections: ConnectionInfo[] = [];
-      const messages: MessageInfo[] = [];
-      const disconnects: DisconnectInfo[] = [];
-      server.on('connection', (c) => connections.push(c));
-      server.on('message', (m) => messages.push(m));
-      server.on('disconnect', (d) => disconnects.push(d));
+      const { connections, messages, disconnects } = recordEvents(server);
       const { port } = server.address();
       const a = await RawClient.connect(port);
       await until(() => connections.length === 1, 'the connection event');
@@ -55,8 +50,7 @@ for (const engine of enginesUnderTest()) {
 
     it('a client that resets its connection is dropped at once (client-error)', async () => {
       const server = await startServer(engine);
-      const disconnects: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => disconnects.push(d));
+      const disconnects = recordDisconnects(server);
       const a = await RawClient.connect(server.address().port);
       await waitClients(server, 1);
       a.socket.resetAndDestroy();
@@ -118,8 +112,7 @@ for (const engine of enginesUnderTest()) {
     it('close() with 100 clients connected resolves, and every client is closed', async function () {
       this.timeout(30_000);
       const server = await startServer(engine);
-      const disconnects: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => disconnects.push(d));
+      const disconnects = recordDisconnects(server);
       const clients = await connectMany(server.address().port, 100);
       await waitClients(server, 100);
       server.broadcast('bye\n');

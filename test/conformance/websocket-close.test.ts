@@ -4,9 +4,9 @@
 // WebSocket client that stops reading is cut as a slow consumer while a flood
 // from an unpaced TCP publisher reaches the healthy readers of both kinds whole.
 import assert from 'node:assert/strict';
-import { enginesUnderTest, RawClient, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
+import { enginesUnderTest, until, waitClients, wsIt } from '../helpers.js';
 import { assertGotAll, runFlood, startPublisher, startReader, startWsReader, withServerProc } from '../procs/procs.js';
-import { RawWsClient, startWsServer, WsClient } from '../ws-helpers.js';
+import { RawWsClient, WsClient, wsServerWithClients } from '../ws-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -16,12 +16,8 @@ for (const engine of enginesUnderTest()) {
   describe(`WebSocket clients leaving [${engine}]`, () => {
     test('server.close(): WebSocket clients get every queued frame, then close 1001; reason server-closed', async function () {
       this.timeout(30_000);
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0, closeTimeoutMs: 15_000 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const reader = await WsClient.connect(wsPort);
-      const stalled = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { server, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0, closeTimeoutMs: 15_000 }, ['tcp', 'ws', 'ws']);
+      const [t, reader, stalled] = clients;
       // 8 MiB queued for a client that does not read yet: past the kernel's buffers, so
       // most of it waits in the server when close() is called.
       stalled.socket.pause();
@@ -47,11 +43,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a client\'s close frame is answered with its code (1000 when it gave none); it leaves as client-closed and its slot is free', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0, maxClients: 2 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const first = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { server, wsPort, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0, maxClients: 2 }, ['tcp', 'ws']);
+      const [t, first] = clients;
       assert.equal((await first.close(4000, 'bye')).code, 4000, 'the answer carries the client\'s code');
       await until(() => gone.length === 1, 'the disconnect event');
       assert.equal(gone[0]!.reason, 'client-closed');
@@ -69,11 +62,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a WebSocket client whose TCP connection just ends (FIN, no close frame) leaves as client-closed and frees its slot (S11)', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0, maxClients: 2 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const raw = await RawWsClient.open(wsPort);
-      await waitClients(server, 2);
+      const { server, wsPort, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0, maxClients: 2 }, ['tcp', 'raw']);
+      const [t, raw] = clients;
       raw.raw.socket.end();
       await until(() => gone.length === 1, 'the disconnect event, with no traffic to find the closed peer', 5_000);
       assert.equal(gone[0]!.reason, 'client-closed');
@@ -89,10 +79,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a WebSocket client that resets its connection is dropped at once (client-error)', async () => {
-      const { server, wsPort } = await startWsServer(engine, { replay: 0 });
-      const gone = recordDisconnects(server);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 1);
+      const { server, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0 }, ['ws']);
+      const [w] = clients;
       w.socket.resetAndDestroy();
       await until(() => gone.length === 1, 'the disconnect event');
       assert.equal(gone[0]!.reason, 'client-error');
@@ -103,10 +91,8 @@ for (const engine of enginesUnderTest()) {
       this.timeout(30_000);
       // A long closeTimeoutMs: a server that waited for the queue to drain (or for a
       // timer) before letting the client go would keep it far longer than the 3 s allowed.
-      const { server, wsPort } = await startWsServer(engine, { replay: 0, closeTimeoutMs: 20_000 });
-      const gone = recordDisconnects(server);
-      const raw = await RawWsClient.open(wsPort);
-      await waitClients(server, 1);
+      const { server, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0, closeTimeoutMs: 20_000 }, ['raw']);
+      const [raw] = clients;
       raw.raw.socket.pause(); // frames queue up for it: in the kernel's buffers, then in the server
       const line = `${'q'.repeat(1023)}\n`;
       for (let i = 0; i < 8192; i++) server.broadcast(line);
