@@ -29,7 +29,13 @@ function findBinary() {
   process.exit(2);
 }
 
-const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '--', ...PATTERNS], { cwd: root, encoding: 'utf8' });
+let listed;
+try {
+  listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '--', ...PATTERNS], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+} catch (err) {
+  console.error(`clang-format.js lists the files with git ls-files, which failed here (not a git checkout?): ${String(err.stderr || err.message).trim()}`);
+  process.exit(2);
+}
 // A file deleted in the working tree is still listed by --cached until the deletion is staged.
 const files = [...new Set(listed.split('\0').filter(Boolean))].filter((f) => fs.existsSync(path.join(root, f))).sort();
 const { bin, version } = findBinary();
