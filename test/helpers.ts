@@ -230,6 +230,11 @@ export function recordDisconnects(server: EchoServer): DisconnectInfo[] {
   return list;
 }
 
+/** The reasons of a list of disconnects, in order. */
+export function reasonsOf(disconnects: readonly { reason: string }[]): string[] {
+  return disconnects.map((d) => d.reason);
+}
+
 /** Records every connection (admission) of `server`, in order, from now on. */
 export function recordConnections(server: EchoServer): ConnectionInfo[] {
   const list: ConnectionInfo[] = [];

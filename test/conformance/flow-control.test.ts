@@ -10,7 +10,7 @@
 // the test's event loop, and a publisher there by its readers. The publisher is
 // never paced by the test: it writes as fast as TCP takes its bytes.
 import assert from 'node:assert/strict';
-import { enginesUnderTest, RawClient } from '../helpers.js';
+import { enginesUnderTest, RawClient, reasonsOf } from '../helpers.js';
 import { assertGotAll, LINE_BYTES, runFlood, startPublisher, startReader, withServerProc } from '../procs/procs.js';
 
 const MiB = 1024 * 1024;
@@ -32,13 +32,13 @@ for (const engine of enginesUnderTest()) {
         console.log(
           `      ${engine}: ${(sent!.bytes / MiB).toFixed(0)} MiB sent in ${(sent!.ms / 1000).toFixed(1)} s; ` +
             `readPauses ${r.stats.readPauses}, readPausedMs ${r.stats.readPausedMs}; peak RSS growth ${((r.peakRss - r.rssAtStart) / MiB).toFixed(1)} MiB; ` +
-            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}`,
+            `disconnects ${JSON.stringify(reasonsOf(r.disconnects))}`,
         );
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB (${sent!.error || 'closed by the server'})`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);
         assertGotAll('the 4 MiB/s reader', gotSlow!, sent!);
-        assert.deepEqual(r.disconnects.map((d) => d.reason), [], 'nobody was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), [], 'nobody was cut');
         // The publisher was paced: the server stopped reading while the slow reader's backlog was over the limit.
         assert.ok(r.stats.readPauses > 0, `stats().readPauses is ${r.stats.readPauses}`);
         assert.ok(r.stats.readPausedMs > 0, `stats().readPausedMs is ${r.stats.readPausedMs}`);
@@ -66,7 +66,7 @@ for (const engine of enginesUnderTest()) {
             (r.firstPauseAt ? `, ${cut.at - r.firstPauseAt} ms after reading was first paused` : ', reading was never paused') +
             `; ${(sent!.bytes / MiB).toFixed(0)} MiB in ${(sent!.ms / 1000).toFixed(1)} s; peak RSS growth ${growthMiB.toFixed(1)} MiB`,
         );
-        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the stalled client was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), ['slow-consumer'], 'only the stalled client was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);
@@ -103,11 +103,11 @@ for (const engine of enginesUnderTest()) {
         const r = await server.report();
         console.log(
           `      ${engine}: slow reader ${gotSlow!.closed ? `cut after ${(gotSlow!.bytes / MiB).toFixed(1)} MiB` : 'not cut'}; ` +
-            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}; readPauses ${r.stats.readPauses}`,
+            `disconnects ${JSON.stringify(reasonsOf(r.disconnects))}; readPauses ${r.stats.readPauses}`,
         );
         assert.ok(gotSlow!.closed, 'the 2 MiB/s reader was not cut');
         assert.ok(gotSlow!.bytes < total, 'the 2 MiB/s reader got everything');
-        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the slow reader was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), ['slow-consumer'], 'only the slow reader was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);

@@ -60,7 +60,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('stats() counts clients, frames and bytes in and out, and disconnects by reason', async () => {
-      const { server, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { server, clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       a.write('12345\n');
       await b.waitLines(1);
       await a.waitLines(1);
@@ -76,7 +77,8 @@ for (const engine of enginesUnderTest()) {
 
     it('allowHalfOpen: a half-closed client still receives', async () => {
       // The server's option (docs/contract.md S11), not only the client socket's.
-      const { clients: [half, talker] } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const { clients } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const [half, talker] = clients;
       half.write('last words\n');
       half.socket.end();
       assert.deepEqual(await talker.waitLines(1), ['last words']);

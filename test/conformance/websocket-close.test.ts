@@ -4,7 +4,7 @@
 // WebSocket client that stops reading is cut as a slow consumer while a flood
 // from an unpaced TCP publisher reaches the healthy readers of both kinds whole.
 import assert from 'node:assert/strict';
-import { enginesUnderTest, until, waitClients, wsIt } from '../helpers.js';
+import { enginesUnderTest, reasonsOf, until, waitClients, wsIt } from '../helpers.js';
 import { assertGotAll, runFlood, startPublisher, startReader, startWsReader, withServerProc } from '../procs/procs.js';
 import { RawWsClient, WsClient, wsServerWithClients } from '../ws-helpers.js';
 
@@ -39,7 +39,7 @@ for (const engine of enginesUnderTest()) {
       await t.waitClosed();
       assert.equal(t.receivedBytes, count * 1024);
       await until(() => gone.length === 3, 'three disconnect events');
-      assert.ok(gone.every((d) => d.reason === 'server-closed'), JSON.stringify(gone.map((d) => d.reason)));
+      assert.ok(gone.every((d) => d.reason === 'server-closed'), JSON.stringify(reasonsOf(gone)));
     });
 
     test('a client\'s close frame is answered with its code (1000 when it gave none); it leaves as client-closed and its slot is free', async () => {
@@ -56,7 +56,7 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(await second.waitTexts(1), ['to the second']);
       assert.equal((await second.close()).code, 1000, 'a close frame without a code is answered 1000');
       await until(() => gone.length === 2, 'the second disconnect event');
-      assert.deepEqual(gone.map((d) => d.reason), ['client-closed', 'client-closed']);
+      assert.deepEqual(reasonsOf(gone), ['client-closed', 'client-closed']);
       assert.equal(server.stats().disconnects['server-full'], 0);
       assert.equal(server.stats().clients, 1);
     });
@@ -126,9 +126,9 @@ for (const engine of enginesUnderTest()) {
         const r = await server.report();
         console.log(
           `      ${engine}: ${(sent!.bytes / MiB).toFixed(0)} MiB in ${(sent!.ms / 1000).toFixed(1)} s; readPauses ${r.stats.readPauses}, readPausedMs ${r.stats.readPausedMs}; ` +
-            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}`,
+            `disconnects ${JSON.stringify(reasonsOf(r.disconnects))}`,
         );
-        assert.deepEqual(r.disconnects.map((d) => d.reason), [], 'nobody was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), [], 'nobody was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the 4 MiB/s WebSocket reader', gotWs!, sent);
@@ -165,7 +165,7 @@ for (const engine of enginesUnderTest()) {
             (r.firstPauseAt ? `${cut.at - r.firstPauseAt} ms after reading was first paused` : '(reading was never paused)') +
             `; readPauses ${r.stats.readPauses}`,
         );
-        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the stalled WebSocket client was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), ['slow-consumer'], 'only the stalled WebSocket client was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the WebSocket reader', gotWs!, sent);

@@ -4,7 +4,7 @@
 // handshakes good and bad, byte for byte on raw sockets.
 import assert from 'node:assert/strict';
 import { PAGE_HTML } from '../../dist/ws/page.js';
-import { delay, enginesUnderTest, RawClient, recordConnections, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
+import { delay, enginesUnderTest, RawClient, reasonsOf, recordConnections, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
 import { ask, closePayload, encodeFrame, OP, RawWsClient, requestHead, RFC_ACCEPT, RFC_KEY, startWsServer, WsClient, wsServerWithClients } from '../ws-helpers.js';
 
 for (const engine of enginesUnderTest()) {
@@ -89,7 +89,7 @@ for (const engine of enginesUnderTest()) {
       await extraTcp.waitClosed();
       assert.equal(extraTcp.receivedBytes, 0);
       await until(() => gone.length === 2, 'two server-full disconnects');
-      assert.deepEqual(gone.map((d) => d.reason), ['server-full', 'server-full']);
+      assert.deepEqual(reasonsOf(gone), ['server-full', 'server-full']);
       assert.equal(server.stats().disconnects['server-full'], 2);
       t.write('still here\n');
       assert.deepEqual(await w.waitTexts(1), ['still here']);
@@ -115,7 +115,7 @@ for (const engine of enginesUnderTest()) {
       assert.equal(close.code, code, `closed with ${JSON.stringify(close)}`);
       await raw.waitClosed();
       await until(() => gone.length === 1, 'the disconnect event');
-      assert.deepEqual(gone.map((d) => d.reason), ['protocol-error']);
+      assert.deepEqual(reasonsOf(gone), ['protocol-error']);
       assert.equal(server.stats().disconnects['protocol-error'], 1);
       // Nothing of what it sent was relayed, and the other client is still served.
       t.write('ok\n');
@@ -234,7 +234,7 @@ for (const engine of enginesUnderTest()) {
       const extra = await RawClient.connect(port);
       await extra.waitClosed();
       await until(() => gone.length === 1, 'the extra TCP client to be refused');
-      assert.deepEqual(gone.map((d) => d.reason), ['server-full']);
+      assert.deepEqual(reasonsOf(gone), ['server-full']);
       assert.equal(admitted.length, 1);
       assert.equal(server.stats().clients, 1);
       assert.ok(!silent.closed && !halfway.closed);

@@ -5,7 +5,7 @@
 // slots and flow control in websocket-close.test.ts.
 import assert from 'node:assert/strict';
 import { createServer, EchocastError, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
-import { enginesUnderTest, playSeed, RawClient, recordDisconnects, recordEvents, recordMessages, startServer, tcpLineClient, until, waitClients, wsIt } from '../helpers.js';
+import { enginesUnderTest, playSeed, RawClient, reasonsOf, recordDisconnects, recordEvents, recordMessages, startServer, tcpLineClient, until, waitClients, wsIt } from '../helpers.js';
 import { ask, requestHead, startWsServer, WsClient, wsLineClient, wsServerWithClients } from '../ws-helpers.js';
 
 /**
@@ -34,7 +34,7 @@ for (const engine of enginesUnderTest()) {
         const connect = (kind: 'tcp' | 'ws') => () => (kind === 'ws' ? wsLineClient(wsPort) : tcpLineClient(port));
         await playSeed(connect(kindA), connect(kindB), (n) => waitClients(server, n));
         await until(() => gone.length === 2, 'both clients to leave');
-        assert.deepEqual(gone.map((d) => d.reason), ['client-closed', 'client-closed']);
+        assert.deepEqual(reasonsOf(gone), ['client-closed', 'client-closed']);
         assert.equal(server.stats().clients, 0);
       });
     }
