@@ -31,7 +31,11 @@ function findBinary() {
 
 let listed;
 try {
-  listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '--', ...PATTERNS], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '--', ...PATTERNS], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 } catch (err) {
   console.error(`clang-format.js lists the files with git ls-files, which failed here (not a git checkout?): ${String(err.stderr || err.message).trim()}`);
   process.exit(2);
