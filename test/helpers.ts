@@ -1,11 +1,12 @@
 /**
  * Shared test helpers: engines to run the conformance suite on, servers that
- * are always closed, and raw TCP clients (real sockets, no mocks).
+ * are always closed, raw TCP clients (real sockets, no mocks), recorders of a
+ * server's events, and the seed's example for clients of any kind.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { loadAddon } from '../dist/engines/load-addon.js';
-import { availableEngines, createServer, type DisconnectInfo, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
+import { availableEngines, createServer, type ConnectionInfo, type DisconnectInfo, type EchoServer, type EngineName, type MessageInfo, type ServerOptions } from 'echocast';
 
 /**
  * The engines the conformance suite runs on: every engine this platform has,
@@ -31,8 +32,8 @@ export const NO_WEBSOCKET = 'this addon build has no WebSocket support';
 
 /**
  * Whether `engine` speaks WebSocket here: js always; a native engine when the
- * addon lists `'websocket'` in its `features` (ws-decisions: both native
- * engines at once, or neither).
+ * addon lists `'websocket'` in its `features` (docs/contract.md §6; a feature
+ * of the addon, so both native engines at once, or neither).
  */
 export function speaksWebSocket(engine: EngineName): boolean {
   if (engine === 'js') return true;
@@ -172,6 +173,12 @@ export class RawClient {
     return this.bytes();
   }
 
+  /** Waits until `expected.length` bytes have arrived and asserts that they are exactly `expected`. */
+  async waitExactly(expected: Buffer, ms = 10_000): Promise<void> {
+    const got = await this.waitBytes(expected.length, ms);
+    assert.ok(got.equals(expected), `TCP client got ${JSON.stringify(got.toString('latin1'))} (hex ${got.toString('hex')}), expected ${JSON.stringify(expected.toString('latin1'))}`);
+  }
+
   private countNewlines(): number {
     let count = 0;
     for (const chunk of this.chunks) {
@@ -223,6 +230,37 @@ export function recordDisconnects(server: EchoServer): DisconnectInfo[] {
   return list;
 }
 
+/** The reasons of a list of disconnects, in order. */
+export function reasonsOf(disconnects: readonly { reason: string }[]): string[] {
+  return disconnects.map((d) => d.reason);
+}
+
+/** Records every connection (admission) of `server`, in order, from now on. */
+export function recordConnections(server: EchoServer): ConnectionInfo[] {
+  const list: ConnectionInfo[] = [];
+  server.on('connection', (c) => list.push(c));
+  return list;
+}
+
+/** Records every message event of `server`, in order, from now on. */
+export function recordMessages(server: EchoServer): MessageInfo[] {
+  const list: MessageInfo[] = [];
+  server.on('message', (m) => list.push(m));
+  return list;
+}
+
+/** Every connection, message and disconnect event of a server, each kind in order. */
+export interface ServerEvents {
+  connections: ConnectionInfo[];
+  messages: MessageInfo[];
+  disconnects: DisconnectInfo[];
+}
+
+/** Records every connection, message and disconnect event of `server` from now on. */
+export function recordEvents(server: EchoServer): ServerEvents {
+  return { connections: recordConnections(server), messages: recordMessages(server), disconnects: recordDisconnects(server) };
+}
+
 /**
  * Connects raw clients to `server` one after another, in order, and waits
  * until the server counts exactly that many (admission is asynchronous in
@@ -256,31 +294,52 @@ export async function serverWithClients(
   return { server, port: server.address().port, clients: await connectClients(server, clients), disconnects };
 }
 
+/** A client seen as lines of text, whatever its kind (a TCP one here; a WebSocket one in ws-helpers.ts). */
+export interface LineClient {
+  /** Sends `text` as one line. */
+  say(text: string): void;
+  /** Waits until at least `n` lines have arrived; returns them all. */
+  waitLines(n: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** A raw TCP client to `port`, seen as lines. */
+export async function tcpLineClient(port: number): Promise<LineClient> {
+  const c = await RawClient.connect(port);
+  return { say: (text) => c.write(`${text}\n`), waitLines: (n) => c.waitLines(n), close: () => c.close() };
+}
+
 /**
- * The seed's example (docs/contract.md §1), word for word, against a server
- * on `port`. `admitted(n)`, when given, waits until the server has admitted n
- * clients (a server in this process can tell; one in a child cannot, and
- * there A's first reply and B's replay show admission instead).
+ * The seed's example (docs/contract.md §1), word for word, with A and B
+ * connected by `connectA` and `connectB` (of either kind). `admitted(n)`, when
+ * given, waits until the server has admitted n clients (a server in this
+ * process can tell; one in a child cannot, and there A's first reply and B's
+ * replay show admission instead). Both clients have closed when it returns.
  */
-export async function playSeedExample(port: number, admitted?: (n: number) => Promise<void>): Promise<void> {
-  const a = await RawClient.connect(port);
+export async function playSeed(connectA: () => Promise<LineClient>, connectB: () => Promise<LineClient>, admitted?: (n: number) => Promise<void>): Promise<void> {
+  const a = await connectA();
   await admitted?.(1);
-  a.write('Hello\n');
+  a.say('Hello');
   assert.deepEqual(await a.waitLines(1), ['Hello']);
-  a.write('World\n');
+  a.say('World');
   assert.deepEqual(await a.waitLines(2), ['Hello', 'World']);
 
-  const b = await RawClient.connect(port);
+  const b = await connectB();
   assert.deepEqual(await b.waitLines(1), ['World'], 'B first receives the memory: the latest message');
   await admitted?.(2);
-  b.write('Wow\n');
+  b.say('Wow');
   assert.deepEqual(await b.waitLines(2), ['World', 'Wow']);
   assert.deepEqual(await a.waitLines(3), ['Hello', 'World', 'Wow']);
 
-  a.write('That is so cool!\n');
+  a.say('That is so cool!');
   assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
   assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
 
   await a.close();
   await b.close();
+}
+
+/** The seed's example (as playSeed) with two raw TCP clients to `port`. */
+export function playSeedExample(port: number, admitted?: (n: number) => Promise<void>): Promise<void> {
+  return playSeed(() => tcpLineClient(port), () => tcpLineClient(port), admitted);
 }

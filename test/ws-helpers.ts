@@ -1,14 +1,15 @@
 /**
- * WebSocket test helpers (issue 16, /work/wt/ws-decisions.md, docs/contract.md §6):
- * a server with a WebSocket listener, a client on the `ws` package that records
- * every message and how it was closed, and a raw-socket client that speaks the
- * protocol by hand (hand-made handshakes and frames, unmasked ones included).
- * Real sockets, no mocks; every client is closed after each test.
+ * WebSocket test helpers (docs/contract.md §6): a server with a WebSocket
+ * listener (alone, or with clients of each kind already admitted), a client on
+ * the `ws` package that records every message and how it was closed, and a
+ * raw-socket client that speaks the protocol by hand (hand-made handshakes and
+ * frames, unmasked ones included). Real sockets, no mocks; every client is
+ * closed after each test.
  */
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
-import type { EchoServer, EngineName, ServerOptions } from 'echocast';
-import { RawClient, startServer, until } from './helpers.js';
+import type { DisconnectInfo, EchoServer, EngineName, ServerOptions } from 'echocast';
+import { RawClient, recordDisconnects, startServer, until, waitClients, type LineClient } from './helpers.js';
 
 /** A server of the suite's with a WebSocket listener on a free port. */
 export interface WsServer {
@@ -25,6 +26,48 @@ export async function startWsServer(engine: EngineName, options: ServerOptions =
   const ws = server.wsAddress();
   if (!ws) throw new Error('server.wsAddress() is null for a server started with ws');
   return { server, port: server.address().port, wsPort: ws.port };
+}
+
+/** A kind of client: raw TCP (RawClient), WebSocket on the `ws` package (WsClient), or raw WebSocket (RawWsClient). */
+export type ClientKind = 'tcp' | 'ws' | 'raw';
+
+/** The client class of a kind. */
+export type ClientOf<K extends ClientKind> = K extends 'tcp' ? RawClient : K extends 'ws' ? WsClient : RawWsClient;
+
+/** A WebSocket server of the suite's, the clients connected to it, and its disconnects since before they came. */
+export interface WsServerWithClients<K extends readonly ClientKind[]> extends WsServer {
+  clients: { -readonly [I in keyof K]: ClientOf<K[I]> };
+  disconnects: DisconnectInfo[];
+}
+
+/**
+ * Starts a server (as startWsServer) and connects a client of each kind in
+ * `kinds` to it, one after another in that order; then waits until the server
+ * counts them all (admission is asynchronous in native engines).
+ */
+export async function wsServerWithClients<const K extends readonly ClientKind[]>(engine: EngineName, options: ServerOptions, kinds: K): Promise<WsServerWithClients<K>> {
+  const s = await startWsServer(engine, options);
+  const disconnects = recordDisconnects(s.server);
+  const clients: (RawClient | WsClient | RawWsClient)[] = [];
+  for (const kind of kinds) {
+    if (kind === 'tcp') clients.push(await RawClient.connect(s.port));
+    else if (kind === 'ws') clients.push(await WsClient.connect(s.wsPort));
+    else clients.push(await RawWsClient.open(s.wsPort));
+  }
+  await waitClients(s.server, clients.length);
+  return { ...s, clients: clients as WsServerWithClients<K>['clients'], disconnects };
+}
+
+/** A WebSocket client (WsClient) to `wsPort`, seen as lines: each message one line. */
+export async function wsLineClient(wsPort: number): Promise<LineClient> {
+  const c = await WsClient.connect(wsPort);
+  return {
+    say: (text) => void c.send(text),
+    waitLines: (n) => c.waitTexts(n),
+    close: async () => {
+      await c.close();
+    },
+  };
 }
 
 /** One message a WebSocket client received. */

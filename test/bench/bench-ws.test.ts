@@ -1,4 +1,4 @@
-// echocast bench --ws (issue 16): WebSocket clients beside TCP ones. The
+// echocast bench --ws: WebSocket clients beside TCP ones. The
 // target rules (baseline-ws with --ws only, the TCP references without it),
 // the refusals (js generator, an addon without WebSocket support), the
 // report's transport, the native generator's WebSocket clients against the
@@ -57,8 +57,8 @@ describe('bench --ws: targets and refusals', () => {
     assert.match(r.stdout, /baseline-ws/);
   });
 
-  // Registered only where an addon lacks the feature (a build from before issue 16, or one
-  // that left it out): with this repository's addon the case cannot arise, and a pending
+  // Registered only where an addon lacks the feature (a build older than the WebSocket
+  // listener, or one that left it out): with this repository's addon the case cannot arise, and a pending
   // test that can never run would only hide the Windows lane's rule (no pending test).
   const native = loadAddon().addon;
   const lacks = native && webSocketUnsupported('native-poll');
@@ -270,7 +270,7 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
     // or more, and in a CI run under load the generator (one thread for every client) read
     // slower than that: paused 2003 ms, then cut. The rule under test is the same (a pause,
     // then no cut); the cut with 0 is the next test.
-    for (const row of await rows(['--throttled', '1@6MB', '--slow-consumer-ms', '8000', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1500ms'])) {
+    for (const row of await rows('--throttled 1@6MB --slow-consumer-ms 8000 --rate max --clients 6 --publishers 1 --size 1024 --duration 1500ms'.split(' '))) {
       assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 6_000_000 });
       assert.equal(row.cut, 0, JSON.stringify(row));
       assert.ok(row.pausedMs! > 0, `reading was paused for the throttled WebSocket reader: ${JSON.stringify(row)}`);
@@ -281,7 +281,7 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
 
   pendingOr(noGenerator, '--ws --throttled 1@1MB --slow-consumer-ms 0: the throttled WebSocket reader is cut, the others lose nothing', async function () {
     this.timeout(120_000);
-    for (const row of await rows(['--throttled', '1@1MB', '--slow-consumer-ms', '0', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--duration', '1s'])) {
+    for (const row of await rows('--throttled 1@1MB --slow-consumer-ms 0 --rate max --clients 6 --publishers 1 --size 1024 --duration 1s'.split(' '))) {
       assert.equal(row.cut, 1, JSON.stringify(row));
       assert.equal(row.lost, 0, 'the other clients lost nothing');
       assert.equal(row.valid, true);

@@ -1,4 +1,4 @@
-// docs/contract.md §5 and issue 8: several echocast servers share one broadcast through a
+// docs/contract.md §5: several echocast servers share one broadcast through a
 // Redis Stream. Real redis-server processes (one per test, no persistence), real
 // EchoServers, real sockets; no mocks. docs/cluster.md states the outcomes tested here.
 import assert from 'node:assert/strict';
@@ -6,6 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
+import { loadAddon } from '../../dist/engines/load-addon.js';
 import { closeAll, connectClients, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
 
@@ -20,10 +21,6 @@ const cliBin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
  */
 function clusterLack(engine: EngineName): string | null {
   if (engine === 'js') return null;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadAddon } = require(path.resolve(__dirname, '..', '..', 'dist', 'engines', 'load-addon.js')) as {
-    loadAddon(): { addon: object | null; reason?: string };
-  };
   const result = loadAddon();
   return result.addon ? null : `the native addon is unavailable: ${result.reason}`;
 }

@@ -44,7 +44,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('echoToSender: false delivers to everyone but the sender', async () => {
-      const { clients: [a, b, c] } = await serverWithClients(engine, { echoToSender: false, replay: 0 }, 3);
+      const { clients } = await serverWithClients(engine, { echoToSender: false, replay: 0 }, 3);
+      const [a, b, c] = clients;
       // One sender at a time: concurrent senders have no order between them (S2).
       a.write('from a\n');
       await c.waitLines(1);
@@ -59,7 +60,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('server.broadcast() injects frames into the same order', async () => {
-      const { server, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { server, clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       a.write('one\n');
       await b.waitLines(1);
       server.broadcast('from the server\n');

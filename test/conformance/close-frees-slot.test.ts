@@ -3,8 +3,7 @@
 // leaves its place under maxClients at once, with or without traffic; only
 // allowHalfOpen: true keeps a half-closed client receiving.
 import assert from 'node:assert/strict';
-import type { ConnectionInfo } from 'echocast';
-import { delay, enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+import { delay, enginesUnderTest, RawClient, reasonsOf, recordConnections, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 // Known gap, js on Windows (seen only in the Windows lane, Windows node.exe under
 // Wine): a client that ends its side with megabytes queued gets none of them. Node
@@ -21,8 +20,7 @@ for (const engine of enginesUnderTest()) {
       this.timeout(30_000);
       const server = await startServer(engine, { maxClients: 20, replay: 0 });
       const gone = recordDisconnects(server);
-      const admitted: ConnectionInfo[] = [];
-      server.on('connection', (c) => admitted.push(c));
+      const admitted = recordConnections(server);
       const { port } = server.address();
       for (let i = 0; i < 40; i++) {
         const c = await RawClient.connect(port);
@@ -39,12 +37,13 @@ for (const engine of enginesUnderTest()) {
       newcomer.write('served\n');
       assert.deepEqual(await newcomer.waitLines(1), ['served']);
       await until(() => gone.length === 40, '40 disconnect events');
-      assert.ok(gone.every((d) => d.reason === 'client-closed'), JSON.stringify(gone.map((d) => d.reason)));
+      assert.ok(gone.every((d) => d.reason === 'client-closed'), JSON.stringify(reasonsOf(gone)));
       assert.equal(server.stats().disconnects['server-full'], 0);
     });
 
     it('a quiet client that closes is let go at once (client-closed), with nothing sent to it', async () => {
-      const { server, clients: [a], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 1);
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 1);
+      const [a] = clients;
       await a!.close();
       await until(() => gone.length === 1, 'the disconnect event, with no traffic to find the closed peer', 5_000);
       assert.equal(gone[0]!.reason, 'client-closed');
@@ -53,7 +52,8 @@ for (const engine of enginesUnderTest()) {
 
     (queuedFinHolds(engine) ? it : undefined)?.('a client that ends its side with 8 MiB queued for it gets all of it, then is closed (client-closed), its slot freed, while traffic goes on', async function () {
       this.timeout(30_000);
-      const { server, clients: [leaver, talker], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [leaver, talker] = clients;
       leaver!.socket.pause(); // frames queue up for it: in the kernel's buffers, then in the server's backlog
       const line = `${'q'.repeat(99)}\n`;
       const count = 80 * 1024; // 8 MiB, past what the kernel's buffers hold, under maxBacklogBytes (16 MiB)
@@ -84,12 +84,13 @@ for (const engine of enginesUnderTest()) {
       const rest = got.subarray(count * line.length).toString();
       assert.match(rest, /^(later \d+\n)*$/, 'after the queued frames, only whole later frames');
       await until(() => gone.length === 1, 'the disconnect event');
-      assert.deepEqual(gone.map((d) => d.reason), ['client-closed']);
+      assert.deepEqual(reasonsOf(gone), ['client-closed']);
       assert.equal(server.stats().clients, 1, 'the slot is free');
     });
 
     it('allowHalfOpen: true keeps a half-closed client receiving', async () => {
-      const { server, clients: [half, talker], disconnects: gone } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const [half, talker] = clients;
       half!.write('leaving\n');
       half!.socket.end();
       assert.deepEqual(await talker!.waitLines(1), ['leaving']);

@@ -10,32 +10,10 @@
 // the test's event loop, and a publisher there by its readers. The publisher is
 // never paced by the test: it writes as fast as TCP takes its bytes.
 import assert from 'node:assert/strict';
-import { enginesUnderTest, RawClient } from '../helpers.js';
-import { ServerProc, startProc, type Proc, type StreamReport } from '../procs/procs.js';
+import { enginesUnderTest, RawClient, reasonsOf } from '../helpers.js';
+import { assertGotAll, LINE_BYTES, runFlood, startPublisher, startReader, withServerProc } from '../procs/procs.js';
 
 const MiB = 1024 * 1024;
-const LINE = 1024;
-
-/** Starts a reader process on `port` (rate 0: full speed) and waits until it is connected. */
-async function reader(port: number, rate: number, expectBytes: number): Promise<Proc> {
-  const proc = startProc('reader', { port, rate, expectBytes });
-  await proc.next('ready');
-  return proc;
-}
-
-async function publisher(port: number, bytes: number, rate = 0): Promise<Proc> {
-  const proc = startProc('publisher', { port, bytes, lineBytes: LINE, ...(rate ? { rate } : {}) });
-  await proc.next('ready');
-  return proc;
-}
-
-/** Asserts that a reader got exactly what the publisher sent, in order, and was not cut. */
-function assertGotAll(who: string, got: StreamReport, sent: StreamReport): void {
-  assert.equal(got.outOfOrder, '', `${who}: ${got.outOfOrder}`);
-  assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} of ${(sent.bytes / MiB).toFixed(1)} MiB (${got.error || 'closed by the server'})`);
-  assert.equal(got.bytes, sent.bytes, `${who} got ${got.bytes} bytes of ${sent.bytes}`);
-  assert.equal(got.sha256, sent.sha256, `${who}: the bytes differ from what was sent`);
-}
 
 for (const engine of enginesUnderTest()) {
   describe(`flow control and slow consumers [${engine}]`, () => {
@@ -44,33 +22,28 @@ for (const engine of enginesUnderTest()) {
       const total = 64 * MiB;
       const maxBacklogBytes = 2 * MiB;
       // No echo: the publisher's own copy is not what this test is about.
-      const server = await ServerProc.start({ engine, maxBacklogBytes, replay: 0, echoToSender: false });
-      try {
-        const fast = await reader(server.port, 0, total);
-        const slow = await reader(server.port, 4 * MiB, total);
-        const pub = await publisher(server.port, total);
-        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
-        const done = [pub, fast, slow].map((p) => p.next<StreamReport>('done', 100_000));
-        pub.send({ type: 'go' });
-        const [sent, gotFast, gotSlow] = await Promise.all(done);
+      await withServerProc({ engine, maxBacklogBytes, replay: 0, echoToSender: false }, async (server) => {
+        const fast = await startReader(server.port, 0, total);
+        const slow = await startReader(server.port, 4 * MiB, total);
+        const pub = await startPublisher(server.port, total);
+        const { sent, got } = await runFlood(server, 3, pub, [fast, slow], 100_000);
+        const [gotFast, gotSlow] = got;
         const r = await server.report();
         console.log(
           `      ${engine}: ${(sent!.bytes / MiB).toFixed(0)} MiB sent in ${(sent!.ms / 1000).toFixed(1)} s; ` +
             `readPauses ${r.stats.readPauses}, readPausedMs ${r.stats.readPausedMs}; peak RSS growth ${((r.peakRss - r.rssAtStart) / MiB).toFixed(1)} MiB; ` +
-            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}`,
+            `disconnects ${JSON.stringify(reasonsOf(r.disconnects))}`,
         );
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB (${sent!.error || 'closed by the server'})`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);
         assertGotAll('the 4 MiB/s reader', gotSlow!, sent!);
-        assert.deepEqual(r.disconnects.map((d) => d.reason), [], 'nobody was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), [], 'nobody was cut');
         // The publisher was paced: the server stopped reading while the slow reader's backlog was over the limit.
         assert.ok(r.stats.readPauses > 0, `stats().readPauses is ${r.stats.readPauses}`);
         assert.ok(r.stats.readPausedMs > 0, `stats().readPausedMs is ${r.stats.readPausedMs}`);
-        assert.equal(r.stats.framesIn, total / LINE);
-      } finally {
-        await server.stop();
-      }
+        assert.equal(r.stats.framesIn, total / LINE_BYTES);
+      });
     });
 
     it('a reader that never reads is cut (slow-consumer) within slowConsumerMs; the others lose nothing; server memory stays bounded', async function () {
@@ -78,17 +51,13 @@ for (const engine of enginesUnderTest()) {
       const total = 128 * MiB;
       const maxBacklogBytes = 1 * MiB;
       const slowConsumerMs = 500;
-      const server = await ServerProc.start({ engine, maxBacklogBytes, slowConsumerMs, replay: 0, echoToSender: false });
-      try {
+      await withServerProc({ engine, maxBacklogBytes, slowConsumerMs, replay: 0, echoToSender: false }, async (server) => {
         const stalled = await RawClient.connect(server.port);
         stalled.socket.pause(); // never reads: the kernel's buffers fill, then the server's backlog grows
-        const fast = await reader(server.port, 0, total);
-        const pub = await publisher(server.port, total);
-        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
-        const done = [pub, fast].map((p) => p.next<StreamReport>('done', 50_000));
-        const started = Date.now();
-        pub.send({ type: 'go' });
-        const [sent, gotFast] = await Promise.all(done);
+        const fast = await startReader(server.port, 0, total);
+        const pub = await startPublisher(server.port, total);
+        const { sent, got, goAt: started } = await runFlood(server, 3, pub, [fast], 50_000);
+        const [gotFast] = got;
         const r = await server.until((s) => s.disconnects.length > 0, 'the stalled client to be cut', 5_000);
         const growthMiB = (r.peakRss - r.rssAtStart) / MiB;
         const cut = r.disconnects[0]!;
@@ -97,7 +66,7 @@ for (const engine of enginesUnderTest()) {
             (r.firstPauseAt ? `, ${cut.at - r.firstPauseAt} ms after reading was first paused` : ', reading was never paused') +
             `; ${(sent!.bytes / MiB).toFixed(0)} MiB in ${(sent!.ms / 1000).toFixed(1)} s; peak RSS growth ${growthMiB.toFixed(1)} MiB`,
         );
-        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the stalled client was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), ['slow-consumer'], 'only the stalled client was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);
@@ -113,9 +82,7 @@ for (const engine of enginesUnderTest()) {
         // kept the stalled client's share would grow by ~120 MiB (js's garbage alone is ~40).
         assert.ok(growthMiB < 64, `server RSS grew by ${growthMiB.toFixed(1)} MiB`);
         assert.equal(r.stats.clients, 2);
-      } finally {
-        await server.stop();
-      }
+      });
     });
 
     it('slowConsumerMs 0 cuts a 2 MiB/s reader at once (slow-consumer); the publisher and a full-speed reader lose nothing', async function () {
@@ -127,29 +94,24 @@ for (const engine of enginesUnderTest()) {
       // 2-core machine a full-speed reader process is sometimes slower than the
       // server's intake and is cut too, which is this policy working as stated.
       const maxBacklogBytes = 8 * MiB;
-      const server = await ServerProc.start({ engine, maxBacklogBytes, slowConsumerMs: 0, replay: 0, echoToSender: false });
-      try {
-        const fast = await reader(server.port, 0, total);
-        const slow = await reader(server.port, 2 * MiB, total);
-        const pub = await publisher(server.port, total, 16 * MiB);
-        await server.until((r) => r.stats.clients === 3, 'the three clients to be admitted');
-        const done = [pub, fast, slow].map((p) => p.next<StreamReport>('done', 50_000));
-        pub.send({ type: 'go' });
-        const [sent, gotFast, gotSlow] = await Promise.all(done);
+      await withServerProc({ engine, maxBacklogBytes, slowConsumerMs: 0, replay: 0, echoToSender: false }, async (server) => {
+        const fast = await startReader(server.port, 0, total);
+        const slow = await startReader(server.port, 2 * MiB, total);
+        const pub = await startPublisher(server.port, total, 16 * MiB);
+        const { sent, got } = await runFlood(server, 3, pub, [fast, slow], 50_000);
+        const [gotFast, gotSlow] = got;
         const r = await server.report();
         console.log(
           `      ${engine}: slow reader ${gotSlow!.closed ? `cut after ${(gotSlow!.bytes / MiB).toFixed(1)} MiB` : 'not cut'}; ` +
-            `disconnects ${JSON.stringify(r.disconnects.map((d) => d.reason))}; readPauses ${r.stats.readPauses}`,
+            `disconnects ${JSON.stringify(reasonsOf(r.disconnects))}; readPauses ${r.stats.readPauses}`,
         );
         assert.ok(gotSlow!.closed, 'the 2 MiB/s reader was not cut');
         assert.ok(gotSlow!.bytes < total, 'the 2 MiB/s reader got everything');
-        assert.deepEqual(r.disconnects.map((d) => d.reason), ['slow-consumer'], 'only the slow reader was cut');
+        assert.deepEqual(reasonsOf(r.disconnects), ['slow-consumer'], 'only the slow reader was cut');
         assert.ok(!sent!.closed, `the publisher was cut after ${(sent!.bytes / MiB).toFixed(1)} MiB`);
         assert.equal(sent!.bytes, total);
         assertGotAll('the full-speed reader', gotFast!, sent!);
-      } finally {
-        await server.stop();
-      }
+      });
     });
   });
 }

@@ -12,7 +12,8 @@ function lengthFrame(payload: Buffer): Buffer {
 for (const engine of enginesUnderTest()) {
   describe(`framing [${engine}]`, () => {
     it('line: relays CRLF, NUL and invalid UTF-8 unchanged', async () => {
-      const { clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       const payload = Buffer.concat([
         Buffer.from('crlf\r\n'),
         Buffer.from([0x00, 0x41, 0x00, 0x0a]),
@@ -25,7 +26,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('line: a frame split across many writes is delivered whole, once', async () => {
-      const { clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       for (const piece of ['He', 'll', 'o wo', 'rld\nsec', 'ond\n']) {
         a.write(piece);
         await delay(15);
@@ -35,7 +37,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('line: a partial frame at disconnect is discarded, never delivered half', async () => {
-      const { port, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { port, clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       a.write('complete\nincompl');
       await b.waitLines(1);
       await a.close();
@@ -48,7 +51,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('length: relays 4-byte big-endian prefixed frames, binary-safe, across reads', async () => {
-      const { clients: [a, b] } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
+      const { clients } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
+      const [a, b] = clients;
       const frames = [Buffer.from('Hello'), Buffer.from([0, 10, 13, 255, 0]), Buffer.alloc(0), Buffer.alloc(3000, 7)];
       const wire = Buffer.concat(frames.map(lengthFrame));
       // Split at awkward places: inside a prefix, inside a payload.

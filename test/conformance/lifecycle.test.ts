@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { availableEngines, connect, createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
-import { connectMany, enginesUnderTest, RawClient, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+import { availableEngines, connect, createServer, EchocastError } from 'echocast';
+import { connectMany, enginesUnderTest, RawClient, recordDisconnects, recordEvents, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -29,12 +29,7 @@ for (const engine of enginesUnderTest()) {
 
     it('emits connection, message and disconnect events with ids and reasons', async () => {
       const server = await startServer(engine);
-      const connections: ConnectionInfo[] = [];
-      const messages: MessageInfo[] = [];
-      const disconnects: DisconnectInfo[] = [];
-      server.on('connection', (c) => connections.push(c));
-      server.on('message', (m) => messages.push(m));
-      server.on('disconnect', (d) => disconnects.push(d));
+      const { connections, messages, disconnects } = recordEvents(server);
       const { port } = server.address();
       const a = await RawClient.connect(port);
       await until(() => connections.length === 1, 'the connection event');
@@ -55,8 +50,7 @@ for (const engine of enginesUnderTest()) {
 
     it('a client that resets its connection is dropped at once (client-error)', async () => {
       const server = await startServer(engine);
-      const disconnects: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => disconnects.push(d));
+      const disconnects = recordDisconnects(server);
       const a = await RawClient.connect(server.address().port);
       await waitClients(server, 1);
       a.socket.resetAndDestroy();
@@ -66,7 +60,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('stats() counts clients, frames and bytes in and out, and disconnects by reason', async () => {
-      const { server, clients: [a, b] } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { server, clients } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [a, b] = clients;
       a.write('12345\n');
       await b.waitLines(1);
       await a.waitLines(1);
@@ -82,7 +77,8 @@ for (const engine of enginesUnderTest()) {
 
     it('allowHalfOpen: a half-closed client still receives', async () => {
       // The server's option (docs/contract.md S11), not only the client socket's.
-      const { clients: [half, talker] } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const { clients } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const [half, talker] = clients;
       half.write('last words\n');
       half.socket.end();
       assert.deepEqual(await talker.waitLines(1), ['last words']);
@@ -118,8 +114,7 @@ for (const engine of enginesUnderTest()) {
     it('close() with 100 clients connected resolves, and every client is closed', async function () {
       this.timeout(30_000);
       const server = await startServer(engine);
-      const disconnects: DisconnectInfo[] = [];
-      server.on('disconnect', (d) => disconnects.push(d));
+      const disconnects = recordDisconnects(server);
       const clients = await connectMany(server.address().port, 100);
       await waitClients(server, 100);
       server.broadcast('bye\n');

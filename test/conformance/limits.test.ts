@@ -1,11 +1,12 @@
 // docs/contract.md S6 (oversize frames), S7 (slow consumers), S8 (maxClients).
 import assert from 'node:assert/strict';
-import { enginesUnderTest, RawClient, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
+import { enginesUnderTest, RawClient, reasonsOf, recordDisconnects, serverWithClients, startServer, until, waitClients } from '../helpers.js';
 
 for (const engine of enginesUnderTest()) {
   describe(`limits [${engine}]`, () => {
     it('a line longer than maxFrameBytes cuts that client alone (frame-too-large)', async () => {
-      const { server, clients: [good, bad], disconnects: reasons } = await serverWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, 2);
+      const { server, clients, disconnects: reasons } = await serverWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, 2);
+      const [good, bad] = clients;
       good.write('before\n');
       await good.waitLines(1);
       bad.write('x'.repeat(2000)); // never ends within the limit
@@ -18,13 +19,15 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('a line of exactly maxFrameBytes (newline included) passes', async () => {
-      const { clients: [a] } = await serverWithClients(engine, { maxFrameBytes: 100, replay: 0 }, 1);
+      const { clients } = await serverWithClients(engine, { maxFrameBytes: 100, replay: 0 }, 1);
+      const [a] = clients;
       a.write(`${'y'.repeat(99)}\n`);
       assert.deepEqual(await a.waitLines(1), ['y'.repeat(99)]);
     });
 
     it('a length prefix over maxFrameBytes cuts that client alone', async () => {
-      const { server, clients: [good, bad] } = await serverWithClients(engine, { framing: 'length', maxFrameBytes: 1024, replay: 0 }, 2);
+      const { server, clients } = await serverWithClients(engine, { framing: 'length', maxFrameBytes: 1024, replay: 0 }, 2);
+      const [good, bad] = clients;
       const prefix = Buffer.alloc(4);
       prefix.writeUInt32BE(0xffffffff, 0);
       bad.write(prefix);
@@ -56,7 +59,7 @@ for (const engine of enginesUnderTest()) {
       for (let sent = 0; sent < frames; sent += 1024) publisher.write(burst);
       await until(() => reasons.some((r) => r.reason === 'slow-consumer'), 'the slow consumer to be cut', 30_000);
       await until(() => reader.receivedBytes >= frames * line.length || reader.closed, 'the reader to get every byte', 30_000);
-      assert.deepEqual(reasons.map((r) => r.reason), ['slow-consumer'], 'only the stalled client was cut');
+      assert.deepEqual(reasonsOf(reasons), ['slow-consumer'], 'only the stalled client was cut');
       assert.ok(!publisher.closed, 'the publisher was cut');
       assert.equal(reader.receivedBytes, frames * line.length, 'the healthy reader got every byte, no more');
       assert.equal(server.stats().clients, 2);

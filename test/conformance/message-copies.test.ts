@@ -7,7 +7,8 @@ import { enginesUnderTest, RawClient, serverWithClients, waitClients } from '../
 for (const engine of enginesUnderTest()) {
   describe(`message events hand out copies [${engine}]`, () => {
     it('a listener that overwrites message.data changes nothing delivered, nor what a newcomer gets by replay', async () => {
-      const { server, port, clients: [a, b] } = await serverWithClients(engine, { replay: 3 }, 2);
+      const { server, port, clients } = await serverWithClients(engine, { replay: 3 }, 2);
+      const [a, b] = clients;
       const seen: string[] = [];
       server.on('message', (m) => {
         seen.push(m.data.toString());

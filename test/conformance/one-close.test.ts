@@ -4,7 +4,7 @@
 // closeTimeoutMs and the rest are cut with server-closed.
 import assert from 'node:assert/strict';
 import { EchocastError, ErrorCodes } from 'echocast';
-import { delay, enginesUnderTest, serverWithClients, until } from '../helpers.js';
+import { delay, enginesUnderTest, reasonsOf, serverWithClients, until } from '../helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -14,11 +14,9 @@ for (const engine of enginesUnderTest()) {
       this.timeout(30_000);
       const closeTimeoutMs = 1500;
       // Large limits, so that the stalled client's backlog keeps close() flushing for closeTimeoutMs.
-      const { server, clients: [publisher, reader, stalled], disconnects: gone } = await serverWithClients(
-        engine,
-        { replay: 0, echoToSender: false, closeTimeoutMs, maxBacklogBytes: 64 * MiB, slowConsumerMs: 60_000 },
-        3,
-      );
+      const options = { replay: 0, echoToSender: false, closeTimeoutMs, maxBacklogBytes: 64 * MiB, slowConsumerMs: 60_000 };
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, options, 3);
+      const [publisher, reader, stalled] = clients;
       stalled!.socket.pause();
       const line = `${'c'.repeat(1023)}\n`;
       const total = 24 * MiB;
@@ -44,7 +42,7 @@ for (const engine of enginesUnderTest()) {
       assert.equal(server.stats().framesIn, framesIn, 'a frame was accepted after close() began');
       await until(() => gone.length === 3, 'three disconnect events');
       // The server closed them all, the reader too even if it answered the server's FIN with its own (S10).
-      assert.deepEqual(gone.map((d) => d.reason), ['server-closed', 'server-closed', 'server-closed'], `in order of connection: publisher, reader, stalled; got ${JSON.stringify(gone)}`);
+      assert.deepEqual(reasonsOf(gone), ['server-closed', 'server-closed', 'server-closed'], `in order of connection: publisher, reader, stalled; got ${JSON.stringify(gone)}`);
       assert.ok(closedIn >= closeTimeoutMs - 200, `close() resolved after ${closedIn} ms, before closeTimeoutMs (${closeTimeoutMs}) with a backlog left`);
     });
   });

@@ -1,30 +1,19 @@
-// docs/contract.md §6 (issue 16): what a WebSocket client may and may not send.
+// docs/contract.md §6: what a WebSocket client may and may not send.
 // Limits (maxFrameBytes, fragments, maxClients shared with TCP), protocol errors
 // (close 1002 / 1007, reason protocol-error), ping and pong, and the answers to
 // handshakes good and bad, byte for byte on raw sockets.
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import type { ConnectionInfo } from 'echocast';
-import { delay, enginesUnderTest, RawClient, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
-import { ask, closePayload, encodeFrame, OP, RawWsClient, requestHead, RFC_ACCEPT, RFC_KEY, startWsServer, WsClient } from '../ws-helpers.js';
-
-/** The built-in page every engine serves (src/ws/page.ts), loaded when a test needs it. */
-function pageHtml(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require(path.resolve(__dirname, '..', '..', 'dist', 'ws', 'page.js')) as { PAGE_HTML: string }).PAGE_HTML;
-}
+import { PAGE_HTML } from '../../dist/ws/page.js';
+import { delay, enginesUnderTest, RawClient, reasonsOf, recordConnections, recordDisconnects, until, waitClients, wsIt } from '../helpers.js';
+import { ask, closePayload, encodeFrame, OP, RawWsClient, requestHead, RFC_ACCEPT, RFC_KEY, startWsServer, WsClient, wsServerWithClients } from '../ws-helpers.js';
 
 for (const engine of enginesUnderTest()) {
   const test = wsIt(engine);
 
   describe(`WebSocket limits [${engine}]`, () => {
     test('a message over maxFrameBytes: its sender gets close 1009 (frame-too-large); the other clients are unaffected and still served', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { maxFrameBytes: 1024, replay: 0 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const good = await WsClient.connect(wsPort);
-      const bad = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { server, disconnects: gone, clients } = await wsServerWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, ['tcp', 'ws', 'ws']);
+      const [t, good, bad] = clients;
       await good.send('before');
       await t.waitLines(1);
       void bad.send('x'.repeat(1025)).catch(() => undefined);
@@ -45,10 +34,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a message of exactly maxFrameBytes passes (the \\n that line framing adds is not counted)', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { maxFrameBytes: 1024, replay: 0 });
-      const t = await RawClient.connect(port);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { clients } = await wsServerWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, ['tcp', 'ws']);
+      const [t, w] = clients;
       await w.send('y'.repeat(1024));
       assert.deepEqual(await t.waitLines(1), ['y'.repeat(1024)]);
       assert.deepEqual(await w.waitTexts(1), ['y'.repeat(1024)]);
@@ -56,11 +43,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a fragmented message is reassembled into one (text and binary); a split UTF-8 character is fine', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const t = await RawClient.connect(port);
-      const sender = await WsClient.connect(wsPort);
-      const other = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { server, wsPort, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws', 'ws']);
+      const [t, sender, other] = clients;
       await sender.send('Hel', { fin: false });
       await sender.send('lo wo', { fin: false });
       await sender.send('rld', { fin: true });
@@ -71,8 +55,7 @@ for (const engine of enginesUnderTest()) {
       await waitClients(server, 4);
       raw.send(OP.text, Buffer.from([0x68, 0xc3]), { fin: false });
       raw.send(OP.continuation, Buffer.from([0xa9, 0x21]), { fin: true });
-      const expected = Buffer.concat([Buffer.from('Hello world\n'), Buffer.from([0xff, 0xfe, 0x0a]), Buffer.from('hé!\n')]);
-      assert.ok((await t.waitBytes(expected.length)).equals(expected), `TCP client got ${JSON.stringify(t.bytes().toString('latin1'))}`);
+      await t.waitExactly(Buffer.concat([Buffer.from('Hello world\n'), Buffer.from([0xff, 0xfe, 0x0a]), Buffer.from('hé!\n')]));
       const got = await other.waitMessages(3);
       assert.deepEqual(got.map((m) => [m.binary, m.data.toString('hex')]), [
         [false, Buffer.from('Hello world').toString('hex')],
@@ -83,11 +66,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('fragments that add up to more than maxFrameBytes: close 1009 (frame-too-large)', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { maxFrameBytes: 1024, replay: 0 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const bad = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { disconnects: gone, clients } = await wsServerWithClients(engine, { maxFrameBytes: 1024, replay: 0 }, ['tcp', 'ws']);
+      const [t, bad] = clients;
       void bad.send('a'.repeat(600), { fin: false }).catch(() => undefined);
       void bad.send('b'.repeat(600), { fin: false }).catch(() => undefined);
       void bad.send('c', { fin: true }).catch(() => undefined);
@@ -99,11 +79,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('maxClients counts TCP and WebSocket clients together: the extra WebSocket client gets close 1013 "server-full", the extra TCP client is closed too', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { maxClients: 2, replay: 0 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { server, port, wsPort, disconnects: gone, clients } = await wsServerWithClients(engine, { maxClients: 2, replay: 0 }, ['tcp', 'ws']);
+      const [t, w] = clients;
       // The upgrade completes, then the close frame comes.
       const extraWs = await WsClient.connect(wsPort);
       assert.deepEqual(await extraWs.waitClosed(), { code: 1013, reason: 'server-full' });
@@ -112,7 +89,7 @@ for (const engine of enginesUnderTest()) {
       await extraTcp.waitClosed();
       assert.equal(extraTcp.receivedBytes, 0);
       await until(() => gone.length === 2, 'two server-full disconnects');
-      assert.deepEqual(gone.map((d) => d.reason), ['server-full', 'server-full']);
+      assert.deepEqual(reasonsOf(gone), ['server-full', 'server-full']);
       assert.equal(server.stats().disconnects['server-full'], 2);
       t.write('still here\n');
       assert.deepEqual(await w.waitTexts(1), ['still here']);
@@ -131,17 +108,14 @@ for (const engine of enginesUnderTest()) {
   describe(`WebSocket protocol errors, ping and pong [${engine}]`, () => {
     /** Opens a raw WebSocket client beside a TCP client, has it send `bytes`, and checks the close code and reason. */
     async function expectClose(bytes: Buffer[], code: number): Promise<void> {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const gone = recordDisconnects(server);
-      const t = await RawClient.connect(port);
-      const raw = await RawWsClient.open(wsPort);
-      await waitClients(server, 2);
+      const { server, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'raw']);
+      const [t, raw] = clients;
       for (const b of bytes) raw.write(b);
       const close = await raw.waitCloseFrame();
       assert.equal(close.code, code, `closed with ${JSON.stringify(close)}`);
       await raw.waitClosed();
       await until(() => gone.length === 1, 'the disconnect event');
-      assert.deepEqual(gone.map((d) => d.reason), ['protocol-error']);
+      assert.deepEqual(reasonsOf(gone), ['protocol-error']);
       assert.equal(server.stats().disconnects['protocol-error'], 1);
       // Nothing of what it sent was relayed, and the other client is still served.
       t.write('ok\n');
@@ -164,10 +138,8 @@ for (const engine of enginesUnderTest()) {
       expectClose([encodeFrame(OP.text, 'one', { fin: false }), encodeFrame(OP.text, 'two')], 1002));
 
     test('ping -> pong with the same payload (also between the fragments of a message); pongs are ignored', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const t = await RawClient.connect(port);
-      const raw = await RawWsClient.open(wsPort);
-      await waitClients(server, 2);
+      const { wsPort, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'raw']);
+      const [t, raw] = clients;
       raw.send(OP.ping, 'are you there?');
       const pong = await raw.waitFrame((f) => f.opcode === OP.pong, 'a pong');
       assert.equal(pong.payload.toString(), 'are you there?');
@@ -203,9 +175,7 @@ for (const engine of enginesUnderTest()) {
     /** A server with a record of its connection events: none of these requests may be admitted. */
     async function serverNoAdmission() {
       const s = await startWsServer(engine, { replay: 0 });
-      const admitted: ConnectionInfo[] = [];
-      s.server.on('connection', (c) => admitted.push(c));
-      return { ...s, admitted };
+      return { ...s, admitted: recordConnections(s.server) };
     }
 
     test('the RFC 6455 example key is answered 101 with Sec-WebSocket-Accept s3pPLMBiTxaQ9kYGzzhZRbK+xOo=, and no extension or subprotocol even when offered', async () => {
@@ -249,8 +219,7 @@ for (const engine of enginesUnderTest()) {
 
     test('a connection to the WebSocket port is not a client until its upgrade completes: no slot, no event', async () => {
       const { server, port, wsPort } = await startWsServer(engine, { replay: 0, maxClients: 1 });
-      const admitted: ConnectionInfo[] = [];
-      server.on('connection', (c) => admitted.push(c));
+      const admitted = recordConnections(server);
       const gone = recordDisconnects(server);
       // One that says nothing, one halfway through its request head.
       const silent = await RawClient.connect(wsPort);
@@ -265,7 +234,7 @@ for (const engine of enginesUnderTest()) {
       const extra = await RawClient.connect(port);
       await extra.waitClosed();
       await until(() => gone.length === 1, 'the extra TCP client to be refused');
-      assert.deepEqual(gone.map((d) => d.reason), ['server-full']);
+      assert.deepEqual(reasonsOf(gone), ['server-full']);
       assert.equal(admitted.length, 1);
       assert.equal(server.stats().clients, 1);
       assert.ok(!silent.closed && !halfway.closed);
@@ -312,7 +281,7 @@ for (const engine of enginesUnderTest()) {
       const { answer, client } = await ask(wsPort, requestHead({ port: wsPort, upgrade: false }));
       assert.equal(answer.status, 200, answer.statusLine);
       assert.match(answer.headers['content-type'] ?? '', /^text\/html/);
-      const page = pageHtml();
+      const page = PAGE_HTML;
       assert.ok(page.length > 0);
       assert.equal(answer.body.toString(), page, 'the body is PAGE_HTML (src/ws/page.ts), byte for byte');
       await client.waitClosed();
@@ -329,10 +298,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('a close frame right after the upgrade is answered and the client leaves (client-closed)', async () => {
-      const { server, wsPort } = await startWsServer(engine, { replay: 0 });
-      const gone = recordDisconnects(server);
-      const raw = await RawWsClient.open(wsPort);
-      await waitClients(server, 1);
+      const { disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0 }, ['raw']);
+      const [raw] = clients;
       raw.send(OP.close, closePayload(4321, 'done'));
       const close = await raw.waitCloseFrame();
       assert.equal(close.code, 4321, 'the answer carries the client\'s code');

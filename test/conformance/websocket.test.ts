@@ -1,35 +1,24 @@
-// docs/contract.md §6 (issue 16): WebSocket clients beside TCP clients, one hub.
+// docs/contract.md §6: WebSocket clients beside TCP clients, one hub.
 // The seed's example across kinds, one total order, replay and echo-skip, the
 // message-to-frames rule of each framing, and text or binary on the way out.
 // Limits, protocol errors and handshakes are in websocket-protocol.test.ts; close,
 // slots and flow control in websocket-close.test.ts.
 import assert from 'node:assert/strict';
-import { createServer, EchocastError, type ConnectionInfo, type DisconnectInfo, type MessageInfo } from 'echocast';
-import { enginesUnderTest, RawClient, recordDisconnects, startServer, until, waitClients, wsIt } from '../helpers.js';
-import { ask, requestHead, startWsServer, WsClient } from '../ws-helpers.js';
+import { createServer, EchocastError, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
+import { enginesUnderTest, playSeed, RawClient, reasonsOf, recordDisconnects, recordEvents, recordMessages, startServer, tcpLineClient, until, waitClients, wsIt } from '../helpers.js';
+import { ask, requestHead, startWsServer, WsClient, wsLineClient, wsServerWithClients } from '../ws-helpers.js';
 
-/** A client of either kind, seen as lines of text. */
-interface LineClient {
-  kind: 'tcp' | 'ws';
-  say(text: string): void;
-  waitLines(n: number): Promise<string[]>;
-  close(): Promise<void>;
-}
-
-async function lineClient(kind: 'tcp' | 'ws', port: number, wsPort: number): Promise<LineClient> {
-  if (kind === 'tcp') {
-    const c = await RawClient.connect(port);
-    return { kind, say: (t) => c.write(`${t}\n`), waitLines: (n) => c.waitLines(n), close: () => c.close() };
-  }
-  const c = await WsClient.connect(wsPort);
-  return {
-    kind,
-    say: (t) => void c.send(t),
-    waitLines: (n) => c.waitTexts(n),
-    close: async () => {
-      await c.close();
-    },
-  };
+/**
+ * A server where a TCP client has sent `lines` and had them back, then a
+ * WebSocket newcomer (not yet waited for): what the newcomer gets first is
+ * the replay.
+ */
+async function wsNewcomerAfter(engine: EngineName, options: ServerOptions, lines: string[]): Promise<{ server: EchoServer; t: RawClient; w: WsClient }> {
+  const { server, wsPort, clients } = await wsServerWithClients(engine, options, ['tcp']);
+  const [t] = clients;
+  t.write(lines.map((l) => `${l}\n`).join(''));
+  await t.waitLines(lines.length);
+  return { server, t, w: await WsClient.connect(wsPort) };
 }
 
 for (const engine of enginesUnderTest()) {
@@ -42,37 +31,20 @@ for (const engine of enginesUnderTest()) {
       test(`the seed example with A on ${kindA === 'ws' ? 'WebSocket' : 'TCP'} and B on ${kindB === 'ws' ? 'WebSocket' : 'TCP'}`, async () => {
         const { server, port, wsPort } = await startWsServer(engine);
         const gone = recordDisconnects(server);
-        const a = await lineClient(kindA, port, wsPort);
-        await waitClients(server, 1);
-        a.say('Hello');
-        assert.deepEqual(await a.waitLines(1), ['Hello']);
-        a.say('World');
-        assert.deepEqual(await a.waitLines(2), ['Hello', 'World']);
-
-        const b = await lineClient(kindB, port, wsPort);
-        assert.deepEqual(await b.waitLines(1), ['World'], 'B first receives the memory: the latest message');
-        await waitClients(server, 2);
-        b.say('Wow');
-        assert.deepEqual(await b.waitLines(2), ['World', 'Wow']);
-        assert.deepEqual(await a.waitLines(3), ['Hello', 'World', 'Wow']);
-
-        a.say('That is so cool!');
-        assert.deepEqual(await a.waitLines(4), ['Hello', 'World', 'Wow', 'That is so cool!']);
-        assert.deepEqual(await b.waitLines(3), ['World', 'Wow', 'That is so cool!']);
-        await a.close();
-        await b.close();
+        const connect = (kind: 'tcp' | 'ws') => () => (kind === 'ws' ? wsLineClient(wsPort) : tcpLineClient(port));
+        await playSeed(connect(kindA), connect(kindB), (n) => waitClients(server, n));
         await until(() => gone.length === 2, 'both clients to leave');
-        assert.deepEqual(gone.map((d) => d.reason), ['client-closed', 'client-closed']);
+        assert.deepEqual(reasonsOf(gone), ['client-closed', 'client-closed']);
         assert.equal(server.stats().clients, 0);
       });
     }
 
     test('one total order across kinds: 2 TCP and 2 WebSocket publishers at once; every client of both kinds gets the same sequence, each sender\'s order kept', async function () {
       this.timeout(30_000);
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const tcp = [await RawClient.connect(port), await RawClient.connect(port), await RawClient.connect(port)];
-      const ws = [await WsClient.connect(wsPort), await WsClient.connect(wsPort), await WsClient.connect(wsPort)];
-      await waitClients(server, 6);
+      const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'tcp', 'tcp', 'ws', 'ws', 'ws']);
+      const [t0, t1, t2, w0, w1, w2] = clients;
+      const tcp = [t0, t1, t2];
+      const ws = [w0, w1, w2];
       const per = 300;
       const publishers = ['t0', 't1', 'w0', 'w1'];
       // All four at once: the TCP ones in a few writes each, the WebSocket ones one message per frame.
@@ -100,10 +72,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('replay 3: a WebSocket newcomer first gets the latest 3 frames (from TCP and WebSocket senders), then what follows', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 3 });
-      const t = await RawClient.connect(port);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { server, wsPort, clients } = await wsServerWithClients(engine, { replay: 3 }, ['tcp', 'ws']);
+      const [t, w] = clients;
       t.write('m1\nm2\n');
       await w.waitTexts(2);
       await w.send('m3');
@@ -123,23 +93,15 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('replay 0: a WebSocket newcomer gets no history', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const t = await RawClient.connect(port);
-      await waitClients(server, 1);
-      t.write('old\n');
-      await t.waitLines(1);
-      const w = await WsClient.connect(wsPort);
+      const { server, t, w } = await wsNewcomerAfter(engine, { replay: 0 }, ['old']);
       await waitClients(server, 2);
       t.write('new\n');
       assert.deepEqual(await w.waitTexts(1), ['new']);
     });
 
     test('echoToSender false: a WebSocket sender does not get its own message; the others do', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0, echoToSender: false });
-      const t = await RawClient.connect(port);
-      const sender = await WsClient.connect(wsPort);
-      const other = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { clients } = await wsServerWithClients(engine, { replay: 0, echoToSender: false }, ['tcp', 'ws', 'ws']);
+      const [t, sender, other] = clients;
       await sender.send('mine');
       assert.deepEqual(await t.waitLines(1), ['mine']);
       assert.deepEqual(await other.waitTexts(1), ['mine']);
@@ -165,12 +127,7 @@ for (const engine of enginesUnderTest()) {
 
     test('events: a WebSocket client\'s connection, message and disconnect events carry its id and address', async () => {
       const { server, wsPort } = await startWsServer(engine, { replay: 0 });
-      const connections: ConnectionInfo[] = [];
-      const messages: MessageInfo[] = [];
-      const disconnects: DisconnectInfo[] = [];
-      server.on('connection', (c) => connections.push(c));
-      server.on('message', (m) => messages.push(m));
-      server.on('disconnect', (d) => disconnects.push(d));
+      const { connections, messages, disconnects } = recordEvents(server);
       const w = await WsClient.connect(wsPort);
       await until(() => connections.length === 1, 'the connection event');
       assert.equal(connections[0]!.remoteAddress, '127.0.0.1');
@@ -219,19 +176,14 @@ for (const engine of enginesUnderTest()) {
 
   describe(`WebSocket messages and frames [${engine}]`, () => {
     test('line: a message "a\\nb" is two frames ("a\\nb\\n" to TCP, messages "a" and "b" to WebSocket); "x\\n" is one; an empty message is one empty line', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const messages: MessageInfo[] = [];
-      server.on('message', (m) => messages.push(m));
-      const t = await RawClient.connect(port);
-      const sender = await WsClient.connect(wsPort);
-      const other = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { server, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws', 'ws']);
+      const [t, sender, other] = clients;
+      const messages = recordMessages(server);
       await sender.send('a\nb');
       await sender.send('x\n');
       await sender.send('');
       await sender.send('end');
-      const expected = Buffer.from('a\nb\nx\n\nend\n');
-      assert.ok((await t.waitBytes(expected.length)).equals(expected), `TCP client got ${JSON.stringify(t.bytes().toString())}`);
+      await t.waitExactly(Buffer.from('a\nb\nx\n\nend\n'));
       assert.deepEqual(await other.waitTexts(5), ['a', 'b', 'x', '', 'end']);
       assert.deepEqual(await sender.waitTexts(5), ['a', 'b', 'x', '', 'end'], 'the sender gets its frames too');
       await until(() => messages.length === 5, 'five message events');
@@ -240,25 +192,17 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('line: a message of "\\n" alone is one empty frame; "\\n\\n" is two; "p\\r\\nq" keeps its \\r', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const t = await RawClient.connect(port);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws']);
+      const [t, w] = clients;
       await w.send('\n');
       await w.send('\n\n');
       await w.send('p\r\nq');
-      const expected = Buffer.from('\n\n\np\r\nq\n');
-      assert.ok((await t.waitBytes(expected.length)).equals(expected), `TCP client got ${JSON.stringify(t.bytes().toString())}`);
+      await t.waitExactly(Buffer.from('\n\n\np\r\nq\n'));
       assert.deepEqual(await w.waitTexts(5), ['', '', '', 'p\r', 'q']);
     });
 
     test('line: a TCP frame reaches WebSocket clients as one message without its \\n; the replay too', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 1 });
-      const t = await RawClient.connect(port);
-      await waitClients(server, 1);
-      t.write('one\ntwo\n');
-      await t.waitLines(2);
-      const w = await WsClient.connect(wsPort);
+      const { server, t, w } = await wsNewcomerAfter(engine, { replay: 1 }, ['one', 'two']);
       assert.deepEqual(await w.waitTexts(1), ['two']);
       await waitClients(server, 2);
       t.write('three\n');
@@ -266,18 +210,14 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('length: a WebSocket message is one frame with its 4-byte prefix (empty: a prefix of 0); a length frame reaches WebSocket clients without its prefix', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { framing: 'length', replay: 0 });
-      const messages: MessageInfo[] = [];
-      server.on('message', (m) => messages.push(m));
-      const t = await RawClient.connect(port);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 2);
+      const { server, clients } = await wsServerWithClients(engine, { framing: 'length', replay: 0 }, ['tcp', 'ws']);
+      const [t, w] = clients;
+      const messages = recordMessages(server);
       await w.send('hi\nthere');
       await w.send('');
       await w.send(Buffer.from([0, 1, 2, 10, 255]), { binary: true });
       const prefixed = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, (b.length >> 8) & 0xff, b.length & 0xff]), b]);
-      const expected = Buffer.concat([prefixed(Buffer.from('hi\nthere')), prefixed(Buffer.alloc(0)), prefixed(Buffer.from([0, 1, 2, 10, 255]))]);
-      assert.ok((await t.waitBytes(expected.length)).equals(expected), `TCP client got ${t.bytes().toString('hex')}`);
+      await t.waitExactly(Buffer.concat([prefixed(Buffer.from('hi\nthere')), prefixed(Buffer.alloc(0)), prefixed(Buffer.from([0, 1, 2, 10, 255]))]));
       t.write(prefixed(Buffer.from('from tcp')));
       const got = await w.waitMessages(4);
       assert.deepEqual(got.map((m) => m.data), [Buffer.from('hi\nthere'), Buffer.alloc(0), Buffer.from([0, 1, 2, 10, 255]), Buffer.from('from tcp')]);
@@ -286,17 +226,12 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('raw: a WebSocket message is one frame, relayed as is; an empty message is none', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { framing: 'raw', replay: 0 });
-      const t = await RawClient.connect(port);
-      const sender = await WsClient.connect(wsPort);
-      const other = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { server, clients } = await wsServerWithClients(engine, { framing: 'raw', replay: 0 }, ['tcp', 'ws', 'ws']);
+      const [t, sender, other] = clients;
       await sender.send('no newline');
       await sender.send('');
       await sender.send('with\nnewline\n');
-      const expected = 'no newlinewith\nnewline\n';
-      await t.waitBytes(expected.length);
-      assert.equal(t.bytes().toString(), expected);
+      await t.waitExactly(Buffer.from('no newlinewith\nnewline\n'));
       assert.deepEqual(await other.waitTexts(2), ['no newline', 'with\nnewline\n']);
       // The empty message added no frame: the next one is the very next message.
       t.write('chunk');
@@ -305,11 +240,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     test('outgoing: a frame of valid UTF-8 reaches WebSocket clients as text, one with invalid UTF-8 as binary with the exact bytes (whatever the sender\'s opcode)', async () => {
-      const { server, port, wsPort } = await startWsServer(engine, { replay: 0 });
-      const t = await RawClient.connect(port);
-      const sender = await WsClient.connect(wsPort);
-      const w = await WsClient.connect(wsPort);
-      await waitClients(server, 3);
+      const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws', 'ws']);
+      const [t, sender, w] = clients;
       const invalid = Buffer.from([0xff, 0xfe, 0x41, 0xc3, 0x28, 0xed, 0xa0, 0x80]);
       t.write(Buffer.concat([Buffer.from('héllo wörld ✓\n'), invalid, Buffer.from('\n')]));
       // From a WebSocket sender: a binary message of valid UTF-8 goes out as text; one of invalid UTF-8 as binary.
@@ -326,8 +258,7 @@ for (const engine of enginesUnderTest()) {
           ['binary', '808100'],
         ],
       );
-      const tcpExpected = Buffer.concat([Buffer.from('héllo wörld ✓\n'), invalid, Buffer.from('\nbinary but UTF-8\n'), Buffer.from([0x80, 0x81, 0x00, 0x0a])]);
-      assert.ok((await t.waitBytes(tcpExpected.length)).equals(tcpExpected), `TCP client got ${t.bytes().toString('hex')}`);
+      await t.waitExactly(Buffer.concat([Buffer.from('héllo wörld ✓\n'), invalid, Buffer.from('\nbinary but UTF-8\n'), Buffer.from([0x80, 0x81, 0x00, 0x0a])]));
       assert.equal(sender.errors.length + w.errors.length, 0, `client errors: ${[...sender.errors, ...w.errors].map((e) => e.message).join('; ')}`);
     });
   });

@@ -1,6 +1,6 @@
 // A load test per engine: 1,000 clients at once, 4 of them publishing; every
-// client gets every frame, in one order (issue 3: Server 1.0 at 1,000 clients
-// means 2,000 threads, which small stacks keep cheap).
+// client gets every frame, in one order (on native-threads 1,000 clients are
+// 2,000 threads, which small stacks keep cheap).
 import assert from 'node:assert/strict';
 import { connectMany, enginesUnderTest, startServer, waitClients } from '../helpers.js';
 

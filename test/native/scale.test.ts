@@ -1,4 +1,4 @@
-// Issue 5, scale: 10,000 concurrent clients on one native-poll server, and a
+// Scale: 10,000 concurrent clients on one native-poll server, and a
 // broadcast (then a client's frame) that reaches every one of them. Also
 // reports the server's memory per idle client.
 //

@@ -2,13 +2,17 @@
  * Child processes for the tests where speed matters (docs/contract.md S7, S13):
  * a server, publishers and readers each in a node process of their own
  * (process.execPath, IPC only: no shell, no pipes, so the Windows lane runs
- * them too), killed after each test if still running.
+ * them too), killed after each test if still running; and a flood, one
+ * publisher to readers, with the check that a reader got all of it.
  */
+import assert from 'node:assert/strict';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { ServerOptions, ServerStats } from 'echocast';
 
 type Message = { type: string; [key: string]: unknown };
+
+const MiB = 1024 * 1024;
 
 const running = new Set<Proc>();
 
@@ -152,6 +156,16 @@ export class ServerProc {
   }
 }
 
+/** Runs `body` with a server in a child process (as ServerProc.start), stopped after it whatever happens. */
+export async function withServerProc<T>(options: ServerOptions, body: (server: ServerProc) => Promise<T>): Promise<T> {
+  const server = await ServerProc.start(options);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
 /** What a reader (test/procs/reader.ts) or a publisher reports at its end. */
 export interface StreamReport {
   bytes: number;
@@ -164,4 +178,57 @@ export interface StreamReport {
   startedAt?: number;
   /** ws-reader.ts: the close code the connection ended with (1006: no close frame). */
   closeCode?: number;
+}
+
+/** Starts a reader (reader.ts) on `port` at `rate` bytes per second (0: full speed) and waits until it is connected. */
+export async function startReader(port: number, rate: number, expectBytes: number): Promise<Proc> {
+  const proc = startProc('reader', { port, rate, expectBytes });
+  await proc.next('ready');
+  return proc;
+}
+
+/** Starts a WebSocket reader (ws-reader.ts) on `wsPort`, at `rate` bytes per second if given, and waits until it is connected. */
+export async function startWsReader(wsPort: number, expectBytes: number, rate?: number): Promise<Proc> {
+  const proc = startProc('ws-reader', { wsPort, expectBytes, ...(rate ? { rate } : {}) });
+  await proc.next('ready');
+  return proc;
+}
+
+/** Lines of the publishers' floods, in bytes. */
+export const LINE_BYTES = 1024;
+
+/** Starts a publisher (publisher.ts) of `bytes` in lines of LINE_BYTES, unpaced or at `rate` bytes per second, and waits until it is connected. */
+export async function startPublisher(port: number, bytes: number, rate = 0): Promise<Proc> {
+  const proc = startProc('publisher', { port, bytes, lineBytes: LINE_BYTES, ...(rate ? { rate } : {}) });
+  await proc.next('ready');
+  return proc;
+}
+
+/** What a flood reports: the publisher's report, each reader's (in the order given), and when the publisher was told to go. */
+export interface FloodReports {
+  sent: StreamReport;
+  got: StreamReport[];
+  goAt: number;
+}
+
+/**
+ * Waits until `server` has admitted `clients` clients, tells `pub` to go, and
+ * waits (up to `ms`) until `pub` and every one of `readers` have reported.
+ */
+export async function runFlood(server: ServerProc, clients: number, pub: Proc, readers: Proc[], ms: number): Promise<FloodReports> {
+  await server.until((r) => r.stats.clients === clients, `the ${clients} clients to be admitted`);
+  const done = [pub, ...readers].map((p) => p.next<StreamReport>('done', ms));
+  const goAt = Date.now();
+  pub.send({ type: 'go' });
+  const [sent, ...got] = await Promise.all(done);
+  return { sent: sent!, got, goAt };
+}
+
+/** Asserts that a reader got exactly what the publisher sent, in order, and was not cut. */
+export function assertGotAll(who: string, got: StreamReport, sent: StreamReport): void {
+  assert.equal(got.outOfOrder, '', `${who}: ${got.outOfOrder}`);
+  const why = got.error || (got.closeCode === undefined ? 'closed by the server' : `close ${got.closeCode}`);
+  assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} of ${(sent.bytes / MiB).toFixed(1)} MiB (${why})`);
+  assert.equal(got.bytes, sent.bytes, `${who} got ${got.bytes} bytes of ${sent.bytes}`);
+  assert.equal(got.sha256, sent.sha256, `${who}: the bytes differ from what was sent`);
 }

@@ -1,4 +1,4 @@
-// Hardening (issue 7): bad input, floods and churn, on every engine (slow
+// Hardening: bad input, floods and churn, on every engine (slow
 // consumers are in test/conformance/flow-control.test.ts). Each case checks that the server is still up, that healthy clients lost nothing,
 // and that the offender got its stated reason.
 import assert from 'node:assert/strict';
@@ -25,7 +25,8 @@ async function stillServes(server: EchoServer, framing: 'line' | 'length' = 'lin
 for (const engine of enginesUnderTest()) {
   describe(`robustness [${engine}]`, () => {
     it('length prefixes of 0 and of 2^32-1: the empty frame is relayed, the huge one cuts its sender', async () => {
-      const { server, clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, { framing: 'length', replay: 0 }, 2);
+      const [healthy, offender] = clients;
       const empty = lengthFrame(Buffer.alloc(0));
       offender.write(empty);
       assert.ok((await healthy.waitBytes(4)).equals(empty));
@@ -40,7 +41,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('an overlong line cuts its sender alone, whatever its pieces', async () => {
-      const { server, clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { maxFrameBytes: 4096, replay: 0 }, 2);
+      const { server, clients, disconnects: gone } = await serverWithClients(engine, { maxFrameBytes: 4096, replay: 0 }, 2);
+      const [healthy, offender] = clients;
       for (let i = 0; i < 8; i++) offender.write('x'.repeat(1000));
       healthy.write('fine\n');
       await offender.waitClosed();
@@ -52,7 +54,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('a partial frame then a reset: nothing half delivered, the sender leaves with client-error', async () => {
-      const { clients: [healthy, offender], disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      const { clients, disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+      const [healthy, offender] = clients;
       offender.write('whole\npart');
       await healthy.waitLines(1);
       offender.socket.resetAndDestroy();
@@ -64,7 +67,8 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('half-close with allowHalfOpen: the partial frame is dropped and the client still receives', async () => {
-      const { clients: [half, other] } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const { clients } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);
+      const [half, other] = clients;
       half.write('said\nunfinished');
       half.socket.end();
       await other.waitLines(1);
@@ -76,7 +80,8 @@ for (const engine of enginesUnderTest()) {
     it('300 connect-and-reset cycles while a steady client keeps receiving everything', async function () {
       this.timeout(60_000);
       // replay 1: each churner is admitted when the latest frame reaches it.
-      const { server, port, clients: [steady, publisher], disconnects: gone } = await serverWithClients(engine, { replay: 1 }, 2);
+      const { server, port, clients, disconnects: gone } = await serverWithClients(engine, { replay: 1 }, 2);
+      const [steady, publisher] = clients;
       let sent = 0;
       let publishing = true;
       const pub = (async () => {
