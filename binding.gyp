@@ -19,7 +19,7 @@
         "native/core/frame_log.cc",
         "native/core/fanout.cc",
         "native/core/threads/hub.cc",
-        "native/core/inbox.cc",
+        "native/core/poll/inbox.cc",
         "native/core/listening.cc",
         "native/core/threads/threads_engine.cc",
         "native/core/threads/threads_client.cc",

@@ -164,7 +164,7 @@ async function badInputAndLimits() {
 
 async function thousand() {
   const N = 1000;
-  const { s, events, until } = makeServer({ replay: 0 });
+  const { s, until } = makeServer({ replay: 0 });
   const { port } = s.start();
   const clients = await Promise.all(Array.from({ length: N }, () => client(port)));
   await until((ev) => ev.filter((e) => e.type === 'connection').length === N, '1000 connections', 30000);

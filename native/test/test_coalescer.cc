@@ -3,7 +3,7 @@
 // sends, and the coalescer turned off. See docs/architecture.md.
 #include <cstdint>
 
-#include "../core/coalescer.h"
+#include "../core/poll/coalescer.h"
 #include "unit.h"
 
 using namespace echocast;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/inbox.h"
+#include "../core/poll/inbox.h"
 #include "unit.h"
 
 using namespace echocast;

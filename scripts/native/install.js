@@ -13,7 +13,7 @@
 // build (build/echocast-stamp.json), and says in one line which.
 'use strict';
 const { spawnSync } = require('child_process');
-const crypto = require('crypto');
+const { createHash } = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
@@ -47,7 +47,7 @@ function sourceFiles(dir, out) {
   return out;
 }
 function stamp() {
-  const hash = crypto.createHash('sha256');
+  const hash = createHash('sha256');
   for (const file of [path.join(root, 'binding.gyp'), ...sourceFiles(path.join(root, 'native'), [])]) {
     hash.update(path.relative(root, file)).update('\0').update(fs.readFileSync(file)).update('\0');
   }

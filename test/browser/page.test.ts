@@ -94,7 +94,7 @@ async function waitShown(page: Page, n: number): Promise<string[]> {
   try {
     await page.waitForFunction((count: number) => document.querySelectorAll('#messages li.msg').length >= count, { timeout: 10_000, polling: 50 }, n);
   } catch (err) {
-    throw new Error(`the page shows ${JSON.stringify(await shown(page))}, waiting for ${n} messages (state: ${await state(page)}): ${(err as Error).message}`);
+    throw new Error(`the page shows ${JSON.stringify(await shown(page))}, waiting for ${n} messages (state: ${await state(page)}): ${(err as Error).message}`, { cause: err });
   }
   return shown(page);
 }
@@ -112,7 +112,7 @@ async function waitState(page: Page, prefix: string, timeout = 10_000): Promise<
   try {
     await page.waitForFunction((p: string) => document.querySelector('#state')?.textContent?.startsWith(p), { timeout, polling: 20 }, prefix);
   } catch (err) {
-    throw new Error(`#state is ${JSON.stringify(await state(page))}, waiting for "${prefix}…": ${(err as Error).message}`);
+    throw new Error(`#state is ${JSON.stringify(await state(page))}, waiting for "${prefix}…": ${(err as Error).message}`, { cause: err });
   }
   return state(page);
 }

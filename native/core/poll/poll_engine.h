@@ -59,11 +59,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../coalescer.h"
+#include "coalescer.h"
 #include "../connection.h"
 #include "../engine.h"
 #include "../handshake_list.h"
-#include "../inbox.h"
+#include "inbox.h"
 #include "../listening.h"
 #include "../roster.h"
 #include "../stop_sequence.h"

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "../platform/platform.h"
-#include "frame_batch.h"
-#include "reasons.h"
+#include "../../platform/platform.h"
+#include "../frame_batch.h"
+#include "../reasons.h"
 
 namespace echocast {
 
