@@ -13,10 +13,11 @@ namespace echocast {
 
 Napi::Function LoadGenWrap::Define(Napi::Env env) {
   // The generator's life, in order.
-  return DefineClass(env, "LoadGen", {InstanceMethod<&LoadGenWrap::Prepare>("prepare"),
-                                      InstanceMethod<&LoadGenWrap::Begin>("begin"),
-                                      InstanceMethod<&LoadGenWrap::Mark>("mark"),
-                                      InstanceMethod<&LoadGenWrap::Finish>("finish")});
+  return DefineClass(
+      env, "LoadGen",
+      {InstanceMethod<&LoadGenWrap::Prepare>("prepare"),
+       InstanceMethod<&LoadGenWrap::Begin>("begin"), InstanceMethod<&LoadGenWrap::Mark>("mark"),
+       InstanceMethod<&LoadGenWrap::Finish>("finish")});
 }
 
 LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoadGenWrap>(info) {
@@ -90,8 +91,8 @@ Napi::Value LoadGenWrap::Prepare(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "prepare(cb) expects a function");
   Napi::Function cb = info[0].As<Napi::Function>();
   if (state_ != State::Idle)
-    throw Napi::Error(env, MakeError(env, "prepare() may be called once, before finish()",
-                                     kErrBadState));
+    throw Napi::Error(
+        env, MakeError(env, "prepare() may be called once, before finish()", kErrBadState));
   pump_.Open(env, "echocast.loadgen", this);
   gen_.reset(new bench::LoadGen(options_, this));
   bench::LoadGenFailure failure;
@@ -114,8 +115,8 @@ Napi::Value LoadGenWrap::Prepare(const Napi::CallbackInfo& info) {
 Napi::Value LoadGenWrap::Begin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_ != State::Prepared)
-    throw Napi::Error(env, MakeError(env, "begin() needs a completed prepare() and no finish()",
-                                     kErrBadState));
+    throw Napi::Error(
+        env, MakeError(env, "begin() needs a completed prepare() and no finish()", kErrBadState));
   gen_->begin();
   return env.Undefined();
 }

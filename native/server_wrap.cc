@@ -74,14 +74,12 @@ Napi::Object MessagesObject(Napi::Env env, QueuedEvent& e, const Napi::Buffer<st
 
 }  // namespace
 
-Napi::Value MakeError(Napi::Env env, const std::string& message,
-                      const std::string& code, const char* syscall,
-                      const std::string* address, int port) {
+Napi::Value MakeError(Napi::Env env, const std::string& message, const std::string& code,
+                      const char* syscall, const std::string* address, int port) {
   AddonData* data = env.GetInstanceData<AddonData>();
   Napi::Object err;
   if (data != nullptr && !data->error_class.IsEmpty()) {
-    err = data->error_class.New({Napi::String::New(env, message),
-                                 Napi::String::New(env, code)});
+    err = data->error_class.New({Napi::String::New(env, message), Napi::String::New(env, code)});
   } else {
     err = Napi::Error::New(env, message).Value();
   }
@@ -106,8 +104,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                      });
 }
 
-ServerWrap::ServerWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<ServerWrap>(info) {
+ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw Napi::TypeError::New(env, "Server(options, onEvents) expects an object and a function");
@@ -293,8 +290,8 @@ Napi::Value ServerWrap::Stop(const Napi::CallbackInfo& info) {
       engine_->events_drained();  // A paused reader may go on.
       stop_deadline_ms_ = deadline;
       // Joining threads can take up to the deadline: never on the JS thread.
-      ec_error err = ec_thread_create(&stop_thread_, &ServerWrap::StopMain, this,
-                                      EC_THREAD_STACK_BYTES);
+      ec_error err =
+          ec_thread_create(&stop_thread_, &ServerWrap::StopMain, this, EC_THREAD_STACK_BYTES);
       if (err.ok()) {
         stop_thread_started_ = true;
       } else {
@@ -418,7 +415,8 @@ void ServerWrap::OnPump(Napi::Env env, Napi::Function fn) {
       continue;
     }
     if (e.kind == QueuedEvent::Messages) {
-      if (message_data.IsEmpty()) message_data = Napi::Buffer<std::uint8_t>::New(env, message_bytes);
+      if (message_data.IsEmpty())
+        message_data = Napi::Buffer<std::uint8_t>::New(env, message_bytes);
       events.Set(n++, MessagesObject(env, e, message_data, &message_offset));
       continue;
     }
@@ -476,9 +474,9 @@ void ServerWrap::Rethrow(Napi::Env env, Napi::Value error) {
   // a function called by process.nextTick it is a normal uncaught exception
   // (process 'uncaughtException', or the process ends with it).
   Napi::Function thrower = Napi::Function::New(
-      env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-        throw Napi::Error(info.Env(), info[0]);
-      }, "rethrow");
+      env,
+      [](const Napi::CallbackInfo& info) -> Napi::Value { throw Napi::Error(info.Env(), info[0]); },
+      "rethrow");
   CallOnNextTick(env, thrower, {error});
 }
 

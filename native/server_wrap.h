@@ -32,9 +32,9 @@ struct AddonData {
 
 // Builds an error the way JS expects it: `new ErrorClass(message, code)` or
 // a plain Error, with `code` and, when given, `syscall`, `address`, `port`.
-Napi::Value MakeError(Napi::Env env, const std::string& message,
-                      const std::string& code, const char* syscall = nullptr,
-                      const std::string* address = nullptr, int port = -1);
+Napi::Value MakeError(Napi::Env env, const std::string& message, const std::string& code,
+                      const char* syscall = nullptr, const std::string* address = nullptr,
+                      int port = -1);
 
 // The Server class exported by the addon.
 class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
@@ -51,12 +51,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
   ~ServerWrap() override;
 
   // EventSink, called from engine threads: everything goes to queue_.
-  void on_connection(std::uint64_t id, const std::string& address,
-                     int port) override;
+  void on_connection(std::uint64_t id, const std::string& address, int port) override;
   bool wants_messages() override;
   void on_message(std::uint64_t id, const FrameRef& frame, bool may_wait) override;
-  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
-                 std::size_t frames, bool may_wait) override;
+  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len, std::size_t frames,
+                 bool may_wait) override;
   bool events_room() override;
   void on_disconnect(std::uint64_t id, const char* reason) override;
   void on_error(const ec_error& err, const char* syscall) override;

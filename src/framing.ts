@@ -249,8 +249,7 @@ export function messageToFrames(framing: Framing, message: Buffer): EncodedFrame
   if (framing === 'raw') {
     return message.length === 0 ? null : { bytes: message, frames: 1, largest: message.length };
   }
-  const bytes =
-    message.length > 0 && message[message.length - 1] === NEWLINE ? message : Buffer.concat([message, NEWLINE_BYTES]);
+  const bytes = message.length > 0 && message[message.length - 1] === NEWLINE ? message : Buffer.concat([message, NEWLINE_BYTES]);
   let frames = 0;
   let largest = 0;
   let start = 0;

@@ -161,8 +161,21 @@ function oneOf<T extends string>(name: string, value: unknown, fallback: T, allo
 }
 
 const KNOWN_SERVER_OPTIONS = new Set([
-  'host', 'port', 'engine', 'framing', 'replay', 'echoToSender', 'maxFrameBytes',
-  'maxBacklogBytes', 'slowConsumerMs', 'allowHalfOpen', 'maxClients', 'closeTimeoutMs', 'cluster', 'ws', 'signal',
+  'host',
+  'port',
+  'engine',
+  'framing',
+  'replay',
+  'echoToSender',
+  'maxFrameBytes',
+  'maxBacklogBytes',
+  'slowConsumerMs',
+  'allowHalfOpen',
+  'maxClients',
+  'closeTimeoutMs',
+  'cluster',
+  'ws',
+  'signal',
 ]);
 
 const KNOWN_WS_OPTIONS = new Set(['port', 'host', 'path']);
@@ -303,8 +316,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     port: integer('port', options.port, 0, 1, 65535),
     framing: oneOf('framing', options.framing, DEFAULTS.framing, FRAMINGS),
     maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024),
-    connectTimeoutMs:
-      options.connectTimeoutMs === undefined ? undefined : integer('connectTimeoutMs', options.connectTimeoutMs, 0, 1, 24 * 3600 * 1000),
+    connectTimeoutMs: options.connectTimeoutMs === undefined ? undefined : integer('connectTimeoutMs', options.connectTimeoutMs, 0, 1, 24 * 3600 * 1000),
     signal: abortSignal(options.signal),
   };
 }

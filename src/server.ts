@@ -4,15 +4,7 @@ import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js/engine.js';
 import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
-import type {
-  ConnectionInfo,
-  DisconnectInfo,
-  Engine,
-  EngineEvents,
-  EngineStats,
-  MessageInfo,
-  ServerAddress,
-} from './engines/types.js';
+import type { ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
 import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
@@ -69,10 +61,7 @@ export function resolveEngine(choice: EngineChoice, needs: { websocket?: boolean
   if (available.includes('native-poll')) return 'native-poll';
   if (available.includes('native-threads')) return 'native-threads';
   const result = loadAddon();
-  throw new EchocastError(
-    `engine "native" needs the native addon, which is unavailable: ${result.addon ? 'it has no engine' : result.reason}`,
-    ErrorCodes.NO_ADDON,
-  );
+  throw new EchocastError(`engine "native" needs the native addon, which is unavailable: ${result.addon ? 'it has no engine' : result.reason}`, ErrorCodes.NO_ADDON);
 }
 
 /** The engines that can run on this machine now, js first. */
@@ -94,10 +83,7 @@ function makeEngine(name: EngineName, options: ResolvedServerOptions, events: En
     if (!result.addon) {
       throw new EchocastError(`engine "${name}" needs the native addon, which is unavailable: ${result.reason}`, ErrorCodes.NO_ADDON);
     }
-    throw new EchocastError(
-      `engine "${name}" is not in this build of the addon (it has: ${result.addon.engines.join(', ') || 'none'})`,
-      ErrorCodes.ENGINE_UNAVAILABLE,
-    );
+    throw new EchocastError(`engine "${name}" is not in this build of the addon (it has: ${result.addon.engines.join(', ') || 'none'})`, ErrorCodes.ENGINE_UNAVAILABLE);
   }
   return new NativeEngine(name, options, events);
 }
@@ -253,10 +239,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     const encoded = encodeFrames(this.options.framing, buffer);
     if (!encoded) return;
     if (encoded.largest > this.options.maxFrameBytes) {
-      throw new EchocastError(
-        `broadcast() frame of ${encoded.largest} bytes exceeds maxFrameBytes (${this.options.maxFrameBytes})`,
-        ErrorCodes.INVALID_FRAME,
-      );
+      throw new EchocastError(`broadcast() frame of ${encoded.largest} bytes exceeds maxFrameBytes (${this.options.maxFrameBytes})`, ErrorCodes.INVALID_FRAME);
     }
     if (this.link) {
       if (this.link.append(encoded.bytes, encoded.frames, 0) === 'refused') {

@@ -20,7 +20,10 @@ export function enginesUnderTest(): EngineName[] {
   }
   const wanted = process.env.ECHOCAST_TEST_ENGINES;
   if (!wanted) return available;
-  const names = wanted.split(',').map((s) => s.trim()).filter(Boolean) as EngineName[];
+  const names = wanted
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as EngineName[];
   for (const name of names) {
     if (!available.includes(name)) throw new Error(`ECHOCAST_TEST_ENGINES names ${name}, which is not available here (have: ${available.join(', ')})`);
   }
@@ -176,7 +179,10 @@ export class RawClient {
   /** Waits until `expected.length` bytes have arrived and asserts that they are exactly `expected`. */
   async waitExactly(expected: Buffer, ms = 10_000): Promise<void> {
     const got = await this.waitBytes(expected.length, ms);
-    assert.ok(got.equals(expected), `TCP client got ${JSON.stringify(got.toString('latin1'))} (hex ${got.toString('hex')}), expected ${JSON.stringify(expected.toString('latin1'))}`);
+    assert.ok(
+      got.equals(expected),
+      `TCP client got ${JSON.stringify(got.toString('latin1'))} (hex ${got.toString('hex')}), expected ${JSON.stringify(expected.toString('latin1'))}`,
+    );
   }
 
   private countNewlines(): number {
@@ -284,11 +290,7 @@ export interface ServerWithClients {
 }
 
 /** Starts a server (as startServer) and connects raw clients to it (as connectClients). */
-export async function serverWithClients(
-  engine: EngineName,
-  options: ServerOptions,
-  clients: number | RawClientOptions[],
-): Promise<ServerWithClients> {
+export async function serverWithClients(engine: EngineName, options: ServerOptions, clients: number | RawClientOptions[]): Promise<ServerWithClients> {
   const server = await startServer(engine, options);
   const disconnects = recordDisconnects(server);
   return { server, port: server.address().port, clients: await connectClients(server, clients), disconnects };
@@ -341,5 +343,9 @@ export async function playSeed(connectA: () => Promise<LineClient>, connectB: ()
 
 /** The seed's example (as playSeed) with two raw TCP clients to `port`. */
 export function playSeedExample(port: number, admitted?: (n: number) => Promise<void>): Promise<void> {
-  return playSeed(() => tcpLineClient(port), () => tcpLineClient(port), admitted);
+  return playSeed(
+    () => tcpLineClient(port),
+    () => tcpLineClient(port),
+    admitted,
+  );
 }

@@ -315,7 +315,11 @@ export function decodeFrames(bytes: Buffer): WsFrame[] {
 
 /** A WebSocket client on a raw socket: hand-made handshake and frames, every byte received kept. */
 export class RawWsClient {
-  private constructor(readonly raw: RawClient, readonly answer: HttpAnswer, private readonly headLength: number) {}
+  private constructor(
+    readonly raw: RawClient,
+    readonly answer: HttpAnswer,
+    private readonly headLength: number,
+  ) {}
 
   /** Connects, sends an upgrade request for `path` and waits for the 101. */
   static async open(port: number, path = '/'): Promise<RawWsClient> {

@@ -30,10 +30,12 @@
 
 struct client {
   int fd;
-  char *partial; size_t plen, pcap;  /* incomplete line carried over */
-  char *out; size_t olen, ocap;      /* bytes waiting for EPOLLOUT */
-  int index;                         /* position in clients[] */
-  int blocked;                       /* waiting for EPOLLOUT */
+  char *partial;
+  size_t plen, pcap; /* incomplete line carried over */
+  char *out;
+  size_t olen, ocap; /* bytes waiting for EPOLLOUT */
+  int index;         /* position in clients[] */
+  int blocked;       /* waiting for EPOLLOUT */
 };
 
 static struct client **clients;
@@ -49,7 +51,10 @@ static void grow(char **buf, size_t *cap, size_t need) {
   size_t n = *cap ? *cap : 4096;
   while (n < need) n *= 2;
   *buf = realloc(*buf, n);
-  if (!*buf) { perror("realloc"); exit(1); }
+  if (!*buf) {
+    perror("realloc");
+    exit(1);
+  }
   *cap = n;
 }
 
@@ -74,7 +79,7 @@ static void deliver(struct client *c, const char *data, size_t len) {
   c->olen += len;
 }
 
-static int dirty;  /* something was broadcast this turn */
+static int dirty; /* something was broadcast this turn */
 
 static void broadcast(const char *data, size_t len) {
   for (int i = 0; i < nclients; i++) deliver(clients[i], data, len);
@@ -85,7 +90,10 @@ static void broadcast(const char *data, size_t len) {
 static void flush(struct client *c) {
   ssize_t n = send(c->fd, c->out, c->olen, MSG_NOSIGNAL);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) { drop(c); return; }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      drop(c);
+      return;
+    }
     n = 0;
   }
   memmove(c->out, c->out + n, c->olen - (size_t)n);
@@ -103,18 +111,21 @@ static void flush(struct client *c) {
 
 static void on_readable(struct client *c, char *buf) {
   ssize_t n = recv(c->fd, buf, READ_BYTES, 0);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) { drop(c); return; }
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    drop(c);
+    return;
+  }
   if (n < 0) return;
   char *nl = memrchr(buf, '\n', (size_t)n);
   size_t head = nl ? (size_t)(nl - buf) + 1 : 0;
   if (head > 0 && c->plen == 0) {
-    broadcast(buf, head);  /* the common case: whole lines, no copy */
+    broadcast(buf, head); /* the common case: whole lines, no copy */
   } else if (head > 0) {
     grow(&c->partial, &c->pcap, c->plen + head);
     memcpy(c->partial + c->plen, buf, head);
     size_t total = c->plen + head;
     c->plen = 0;
-    broadcast(c->partial, total);  /* c is only marked if dropped: safe */
+    broadcast(c->partial, total); /* c is only marked if dropped: safe */
   }
   if (c->fd >= 0 && (size_t)n > head) {
     grow(&c->partial, &c->pcap, c->plen + ((size_t)n - head));
@@ -124,7 +135,10 @@ static void on_readable(struct client *c, char *buf) {
 }
 
 static volatile sig_atomic_t stopping;
-static void on_signal(int sig) { (void)sig; stopping = 1; }
+static void on_signal(int sig) {
+  (void)sig;
+  stopping = 1;
+}
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
@@ -139,7 +153,10 @@ int main(int argc, char **argv) {
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 511)) { perror("listen"); return 1; }
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, 511)) {
+    perror("listen");
+    return 1;
+  }
   socklen_t al = sizeof addr;
   getsockname(lfd, (struct sockaddr *)&addr, &al);
   ep = epoll_create1(EPOLL_CLOEXEC);
@@ -151,7 +168,11 @@ int main(int argc, char **argv) {
   struct epoll_event events[MAX_EVENTS];
   while (!stopping) {
     int n = epoll_wait(ep, events, MAX_EVENTS, -1);
-    if (n < 0) { if (errno == EINTR) continue; perror("epoll_wait"); return 1; }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      perror("epoll_wait");
+      return 1;
+    }
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
         for (;;) {
@@ -181,7 +202,7 @@ int main(int argc, char **argv) {
       for (int k = 0; k < nclients;) {
         struct client *c = clients[k];
         if (c->olen > 0 && !c->blocked) flush(c);
-        if (c->fd >= 0) k++;  /* a dropped client's slot now holds another */
+        if (c->fd >= 0) k++; /* a dropped client's slot now holds another */
       }
     }
     for (int k = 0; k < ndead; k++) {

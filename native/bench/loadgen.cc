@@ -160,7 +160,8 @@ LoadGenMark LoadGen::snapshot() const {
   m.bytes = bytes_;
   m.cpu_micros = ec_thread_cpu_micros();
   std::uint64_t written = frames_written();
-  m.frames_sent = phase_ >= Phase::Ready && written >= frames_before_ ? written - frames_before_ : 0;
+  m.frames_sent =
+      phase_ >= Phase::Ready && written >= frames_before_ ? written - frames_before_ : 0;
   return m;
 }
 
@@ -178,7 +179,6 @@ std::uint64_t LoadGen::frames_written() const {
     frames += clients_[p].written / wire_frame_;
   return frames;
 }
-
 
 bool LoadGen::drained() const {
   for (std::uint32_t p = 0; p < options_.publishers; ++p)
@@ -345,8 +345,8 @@ void LoadGen::run() {
     ec_error err;
     if (sub_ms_) {  // Poisson intervals are tens of µs: sleep to the µs.
       err = ec_poller_wait_us(poller_, events, kMaxEvents,
-                              wake_at > now ? static_cast<std::int64_t>(wake_at - now) : 0,
-                              &count, &woken);
+                              wake_at > now ? static_cast<std::int64_t>(wake_at - now) : 0, &count,
+                              &woken);
     } else {
       int timeout = 0;
       if (wake_at > now) timeout = static_cast<int>((wake_at - now + 999) / 1000);
@@ -387,8 +387,9 @@ void LoadGen::run() {
         if (!alive) {
           if (preparing()) {
             failure.code = "ECONNRESET";
-            failure.message = "the server closed a connection while the load generator was preparing (" +
-                              endpoint(options_) + ")";
+            failure.message =
+                "the server closed a connection while the load generator was preparing (" +
+                endpoint(options_) + ")";
             failed = true;
           }
           continue;
@@ -415,7 +416,6 @@ void LoadGen::run() {
   if (how == End::PrepareFailed) listener_->on_prepared(&failure, true);
   if (how == End::Finished) listener_->on_finished(r);
 }
-
 
 }  // namespace bench
 }  // namespace echocast

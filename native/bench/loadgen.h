@@ -95,14 +95,14 @@ struct LoadGenMark {
 };
 
 struct LoadGenResult {
-  std::uint64_t frames_sent = 0;       // Since the baseline.
-  std::uint64_t lost = 0;              // Frames owed and not received, over clients.
+  std::uint64_t frames_sent = 0;  // Since the baseline.
+  std::uint64_t lost = 0;         // Frames owed and not received, over clients.
   std::uint64_t order_violations = 0;
-  std::uint64_t latency_count = 0;     // Frames the auditors timed.
+  std::uint64_t latency_count = 0;          // Frames the auditors timed.
   std::uint64_t p50 = 0, p99 = 0, max = 0;  // µs.
-  std::uint64_t cpu_micros = 0;        // The I/O thread's CPU time in all.
-  std::uint64_t bytes = 0;             // Received by all clients in all.
-  std::uint64_t throttled_closed = 0;  // Throttled clients the server closed (cut).
+  std::uint64_t cpu_micros = 0;             // The I/O thread's CPU time in all.
+  std::uint64_t bytes = 0;                  // Received by all clients in all.
+  std::uint64_t throttled_closed = 0;       // Throttled clients the server closed (cut).
 };
 
 // Why prepare failed: a Node-style code ("ECONNREFUSED", "ETIMEDOUT",
@@ -233,25 +233,26 @@ class LoadGen {
   Phase phase_ = Phase::Connecting;
   std::vector<Client> clients_;
   std::vector<Auditor> auditors_;
-  std::vector<std::uint64_t> seqs_;     // Next seq per publisher.
-  std::vector<double> credit_;          // Frames owed per publisher (rate > 0).
+  std::vector<std::uint64_t> seqs_;  // Next seq per publisher.
+  std::vector<double> credit_;       // Frames owed per publisher (rate > 0).
   std::vector<char> recv_buf_;
   LatencyHistogram latency_;
-  std::uint64_t epoch_ = 0;             // ec_now_micros() at start.
-  std::uint64_t bytes_ = 0;             // Received by all clients.
-  std::uint64_t frames_before_ = 0;     // frames_written() at the baseline.
+  std::uint64_t epoch_ = 0;          // ec_now_micros() at start.
+  std::uint64_t bytes_ = 0;          // Received by all clients.
+  std::uint64_t frames_before_ = 0;  // frames_written() at the baseline.
   std::uint32_t next_connect_ = 0;
   std::uint32_t in_flight_ = 0;
   std::uint32_t open_ = 0;
-  std::uint64_t deadline_ = 0;          // Of the current phase, µs.
-  std::uint64_t next_action_ = 0;       // Admission sends, settle end.
+  std::uint64_t deadline_ = 0;     // Of the current phase, µs.
+  std::uint64_t next_action_ = 0;  // Admission sends, settle end.
   std::uint64_t last_tick_ = 0;
-  bool sub_ms_ = false;                 // Waits to the µs (Poisson, where the poller can).
-  std::vector<std::uint64_t> due_;      // Next frame's time per publisher (Poisson), µs.
+  bool sub_ms_ = false;                        // Waits to the µs (Poisson, where the poller can).
+  std::vector<std::uint64_t> due_;             // Next frame's time per publisher (Poisson), µs.
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ull;  // Poisson intervals (xorshift64*).
-  std::uint64_t generated_ = 0;         // Frames generated while publishing.
-  std::uint64_t slowest_ = 0;           // Least any open client received since the baseline.
-  std::uint64_t wire_frame_ = 0;        // Bytes a frame takes on the wire (size, or its WebSocket message).
+  std::uint64_t generated_ = 0;                // Frames generated while publishing.
+  std::uint64_t slowest_ = 0;                  // Least any open client received since the baseline.
+  std::uint64_t wire_frame_ =
+      0;  // Bytes a frame takes on the wire (size, or its WebSocket message).
 };
 
 }  // namespace bench

@@ -19,21 +19,21 @@ namespace echocast {
 namespace bench {
 
 // The generator's timings (µs) and sizes.
-inline constexpr std::uint32_t kConnectBatch = 50;              // Connects in flight at most.
-inline constexpr std::uint64_t kConnectTimeoutUs = 10000000;    // Per batch.
-inline constexpr std::uint64_t kAdmitIntervalUs = 20000;        // Publisher 0's probe frames.
+inline constexpr std::uint32_t kConnectBatch = 50;            // Connects in flight at most.
+inline constexpr std::uint64_t kConnectTimeoutUs = 10000000;  // Per batch.
+inline constexpr std::uint64_t kAdmitIntervalUs = 20000;      // Publisher 0's probe frames.
 inline constexpr std::uint64_t kAdmitTimeoutUs = 15000000;
-inline constexpr std::uint64_t kSettleUs = 50000;               // After the last admission.
+inline constexpr std::uint64_t kSettleUs = 50000;  // After the last admission.
 inline constexpr std::uint64_t kDrainTimeoutUs = 10000000;
-inline constexpr std::uint64_t kTickUs = 1000;                  // Pacing tick (rate > 0).
-inline constexpr std::size_t kRecvBytes = 64 * 1024;            // One read.
-inline constexpr std::size_t kFillBytes = 64 * 1024;            // Rate 0: refill below this.
+inline constexpr std::uint64_t kTickUs = 1000;        // Pacing tick (rate > 0).
+inline constexpr std::size_t kRecvBytes = 64 * 1024;  // One read.
+inline constexpr std::size_t kFillBytes = 64 * 1024;  // Rate 0: refill below this.
 // Rate 0: bytes offered but not yet received by the slowest client, at most.
 // Without this closed loop, "as fast as the server takes them" outruns the
 // fan-out, every backlog grows to the server's limit and clients are cut.
 inline constexpr std::uint64_t kMaxLagBytes = 512 * 1024;
-inline constexpr std::size_t kOutCapBytes = 256 * 1024;         // Pending bytes per publisher.
-inline constexpr std::size_t kMaxEvents = 256;            // Poller events per wait.
+inline constexpr std::size_t kOutCapBytes = 256 * 1024;  // Pending bytes per publisher.
+inline constexpr std::size_t kMaxEvents = 256;           // Poller events per wait.
 // A throttled reader's bucket holds this long of its rate (at least
 // kThrottleMinBurst bytes): reads stay small and the rate smooth.
 inline constexpr std::uint64_t kThrottleBurstUs = 5000;
@@ -42,9 +42,9 @@ inline constexpr double kThrottleMinBurst = 4096;
 // One auditor's view of the stream: order per publisher, and a hash of the
 // order of all frames, compared between auditors at the end.
 struct LoadGen::Auditor {
-  std::vector<char> carry;          // A frame split across reads.
-  std::vector<std::int64_t> last;   // Last seq per publisher; -1: none yet.
-  std::uint32_t hash = 0;           // Rolling hash of the order seen.
+  std::vector<char> carry;         // A frame split across reads.
+  std::vector<std::int64_t> last;  // Last seq per publisher; -1: none yet.
+  std::uint32_t hash = 0;          // Rolling hash of the order seen.
   std::uint64_t frames = 0;
   std::uint64_t violations = 0;
 };
@@ -65,10 +65,10 @@ struct LoadGen::WsConn {
     sink.gen = gen;
     sink.client = client;
   }
-  std::string request;        // The upgrade request; what is not yet sent.
+  std::string request;  // The upgrade request; what is not yet sent.
   std::size_t request_sent = 0;
-  std::string head;           // The response head as it arrives.
-  std::uint8_t key[4] = {};   // This client's mask key.
+  std::string head;          // The response head as it arrives.
+  std::uint8_t key[4] = {};  // This client's mask key.
   ws::Decoder decoder;
   Sink sink;
 };
@@ -82,8 +82,8 @@ struct LoadGen::Client {
   enum State : std::uint8_t { Idle, Connecting, Upgrading, Open, Closed };
   ec_socket_t sock = EC_INVALID_SOCKET;
   State state = Idle;
-  unsigned interest = 0;        // 0: not registered.
-  bool lowat = false;           // SO_RCVLOWAT raised.
+  unsigned interest = 0;  // 0: not registered.
+  bool lowat = false;     // SO_RCVLOWAT raised.
   // Throttled readers (LoadGenOptions::throttled_clients): a token bucket.
   bool throttled = false;
   bool waiting = false;         // Out of credit: reads are off until resume_at.
@@ -98,7 +98,7 @@ struct LoadGen::Client {
   std::size_t out_head = 0;
   std::uint64_t written = 0;
   std::size_t pending() const { return out.size() - out_head; }
-  std::unique_ptr<WsConn> ws;   // WebSocket clients only.
+  std::unique_ptr<WsConn> ws;  // WebSocket clients only.
 };
 
 // "host:port", for messages.

@@ -57,7 +57,8 @@ void LoadGen::close_all() {
 bool LoadGen::begin_connect(Client& c, LoadGenFailure* failure) {
   bool pending = false;
   const char* syscall = "connect";
-  ec_error err = ec_connect_start(options_.host.c_str(), options_.port, &c.sock, &pending, &syscall);
+  ec_error err =
+      ec_connect_start(options_.host.c_str(), options_.port, &c.sock, &pending, &syscall);
   if (!err.ok()) {
     c.sock = EC_INVALID_SOCKET;
     fail_with(failure, err, syscall, endpoint(options_));
@@ -122,15 +123,18 @@ bool LoadGen::step_connecting(std::uint64_t now, LoadGenFailure* failure) {
 
 std::size_t LoadGen::throttle_allowance(Client& c, std::uint64_t now) {
   const double rate = options_.throttle_bytes_per_sec;
-  const double burst = std::max(kThrottleMinBurst, rate * static_cast<double>(kThrottleBurstUs) / 1e6);
+  const double burst =
+      std::max(kThrottleMinBurst, rate * static_cast<double>(kThrottleBurstUs) / 1e6);
   if (c.credit_at == 0) c.credit = burst;  // A full bucket to begin with.
-  else if (now > c.credit_at) c.credit = std::min(burst, c.credit + rate * static_cast<double>(now - c.credit_at) / 1e6);
+  else if (now > c.credit_at)
+    c.credit = std::min(burst, c.credit + rate * static_cast<double>(now - c.credit_at) / 1e6);
   c.credit_at = now;
   if (c.credit >= 1) return static_cast<std::size_t>(c.credit);
   // Out of credit: no reads (the server's backlog for it grows, as for a
   // slow link) until a read's worth is back.
   c.waiting = true;
-  c.resume_at = now + static_cast<std::uint64_t>((std::min(burst, 16384.0) - c.credit) * 1e6 / rate) + 1;
+  c.resume_at =
+      now + static_cast<std::uint64_t>((std::min(burst, 16384.0) - c.credit) * 1e6 / rate) + 1;
   // Throttled readers never publish: reading is their only interest, so they
   // leave the poller while they wait.
   if (c.interest != 0) ec_poller_remove(poller_, c.sock);
@@ -174,7 +178,8 @@ bool LoadGen::read_client(Client& c, std::uint64_t now) {
   // A throttled reader spends what it read on the wire, WebSocket headers
   // included, before the WebSocket hook decodes it (the link is what is slow).
   if (c.throttled) c.credit -= static_cast<double>(got);
-  if (c.ws) return ws_received(c, reinterpret_cast<const std::uint8_t*>(recv_buf_.data()), got, now);
+  if (c.ws)
+    return ws_received(c, reinterpret_cast<const std::uint8_t*>(recv_buf_.data()), got, now);
   c.bytes += got;
   bytes_ += got;
   if (c.auditor != nullptr) audit(*c.auditor, recv_buf_.data(), got, now - epoch_);
@@ -219,7 +224,8 @@ void LoadGen::audit(Auditor& a, const char* data, std::size_t len, std::uint64_t
     p = nl + 1;
   }
   while (p < end) {
-    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* nl =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
     if (nl == nullptr) {
       a.carry.assign(p, end);
       break;
@@ -248,11 +254,11 @@ void LoadGen::audit_line(Auditor& a, const char* line, std::size_t len, std::uin
   std::int64_t prev = a.last[pub] < 0 ? s - 1 : a.last[pub];
   if (s != prev + 1) a.violations += 1;
   a.last[pub] = s;
-  a.hash = a.hash * 31u + static_cast<std::uint32_t>(pub) * 1000003u + static_cast<std::uint32_t>(seq);
+  a.hash =
+      a.hash * 31u + static_cast<std::uint32_t>(pub) * 1000003u + static_cast<std::uint32_t>(seq);
   a.frames += 1;
   latency_.record(now_rel > sent ? now_rel - sent : 0);
 }
-
 
 }  // namespace bench
 }  // namespace echocast

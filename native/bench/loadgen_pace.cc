@@ -26,7 +26,6 @@ char* put_uint(char* p, std::uint64_t v) {
   return p;
 }
 
-
 }  // namespace
 
 void LoadGen::generate(Client& c, std::uint32_t publisher, std::uint64_t count) {
@@ -142,7 +141,8 @@ std::uint64_t LoadGen::next_interval() {
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;
   rng_ ^= rng_ >> 27;
-  double u = static_cast<double>((rng_ * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;  // [0, 1)
+  double u =
+      static_cast<double>((rng_ * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;  // [0, 1)
   double mean_us = 1e6 * options_.publishers / options_.rate;
   return static_cast<std::uint64_t>(-std::log(1.0 - u) * mean_us) + 1;
 }
@@ -160,7 +160,6 @@ std::uint64_t LoadGen::lag_room() {
   std::uint64_t lag = offered - std::min(offered, slowest_);
   return lag < kMaxLagBytes ? kMaxLagBytes - lag : 0;
 }
-
 
 }  // namespace bench
 }  // namespace echocast

@@ -64,8 +64,8 @@ bool LoadGen::ws_start(Client& c, LoadGenFailure* failure) {
   std::uint32_t k = 0x9e3779b9u * (static_cast<std::uint32_t>(&c - clients_.data()) + 1u);
   for (int i = 0; i < 4; ++i) w.key[i] = static_cast<std::uint8_t>(k >> (8 * i));
   bool v6 = options_.host.find(':') != std::string::npos;
-  w.request = "GET " + options_.ws_path + " HTTP/1.1\r\nHost: " +
-              (v6 ? "[" + options_.host + "]" : options_.host) + ":" +
+  w.request = "GET " + options_.ws_path +
+              " HTTP/1.1\r\nHost: " + (v6 ? "[" + options_.host + "]" : options_.host) + ":" +
               std::to_string(options_.port) +
               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + kKey +
               "\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -121,10 +121,11 @@ bool LoadGen::ws_upgrading(Client& c, unsigned events, std::uint64_t now, LoadGe
   in_flight_ -= 1;
   open_ += 1;
   set_interest(c, EC_POLL_IN);
-  if (!leftover.empty() &&
-      !ws_received(c, reinterpret_cast<const std::uint8_t*>(leftover.data()), leftover.size(), now)) {
+  if (!leftover.empty() && !ws_received(c, reinterpret_cast<const std::uint8_t*>(leftover.data()),
+                                        leftover.size(), now)) {
     failure->code = "ECONNRESET";
-    failure->message = "the server closed a WebSocket connection just upgraded (" + ws_url(options_) + ")";
+    failure->message =
+        "the server closed a WebSocket connection just upgraded (" + ws_url(options_) + ")";
     return false;
   }
   return true;

@@ -25,8 +25,7 @@ bool Connection::start_websocket(const ws::HandshakeConfig* config) {
 ws::Handshake::Result Connection::handshake(const std::uint8_t* data, std::size_t len,
                                             std::size_t* consumed) {
   ws::Handshake::Result r = session_->handshake(data, len, consumed);
-  if (r == ws::Handshake::Result::Page || r == ws::Handshake::Result::Reject)
-    set(State::Answering);
+  if (r == ws::Handshake::Result::Page || r == ws::Handshake::Result::Reject) set(State::Answering);
   return r;
 }
 

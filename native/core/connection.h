@@ -112,8 +112,7 @@ class Connection {
   // decides; Page or Reject: the answer is queued, Answering.
   // *consumed: the bytes of the head (after an upgrade the rest are
   // WebSocket bytes, for feed() once admitted).
-  ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len,
-                                  std::size_t* consumed);
+  ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len, std::size_t* consumed);
 
   // Admission through the roster (the caller serialises it, with `clients`
   // those connected now). True: Admitted, *id is its id. False: server-full

@@ -52,8 +52,7 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   // A client was accepted (ids start at 1 and increase).
-  virtual void on_connection(std::uint64_t id, const std::string& address,
-                             int port) = 0;
+  virtual void on_connection(std::uint64_t id, const std::string& address, int port) = 0;
   // Whether message events are wanted right now; checked per received chunk
   // so that nothing is copied or queued while JS does not listen.
   virtual bool wants_messages() = 0;
@@ -62,13 +61,12 @@ class EventSink {
   // many event bytes wait for JS (backpressure on that client); without it
   // (the poll engine's one thread) it never blocks, and the engine checks
   // events_room() before reading instead.
-  virtual void on_message(std::uint64_t id, const FrameRef& frame,
-                          bool may_wait) = 0;
+  virtual void on_message(std::uint64_t id, const FrameRef& frame, bool may_wait) = 0;
   // Cluster mode: `frames` complete frames of client `id`, in wire form
   // (delimiters and prefixes included), from one read. They did not enter
   // the log. Bounded like on_message (same may_wait rule).
-  virtual void on_frames(std::uint64_t id, const std::uint8_t* data,
-                         std::size_t len, std::size_t frames, bool may_wait) = 0;
+  virtual void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
+                         std::size_t frames, bool may_wait) = 0;
   // Whether the event bytes waiting for JS are under the bound (or the
   // bound is lifted). The poll engine stops reading a client while this is
   // false and resumes when Engine::events_drained() is called.
@@ -83,7 +81,7 @@ class EventSink {
 // The result of start().
 struct ListenResult {
   ec_error err;
-  const char* syscall = "";   // Which call failed, when err is set.
+  const char* syscall = "";  // Which call failed, when err is set.
   ec_bound_address bound;
   // With a WebSocket listener: where it is bound; ws_failed says the error
   // above is that listener's.
@@ -119,8 +117,7 @@ class Engine {
   // line frames, raw framing takes the buffer as one frame) and appends them
   // in order with sender `origin` (0: no local sender), so echoToSender:
   // false skips that client. Counted as framesIn. Never blocks.
-  virtual void inject(const std::uint8_t* data, std::size_t len,
-                      std::uint64_t origin) = 0;
+  virtual void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) = 0;
   // Cuts client `id` with `reason`, a reason name (reasons.h), e.g.
   // "cluster-unavailable"; a no-op if the client is gone or the name is not
   // a reason.
@@ -143,15 +140,12 @@ class Engine {
 
 // The threads engine (native-threads): an accept thread, and per client a
 // reader and a writer thread.
-std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options,
-                                            EventSink* sink);
+std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options, EventSink* sink);
 
 // The poll engine (native-poll): one I/O thread multiplexing every socket
 // (epoll on Linux, WSAPoll on Windows, poll elsewhere), with no lock on the
 // data path.
-std::unique_ptr<Engine> make_poll_engine(const EngineOptions& options,
-                                         EventSink* sink);
-
+std::unique_ptr<Engine> make_poll_engine(const EngineOptions& options, EventSink* sink);
 
 }  // namespace echocast
 

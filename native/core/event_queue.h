@@ -76,8 +76,7 @@ class EventWaker {
 class EventQueue {
  public:
   // `waker` outlives the queue; `max_pending_bytes` is the bound.
-  explicit EventQueue(EventWaker* waker,
-                      std::uint64_t max_pending_bytes = kMaxPendingEventBytes);
+  explicit EventQueue(EventWaker* waker, std::uint64_t max_pending_bytes = kMaxPendingEventBytes);
   ~EventQueue();
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
@@ -105,12 +104,11 @@ class EventQueue {
   // Its payload is copied at once (into the run of messages the queue ends
   // with, if it ends with one): the frame is not kept.
   bool push_message(std::uint64_t id, const FrameRef& frame, bool may_wait);
-  bool push_message(std::uint64_t id, const std::uint8_t* payload, std::size_t len,
-                    bool may_wait);
+  bool push_message(std::uint64_t id, const std::uint8_t* payload, std::size_t len, bool may_wait);
   // Queues forwarded frames (cluster mode, copied); bounded like messages,
   // but waits even while message events are off.
-  void push_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
-                   std::size_t frames, bool may_wait);
+  void push_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len, std::size_t frames,
+                   bool may_wait);
 
   // JS thread: takes everything queued, in order.
   EventBatch take();
@@ -134,9 +132,9 @@ class EventQueue {
   std::atomic<bool> messages_{false};
   ec_mutex_t mutex_;
   ec_cond_t cond_;
-  std::vector<QueuedEvent> queue_;      // Under mutex_.
-  std::uint64_t pending_bytes_ = 0;     // Under mutex_.
-  bool no_backpressure_ = false;        // Under mutex_.
+  std::vector<QueuedEvent> queue_;   // Under mutex_.
+  std::uint64_t pending_bytes_ = 0;  // Under mutex_.
+  bool no_backpressure_ = false;     // Under mutex_.
   // A wakeup is outstanding: a take() will come (under mutex_).
   bool rung_ = false;
 };

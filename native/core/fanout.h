@@ -216,8 +216,8 @@ class Fanout {
   // Flow control (see the top of this file).
   bool paused_ = false;
   std::uint64_t pause_deadline_ms_ = 0;
-  std::size_t over_half_count_ = 0;      // While paused: members with over_half.
-  std::uint64_t last_max_backlog_ = 0;   // The largest backlog at the last review,
+  std::size_t over_half_count_ = 0;          // While paused: members with over_half.
+  std::uint64_t last_max_backlog_ = 0;       // The largest backlog at the last review,
   std::uint64_t appended_since_review_ = 0;  // and bytes appended since.
   // Stats, read by other threads: episodes, their total, and when the
   // running one began (0: none).

@@ -26,9 +26,8 @@ struct HubFrame {
 typedef std::shared_ptr<const HubFrame> FrameRef;
 
 // A copy of one frame for a message event.
-inline FrameRef make_frame_ref(std::uint64_t sender, const std::uint8_t* bytes,
-                               std::size_t size, std::size_t payload_offset,
-                               std::size_t payload_size) {
+inline FrameRef make_frame_ref(std::uint64_t sender, const std::uint8_t* bytes, std::size_t size,
+                               std::size_t payload_offset, std::size_t payload_size) {
   auto f = std::make_shared<HubFrame>();
   f->sender = sender;
   f->bytes.assign(bytes, bytes + size);

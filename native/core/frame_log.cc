@@ -107,36 +107,36 @@ FrameLog::Gathered FrameLog::walk_frames(const Cursor& from, std::uint64_t skip_
   return g;
 }
 
-FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sender,
-                                    ec_iovec* out, std::size_t max_pieces,
-                                    std::size_t max_bytes,
+FrameLog::Gathered FrameLog::gather(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
+                                    std::size_t max_pieces, std::size_t max_bytes,
                                     std::uint64_t count_from) const {
   if (skip_sender == 0) return gather_runs(from, out, max_pieces, max_bytes, count_from);
-  return walk_frames(from, skip_sender, max_bytes, count_from,
-                     [&](std::uint64_t seq, const Entry& e, Gathered* g) {
-    std::size_t offset = seq == from.seq ? std::min(from.offset, e.len) : 0;
-    const std::uint8_t* p = e.data + offset;
-    std::size_t len = e.len - offset;
-    if (g->pieces > 0 &&
-        static_cast<const std::uint8_t*>(out[g->pieces - 1].base) + out[g->pieces - 1].len == p) {
-      out[g->pieces - 1].len += len;
-    } else {
-      if (g->pieces == max_pieces) return kStopWalk;
-      out[g->pieces].base = p;
-      out[g->pieces].len = len;
-      ++g->pieces;
-    }
-    g->bytes += len;
-    return e.len;
-  });
+  return walk_frames(
+      from, skip_sender, max_bytes, count_from,
+      [&](std::uint64_t seq, const Entry& e, Gathered* g) {
+        std::size_t offset = seq == from.seq ? std::min(from.offset, e.len) : 0;
+        const std::uint8_t* p = e.data + offset;
+        std::size_t len = e.len - offset;
+        if (g->pieces > 0 &&
+            static_cast<const std::uint8_t*>(out[g->pieces - 1].base) + out[g->pieces - 1].len ==
+                p) {
+          out[g->pieces - 1].len += len;
+        } else {
+          if (g->pieces == max_pieces) return kStopWalk;
+          out[g->pieces].base = p;
+          out[g->pieces].len = len;
+          ++g->pieces;
+        }
+        g->bytes += len;
+        return e.len;
+      });
 }
 
 // Nobody skipped: frames that share a block lie side by side, so a piece is
 // a run of frames up to the block's end, found by position, not by walking
 // every frame (a fan-out to N clients would walk each frame N times).
-FrameLog::Gathered FrameLog::gather_runs(const Cursor& from, ec_iovec* out,
-                                         std::size_t max_pieces, std::size_t max_bytes,
-                                         std::uint64_t count_from) const {
+FrameLog::Gathered FrameLog::gather_runs(const Cursor& from, ec_iovec* out, std::size_t max_pieces,
+                                         std::size_t max_bytes, std::uint64_t count_from) const {
   Gathered g;
   std::uint64_t head = head_seq();
   std::uint64_t seq = std::max(from.seq, base_seq_);
@@ -146,8 +146,7 @@ FrameLog::Gathered FrameLog::gather_runs(const Cursor& from, ec_iovec* out,
   std::uint64_t pos0 = at(seq).start + offset;
   // A frame is taken while fewer than max_bytes precede it (at least one).
   std::uint64_t end = head;
-  if (max_bytes <= total_bytes_ - pos0)
-    end = first_at_or_after(seq + 1, head, pos0 + max_bytes);
+  if (max_bytes <= total_bytes_ - pos0) end = first_at_or_after(seq + 1, head, pos0 + max_bytes);
   // The first block still holding `seq`.
   auto blk = std::upper_bound(blocks_.begin(), blocks_.end(), seq,
                               [](std::uint64_t s, const Block& b) { return s < b.end_seq; });
@@ -180,8 +179,8 @@ FrameLog::Gathered FrameLog::gather_runs(const Cursor& from, ec_iovec* out,
   return g;
 }
 
-FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender,
-                                   std::size_t sent, std::uint64_t end) const {
+FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender, std::size_t sent,
+                                   std::uint64_t end) const {
   Cursor c = from;
   if (c.seq < base_seq_) c = Cursor{base_seq_, 0};
   if (skip_sender == 0) {
@@ -197,9 +196,8 @@ FrameLog::Cursor FrameLog::advance(Cursor from, std::uint64_t skip_sender,
 }
 
 template <typename Size>
-FrameLog::Cursor FrameLog::advance_frames(Cursor c, std::uint64_t skip_sender,
-                                          std::size_t sent, std::uint64_t end,
-                                          Size size) const {
+FrameLog::Cursor FrameLog::advance_frames(Cursor c, std::uint64_t skip_sender, std::size_t sent,
+                                          std::uint64_t end, Size size) const {
   while (c.seq < end) {
     if (skip_sender != 0 && at(c.seq).sender == skip_sender) {
       ++c.seq;
@@ -220,35 +218,35 @@ FrameLog::Cursor FrameLog::advance_frames(Cursor c, std::uint64_t skip_sender,
   return c;
 }
 
-FrameLog::Gathered FrameLog::gather_ws(const Cursor& from, std::uint64_t skip_sender,
-                                       ec_iovec* out, std::size_t max_pieces,
-                                       std::size_t max_bytes,
+FrameLog::Gathered FrameLog::gather_ws(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
+                                       std::size_t max_pieces, std::size_t max_bytes,
                                        std::uint64_t count_from) const {
-  return walk_frames(from, skip_sender, max_bytes, count_from,
-                     [&](std::uint64_t seq, const Entry&, Gathered* g) {
-    const WsEntry& w = ws_at(seq);
-    std::size_t total = w.header_len + w.payload_len;
-    std::size_t offset = seq == from.seq ? std::min(from.offset, total) : 0;
-    std::size_t need = (offset < w.header_len ? 1 : 0) + (total > offset && w.payload_len > 0 ? 1 : 0);
-    if (g->pieces + need > max_pieces) return kStopWalk;
-    if (offset < w.header_len) {
-      out[g->pieces].base = w.header + offset;
-      out[g->pieces].len = w.header_len - offset;
-      ++g->pieces;
-    }
-    std::size_t poff = offset > w.header_len ? offset - w.header_len : 0;
-    if (w.payload_len > poff) {
-      out[g->pieces].base = w.payload + poff;
-      out[g->pieces].len = w.payload_len - poff;
-      ++g->pieces;
-    }
-    g->bytes += total - offset;
-    return total;
-  });
+  return walk_frames(
+      from, skip_sender, max_bytes, count_from, [&](std::uint64_t seq, const Entry&, Gathered* g) {
+        const WsEntry& w = ws_at(seq);
+        std::size_t total = w.header_len + w.payload_len;
+        std::size_t offset = seq == from.seq ? std::min(from.offset, total) : 0;
+        std::size_t need =
+            (offset < w.header_len ? 1 : 0) + (total > offset && w.payload_len > 0 ? 1 : 0);
+        if (g->pieces + need > max_pieces) return kStopWalk;
+        if (offset < w.header_len) {
+          out[g->pieces].base = w.header + offset;
+          out[g->pieces].len = w.header_len - offset;
+          ++g->pieces;
+        }
+        std::size_t poff = offset > w.header_len ? offset - w.header_len : 0;
+        if (w.payload_len > poff) {
+          out[g->pieces].base = w.payload + poff;
+          out[g->pieces].len = w.payload_len - poff;
+          ++g->pieces;
+        }
+        g->bytes += total - offset;
+        return total;
+      });
 }
 
-FrameLog::Cursor FrameLog::advance_ws(Cursor from, std::uint64_t skip_sender,
-                                      std::size_t sent, std::uint64_t end) const {
+FrameLog::Cursor FrameLog::advance_ws(Cursor from, std::uint64_t skip_sender, std::size_t sent,
+                                      std::uint64_t end) const {
   Cursor c = from;
   if (c.seq < base_seq_) c = Cursor{base_seq_, 0};
   return advance_frames(c, skip_sender, sent, end, [this](std::uint64_t seq) {

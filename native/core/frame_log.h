@@ -44,9 +44,9 @@ class FrameLog {
 
   // What one gather() found.
   struct Gathered {
-    std::size_t pieces = 0;     // iovecs written to `out`.
-    std::size_t bytes = 0;      // Bytes they hold.
-    std::uint64_t end = 0;      // Sequence number the gathered range ends at.
+    std::size_t pieces = 0;        // iovecs written to `out`.
+    std::size_t bytes = 0;         // Bytes they hold.
+    std::uint64_t end = 0;         // Sequence number the gathered range ends at.
     std::uint64_t new_frames = 0;  // Frames at or after `count_from` in it,
     std::uint64_t new_bytes = 0;   // and their full sizes (deliveries).
   };
@@ -91,20 +91,17 @@ class FrameLog {
   // frame once max_bytes are gathered (always taking at least one frame).
   // Frames with a sequence number >= count_from are counted as new.
   Gathered gather(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
-                  std::size_t max_pieces, std::size_t max_bytes,
-                  std::uint64_t count_from) const;
+                  std::size_t max_pieces, std::size_t max_bytes, std::uint64_t count_from) const;
 
   // The cursor after `sent` bytes of a gather that ended at `end` went out
   // (skipped frames are passed over as gather() did).
-  Cursor advance(Cursor from, std::uint64_t skip_sender, std::size_t sent,
-                 std::uint64_t end) const;
+  Cursor advance(Cursor from, std::uint64_t skip_sender, std::size_t sent, std::uint64_t end) const;
 
   // gather() and advance() for a WebSocket reader (ws_headers must be on):
   // per frame its header, then its payload; bytes count header + payload,
   // and so do new_bytes. The range ends at a frame boundary.
   Gathered gather_ws(const Cursor& from, std::uint64_t skip_sender, ec_iovec* out,
-                     std::size_t max_pieces, std::size_t max_bytes,
-                     std::uint64_t count_from) const;
+                     std::size_t max_pieces, std::size_t max_bytes, std::uint64_t count_from) const;
   Cursor advance_ws(Cursor from, std::uint64_t skip_sender, std::size_t sent,
                     std::uint64_t end) const;
 
@@ -150,8 +147,8 @@ class FrameLog {
   Gathered walk_frames(const Cursor& from, std::uint64_t skip_sender, std::size_t max_bytes,
                        std::uint64_t count_from, Piece piece) const;
   template <typename Size>
-  Cursor advance_frames(Cursor c, std::uint64_t skip_sender, std::size_t sent,
-                        std::uint64_t end, Size size) const;
+  Cursor advance_frames(Cursor c, std::uint64_t skip_sender, std::size_t sent, std::uint64_t end,
+                        Size size) const;
   Gathered gather_runs(const Cursor& from, ec_iovec* out, std::size_t max_pieces,
                        std::size_t max_bytes, std::uint64_t count_from) const;
   // Byte position of a frame (the head's: every byte ever appended).

@@ -9,8 +9,7 @@ namespace {
 constexpr std::size_t kPrefix = 4;
 
 std::size_t read_be32(const std::uint8_t* p) {
-  return (static_cast<std::size_t>(p[0]) << 24) |
-         (static_cast<std::size_t>(p[1]) << 16) |
+  return (static_cast<std::size_t>(p[0]) << 24) | (static_cast<std::size_t>(p[1]) << 16) |
          (static_cast<std::size_t>(p[2]) << 8) | static_cast<std::size_t>(p[3]);
 }
 }  // namespace
@@ -57,8 +56,7 @@ bool Framer::feed(const std::uint8_t* data, std::size_t len, FrameSink* sink) {
   return ok;
 }
 
-bool Framer::feed_line(const std::uint8_t* data, std::size_t len,
-                       FrameSink* sink) {
+bool Framer::feed_line(const std::uint8_t* data, std::size_t len, FrameSink* sink) {
   std::size_t pos = 0;
   while (pos < len) {
     const void* nl = std::memchr(data + pos, '\n', len - pos);
@@ -70,8 +68,7 @@ bool Framer::feed_line(const std::uint8_t* data, std::size_t len,
       partial_.insert(partial_.end(), data + pos, data + len);
       return true;
     }
-    std::size_t end = static_cast<std::size_t>(
-                          static_cast<const std::uint8_t*>(nl) - data) + 1;
+    std::size_t end = static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
     std::size_t piece = end - pos;
     if (partial_.size() + piece > max_) return false;
     if (partial_.empty()) {
@@ -79,8 +76,7 @@ bool Framer::feed_line(const std::uint8_t* data, std::size_t len,
       sink->on_frame(FrameView{data + pos, piece, 0, piece - 1});
     } else {
       partial_.insert(partial_.end(), data + pos, data + end);
-      sink->on_frame(
-          FrameView{partial_.data(), partial_.size(), 0, partial_.size() - 1});
+      sink->on_frame(FrameView{partial_.data(), partial_.size(), 0, partial_.size() - 1});
       partial_.clear();
     }
     pos = end;
@@ -88,8 +84,7 @@ bool Framer::feed_line(const std::uint8_t* data, std::size_t len,
   return true;
 }
 
-bool Framer::feed_length(const std::uint8_t* data, std::size_t len,
-                         FrameSink* sink) {
+bool Framer::feed_length(const std::uint8_t* data, std::size_t len, FrameSink* sink) {
   std::size_t pos = 0;
   while (pos < len) {
     if (partial_.empty()) {
@@ -144,8 +139,8 @@ class CountingSink : public FrameSink {
 };
 }  // namespace
 
-std::size_t split_encoded(Framing framing, const std::uint8_t* data,
-                          std::size_t len, FrameSink* sink) {
+std::size_t split_encoded(Framing framing, const std::uint8_t* data, std::size_t len,
+                          FrameSink* sink) {
   if (len == 0) return 0;
   if (framing == Framing::Raw) {
     sink->on_frame(FrameView{data, len, 0, len});

@@ -82,8 +82,8 @@ class Framer {
 // server's framing does, with no size limit, and passes each complete frame
 // to sink. Raw framing: the whole buffer is one frame. Trailing bytes that do
 // not form a complete frame are ignored. Returns the number of frames.
-std::size_t split_encoded(Framing framing, const std::uint8_t* data,
-                          std::size_t len, FrameSink* sink);
+std::size_t split_encoded(Framing framing, const std::uint8_t* data, std::size_t len,
+                          FrameSink* sink);
 
 }  // namespace echocast
 

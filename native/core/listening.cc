@@ -52,9 +52,9 @@ void close_listener(ec_socket_t* listener) {
 
 AcceptStep AcceptErrors::on_error(const ec_error& err, EventSink* sink) {
   ec_err code = err.code;
-  if (code == EC_ECONNABORTED || code == EC_ECONNRESET || code == EC_EINTR ||
-      code == EC_EAGAIN || code == EC_EPIPE || code == EC_ENETDOWN ||
-      code == EC_EHOSTUNREACH || code == EC_ENETUNREACH || code == EC_ETIMEDOUT)
+  if (code == EC_ECONNABORTED || code == EC_ECONNRESET || code == EC_EINTR || code == EC_EAGAIN ||
+      code == EC_EPIPE || code == EC_ENETDOWN || code == EC_EHOSTUNREACH ||
+      code == EC_ENETUNREACH || code == EC_ETIMEDOUT)
     return AcceptStep::Retry;
   if (code == EC_EMFILE || code == EC_ENFILE || code == EC_ENOBUFS || code == EC_ENOMEM) {
     if (!reported_shortage_) sink->on_error(err, "accept");

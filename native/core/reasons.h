@@ -14,14 +14,14 @@
 namespace echocast {
 
 // X(enumerator, "name-as-JS-sees-it")
-#define ECHOCAST_REASONS(X)                      \
-  X(ClientClosed, "client-closed")               \
-  X(ClientError, "client-error")                 \
-  X(FrameTooLarge, "frame-too-large")            \
-  X(SlowConsumer, "slow-consumer")               \
-  X(ServerFull, "server-full")                   \
-  X(ServerClosed, "server-closed")               \
-  X(ClusterUnavailable, "cluster-unavailable")   \
+#define ECHOCAST_REASONS(X)                    \
+  X(ClientClosed, "client-closed")             \
+  X(ClientError, "client-error")               \
+  X(FrameTooLarge, "frame-too-large")          \
+  X(SlowConsumer, "slow-consumer")             \
+  X(ServerFull, "server-full")                 \
+  X(ServerClosed, "server-closed")             \
+  X(ClusterUnavailable, "cluster-unavailable") \
   X(ProtocolError, "protocol-error")
 
 // A disconnect reason.

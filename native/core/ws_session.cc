@@ -5,8 +5,7 @@ namespace echocast {
 
 WsSession::WsSession(const ws::HandshakeConfig* config, Framing framing,
                      std::size_t max_frame_bytes)
-    : framing_(framing), handshake_(config),
-      decoder_(ws::Role::Server, max_frame_bytes) {}
+    : framing_(framing), handshake_(config), decoder_(ws::Role::Server, max_frame_bytes) {}
 
 ws::Handshake::Result WsSession::handshake(const std::uint8_t* data, std::size_t len,
                                            std::size_t* consumed) {

@@ -46,8 +46,7 @@ class WsSession : private ws::MessageSink {
   // then the response is queued as control bytes and the state is Open
   // (Upgrade) or Ending (Page, Reject). *consumed: the bytes of the head;
   // after an upgrade the rest are WebSocket bytes (pass them to feed()).
-  ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len,
-                                  std::size_t* consumed);
+  ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len, std::size_t* consumed);
   // The status answered (101, 200, 400, ...), once decided.
   int status() const { return handshake_.status(); }
 
@@ -95,7 +94,7 @@ class WsSession : private ws::MessageSink {
   std::size_t control_sent_ = 0;
   bool failed_ = false;
   Reason reason_ = Reason::ClientClosed;
-  std::uint16_t error_code_ = 0;   // The decoder's close code after an error.
+  std::uint16_t error_code_ = 0;  // The decoder's close code after an error.
   bool peer_closed_ = false;
   std::uint16_t peer_code_ = 0;
 };

@@ -18,8 +18,8 @@
 // "connect"). Needs ec_net_acquire() on Windows (getaddrinfo, socket).
 // Note: WSAPoll on older Windows does not report a failed connect at all, so
 // callers must also time out.
-ec_error ec_connect_start(const char* host, int port, ec_socket_t* out,
-                          bool* pending, const char** syscall);
+ec_error ec_connect_start(const char* host, int port, ec_socket_t* out, bool* pending,
+                          const char** syscall);
 
 // The outcome of a pending non-blocking connect (SO_ERROR): EC_OK once
 // connected; EC_EAGAIN while still in progress.

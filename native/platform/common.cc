@@ -126,8 +126,7 @@ std::size_t send_window(const ec_iovec* pieces, std::size_t count, const SendCur
   return n;
 }
 
-void send_advance(const ec_iovec* pieces, std::size_t count, std::size_t sent,
-                  SendCursor* cur) {
+void send_advance(const ec_iovec* pieces, std::size_t count, std::size_t sent, SendCursor* cur) {
   while (cur->index < count && sent > 0) {
     std::size_t rest = pieces[cur->index].len - cur->offset;
     if (sent >= rest) {
@@ -180,9 +179,11 @@ const char* ec_err_name(ec_err code) {
   case EC_##name:                  \
     return #name;
   switch (code) {
-    case EC_OK: return "OK";
-    EC_ERROR_TABLE(EC_ERR_NAME, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
-    case EC_EUNKNOWN: return "UNKNOWN";
+    case EC_OK:
+      return "OK";
+      EC_ERROR_TABLE(EC_ERR_NAME, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
+    case EC_EUNKNOWN:
+      return "UNKNOWN";
   }
 #undef EC_ERR_NAME
   return "UNKNOWN";
@@ -193,9 +194,11 @@ const char* ec_err_message(ec_err code) {
   case EC_##name:                     \
     return message;
   switch (code) {
-    case EC_OK: return "success";
-    EC_ERROR_TABLE(EC_ERR_MESSAGE, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
-    case EC_EUNKNOWN: return nullptr;
+    case EC_OK:
+      return "success";
+      EC_ERROR_TABLE(EC_ERR_MESSAGE, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
+    case EC_EUNKNOWN:
+      return nullptr;
   }
 #undef EC_ERR_MESSAGE
   return nullptr;
@@ -210,8 +213,8 @@ ec_error ec_listen_nonblocking(const char* host, int port, int backlog, ec_socke
   return err;
 }
 
-ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out,
-                              std::string* peer_address, int* peer_port) {
+ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out, std::string* peer_address,
+                              int* peer_port) {
   return accept_socket(listener, true, out, peer_address, peer_port);
 }
 
@@ -221,8 +224,7 @@ ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len, std::size_t* 
   return recv_checked(s, buf, len, received);
 }
 
-ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
-                            std::size_t* received) {
+ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len, std::size_t* received) {
   return recv_checked(s, buf, len, received);
 }
 

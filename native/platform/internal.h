@@ -94,8 +94,7 @@ void set_nonblocking(ec_socket_t s, bool on);
 
 // One gathered send of up to EC_MAX_IOV pieces, none empty (sendmsg /
 // WSASend), retried on EINTR; *sent is what went.
-ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count,
-                     std::size_t* sent);
+ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count, std::size_t* sent);
 
 // One recv, retried on EINTR, as the OS reports it.
 ec_error recv_some(ec_socket_t s, void* buf, std::size_t len, std::size_t* received);
@@ -144,8 +143,7 @@ std::size_t send_window(const ec_iovec* pieces, std::size_t count, const SendCur
                         ec_iovec* window, std::size_t max);
 
 // Moves cur past `sent` bytes (and any empty pieces after them).
-void send_advance(const ec_iovec* pieces, std::size_t count, std::size_t sent,
-                  SendCursor* cur);
+void send_advance(const ec_iovec* pieces, std::size_t count, std::size_t sent, SendCursor* cur);
 
 // A thread's function and argument, handed through the OS's thread entry
 // point: new_thread_start() allocates it, run_thread_start() (called first

@@ -68,7 +68,7 @@ enum ec_err {
 #define EC_ERR_ENUM(code, message) EC_##code,
   EC_ERROR_TABLE(EC_ERR_ENUM, EC_ERROR_IGNORE, EC_ERROR_IGNORE, EC_ERROR_IGNORE)
 #undef EC_ERR_ENUM
-  EC_EUNKNOWN
+      EC_EUNKNOWN
 };
 
 // An error as it left the OS: the translated code plus the original number,
@@ -144,8 +144,8 @@ ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
 // TCP_NODELAY set, plus the peer's numeric address and port. Sleeps without
 // spinning. Returns EC_ECANCELED once ec_listener_wake() has been called, and
 // transient errors (e.g. EC_ECONNABORTED, EC_EMFILE) as they come.
-ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out,
-                            std::string* peer_address, int* peer_port);
+ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_address,
+                            int* peer_port);
 
 // Makes every current and future ec_listener_accept() on this listener return
 // EC_ECANCELED. Safe to call from any thread, any number of times.
@@ -166,8 +166,8 @@ ec_error ec_listen_nonblocking(const char* host, int port, int backlog, ec_socke
 // without blocking: EC_EAGAIN when there is none. The socket returned is
 // non-blocking, with TCP_NODELAY set, not inherited by child processes, and
 // sends on it never raise SIGPIPE.
-ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out,
-                              std::string* peer_address, int* peer_port);
+ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out, std::string* peer_address,
+                              int* peer_port);
 
 // ---------------------------------------------------------------------------
 // Sockets.
@@ -189,16 +189,14 @@ struct ec_iovec {
 // is end of stream (see above). Blocks until data, end of stream or an error;
 // ec_socket_interrupt() or ec_socket_end() from another thread makes it
 // return.
-ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len,
-                        std::size_t* received);
+ec_error ec_socket_recv(ec_socket_t s, void* buf, std::size_t len, std::size_t* received);
 
 // Sends all the pieces, in order, as one stream on a blocking socket,
 // carrying on after partial sends, with one system call per batch of up to
 // EC_MAX_IOV pieces (sendmsg / WSASend). Never raises SIGPIPE: a peer that
 // went away is an error (EC_EPIPE/EC_ECONNRESET), not a signal that kills
 // the process. ec_socket_interrupt() makes it return.
-ec_error ec_socket_send_all(ec_socket_t s, const ec_iovec* pieces,
-                            std::size_t count);
+ec_error ec_socket_send_all(ec_socket_t s, const ec_iovec* pieces, std::size_t count);
 
 // Cuts a connection that other threads may be blocked on: every recv or send
 // blocked on the socket returns at once and further traffic stops, but the
@@ -222,24 +220,22 @@ void ec_socket_close(ec_socket_t s);
 
 // One recv on a non-blocking socket: EC_EAGAIN when nothing is there yet;
 // *received == 0 with EC_OK is end of stream (see above).
-ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len,
-                            std::size_t* received);
+ec_error ec_socket_try_recv(ec_socket_t s, void* buf, std::size_t len, std::size_t* received);
 
 // One gathered send (sendmsg / WSASend) of the pieces, in order, on a
 // non-blocking socket; the buffers are not copied. *sent says how many bytes
 // went (possibly fewer than offered); EC_EAGAIN when none could. Never
 // raises SIGPIPE. At most EC_MAX_IOV pieces are taken per call.
 #define EC_MAX_IOV 64
-ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces,
-                            std::size_t count, std::size_t* sent);
+ec_error ec_socket_try_send(ec_socket_t s, const ec_iovec* pieces, std::size_t count,
+                            std::size_t* sent);
 
 // Sends what a blocking socket takes at once, without blocking: *sent says
 // how many of the len bytes went (possibly fewer, or none: EC_EAGAIN). For a
 // few bytes (a WebSocket close frame) that must not hold up the thread that
 // closes the connection, e.g. under a lock. POSIX: MSG_DONTWAIT; Windows:
 // sent only when WSAPoll says the socket is writable now.
-ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
-                            std::size_t* sent);
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len, std::size_t* sent);
 
 // Shuts the send side only (shutdown SHUT_WR / SD_SEND): the peer reads
 // what was sent, then end of stream; this side can still read its answer.
@@ -315,8 +311,8 @@ void ec_poller_remove(ec_poller* p, ec_socket_t s);
 // call, so none is starved. A socket may appear in two events of one wait
 // (epoll with gated input: its input and its output are watched by two
 // sets); take them in turn.
-ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max,
-                        int timeout_ms, std::size_t* count, bool* woken);
+ec_error ec_poller_wait(ec_poller* p, ec_poll_event* out, std::size_t max, int timeout_ms,
+                        std::size_t* count, bool* woken);
 
 // ec_poller_wait() with the timeout in microseconds (-1: no limit). An
 // interrupted sleep returns early with nothing; callers recompute their
@@ -369,8 +365,7 @@ typedef void (*ec_thread_fn)(void* arg);
 // Starts a thread running fn(arg) with a stack of about stack_bytes (on
 // Windows a reservation, STACK_SIZE_PARAM_IS_A_RESERVATION, so memory is only
 // committed as used).
-ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg,
-                          std::size_t stack_bytes);
+ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg, std::size_t stack_bytes);
 
 // Waits for the thread to finish and releases it. Every thread echocast
 // starts is joined exactly once.

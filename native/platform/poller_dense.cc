@@ -35,7 +35,7 @@ struct ec_poller {
   std::unordered_set<ec_socket_t> parked;  // Registered but out of the array.
   // Parked while the gate was closed, with what to register again when it opens.
   std::unordered_map<ec_socket_t, std::pair<unsigned, void*>> gate_parked;
-  std::size_t rotate = 0;                  // Where reporting starts, for fairness.
+  std::size_t rotate = 0;  // Where reporting starts, for fairness.
   bool gate_open = true;
 };
 
@@ -193,7 +193,8 @@ void ec_poller_gate_input(ec_poller* p, bool open) {
   if (open == p->gate_open) return;
   p->gate_open = open;
   for (std::size_t i = 1; i < p->fds.size(); ++i)
-    if (p->interest[i] & EC_POLL_GATED) p->fds[i].events = dense_events(effective(p, p->interest[i]));
+    if (p->interest[i] & EC_POLL_GATED)
+      p->fds[i].events = dense_events(effective(p, p->interest[i]));
   if (!open || p->gate_parked.empty()) return;
   std::unordered_map<ec_socket_t, std::pair<unsigned, void*>> back;
   back.swap(p->gate_parked);

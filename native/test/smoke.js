@@ -9,16 +9,21 @@ const net = require('net');
 const path = require('path');
 const assert = require('assert');
 
-const addonPath = process.argv[2] || process.env.ECHOCAST_ADDON ||
-  path.join(__dirname, '..', '..', 'build', 'Release', 'echocast.node');
+const addonPath = process.argv[2] || process.env.ECHOCAST_ADDON || path.join(__dirname, '..', '..', 'build', 'Release', 'echocast.node');
 const addon = require(path.resolve(addonPath));
 
 class EchocastError extends Error {
-  constructor(message, code) { super(message); this.code = code; this.name = 'EchocastError'; }
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+    this.name = 'EchocastError';
+  }
 }
 addon.setErrorClass(EchocastError);
 
-function log(...a) { console.log('[smoke]', ...a); }
+function log(...a) {
+  console.log('[smoke]', ...a);
+}
 
 // The engine under test; every engine of addon.engines is run in turn.
 let ENGINE = 'native-threads';
@@ -43,16 +48,33 @@ function makeServer(options = {}) {
     }
     for (const w of waiters.splice(0)) w();
   };
-  const s = new addon.Server(Object.assign({
-    engine: ENGINE, host: '127.0.0.1', port: 0, framing: 'line', replay: 1,
-    echoToSender: true, maxFrameBytes: 65536, maxBacklogBytes: 16777216, slowConsumerMs: 2000,
-    allowHalfOpen: false, maxClients: 10000,
-  }, options), onEvents);
+  const s = new addon.Server(
+    Object.assign(
+      {
+        engine: ENGINE,
+        host: '127.0.0.1',
+        port: 0,
+        framing: 'line',
+        replay: 1,
+        echoToSender: true,
+        maxFrameBytes: 65536,
+        maxBacklogBytes: 16777216,
+        slowConsumerMs: 2000,
+        allowHalfOpen: false,
+        maxClients: 10000,
+      },
+      options,
+    ),
+    onEvents,
+  );
   const until = async (pred, what, ms = 10000) => {
     const t0 = Date.now();
     while (!pred(events)) {
       if (Date.now() - t0 > ms) throw new Error('timeout waiting for ' + what);
-      await new Promise((r) => { waiters.push(r); setTimeout(r, 50); });
+      await new Promise((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
     }
   };
   return { s, events, until };
@@ -67,7 +89,10 @@ function client(port) {
     sock.on('data', (d) => {
       c.buf += d;
       let i;
-      while ((i = c.buf.indexOf('\n')) >= 0) { c.lines.push(c.buf.slice(0, i)); c.buf = c.buf.slice(i + 1); }
+      while ((i = c.buf.indexOf('\n')) >= 0) {
+        c.lines.push(c.buf.slice(0, i));
+        c.buf = c.buf.slice(i + 1);
+      }
     });
     sock.once('connect', () => resolve(c));
     sock.once('error', reject);
@@ -82,7 +107,9 @@ async function waitFor(pred, what, ms = 10000) {
   }
 }
 
-function stop(s, ms = 1000) { return new Promise((r) => s.stop(ms, r)); }
+function stop(s, ms = 1000) {
+  return new Promise((r) => s.stop(ms, r));
+}
 
 async function seedExample() {
   const { s, events, until } = makeServer();
@@ -107,9 +134,17 @@ async function seedExample() {
   assert.deepStrictEqual(B.lines, ['World', 'Wow', 'That is so cool!']);
   await until((ev) => ev.filter((e) => e.type === 'message').length === 4, 'message events');
   const msgs = events.filter((e) => e.type === 'message').map((e) => [e.clientId, e.data.toString()]);
-  assert.deepStrictEqual(msgs, [[1, 'Hello'], [1, 'World'], [2, 'Wow'], [1, 'That is so cool!']]);
+  assert.deepStrictEqual(msgs, [
+    [1, 'Hello'],
+    [1, 'World'],
+    [2, 'Wow'],
+    [1, 'That is so cool!'],
+  ]);
   const conns = events.filter((e) => e.type === 'connection');
-  assert.deepStrictEqual(conns.map((e) => e.id), [1, 2]);
+  assert.deepStrictEqual(
+    conns.map((e) => e.id),
+    [1, 2],
+  );
   assert.strictEqual(conns[0].remoteAddress, '127.0.0.1');
   assert.strictEqual(conns[0].remotePort, A.sock.localPort);
   const st = s.stats();
@@ -152,11 +187,22 @@ async function badInputAndLimits() {
   assert.deepStrictEqual(B.lines, ['ok']);
   // Port in use.
   const { s: s2 } = makeServer({ port });
-  assert.throws(() => s2.start(), (e) => e instanceof EchocastError && e.code === 'EADDRINUSE' &&
-    e.syscall === 'listen' && /^listen EADDRINUSE: .* 127\.0\.0\.1:\d+$/.test(e.message) && e.port === port && e.address === '127.0.0.1');
+  assert.throws(
+    () => s2.start(),
+    (e) =>
+      e instanceof EchocastError &&
+      e.code === 'EADDRINUSE' &&
+      e.syscall === 'listen' &&
+      /^listen EADDRINUSE: .* 127\.0\.0\.1:\d+$/.test(e.message) &&
+      e.port === port &&
+      e.address === '127.0.0.1',
+  );
   await stop(s2);
   const { s: s3 } = makeServer({ host: 'no-such-host.invalid' });
-  assert.throws(() => s3.start(), (e) => e.code === 'ENOTFOUND' && e.syscall === 'getaddrinfo');
+  assert.throws(
+    () => s3.start(),
+    (e) => e.code === 'ENOTFOUND' && e.syscall === 'getaddrinfo',
+  );
   await stop(s);
   B.sock.destroy();
   log(`${ENGINE}: limits ok`);
@@ -194,4 +240,7 @@ async function thousand() {
   }
   log('all ok; waiting for the process to exit by itself');
   process.on('exit', (code) => log('exit', code));
-})().catch((e) => { console.error('[smoke] FAILED', e); process.exit(1); });
+})().catch((e) => {
+  console.error('[smoke] FAILED', e);
+  process.exit(1);
+});

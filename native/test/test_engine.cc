@@ -28,8 +28,8 @@ class Recorder : public EventSink {
     add("connection " + std::to_string(id) + " " + a);
   }
   bool wants_messages() override { return true; }
-  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len,
-                 std::size_t frames, bool) override {
+  void on_frames(std::uint64_t id, const std::uint8_t* data, std::size_t len, std::size_t frames,
+                 bool) override {
     add("frames " + std::to_string(id) + " " + std::to_string(frames) + " " +
         std::string(reinterpret_cast<const char*>(data), len));
   }
@@ -142,7 +142,8 @@ std::string ws_client_frame(std::uint8_t first_byte, const std::string& payload)
   out += static_cast<char>(0x80 | payload.size());  // Short payloads only.
   const char key[4] = {9, 8, 7, 6};
   out.append(key, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out += static_cast<char>(payload[i] ^ key[i % 4]);
   return out;
 }
 
@@ -165,10 +166,10 @@ std::string recv_head(ec_socket_t s) {
 }  // namespace
 
 // Each scenario runs on both engines: threads and poll.
-#define ENGINE_TEST(name)                                              \
-  static void name(Factory make_engine);                               \
-  TEST(name##_threads) { name(&make_threads_engine); }                 \
-  TEST(name##_poll) { name(&make_poll_engine); }                       \
+#define ENGINE_TEST(name)                              \
+  static void name(Factory make_engine);               \
+  TEST(name##_threads) { name(&make_threads_engine); } \
+  TEST(name##_poll) { name(&make_poll_engine); }       \
   static void name(Factory make_engine)
 
 ENGINE_TEST(engine_seed_example_and_stop) {
@@ -336,7 +337,8 @@ void publish_main(void* arg) {
   std::string chunk;
   for (int i = 0; i < 64; ++i) chunk += line;
   bool ok = true;
-  for (std::size_t sent = 0; ok && sent < p->total; sent += chunk.size()) ok = send_str(p->sock, chunk);
+  for (std::size_t sent = 0; ok && sent < p->total; sent += chunk.size())
+    ok = send_str(p->sock, chunk);
   p->ok = ok;
 }
 
@@ -447,8 +449,8 @@ struct FlowRun {
   std::unique_ptr<Engine> e;
   ec_socket_t first, second, pub;
   bool start(Factory make_engine, std::uint64_t slow_consumer_ms) {
-    return start_with_three(make_engine, flow_options(slow_consumer_ms), &rec, &e, &first,
-                            &second, &pub);
+    return start_with_three(make_engine, flow_options(slow_consumer_ms), &rec, &e, &first, &second,
+                            &pub);
   }
 };
 
@@ -543,7 +545,8 @@ ENGINE_TEST(engine_websocket_beside_tcp) {
   CHECK(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
   CHECK(rec.wait_for("connection 2 127.0.0.1"));
   CHECK(send_str(t, "from tcp\n"));
-  CHECK_EQ(recv_n(w, 10), std::string("\x81\x08" "from tcp"));
+  CHECK_EQ(recv_n(w, 10), std::string("\x81\x08"
+                                      "from tcp"));
   CHECK(send_str(w, ws_client_frame(0x81, "a\nb")));  // Two line frames.
   CHECK_EQ(recv_n(t, 13), std::string("from tcp\na\nb\n"));
   CHECK(rec.wait_for("message 2 b"));
@@ -552,7 +555,9 @@ ENGINE_TEST(engine_websocket_beside_tcp) {
   // The echo, the pong and the binary broadcast, whole messages in some
   // order (the pong never inside a message).
   std::string got = recv_n(w, 3 + 3 + 4 + 3);
-  CHECK(got.find(std::string("\x81\x01" "a\x81\x01" "b")) != std::string::npos);
+  CHECK(got.find(std::string("\x81\x01"
+                             "a\x81\x01"
+                             "b")) != std::string::npos);
   CHECK(got.find(std::string("\x8a\x02pp")) != std::string::npos);
   CHECK(got.find(std::string("\x82\x01\xff")) != std::string::npos);
   CHECK_EQ(e->stats().clients, 2u);

@@ -84,8 +84,8 @@ TEST(fanout_pause_starts_past_limit_and_ends_at_half_without_cut) {
   Fanout::Review r = f.review(&counting_clock, &cut);
   CHECK(!r.paused);
   CHECK_EQ(g_clock_reads, 0);  // Nobody over: the clock was not read.
-  put(&f, 0, 10);               // 110 > 100.
-  CHECK(!f.input_open());       // The poll loop stops reading before the review.
+  put(&f, 0, 10);              // 110 > 100.
+  CHECK(!f.input_open());      // The poll loop stops reading before the review.
   send_some(&f, &fast, 1 << 20);
   r = f.review(&counting_clock, &cut);
   CHECK(cut.empty());

@@ -135,7 +135,8 @@ TEST(frame_log_runs_match_the_frame_walk) {
       // Mostly small, some over half a block (blocks of their own), some empty.
       std::uint64_t pick = next(100);
       std::size_t len = pick < 3 ? 0 : pick < 8 ? 33000 + next(30000) : 1 + next(200);
-      log.append(reinterpret_cast<const std::uint8_t*>(payload.data()) + next(70000), len, 1 + next(4));
+      log.append(reinterpret_cast<const std::uint8_t*>(payload.data()) + next(70000), len,
+                 1 + next(4));
     }
     if (log.frames() == 0) continue;
     for (int q = 0; q < 20; ++q) {
@@ -172,8 +173,7 @@ namespace {
 
 // A line frame: the payload is the line without its '\n'.
 void put_line(FrameLog* log, const std::string& s, std::uint64_t sender) {
-  log->append(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), 0, s.size() - 1,
-              sender);
+  log->append(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), 0, s.size() - 1, sender);
 }
 
 // Appends the line frames in order.

@@ -17,7 +17,8 @@ struct Collect : FrameSink {
   std::vector<std::string> payloads;  // Message payloads.
   void on_frame(const FrameView& f) override {
     frames.emplace_back(reinterpret_cast<const char*>(f.bytes), f.size);
-    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset, f.payload_size);
+    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset,
+                          f.payload_size);
   }
 };
 
@@ -170,7 +171,8 @@ TEST(length_limit_counts_payload_only) {
 
 TEST(length_random_chunking_matches) {
   std::string input;
-  for (std::uint32_t i = 0; i < 50; ++i) input += be32(i % 7) + std::string(i % 7, static_cast<char>('a' + i % 26));
+  for (std::uint32_t i = 0; i < 50; ++i)
+    input += be32(i % 7) + std::string(i % 7, static_cast<char>('a' + i % 26));
   Framer whole(Framing::Length, 16);
   Collect cw;
   CHECK(feed(whole, input, &cw));

@@ -53,10 +53,22 @@ class Waiter : public bench::LoadGenListener {
   }
   bool wait_prepared(std::uint64_t ms) { return wait(&prepared_, ms); }
   bool wait_finished(std::uint64_t ms) { return wait(&finished_, ms); }
-  bool ok() { ec_lock_guard lock(&m_); return ok_; }
-  bool last() { ec_lock_guard lock(&m_); return last_; }
-  std::string code() { ec_lock_guard lock(&m_); return code_; }
-  LoadGenResult result() { ec_lock_guard lock(&m_); return result_; }
+  bool ok() {
+    ec_lock_guard lock(&m_);
+    return ok_;
+  }
+  bool last() {
+    ec_lock_guard lock(&m_);
+    return last_;
+  }
+  std::string code() {
+    ec_lock_guard lock(&m_);
+    return code_;
+  }
+  LoadGenResult result() {
+    ec_lock_guard lock(&m_);
+    return result_;
+  }
 
  private:
   bool wait(bool* flag, std::uint64_t ms) {
@@ -222,8 +234,10 @@ class TinyWsServer {
     ec_mutex_init(&m_);
     config_.path = "/";
     const char* syscall = nullptr;
-    ok_ = ec_net_acquire().ok() && ec_listen("127.0.0.1", 0, 64, &listener_, &bound_, &syscall).ok() &&
-          ec_thread_create(&acceptor_, &TinyWsServer::accept_main, this, EC_THREAD_STACK_BYTES).ok();
+    ok_ =
+        ec_net_acquire().ok() &&
+        ec_listen("127.0.0.1", 0, 64, &listener_, &bound_, &syscall).ok() &&
+        ec_thread_create(&acceptor_, &TinyWsServer::accept_main, this, EC_THREAD_STACK_BYTES).ok();
   }
   ~TinyWsServer() {
     if (ok_) {
@@ -244,7 +258,10 @@ class TinyWsServer {
   }
   bool ok() const { return ok_; }
   int port() const { return bound_.port; }
-  std::uint64_t messages() { ec_lock_guard lock(&m_); return messages_; }
+  std::uint64_t messages() {
+    ec_lock_guard lock(&m_);
+    return messages_;
+  }
 
  private:
   struct Conn : ws::MessageSink {
@@ -483,7 +500,9 @@ TEST(loadgen_full_run_websocket_poll_engine) { full_run(true, 6000, false, true)
 
 TEST(loadgen_full_run_websocket_threads_engine) { full_run(false, 6000, false, true); }
 
-TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) { full_run(true, 0, false, true); }
+TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) {
+  full_run(true, 0, false, true);
+}
 
 // A throttled WebSocket reader (bench --ws --throttled) reads at its rate, not
 // at full speed: the throttled reads and the WebSocket hook share read_client,
@@ -512,7 +531,8 @@ TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   const std::uint64_t full = (after.frames_sent - before.frames_sent) * o.size * o.clients;
   const std::uint64_t share = full / o.clients;
   CHECK(after.frames_sent - before.frames_sent > 3000);
-  CHECK(after.bytes - before.bytes + share / 2 < full);  // The throttled reader's share is mostly missing.
+  CHECK(after.bytes - before.bytes + share / 2 <
+        full);  // The throttled reader's share is mostly missing.
   LoadGenResult r;
   CHECK(run.finished(&r));
   CHECK_EQ(r.lost, 0u);

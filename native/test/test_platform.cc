@@ -42,8 +42,7 @@ struct Loopback {
   Loopback() {
     for (int i = 0; i < kMax; ++i) client[i] = server[i] = EC_INVALID_SOCKET;
     const char* syscall = "";
-    ok = ec_net_acquire().ok() &&
-         ec_listen("127.0.0.1", 0, 16, &listener, &bound, &syscall).ok();
+    ok = ec_net_acquire().ok() && ec_listen("127.0.0.1", 0, 16, &listener, &bound, &syscall).ok();
   }
   ~Loopback() {
     for (int i = 0; i < kMax; ++i) {
@@ -60,8 +59,8 @@ struct Loopback {
     int port = 0;
     int i = count++;
     return ec_connect("127.0.0.1", bound.port, &client[i]).ok() &&
-           ec_listener_accept(listener, &server[i], &peer, &port).ok() &&
-           peer == "127.0.0.1" && port > 0;
+           ec_listener_accept(listener, &server[i], &peer, &port).ok() && peer == "127.0.0.1" &&
+           port > 0;
   }
 };
 

@@ -31,7 +31,7 @@ TEST(ws_rfc_masked_hello_server_role) {
   CHECK_EQ(d.events, std::string("THello|"));
   CHECK_EQ(d.code, 0);
   CHECK_EQ(decode(Role::Server, in, 1 << 20, 1).events, std::string("THello|"));
-  CHECK_EQ(code_of(Role::Client, in), 1002);   // Masked, to a client.
+  CHECK_EQ(code_of(Role::Client, in), 1002);  // Masked, to a client.
   CHECK(frame(0x81, B("Hello"), kKey) == in);
 }
 
@@ -67,9 +67,11 @@ TEST(ws_rfc_binary_256_and_64k) {
   CHECK(frame(0x82, p64k) == f64k);
   CHECK_EQ(decode(Role::Client, f256).events, "B" + to_hex(p256.data(), p256.size()) + "|");
   CHECK_EQ(decode(Role::Client, f64k).events, "B" + to_hex(p64k.data(), p64k.size()) + "|");
-  CHECK_EQ(decode(Role::Client, f64k, 65536, 1000).events, "B" + to_hex(p64k.data(), p64k.size()) + "|");
+  CHECK_EQ(decode(Role::Client, f64k, 65536, 1000).events,
+           "B" + to_hex(p64k.data(), p64k.size()) + "|");
   Bytes m64k = frame(0x82, p64k, kKey);
-  CHECK_EQ(decode(Role::Server, m64k, 65536, 777).events, "B" + to_hex(p64k.data(), p64k.size()) + "|");
+  CHECK_EQ(decode(Role::Server, m64k, 65536, 777).events,
+           "B" + to_hex(p64k.data(), p64k.size()) + "|");
   CHECK_EQ(decode(Role::Server, m64k, 65535).code, 1009);
 }
 
@@ -81,10 +83,14 @@ TEST(ws_byte_by_byte_equals_one_feed) {
   for (Role role : {Role::Server, Role::Client}) {
     const std::uint8_t* k = role == Role::Server ? kKey : nullptr;
     Bytes p300(300, 'z');
-    Bytes in = cat({frame(0x81, B("one"), k), frame(0x02, hex("00ff"), k), frame(0x89, B("ping"), k),
-                    frame(0x00, hex("10"), k), frame(0x8a, B("pong"), k), frame(0x80, hex("20"), k),
-                    frame(0x81, B(""), k), frame(0x82, p300, k), frame(0x01, B("\xe2\x82"), k),
-                    frame(0x80, B("\xac"), k), frame(0x88, B("\x03\xe8" "done"), k),
+    Bytes in = cat({frame(0x81, B("one"), k), frame(0x02, hex("00ff"), k),
+                    frame(0x89, B("ping"), k), frame(0x00, hex("10"), k), frame(0x8a, B("pong"), k),
+                    frame(0x80, hex("20"), k), frame(0x81, B(""), k), frame(0x82, p300, k),
+                    frame(0x01, B("\xe2\x82"), k), frame(0x80, B("\xac"), k),
+                    frame(0x88,
+                          B("\x03\xe8"
+                            "done"),
+                          k),
                     frame(0x81, B("after the close"), k)});
     std::string want = "Tone|Pping|B00ff1020|T|B" + to_hex(p300.data(), p300.size()) +
                        "|T\xe2\x82\xac|C1000:done|";
@@ -101,7 +107,7 @@ TEST(ws_interleaved_controls_and_empty_fragments) {
   Bytes in = cat({frame(0x01, B("")), frame(0x89, B("a")), frame(0x00, B("")), frame(0x8a, B("")),
                   frame(0x89, B("")), frame(0x80, B(""))});
   CHECK_EQ(decode(Role::Client, in).events, std::string("Pa|P|T|"));
-  CHECK_EQ(decode(Role::Client, in, 0).events, std::string("Pa|P|T|"));   // Empty fits max 0.
+  CHECK_EQ(decode(Role::Client, in, 0).events, std::string("Pa|P|T|"));  // Empty fits max 0.
 }
 
 TEST(ws_text_split_inside_a_character) {
@@ -148,14 +154,15 @@ TEST(ws_valid_close_codes) {
 TEST(ws_error_masking_per_role) {
   CHECK_EQ(code_of(Role::Server, frame(0x81, B("hi"))), 1002);
   CHECK_EQ(code_of(Role::Client, frame(0x81, B("hi"), kKey)), 1002);
-  CHECK_EQ(code_of(Role::Server, frame(0x89, B(""))), 1002);   // Control frames too.
+  CHECK_EQ(code_of(Role::Server, frame(0x89, B(""))), 1002);  // Control frames too.
   CHECK_EQ(code_of(Role::Client, frame(0x8a, B(""), kKey)), 1002);
 }
 
 TEST(ws_error_rsv_bits) {
   for (std::uint8_t rsv : {0x40, 0x20, 0x10, 0x70}) {
     CHECK_EQ(code_of(Role::Client, frame(static_cast<std::uint8_t>(0x81 | rsv), B("x"))), 1002);
-    CHECK_EQ(code_of(Role::Server, frame(static_cast<std::uint8_t>(0x89 | rsv), B("x"), kKey)), 1002);
+    CHECK_EQ(code_of(Role::Server, frame(static_cast<std::uint8_t>(0x89 | rsv), B("x"), kKey)),
+             1002);
   }
 }
 
@@ -171,14 +178,14 @@ TEST(ws_error_control_too_long_or_fragmented) {
   CHECK_EQ(code_of(Role::Client, frame(0x89, Bytes(126, 'p'))), 1002);
   CHECK_EQ(code_of(Role::Client, frame(0x8a, Bytes(126, 'p'))), 1002);
   CHECK_EQ(code_of(Role::Client, frame(0x88, Bytes(200, 'p'))), 1002);
-  CHECK_EQ(code_of(Role::Client, hex("89 7e")), 1002);          // Known from two bytes.
-  CHECK_EQ(code_of(Role::Client, frame(0x09, B("p"))), 1002);   // A ping without FIN.
+  CHECK_EQ(code_of(Role::Client, hex("89 7e")), 1002);         // Known from two bytes.
+  CHECK_EQ(code_of(Role::Client, frame(0x09, B("p"))), 1002);  // A ping without FIN.
   CHECK_EQ(code_of(Role::Client, frame(0x08, B(""))), 1002);
   CHECK_EQ(code_of(Role::Server, frame(0x0a, B(""), kKey)), 1002);
 }
 
 TEST(ws_error_continuation_rules) {
-  CHECK_EQ(code_of(Role::Client, frame(0x80, B("x"))), 1002);   // Nothing to continue.
+  CHECK_EQ(code_of(Role::Client, frame(0x80, B("x"))), 1002);  // Nothing to continue.
   CHECK_EQ(code_of(Role::Client, frame(0x00, B("x"))), 1002);
   CHECK_EQ(code_of(Role::Client, cat({frame(0x81, B("a")), frame(0x80, B("b"))})), 1002);
   // A new data frame while one is being reassembled.
@@ -186,7 +193,8 @@ TEST(ws_error_continuation_rules) {
   CHECK_EQ(d.code, 1002);
   CHECK_EQ(d.events, std::string(""));
   CHECK_EQ(code_of(Role::Client, cat({frame(0x01, B("a")), frame(0x02, B("b"))})), 1002);
-  CHECK_EQ(code_of(Role::Server, cat({frame(0x02, B("a"), kKey), frame(0x82, B("b"), kKey)})), 1002);
+  CHECK_EQ(code_of(Role::Server, cat({frame(0x02, B("a"), kKey), frame(0x82, B("b"), kKey)})),
+           1002);
 }
 
 TEST(ws_error_64bit_length_top_bit) {
@@ -197,7 +205,7 @@ TEST(ws_error_64bit_length_top_bit) {
 }
 
 TEST(ws_error_close_payload) {
-  CHECK_EQ(code_of(Role::Client, frame(0x88, hex("03"))), 1002);   // One byte.
+  CHECK_EQ(code_of(Role::Client, frame(0x88, hex("03"))), 1002);  // One byte.
   for (int code : {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535}) {
     Bytes p = {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code)};
     Decoded d = decode(Role::Client, frame(0x88, p));
@@ -205,7 +213,7 @@ TEST(ws_error_close_payload) {
     CHECK(!d.closed);
     CHECK_EQ(d.events, std::string(""));
   }
-  Decoded d = decode(Role::Server, frame(0x88, hex("03e8 c0af"), kKey));   // Reason not UTF-8.
+  Decoded d = decode(Role::Server, frame(0x88, hex("03e8 c0af"), kKey));  // Reason not UTF-8.
   CHECK_EQ(d.code, 1007);
   CHECK(!d.closed);
   CHECK_EQ(code_of(Role::Client, frame(0x88, hex("03e8 eda080"))), 1007);
@@ -233,12 +241,12 @@ TEST(ws_error_too_big_from_the_header) {
   Bytes h = hex("82 0b");
   CHECK_EQ(d.feed(h.data(), h.size(), &e), 1009);
   ws::Decoder d2(Role::Server, 1000);
-  Bytes h2 = hex("82 fe 03 e9");   // 1001, the mask key not yet here
+  Bytes h2 = hex("82 fe 03 e9");  // 1001, the mask key not yet here
   CHECK_EQ(d2.feed(h2.data(), h2.size(), &e), 0);
   Bytes key(kKey, kKey + 4);
   CHECK_EQ(d2.feed(key.data(), key.size(), &e), 1009);
   ws::Decoder d3(Role::Client, 1 << 20);
-  Bytes h3 = hex("82 7f 00 00 00 01 00 00 00 00");   // 4 GiB announced
+  Bytes h3 = hex("82 7f 00 00 00 01 00 00 00 00");  // 4 GiB announced
   CHECK_EQ(d3.feed(h3.data(), h3.size(), &e), 1009);
   CHECK_EQ(e.str(), std::string(""));
   CHECK_EQ(code_of(Role::Client, frame(0x81, B("x")), 0), 1009);
@@ -264,7 +272,7 @@ TEST(ws_error_too_big_as_fragments_add_up) {
 TEST(ws_errors_stick) {
   ws::Decoder d(Role::Server, 100);
   Events e;
-  Bytes bad = frame(0x81, B("x"));   // Unmasked to a server.
+  Bytes bad = frame(0x81, B("x"));  // Unmasked to a server.
   Bytes good = frame(0x81, B("ok"), kKey);
   CHECK_EQ(d.feed(bad.data(), bad.size(), &e), 1002);
   CHECK_EQ(d.feed(good.data(), good.size(), &e), 1002);
@@ -280,7 +288,8 @@ TEST(ws_errors_stick) {
 }
 
 TEST(ws_error_after_good_frames_in_one_feed) {
-  Bytes in = cat({frame(0x81, B("a")), frame(0x89, B("b")), frame(0xc1, B("c")), frame(0x81, B("d"))});
+  Bytes in =
+      cat({frame(0x81, B("a")), frame(0x89, B("b")), frame(0xc1, B("c")), frame(0x81, B("d"))});
   Decoded d = decode(Role::Client, in);
   CHECK_EQ(d.events, std::string("Ta|Pb|"));
   CHECK_EQ(d.code, 1002);

@@ -21,11 +21,11 @@ TEST(ws_encode_header_sizes) {
   CHECK_EQ(to_hex(h, 2), std::string("827d"));
   CHECK_EQ(ws::encode_header(ws::kBinary, 126, h), 4u);
   CHECK_EQ(to_hex(h, 4), std::string("827e007e"));
-  CHECK_EQ(ws::encode_header(ws::kBinary, 256, h), 4u);           // RFC 6455 §5.7
+  CHECK_EQ(ws::encode_header(ws::kBinary, 256, h), 4u);  // RFC 6455 §5.7
   CHECK_EQ(to_hex(h, 4), std::string("827e0100"));
   CHECK_EQ(ws::encode_header(ws::kBinary, 65535, h), 4u);
   CHECK_EQ(to_hex(h, 4), std::string("827effff"));
-  CHECK_EQ(ws::encode_header(ws::kBinary, 65536, h), 10u);        // RFC 6455 §5.7
+  CHECK_EQ(ws::encode_header(ws::kBinary, 65536, h), 10u);  // RFC 6455 §5.7
   CHECK_EQ(to_hex(h, 10), std::string("827f0000000000010000"));
   CHECK_EQ(ws::encode_header(ws::kBinary, 0x0123456789ull, h), 10u);
   CHECK_EQ(to_hex(h, 10), std::string("827f0000000123456789"));
@@ -42,7 +42,7 @@ TEST(ws_encode_header_sizes) {
 TEST(ws_mask_rfc_example_and_offsets) {
   Bytes hello = B("Hello");
   ws::mask(hello.data(), hello.size(), kKey);
-  CHECK_EQ(to_hex(hello.data(), hello.size()), std::string("7f9f4d5158"));   // RFC 6455 §5.7
+  CHECK_EQ(to_hex(hello.data(), hello.size()), std::string("7f9f4d5158"));  // RFC 6455 §5.7
   // Masking in pieces with the running offset equals masking at once.
   Bytes whole(100);
   for (std::size_t i = 0; i < whole.size(); ++i) whole[i] = static_cast<std::uint8_t>(i * 7);
@@ -52,8 +52,9 @@ TEST(ws_mask_rfc_example_and_offsets) {
   for (std::size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; ++i)
     ws::mask(pieces.data() + cuts[i], cuts[i + 1] - cuts[i], kKey, cuts[i]);
   CHECK(pieces == whole);
-  ws::mask(whole.data(), whole.size(), kKey);   // Its own inverse.
-  for (std::size_t i = 0; i < whole.size(); ++i) CHECK_EQ(whole[i], static_cast<std::uint8_t>(i * 7));
+  ws::mask(whole.data(), whole.size(), kKey);  // Its own inverse.
+  for (std::size_t i = 0; i < whole.size(); ++i)
+    CHECK_EQ(whole[i], static_cast<std::uint8_t>(i * 7));
 }
 
 TEST(ws_close_frame) {
@@ -69,11 +70,11 @@ TEST(ws_close_frame) {
   CHECK_EQ(f.size(), 2u + 125u);
   CHECK_EQ(f[1], 125);
   std::string euros;
-  for (int i = 0; i < 50; ++i) euros += "\xe2\x82\xac";   // 150 bytes, 3 per character
+  for (int i = 0; i < 50; ++i) euros += "\xe2\x82\xac";  // 150 bytes, 3 per character
   f = ws::close_frame(1001, euros.c_str());
-  CHECK_EQ(f.size(), 2u + 2u + 123u);                      // 41 characters fit exactly
+  CHECK_EQ(f.size(), 2u + 2u + 123u);  // 41 characters fit exactly
   f = ws::close_frame(1001, ("x" + euros).c_str());
-  CHECK_EQ(f.size(), 2u + 2u + 121u);                      // "x" + 40 characters
+  CHECK_EQ(f.size(), 2u + 2u + 121u);  // "x" + 40 characters
   CHECK(ws::valid_utf8(f.data() + 4, f.size() - 4));
   // And a decoder takes it back.
   Decoded d = decode(Role::Client, ws::close_frame(1000, "bye"));
@@ -82,7 +83,7 @@ TEST(ws_close_frame) {
 
 TEST(ws_pong_frame) {
   Bytes f = ws::pong_frame(reinterpret_cast<const std::uint8_t*>("Hello"), 5);
-  CHECK_EQ(to_hex(f.data(), f.size()), std::string("8a0548656c6c6f"));   // RFC 6455 §5.7
+  CHECK_EQ(to_hex(f.data(), f.size()), std::string("8a0548656c6c6f"));  // RFC 6455 §5.7
   f = ws::pong_frame(nullptr, 0);
   CHECK_EQ(to_hex(f.data(), f.size()), std::string("8a00"));
   Bytes big(200, 'p');

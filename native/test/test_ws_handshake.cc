@@ -81,7 +81,6 @@ TEST(ws_accept_key_rfc6455_example) {
   CHECK_EQ(ws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), std::string("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 }
 
-
 TEST(ws_handshake_upgrade_exact_101) {
   Hs r = handshake(kUpgrade);
   CHECK(r.result == Handshake::Result::Upgrade);
@@ -102,10 +101,12 @@ TEST(ws_handshake_leftover_bytes) {
   // The leftover is the first WebSocket frame.
   ws::Decoder d(Role::Server, 100);
   Events e;
-  CHECK_EQ(d.feed(reinterpret_cast<const std::uint8_t*>(in.data()) + used, in.size() - used, &e), 0);
+  CHECK_EQ(d.feed(reinterpret_cast<const std::uint8_t*>(in.data()) + used, in.size() - used, &e),
+           0);
   CHECK_EQ(e.str(), std::string("THi|"));
   // Later feeds: the same result, nothing taken.
-  CHECK(h.feed(reinterpret_cast<const std::uint8_t*>("GET"), 3, &used) == Handshake::Result::Upgrade);
+  CHECK(h.feed(reinterpret_cast<const std::uint8_t*>("GET"), 3, &used) ==
+        Handshake::Result::Upgrade);
   CHECK_EQ(used, 0u);
   CHECK_EQ(h.status(), 101);
 }
@@ -120,7 +121,8 @@ TEST(ws_handshake_split_across_feeds) {
   static const ws::HandshakeConfig config = test_config();
   Handshake h(&config);
   std::size_t used = 0;
-  CHECK(h.feed(reinterpret_cast<const std::uint8_t*>(kUpgrade), 20, &used) == Handshake::Result::NeedMore);
+  CHECK(h.feed(reinterpret_cast<const std::uint8_t*>(kUpgrade), 20, &used) ==
+        Handshake::Result::NeedMore);
   CHECK_EQ(used, 20u);
   CHECK_EQ(h.status(), 0);
   CHECK(h.feed(nullptr, 0, &used) == Handshake::Result::NeedMore);
@@ -141,7 +143,7 @@ TEST(ws_handshake_header_forms) {
       "\r\n";
   Hs r = handshake(req);
   CHECK(r.result == Handshake::Result::Upgrade);
-  CHECK_EQ(r.response, std::string(k101));   // No extension, no subprotocol.
+  CHECK_EQ(r.response, std::string(k101));  // No extension, no subprotocol.
   // Connection split over two header lines.
   r = handshake(upgrade_with("Connection:", "Connection: keep-alive\r\nConnection: Upgrade\r\n"));
   CHECK(r.result == Handshake::Result::Upgrade);
@@ -149,29 +151,39 @@ TEST(ws_handshake_header_forms) {
 
 TEST(ws_handshake_rejections_400) {
   CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:", "")).status, 400);
-  CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n")).status, 400);
-  CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n")).status, 400);
-  CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q==\r\n")).status, 400);
+  CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"))
+               .status,
+           400);
+  CHECK_EQ(handshake(
+               upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n"))
+               .status,
+           400);
+  CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:",
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q==\r\n"))
+               .status,
+           400);
   CHECK_EQ(handshake(upgrade_with("Sec-WebSocket-Key:",
                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")).status, 400);
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"))
+               .status,
+           400);
   CHECK_EQ(handshake(upgrade_with("Connection:", "")).status, 400);
   CHECK_EQ(handshake(upgrade_with("Connection:", "Connection: keep-alive\r\n")).status, 400);
   CHECK_EQ(handshake(upgrade_with("Connection:", "Connection: upgrader\r\n")).status, 400);
-  CHECK_EQ(handshake(upgrade_with("Upgrade:", "")).status, 400);   // Key and version, no Upgrade.
+  CHECK_EQ(handshake(upgrade_with("Upgrade:", "")).status, 400);  // Key and version, no Upgrade.
   std::string s = kUpgrade;
-  CHECK_EQ(handshake("POST" + s.substr(3)).status, 405);           // Not GET or HEAD: 405 always.
+  CHECK_EQ(handshake("POST" + s.substr(3)).status, 405);  // Not GET or HEAD: 405 always.
   CHECK_EQ(handshake("HEAD" + s.substr(3)).status, 400);
   CHECK_EQ(handshake(upgrade_with("GET /ws", "GET /ws HTTP/1.0\r\n")).status, 400);
   // Not HTTP, or not strictly.
-  CHECK_EQ(handshake("GET /ws HTTP/1.1\nHost: a\n\n").status, 400);              // Bare LF
-  CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nHost: a\rb\r\n\r\n").status, 400);     // Bare CR
+  CHECK_EQ(handshake("GET /ws HTTP/1.1\nHost: a\n\n").status, 400);           // Bare LF
+  CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nHost: a\rb\r\n\r\n").status, 400);  // Bare CR
   CHECK_EQ(handshake("GET  /ws HTTP/1.1\r\n\r\n").status, 400);
   CHECK_EQ(handshake("GET /ws\r\n\r\n").status, 400);
   CHECK_EQ(handshake("GET /ws HTTP/2.0\r\n\r\n").status, 400);
   CHECK_EQ(handshake("GET /ws HTTP/1.1 x\r\n\r\n").status, 400);
   CHECK_EQ(handshake("\r\n").status, 400);
-  CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nHost : a\r\n\r\n").status, 400);        // Space before ':'
+  CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nHost : a\r\n\r\n").status, 400);  // Space before ':'
   CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nNoColon\r\n\r\n").status, 400);
   CHECK_EQ(handshake("GET /ws HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n").status, 400);
   CHECK_EQ(handshake(std::string("GET /ws HTTP/1.1\r\nX: a\0b\r\n\r\n", 28)).status, 400);
@@ -189,7 +201,8 @@ TEST(ws_handshake_rejections_400) {
   CHECK(r.response.compare(0, 25, "HTTP/1.1 400 Bad Request\r") == 0);
   CHECK(r.response.find("\r\nConnection: close\r\n") != std::string::npos);
   CHECK(r.response.find("\r\nContent-Length: 12\r\n") != std::string::npos);
-  CHECK(r.response.size() >= 12 && r.response.compare(r.response.size() - 12, 12, "Bad Request\n") == 0);
+  CHECK(r.response.size() >= 12 &&
+        r.response.compare(r.response.size() - 12, 12, "Bad Request\n") == 0);
 }
 
 TEST(ws_handshake_rejections_426) {
@@ -236,16 +249,18 @@ TEST(ws_handshake_oversize_head_431) {
   CHECK(r.response.compare(0, 46, "HTTP/1.1 431 Request Header Fields Too Large\r\n") == 0);
   CHECK(r.response.find("\r\nConnection: close\r\n") != std::string::npos);
   CHECK_EQ(handshake(big, 100).status, 431);
-  CHECK_EQ(handshake(std::string(20000, 'G')).status, 431);   // No line end at all.
+  CHECK_EQ(handshake(std::string(20000, 'G')).status, 431);  // No line end at all.
   // A head of exactly kMaxRequestHead bytes is accepted; one more is not.
   std::string head = "GET /ws HTTP/1.1\r\nX-Filler: ";
   std::string tail = "\r\n\r\n";
-  std::string exact = head + std::string(ws::kMaxRequestHead - head.size() - tail.size(), 'f') + tail;
+  std::string exact =
+      head + std::string(ws::kMaxRequestHead - head.size() - tail.size(), 'f') + tail;
   CHECK_EQ(exact.size(), ws::kMaxRequestHead);
   r = handshake(exact, 1);
   CHECK_EQ(r.status, 200);
   CHECK_EQ(r.consumed, ws::kMaxRequestHead);
-  std::string over = head + std::string(ws::kMaxRequestHead - head.size() - tail.size() + 1, 'f') + tail;
+  std::string over =
+      head + std::string(ws::kMaxRequestHead - head.size() - tail.size() + 1, 'f') + tail;
   CHECK_EQ(handshake(over).status, 431);
 }
 
@@ -254,7 +269,9 @@ TEST(ws_handshake_page_get_and_head) {
   std::string want_head =
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/html; charset=utf-8\r\n"
-      "Content-Length: " + std::to_string(page.size()) + "\r\n"
+      "Content-Length: " +
+      std::to_string(page.size()) +
+      "\r\n"
       "Cache-Control: no-store\r\n"
       "Connection: close\r\n"
       "\r\n";
@@ -270,7 +287,7 @@ TEST(ws_handshake_page_get_and_head) {
   r = handshake("HEAD /ws HTTP/1.1\r\nHost: a\r\n\r\n");
   CHECK(r.result == Handshake::Result::Page);
   CHECK_EQ(r.status, 200);
-  CHECK_EQ(r.response, want_head);   // Content-Length of the page, no body.
+  CHECK_EQ(r.response, want_head);  // Content-Length of the page, no body.
   // An Upgrade to something else is not a WebSocket request: the page.
   r = handshake("GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
   CHECK(r.result == Handshake::Result::Page);

@@ -20,7 +20,8 @@ struct Frames : echocast::FrameSink {
   std::vector<std::string> bytes, payloads;
   void on_frame(const echocast::FrameView& f) override {
     bytes.emplace_back(reinterpret_cast<const char*>(f.bytes), f.size);
-    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset, f.payload_size);
+    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset,
+                          f.payload_size);
   }
 };
 
@@ -62,7 +63,7 @@ TEST(ws_message_to_frames_line) {
 
 TEST(ws_message_to_frames_raw) {
   expect_frames(Framing::Raw, "a\nb", {"a\nb"}, {"a\nb"});
-  expect_frames(Framing::Raw, "", {});   // No frame.
+  expect_frames(Framing::Raw, "", {});  // No frame.
   expect_frames(Framing::Raw, std::string("\x00\x01\xfe", 3), {std::string("\x00\x01\xfe", 3)});
 }
 
@@ -76,7 +77,8 @@ TEST(ws_message_to_frames_length) {
 TEST(ws_message_to_frames_agree_with_framer) {
   // Each framing's frames, re-split by a Framer, are the same frames.
   for (const char* m : {"a\nb", "a\n", "", "\n", "one\ntwo\n\nthree"}) {
-    std::string v = websocket_check::check_frames(reinterpret_cast<const std::uint8_t*>(m), std::strlen(m));
+    std::string v =
+        websocket_check::check_frames(reinterpret_cast<const std::uint8_t*>(m), std::strlen(m));
     CHECK_EQ(v, std::string(""));
   }
 }

@@ -31,7 +31,8 @@ TEST(ws_sha1_fips_vectors) {
   CHECK_EQ(sha1_hex(""), std::string("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
   CHECK_EQ(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
            std::string("84983e441c3bd26ebaae4aa1f95129e5e54670f1"));
-  CHECK_EQ(sha1_hex(std::string(1000000, 'a')), std::string("34aa973cd4c4daa4f61eeb2bdbad27316534016f"));
+  CHECK_EQ(sha1_hex(std::string(1000000, 'a')),
+           std::string("34aa973cd4c4daa4f61eeb2bdbad27316534016f"));
 }
 
 TEST(ws_sha1_padding_boundaries) {
@@ -41,8 +42,10 @@ TEST(ws_sha1_padding_boundaries) {
   CHECK_EQ(sha1_hex(std::string(63, 'a')), std::string("03f09f5b158a7a8cdad920bddc29b81c18a551f5"));
   CHECK_EQ(sha1_hex(std::string(64, 'a')), std::string("0098ba824b5c16427bd7a1122a5a442a25ec644d"));
   CHECK_EQ(sha1_hex(std::string(65, 'a')), std::string("11655326c708d70319be2610e8a57d9a5b959d3b"));
-  CHECK_EQ(sha1_hex(std::string(119, 'a')), std::string("ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"));
-  CHECK_EQ(sha1_hex(std::string(120, 'a')), std::string("f34c1488385346a55709ba056ddd08280dd4c6d6"));
+  CHECK_EQ(sha1_hex(std::string(119, 'a')),
+           std::string("ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"));
+  CHECK_EQ(sha1_hex(std::string(120, 'a')),
+           std::string("f34c1488385346a55709ba056ddd08280dd4c6d6"));
 }
 
 TEST(ws_base64_rfc4648_vectors) {
@@ -60,35 +63,36 @@ TEST(ws_base64_rfc4648_vectors) {
 TEST(ws_utf8_valid) {
   CHECK(utf8(B("")));
   CHECK(utf8(B("Hello, world")));
-  CHECK(utf8(hex("c2a9")));                 // U+00A9
-  CHECK(utf8(hex("e282ac")));               // U+20AC
-  CHECK(utf8(hex("ed9fbf")));               // U+D7FF, just below the surrogates
-  CHECK(utf8(hex("ee8080")));               // U+E000, just above
-  CHECK(utf8(hex("efbfbf")));               // U+FFFF
-  CHECK(utf8(hex("f0908080")));             // U+10000
-  CHECK(utf8(hex("f48fbfbf")));             // U+10FFFF, the last
-  CHECK(utf8(B("ASCII run longer than eight bytes then \xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")));
+  CHECK(utf8(hex("c2a9")));      // U+00A9
+  CHECK(utf8(hex("e282ac")));    // U+20AC
+  CHECK(utf8(hex("ed9fbf")));    // U+D7FF, just below the surrogates
+  CHECK(utf8(hex("ee8080")));    // U+E000, just above
+  CHECK(utf8(hex("efbfbf")));    // U+FFFF
+  CHECK(utf8(hex("f0908080")));  // U+10000
+  CHECK(utf8(hex("f48fbfbf")));  // U+10FFFF, the last
+  CHECK(utf8(
+      B("ASCII run longer than eight bytes then \xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")));
 }
 
 TEST(ws_utf8_invalid) {
-  CHECK(!utf8(hex("c0af")));                // Overlong '/' in two bytes
-  CHECK(!utf8(hex("e080af")));              // ... in three
-  CHECK(!utf8(hex("f08080af")));            // ... in four
-  CHECK(!utf8(hex("c1bf")));                // Overlong U+007F
-  CHECK(!utf8(hex("e09fbf")));              // Overlong U+07FF
-  CHECK(!utf8(hex("f08fbfbf")));            // Overlong U+FFFF
-  CHECK(!utf8(hex("eda080")));              // U+D800
-  CHECK(!utf8(hex("edadbf")));              // U+DB7F
-  CHECK(!utf8(hex("edbfbf")));              // U+DFFF
-  CHECK(!utf8(hex("eda080edb080")));        // A surrogate pair, CESU-style
-  CHECK(!utf8(hex("f4908080")));            // U+110000
-  CHECK(!utf8(hex("f7bfbfbf")));            // U+1FFFFF
-  CHECK(!utf8(hex("f88888808080")));        // Five bytes
+  CHECK(!utf8(hex("c0af")));          // Overlong '/' in two bytes
+  CHECK(!utf8(hex("e080af")));        // ... in three
+  CHECK(!utf8(hex("f08080af")));      // ... in four
+  CHECK(!utf8(hex("c1bf")));          // Overlong U+007F
+  CHECK(!utf8(hex("e09fbf")));        // Overlong U+07FF
+  CHECK(!utf8(hex("f08fbfbf")));      // Overlong U+FFFF
+  CHECK(!utf8(hex("eda080")));        // U+D800
+  CHECK(!utf8(hex("edadbf")));        // U+DB7F
+  CHECK(!utf8(hex("edbfbf")));        // U+DFFF
+  CHECK(!utf8(hex("eda080edb080")));  // A surrogate pair, CESU-style
+  CHECK(!utf8(hex("f4908080")));      // U+110000
+  CHECK(!utf8(hex("f7bfbfbf")));      // U+1FFFFF
+  CHECK(!utf8(hex("f88888808080")));  // Five bytes
   CHECK(!utf8(hex("fe")));
   CHECK(!utf8(hex("ff")));
-  CHECK(!utf8(hex("80")));                  // A lone continuation byte
+  CHECK(!utf8(hex("80")));  // A lone continuation byte
   CHECK(!utf8(hex("41bf42")));
-  CHECK(!utf8(hex("c2")));                  // Truncated at the end
+  CHECK(!utf8(hex("c2")));  // Truncated at the end
   CHECK(!utf8(hex("e282")));
   CHECK(!utf8(hex("f09080")));
   CHECK(!utf8(hex("4142434445464748c2")));  // ... after an ASCII run

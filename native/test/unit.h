@@ -30,29 +30,29 @@ bool failed();
 
 }  // namespace unit
 
-#define TEST(name)                                        \
-  static void name();                                     \
-  static unit::Registrar name##_registrar(#name, &name);  \
+#define TEST(name)                                       \
+  static void name();                                    \
+  static unit::Registrar name##_registrar(#name, &name); \
   static void name()
 
-#define CHECK(cond)                                       \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      unit::fail(__FILE__, __LINE__, #cond);              \
-      return;                                             \
-    }                                                     \
+#define CHECK(cond)                          \
+  do {                                       \
+    if (!(cond)) {                           \
+      unit::fail(__FILE__, __LINE__, #cond); \
+      return;                                \
+    }                                        \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                   \
-  do {                                                                   \
-    auto va_ = (a);                                                      \
-    auto vb_ = (b);                                                      \
-    if (!(va_ == vb_)) {                                                 \
-      std::ostringstream os_;                                            \
+#define CHECK_EQ(a, b)                                                  \
+  do {                                                                  \
+    auto va_ = (a);                                                     \
+    auto vb_ = (b);                                                     \
+    if (!(va_ == vb_)) {                                                \
+      std::ostringstream os_;                                           \
       os_ << #a << " == " << #b << " (" << va_ << " vs " << vb_ << ")"; \
-      unit::fail(__FILE__, __LINE__, os_.str());                         \
-      return;                                                            \
-    }                                                                    \
+      unit::fail(__FILE__, __LINE__, os_.str());                        \
+      return;                                                           \
+    }                                                                   \
   } while (0)
 
 #endif  // ECHOCAST_TEST_UNIT_H

@@ -9,7 +9,8 @@ static bool g_failed = false;
 
 Registrar::Registrar(const char* name, void (*fn)()) {
   Test* t = new Test{name, fn, nullptr};
-  if (g_tail) g_tail->next = t; else g_tests = t;
+  if (g_tail) g_tail->next = t;
+  else g_tests = t;
   g_tail = t;
 }
 

@@ -78,7 +78,8 @@ struct Events : ws::MessageSink {
     ev.push_back("P" + std::string(reinterpret_cast<const char*>(d), n));
   }
   void on_close(std::uint16_t code, const std::uint8_t* r, std::size_t n) override {
-    ev.push_back("C" + std::to_string(code) + ":" + std::string(reinterpret_cast<const char*>(r), n));
+    ev.push_back("C" + std::to_string(code) + ":" +
+                 std::string(reinterpret_cast<const char*>(r), n));
   }
   std::string str() const {
     std::string s;
@@ -94,7 +95,8 @@ struct Decoded {
 };
 
 // Decodes in one feed (chunk 0) or in chunks of `chunk` bytes.
-inline Decoded decode(Role role, const Bytes& in, std::size_t max = 1 << 20, std::size_t chunk = 0) {
+inline Decoded decode(Role role, const Bytes& in, std::size_t max = 1 << 20,
+                      std::size_t chunk = 0) {
   ws::Decoder d(role, max);
   Events e;
   std::uint16_t code = 0;

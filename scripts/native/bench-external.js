@@ -37,15 +37,26 @@ function cpuTicks(pid) {
   let t0 = 0;
   let cpu = 0;
   const result = await runLoad({
-    port, clients: opts.clients, publishers: opts.publishers, size: opts.size,
-    rate: Math.round(500000 / opts.clients), durationMs: opts.seconds * 1000, warmupMs: 1000, auditors: 4,
+    port,
+    clients: opts.clients,
+    publishers: opts.publishers,
+    size: opts.size,
+    rate: Math.round(500000 / opts.clients),
+    durationMs: opts.seconds * 1000,
+    warmupMs: 1000,
+    auditors: 4,
     onWindow: async (edge) => {
       if (edge === 'start') t0 = cpuTicks(child.pid);
       else cpu = cpuTicks(child.pid) - t0;
     },
   });
-  const ns = (cpu / hz) * 1e9 / result.deliveries;
-  console.log(`${cmd.join(' ')}: ${Math.round(result.deliveries / (result.windowMs / 1000))} deliveries/s, ` +
-    `server CPU ${Math.round(ns)} ns/delivery, p50 ${result.latencyUs.percentile(50)} µs, p99 ${result.latencyUs.percentile(99)} µs, lost ${result.lost}`);
+  const ns = ((cpu / hz) * 1e9) / result.deliveries;
+  console.log(
+    `${cmd.join(' ')}: ${Math.round(result.deliveries / (result.windowMs / 1000))} deliveries/s, ` +
+      `server CPU ${Math.round(ns)} ns/delivery, p50 ${result.latencyUs.percentile(50)} µs, p99 ${result.latencyUs.percentile(99)} µs, lost ${result.lost}`,
+  );
   child.kill('SIGTERM');
-})().catch((e) => { console.error(e); process.exit(1); });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -63,18 +63,27 @@ function readStamp() {
 const current = checkout ? stamp() : null;
 if (current && process.env.ECHOCAST_BUILD_NATIVE !== '1') {
   const last = fs.existsSync(addon) ? readStamp() : null;
-  if (last && last.sources === current.sources && last.node === current.node && last.modules === current.modules && last.platform === current.platform && last.arch === current.arch) {
+  if (
+    last &&
+    last.sources === current.sources &&
+    last.node === current.node &&
+    last.modules === current.modules &&
+    last.platform === current.platform &&
+    last.arch === current.arch
+  ) {
     console.log(`echocast: native addon up to date (${path.relative(root, addon)}: sources and Node ${process.version} unchanged); not compiling`);
     process.exit(0);
   }
-  const why = !last ? 'no previous build' : last.node !== current.node || last.modules !== current.modules ? `Node changed from ${last.node} to ${process.version}` : 'its sources changed';
+  const why = !last
+    ? 'no previous build'
+    : last.node !== current.node || last.modules !== current.modules
+      ? `Node changed from ${last.node} to ${process.version}`
+      : 'its sources changed';
   console.log(`echocast: compiling the native addon with node-gyp (${why}; a few minutes)`);
 }
 // npm tells scripts where its bundled node-gyp lives; fall back to PATH.
 const gyp = process.env.npm_config_node_gyp;
-const [cmd, args] = gyp
-  ? [process.execPath, [gyp, 'rebuild']]
-  : [process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp', ['rebuild']];
+const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : [process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp', ['rebuild']];
 const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false });
 if (r.status !== 0) {
   const why = r.error ? r.error.message : `node-gyp exited with ${r.status}`;

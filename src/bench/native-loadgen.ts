@@ -60,9 +60,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     }
     clearInterval(progress);
     options.onProgress?.(1);
-    const result = await new Promise<AddonLoadGenResult>((resolve, reject) =>
-      gen.finish((err, r) => (err ? reject(err) : resolve(r))),
-    );
+    const result = await new Promise<AddonLoadGenResult>((resolve, reject) => gen.finish((err, r) => (err ? reject(err) : resolve(r))));
     return {
       deliveries: (last.bytes - first.bytes) / options.size,
       windowMs,

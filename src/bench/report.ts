@@ -98,7 +98,25 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-const COLUMNS = ['engine', 'clients', 'pubs', 'size', 'deliveries/s', 'MB/s', 'server CPU ns/deliv', 'CPU min–max', 'of it kernel', 'gen CPU ns/deliv', 'p50 µs', 'p99 µs', 'max µs', 'peak RSS MiB', 'lost', 'order', 'valid'];
+const COLUMNS = [
+  'engine',
+  'clients',
+  'pubs',
+  'size',
+  'deliveries/s',
+  'MB/s',
+  'server CPU ns/deliv',
+  'CPU min–max',
+  'of it kernel',
+  'gen CPU ns/deliv',
+  'p50 µs',
+  'p99 µs',
+  'max µs',
+  'peak RSS MiB',
+  'lost',
+  'order',
+  'valid',
+];
 
 /** The width the default table keeps to (a terminal of 100 columns); --wide prints every column. */
 export const TABLE_WIDTH = 100;
@@ -139,7 +157,11 @@ export const COLUMN_HELP = `  engine        the engine or reference server measu
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
 export function formatRate(bytesPerSecond: number): string {
-  for (const [unit, f] of [['GB', 1e9], ['MB', 1e6], ['KB', 1e3]] as const) {
+  for (const [unit, f] of [
+    ['GB', 1e9],
+    ['MB', 1e6],
+    ['KB', 1e3],
+  ] as const) {
     if (bytesPerSecond >= f) return `${Number((bytesPerSecond / f).toFixed(2))}${unit}`;
   }
   return `${bytesPerSecond}B`;
@@ -223,7 +245,10 @@ function narrowColumns(results: ResultRow[]): { heads: string[]; cells: (r: Resu
 function layout(heads: string[], body: string[][]): string[] {
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]): string =>
-    row.map((c, i) => (i === 0 || heads[i] === 'workload' || heads[i] === 'scenario' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    row
+      .map((c, i) => (i === 0 || heads[i] === 'workload' || heads[i] === 'scenario' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(heads), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
 }
 
@@ -245,7 +270,13 @@ export function textTable(results: ResultRow[], { wide = false }: { wide?: boole
     if (Math.max(...lines.map((l) => l.length)) <= TABLE_WIDTH) break;
     left.push(name);
     keep = keep.filter((i) => heads[i] !== name);
-    lines = layout(keep.map((i) => heads[i]!), results.map((r) => { const row = cells(r); return keep.map((i) => row[i]!); }));
+    lines = layout(
+      keep.map((i) => heads[i]!),
+      results.map((r) => {
+        const row = cells(r);
+        return keep.map((i) => row[i]!);
+      }),
+    );
   }
   const workload = results.length ? workloadLabel(results[0]!.workload) : '-';
   const above = workload === '-' ? [] : [`workload: ${workload}`];
@@ -353,8 +384,12 @@ export function svgChart(report: BenchReport): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`);
-  parts.push(`<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`,
+  );
+  parts.push(
+    `<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`,
+  );
   scenarios.forEach((label, si) => {
     const y = top + si * groupH + (engines.length * barH) / 2 + 4;
     parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(label)}</text>`);
@@ -377,7 +412,9 @@ export function svgChart(report: BenchReport): string {
           return;
         }
         const w = Math.max(v > 0 ? 1 : 0, (v / max) * scale);
-        parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${PALETTE[ei % PALETTE.length]}"${row.valid ? '' : ' fill-opacity="0.35" stroke="red"'}/>`);
+        parts.push(
+          `<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${PALETTE[ei % PALETTE.length]}"${row.valid ? '' : ' fill-opacity="0.35" stroke="red"'}/>`,
+        );
         parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + barH - 4}" font-size="10">${compact(v)}</text>`);
       });
     });
@@ -390,7 +427,9 @@ export function svgChart(report: BenchReport): string {
     parts.push(`<rect x="${x}" y="${y}" width="14" height="14" fill="${PALETTE[ei % PALETTE.length]}"/>`);
     parts.push(`<text x="${x + 20}" y="${y + 12}" font-size="13">${escapeXml(engine)}</text>`);
   });
-  parts.push(`<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames, order violations, or an overloaded server)</text>`);
+  parts.push(
+    `<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#666">Node ${report.versions.node} · ${report.settings.generator} generator · median of ${report.settings.rounds} round(s) · faded red bars: invalid rows (lost frames, order violations, or an overloaded server)</text>`,
+  );
   parts.push('</svg>');
   return parts.join('\n');
 }

@@ -197,7 +197,8 @@ export class ServerChild {
     if (!u) return;
     this.peakRssBytes = Math.max(this.peakRssBytes, u.rssBytes);
     const limit = rssLimitBytes();
-    if (u.rssBytes > limit) this.overload(`its RSS passed ${Math.round(limit / 1024 ** 2).toLocaleString('en-US')} MiB (${Math.round(u.rssBytes / 1024 ** 2).toLocaleString('en-US')} MiB)`);
+    if (u.rssBytes > limit)
+      this.overload(`its RSS passed ${Math.round(limit / 1024 ** 2).toLocaleString('en-US')} MiB (${Math.round(u.rssBytes / 1024 ** 2).toLocaleString('en-US')} MiB)`);
   }
 
   /** Judges the child overloaded (once): notes what it used so far, kills it, fails the question pending. */
@@ -292,18 +293,18 @@ export async function measure(
   let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number };
   try {
     started =
-    target === 'baseline-c-epoll'
-      ? await ExternalServer.start()
-      : await ServerChild.start({
-          target,
-          framing: 'line',
-          replay: 0,
-          maxClients: Math.max(10_000, scenario.clients + 10),
-          maxBacklogBytes: benchBacklogBytes(workload),
-          listener: workload.listener,
-          ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
-          ...(plan.ws ? { ws: true } : {}),
-        });
+      target === 'baseline-c-epoll'
+        ? await ExternalServer.start()
+        : await ServerChild.start({
+            target,
+            framing: 'line',
+            replay: 0,
+            maxClients: Math.max(10_000, scenario.clients + 10),
+            maxBacklogBytes: benchBacklogBytes(workload),
+            listener: workload.listener,
+            ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
+            ...(plan.ws ? { ws: true } : {}),
+          });
   } catch (err) {
     // Overloaded while it started (its RSS passed the limit): a row like any other overload.
     if (err instanceof Overloaded) return overloadedSample(target, scenario, plan, err, null, null, null);
@@ -492,9 +493,7 @@ export function combine(samples: BenchSample[]): BenchSample {
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
     ...(first.transport ? { transport: first.transport } : {}),
     ...(cpu.length > 1 ? { cpuNsSpread: { min: Math.min(...cpu), max: Math.max(...cpu) } } : {}),
-    ...(over.length
-      ? { overloaded: true, note: samples.length > 1 ? `${over[0]!.note!} (${over.length} of ${samples.length} rounds)` : over[0]!.note! }
-      : {}),
+    ...(over.length ? { overloaded: true, note: samples.length > 1 ? `${over[0]!.note!} (${over.length} of ${samples.length} rounds)` : over[0]!.note! } : {}),
   };
 }
 

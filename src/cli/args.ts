@@ -56,7 +56,11 @@ function parseError(err: unknown, argv: string[], command: string, flags: FlagTa
     const value = argv[at + 1]!;
     return new UsageError(`${given} ${value}: a value that starts with a dash must be attached with =, as in ${long}=${value}`);
   }
-  const whole = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  const whole = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   const hint = (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? ` (try: echocast ${command} --help)` : '';
   return new UsageError(`${whole}${hint}`);
 }

@@ -68,11 +68,7 @@ const BENCH_FLAGS = {
   },
   listener: {
     type: 'boolean',
-    help: [
-      "the server attaches a 'message' listener (it counts",
-      'bytes) before clients connect, as scripts that watch',
-      'their server do (echocast engines only)',
-    ],
+    help: ["the server attaches a 'message' listener (it counts", 'bytes) before clients connect, as scripts that watch', 'their server do (echocast engines only)'],
   },
   throttled: {
     type: 'string',
@@ -90,11 +86,7 @@ const BENCH_FLAGS = {
   'slow-consumer-ms': {
     type: 'string',
     arg: 'N',
-    help: [
-      "the server's slowConsumerMs (docs/contract.md S7): how",
-      'long reading may pause for a slow reader before it is',
-      "cut; 0 cuts at once (default: the server's, 2000)",
-    ],
+    help: ["the server's slowConsumerMs (docs/contract.md S7): how", 'long reading may pause for a slow reader before it is', "cut; 0 cuts at once (default: the server's, 2000)"],
   },
   quick: {
     type: 'boolean',
@@ -253,7 +245,9 @@ export async function bench(argv: string[]): Promise<number> {
     for (const s of scenarios) {
       // Throttled readers neither publish nor audit (the 2 auditors must see every frame at full speed).
       if (throttled.clients > s.clients - s.publishers - 2) {
-        throw new UsageError(`--throttled ${throttled.clients}: at ${s.clients} clients with ${s.publishers} publishers at most ${Math.max(0, s.clients - s.publishers - 2)} can be throttled`);
+        throw new UsageError(
+          `--throttled ${throttled.clients}: at ${s.clients} clients with ${s.publishers} publishers at most ${Math.max(0, s.clients - s.publishers - 2)} can be throttled`,
+        );
       }
     }
   }

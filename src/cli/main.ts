@@ -29,7 +29,6 @@ Examples:
 In a checkout of echocast, npm start -- serve runs the built CLI (npx would
 reinstall the folder first).`;
 
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {

@@ -13,11 +13,7 @@ const SERVE_FLAGS = {
   engine: {
     type: 'string',
     arg: 'E',
-    help: [
-      `${ENGINE_CHOICES.join(' | ')}`,
-      '(default auto: a native engine on Windows, js',
-      'elsewhere; see "Engines" below)',
-    ],
+    help: [`${ENGINE_CHOICES.join(' | ')}`, '(default auto: a native engine on Windows, js', 'elsewhere; see "Engines" below)'],
   },
   framing: { type: 'string', arg: 'F', help: [`${FRAMINGS.join(' | ')} (default line)`] },
   replay: { type: 'string', arg: 'N', help: [`latest frames a newcomer receives first (default ${DEFAULTS.replay})`] },
@@ -27,11 +23,7 @@ const SERVE_FLAGS = {
   'slow-consumer-ms': {
     type: 'string',
     arg: 'MS',
-    help: [
-      'how long reading may pause for a backlog over the',
-      'limit before its client is cut as slow-consumer',
-      `(default ${DEFAULTS.slowConsumerMs}; 0 cuts at once)`,
-    ],
+    help: ['how long reading may pause for a backlog over the', 'limit before its client is cut as slow-consumer', `(default ${DEFAULTS.slowConsumerMs}; 0 cuts at once)`],
   },
   'allow-half-open': {
     type: 'boolean',
@@ -43,11 +35,7 @@ const SERVE_FLAGS = {
   'ws-port': {
     type: 'string',
     arg: 'P',
-    help: [
-      'also accept WebSocket clients on port P (0 for any',
-      'free one); a browser opening http://HOST:P/ gets a',
-      'page that joins the broadcast (every engine)',
-    ],
+    help: ['also accept WebSocket clients on port P (0 for any', 'free one); a browser opening http://HOST:P/ gets a', 'page that joins the broadcast (every engine)'],
   },
   'ws-host': { type: 'string', arg: 'H', help: ['address the WebSocket port binds (default: --host)'] },
   'ws-path': { type: 'string', arg: '/PATH', help: ['path to upgrade on and serve the page at (default /)'] },

@@ -159,7 +159,10 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     };
     this.writer = new Redis(options.redis, { ...common, connectionName: `echocast:${this.nodeId}:writer` });
     this.reader = new Redis(options.redis, { ...common, connectionName: `echocast:${this.nodeId}:reader` });
-    for (const [role, conn] of [['writer', this.writer], ['reader', this.reader]] as const) {
+    for (const [role, conn] of [
+      ['writer', this.writer],
+      ['reader', this.reader],
+    ] as const) {
       conn.on('error', (err: Error) => {
         this.lastError[role] = err.message;
       });
@@ -180,12 +183,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
             const why = this.lastError.writer || this.lastError.reader || 'no answer';
-            reject(
-              new EchocastError(
-                `cannot reach the cluster's Redis at ${this.options.redis} within ${START_TIMEOUT_MS} ms: ${why}`,
-                ErrorCodes.CLUSTER_UNAVAILABLE,
-              ),
-            );
+            reject(new EchocastError(`cannot reach the cluster's Redis at ${this.options.redis} within ${START_TIMEOUT_MS} ms: ${why}`, ErrorCodes.CLUSTER_UNAVAILABLE));
           }, START_TIMEOUT_MS);
         }),
       ]);
@@ -492,10 +490,13 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     }
     // Otherwise the connection is going or gone: its 'close' marks the link down, and
     // onWriterReady flushes again. The timer covers a connection that stays 'ready'.
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      void this.flush();
-    }, failure.name === 'ReplyError' ? APPEND_ERROR_BACKOFF_MS : 50);
+    this.flushTimer = setTimeout(
+      () => {
+        this.flushTimer = null;
+        void this.flush();
+      },
+      failure.name === 'ReplyError' ? APPEND_ERROR_BACKOFF_MS : 50,
+    );
   }
 
   private drained(): void {

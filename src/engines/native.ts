@@ -10,10 +10,19 @@ import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
  * Without `ws` the WebSocket listener is off (wsPort -1).
  */
 function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedServerOptions): AddonServerOptions {
-  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients, ws } =
-    options;
+  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients, ws } = options;
   return {
-    engine, host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients,
+    engine,
+    host,
+    port,
+    framing,
+    replay,
+    echoToSender,
+    maxFrameBytes,
+    maxBacklogBytes,
+    slowConsumerMs,
+    allowHalfOpen,
+    maxClients,
     wsPort: ws === null ? -1 : ws.port,
     wsHost: ws === null ? host : ws.host,
     wsPath: ws === null ? '/' : ws.path,

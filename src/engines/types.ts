@@ -2,15 +2,7 @@ import type { EchocastError } from '../errors.js';
 import type { EngineName, ResolvedServerOptions } from '../options.js';
 
 /** Why a client left (docs/contract.md S4, S6, S7, S8, S10; protocol-error: §6, WebSocket). */
-export type DisconnectReason =
-  | 'client-closed'
-  | 'client-error'
-  | 'frame-too-large'
-  | 'slow-consumer'
-  | 'server-full'
-  | 'server-closed'
-  | 'cluster-unavailable'
-  | 'protocol-error';
+export type DisconnectReason = 'client-closed' | 'client-error' | 'frame-too-large' | 'slow-consumer' | 'server-full' | 'server-closed' | 'cluster-unavailable' | 'protocol-error';
 
 /** Every reason, in a stable order (stats list them all, zeros included). */
 export const DISCONNECT_REASONS: readonly DisconnectReason[] = [

@@ -148,7 +148,10 @@ export class WsListener {
       socket.destroy();
       return;
     }
-    this.handshaking.set(socket, setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS));
+    this.handshaking.set(
+      socket,
+      setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS),
+    );
     socket.once('close', () => this.settle(socket));
   }
 

@@ -63,12 +63,13 @@ describe('bench --ws: targets and refusals', () => {
   const native = loadAddon().addon;
   const lacks = native && webSocketUnsupported('native-poll');
   const refusal = 'a native engine of an addon without WebSocket support: a clear error, exit 2';
-  if (lacks) it(refusal, async function () {
-    this.timeout(20_000);
-    const r = await runBench(['--ws', '--engines', 'js,native-poll']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--ws: the native-poll engine cannot take WebSocket clients here \(this addon build has no WebSocket support\)/);
-  });
+  if (lacks)
+    it(refusal, async function () {
+      this.timeout(20_000);
+      const r = await runBench(['--ws', '--engines', 'js,native-poll']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--ws: the native-poll engine cannot take WebSocket clients here \(this addon build has no WebSocket support\)/);
+    });
 });
 
 describe('bench --ws: report', () => {
@@ -92,7 +93,10 @@ describe('bench --ws: report', () => {
     });
     const settings = { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
     const ws = buildReport([sample('js', 'ws'), sample('baseline-ws', 'ws')], 'echocast bench --ws', settings, '0.0.0');
-    assert.deepEqual(ws.results.map((r) => r.transport), ['ws', 'ws']);
+    assert.deepEqual(
+      ws.results.map((r) => r.transport),
+      ['ws', 'ws'],
+    );
     assert.match(markdown(ws), /Clients: WebSocket/);
     const tcp = buildReport([sample('js')], 'echocast bench', settings, '0.0.0');
     assert.equal(tcp.results[0]!.transport, 'tcp');
@@ -194,7 +198,10 @@ describe('bench --ws: short runs', () => {
   }
 
   function check(rows: Row[], engines: string[]): void {
-    assert.deepEqual(rows.map((row) => row.engine), engines);
+    assert.deepEqual(
+      rows.map((row) => row.engine),
+      engines,
+    );
     for (const row of rows) {
       assert.equal(row.transport, 'ws');
       assert.deepEqual(row.scenario, { clients: 10, publishers: 2, size: 64 });
@@ -241,7 +248,10 @@ describe('bench --ws with the workloads (--listener, --throttled, --slow-consume
     const r = await runBench(['--ws', '--engines', engines.join(','), '--rounds', '1', '--json', ...args]);
     assert.equal(r.code, 0, `bench failed: ${r.stderr}`);
     const out = (JSON.parse(r.stdout) as { results: Row[] }).results;
-    assert.deepEqual(out.map((row) => row.engine), engines);
+    assert.deepEqual(
+      out.map((row) => row.engine),
+      engines,
+    );
     for (const row of out) assert.equal(row.transport, 'ws');
     return out;
   }

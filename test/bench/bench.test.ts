@@ -61,10 +61,16 @@ describe('bench: histogram', () => {
 
 describe('bench: alternation and medians', () => {
   it('alternates engines A B, B A within each scenario', () => {
-    const scenarios = [{ clients: 50, publishers: 5, size: 64 }, { clients: 500, publishers: 1, size: 1024 }];
+    const scenarios = [
+      { clients: 50, publishers: 5, size: 64 },
+      { clients: 500, publishers: 1, size: 1024 },
+    ];
     const runs = schedule(['js', 'native-threads'], scenarios, 3);
     assert.equal(runs.length, 12);
-    assert.deepEqual(runs.slice(0, 6).map((r) => r.target), ['js', 'native-threads', 'native-threads', 'js', 'js', 'native-threads']);
+    assert.deepEqual(
+      runs.slice(0, 6).map((r) => r.target),
+      ['js', 'native-threads', 'native-threads', 'js', 'js', 'native-threads'],
+    );
     assert.ok(runs.slice(0, 6).every((r) => r.scenario === scenarios[0]));
   });
 
@@ -78,13 +84,35 @@ describe('bench: alternation and medians', () => {
 
 describe('bench: report', () => {
   it('results.json has the documented shape; md and svg render', () => {
-    const report = buildReport([sample('js', 20), sample('baseline-net', 30, 1)], 'echocast bench --quick', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'js', arrivals: 'ticks' }, '0.0.0');
+    const report = buildReport(
+      [sample('js', 20), sample('baseline-net', 30, 1)],
+      'echocast bench --quick',
+      { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'js', arrivals: 'ticks' },
+      '0.0.0',
+    );
     assert.deepEqual(Object.keys(report).sort(), ['command', 'machine', 'results', 'settings', 'summary', 'versions']);
     assert.deepEqual(report.summary, { overloaded: [] });
     const row = report.results[0]!;
     assert.deepEqual(Object.keys(row).sort(), [
-      'cpuNsPerDelivery', 'cpuNsPerDeliverySpread', 'cut', 'deliveriesPerSecond', 'engine', 'generatorCpuNsPerDelivery', 'kernelCpuNsPerDelivery', 'latencyUs', 'lost', 'mbPerSecond',
-      'note', 'orderViolations', 'overloaded', 'pausedMs', 'peakRssMiB', 'scenario', 'transport', 'valid', 'workload',
+      'cpuNsPerDelivery',
+      'cpuNsPerDeliverySpread',
+      'cut',
+      'deliveriesPerSecond',
+      'engine',
+      'generatorCpuNsPerDelivery',
+      'kernelCpuNsPerDelivery',
+      'latencyUs',
+      'lost',
+      'mbPerSecond',
+      'note',
+      'orderViolations',
+      'overloaded',
+      'pausedMs',
+      'peakRssMiB',
+      'scenario',
+      'transport',
+      'valid',
+      'workload',
     ]);
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
     assert.deepEqual(report.settings.workload, row.workload);
@@ -108,7 +136,12 @@ describe('bench: report', () => {
   it('a workload shows in every row, with paused ms and cut when readers are throttled', () => {
     const workload = { listener: true, throttled: { clients: 1, bytesPerSecond: 20e6 }, slowConsumerMs: 0 };
     const throttled = { ...sample('native-poll', 20), pausedMs: 1234.4, cut: 1 };
-    const report = buildReport([throttled, sample('baseline-net', 30)], 'echocast bench', { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks', workload }, '0.0.0');
+    const report = buildReport(
+      [throttled, sample('baseline-net', 30)],
+      'echocast bench',
+      { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks', workload },
+      '0.0.0',
+    );
     assert.deepEqual(report.results[0]!.workload, workload);
     assert.equal(report.results[0]!.pausedMs, 1234);
     assert.equal(report.results[0]!.cut, 1);
@@ -132,7 +165,10 @@ describe('bench: report', () => {
       const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="([\d.]+)" fill="#/g)].map((m) => ({ w: Number(m[1]), h: Number(m[2]) }));
       assert.equal(bars.length, count * 3 * 3 + 3, '3 panels × rows, and 3 legend swatches');
       const plotted = bars.slice(0, count * 9);
-      assert.ok(plotted.every((b) => b.h >= 10 && b.w >= 1 && b.w <= 300), 'every bar is visible and inside its panel');
+      assert.ok(
+        plotted.every((b) => b.h >= 10 && b.w >= 1 && b.w <= 300),
+        'every bar is visible and inside its panel',
+      );
       const fonts = [...svg.matchAll(/font-size="(\d+)"/g)].map((m) => Number(m[1]));
       assert.ok(Math.min(...fonts) >= 10, 'no label smaller than 10 px');
       heights.push(Number(/height="(\d+)"/.exec(svg)![1]));
@@ -152,7 +188,10 @@ describe('bench: the table fits a terminal', () => {
     const report = buildReport([rounds('js', 772), rounds('native-threads', 1240), rounds('baseline-c-epoll', 250)], 'echocast bench --quick', settings, '0.0.0');
     const table = textTable(report.results);
     const lines = table.split('\n');
-    assert.ok(lines.every((l) => l.length <= TABLE_WIDTH), table);
+    assert.ok(
+      lines.every((l) => l.length <= TABLE_WIDTH),
+      table,
+    );
     assert.match(lines[0]!, /^engine +scenario +deliv\/s +CPU ns +min–max +kernel +p99 µs +RSS MiB +valid$/);
     assert.match(table, /js +50×5×64 +772,000 +772 +618–1,004 /);
     assert.deepEqual(report.results[0]!.cpuNsPerDeliverySpread, { min: 617.6, max: 1003.6 });
@@ -166,8 +205,19 @@ describe('bench: the table fits a terminal', () => {
     const workload = { listener: true, throttled: { clients: 2, bytesPerSecond: 1.5e9 }, slowConsumerMs: 3_600_000 };
     const big = { clients: 20_000, publishers: 20_000, size: 1_048_576 };
     const rows = [
-      { ...rounds('baseline-c-epoll', 123_456, big), deliveriesPerSecond: 123_456_789, latencyUs: { p50: 1, p99: 12_345_678, max: 1 }, peakRssMiB: 20_480.5, pausedMs: 1_234_567, cut: 19_999 },
-      { ...rounds('native-threads', 800, big), overloaded: true, note: 'overloaded: stopped answering the bench for 30 s at 123,456,789 deliveries/s offered; server CPU so far 60.1 s; try a lower --rate' },
+      {
+        ...rounds('baseline-c-epoll', 123_456, big),
+        deliveriesPerSecond: 123_456_789,
+        latencyUs: { p50: 1, p99: 12_345_678, max: 1 },
+        peakRssMiB: 20_480.5,
+        pausedMs: 1_234_567,
+        cut: 19_999,
+      },
+      {
+        ...rounds('native-threads', 800, big),
+        overloaded: true,
+        note: 'overloaded: stopped answering the bench for 30 s at 123,456,789 deliveries/s offered; server CPU so far 60.1 s; try a lower --rate',
+      },
     ];
     const table = textTable(buildReport(rows, 'echocast bench', { ...settings, workload }, '0.0.0').results);
     for (const line of table.split('\n')) assert.ok(line.length <= TABLE_WIDTH, `${line.length} columns: ${line}`);
@@ -178,10 +228,17 @@ describe('bench: the table fits a terminal', () => {
 
   it('bench --help explains every column of both tables', async () => {
     const help = (await runBench(['--help'])).stdout;
-    const report = buildReport([rounds('js', 772)], 'echocast bench', { ...settings, workload: { listener: false, throttled: { clients: 1, bytesPerSecond: 1e6 }, slowConsumerMs: null } }, '0.0.0');
+    const report = buildReport(
+      [rounds('js', 772)],
+      'echocast bench',
+      { ...settings, workload: { listener: false, throttled: { clients: 1, bytesPerSecond: 1e6 }, slowConsumerMs: null } },
+      '0.0.0',
+    );
     const heads = new Set<string>();
     for (const wide of [false, true]) {
-      const first = textTable(report.results, { wide }).split('\n').find((l) => l.startsWith('engine'))!;
+      const first = textTable(report.results, { wide })
+        .split('\n')
+        .find((l) => l.startsWith('engine'))!;
       for (const h of first.split(/ {2,}/)) heads.add(h.trim());
     }
     const explained = help.slice(help.indexOf('The table'));
@@ -217,7 +274,6 @@ describe('bench: workload flags', () => {
   });
 });
 
-
 interface JsonRow {
   engine: string;
   valid: boolean;
@@ -251,7 +307,27 @@ describe('bench: workload runs', function () {
     // the default 2 s it must bring a 16 MiB backlog down to 8 MiB at 4.2 MB/s or more,
     // and in a CI run under load the generator's one thread read slower than that (paused
     // 2003 ms, then cut); 8 s keeps the rule under test (a pause, no cut) off that margin.
-    const r = await runBench(['--engines', echocastEngines.join(','), '--throttled', '1@6MB', '--slow-consumer-ms', '8000', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', '--duration', '1500ms', '--json']);
+    const r = await runBench([
+      '--engines',
+      echocastEngines.join(','),
+      '--throttled',
+      '1@6MB',
+      '--slow-consumer-ms',
+      '8000',
+      '--rate',
+      'max',
+      '--clients',
+      '6',
+      '--publishers',
+      '1',
+      '--size',
+      '1024',
+      '--rounds',
+      '1',
+      '--duration',
+      '1500ms',
+      '--json',
+    ]);
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
     for (const row of rows) {
@@ -264,7 +340,27 @@ describe('bench: workload runs', function () {
   });
 
   it('--throttled with --slow-consumer-ms 0: the throttled reader is cut, every other client loses nothing', async () => {
-    const r = await runBench(['--engines', echocastEngines.join(','), '--throttled', '1@1MB', '--slow-consumer-ms', '0', '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', '--duration', '1s', '--json']);
+    const r = await runBench([
+      '--engines',
+      echocastEngines.join(','),
+      '--throttled',
+      '1@1MB',
+      '--slow-consumer-ms',
+      '0',
+      '--rate',
+      'max',
+      '--clients',
+      '6',
+      '--publishers',
+      '1',
+      '--size',
+      '1024',
+      '--rounds',
+      '1',
+      '--duration',
+      '1s',
+      '--json',
+    ]);
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
     for (const row of rows) {
@@ -309,7 +405,14 @@ describe('bench: an overloaded target is a row, not an abort', function () {
     assert.ok(Number.isNaN(all.cpuNsPerDelivery) && Number.isNaN(all.lost));
     const settings = { rounds: 3, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
     const report = buildReport([sample('js', 20), mixed, { ...all, scenario: { clients: 500, publishers: 5, size: 64 } }], 'echocast bench', settings, '0.0.0');
-    assert.deepEqual(report.results.map((r) => [r.valid, r.overloaded]), [[true, false], [false, true], [false, true]]);
+    assert.deepEqual(
+      report.results.map((r) => [r.valid, r.overloaded]),
+      [
+        [true, false],
+        [false, true],
+        [false, true],
+      ],
+    );
     assert.equal(report.summary.overloaded.length, 2);
     assert.match(report.summary.overloaded[1]!, /^baseline-net 500c×5p×64B: overloaded: did not answer/);
     const back = JSON.parse(JSON.stringify(report)) as typeof report;
@@ -343,14 +446,15 @@ describe('bench: an overloaded target is a row, not an abort', function () {
 
   // Linux only (the RSS is read from /proc), and registered only there: the Windows lane
   // allows no pending test.
-  if (process.platform === 'linux') it('a server child whose RSS passes the limit is overloaded at once (table and summary on stdout)', async () => {
-    const started = Date.now();
-    const r = await runBench(args, { ECHOCAST_BENCH_RSS_LIMIT_MIB: '1' });
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    assert.match(r.stdout, /js .*OVERLOADED/);
-    assert.match(r.stdout, /overloaded: js 8c×2p×64B.*RSS passed 1 MiB/);
-    assert.ok(Date.now() - started < 60_000, 'no 30 s wait for an answer');
-  });
+  if (process.platform === 'linux')
+    it('a server child whose RSS passes the limit is overloaded at once (table and summary on stdout)', async () => {
+      const started = Date.now();
+      const r = await runBench(args, { ECHOCAST_BENCH_RSS_LIMIT_MIB: '1' });
+      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+      assert.match(r.stdout, /js .*OVERLOADED/);
+      assert.match(r.stdout, /overloaded: js 8c×2p×64B.*RSS passed 1 MiB/);
+      assert.ok(Date.now() - started < 60_000, 'no 30 s wait for an answer');
+    });
 });
 
 describe('bench: --quick run', () => {
@@ -374,10 +478,16 @@ describe('bench: --quick run', () => {
     for (const row of report.results) {
       assert.equal(row.valid, true, `invalid row: ${JSON.stringify(row)}`);
       assert.ok(row.deliveriesPerSecond > 0 && row.cpuNsPerDelivery > 0);
-      assert.ok(row.cpuNsPerDeliverySpread && row.cpuNsPerDeliverySpread.min <= row.cpuNsPerDelivery && row.cpuNsPerDelivery <= row.cpuNsPerDeliverySpread.max, JSON.stringify(row));
+      assert.ok(
+        row.cpuNsPerDeliverySpread && row.cpuNsPerDeliverySpread.min <= row.cpuNsPerDelivery && row.cpuNsPerDelivery <= row.cpuNsPerDeliverySpread.max,
+        JSON.stringify(row),
+      );
     }
     const lines = stdout.trimEnd().split('\n');
-    assert.ok(lines.every((l) => l.length <= 100), stdout);
+    assert.ok(
+      lines.every((l) => l.length <= 100),
+      stdout,
+    );
     assert.equal(lines.length, 2 + report.results.length, stdout);
     for (const line of lines.slice(2)) assert.match(line, / [\d,]+–[\d,]+ /, `no spread: ${line}`);
     const estimate = /^bench: (\d+) runs \((\d+) targets × 2 scenarios × 3 rounds\) of 1100 ms each: about (\d+) s$/m.exec(stderr);

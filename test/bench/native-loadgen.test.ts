@@ -99,10 +99,7 @@ describe('bench: native load generator', function () {
     const r = await finish(g);
     assert.equal(r.lost, 0);
     assert.equal(r.orderViolations, 0);
-    assert.throws(
-      () => new LoadGenClass!({ port: 1, clients: 1, publishers: 1, size: 64, rate: 1, arrivals: 'sometimes', auditors: 0 }),
-      /arrivals must be 'ticks' or 'poisson'/,
-    );
+    assert.throws(() => new LoadGenClass!({ port: 1, clients: 1, publishers: 1, size: 64, rate: 1, arrivals: 'sometimes', auditors: 0 }), /arrivals must be 'ticks' or 'poisson'/);
   });
 
   itNative('fails prepare on a refused connection; finish then reports zeros', async () => {

@@ -129,7 +129,20 @@ describe('cli', () => {
   });
 
   it('a bad flag or value: one clear line on stderr and exit code 2', () => {
-    for (const args of [['serve', '--ws-port', 'eighty'], ['serve', '--ws-port', '65536'], ['serve', '--ws-port', '0', '--ws-path', 'chat'], ['serve', '--ws-path', '/chat'], ['serve', '--ws-host', '::1'], ['serve', '--bogus'], ['serve', '--port', 'abc'], ['serve', '--framing', 'xml'], ['serve', '--max-frame-bytes', '12 parsecs'], ['frobnicate'], ['bench', '--arrivals', 'sometimes'], ['bench', '--arrivals', 'poisson', '--generator', 'js']]) {
+    for (const args of [
+      ['serve', '--ws-port', 'eighty'],
+      ['serve', '--ws-port', '65536'],
+      ['serve', '--ws-port', '0', '--ws-path', 'chat'],
+      ['serve', '--ws-path', '/chat'],
+      ['serve', '--ws-host', '::1'],
+      ['serve', '--bogus'],
+      ['serve', '--port', 'abc'],
+      ['serve', '--framing', 'xml'],
+      ['serve', '--max-frame-bytes', '12 parsecs'],
+      ['frobnicate'],
+      ['bench', '--arrivals', 'sometimes'],
+      ['bench', '--arrivals', 'poisson', '--generator', 'js'],
+    ]) {
       const r = run(args);
       assert.equal(r.status, 2, `${args.join(' ')} exited ${r.status}`);
       assert.equal(r.stdout, '');

@@ -32,9 +32,7 @@ function record(child: ChildProcessWithoutNullStreams): Spawned {
   let err = '';
   child.stdout.on('data', (d: Buffer) => out.push(d));
   child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited };
 }
 

@@ -41,7 +41,11 @@ describe('cli: errors that explain themselves', () => {
       try {
         parseArgs({ args, options: { port: { type: 'string' } }, strict: true, allowPositionals: true });
       } catch (err) {
-        return (err as Error).message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+        return (err as Error).message
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .join(' ');
       }
       throw new Error('parseArgs accepted it');
     };
@@ -116,7 +120,11 @@ describe('cli: sizes in one convention', () => {
     assert.deepEqual(parseThrottled('1@1MiB'), { clients: 1, bytesPerSecond: 1024 ** 2 });
     refuses(['serve', '--max-frame-bytes', '64k'], '--max-frame-bytes must be a size such as 65536, 64KiB, 16MiB or 20MB (KiB MiB GiB binary, KB MB GB decimal), got "64k"');
     for (const command of ['serve', 'bench']) {
-      assert.match(run([command, '--help']).stdout, /Sizes: bytes, or with a unit: KiB MiB GiB \(binary: 1024, 1024², 1024³\)\nor KB MB GB \(decimal, as SI: 1000, 1000², 1000³\)/, command);
+      assert.match(
+        run([command, '--help']).stdout,
+        /Sizes: bytes, or with a unit: KiB MiB GiB \(binary: 1024, 1024², 1024³\)\nor KB MB GB \(decimal, as SI: 1000, 1000², 1000³\)/,
+        command,
+      );
     }
   });
 

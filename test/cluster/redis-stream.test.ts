@@ -51,7 +51,13 @@ function clusterIt(engine: EngineName, title: string, fn: (this: Mocha.Context, 
 let streamCounter = 0;
 
 /** Starts an EchoServer that is a node of the cluster at `redis`, on `stream`. */
-function startNode(engine: EngineName, redis: RedisServer, stream: string, options: ServerOptions = {}, cluster: Partial<NonNullable<ServerOptions['cluster']>> = {}): Promise<EchoServer> {
+function startNode(
+  engine: EngineName,
+  redis: RedisServer,
+  stream: string,
+  options: ServerOptions = {},
+  cluster: Partial<NonNullable<ServerOptions['cluster']>> = {},
+): Promise<EchoServer> {
   return startServer(engine, { replay: 0, ...options, cluster: { redis: redis.url, stream, ...cluster } });
 }
 
@@ -71,14 +77,18 @@ function assertOneOrder(clients: RawClient[], publishers: Record<string, number>
   for (const [i, client] of clients.entries()) assert.deepEqual(client.lines(), reference, `client ${i} saw another order`);
   for (const [name, count] of Object.entries(publishers)) {
     const own = reference.filter((line) => line.startsWith(`${name}-`));
-    assert.deepEqual(own, Array.from({ length: count }, (_, i) => `${name}-${i}`), `${name}'s frames are missing, doubled or reordered`);
+    assert.deepEqual(
+      own,
+      Array.from({ length: count }, (_, i) => `${name}-${i}`),
+      `${name}'s frames are missing, doubled or reordered`,
+    );
   }
   return reference;
 }
 
 /** Sends `count` frames `${name}-${i}` in bursts, yielding between bursts (several publishers interleave). */
 async function publish(client: RawClient, name: string, count: number, burst: number, pauseMs = 0): Promise<void> {
-  for (let i = 0; i < count; ) {
+  for (let i = 0; i < count;) {
     let text = '';
     for (let k = 0; k < burst && i < count; k++) text += `${name}-${i++}\n`;
     client.write(text);
@@ -176,7 +186,10 @@ for (const engine of enginesUnderTest()) {
         await until(() => wa.lines().length > 1200, 'more frames before the second kill');
         // The second kill picks the writers only, by id (found by their connection names).
         const list = String(await admin.call('CLIENT', 'LIST'));
-        const writers = list.split('\n').filter((l) => /name=echocast:\w+:writer/.test(l)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
+        const writers = list
+          .split('\n')
+          .filter((l) => /name=echocast:\w+:writer/.test(l))
+          .map((l) => /\bid=(\d+)/.exec(l)![1]!);
         assert.equal(writers.length, 2, `two writer connections expected in:\n${list}`);
         for (const id of writers) await admin.call('CLIENT', 'KILL', 'ID', id);
         await publishing;

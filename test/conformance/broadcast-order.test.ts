@@ -30,7 +30,11 @@ for (const engine of enginesUnderTest()) {
       // Frames of one sender keep their sending order.
       for (let pi = 0; pi < publishers.length; pi++) {
         const mine = reference.filter((l) => l.startsWith(`p${pi}-`)).map((l) => Number(l.split('-')[1]));
-        assert.deepEqual(mine, Array.from({ length: perPublisher }, (_, i) => i), `publisher ${pi} order`);
+        assert.deepEqual(
+          mine,
+          Array.from({ length: perPublisher }, (_, i) => i),
+          `publisher ${pi} order`,
+        );
       }
       // Every client, publishers included, saw the very same sequence.
       for (const [i, client] of clients.entries()) {

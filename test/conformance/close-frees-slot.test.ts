@@ -37,7 +37,10 @@ for (const engine of enginesUnderTest()) {
       newcomer.write('served\n');
       assert.deepEqual(await newcomer.waitLines(1), ['served']);
       await until(() => gone.length === 40, '40 disconnect events');
-      assert.ok(gone.every((d) => d.reason === 'client-closed'), JSON.stringify(reasonsOf(gone)));
+      assert.ok(
+        gone.every((d) => d.reason === 'client-closed'),
+        JSON.stringify(reasonsOf(gone)),
+      );
       assert.equal(server.stats().disconnects['server-full'], 0);
     });
 
@@ -50,43 +53,46 @@ for (const engine of enginesUnderTest()) {
       assert.equal(server.stats().clients, 0);
     });
 
-    (queuedFinHolds(engine) ? it : undefined)?.('a client that ends its side with 8 MiB queued for it gets all of it, then is closed (client-closed), its slot freed, while traffic goes on', async function () {
-      this.timeout(30_000);
-      const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
-      const [leaver, talker] = clients;
-      leaver!.socket.pause(); // frames queue up for it: in the kernel's buffers, then in the server's backlog
-      const line = `${'q'.repeat(99)}\n`;
-      const count = 80 * 1024; // 8 MiB, past what the kernel's buffers hold, under maxBacklogBytes (16 MiB)
-      const burst = line.repeat(1024);
-      for (let i = 0; i < count / 1024; i++) talker!.write(burst);
-      // The talker's own copies show that every frame has entered the hub, so all are queued for the leaver.
-      await talker!.waitBytes(count * line.length, 20_000);
-      leaver!.socket.end(); // FIN
-      leaver!.socket.resume();
-      // Traffic goes on: the leaver must be let go all the same, not kept by frames that keep coming.
-      let talking = true;
-      const chatter = (async () => {
-        for (let i = 0; talking; i++) {
-          talker!.write(`later ${i}\n`);
-          await delay(5);
+    (queuedFinHolds(engine) ? it : undefined)?.(
+      'a client that ends its side with 8 MiB queued for it gets all of it, then is closed (client-closed), its slot freed, while traffic goes on',
+      async function () {
+        this.timeout(30_000);
+        const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0 }, 2);
+        const [leaver, talker] = clients;
+        leaver!.socket.pause(); // frames queue up for it: in the kernel's buffers, then in the server's backlog
+        const line = `${'q'.repeat(99)}\n`;
+        const count = 80 * 1024; // 8 MiB, past what the kernel's buffers hold, under maxBacklogBytes (16 MiB)
+        const burst = line.repeat(1024);
+        for (let i = 0; i < count / 1024; i++) talker!.write(burst);
+        // The talker's own copies show that every frame has entered the hub, so all are queued for the leaver.
+        await talker!.waitBytes(count * line.length, 20_000);
+        leaver!.socket.end(); // FIN
+        leaver!.socket.resume();
+        // Traffic goes on: the leaver must be let go all the same, not kept by frames that keep coming.
+        let talking = true;
+        const chatter = (async () => {
+          for (let i = 0; talking; i++) {
+            talker!.write(`later ${i}\n`);
+            await delay(5);
+          }
+        })();
+        try {
+          await leaver!.waitBytes(count * line.length, 15_000);
+          await leaver!.waitClosed(10_000);
+        } finally {
+          talking = false;
+          await chatter;
         }
-      })();
-      try {
-        await leaver!.waitBytes(count * line.length, 15_000);
-        await leaver!.waitClosed(10_000);
-      } finally {
-        talking = false;
-        await chatter;
-      }
-      const got = leaver!.bytes();
-      assert.ok(got.length >= count * line.length, `the leaver got ${got.length} of the ${count * line.length} bytes queued for it before its FIN`);
-      assert.ok(got.subarray(0, count * line.length).equals(Buffer.from(line.repeat(count))), 'the queued frames arrived whole and in order');
-      const rest = got.subarray(count * line.length).toString();
-      assert.match(rest, /^(later \d+\n)*$/, 'after the queued frames, only whole later frames');
-      await until(() => gone.length === 1, 'the disconnect event');
-      assert.deepEqual(reasonsOf(gone), ['client-closed']);
-      assert.equal(server.stats().clients, 1, 'the slot is free');
-    });
+        const got = leaver!.bytes();
+        assert.ok(got.length >= count * line.length, `the leaver got ${got.length} of the ${count * line.length} bytes queued for it before its FIN`);
+        assert.ok(got.subarray(0, count * line.length).equals(Buffer.from(line.repeat(count))), 'the queued frames arrived whole and in order');
+        const rest = got.subarray(count * line.length).toString();
+        assert.match(rest, /^(later \d+\n)*$/, 'after the queued frames, only whole later frames');
+        await until(() => gone.length === 1, 'the disconnect event');
+        assert.deepEqual(reasonsOf(gone), ['client-closed']);
+        assert.equal(server.stats().clients, 1, 'the slot is free');
+      },
+    );
 
     it('allowHalfOpen: true keeps a half-closed client receiving', async () => {
       const { server, clients, disconnects: gone } = await serverWithClients(engine, { replay: 0, allowHalfOpen: true }, [{ allowHalfOpen: true }, {}]);

@@ -169,7 +169,7 @@ describe('engine choice', () => {
   it("'auto' picks js off Windows and a native engine on Windows when the addon loaded", async () => {
     const server = await createServer({ port: 0 });
     try {
-      const native: string[] = availableEngines().filter((e) => e !== "js");
+      const native: string[] = availableEngines().filter((e) => e !== 'js');
       if (process.platform === 'win32' && native.length > 0) assert.ok(native.includes(server.engine), server.engine);
       else assert.equal(server.engine, 'js');
     } finally {

@@ -58,7 +58,10 @@ for (const engine of enginesUnderTest()) {
       }
       const late = await Promise.all(joiners);
       const all = await witness.waitLines(total, 20_000);
-      assert.deepEqual(all, Array.from({ length: total }, (_, i) => `f${i}`));
+      assert.deepEqual(
+        all,
+        Array.from({ length: total }, (_, i) => `f${i}`),
+      );
       for (const client of late) {
         // A joiner's stream must be a contiguous tail of the witness's, starting at most `replay` frames before its join.
         await client.waitLines(1);
@@ -101,10 +104,20 @@ for (const engine of enginesUnderTest()) {
         await client.waitLines(1);
         const first = Number(client.lines()[0]!.slice(1));
         // It joined when J frames had entered, joiner.before <= J <= admittedAt, and gets f(J - replay) first.
-        assert.ok(first >= joiner.before - replay, `joiner ${i} got f${first} first, more than ${replay} frames before its join (framesIn was ${joiner.before} before it connected)`);
-        assert.ok(first <= Math.max(0, admittedAt - replay), `joiner ${i} got f${first} first: fewer than ${replay} frames of replay, or a gap (framesIn was ${admittedAt} at its admission)`);
+        assert.ok(
+          first >= joiner.before - replay,
+          `joiner ${i} got f${first} first, more than ${replay} frames before its join (framesIn was ${joiner.before} before it connected)`,
+        );
+        assert.ok(
+          first <= Math.max(0, admittedAt - replay),
+          `joiner ${i} got f${first} first: fewer than ${replay} frames of replay, or a gap (framesIn was ${admittedAt} at its admission)`,
+        );
         const lines = await client.waitLines(total - first, 20_000);
-        assert.deepEqual(lines, Array.from({ length: total - first }, (_, k) => `f${first + k}`), `joiner ${i} saw a gap, a duplicate or another order`);
+        assert.deepEqual(
+          lines,
+          Array.from({ length: total - first }, (_, k) => `f${first + k}`),
+          `joiner ${i} saw a gap, a duplicate or another order`,
+        );
       }
     });
   });

@@ -33,19 +33,25 @@ for (const engine of enginesUnderTest()) {
       ] as const) {
         const closed = await c.waitClosed();
         assert.equal(c.messages.length, count, `${who} got ${c.messages.length} of ${count} frames before the close`);
-        assert.ok(c.texts().every((m, i) => m === frame(i)), `${who}: the frames arrived out of order or altered`);
+        assert.ok(
+          c.texts().every((m, i) => m === frame(i)),
+          `${who}: the frames arrived out of order or altered`,
+        );
         assert.deepEqual(closed, { code: 1001, reason: 'server-closed' }, `${who} was closed with ${JSON.stringify(closed)}`);
       }
       await t.waitClosed();
       assert.equal(t.receivedBytes, count * 1024);
       await until(() => gone.length === 3, 'three disconnect events');
-      assert.ok(gone.every((d) => d.reason === 'server-closed'), JSON.stringify(reasonsOf(gone)));
+      assert.ok(
+        gone.every((d) => d.reason === 'server-closed'),
+        JSON.stringify(reasonsOf(gone)),
+      );
     });
 
-    test('a client\'s close frame is answered with its code (1000 when it gave none); it leaves as client-closed and its slot is free', async () => {
+    test("a client's close frame is answered with its code (1000 when it gave none); it leaves as client-closed and its slot is free", async () => {
       const { server, wsPort, disconnects: gone, clients } = await wsServerWithClients(engine, { replay: 0, maxClients: 2 }, ['tcp', 'ws']);
       const [t, first] = clients;
-      assert.equal((await first.close(4000, 'bye')).code, 4000, 'the answer carries the client\'s code');
+      assert.equal((await first.close(4000, 'bye')).code, 4000, "the answer carries the client's code");
       await until(() => gone.length === 1, 'the disconnect event');
       assert.equal(gone[0]!.reason, 'client-closed');
       await waitClients(server, 1);
@@ -171,7 +177,7 @@ for (const engine of enginesUnderTest()) {
         assertGotAll('the WebSocket reader', gotWs!, sent);
         assertGotAll('the TCP reader', gotTcp!, sent);
         // Cut after the wait, not before: the stalled client was waited for while reading was paused.
-        assert.ok(r.firstPauseAt > 0, 'reading was never paused: the stalled WebSocket client\'s backlog was not counted (stats().readPauses stayed 0)');
+        assert.ok(r.firstPauseAt > 0, "reading was never paused: the stalled WebSocket client's backlog was not counted (stats().readPauses stayed 0)");
         const waited = cut.at - r.firstPauseAt;
         assert.ok(waited >= slowConsumerMs / 2, `cut only ${waited} ms after reading was paused: slowConsumerMs ${slowConsumerMs} was not waited`);
         assert.ok(waited <= slowConsumerMs + 3000, `cut ${waited} ms after reading was paused (slowConsumerMs ${slowConsumerMs})`);

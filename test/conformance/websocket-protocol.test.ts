@@ -57,11 +57,14 @@ for (const engine of enginesUnderTest()) {
       raw.send(OP.continuation, Buffer.from([0xa9, 0x21]), { fin: true });
       await t.waitExactly(Buffer.concat([Buffer.from('Hello world\n'), Buffer.from([0xff, 0xfe, 0x0a]), Buffer.from('hé!\n')]));
       const got = await other.waitMessages(3);
-      assert.deepEqual(got.map((m) => [m.binary, m.data.toString('hex')]), [
-        [false, Buffer.from('Hello world').toString('hex')],
-        [true, 'fffe'],
-        [false, Buffer.from('hé!').toString('hex')],
-      ]);
+      assert.deepEqual(
+        got.map((m) => [m.binary, m.data.toString('hex')]),
+        [
+          [false, Buffer.from('Hello world').toString('hex')],
+          [true, 'fffe'],
+          [false, Buffer.from('hé!').toString('hex')],
+        ],
+      );
       assert.equal(server.stats().framesIn, 3);
     });
 
@@ -134,8 +137,7 @@ for (const engine of enginesUnderTest()) {
     test('a ping of 126 bytes (control payloads stop at 125): close 1002', () => expectClose([encodeFrame(OP.ping, Buffer.alloc(126, 1))], 1002));
     test('a fragmented ping: close 1002', () => expectClose([encodeFrame(OP.ping, 'p', { fin: false })], 1002));
     test('a continuation with no message begun: close 1002', () => expectClose([encodeFrame(OP.continuation, 'lost')], 1002));
-    test('a new text frame inside a fragmented message: close 1002', () =>
-      expectClose([encodeFrame(OP.text, 'one', { fin: false }), encodeFrame(OP.text, 'two')], 1002));
+    test('a new text frame inside a fragmented message: close 1002', () => expectClose([encodeFrame(OP.text, 'one', { fin: false }), encodeFrame(OP.text, 'two')], 1002));
 
     test('ping -> pong with the same payload (also between the fragments of a message); pongs are ignored', async () => {
       const { wsPort, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'raw']);
@@ -159,7 +161,10 @@ for (const engine of enginesUnderTest()) {
         frames.filter((f) => f.opcode === OP.pong).map((f) => f.payload.toString('hex')),
         [Buffer.from('are you there?').toString('hex'), '', '010203'],
       );
-      assert.deepEqual(frames.filter((f) => f.opcode === OP.text).map((f) => f.payload.toString()), ['Hello', 'after']);
+      assert.deepEqual(
+        frames.filter((f) => f.opcode === OP.text).map((f) => f.payload.toString()),
+        ['Hello', 'after'],
+      );
       assert.ok(!raw.closed);
       // Through the ws package as well.
       const w = await WsClient.connect(wsPort);
@@ -302,7 +307,7 @@ for (const engine of enginesUnderTest()) {
       const [raw] = clients;
       raw.send(OP.close, closePayload(4321, 'done'));
       const close = await raw.waitCloseFrame();
-      assert.equal(close.code, 4321, 'the answer carries the client\'s code');
+      assert.equal(close.code, 4321, "the answer carries the client's code");
       await raw.waitClosed();
       await until(() => gone.length === 1, 'the disconnect event');
       assert.equal(gone[0]!.reason, 'client-closed');

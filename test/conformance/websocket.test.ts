@@ -5,7 +5,20 @@
 // slots and flow control in websocket-close.test.ts.
 import assert from 'node:assert/strict';
 import { createServer, EchocastError, type EchoServer, type EngineName, type ServerOptions } from 'echocast';
-import { enginesUnderTest, playSeed, RawClient, reasonsOf, recordDisconnects, recordEvents, recordMessages, startServer, tcpLineClient, until, waitClients, wsIt } from '../helpers.js';
+import {
+  enginesUnderTest,
+  playSeed,
+  RawClient,
+  reasonsOf,
+  recordDisconnects,
+  recordEvents,
+  recordMessages,
+  startServer,
+  tcpLineClient,
+  until,
+  waitClients,
+  wsIt,
+} from '../helpers.js';
 import { ask, requestHead, startWsServer, WsClient, wsLineClient, wsServerWithClients } from '../ws-helpers.js';
 
 /**
@@ -39,7 +52,7 @@ for (const engine of enginesUnderTest()) {
       });
     }
 
-    test('one total order across kinds: 2 TCP and 2 WebSocket publishers at once; every client of both kinds gets the same sequence, each sender\'s order kept', async function () {
+    test("one total order across kinds: 2 TCP and 2 WebSocket publishers at once; every client of both kinds gets the same sequence, each sender's order kept", async function () {
       this.timeout(30_000);
       const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'tcp', 'tcp', 'ws', 'ws', 'ws']);
       const [t0, t1, t2, w0, w1, w2] = clients;
@@ -67,7 +80,11 @@ for (const engine of enginesUnderTest()) {
       }
       for (const p of publishers) {
         const own = reference.filter((l) => l.startsWith(`${p} `));
-        assert.deepEqual(own, Array.from({ length: per }, (_, i) => `${p} ${i}`), `${p}'s frames are not in its own order`);
+        assert.deepEqual(
+          own,
+          Array.from({ length: per }, (_, i) => `${p} ${i}`),
+          `${p}'s frames are not in its own order`,
+        );
       }
     });
 
@@ -89,7 +106,11 @@ for (const engine of enginesUnderTest()) {
       t.write('after\n');
       assert.deepEqual(await newcomer.waitTexts(4), ['m3', 'm4', 'm5', 'after']);
       assert.deepEqual(await t.waitLines(6), ['m1', 'm2', 'm3', 'm4', 'm5', 'after']);
-      assert.deepEqual(newcomer.messages.map((m) => m.binary), [false, false, false, false], 'text frames reach WebSocket clients as text messages');
+      assert.deepEqual(
+        newcomer.messages.map((m) => m.binary),
+        [false, false, false, false],
+        'text frames reach WebSocket clients as text messages',
+      );
     });
 
     test('replay 0: a WebSocket newcomer gets no history', async () => {
@@ -112,7 +133,7 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(sender.texts(), ['yours'], 'the sender got its own message back');
     });
 
-    test('server.wsAddress() reports the bound port for ws: { port: 0 }, on the server\'s host; null without ws', async () => {
+    test("server.wsAddress() reports the bound port for ws: { port: 0 }, on the server's host; null without ws", async () => {
       const { server, port, wsPort } = await startWsServer(engine);
       const address = server.wsAddress()!;
       assert.equal(address.address, '127.0.0.1');
@@ -125,7 +146,7 @@ for (const engine of enginesUnderTest()) {
       assert.equal(plain.wsAddress(), null);
     });
 
-    test('events: a WebSocket client\'s connection, message and disconnect events carry its id and address', async () => {
+    test("events: a WebSocket client's connection, message and disconnect events carry its id and address", async () => {
       const { server, wsPort } = await startWsServer(engine, { replay: 0 });
       const { connections, messages, disconnects } = recordEvents(server);
       const w = await WsClient.connect(wsPort);
@@ -134,10 +155,13 @@ for (const engine of enginesUnderTest()) {
       assert.equal(connections[0]!.remotePort, w.socket.localPort);
       await w.send('hi\r\nthere');
       await until(() => messages.length === 2, 'two message events');
-      assert.deepEqual(messages.map((m) => [m.clientId, m.data.toString('latin1')]), [
-        [connections[0]!.id, 'hi\r'],
-        [connections[0]!.id, 'there'],
-      ]);
+      assert.deepEqual(
+        messages.map((m) => [m.clientId, m.data.toString('latin1')]),
+        [
+          [connections[0]!.id, 'hi\r'],
+          [connections[0]!.id, 'there'],
+        ],
+      );
       await w.close();
       await until(() => disconnects.length === 1, 'the disconnect event');
       assert.deepEqual(disconnects[0], { id: connections[0]!.id, reason: 'client-closed' });
@@ -187,7 +211,11 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(await other.waitTexts(5), ['a', 'b', 'x', '', 'end']);
       assert.deepEqual(await sender.waitTexts(5), ['a', 'b', 'x', '', 'end'], 'the sender gets its frames too');
       await until(() => messages.length === 5, 'five message events');
-      assert.deepEqual(messages.map((m) => m.data.toString()), ['a', 'b', 'x', '', 'end'], 'message events carry each frame\'s payload');
+      assert.deepEqual(
+        messages.map((m) => m.data.toString()),
+        ['a', 'b', 'x', '', 'end'],
+        "message events carry each frame's payload",
+      );
       assert.equal(server.stats().framesIn, 5);
     });
 
@@ -220,9 +248,15 @@ for (const engine of enginesUnderTest()) {
       await t.waitExactly(Buffer.concat([prefixed(Buffer.from('hi\nthere')), prefixed(Buffer.alloc(0)), prefixed(Buffer.from([0, 1, 2, 10, 255]))]));
       t.write(prefixed(Buffer.from('from tcp')));
       const got = await w.waitMessages(4);
-      assert.deepEqual(got.map((m) => m.data), [Buffer.from('hi\nthere'), Buffer.alloc(0), Buffer.from([0, 1, 2, 10, 255]), Buffer.from('from tcp')]);
+      assert.deepEqual(
+        got.map((m) => m.data),
+        [Buffer.from('hi\nthere'), Buffer.alloc(0), Buffer.from([0, 1, 2, 10, 255]), Buffer.from('from tcp')],
+      );
       await until(() => messages.length === 4, 'four message events');
-      assert.deepEqual(messages.map((m) => m.data.toString('latin1')), ['hi\nthere', '', '\x00\x01\x02\n\xff', 'from tcp']);
+      assert.deepEqual(
+        messages.map((m) => m.data.toString('latin1')),
+        ['hi\nthere', '', '\x00\x01\x02\n\xff', 'from tcp'],
+      );
     });
 
     test('raw: a WebSocket message is one frame, relayed as is; an empty message is none', async () => {
@@ -239,7 +273,7 @@ for (const engine of enginesUnderTest()) {
       assert.equal(server.stats().framesIn, 3);
     });
 
-    test('outgoing: a frame of valid UTF-8 reaches WebSocket clients as text, one with invalid UTF-8 as binary with the exact bytes (whatever the sender\'s opcode)', async () => {
+    test("outgoing: a frame of valid UTF-8 reaches WebSocket clients as text, one with invalid UTF-8 as binary with the exact bytes (whatever the sender's opcode)", async () => {
       const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws', 'ws']);
       const [t, sender, w] = clients;
       const invalid = Buffer.from([0xff, 0xfe, 0x41, 0xc3, 0x28, 0xed, 0xa0, 0x80]);

@@ -24,7 +24,11 @@ for (const engine of enginesUnderTest()) {
       const reference = await clients[1]!.waitLines(400, 60_000);
       for (let pi = 0; pi < 4; pi++) {
         const seqs = reference.filter((l) => l.startsWith(`p${pi}:`)).map((l) => Number(l.split(':')[1]));
-        assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i), `publisher ${pi} order`);
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 100 }, (_, i) => i),
+          `publisher ${pi} order`,
+        );
       }
       for (const [i, client] of clients.entries()) {
         assert.deepEqual(await client.waitLines(400, 60_000), reference, `client ${i}`);

@@ -93,10 +93,7 @@ if (process.platform !== 'win32') {
     let installLog = '';
 
     before(async function () {
-      assert.ok(
-        fs.existsSync(prebuild),
-        `no ${path.relative(repoRoot, prebuild)} to ship and no node-gyp build to stage it from: run npm ci, then npm run build:prebuild`,
-      );
+      assert.ok(fs.existsSync(prebuild), `no ${path.relative(repoRoot, prebuild)} to ship and no node-gyp build to stage it from: run npm ci, then npm run build:prebuild`);
       const tarball = packTarball();
       const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
       assert.ok(listing.includes(`package/prebuilds/${platformDir}/echocast.node`), `the tarball lacks prebuilds/${platformDir}/echocast.node`);

@@ -27,7 +27,10 @@ export class Proc {
   private waiters: { type: string; resolve: (m: Message) => void; reject: (e: Error) => void }[] = [];
   private exitCode: string | undefined;
 
-  constructor(readonly name: string, readonly child: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
     running.add(this);
     child.on('message', (m: Message) => {
       if (m.type === 'failed') {
@@ -119,7 +122,12 @@ export interface ServerReport {
 /** An echocast server in a child process (test/procs/server.ts). */
 export class ServerProc {
   /** `wsPort`: the WebSocket listener's port, 0 without one. */
-  private constructor(readonly proc: Proc, readonly port: number, readonly fdsAtReady: number, readonly wsPort: number) {}
+  private constructor(
+    readonly proc: Proc,
+    readonly port: number,
+    readonly fdsAtReady: number,
+    readonly wsPort: number,
+  ) {}
 
   static async start(options: ServerOptions, procOptions: { fdLimit?: number } = {}): Promise<ServerProc> {
     const proc = startProc('server', options, procOptions);

@@ -105,9 +105,15 @@ for (const engine of enginesUnderTest()) {
       publishing = false;
       await pub;
       const lines = await steady.waitLines(sent, 20_000);
-      assert.deepEqual(lines, Array.from({ length: sent }, (_, i) => `s${i}`));
+      assert.deepEqual(
+        lines,
+        Array.from({ length: sent }, (_, i) => `s${i}`),
+      );
       await until(() => gone.length === 300, `300 disconnects (have ${gone.length})`, 20_000);
-      assert.ok(gone.every((d) => d.reason === 'client-error' || d.reason === 'client-closed'), JSON.stringify(gone.find((d) => d.reason !== 'client-error' && d.reason !== 'client-closed')));
+      assert.ok(
+        gone.every((d) => d.reason === 'client-error' || d.reason === 'client-closed'),
+        JSON.stringify(gone.find((d) => d.reason !== 'client-error' && d.reason !== 'client-closed')),
+      );
       assert.equal(server.stats().clients, 2);
       await stillServes(server);
     });

@@ -20,7 +20,7 @@ const root = path.resolve(__dirname, '..', '..');
 /** Parses a gyp file: its strings are re-quoted and comments and trailing commas dropped, then JSON.parse. */
 function parseGyp(text: string): unknown {
   let json = '';
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text[i];
     if (c === '#') {
       while (i < text.length && text[i] !== '\n') i++;
@@ -53,7 +53,7 @@ function gypConditionHolds(condition: string, os: string): boolean {
       let m = /^OS\s*(==|!=)\s*["'](\w+)["']$/.exec(t);
       if (m) return (m[1] === '==') === (os === m[2]);
       m = /^OS\s+(not\s+in|in)\s+["']([\w\s]+)["']$/.exec(t);
-      if (m) return m[1] === 'in' === m[2].split(/\s+/).includes(os);
+      if (m) return (m[1] === 'in') === m[2].split(/\s+/).includes(os);
       throw new Error(`binding.gyp: condition "${condition}" is not one this test can evaluate (it knows OS==, OS!=, OS in)`);
     }),
   );
@@ -163,24 +163,30 @@ function cmakeTargets(commands: Command[], platform: CMakePlatform): Map<string,
   };
   const holds = (args: string[]): boolean => {
     // OR of ANDs of [NOT] terms; EXISTS <path> is taken as true.
-    return args.join(' ').split(/\s+OR\s+/).some((any) =>
-      any.split(/\s+AND\s+/).every((term) => {
-        const words = term.trim().split(/\s+/);
-        let negate = false;
-        while (words[0] === 'NOT') {
-          negate = !negate;
-          words.shift();
-        }
-        // <var> MATCHES "<regex>" and <var> STREQUAL "<text>" on the platform's variables.
-        const known = (v: string): string => (v === 'CMAKE_SYSTEM_NAME' ? platform.CMAKE_SYSTEM_NAME : (vars.get(v) ?? []).join(';'));
-        const value =
-          words[0] === 'EXISTS' ? true
-          : words[1] === 'MATCHES' ? new RegExp(words.slice(2).join(' ')).test(known(words[0]))
-          : words[1] === 'STREQUAL' ? known(words[0]) === words.slice(2).join(' ')
-          : truthy(words[0]);
-        return negate ? !value : value;
-      }),
-    );
+    return args
+      .join(' ')
+      .split(/\s+OR\s+/)
+      .some((any) =>
+        any.split(/\s+AND\s+/).every((term) => {
+          const words = term.trim().split(/\s+/);
+          let negate = false;
+          while (words[0] === 'NOT') {
+            negate = !negate;
+            words.shift();
+          }
+          // <var> MATCHES "<regex>" and <var> STREQUAL "<text>" on the platform's variables.
+          const known = (v: string): string => (v === 'CMAKE_SYSTEM_NAME' ? platform.CMAKE_SYSTEM_NAME : (vars.get(v) ?? []).join(';'));
+          const value =
+            words[0] === 'EXISTS'
+              ? true
+              : words[1] === 'MATCHES'
+                ? new RegExp(words.slice(2).join(' ')).test(known(words[0]))
+                : words[1] === 'STREQUAL'
+                  ? known(words[0]) === words.slice(2).join(' ')
+                  : truthy(words[0]);
+          return negate ? !value : value;
+        }),
+      );
   };
   // A stack of [this branch runs, a branch already ran].
   const stack: Array<[boolean, boolean]> = [];
@@ -255,10 +261,7 @@ describe('build descriptions: binding.gyp and native/CMakeLists.txt', () => {
       const fromCMake = normal(cmakeTargets(commands, platform).get('echocast') ?? [], 'native');
       assert.ok(fromGyp.length > 0 && fromCMake.length > 0, 'a source list came out empty: the parser no longer understands a file');
       const missing = (a: string[], b: string[]) => a.filter((s) => !b.includes(s));
-      assert.deepEqual(
-        { onlyInGyp: missing(fromGyp, fromCMake), onlyInCMake: missing(fromCMake, fromGyp) },
-        { onlyInGyp: [], onlyInCMake: [] },
-      );
+      assert.deepEqual({ onlyInGyp: missing(fromGyp, fromCMake), onlyInCMake: missing(fromCMake, fromGyp) }, { onlyInGyp: [], onlyInCMake: [] });
       for (const file of fromGyp) assert.ok(fs.existsSync(path.join(root, file)), `${file} is listed but does not exist`);
     });
   }
@@ -266,8 +269,16 @@ describe('build descriptions: binding.gyp and native/CMakeLists.txt', () => {
   it('the mingw-w64 build compiles what MSVC does, plus only Windows platform files (its delay-load hook)', () => {
     const msvc = normal(cmakeTargets(commands, platforms[2][2]).get('echocast') ?? [], 'native');
     const mingw = normal(cmakeTargets(commands, { ...platforms[2][2], MSVC: false, MINGW: true }).get('echocast') ?? [], 'native');
-    assert.deepEqual(msvc.filter((s) => !mingw.includes(s)), [], 'sources the MSVC build has and the mingw build lacks');
+    assert.deepEqual(
+      msvc.filter((s) => !mingw.includes(s)),
+      [],
+      'sources the MSVC build has and the mingw build lacks',
+    );
     const extra = mingw.filter((s) => !msvc.includes(s));
-    assert.deepEqual(extra.filter((s) => !s.startsWith('native/platform/')), [], 'mingw-only sources outside native/platform/');
+    assert.deepEqual(
+      extra.filter((s) => !s.startsWith('native/platform/')),
+      [],
+      'mingw-only sources outside native/platform/',
+    );
   });
 });

@@ -49,7 +49,10 @@ describe('framer (js)', () => {
     for (const chunks of cuts(data)) {
       const { frames, error } = feed(new FrameDecoder('length', 10), chunks);
       assert.equal(error, null);
-      assert.deepEqual(frames.map((f) => f.slice(4)), ['hi', '', '\n\0x', 'tail']);
+      assert.deepEqual(
+        frames.map((f) => f.slice(4)),
+        ['hi', '', '\n\0x', 'tail'],
+      );
     }
   });
 
@@ -139,12 +142,15 @@ describe('framer (js)', () => {
       assert.equal(messageToFrames('length', Buffer.alloc(300))!.bytes.readUInt32BE(0), 300);
     });
 
-    it('the frames decode back to the message with the server\'s own decoder', () => {
+    it("the frames decode back to the message with the server's own decoder", () => {
       for (const framing of ['line', 'length'] as const) {
         const encoded = messageToFrames(framing, Buffer.from('x\ny'))!;
         const decoder = new FrameDecoder(framing, 100);
         let got = 0;
-        assert.equal(decoder.push(encoded.bytes, (_segment, n) => (got += n)), null);
+        assert.equal(
+          decoder.push(encoded.bytes, (_segment, n) => (got += n)),
+          null,
+        );
         assert.equal(got, encoded.frames);
         assert.equal(decoder.pendingBytes, 0);
       }

@@ -35,7 +35,10 @@ describe('WebSocket encoding of hub frames (js engine)', () => {
   it('line: segments of a batch keep their order; invalid UTF-8 goes as binary', () => {
     const parts = [Buffer.from('héllo\n'), Buffer.from([0xff, 0x0a]), Buffer.from('ok\n')];
     const parsed = parse(encodeWsMessages('line', parts));
-    assert.deepEqual(parsed.map((m) => m.text), [true, false, true]);
+    assert.deepEqual(
+      parsed.map((m) => m.text),
+      [true, false, true],
+    );
     assert.equal(parsed[0]!.data.toString(), 'héllo');
     assert.deepEqual([...parsed[1]!.data], [0xff]);
   });

@@ -28,8 +28,7 @@ class Coalescer {
   // A microsecond clock (ec_now_micros, or a test's own).
   typedef std::uint64_t (*Clock)();
 
-  explicit Coalescer(Clock clock, bool enabled = false)
-      : clock_(clock), enabled_(enabled) {}
+  explicit Coalescer(Clock clock, bool enabled = false) : clock_(clock), enabled_(enabled) {}
 
   void enable(bool on) { enabled_ = on; }
   bool enabled() const { return enabled_; }

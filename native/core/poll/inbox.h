@@ -22,11 +22,11 @@ namespace echocast {
 // One command, applied by the I/O thread.
 struct Command {
   enum Type { Frames, Disconnect, Forward, Stop } type = Frames;
-  FrameBatch frames;             // Frames: wire form and extents,
-  std::uint64_t id = 0;          // Frames: their sender; Disconnect: the client.
+  FrameBatch frames;                    // Frames: wire form and extents,
+  std::uint64_t id = 0;                 // Frames: their sender; Disconnect: the client.
   Reason reason = Reason::ClientError;  // Disconnect.
-  bool on = false;               // Forward.
-  std::uint64_t deadline_ms = 0; // Stop.
+  bool on = false;                      // Forward.
+  std::uint64_t deadline_ms = 0;        // Stop.
 };
 
 class Inbox {

@@ -33,8 +33,8 @@ ListenResult PollEngine::start() {
   coalescer_.enable(ec_poller_sub_ms(poller_));
   listening_ = true;
   buf_.reset(new (std::nothrow) std::uint8_t[kRecvBytes]);
-  if (buf_) result.err = ec_thread_create(&thread_, &PollEngine::loop_main, this,
-                                          EC_THREAD_STACK_BYTES);
+  if (buf_)
+    result.err = ec_thread_create(&thread_, &PollEngine::loop_main, this, EC_THREAD_STACK_BYTES);
   else result.err.code = EC_ENOMEM;
   if (!result.err.ok()) {
     result.syscall = "thread_create";
@@ -47,9 +47,7 @@ ListenResult PollEngine::start() {
   return result;
 }
 
-void PollEngine::broadcast(const std::uint8_t* data, std::size_t len) {
-  inject(data, len, 0);
-}
+void PollEngine::broadcast(const std::uint8_t* data, std::size_t len) { inject(data, len, 0); }
 
 void PollEngine::inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) {
   FrameBatch batch;
@@ -103,8 +101,8 @@ void PollEngine::on_client_frame(PollClient* c, const FrameView& v, bool forward
     log_grew_ = true;
   }
   if (messages)
-    sink_->on_message(c->id, make_frame_ref(c->id, v.bytes, v.size, v.payload_offset,
-                                            v.payload_size), false);
+    sink_->on_message(
+        c->id, make_frame_ref(c->id, v.bytes, v.size, v.payload_offset, v.payload_size), false);
 }
 
 void ReadSink::on_frame(const FrameView& v) {

@@ -92,10 +92,10 @@ constexpr std::uint64_t kBrokenWaitMs = 100;
 struct PollClient : public FanoutMember, public Connection {
   PollClient(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {}
   ec_socket_t sock = EC_INVALID_SOCKET;
-  unsigned interest = 0;        // What the poller watches now.
-  bool registered = false;      // In the poller.
-  bool held = false;            // Not read until JS takes its events (not S7's pause).
-  bool blocked = false;         // The last send would block: wait for OUT.
+  unsigned interest = 0;    // What the poller watches now.
+  bool registered = false;  // In the poller.
+  bool held = false;        // Not read until JS takes its events (not S7's pause).
+  bool blocked = false;     // The last send would block: wait for OUT.
 };
 
 class PollEngine;
@@ -119,9 +119,13 @@ class ReadSink : public FrameSink {
 class PollEngine : public Engine, private Inbox::Waker {
  public:
   PollEngine(const EngineOptions& options, EventSink* sink)
-      : options_(options), sink_(sink), fanout_(fanout_options(options)),
-        roster_(options.max_clients), coalescer_(&ec_now_micros),
-        handshakes_(max_handshakes(options)), read_sink_(this) {
+      : options_(options),
+        sink_(sink),
+        fanout_(fanout_options(options)),
+        roster_(options.max_clients),
+        coalescer_(&ec_now_micros),
+        handshakes_(max_handshakes(options)),
+        read_sink_(this) {
     ws_config_.path = options.ws_path;
     ws_config_.page = options.ws_page;
   }

@@ -27,8 +27,8 @@ void PollEngine::loop() {
     std::size_t n = 0;
     bool woken = false;
     if (!broken) {
-      ec_error err = ec_poller_wait_us(poller_, events.data(), events.size(), timeout_us(),
-                                       &n, &woken);
+      ec_error err =
+          ec_poller_wait_us(poller_, events.data(), events.size(), timeout_us(), &n, &woken);
       if (!err.ok()) {
         // Cannot happen with a valid poller; report it and serve commands
         // only (stop ends the loop) rather than spin.
@@ -99,8 +99,7 @@ std::int64_t PollEngine::timeout_us() const {
 bool PollEngine::flush_now() {
   // Paused: the review that ends the pause is due (clients caught up, or
   // the deadline came), even if nothing is to be sent.
-  if (fanout_.paused() &&
-      (fanout_.can_resume() || slow_clock() >= fanout_.pause_deadline()))
+  if (fanout_.paused() && (fanout_.can_resume() || slow_clock() >= fanout_.pause_deadline()))
     return true;
   if (!log_grew_) return need_flush_;
   return coalescer_.due(fanout_.log().head_bytes(), need_flush_ || stop_.stopping());
@@ -130,8 +129,7 @@ void PollEngine::handle(const ec_poll_event& ev) {
     // the limit: the rest waits for the sends and the review (input stays
     // readable, level-triggered). A hang-up or error is read all the same:
     // that consumes it (it would be reported on every turn).
-    if (!(ev.events & (EC_POLL_HUP | EC_POLL_ERR)) && !fanout_.input_open() &&
-        !stop_.stopping()) {
+    if (!(ev.events & (EC_POLL_HUP | EC_POLL_ERR)) && !fanout_.input_open() && !stop_.stopping()) {
       need_flush_ = true;
       return;
     }
@@ -276,16 +274,13 @@ void PollEngine::flush() {
     need_flush_ = false;
     coalescer_.flushed(fanout_.log().head_bytes());
     for (PollClient* c : clients_)
-      if (!c->closing && !c->blocked &&
-          (fanout_.pending(c) || c->control_pending()))
-        send_to(c);
+      if (!c->closing && !c->blocked && (fanout_.pending(c) || c->control_pending())) send_to(c);
   } else if (!fanout_.paused()) {
     return;
   }
   // While paused the O(N) review waits until it can change something: new
   // frames (the 2x cut), everyone back to half the limit, or the deadline.
-  if (fanout_.paused() && !grew && !fanout_.can_resume() &&
-      slow_clock() < fanout_.pause_deadline())
+  if (fanout_.paused() && !grew && !fanout_.can_resume() && slow_clock() < fanout_.pause_deadline())
     return;
   review();
 }
@@ -308,8 +303,8 @@ void PollEngine::reap() {
   dead_handshakes_.clear();
   if (dead_ == 0) return;
   dead_ = 0;
-  auto keep = std::partition(clients_.begin(), clients_.end(),
-                             [](PollClient* c) { return !c->closing; });
+  auto keep =
+      std::partition(clients_.begin(), clients_.end(), [](PollClient* c) { return !c->closing; });
   for (auto it = keep; it != clients_.end(); ++it) delete *it;
   clients_.erase(keep, clients_.end());
   if (!held_.empty()) {
@@ -333,7 +328,7 @@ void PollEngine::begin_stop(std::uint64_t deadline_ms) {
   stop_listening();
   while (!handshakes_.empty())  // Never admitted: no event.
     drop_handshake(static_cast<PollClient*>(handshakes_.connections().back()));
-  release_held();  // Nothing is forwarded or reported now: read freely.
+  release_held();     // Nothing is forwarded or reported now: read freely.
   if (!gate_open_) {  // Nor paced: what arrives is dropped, end of stream must be seen.
     ec_poller_gate_input(poller_, true);
     gate_open_ = true;

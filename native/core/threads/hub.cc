@@ -82,8 +82,7 @@ void Hub::review_locked(std::vector<HubMember*>* wake) {
   for (FanoutMember* m : cut_) close_locked(static_cast<HubMember*>(m), Reason::SlowConsumer);
   cut_.clear();
   reviewing_ = false;
-  if (was_paused && !fanout_.paused() && waiting_appenders_ > 0)
-    ec_cond_broadcast(&progress_cond_);
+  if (was_paused && !fanout_.paused() && waiting_appenders_ > 0) ec_cond_broadcast(&progress_cond_);
 }
 
 void Hub::resume_check_locked() {
@@ -214,8 +213,7 @@ Reason Hub::close_member(HubMember* m, Reason reason) {
   return close_locked(m, reason);
 }
 
-Reason Hub::close_member(HubMember* m, Reason reason,
-                         const std::vector<std::uint8_t>& farewell) {
+Reason Hub::close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell) {
   ec_lock_guard lock(&mutex_);
   if (!m->closing) m->farewell_ = farewell;
   return close_locked(m, reason);

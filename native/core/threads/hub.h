@@ -45,10 +45,10 @@ class HubMember : public FanoutMember {
   // Called under the hub's lock when the member is first marked closing
   // (by any thread: its reader, its writer, a slow-consumer cut in another
   // client's append, or stop). For a finished member (Hub::finish_member)
-  // the reason is ClientClosed and everything it was owed has been sent. The engine interrupts the socket here, so a
-  // writer blocked in send or a reader blocked in recv wakes up. Running it
-  // under the lock guarantees the socket is still open: the engine closes a
-  // socket only after leave(). Must be quick and must not call the Hub.
+  // the reason is ClientClosed and everything it was owed has been sent. The engine interrupts the
+  // socket here, so a writer blocked in send or a reader blocked in recv wakes up. Running it under
+  // the lock guarantees the socket is still open: the engine closes a socket only after leave().
+  // Must be quick and must not call the Hub.
   virtual void on_close(Reason reason) { (void)reason; }
 
   // Bytes the closer asked on_close to send (a WebSocket close frame the
@@ -81,8 +81,8 @@ class HubMember : public FanoutMember {
 
 // What next_batch() found.
 enum class BatchResult {
-  Frames,   // The iovecs to send were gathered.
-  Closed,   // The member is closing (reason set); the writer should stop.
+  Frames,  // The iovecs to send were gathered.
+  Closed,  // The member is closing (reason set); the writer should stop.
 };
 
 // The fanout and its lock.
@@ -120,8 +120,8 @@ class Hub {
   // *pieces says how many. The bytes stay valid until the next call (or
   // send_failed()), which the writer makes after sending them. With `block`
   // false it does not sleep: nothing pending gives Frames with *pieces 0.
-  BatchResult next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
-                         std::size_t max_bytes, std::size_t* pieces, bool block = true);
+  BatchResult next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces, std::size_t max_bytes,
+                         std::size_t* pieces, bool block = true);
 
   // docs/contract.md S11, the reader's end of stream (without
   // allowHalfOpen): the member is sent what is queued for it now, then
@@ -192,7 +192,7 @@ class Hub {
   int waiting_appenders_ = 0;
   // Members to cut, collected by the slow-consumer rule (kept allocated).
   std::vector<FanoutMember*> cut_;
-  bool reviewing_ = false;  // review_locked is running (its cuts re-enter close_locked).
+  bool reviewing_ = false;           // review_locked is running (its cuts re-enter close_locked).
   std::vector<HubMember*> no_wake_;  // The wake list of reviews that wake nobody.
   // Writers to wake, collected under the lock by append() into the
   // caller's list and signalled after it is released (so they do not wake

@@ -74,8 +74,7 @@ void ThreadsEngine::reader_loop(Client* c) {
         for (const FrameBatch::Extent& e : batch.frames)
           sink_->on_message(c->id, batch.frame_ref(e, c->id), true);
       if (forward)
-        sink_->on_frames(c->id, batch.bytes.data(), batch.bytes.size(),
-                         batch.frames.size(), true);
+        sink_->on_frames(c->id, batch.bytes.data(), batch.bytes.size(), batch.frames.size(), true);
     }
     if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
     if (!ok) {
@@ -91,8 +90,7 @@ void ThreadsEngine::writer_loop(Client* c) {
   ec_iovec pieces[EC_MAX_IOV];
   for (;;) {
     std::size_t count = 0;
-    if (hub_.next_batch(c, pieces, EC_MAX_IOV, kBatchBytes, &count) == BatchResult::Closed)
-      break;
+    if (hub_.next_batch(c, pieces, EC_MAX_IOV, kBatchBytes, &count) == BatchResult::Closed) break;
     ec_error err = ec_socket_send_all(c->sock, pieces, count);
     if (!err.ok()) {
       hub_.send_failed(c, c->failure_reason());
@@ -127,8 +125,8 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
     ec_socket_close(a.sock);
     return;
   }
-  ec_error err = ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c,
-                                  EC_THREAD_STACK_BYTES);
+  ec_error err =
+      ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
   c->reader_started = err.ok();
   if (!err.ok()) {
     sink_->on_error(err, "thread_create");

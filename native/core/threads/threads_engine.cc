@@ -17,11 +17,10 @@ void Client::on_close(Reason reason) {
     // for this reason (the session itself is the reader's alone).
     std::vector<std::uint8_t> frame = farewell_.empty() ? close_frame_for(reason) : farewell_;
     std::size_t sent = 0;
-    framed = ec_socket_send_now(sock, frame.data(), frame.size(), &sent).ok() &&
-             sent == frame.size();
+    framed =
+        ec_socket_send_now(sock, frame.data(), frame.size(), &sent).ok() && sent == frame.size();
   }
-  if (framed || reason == Reason::ServerClosed ||
-      (reason == Reason::ClientClosed && finishing)) {
+  if (framed || reason == Reason::ServerClosed || (reason == Reason::ClientClosed && finishing)) {
     ec_socket_end(sock);
   } else {
     ec_socket_interrupt(sock);
@@ -29,8 +28,11 @@ void Client::on_close(Reason reason) {
 }
 
 ThreadsEngine::ThreadsEngine(const EngineOptions& options, EventSink* sink)
-    : options_(options), sink_(sink), hub_(fanout_options(options)),
-      roster_(options.max_clients), handshakes_(max_handshakes(options)) {
+    : options_(options),
+      sink_(sink),
+      hub_(fanout_options(options)),
+      roster_(options.max_clients),
+      handshakes_(max_handshakes(options)) {
   ws_config_.path = options.ws_path;
   ws_config_.page = options.ws_page;
   ec_mutex_init(&mutex_);
@@ -48,14 +50,14 @@ ThreadsEngine::~ThreadsEngine() {
 ListenResult ThreadsEngine::start() {
   ListenResult result;
   if (!open_listeners(options_, &listener_, &ws_listener_, &result)) return result;
-  result.err = ec_thread_create(&reaper_thread_, &ThreadsEngine::reaper_main,
-                                this, EC_THREAD_STACK_BYTES);
+  result.err =
+      ec_thread_create(&reaper_thread_, &ThreadsEngine::reaper_main, this, EC_THREAD_STACK_BYTES);
   if (result.err.ok()) {
-    result.err = ec_thread_create(&accept_thread_, &ThreadsEngine::accept_main,
-                                  this, EC_THREAD_STACK_BYTES);
+    result.err =
+        ec_thread_create(&accept_thread_, &ThreadsEngine::accept_main, this, EC_THREAD_STACK_BYTES);
     if (result.err.ok() && ws_listener_ != nullptr) {
-      result.err = ec_thread_create(&ws_accept_thread_, &ThreadsEngine::ws_accept_main,
-                                    this, EC_THREAD_STACK_BYTES);
+      result.err = ec_thread_create(&ws_accept_thread_, &ThreadsEngine::ws_accept_main, this,
+                                    EC_THREAD_STACK_BYTES);
       if (!result.err.ok()) {
         ec_listener_wake(listener_);
         ec_thread_join(&accept_thread_);
@@ -73,8 +75,7 @@ ListenResult ThreadsEngine::start() {
   return result;
 }
 
-void ThreadsEngine::inject(const std::uint8_t* data, std::size_t len,
-            std::uint64_t origin) {
+void ThreadsEngine::inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) {
   FrameBatch batch;
   split_into(options_.framing, data, len, &batch);
   std::vector<HubMember*> wake;
@@ -141,7 +142,7 @@ void ThreadsEngine::stop(std::uint64_t deadline_ms) {
     while (!clients_.empty() || !handshakes_.empty()) ec_cond_wait(&idle_cond_, &mutex_);
   }
   end_reaper();
-  close_listener(&listener_);  // The listener is gone: releases the network.
+  close_listener(&listener_);               // The listener is gone: releases the network.
   if (options_.has_ws()) ec_net_release();  // The WebSocket listener's share.
 }
 
@@ -224,12 +225,11 @@ void ThreadsEngine::admit(const Accepted& a) {
     return;
   }
   sink_->on_connection(id, a.address, a.port);
-  ec_error err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c,
-                                  EC_THREAD_STACK_BYTES);
+  ec_error err =
+      ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
   c->writer_started = err.ok();
   if (err.ok()) {
-    err = ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c,
-                           EC_THREAD_STACK_BYTES);
+    err = ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
     c->reader_started = err.ok();
     if (!err.ok()) {
       hub_.close_member(c, Reason::ClientError);  // The writer exits.
@@ -304,8 +304,7 @@ void ThreadsEngine::finish(Client* c) {
 
 }  // namespace threads
 
-std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options,
-                                            EventSink* sink) {
+std::unique_ptr<Engine> make_threads_engine(const EngineOptions& options, EventSink* sink) {
   return std::unique_ptr<Engine>(new threads::ThreadsEngine(options, sink));
 }
 

@@ -27,8 +27,7 @@ void release(std::vector<std::uint8_t>* v) { std::vector<std::uint8_t>().swap(*v
 
 }  // namespace
 
-Decoder::Decoder(Role role, std::size_t max_message_bytes)
-    : role_(role), max_(max_message_bytes) {}
+Decoder::Decoder(Role role, std::size_t max_message_bytes) : role_(role), max_(max_message_bytes) {}
 
 void Decoder::fail(std::uint16_t code) {
   error_ = code;
@@ -45,11 +44,11 @@ std::uint16_t Decoder::feed(const std::uint8_t* data, std::size_t len, MessageSi
     if (!in_payload_) {
       if (pos == len) break;
       pos += read_header(data + pos, len - pos);
-      if (!in_payload_) continue;   // Header incomplete (pos == len), or an error.
+      if (!in_payload_) continue;  // Header incomplete (pos == len), or an error.
     }
     // A zero-length payload completes here with no byte left.
     pos += read_payload(data + pos, len - pos, sink);
-    if (in_payload_) break;         // The rest of the payload is still to come.
+    if (in_payload_) break;  // The rest of the payload is still to come.
   }
   if (closed_) {
     release(&partial_);
@@ -85,8 +84,7 @@ std::size_t Decoder::read_header(const std::uint8_t* data, std::size_t len) {
       bool known = op == kContinuation || op == kText || op == kBinary || op == kClose ||
                    op == kPing || op == kPong;
       if ((b0 & 0x70) != 0 || !known || masked != (role_ == Role::Server) ||
-          (control && (!fin || (b1 & 0x7F) > 125)) ||
-          (op == kContinuation && !in_message_) ||
+          (control && (!fin || (b1 & 0x7F) > 125)) || (op == kContinuation && !in_message_) ||
           ((op == kText || op == kBinary) && in_message_)) {
         fail(kCloseProtocolError);
         return used;

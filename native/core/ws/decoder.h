@@ -60,14 +60,14 @@ class Decoder {
   std::size_t max_;
   std::uint16_t error_ = 0;
   bool closed_ = false;
-  std::vector<std::uint8_t> partial_;   // An incomplete control frame's payload.
-  std::vector<std::uint8_t> message_;   // Fragments of the message in progress.
+  std::vector<std::uint8_t> partial_;  // An incomplete control frame's payload.
+  std::vector<std::uint8_t> message_;  // Fragments of the message in progress.
   bool in_message_ = false;
   bool message_text_ = false;
   // The frame being read: its header as it arrives, then its payload.
   std::uint8_t header_[kMaxHeader] = {};
   std::size_t header_len_ = 0;
-  bool in_payload_ = false;             // Header complete, payload under way.
+  bool in_payload_ = false;  // Header complete, payload under way.
   std::uint8_t opcode_ = 0;
   bool fin_ = false;
   bool masked_ = false;

@@ -90,16 +90,20 @@ std::uint16_t close_code_for(const char* reason) {
     std::uint16_t code;
   };
   static const Entry kCodes[] = {
-      {"client-closed", kCloseNormal},      {"client-error", kCloseInternal},
-      {"frame-too-large", kCloseTooBig},    {"slow-consumer", kClosePolicy},
-      {"server-full", 1013},                {"server-closed", kCloseGoingAway},
-      {"cluster-unavailable", kClosePolicy}, {"protocol-error", kCloseProtocolError},
+      {"client-closed", kCloseNormal},
+      {"client-error", kCloseInternal},
+      {"frame-too-large", kCloseTooBig},
+      {"slow-consumer", kClosePolicy},
+      {"server-full", 1013},
+      {"server-closed", kCloseGoingAway},
+      {"cluster-unavailable", kClosePolicy},
+      {"protocol-error", kCloseProtocolError},
   };
   if (reason != nullptr) {
     for (const Entry& e : kCodes)
       if (std::strcmp(reason, e.name) == 0) return e.code;
   }
-  return kCloseInternal;   // Not a reason: our own fault.
+  return kCloseInternal;  // Not a reason: our own fault.
 }
 
 }  // namespace ws

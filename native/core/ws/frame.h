@@ -26,12 +26,12 @@ enum Opcode : std::uint8_t {
 // Close codes we send (RFC 6455 §7.4.1).
 enum CloseCode : std::uint16_t {
   kCloseNormal = 1000,
-  kCloseGoingAway = 1001,     // server-closed
-  kCloseProtocolError = 1002, // unmasked client frame, bad opcode, RSV bits...
-  kCloseInvalidData = 1007,   // invalid UTF-8 in a text message
-  kClosePolicy = 1008,        // slow-consumer, cluster-unavailable
-  kCloseTooBig = 1009,        // frame-too-large
-  kCloseInternal = 1011,      // client-error on our side
+  kCloseGoingAway = 1001,      // server-closed
+  kCloseProtocolError = 1002,  // unmasked client frame, bad opcode, RSV bits...
+  kCloseInvalidData = 1007,    // invalid UTF-8 in a text message
+  kClosePolicy = 1008,         // slow-consumer, cluster-unavailable
+  kCloseTooBig = 1009,         // frame-too-large
+  kCloseInternal = 1011,       // client-error on our side
 };
 
 // The most a frame header can take: 2 + 8 (length) + 4 (mask key).
@@ -47,8 +47,7 @@ std::size_t encode_header(Opcode opcode, std::uint64_t len, std::uint8_t out[kMa
                           const std::uint8_t* mask = nullptr);
 
 // XORs data with the 4-byte key, starting at key index `offset % 4`.
-void mask(std::uint8_t* data, std::size_t len, const std::uint8_t key[4],
-          std::size_t offset = 0);
+void mask(std::uint8_t* data, std::size_t len, const std::uint8_t key[4], std::size_t offset = 0);
 
 // A whole unmasked (server role) close frame: code (omitted when 0) and a
 // reason of at most 123 bytes (cut to fit).

@@ -13,8 +13,8 @@ namespace {
 const char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 bool is_base64_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
 }
 
 // A Sec-WebSocket-Key that decodes to 16 bytes: 22 base64 characters and
@@ -111,9 +111,10 @@ void Handshake::decide() {
   std::size_t pos = eol + 2;
   while (pos < h.size()) {
     std::size_t end = h.find("\r\n", pos);
-    if (end == pos) break;   // The blank line.
+    if (end == pos) break;  // The blank line.
     std::size_t colon = h.find(':', pos);
-    if (colon == std::string::npos || colon == pos || colon > end) return finish(Result::Reject, 400);
+    if (colon == std::string::npos || colon == pos || colon > end)
+      return finish(Result::Reject, 400);
     for (std::size_t k = pos; k < colon; ++k)
       if (!http::is_tchar(h[k])) return finish(Result::Reject, 400);
     const char* name = h.data() + pos;
@@ -147,10 +148,12 @@ void Handshake::decide() {
       return finish(Result::Reject, 400);
     if (version_count != 1 || ws_version != "13") return finish(Result::Reject, 426);
     if (key_count != 1 || !valid_key(key)) return finish(Result::Reject, 400);
-    response_ = "HTTP/1.1 101 Switching Protocols\r\n"
-                "Upgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n";
+    response_ =
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        accept_key(key) + "\r\n\r\n";
     return finish(Result::Upgrade, 101);
   }
   response_ = http::page_response(config_->page, head_method);

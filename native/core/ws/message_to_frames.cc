@@ -14,7 +14,7 @@ std::size_t message_to_frames(Framing framing, const std::uint8_t* data, std::si
       sink->on_frame(FrameView{data, len, 0, len});
       return 1;
     case Framing::Length: {
-      if (static_cast<std::uint64_t>(len) > 0xFFFFFFFFull) return 0;   // Cannot be prefixed.
+      if (static_cast<std::uint64_t>(len) > 0xFFFFFFFFull) return 0;  // Cannot be prefixed.
       scratch->resize(4 + len);
       (*scratch)[0] = static_cast<std::uint8_t>(len >> 24);
       (*scratch)[1] = static_cast<std::uint8_t>(len >> 16);
@@ -30,8 +30,7 @@ std::size_t message_to_frames(Framing framing, const std::uint8_t* data, std::si
       while (pos < len) {
         const void* nl = std::memchr(data + pos, '\n', len - pos);
         if (nl == nullptr) break;
-        std::size_t end =
-            static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
+        std::size_t end = static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
         // A line with its '\n' in the message: relayed from it, no copy.
         sink->on_frame(FrameView{data + pos, end - pos, 0, end - pos - 1});
         ++count;

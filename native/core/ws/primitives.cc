@@ -121,25 +121,25 @@ bool valid_utf8(const std::uint8_t* data, std::size_t len) {
       ++i;
       continue;
     }
-    std::size_t n;            // Continuation bytes that follow.
-    std::uint8_t lo = 0x80;   // Range of the first continuation byte.
+    std::size_t n;           // Continuation bytes that follow.
+    std::uint8_t lo = 0x80;  // Range of the first continuation byte.
     std::uint8_t hi = 0xBF;
     if (c < 0xC2) {
-      return false;           // A stray continuation byte, or an overlong C0/C1.
+      return false;  // A stray continuation byte, or an overlong C0/C1.
     } else if (c < 0xE0) {
       n = 1;
     } else if (c < 0xF0) {
       n = 2;
-      if (c == 0xE0) lo = 0xA0;   // Overlong.
-      if (c == 0xED) hi = 0x9F;   // Surrogates U+D800..DFFF.
+      if (c == 0xE0) lo = 0xA0;  // Overlong.
+      if (c == 0xED) hi = 0x9F;  // Surrogates U+D800..DFFF.
     } else if (c < 0xF5) {
       n = 3;
-      if (c == 0xF0) lo = 0x90;   // Overlong.
-      if (c == 0xF4) hi = 0x8F;   // Past U+10FFFF.
+      if (c == 0xF0) lo = 0x90;  // Overlong.
+      if (c == 0xF4) hi = 0x8F;  // Past U+10FFFF.
     } else {
       return false;
     }
-    if (len - i - 1 < n) return false;   // Truncated.
+    if (len - i - 1 < n) return false;  // Truncated.
     if (data[i + 1] < lo || data[i + 1] > hi) return false;
     for (std::size_t k = 2; k <= n; ++k)
       if ((data[i + k] & 0xC0) != 0x80) return false;

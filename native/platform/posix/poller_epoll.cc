@@ -81,9 +81,7 @@ char g_in_marker;
 bool gated_in(unsigned events) {
   return (events & EC_POLL_GATED) != 0 && (events & EC_POLL_IN) != 0;
 }
-unsigned main_part(unsigned events) {
-  return gated_in(events) ? (events & EC_POLL_OUT) : events;
-}
+unsigned main_part(unsigned events) { return gated_in(events) ? (events & EC_POLL_OUT) : events; }
 
 // Registered interests carry this bit so that "registered for nothing" (0
 // asked: errors and hang-ups only) differs from "not registered".

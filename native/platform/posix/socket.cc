@@ -92,8 +92,7 @@ void set_nodelay(ec_socket_t s) {
 
 void set_nonblocking(ec_socket_t s, bool on) { set_fd_nonblocking(s, on); }
 
-ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count,
-                     std::size_t* sent) {
+ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count, std::size_t* sent) {
   iovec iov[EC_MAX_IOV];
   std::size_t n = count < EC_MAX_IOV ? count : EC_MAX_IOV;
   for (std::size_t i = 0; i < n; ++i) {
@@ -193,8 +192,7 @@ void ec_socket_close(ec_socket_t s) { close(s); }
 
 void ec_socket_shutdown_send(ec_socket_t s) { shutdown(s, SHUT_WR); }
 
-ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
-                            std::size_t* sent) {
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len, std::size_t* sent) {
   *sent = 0;
   for (;;) {
     ssize_t r = send(s, data, len, kSendFlags | MSG_DONTWAIT);

@@ -10,8 +10,7 @@ static_assert(sizeof(pthread_mutex_t) <= sizeof(ec_mutex_t::storage),
               "ec_mutex_t too small for pthread_mutex_t");
 static_assert(sizeof(pthread_cond_t) <= sizeof(ec_cond_t::storage),
               "ec_cond_t too small for pthread_cond_t");
-static_assert(sizeof(pthread_t) <= sizeof(std::uintptr_t),
-              "pthread_t does not fit in ec_thread_t");
+static_assert(sizeof(pthread_t) <= sizeof(std::uintptr_t), "pthread_t does not fit in ec_thread_t");
 
 using namespace ec_internal;
 
@@ -27,14 +26,12 @@ pthread_cond_t* native(ec_cond_t* c) { return reinterpret_cast<pthread_cond_t*>(
 
 }  // namespace
 
-ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg,
-                          std::size_t stack_bytes) {
+ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg, std::size_t stack_bytes) {
   ThreadStart* start = new_thread_start(fn, arg);
   if (start == nullptr) return make_error(EC_ENOMEM);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  if (stack_bytes < static_cast<std::size_t>(PTHREAD_STACK_MIN))
-    stack_bytes = PTHREAD_STACK_MIN;
+  if (stack_bytes < static_cast<std::size_t>(PTHREAD_STACK_MIN)) stack_bytes = PTHREAD_STACK_MIN;
   pthread_attr_setstacksize(&attr, stack_bytes);
   pthread_t tid;
   int rc = pthread_create(&tid, &attr, thread_main, start);

@@ -20,7 +20,8 @@ std::uint64_t ec_now_micros() {
 std::uint64_t ec_thread_cpu_micros() {
   FILETIME created, exited, kernel, user;
   if (!GetThreadTimes(GetCurrentThread(), &created, &exited, &kernel, &user)) return 0;
-  std::uint64_t k = (static_cast<std::uint64_t>(kernel.dwHighDateTime) << 32) | kernel.dwLowDateTime;
+  std::uint64_t k =
+      (static_cast<std::uint64_t>(kernel.dwHighDateTime) << 32) | kernel.dwLowDateTime;
   std::uint64_t u = (static_cast<std::uint64_t>(user.dwHighDateTime) << 32) | user.dwLowDateTime;
   return (k + u) / 10u;  // 100 ns units.
 }

@@ -32,10 +32,9 @@ std::string ec_error_message(const ec_error& err) {
     message = fixed;
   } else {
     char text[512] = {0};
-    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                             nullptr, static_cast<DWORD>(err.os_code),
-                             MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), text, sizeof text,
-                             nullptr);
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                             static_cast<DWORD>(err.os_code),
+                             MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), text, sizeof text, nullptr);
     while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' || text[n - 1] == ' ' ||
                      text[n - 1] == '.')) {
       text[--n] = '\0';

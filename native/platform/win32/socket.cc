@@ -52,8 +52,7 @@ void set_nonblocking(ec_socket_t s, bool on) {
   ioctlsocket(sock(s), FIONBIO, &mode);
 }
 
-ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count,
-                     std::size_t* sent) {
+ec_error send_pieces(ec_socket_t s, const ec_iovec* pieces, std::size_t count, std::size_t* sent) {
   // WSABUF lengths are 32-bit: a larger piece goes in part, and last.
   WSABUF bufs[EC_MAX_IOV];
   DWORD n = 0;
@@ -157,8 +156,7 @@ void ec_socket_close(ec_socket_t s) { closesocket(sock(s)); }
 
 void ec_socket_shutdown_send(ec_socket_t s) { shutdown(sock(s), SD_SEND); }
 
-ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len,
-                            std::size_t* sent) {
+ec_error ec_socket_send_now(ec_socket_t s, const void* data, std::size_t len, std::size_t* sent) {
   *sent = 0;
   // A blocking socket has no per-call non-blocking flag, and switching it
   // to non-blocking is refused while event selection is on: send only when

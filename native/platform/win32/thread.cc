@@ -26,14 +26,13 @@ CONDITION_VARIABLE* native(ec_cond_t* c) {
 
 }  // namespace
 
-ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg,
-                          std::size_t stack_bytes) {
+ec_error ec_thread_create(ec_thread_t* t, ec_thread_fn fn, void* arg, std::size_t stack_bytes) {
   ThreadStart* start = new_thread_start(fn, arg);
   if (start == nullptr) return make_error(EC_ENOMEM);
   // _beginthreadex (not CreateThread) so the C runtime is set up for the
   // thread; the stack size is a reservation, committed as it is used.
-  std::uintptr_t h = _beginthreadex(nullptr, static_cast<unsigned>(stack_bytes), thread_main,
-                                    start, STACK_SIZE_PARAM_IS_A_RESERVATION, nullptr);
+  std::uintptr_t h = _beginthreadex(nullptr, static_cast<unsigned>(stack_bytes), thread_main, start,
+                                    STACK_SIZE_PARAM_IS_A_RESERVATION, nullptr);
   if (h == 0) {
     delete start;
     return last_windows_error();

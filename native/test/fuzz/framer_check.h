@@ -51,8 +51,7 @@ struct Frame {
   std::size_t payload_offset;
   std::size_t payload_size;
   bool operator==(const Frame& o) const {
-    return bytes == o.bytes && payload_offset == o.payload_offset &&
-           payload_size == o.payload_size;
+    return bytes == o.bytes && payload_offset == o.payload_offset && payload_size == o.payload_size;
   }
 };
 
@@ -66,9 +65,8 @@ struct Expected {
 
 // The rules of framer.h, one byte at a time, with no shortcuts. Raw framing
 // depends on the chunking, so it takes the chunk lengths.
-inline Expected reference(Framing framing, std::uint64_t max,
-                          const std::uint8_t* data, std::size_t len,
-                          const std::vector<std::size_t>& chunks) {
+inline Expected reference(Framing framing, std::uint64_t max, const std::uint8_t* data,
+                          std::size_t len, const std::vector<std::size_t>& chunks) {
   Expected e;
   if (framing == Framing::Raw) {
     std::size_t pos = 0;
@@ -174,9 +172,8 @@ inline const char* framing_name(Framing f) {
 
 // Feeds one connection's stream in the given chunks and checks it. Returns an
 // empty string, or what went wrong.
-inline std::string check_connection(Framing framing, std::uint64_t max,
-                                    const std::uint8_t* data, std::size_t len,
-                                    const std::vector<std::size_t>& chunks) {
+inline std::string check_connection(Framing framing, std::uint64_t max, const std::uint8_t* data,
+                                    std::size_t len, const std::vector<std::size_t>& chunks) {
   Expected exp = reference(framing, max, data, len, chunks);
   std::ostringstream where;
   where << framing_name(framing) << " max=" << max << " len=" << len << " chunks=" << chunks.size()
@@ -205,7 +202,8 @@ inline std::string check_connection(Framing framing, std::uint64_t max,
       if (ok == expect_error) {
         std::ostringstream os;
         os << "feed() of bytes [" << pos << ", " << end << ") returned " << ok
-           << ", reference error at byte " << (exp.error ? static_cast<long long>(exp.error_at) : -1LL);
+           << ", reference error at byte "
+           << (exp.error ? static_cast<long long>(exp.error_at) : -1LL);
         return where.str() + os.str();
       }
       // Every frame the reference completes by the end of this chunk (and
@@ -214,17 +212,18 @@ inline std::string check_connection(Framing framing, std::uint64_t max,
       while (due < exp.frame_end.size() && exp.frame_end[due] <= end) ++due;
       if (rec.frames.size() != due) {
         std::ostringstream os;
-        os << "after bytes [0, " << end << ") " << rec.frames.size() << " frames delivered, "
-           << due << " expected";
+        os << "after bytes [0, " << end << ") " << rec.frames.size() << " frames delivered, " << due
+           << " expected";
         return where.str() + os.str();
       }
       for (std::size_t k = before; k < due; ++k) {
         if (!(rec.frames[k] == exp.frames[k])) {
           std::ostringstream os;
-          os << "frame " << k << " differs: got " << rec.frames[k].bytes.size() << " bytes (payload "
-             << rec.frames[k].payload_offset << "+" << rec.frames[k].payload_size << "), expected "
-             << exp.frames[k].bytes.size() << " (payload " << exp.frames[k].payload_offset << "+"
-             << exp.frames[k].payload_size << ")";
+          os << "frame " << k << " differs: got " << rec.frames[k].bytes.size()
+             << " bytes (payload " << rec.frames[k].payload_offset << "+"
+             << rec.frames[k].payload_size << "), expected " << exp.frames[k].bytes.size()
+             << " (payload " << exp.frames[k].payload_offset << "+" << exp.frames[k].payload_size
+             << ")";
           return where.str() + os.str();
         }
       }
@@ -262,9 +261,8 @@ inline std::string check_case(const std::uint8_t* in, std::size_t size) {
 
   static const Framing kFramings[3] = {Framing::Line, Framing::Raw, Framing::Length};
   Framing framing = kFramings[h[0] % 3];
-  static const std::uint64_t kSpecial[8] = {0,           1,           4,
-                                            65536,       0xFFFFFFFEu, 0xFFFFFFFFu,
-                                            0x100000000u, SIZE_MAX / 2};
+  static const std::uint64_t kSpecial[8] = {
+      0, 1, 4, 65536, 0xFFFFFFFEu, 0xFFFFFFFFu, 0x100000000u, SIZE_MAX / 2};
   std::uint64_t max = h[1] < 0xF8 ? h[1] : kSpecial[h[1] - 0xF8];
 
   // Chunk lengths: mostly small, some empty, some large, some the rest.

@@ -2,8 +2,8 @@
 // regressions/ (inputs that once broke the framer, kept after the fix) and
 // corpus/ (the framer fuzzer's seeds), and corpus-websocket/ (the WebSocket
 // fuzzer's seeds), through the same checks as the libFuzzer targets, with
-// the system compiler, so a regression fails the plain unit tests too. The folder is fixed at build time (ECHOCAST_FUZZ_DIR); the
-// environment variable of the same name overrides it.
+// the system compiler, so a regression fails the plain unit tests too. The folder is fixed at build
+// time (ECHOCAST_FUZZ_DIR); the environment variable of the same name overrides it.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>

@@ -42,7 +42,7 @@ struct Recorder : ws::MessageSink {
   std::string log;
   std::string violation;
   bool closed = false;
-  bool failed = false;   // Set by the caller once feed() returned an error.
+  bool failed = false;  // Set by the caller once feed() returned an error.
   void bad(const char* what) {
     if (violation.empty()) violation = what;
   }
@@ -105,7 +105,7 @@ inline DecodeResult decode(ws::Role role, std::size_t max, const std::uint8_t* p
   do {
     std::size_t take = n - pos;
     if (chunked) {
-      std::size_t c = lcg.next() % (spread + 1);   // 0 too: an empty feed does nothing.
+      std::size_t c = lcg.next() % (spread + 1);  // 0 too: an empty feed does nothing.
       if (c < take) take = c;
     }
     std::uint16_t got = d.feed(p + pos, take, &rec);
@@ -156,7 +156,8 @@ inline std::string check_decoder(std::size_t max, std::uint8_t key_byte, std::ui
   }
   // Round trips of P as one message.
   const std::uint8_t key[4] = {key_byte, static_cast<std::uint8_t>(key_byte * 7u + 1u),
-                               static_cast<std::uint8_t>(seed), static_cast<std::uint8_t>(~key_byte)};
+                               static_cast<std::uint8_t>(seed),
+                               static_cast<std::uint8_t>(~key_byte)};
   bool utf8 = ws::valid_utf8(p, n);
   for (int text = 0; text < 2; ++text) {
     for (ws::Role role : {ws::Role::Server, ws::Role::Client}) {
@@ -192,7 +193,8 @@ inline std::string check_decoder(std::size_t max, std::uint8_t key_byte, std::ui
         if (!f.violation.empty()) return "round trip (fragments): " + f.violation;
         if (f.code != want_code) return "round trip: fragments gave the wrong code";
         // 1009 may come before the ping (the sum is known early) or after it.
-        if (want_code == 0 && f.log != ping_log + want) return "round trip: fragments decoded wrongly";
+        if (want_code == 0 && f.log != ping_log + want)
+          return "round trip: fragments decoded wrongly";
         if (want_code == 1007 && f.log != ping_log) return "round trip: 1007 but not just the ping";
       }
     }
@@ -208,7 +210,8 @@ struct HandshakeRun {
   std::string violation;
 };
 
-inline HandshakeRun handshake(const std::uint8_t* p, std::size_t n, bool chunked, std::uint32_t seed) {
+inline HandshakeRun handshake(const std::uint8_t* p, std::size_t n, bool chunked,
+                              std::uint32_t seed) {
   static const ws::HandshakeConfig config = [] {
     ws::HandshakeConfig c;
     c.path = "/chat";
@@ -279,7 +282,8 @@ struct FrameCollect : echocast::FrameSink {
   std::vector<std::string> payloads;
   void on_frame(const echocast::FrameView& f) override {
     frames.emplace_back(reinterpret_cast<const char*>(f.bytes), f.size);
-    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset, f.payload_size);
+    payloads.emplace_back(reinterpret_cast<const char*>(f.bytes) + f.payload_offset,
+                          f.payload_size);
   }
 };
 

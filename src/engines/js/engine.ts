@@ -49,8 +49,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
   private readonly history: History;
   private readonly wsAdapter: WsAdapter;
 
-  private readonly acceptBound = (segment: Buffer, frames: number, from: JsClient): void =>
-    this.accept(segment, frames, from);
+  private readonly acceptBound = (segment: Buffer, frames: number, from: JsClient): void => this.accept(segment, frames, from);
 
   constructor(
     private readonly options: ResolvedServerOptions,
@@ -85,9 +84,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
       server.once('error', onError);
       server.listen({ host, port }, () => {
         server.off('error', onError);
-        server.on('error', (err: NodeJS.ErrnoException) =>
-          this.events.error(fromSystemError(err, err.syscall === 'accept' ? 'accepting a connection failed' : 'server error')),
-        );
+        server.on('error', (err: NodeJS.ErrnoException) => this.events.error(fromSystemError(err, err.syscall === 'accept' ? 'accepting a connection failed' : 'server error')));
         const address = server.address() as net.AddressInfo;
         resolve({ address: address.address, port: address.port, family: address.family });
       });
@@ -265,11 +262,14 @@ export class JsEngine implements Engine, FlowHost, WsHost {
   private lingerWhileDraining(client: JsClient): void {
     const socket = client.socket;
     let last = socket.writableLength;
-    client.linger = setInterval(() => {
-      const now = socket.writableLength;
-      if (now > 0 && now >= last) socket.destroy();
-      last = now;
-    }, Math.max(this.options.slowConsumerMs, 1000));
+    client.linger = setInterval(
+      () => {
+        const now = socket.writableLength;
+        if (now > 0 && now >= last) socket.destroy();
+        last = now;
+      },
+      Math.max(this.options.slowConsumerMs, 1000),
+    );
     client.linger.unref();
   }
 

@@ -132,9 +132,11 @@ export class WsAdapter {
   private onError(client: JsClient, err: Error & { code?: string }): void {
     const code = err.code ?? '';
     const reason: DisconnectReason =
-      code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ? 'frame-too-large'
-      : code.startsWith('WS_ERR_') ? 'protocol-error'
-      : 'client-error';
+      code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH'
+        ? 'frame-too-large'
+        : code.startsWith('WS_ERR_')
+          ? 'protocol-error'
+          : 'client-error';
     const closeCode = code === 'WS_ERR_INVALID_UTF8' ? 1007 : CLOSE_CODES[reason];
     if (client.reason === null || client.reason === 'server-closed') client.reason = reason;
     // Off the roster now; close() still waits for (or destroys) it while its close goes out.
