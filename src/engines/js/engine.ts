@@ -24,7 +24,9 @@ import { WsAdapter, type WsHost } from './websocket.js';
  * The js engine. Single-threaded, so the order in which frames are accepted is the total
  * order (S1, S2): every frame enters the hub through enter(), which counts it, keeps it for
  * replay and adds it to this loop turn's batch. TCP and WebSocket clients (§6) are clients
- * of one roster: one maxClients count, one order, one replay.
+ * of one roster: one maxClients count, one order, one replay. Its members that are not
+ * private beyond the Engine interface are those flow control (FlowHost) and the WebSocket
+ * adapter (WsHost) call.
  */
 export class JsEngine implements Engine, FlowHost, WsHost {
   readonly name = 'js' as const;
