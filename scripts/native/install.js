@@ -71,7 +71,7 @@ if (current && process.env.ECHOCAST_BUILD_NATIVE !== '1') {
     last.platform === current.platform &&
     last.arch === current.arch
   ) {
-    console.log(`echocast: native addon up to date (${path.relative(root, addon)}: sources and Node ${process.version} unchanged); not compiling`);
+    console.log(`echocast: native addon up to date (${path.relative(root, addon).split(path.sep).join('/')}: sources and Node ${process.version} unchanged); not compiling`);
     process.exit(0);
   }
   const why = !last

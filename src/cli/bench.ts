@@ -21,6 +21,11 @@ const QUICK = { rounds: 3, durationMs: 800, warmupMs: 300 };
  */
 const RUN_OVERHEAD_MS = 900;
 
+/** A duration for a person: seconds under 90 s, else minutes. */
+function seconds(s: number): string {
+  return s < 90 ? `${s} s` : `${Math.round(s / 60)} min`;
+}
+
 /** bench's flags: what it parses and what its --help lists, from one table. */
 const BENCH_FLAGS = {
   engines: {
@@ -263,10 +268,15 @@ export async function bench(argv: string[]): Promise<number> {
   const runs = targets.length * scenarios.length * settings.rounds;
   const estimate = Math.ceil((runs * (settings.warmupMs + settings.durationMs + RUN_OVERHEAD_MS)) / 1000);
   process.stderr.write(
-    `bench: ${runs} runs (${targets.length} targets × ${scenarios.length} scenarios × ${settings.rounds} rounds) of ${settings.warmupMs + settings.durationMs} ms each: about ${estimate < 90 ? `${estimate} s` : `${Math.round(estimate / 60)} min`}\n`,
+    `bench: ${runs} runs (${targets.length} targets × ${scenarios.length} scenarios × ${settings.rounds} rounds) of ${settings.warmupMs + settings.durationMs} ms each: about ${seconds(estimate)}\n`,
   );
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
+  // The estimate above assumes this machine starts a server about as fast as ours; each
+  // progress line corrects it with the pace measured so far (under Wine, say, it is slower).
+  const started = Date.now();
+  const left = (done: number, total: number): string =>
+    done > 0 && done < total ? `, about ${seconds(Math.ceil(((Date.now() - started) * (total - done)) / done / 1000))} left` : '';
   const { rows } = await runPlan({
     targets,
     scenarios,
@@ -283,14 +293,15 @@ export async function bench(argv: string[]): Promise<number> {
       if (tty) {
         const width = 30;
         const filled = Math.round((done / total) * width);
-        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}`);
+        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}${left(done, total)}`);
       } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || done === total) {
-        process.stderr.write(`bench: ${percent}% ${label}\n`);
+        process.stderr.write(`bench: ${percent}% ${label}${left(done, total)}\n`);
       }
       lastPercent = percent;
     },
   });
   if (tty) process.stderr.write('\r\x1b[2K');
+  process.stderr.write(`bench: ${runs} runs in ${seconds(Math.round((Date.now() - started) / 1000))} (estimated about ${seconds(estimate)})\n`);
   const command = `echocast bench ${argv.join(' ')}`.trim();
   const report = buildReport(rows, command, settings, packageVersion());
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

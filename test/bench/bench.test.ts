@@ -493,7 +493,15 @@ describe('bench: --quick run', () => {
     const estimate = /^bench: (\d+) runs \((\d+) targets × 2 scenarios × 3 rounds\) of 1100 ms each: about (\d+) s$/m.exec(stderr);
     assert.ok(estimate, stderr);
     assert.equal(Number(estimate[2]), engines.size);
-    assert.ok(took <= Number(estimate[3]), `--quick took ${took.toFixed(1)} s, estimated ${estimate[3]} s`);
+    // How long it really took is the machine's (under Wine three times the estimate): what
+    // holds is that progress corrects the estimate with the pace measured so far, and the
+    // end says how long the runs took beside what was estimated.
+    assert.match(stderr, /^bench: \d+% .*, about \d+ (s|min) left$/m, stderr);
+    const end = /^bench: (\d+) runs in (\d+) (s|min) \(estimated about (\d+) s\)$/m.exec(stderr);
+    assert.ok(end, stderr);
+    assert.equal(end[1], estimate[1]);
+    assert.equal(end[4], estimate[3]);
+    assert.ok(took > 0);
     for (const file of ['results.json', 'results.md', 'chart.svg']) assert.ok(fs.existsSync(path.join(out, file)), file);
     assert.match(stderr, /100%/);
     fs.rmSync(out, { recursive: true, force: true });
