@@ -1,5 +1,7 @@
 import { EchocastError, ErrorCodes } from './errors.js';
 import { PAGE_HTML } from './ws/page.js';
+import { normaliseOrigin, parseSubnets, tokenProblem, type Subnet } from './access.js';
+import type { AuthorizeInfo } from './engines/types.js';
 
 /** How the byte stream of a connection is cut into frames (docs/contract.md S5). */
 export type Framing = 'line' | 'raw' | 'length';
@@ -30,6 +32,12 @@ export interface WebSocketOptions {
   host?: string;
   /** The path WebSocket clients upgrade on and the page is served at (default `/`). */
   path?: string;
+  /**
+   * Origins whose pages may open a WebSocket here, as `scheme://host[:port]`, or `'*'` for any
+   * (docs/contract.md S15). A request without `Origin` (a program) and a request from the page
+   * this listener serves are always accepted; any other Origin is refused with 403.
+   */
+  origins?: string[];
 }
 
 /** WebSocketOptions after validation: every field present, and the page every engine serves. */
@@ -37,9 +45,29 @@ export interface ResolvedWebSocketOptions {
   port: number;
   host: string;
   path: string;
+  /** Allowed foreign origins, normalised (lower case, default port dropped), or `'*'`. */
+  origins: string[];
   /** The built-in page's HTML (src/ws/page.ts): the same bytes on every engine. */
   page: string;
 }
+
+/** A shared secret clients present to be admitted (docs/contract.md S15). */
+export interface AuthOptions {
+  /**
+   * The token: a TCP client's first frame must be it (never broadcast); a WebSocket client
+   * presents it as `?token=` or `Authorization: Bearer`. 1 to 4096 visible ASCII characters.
+   */
+  token?: string;
+  /**
+   * With a token or an `authorize` hook: how long, in ms, a TCP client has from its accept to be
+   * decided (its first frame, then the hook's answer), and a WebSocket upgrade waits for the
+   * hook's answer; past it the peer is refused (default 10,000).
+   */
+  timeoutMs?: number;
+}
+
+/** Decides whether a peer may join (docs/contract.md S15); false, a throw or a rejection refuses it. */
+export type AuthorizeHook = (info: AuthorizeInfo) => boolean | Promise<boolean>;
 
 /** Options of createServer(). Every field is optional. */
 export interface ServerOptions {
@@ -84,6 +112,28 @@ export interface ServerOptions {
    */
   ws?: WebSocketOptions;
   /**
+   * Only peers whose address matches one of these (addresses or CIDR blocks, IPv4 and IPv6)
+   * are accepted, on both listeners; others are closed at accept (docs/contract.md S15).
+   * Default: any address.
+   */
+  allow?: string[];
+  /** Peers whose address matches one of these are closed at accept, on both listeners (checked before `allow`). */
+  deny?: string[];
+  /** A shared token every client must present (docs/contract.md S15). Default: none. */
+  auth?: AuthOptions;
+  /**
+   * The application decides who joins (docs/contract.md S15), on every engine, without
+   * blocking any I/O: a TCP client is decided on its first frame (which is never broadcast),
+   * a WebSocket upgrade on its path, query and headers. Default: none.
+   */
+  authorize?: AuthorizeHook;
+  /**
+   * Refuse a TCP client whose first frame is an HTTP request line (`GET / HTTP/1.1`, …): a web
+   * page that points a request at the TCP port cannot write into the broadcast
+   * (docs/contract.md S15). Default true; false for a deployment that truly relays HTTP text.
+   */
+  refuseHttp?: boolean;
+  /**
    * Aborting it closes the server; aborted before listen() has bound, listen()
    * (and so createServer()) rejects with an AbortError (code `ABORT_ERR`).
    */
@@ -107,6 +157,11 @@ export interface ResolvedServerOptions {
   cluster: Required<ClusterOptions> | undefined;
   /** The WebSocket listener, or null for none. */
   ws: ResolvedWebSocketOptions | null;
+  /** Address lists, parsed (src/access.ts). */
+  access: { allow: Subnet[]; deny: Subnet[] };
+  auth: { token: string | null; timeoutMs: number };
+  authorize: AuthorizeHook | null;
+  refuseHttp: boolean;
   signal: AbortSignal | undefined;
 }
 
@@ -124,6 +179,8 @@ export const DEFAULTS = {
   allowHalfOpen: false,
   maxClients: 10_000,
   closeTimeoutMs: 2000,
+  authTimeoutMs: 10_000,
+  refuseHttp: true,
 } as const;
 
 /** Every engine choice, for validation and help texts. */
@@ -175,10 +232,15 @@ const KNOWN_SERVER_OPTIONS = new Set([
   'closeTimeoutMs',
   'cluster',
   'ws',
+  'allow',
+  'deny',
+  'auth',
+  'authorize',
+  'refuseHttp',
   'signal',
 ]);
 
-const KNOWN_WS_OPTIONS = new Set(['port', 'host', 'path']);
+const KNOWN_WS_OPTIONS = new Set(['port', 'host', 'path', 'origins']);
 
 /**
  * Why a WebSocket path is unusable, or null when it is fine. A path starts with '/' and is
@@ -210,7 +272,35 @@ function wsOptions(value: unknown, serverHost: string, serverPort: number): Reso
   if (port !== 0 && port === serverPort && host === serverHost) {
     throw new EchocastError(`option "ws.port" must differ from "port" on the same host, got ${port} for both`, ErrorCodes.INVALID_OPTION);
   }
-  return { port, host, path, page: PAGE_HTML };
+  return { port, host, path, origins: wsOrigins(ws.origins), page: PAGE_HTML };
+}
+
+function wsOrigins(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalid('ws.origins', 'an array of origins such as ["https://example.com"] or ["*"]', value);
+  return value.map((entry: unknown) => {
+    const origin = typeof entry === 'string' ? normaliseOrigin(entry) : null;
+    if (origin === null) throw invalid('ws.origins', "origins as scheme://host[:port] (no path), or '*'", entry);
+    return origin;
+  });
+}
+
+function authOptions(value: unknown): ResolvedServerOptions['auth'] {
+  if (value === undefined) return { token: null, timeoutMs: DEFAULTS.authTimeoutMs };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('auth', 'an object such as { token: "…" }', value);
+  const auth = value as Record<string, unknown>;
+  for (const key of Object.keys(auth)) {
+    if (key !== 'token' && key !== 'timeoutMs') throw new EchocastError(`unknown option "auth.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  let token: string | null = null;
+  if (auth.token !== undefined) {
+    // The token itself is never shown in an error.
+    if (typeof auth.token !== 'string') throw new EchocastError(`option "auth.token" must be a string, got ${typeof auth.token}`, ErrorCodes.INVALID_OPTION);
+    const problem = tokenProblem(auth.token);
+    if (problem !== null) throw new EchocastError(`option "auth.token" ${problem}`, ErrorCodes.INVALID_OPTION);
+    token = auth.token;
+  }
+  return { token, timeoutMs: integer('auth.timeoutMs', auth.timeoutMs, DEFAULTS.authTimeoutMs, 1, 24 * 3600 * 1000) };
 }
 
 function abortSignal(value: unknown): AbortSignal | undefined {
@@ -252,6 +342,10 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     };
   }
   const maxFrameBytes = integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024);
+  const authorize = options.authorize ?? null;
+  if (authorize !== null && typeof authorize !== 'function') throw invalid('authorize', 'a function (info) => boolean | Promise<boolean>', typeof authorize);
+  const refuseHttp = options.refuseHttp ?? DEFAULTS.refuseHttp;
+  if (typeof refuseHttp !== 'boolean') throw invalid('refuseHttp', 'a boolean', refuseHttp);
   const port = integer('port', options.port, DEFAULTS.port, 0, 65535);
   return {
     host,
@@ -268,6 +362,10 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,
     ws: wsOptions(options.ws, host, port),
+    access: { allow: parseSubnets('allow', options.allow), deny: parseSubnets('deny', options.deny) },
+    auth: authOptions(options.auth),
+    authorize,
+    refuseHttp,
     signal: abortSignal(options.signal),
   };
 }

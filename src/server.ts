@@ -4,7 +4,7 @@ import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js/engine.js';
 import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
-import type { ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, ServerAddress } from './engines/types.js';
+import type { AuthorizeInfo, ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, RefusalInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
 import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
@@ -26,6 +26,8 @@ export interface EchoServerEvents {
   connection: [info: ConnectionInfo];
   message: [message: MessageInfo];
   disconnect: [info: DisconnectInfo];
+  /** A peer was refused before admission, and why (docs/contract.md S15); it never fires `connection`. */
+  refusal: [info: RefusalInfo];
   listening: [address: ServerAddress];
   close: [];
   error: [error: EchocastError];
@@ -123,6 +125,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
         if (info.reason === 'server-full') this.acceptShortage = false;
         this.emit('disconnect', info);
       },
+      refusal: (info) => this.emit('refusal', info),
+      authorize: (info) => this.askHook(info),
       error: (error) => this.onEngineError(error),
     });
     // `message` events cost a copy per frame in native engines: produce them only while listened to.
@@ -156,6 +160,21 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       type: 'EchocastWarning',
       code: error.code,
     });
+  }
+
+  /**
+   * docs/contract.md S15: the application's answer for one peer. Anything but `true` (or a
+   * promise of it) refuses; a throw or a rejection refuses too, and says why in the refusal's
+   * detail. The engine keeps its own deadline (auth.timeoutMs) for a hook that never answers.
+   */
+  private async askHook(info: AuthorizeInfo): Promise<{ ok: boolean; detail?: string }> {
+    const hook = this.options.authorize;
+    if (hook === null) return { ok: true };
+    try {
+      return { ok: (await hook(info)) === true };
+    } catch (err) {
+      return { ok: false, detail: `authorize threw: ${err instanceof Error ? err.message : String(err)}` };
+    }
   }
 
   /** Where the server is in its life. */

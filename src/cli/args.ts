@@ -13,18 +13,22 @@ export class UsageError extends Error {
 export interface FlagSpec {
   type: 'string' | 'boolean';
   short?: string;
+  /** The flag may be given more than once; its value is then a list. */
+  multiple?: true;
   arg?: string;
   help: readonly string[];
 }
 export type FlagTable = Readonly<Record<string, FlagSpec>>;
 
-type ParseOptions<T extends FlagTable> = { [K in keyof T]: { type: T[K]['type']; short?: string } };
+type ParseOptions<T extends FlagTable> = { [K in keyof T]: { type: T[K]['type']; short?: string; multiple: T[K] extends { multiple: true } ? true : false } };
 type Parsed<T extends FlagTable> = ReturnType<typeof parseArgs<{ options: ParseOptions<T>; strict: true; allowPositionals: true; args: string[] }>>;
 
 /** The table's flags as parseArgs takes them. */
 function parseOptions<T extends FlagTable>(flags: T): ParseOptions<T> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const [name, spec] of Object.entries(flags)) options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple: boolean }> = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    options[name] = spec.short ? { type: spec.type, short: spec.short, multiple: spec.multiple === true } : { type: spec.type, multiple: spec.multiple === true };
+  }
   return options as ParseOptions<T>;
 }
 

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from '../server.js';
+import { normaliseOrigin, parseSubnet, tokenProblem } from '../access.js';
 import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
 import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, UsageError, type FlagTable } from './args.js';
@@ -39,7 +41,26 @@ const SERVE_FLAGS = {
   },
   'ws-host': { type: 'string', arg: 'H', help: ['address the WebSocket port binds (default: --host)'] },
   'ws-path': { type: 'string', arg: '/PATH', help: ['path to upgrade on and serve the page at (default /)'] },
-  verbose: { type: 'boolean', help: ['log connections and disconnects to stderr'] },
+  'ws-origin': {
+    type: 'string',
+    multiple: true,
+    arg: 'ORIGIN',
+    help: ['also let pages from ORIGIN (https://host[:port]) open', 'a WebSocket here; repeatable; * for any. Default:', "programs and this server's own page only"],
+  },
+  allow: {
+    type: 'string',
+    multiple: true,
+    arg: 'CIDR',
+    help: ['accept only peers in CIDR (10.0.0.0/8, ::1, ...) on', 'both ports; repeatable; default: any address'],
+  },
+  deny: { type: 'string', multiple: true, arg: 'CIDR', help: ['close peers in CIDR at accept; repeatable'] },
+  'token-file': {
+    type: 'string',
+    arg: 'FILE',
+    help: ['clients must present the token in FILE: a TCP', "client's first line; a WebSocket client ?token= or", 'Authorization: Bearer (or set ECHOCAST_TOKEN)'],
+  },
+  'allow-http': { type: 'boolean', help: ['relay a TCP client whose first line is an HTTP', 'request (default: refused, see "Security")'] },
+  verbose: { type: 'boolean', help: ['log connections, disconnects and refusals to stderr'] },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
 
@@ -80,10 +101,11 @@ function clusterFlags(redis: string | undefined, stream: string | undefined): { 
   return stream === undefined ? { redis } : { redis, stream };
 }
 
-function wsFlags(port: string | undefined, host: string | undefined, path: string | undefined): WebSocketOptions | undefined {
+function wsFlags(port: string | undefined, host: string | undefined, path: string | undefined, origins: string[] | undefined): WebSocketOptions | undefined {
   if (port === undefined) {
     if (host !== undefined) throw new UsageError('--ws-host needs --ws-port');
     if (path !== undefined) throw new UsageError('--ws-path needs --ws-port');
+    if (origins !== undefined) throw new UsageError('--ws-origin needs --ws-port');
     return undefined;
   }
   const ws: WebSocketOptions = { port: intFlag('ws-port', port, 0, 65535)! };
@@ -96,7 +118,46 @@ function wsFlags(port: string | undefined, host: string | undefined, path: strin
     if (problem !== null) throw new UsageError(`--ws-path ${problem}, got "${path}"`);
     ws.path = path;
   }
+  if (origins !== undefined) {
+    for (const origin of origins) {
+      if (normaliseOrigin(origin) === null)
+        throw new UsageError(`--ws-origin must be an origin such as https://example.com or https://example.com:8443 (no path), or *, got "${origin}"`);
+    }
+    ws.origins = origins;
+  }
   return ws;
+}
+
+function addressFlags(name: string, values: string[] | undefined): string[] | undefined {
+  for (const value of values ?? []) {
+    if (parseSubnet(value) === null) throw new UsageError(`--${name} must be an IPv4 or IPv6 address or CIDR block such as 10.0.0.0/8 or fd00::/8, got "${value}"`);
+  }
+  return values;
+}
+
+/**
+ * The token, from --token-file (its first line, surrounding whitespace trimmed) or
+ * ECHOCAST_TOKEN; never from a flag's value, which other users see in `ps`.
+ */
+function tokenFlag(file: string | undefined): { token: string } | undefined {
+  let token: string;
+  let from: string;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim();
+    } catch (err) {
+      throw new UsageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    from = `--token-file ${file}`;
+  } else if (process.env.ECHOCAST_TOKEN !== undefined && process.env.ECHOCAST_TOKEN !== '') {
+    token = process.env.ECHOCAST_TOKEN.trim();
+    from = 'ECHOCAST_TOKEN';
+  } else {
+    return undefined;
+  }
+  const problem = tokenProblem(token);
+  if (problem !== null) throw new UsageError(`${from}: the token ${problem}`);
+  return { token };
 }
 
 /** HOST:PORT as a URL writes it (an IPv6 address in brackets). */
@@ -150,11 +211,16 @@ export async function serve(argv: string[]): Promise<number> {
     allowHalfOpen: flags['allow-half-open'] ? true : undefined,
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
     cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
-    ws: wsFlags(flags['ws-port'], flags['ws-host'], flags['ws-path']),
+    ws: wsFlags(flags['ws-port'], flags['ws-host'], flags['ws-path'], flags['ws-origin']),
+    allow: addressFlags('allow', flags.allow),
+    deny: addressFlags('deny', flags.deny),
+    auth: tokenFlag(flags['token-file']),
+    refuseHttp: flags['allow-http'] ? false : undefined,
   });
   if (flags.verbose) {
     server.on('connection', (c) => process.stderr.write(`+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}\n`));
     server.on('disconnect', (d) => process.stderr.write(`- client ${d.id} (${d.reason})\n`));
+    server.on('refusal', (r) => process.stderr.write(`! refused ${r.transport} ${r.remoteAddress}:${r.remotePort} (${r.cause})${r.detail ? `: ${r.detail}` : ''}\n`));
   }
   server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
   server.on('cluster-down', (reason) => process.stderr.write(`echocast: cluster down (${reason}); buffering\n`));

@@ -21,6 +21,24 @@ export type AddonEvent =
   | { type: 'messages'; data: Buffer; start: number; index: Float64Array }
   | { type: 'frames'; clientId: number; data: Buffer; frames: number }
   | { type: 'disconnect'; id: number; reason: string }
+  /**
+   * docs/contract.md S15: a connection waits for the authorize hook; answer with
+   * authorizeAnswer(ticket, ok). WebSocket: path, query and headers ([name, value, ...] as
+   * received); TCP: its first frame.
+   */
+  | {
+      type: 'authorize';
+      ticket: number;
+      transport: 'tcp' | 'ws';
+      remoteAddress: string;
+      remotePort: number;
+      path?: string;
+      query?: string;
+      headers?: string[];
+      firstFrame?: Buffer;
+    }
+  /** A peer refused before admission, by cause (addon.refusalCauses). */
+  | { type: 'refusal'; cause: string; transport: 'tcp' | 'ws'; remoteAddress: string; remotePort: number; detail?: string }
   | { type: 'error'; error: Error };
 
 /**
@@ -37,13 +55,23 @@ export type AddonServerOptions = Pick<
   wsHost: string;
   wsPath: string;
   wsPage: string;
+  /** docs/contract.md S15: allowed foreign origins (normalised, or '*'). */
+  wsOrigins: string[];
+  /** Address lists: 18 bytes per entry, [family 4|6][prefix][16 address bytes, IPv4 in the first 4] (src/access.ts). */
+  allow: Buffer;
+  deny: Buffer;
+  /** The token ('' for none), how long a peer may wait to be decided, whether a hook decides, whether HTTP request lines are refused. */
+  authToken: string;
+  authTimeoutMs: number;
+  authorize: boolean;
+  refuseHttp: boolean;
 };
 
 /** A bound listener as the addon reports it. */
 export type AddonBoundAddress = ServerAddress;
 
 /** The addon's counters: EngineStats, with the disconnects keyed by the addon's own reason names (addon.reasons). */
-export type AddonStats = Omit<EngineStats, 'disconnects'> & { disconnects: Record<string, number> };
+export type AddonStats = Omit<EngineStats, 'disconnects' | 'refusals'> & { disconnects: Record<string, number>; refusals?: Record<string, number> };
 
 /** The addon's Server class (native/server_wrap.cc). */
 export interface AddonServer {
@@ -55,6 +83,8 @@ export interface AddonServer {
   setForward(on: boolean): void;
   /** Appends frames (wire form) to the hub; originClientId skips that client when echoToSender is off. */
   inject(frames: Buffer, originClientId: number): void;
+  /** docs/contract.md S15: the hook's answer for a waiting connection; an unknown or expired ticket is ignored. */
+  authorizeAnswer(ticket: number, ok: boolean, detail: string): void;
   /** Cuts one client with a reason. */
   disconnect(clientId: number, reason: string): void;
   stats(): AddonStats;

@@ -2,8 +2,9 @@ import { EchocastError, ErrorCodes, isErrorCode } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
 import type { AddonEvent, AddonServer, AddonServerOptions } from './addon.js';
 import { requireAddon } from './load-addon.js';
-import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
-import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
+import { subnetRecords } from '../access.js';
+import type { AuthorizeInfo, DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, RefusalCause, ServerAddress } from './types.js';
+import { DISCONNECT_REASONS, REFUSAL_CAUSES, emptyDisconnects, emptyRefusals } from './types.js';
 
 /**
  * The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them.
@@ -27,7 +28,24 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
     wsHost: ws === null ? host : ws.host,
     wsPath: ws === null ? '/' : ws.path,
     wsPage: ws === null ? '' : ws.page,
+    wsOrigins: ws === null ? [] : ws.origins,
+    allow: subnetRecords(options.access.allow),
+    deny: subnetRecords(options.access.deny),
+    authToken: options.auth.token ?? '',
+    authTimeoutMs: options.auth.timeoutMs,
+    authorize: options.authorize !== null,
+    refuseHttp: options.refuseHttp,
   };
+}
+
+/** Request headers as received ([name, value, ...]) into AuthorizeInfo's record: names lower-cased, repeats joined with ', '. */
+function headerRecord(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    out[name] = name in out ? `${out[name]}, ${flat[i + 1]!}` : flat[i + 1]!;
+  }
+  return out;
 }
 
 /**
@@ -99,6 +117,8 @@ export class NativeEngine implements Engine {
     const raw = this.server.stats();
     const disconnects = emptyDisconnects();
     for (const reason of DISCONNECT_REASONS) disconnects[reason] = raw.disconnects[reason] ?? 0;
+    const refusals = emptyRefusals();
+    for (const cause of REFUSAL_CAUSES) refusals[cause] = raw.refusals?.[cause] ?? 0;
     return {
       clients: raw.clients,
       framesIn: raw.framesIn,
@@ -108,6 +128,7 @@ export class NativeEngine implements Engine {
       readPauses: raw.readPauses,
       readPausedMs: raw.readPausedMs,
       disconnects,
+      refusals,
     };
   }
 
@@ -132,6 +153,32 @@ export class NativeEngine implements Engine {
         }
         case 'frames':
           this.forward?.(event.data, event.frames, event.clientId);
+          break;
+        case 'authorize': {
+          // docs/contract.md S15: the connection waits in native code, reading nothing more, until
+          // the answer (or its deadline, native-side); answering an expired ticket is a no-op.
+          const { ticket, transport, remoteAddress, remotePort } = event;
+          const info: AuthorizeInfo = { transport, remoteAddress, remotePort };
+          if (transport === 'ws') {
+            info.path = event.path ?? '/';
+            info.query = event.query ?? '';
+            info.headers = headerRecord(event.headers ?? []);
+          } else {
+            info.firstFrame = event.firstFrame ?? Buffer.alloc(0);
+          }
+          void this.events.authorize(info).then(({ ok, detail }) => {
+            if (this.closing === null) this.server.authorizeAnswer(ticket, ok, detail ?? '');
+          });
+          break;
+        }
+        case 'refusal':
+          this.events.refusal({
+            cause: event.cause as RefusalCause,
+            transport: event.transport,
+            remoteAddress: event.remoteAddress,
+            remotePort: event.remotePort,
+            ...(event.detail ? { detail: event.detail } : {}),
+          });
           break;
         case 'connection':
           this.events.connection({ id: event.id, remoteAddress: event.remoteAddress, remotePort: event.remotePort });

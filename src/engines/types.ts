@@ -16,6 +16,42 @@ export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
   'protocol-error',
 ];
 
+/**
+ * Why a peer was refused before it was admitted (docs/contract.md S15): its address (allow /
+ * deny), a WebSocket Origin, a missing or wrong token, the application's authorize hook, an
+ * HTTP request sent to the TCP port, or the bounds on handshakes (too many waiting, or one that
+ * did not finish in time).
+ */
+export type RefusalCause = 'address' | 'origin' | 'token' | 'hook' | 'http' | 'handshake-limit';
+
+/** Every refusal cause, in a stable order (stats list them all, zeros included). */
+export const REFUSAL_CAUSES: readonly RefusalCause[] = ['address', 'origin', 'token', 'hook', 'http', 'handshake-limit'];
+
+/** A peer that was refused (docs/contract.md S15). */
+export interface RefusalInfo {
+  cause: RefusalCause;
+  transport: 'tcp' | 'ws';
+  remoteAddress: string;
+  remotePort: number;
+  /** More about it when there is more to say (for example the hook's error). */
+  detail?: string;
+}
+
+/** What an `authorize` hook is told about a peer (docs/contract.md S15). */
+export interface AuthorizeInfo {
+  transport: 'tcp' | 'ws';
+  remoteAddress: string;
+  remotePort: number;
+  /** WebSocket: the request's path, without its query. */
+  path?: string;
+  /** WebSocket: the raw query string without its `?` ('' when none). */
+  query?: string;
+  /** WebSocket: the request's headers, names lower-cased, repeated ones joined with ', '. */
+  headers?: Record<string, string>;
+  /** TCP: the client's first frame (its payload), which is never broadcast. */
+  firstFrame?: Buffer;
+}
+
 /** A client that was admitted. */
 export interface ConnectionInfo {
   id: number;
@@ -63,6 +99,8 @@ export interface EngineStats {
   readPausedMs: number;
   /** Disconnects so far, by reason. */
   disconnects: Record<DisconnectReason, number>;
+  /** Peers refused before admission, by cause (docs/contract.md S15). */
+  refusals: Record<RefusalCause, number>;
 }
 
 /** What an engine reports to the EchoServer that owns it. */
@@ -70,6 +108,14 @@ export interface EngineEvents {
   connection(info: ConnectionInfo): void;
   message(info: MessageInfo): void;
   disconnect(info: DisconnectInfo): void;
+  /** A peer was refused before admission (docs/contract.md S15). */
+  refusal(info: RefusalInfo): void;
+  /**
+   * Asks the application's authorize hook (only called when the options have one): resolves
+   * true to admit, false to refuse (a throw or a rejection of the hook resolves false, and
+   * the refusal's detail says why).
+   */
+  authorize(info: AuthorizeInfo): Promise<{ ok: boolean; detail?: string }>;
   error(err: EchocastError): void;
 }
 
@@ -112,6 +158,13 @@ export type ForwardFn = (segment: Buffer, frames: number, clientId: number) => v
 
 /** Builds an engine from resolved options and the event sink. */
 export type EngineFactory = (options: ResolvedServerOptions, events: EngineEvents) => Engine;
+
+/** A zeroed refusal table. */
+export function emptyRefusals(): Record<RefusalCause, number> {
+  const table = {} as Record<RefusalCause, number>;
+  for (const cause of REFUSAL_CAUSES) table[cause] = 0;
+  return table;
+}
 
 /** A zeroed disconnect table. */
 export function emptyDisconnects(): Record<DisconnectReason, number> {

@@ -21,11 +21,12 @@ function refused(options: unknown, message: RegExp): void {
 describe('options: ws', () => {
   it('is null without ws, and resolved with its defaults and the page with it', () => {
     assert.equal(resolveServerOptions({}).ws, null);
-    assert.deepEqual(resolveServerOptions({ host: '::1', ws: { port: 8080 } }).ws, { port: 8080, host: '::1', path: '/', page: PAGE_HTML });
+    assert.deepEqual(resolveServerOptions({ host: '::1', ws: { port: 8080 } }).ws, { port: 8080, host: '::1', path: '/', origins: [], page: PAGE_HTML });
     assert.deepEqual(resolveServerOptions({ ws: { port: 0, host: '0.0.0.0', path: '/chat/room-1' } }).ws, {
       port: 0,
       host: '0.0.0.0',
       path: '/chat/room-1',
+      origins: [],
       page: PAGE_HTML,
     });
   });

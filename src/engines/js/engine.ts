@@ -13,7 +13,7 @@ import { fromSystemError } from '../../errors.js';
 import { forEachPayload, messageToFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
-import { emptyDisconnects } from '../types.js';
+import { emptyDisconnects, emptyRefusals } from '../types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 import { Batch, History, type Traffic } from './batch.js';
 import { JsClient, Roster } from './client.js';
@@ -46,6 +46,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
   /** Frames and bytes in and out, as stats() reports them. */
   private readonly traffic: Traffic = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
   private readonly disconnects = emptyDisconnects();
+  private readonly refusals = emptyRefusals();
   private readonly flow: FlowControl;
   private readonly batch: Batch;
   private readonly history: History;
@@ -121,6 +122,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
       readPauses: this.flow.readPauses(),
       readPausedMs: this.flow.readPausedMs(),
       disconnects: { ...this.disconnects },
+      refusals: { ...this.refusals },
     };
   }
 
