@@ -158,6 +158,8 @@ void LoadGen::thread_main(void* arg) { static_cast<LoadGen*>(arg)->run(); }
 LoadGenMark LoadGen::snapshot() const {
   LoadGenMark m;
   m.bytes = bytes_;
+  for (std::uint32_t t = 0; t < options_.throttled_clients; ++t)
+    m.throttled_bytes += clients_[options_.publishers + t].bytes;
   m.cpu_micros = ec_thread_cpu_micros();
   std::uint64_t written = frames_written();
   m.frames_sent =

@@ -89,9 +89,10 @@ std::string validate_options(const LoadGenOptions& o);
 
 // A snapshot for the bench's measured window.
 struct LoadGenMark {
-  std::uint64_t bytes = 0;        // Received by all clients so far.
-  std::uint64_t cpu_micros = 0;   // The I/O thread's CPU time so far.
-  std::uint64_t frames_sent = 0;  // Written by the publishers since the baseline.
+  std::uint64_t bytes = 0;            // Received by all clients so far.
+  std::uint64_t cpu_micros = 0;       // The I/O thread's CPU time so far.
+  std::uint64_t frames_sent = 0;      // Written by the publishers since the baseline.
+  std::uint64_t throttled_bytes = 0;  // Received by the throttled clients so far.
 };
 
 struct LoadGenResult {

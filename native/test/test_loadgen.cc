@@ -506,11 +506,13 @@ TEST(loadgen_full_run_websocket_as_fast_as_delivered_loses_nothing) {
 
 // A throttled WebSocket reader (bench --ws --throttled) reads at its rate, not
 // at full speed: the throttled reads and the WebSocket hook share read_client,
-// and the credit must be spent before the hook decodes. In a 1 s window at
-// 6000 frames/s of 48 B to 20 clients, a reader throttled to 10 KB/s reads at
-// most its 4 KiB burst and 10 KB, so about one client's share (288 KB) is
-// missing from the window's bytes; the drain then reads it at full speed, so
-// nothing is lost and nobody is cut.
+// and the credit must be spent before the hook decodes. Whatever the machine's
+// pace, in a window of T seconds it reads at most its 4 KiB burst, 10 KB per
+// second and one read's overshoot (4 KiB); at 6000 frames/s of 48 B the others
+// get up to 288 KB/s each. The drain then reads it at full speed, so nothing is
+// lost and nobody is cut. (An upper bound only: a loaded machine, Wine
+// included, can only make it read less. Comparing its window with the
+// publishers' was not: readers that lag catch up inside the window.)
 TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   TestServer server(true, 64u * 1024u * 1024u, true);
   CHECK(server.ok());
@@ -525,14 +527,14 @@ TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   CHECK(run.prepared());
   g.begin();
   sleep_ms(200);
+  const std::uint64_t t0 = ec_now_ms();
   bench::LoadGenMark before = g.mark();
   sleep_ms(1000);
   bench::LoadGenMark after = g.mark();
-  const std::uint64_t full = (after.frames_sent - before.frames_sent) * o.size * o.clients;
-  const std::uint64_t share = full / o.clients;
-  CHECK(after.frames_sent - before.frames_sent > 3000);
-  CHECK(after.bytes - before.bytes + share / 2 <
-        full);  // The throttled reader's share is mostly missing.
+  const std::uint64_t window_ms = ec_now_ms() - t0;
+  CHECK(after.frames_sent > before.frames_sent);
+  const std::uint64_t read = after.throttled_bytes - before.throttled_bytes;
+  CHECK(read <= 4096 + 10000 * window_ms / 1000 + 10 + 4096);
   LoadGenResult r;
   CHECK(run.finished(&r));
   CHECK_EQ(r.lost, 0u);
