@@ -1,3 +1,4 @@
+import { redactUrl } from '../cluster/url.js';
 import { createServer } from '../server.js';
 import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
@@ -76,7 +77,7 @@ function clusterFlags(redis: string | undefined, stream: string | undefined): { 
     if (stream !== undefined) throw new UsageError('--cluster-stream needs --cluster-redis');
     return undefined;
   }
-  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redis}"`);
+  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redactUrl(redis)}"`);
   return stream === undefined ? { redis } : { redis, stream };
 }
 
