@@ -2,6 +2,7 @@ import { EchocastError, ErrorCodes, isErrorCode } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
 import type { AddonEvent, AddonServer, AddonServerOptions } from './addon.js';
 import { requireAddon } from './load-addon.js';
+import { pageSecurityHeaderLines } from '../ws/page.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from './types.js';
 import { DISCONNECT_REASONS, emptyDisconnects } from './types.js';
 
@@ -27,6 +28,7 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
     wsHost: ws === null ? host : ws.host,
     wsPath: ws === null ? '/' : ws.path,
     wsPage: ws === null ? '' : ws.page,
+    wsPageHeaders: ws === null ? '' : pageSecurityHeaderLines(ws.page),
   };
 }
 
