@@ -69,10 +69,8 @@ export const PAGE_HTML = `<!doctype html>
   var MAX_ITEMS = 2000; // lines the list keeps: the oldest leave first
   var $ = function (id) { return document.getElementById(id); };
   var state = $('state'), list = $('messages'), input = $('input'), send = $('send');
-  // The same address and path as this page, with the page's token if its URL has one.
-  var token = new URLSearchParams(location.search).get('token');
-  var target = location.protocol.replace(/^http/, 'ws') + '//' + location.host + location.pathname +
-    (token === null ? '' : '?token=' + encodeURIComponent(token));
+  var token = new URLSearchParams(location.search).get('token'); // passed on: the same address and path, and it
+  var target = location.protocol.replace(/^http/, 'ws') + '//' + location.host + location.pathname + (token === null ? '' : '?token=' + encodeURIComponent(token));
   var socket = null, attempt = 0, wasOpen = false, sent = [], openedAt = 0, historyOpen = false;
   function two(n) { return (n < 10 ? '0' : '') + n; }
   function clock(d) { return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds()); }
@@ -83,17 +81,11 @@ export const PAGE_HTML = `<!doctype html>
     if (parent) parent.appendChild(el);
     return el;
   }
-  // Whether the list was scrolled to its end when this frame's first line came (null: none came
-  // yet): the list then follows to its new end once per frame, not once per line (a burst of
-  // lines would otherwise lay the page out once per line).
-  var follow = null;
+  var follow = null; // at the list's end when this frame's first line came: follow it once per frame, not per line
   function append(item) {
     if (follow === null) {
       follow = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-      requestAnimationFrame(function () {
-        if (follow) list.scrollTop = list.scrollHeight;
-        follow = null;
-      });
+      requestAnimationFrame(function () { if (follow) list.scrollTop = list.scrollHeight; follow = null; });
     }
     list.appendChild(item);
     while (list.childElementCount > MAX_ITEMS) list.removeChild(list.firstElementChild);
