@@ -29,7 +29,8 @@ ws::HandshakeConfig test_config() {
   ws::HandshakeConfig c;
   c.path = "/ws";
   c.page = "<!doctype html><p>echocast</p>";
-  c.page_headers = "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'\r\n";
+  c.page_headers =
+      "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'\r\n";
   return c;
 }
 
