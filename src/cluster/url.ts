@@ -1,7 +1,8 @@
 /**
  * How a Redis URL is shown to people (errors, warnings, the CLI): without its
  * password (docs/cluster.md, "Trust"). `redis://user:secret@host` reads
- * `redis://user:***@host`; a `password=` query parameter is masked the same way.
+ * `redis://user:***@host`; a `password=` or `token=` query parameter is masked the same
+ * way (so the function serves a ws:// URL carrying a token too).
  * Text only: it works on malformed URLs too, which is when an error shows one.
  * See docs/architecture.md for where the cluster's files sit.
  */
@@ -16,6 +17,6 @@ export function redactUrl(url: string): string {
     const userinfo = colon === -1 || colon > at ? authority.slice(0, at) : `${authority.slice(0, colon)}:***`;
     return `${scheme}${userinfo}${authority.slice(at)}`;
   });
-  shown = shown.replace(/([?&;]password=)[^&#;]*/gi, '$1***');
+  shown = shown.replace(/([?&;](?:password|token)=)[^&#;]*/gi, '$1***');
   return shown;
 }
