@@ -41,6 +41,7 @@ void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine
   read_string(o, "wsHost", &out->ws_host, Field::Optional);
   read_string(o, "wsPath", &out->ws_path, Field::Optional);
   read_string(o, "wsPage", &out->ws_page, Field::Optional);
+  read_string(o, "wsPageHeaders", &out->ws_page_headers, Field::Optional);
 }
 
 // A run of message events (QueuedEvent::Messages) for JS: its payloads are

@@ -1,4 +1,5 @@
 import { EchocastError, ErrorCodes } from './errors.js';
+import { redactUrl } from './cluster/url.js';
 import { PAGE_HTML } from './ws/page.js';
 import { normaliseOrigin, parseSubnets, tokenProblem, type Subnet } from './access.js';
 import type { AuthorizeInfo } from './engines/types.js';
@@ -329,7 +330,9 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (options.cluster !== undefined) {
     const c = options.cluster;
     if (c === null || typeof c !== 'object' || typeof c.redis !== 'string' || !/^rediss?:\/\//.test(c.redis)) {
-      throw invalid('cluster.redis', 'a redis:// or rediss:// URL', c?.redis);
+      // Shown without its password (docs/cluster.md, "Trust").
+      const shown: unknown = typeof c?.redis === 'string' ? redactUrl(c.redis) : c?.redis;
+      throw invalid('cluster.redis', 'a redis:// or rediss:// URL', shown);
     }
     if (c.stream !== undefined && (typeof c.stream !== 'string' || c.stream.length === 0)) {
       throw invalid('cluster.stream', 'a non-empty string', c.stream);

@@ -219,9 +219,18 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     const { RedisStreamLink } = await import('./cluster/redis-stream.js');
     const impl = this.impl;
     // What the link reads once close() began enters no hub, whatever the engine (docs/contract.md S14).
-    const link = new RedisStreamLink({ ...cluster, replay: this.options.replay, originMatters: !this.options.echoToSender }, (bytes, frames, origin) => {
-      if (this._status === 'starting' || this._status === 'listening') impl.inject(bytes, frames, origin);
-    });
+    const link = new RedisStreamLink(
+      {
+        ...cluster,
+        replay: this.options.replay,
+        originMatters: !this.options.echoToSender,
+        framing: this.options.framing,
+        maxFrameBytes: this.options.maxFrameBytes,
+      },
+      (bytes, frames, origin) => {
+        if (this._status === 'starting' || this._status === 'listening') impl.inject(bytes, frames, origin);
+      },
+    );
     link.on('cluster-down', (reason) => this.emit('cluster-down', reason));
     link.on('cluster-up', () => this.emit('cluster-up'));
     impl.setForward((segment, frames, clientId) => {

@@ -42,6 +42,9 @@ struct EngineOptions {
   std::string ws_host = "127.0.0.1";
   std::string ws_path = "/";
   std::string ws_page;
+  // Header lines (each ending in CRLF) sent with the page, beside its type
+  // and length: its Content-Security-Policy and the like (src/ws/page.ts).
+  std::string ws_page_headers;
   bool has_ws() const { return ws_port >= 0; }
 };
 

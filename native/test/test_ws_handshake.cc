@@ -29,6 +29,8 @@ ws::HandshakeConfig test_config() {
   ws::HandshakeConfig c;
   c.path = "/ws";
   c.page = "<!doctype html><p>echocast</p>";
+  c.page_headers =
+      "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'\r\n";
   return c;
 }
 
@@ -268,6 +270,8 @@ TEST(ws_handshake_page_get_and_head) {
   const std::string page = "<!doctype html><p>echocast</p>";
   std::string want_head =
       "HTTP/1.1 200 OK\r\n"
+      "X-Content-Type-Options: nosniff\r\n"
+      "Content-Security-Policy: default-src 'none'\r\n"
       "Content-Type: text/html; charset=utf-8\r\n"
       "Content-Length: " +
       std::to_string(page.size()) +

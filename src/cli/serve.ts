@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { redactUrl } from '../cluster/url.js';
 import { createServer } from '../server.js';
 import { normaliseOrigin, parseSubnet, tokenProblem } from '../access.js';
 import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
@@ -97,7 +98,7 @@ function clusterFlags(redis: string | undefined, stream: string | undefined): { 
     if (stream !== undefined) throw new UsageError('--cluster-stream needs --cluster-redis');
     return undefined;
   }
-  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redis}"`);
+  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redactUrl(redis)}"`);
   return stream === undefined ? { redis } : { redis, stream };
 }
 

@@ -12,13 +12,21 @@
  * acknowledge; an entry Redis applied but whose reply was lost is then in the
  * stream twice, and readers skip the second copy by (node, sequence). That is
  * what makes "nothing lost, nothing twice" hold across CLIENT KILL.
+ *
+ * Every entry read is checked first (entries.ts): one that is not a run of
+ * complete frames of the server's framing, or whose fields are out of bounds,
+ * is skipped, counted in stats().cluster.rejectedEntries and reported as a
+ * process warning, at most once per REJECT_WARN_MS. URLs are shown redacted
+ * (url.ts).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EchocastError, ErrorCodes } from '../errors.js';
 import { keepable } from '../framing.js';
+import { checkEntry, compareIds, SequenceLog, type EntryLimits, type RawEntry, type StreamEntry } from './entries.js';
 import type { ClusterDeliver, ClusterLink, ClusterLinkEvents, ClusterLinkOptions, ClusterStats } from './types.js';
+import { redactUrl } from './url.js';
 
 /** How long start() waits for Redis before it rejects. */
 const START_TIMEOUT_MS = 3000;
@@ -35,6 +43,8 @@ const APPEND_BATCH_BYTES = 4 * 1024 * 1024;
 const DELIVER_BATCH_BYTES = 1024 * 1024;
 /** Pause before appending or reading again after Redis answered with an error (not a lost connection). */
 const APPEND_ERROR_BACKOFF_MS = 500;
+/** At most one warning about rejected entries per this long (a flood of bad entries is one line per period). */
+const REJECT_WARN_MS = 10_000;
 
 /** One forwarded segment waiting for Redis to acknowledge its XADD. */
 interface PendingEntry {
@@ -44,50 +54,17 @@ interface PendingEntry {
   bytes: Buffer;
 }
 
-/** One stream entry, parsed. */
-interface StreamEntry {
-  id: string;
-  node: string;
-  seq: number;
-  clientId: number;
-  frames: number;
-  bytes: Buffer;
-}
-
-type RawEntry = [id: Buffer, fields: Buffer[]];
-
 /** Reconnects quickly at first, then every second, until close() says stop. */
 function retryStrategy(this: void, times: number): number {
   return Math.min(50 * times, 1000);
 }
 
-function parseEntry(raw: RawEntry): StreamEntry | null {
-  const [id, fields] = raw;
-  const entry: StreamEntry = { id: id.toString('latin1'), node: '', seq: 0, clientId: 0, frames: 0, bytes: Buffer.alloc(0) };
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const key = fields[i]!.toString('latin1');
-    const value = fields[i + 1]!;
-    switch (key) {
-      case 'n':
-        entry.node = value.toString('latin1');
-        break;
-      case 's':
-        entry.seq = Number(value.toString('latin1'));
-        break;
-      case 'c':
-        entry.clientId = Number(value.toString('latin1'));
-        break;
-      case 'f':
-        entry.frames = Number(value.toString('latin1'));
-        break;
-      case 'd':
-        entry.bytes = value;
-        break;
-    }
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
-  // Entries that are not echocast's (someone else wrote to the key) are skipped.
-  if (entry.node === '' || !(entry.seq > 0) || !(entry.frames > 0) || entry.bytes.length === 0) return null;
-  return entry;
 }
 
 /** The entries of the one stream in an XREAD reply (RESP2 shape: [[key, entries]]), or none. */
@@ -121,8 +98,18 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
 
   /** Where reading continues: the id of the last entry read ('0-0' = from the stream's start). */
   private lastId = '0-0';
-  /** Highest sequence number seen per node, to skip the second copy of a re-appended entry. */
-  private readonly seen = new Map<string, number>();
+  /** Sequence numbers accepted per node, to skip the second copy of a re-appended entry. */
+  private readonly sequences = new SequenceLog();
+  /**
+   * The stream's last id when this node started: entries up to it were preloaded or are older.
+   * Met again only after a reset, they are skipped as before, when their node's number is not new.
+   */
+  private startId = '0-0';
+  private readonly limits: EntryLimits;
+  /** The URL as shown in messages: without its password. */
+  private readonly shownUrl: string;
+  /** The password as it may appear in a message of ioredis's (raw and decoded), masked by scrub(). */
+  private readonly secrets: string[] = [];
   /** Set when the reader lost its connection: check the position before reading again. */
   private readerNeedsCheck = false;
   private readerReady = false;
@@ -138,13 +125,19 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
   private refusedFrames = 0;
   private resets = 0;
   private duplicates = 0;
-  private missed = 0;
+  private rejected = 0;
+  /** Rejections not yet reported, and when the last report was made. */
+  private rejectedUnreported = 0;
+  private lastRejectWarning = -Infinity;
 
   constructor(
     private readonly options: ClusterLinkOptions,
     private readonly deliver: ClusterDeliver,
   ) {
     super();
+    this.shownUrl = redactUrl(options.redis);
+    // No node appends more than its outage buffer in one entry (append() refuses it).
+    this.limits = { framing: options.framing, maxFrameBytes: options.maxFrameBytes, maxEntryBytes: options.bufferBytes };
     const common = {
       lazyConnect: true,
       // ioredis's own offline queue is unbounded: this link keeps its own, bounded one.
@@ -157,6 +150,17 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       // RESP2 keeps the XREAD reply shape plain ([[key, entries]]) whatever the server.
       protocol: 2 as const,
     };
+    let url: URL;
+    try {
+      url = new URL(options.redis);
+    } catch {
+      // ioredis would say why with the whole URL, password included.
+      throw new EchocastError(`option "cluster.redis" must be a redis:// or rediss:// URL, got ${JSON.stringify(this.shownUrl)}`, ErrorCodes.INVALID_OPTION);
+    }
+    // Whatever an error message says, it does not say the password.
+    for (const secret of [url.password, safeDecode(url.password), url.searchParams.get('password') ?? '']) {
+      if (secret.length >= 3 && !this.secrets.includes(secret)) this.secrets.push(secret);
+    }
     this.writer = new Redis(options.redis, { ...common, connectionName: `echocast:${this.nodeId}:writer` });
     this.reader = new Redis(options.redis, { ...common, connectionName: `echocast:${this.nodeId}:reader` });
     for (const [role, conn] of [
@@ -164,7 +168,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       ['reader', this.reader],
     ] as const) {
       conn.on('error', (err: Error) => {
-        this.lastError[role] = err.message;
+        this.lastError[role] = this.scrub(err.message);
       });
       conn.on('close', () => this.onConnectionLost(role));
       conn.on('ready', () => {
@@ -183,7 +187,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
             const why = this.lastError.writer || this.lastError.reader || 'no answer';
-            reject(new EchocastError(`cannot reach the cluster's Redis at ${this.options.redis} within ${START_TIMEOUT_MS} ms: ${why}`, ErrorCodes.CLUSTER_UNAVAILABLE));
+            reject(new EchocastError(`cannot reach the cluster's Redis at ${this.shownUrl} within ${START_TIMEOUT_MS} ms: ${why}`, ErrorCodes.CLUSTER_UNAVAILABLE));
           }, START_TIMEOUT_MS);
         }),
       ]);
@@ -191,7 +195,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     } catch (err) {
       await this.close();
       if (err instanceof EchocastError) throw err;
-      throw new EchocastError(`cannot join the cluster at ${this.options.redis}: ${(err as Error).message}`, ErrorCodes.CLUSTER_UNAVAILABLE, {
+      throw new EchocastError(`cannot join the cluster at ${this.shownUrl}: ${this.scrub((err as Error).message)}`, ErrorCodes.CLUSTER_UNAVAILABLE, {
         cause: err,
       });
     } finally {
@@ -229,7 +233,8 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       lastId: this.lastId,
       resets: this.resets,
       duplicatesSkipped: this.duplicates,
-      missedEntries: this.missed,
+      missedEntries: this.sequences.missed,
+      rejectedEntries: this.rejected,
     };
   }
 
@@ -288,7 +293,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
    */
   private async preload(): Promise<void> {
     const key = this.options.stream;
-    const newest: StreamEntry[] = [];
+    const read: StreamEntry[] = []; // newest first
     let frames = 0;
     let end = '+';
     let first = true;
@@ -296,24 +301,25 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     while (first || frames < this.options.replay) {
       const want = first && this.options.replay === 0 ? 1 : Math.min(READ_COUNT, Math.max(1, this.options.replay - frames));
       const page = (await this.reader.xrevrangeBuffer(key, end, '-', 'COUNT', want)) as unknown as RawEntry[];
-      if (first && page.length > 0) this.lastId = page[0]![0].toString('latin1');
+      if (first && page.length > 0) this.lastId = this.startId = page[0]![0].toString('latin1');
       first = false;
       if (page.length === 0) break;
       for (const raw of page) {
-        const entry = parseEntry(raw);
+        const entry = this.check(raw);
         if (!entry) continue;
-        if (this.options.replay > 0 && frames < this.options.replay) {
-          newest.push(entry);
-          frames += entry.frames;
-        }
-        const seen = this.seen.get(entry.node) ?? 0;
-        if (entry.seq > seen) this.seen.set(entry.node, entry.seq);
+        read.push(entry);
+        frames += entry.frames;
       }
       if (page.length < want) break;
       end = `(${page[page.length - 1]![0].toString('latin1')}`;
     }
-    newest.reverse();
-    this.deliverEntries(newest);
+    // Oldest first, as every node delivered them: the second copy of an entry is skipped.
+    read.reverse();
+    const kept = read.filter((entry) => this.sequences.accept(entry.node, entry.seq) === 'new');
+    // The newest entries holding at least `replay` frames.
+    let from = kept.length;
+    for (let held = 0; from > 0 && held < this.options.replay;) held += kept[--from]!.frames;
+    this.deliverEntries(kept.slice(from));
   }
 
   /** Reads the stream from lastId until close(), resuming after every lost connection. */
@@ -347,16 +353,15 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
         this.read += raws.length;
         const fresh: StreamEntry[] = [];
         for (const raw of raws) {
-          const entry = parseEntry(raw);
+          const entry = this.check(raw);
           if (!entry) continue;
-          const seen = this.seen.get(entry.node) ?? 0;
-          if (entry.seq <= seen) {
+          // After a reset: what was in the stream at start was preloaded or predates this node.
+          const old = compareIds(entry.id, this.startId) <= 0 && entry.seq <= this.sequences.highest(entry.node);
+          // A gap in a node's sequence counts as entries this node never read (trimmed, or lost in a restart).
+          if (old || this.sequences.accept(entry.node, entry.seq) === 'duplicate') {
             this.duplicates++;
             continue;
           }
-          // A gap in a node's sequence means entries this node never read (trimmed, or lost in a restart).
-          if (seen > 0 && entry.seq > seen + 1) this.missed += entry.seq - seen - 1;
-          this.seen.set(entry.node, entry.seq);
           fresh.push(entry);
         }
         this.deliverEntries(fresh);
@@ -364,9 +369,9 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
         if (this.closing) return;
         if (this.reader.status === 'ready') {
           // Redis answered with an error (e.g. the key holds another type): an outage too; retry after a pause.
-          this.lastError.reader = (err as Error).message;
+          this.lastError.reader = this.scrub((err as Error).message);
           this.readerReady = false;
-          this.markDown(`reading the stream failed: ${(err as Error).message}`);
+          this.markDown(`reading the stream failed: ${this.lastError.reader}`);
           await new Promise((r) => setTimeout(r, APPEND_ERROR_BACKOFF_MS));
         }
         // Otherwise the connection was lost: onConnectionLost marked it, and the loop waits for 'ready'.
@@ -386,6 +391,33 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     if (here.length > 0) return;
     this.resets++;
     this.lastId = '0-0';
+  }
+
+  /** A message with the URL's password, wherever it appears, replaced by `***`. */
+  private scrub(message: string): string {
+    let out = message;
+    for (const secret of this.secrets) out = out.split(secret).join('***');
+    return out;
+  }
+
+  /** The entry if it passes every check (entries.ts); otherwise counts it, reports it (rate-limited) and returns null. */
+  private check(raw: RawEntry): StreamEntry | null {
+    const verdict = Array.isArray(raw) && Buffer.isBuffer(raw[0]) ? checkEntry(raw, this.limits) : 'not a stream entry';
+    if (typeof verdict !== 'string') return verdict;
+    this.rejected++;
+    this.rejectedUnreported++;
+    const now = Date.now();
+    if (now - this.lastRejectWarning >= REJECT_WARN_MS) {
+      const id = Array.isArray(raw) && Buffer.isBuffer(raw[0]) ? raw[0].toString('latin1').slice(0, 64) : '?';
+      const more = this.rejectedUnreported > 1 ? ` (${this.rejectedUnreported} rejected since the last report, ${this.rejected} in all)` : '';
+      process.emitWarning(`cluster stream ${JSON.stringify(this.options.stream)}: entry ${id} skipped: ${verdict}${more}`, {
+        type: 'EchocastWarning',
+        code: 'ECHOCAST_CLUSTER_BAD_ENTRY',
+      });
+      this.lastRejectWarning = now;
+      this.rejectedUnreported = 0;
+    }
+    return null;
   }
 
   /** Hands entries to the hub, joining consecutive ones when the origin allows it. */
@@ -450,7 +482,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       results = await pipeline.exec();
     } catch (err) {
       results = null;
-      this.lastError.writer ||= (err as Error).message;
+      this.lastError.writer ||= this.scrub((err as Error).message);
     }
     this.inFlight = 0;
     // Acknowledged entries leave the buffer; the first failure and everything after it stay, in order.
@@ -485,8 +517,8 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     }
     if (failure.name === 'ReplyError') {
       // Redis refused the XADD itself (e.g. the key holds another type): an outage too; retry after a pause.
-      this.lastError.writer = failure.message;
-      this.markDown(`appending to the stream failed: ${failure.message}`);
+      this.lastError.writer = this.scrub(failure.message);
+      this.markDown(`appending to the stream failed: ${this.lastError.writer}`);
     }
     // Otherwise the connection is going or gone: its 'close' marks the link down, and
     // onWriterReady flushes again. The timer covers a connection that stays 'ready'.
@@ -515,7 +547,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     }
     if (this.status === 'connecting') return; // start() reports failures itself
     const why = this.lastError[role];
-    this.markDown(`lost the ${role} connection to ${this.options.redis}${why ? `: ${why}` : ''}`);
+    this.markDown(`lost the ${role} connection to ${this.shownUrl}${why ? `: ${why}` : ''}`);
   }
 
   private onWriterReady(): void {

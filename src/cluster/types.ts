@@ -3,6 +3,7 @@
  * the shared log (a Redis Stream); the server's engine forwards its clients'
  * frames to the link and is fed, in stream order, by what the link reads back.
  */
+import type { Framing } from '../options.js';
 
 /** Options of a cluster link, validated in options.ts. */
 export interface ClusterLinkOptions {
@@ -22,6 +23,10 @@ export interface ClusterLinkOptions {
    * deliver() call, which saves boundary crossings into a native hub. Default true.
    */
   originMatters?: boolean;
+  /** The server's framing: every entry read must be complete frames of it (docs/cluster.md, "Trust"). */
+  framing: Framing;
+  /** The server's maxFrameBytes: every frame of an entry read must be within it. */
+  maxFrameBytes: number;
 }
 
 /** Receives frames read back from the stream, in stream order; originClientId is the local sender or 0. */
@@ -58,6 +63,14 @@ export interface ClusterStats {
    * node keeps up within the stream's retention.
    */
   missedEntries: number;
+  /**
+   * Entries skipped because they failed a check (docs/cluster.md, "Trust"): a field
+   * missing or out of bounds, `d` not exactly `f` complete frames of the server's
+   * framing, a frame over maxFrameBytes, or `d` over bufferBytes. Each is also
+   * reported as a process warning (code ECHOCAST_CLUSTER_BAD_ENTRY), at most one
+   * warning per 10 seconds.
+   */
+  rejectedEntries: number;
 }
 
 /** What a link emits. */

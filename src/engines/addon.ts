@@ -65,6 +65,8 @@ export type AddonServerOptions = Pick<
   authTimeoutMs: number;
   authorize: boolean;
   refuseHttp: boolean;
+  /** Header lines (each ending in CRLF) the page is served with, beside its type and length: src/ws/page.ts computes them. */
+  wsPageHeaders: string;
 };
 
 /** A bound listener as the addon reports it. */

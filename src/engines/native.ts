@@ -5,6 +5,7 @@ import { requireAddon } from './load-addon.js';
 import { subnetRecords } from '../access.js';
 import type { AuthorizeInfo, DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, RefusalCause, ServerAddress } from './types.js';
 import { DISCONNECT_REASONS, REFUSAL_CAUSES, emptyDisconnects, emptyRefusals } from './types.js';
+import { pageSecurityHeaderLines } from '../ws/page.js';
 
 /**
  * The addon's options struct: the resolved options, every field present, as native/server_wrap.cc reads them.
@@ -35,6 +36,7 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
     authTimeoutMs: options.auth.timeoutMs,
     authorize: options.authorize !== null,
     refuseHttp: options.refuseHttp,
+    wsPageHeaders: ws === null ? '' : pageSecurityHeaderLines(ws.page),
   };
 }
 

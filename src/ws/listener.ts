@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { fromSystemError } from '../errors.js';
 import type { ServerAddress } from '../engines/types.js';
 import type { ResolvedWebSocketOptions } from '../options.js';
+import { pageSecurityHeaders } from './page.js';
 
 /** A handshake (or a page request) not done within this is dropped: never admitted, no event (§6). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -67,7 +68,12 @@ function refusalBody(status: number): string {
 }
 
 function pageHeaders(page: string): Record<string, string> {
-  return { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)), 'Cache-Control': 'no-store' };
+  return {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(page)),
+    'Cache-Control': 'no-store',
+    ...pageSecurityHeaders(page),
+  };
 }
 
 /**

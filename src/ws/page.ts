@@ -12,11 +12,22 @@
  * opens, within HISTORY_MS and before the page sends anything; the server sends a
  * newcomer the replay before anything else), or `live` (from another client).
  *
+ * The list keeps the newest MAX_ITEMS (2000) lines: older ones leave the page, so a
+ * page left open on a busy broadcast does not grow without end. A `token` in the page's
+ * own URL (`/?token=...`) is passed on to the WebSocket it opens (`?token=...`: the
+ * server's token check, docs/contract.md S15); nothing else of the query is.
+ *
+ * Served with pageSecurityHeaders() (below): the page may run only its own inline
+ * script and style (a Content-Security-Policy with their SHA-256 hashes), connect only
+ * to its own origin, and be framed by no one.
+ *
  * Stable ids and classes for tests and for people who script it: #state ("connecting",
  * "open", or "closed CODE REASON, reconnecting in N s"), #messages (one li.msg per
  * message, with class own, history or live, its text in .text and its arrival time in
  * a time element; li.note for "disconnected"/"reconnected" lines), #input and #send.
  */
+import { createHash } from 'node:crypto';
+
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -55,8 +66,11 @@ export const PAGE_HTML = `<!doctype html>
 (function () {
   'use strict';
   var HISTORY_MS = 500; // what arrives this soon after opening, before this page sends, is the replay
+  var MAX_ITEMS = 2000; // lines the list keeps: the oldest leave first
   var $ = function (id) { return document.getElementById(id); };
   var state = $('state'), list = $('messages'), input = $('input'), send = $('send');
+  var token = new URLSearchParams(location.search).get('token'); // passed on: the same address and path, and it
+  var target = location.protocol.replace(/^http/, 'ws') + '//' + location.host + location.pathname + (token === null ? '' : '?token=' + encodeURIComponent(token));
   var socket = null, attempt = 0, wasOpen = false, sent = [], openedAt = 0, historyOpen = false;
   function two(n) { return (n < 10 ? '0' : '') + n; }
   function clock(d) { return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds()); }
@@ -67,10 +81,14 @@ export const PAGE_HTML = `<!doctype html>
     if (parent) parent.appendChild(el);
     return el;
   }
+  var follow = null; // at the list's end when this frame's first line came: follow it once per frame, not per line
   function append(item) {
-    var atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+    if (follow === null) {
+      follow = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+      requestAnimationFrame(function () { if (follow) list.scrollTop = list.scrollHeight; follow = null; });
+    }
     list.appendChild(item);
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    while (list.childElementCount > MAX_ITEMS) list.removeChild(list.firstElementChild);
   }
   function show(text, kind, binary) {
     var item = add('li', 'msg ' + kind + (binary ? ' binary' : ''), '');
@@ -87,8 +105,7 @@ export const PAGE_HTML = `<!doctype html>
   }
   function connect() {
     setState(attempt === 0 ? 'connecting' : 'connecting (attempt ' + (attempt + 1) + ')', 'connecting');
-    // The same address and path as this page; a URL fragment is not allowed in a WebSocket URL.
-    socket = new WebSocket(location.href.replace(/^http/, 'ws').replace(/#.*$/, ''));
+    socket = new WebSocket(target);
     socket.binaryType = 'arraybuffer';
     socket.onopen = function () {
       if (wasOpen) note('reconnected');
@@ -125,3 +142,46 @@ export const PAGE_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/** SHA-256 of the text between `<tag>` and `</tag>` in the page, as a CSP source ('sha256-…'). */
+function hashOf(page: string, tag: 'script' | 'style'): string {
+  const match = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(page);
+  if (!match) throw new Error(`the built-in page has no <${tag}>`);
+  return `'sha256-${createHash('sha256').update(match[1]!, 'utf8').digest('base64')}'`;
+}
+
+/**
+ * The headers a page is served with, beside its type and length, on every engine (the js
+ * listener writes them, the native engines get them as `wsPageHeaders`): no MIME
+ * sniffing, a Content-Security-Policy that lets only the page's own inline script and
+ * style run (their hashes, computed from the exact text served) and lets it connect only
+ * to its own origin ('self' covers ws:// and wss:// to the same host in CSP Level 3), no
+ * framing by any page, and no Referer (the URL may hold a token).
+ */
+export function pageSecurityHeaders(page: string): Readonly<Record<string, string>> {
+  if (cached?.page === page) return cached.headers;
+  const headers = Object.freeze({
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': [
+      "default-src 'none'",
+      `script-src ${hashOf(page, 'script')}`,
+      `style-src ${hashOf(page, 'style')}`,
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; '),
+    'Referrer-Policy': 'no-referrer',
+  });
+  cached = { page, headers };
+  return headers;
+}
+
+let cached: { page: string; headers: Readonly<Record<string, string>> } | null = null;
+
+/** pageSecurityHeaders(page) as HTTP header lines, each ending in CRLF (the native engines' form). */
+export function pageSecurityHeaderLines(page: string): string {
+  return Object.entries(pageSecurityHeaders(page))
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+}

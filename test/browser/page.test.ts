@@ -27,6 +27,8 @@ declare const document: {
 };
 
 let browser: Browser | undefined;
+/** The Content-Security-Policy each engine served the page with: one and the same. */
+const policies = new Map<EngineName, string>();
 
 /** One headless Chromium for the whole file, started by the first test that needs it. */
 async function chromium(): Promise<Browser> {
@@ -193,6 +195,69 @@ if (process.platform === 'linux') {
           assert.match(await waitState(page, 'closed'), /^closed 1001 server-closed, reconnecting in 0\.5 s$/);
           await page.close();
         }
+      });
+
+      register(engine)(`[${engine}] served with nosniff, a CSP and frame-ancestors 'none'; runs under it; keeps the newest 2000 lines; passes its token on`, async function () {
+        this.timeout(30_000);
+        const { port, wsPort } = await startWsServer(engine);
+        const page = await (await chromium()).newPage();
+        const refused: string[] = [];
+        page.on('console', (m) => {
+          if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+        });
+        // Every violation the page reports, from before its own script runs.
+        await page.evaluateOnNewDocument(
+          "window.__violations = []; document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.violatedDirective + ' ' + e.blockedURI); });",
+        );
+        const violations = (): Promise<string[]> => page.evaluate('window.__violations') as Promise<string[]>;
+        // The WebSocket URLs the page opens, as Chromium's network layer sees them.
+        const cdp = await page.createCDPSession();
+        await cdp.send('Network.enable');
+        const sockets: string[] = [];
+        cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
+
+        const response = await page.goto(`http://127.0.0.1:${wsPort}/?token=a%20b%2Bc&other=1#top`, { waitUntil: 'load' });
+        const headers = response!.headers();
+        assert.equal(headers['x-content-type-options'], 'nosniff');
+        assert.equal(headers['referrer-policy'], 'no-referrer');
+        const csp = headers['content-security-policy'] ?? '';
+        assert.match(
+          csp,
+          /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]{43}='; style-src 'sha256-[A-Za-z0-9+/]{43}='; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/,
+        );
+        policies.set(engine, csp);
+        for (const [other, policy] of policies) assert.equal(csp, policy, `the policy differs from ${other}'s`);
+        // Its own inline script runs under the policy (the hash matches): the page opens its socket.
+        await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'open', { timeout: 10_000, polling: 50 });
+        assert.deepEqual(sockets, [`ws://127.0.0.1:${wsPort}/?token=a%20b%2Bc`], 'the token, and only it, is passed on');
+
+        const nc = await RawClient.connect(port);
+        const total = 2100;
+        nc.write(Array.from({ length: total }, (_, i) => `m-${i}\n`).join(''));
+        await page.waitForFunction(
+          (last: string) => document.querySelector('#messages li:last-child .text')?.textContent === last,
+          { timeout: 10_000, polling: 50 },
+          `m-${total - 1}`,
+        );
+        assert.equal(await page.$$eval('#messages li', (items) => items.length), 2000);
+        assert.equal(await page.$eval('#messages li .text', (t) => t.textContent), `m-${total - 2000}`, 'the oldest lines left first');
+        // The list follows its end (once per frame, not once per line).
+        await page.waitForFunction(
+          () => {
+            const list = document.querySelector('#messages') as unknown as { scrollTop: number; clientHeight: number; scrollHeight: number };
+            return list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+          },
+          { timeout: 5_000, polling: 50 },
+        );
+
+        assert.deepEqual(await violations(), []);
+        assert.deepEqual(refused, []);
+        // The policy is enforced, and the listener above hears it: a script injected into the page does not run.
+        await page.evaluate("var s = document.createElement('script'); s.textContent = 'window.__ran = true'; document.body.appendChild(s);");
+        await page.waitForFunction('window.__violations.length > 0', { timeout: 5_000, polling: 50 });
+        assert.deepEqual(await violations(), ['script-src-elem inline']);
+        assert.equal(await page.evaluate('window.__ran'), undefined);
+        await page.close();
       });
 
       register(engine)(`[${engine}] after a server restart the page says so, disables Send, reconnects with backoff, and marks history, own and live messages`, async function () {

@@ -388,6 +388,125 @@ for (const engine of enginesUnderTest()) {
       assert.ok(publisher!.bytes().subarray(total).toString().startsWith('late-0\n'));
     });
 
+    clusterIt(engine, 'a forged entry with a far-ahead sequence number silences no node, on running nodes and on a node started after it', async (redis) => {
+      const a = await startNode(engine, redis, stream, { replay: 10 });
+      const b = await startNode(engine, redis, stream, { replay: 10 });
+      const [pa] = await connectClients(a, 1);
+      const [pb] = await connectClients(b, 1);
+      pa.write('a-1\n');
+      assert.deepEqual(await pb.waitLines(1), ['a-1']);
+      const admin = await adminClient(redis);
+      try {
+        const nodeA = a.stats().cluster!.nodeId;
+        // Well formed but for its number, as another writer of the key could append it: delivered once, in its place.
+        await admin.xadd(stream, '*', 'n', nodeA, 's', String(2 ** 52), 'c', '0', 'f', '1', 'd', 'forged\n');
+        assert.deepEqual(await pb.waitLines(2), ['a-1', 'forged']);
+        // A node started now preloads the forged entry with the rest.
+        const c = await startNode(engine, redis, stream, { replay: 10 });
+        const [pc] = await connectClients(c, 1);
+        assert.deepEqual(await pc.waitLines(2), ['a-1', 'forged']);
+        pa.write('a-2\n');
+        await delay(20);
+        pa.write('a-3\n');
+        let expected = ['a-1', 'forged', 'a-2', 'a-3'];
+        assert.deepEqual(await pb.waitLines(4), expected, "node A's later frames reach node B");
+        assert.deepEqual(await pc.waitLines(4), expected, "node A's later frames reach the node started after the forgery");
+        assert.deepEqual(await pa.waitLines(4), expected, "node A's own clients still hear it");
+        // Beyond 2^53: not a sequence number at all, rejected.
+        await admin.xadd(stream, '*', 'n', nodeA, 's', '99999999999999999999', 'c', '0', 'f', '1', 'd', 'huge-s\n');
+        pa.write('a-4\n');
+        expected = [...expected, 'a-4'];
+        for (const client of [pa, pb, pc]) assert.deepEqual(await client.waitLines(5), expected);
+        await delay(50);
+        for (const [name, client] of Object.entries({ pa, pb, pc })) assert.deepEqual(client.lines(), expected, `${name} got extra frames`);
+        for (const node of [a, b, c]) assert.equal(node.stats().cluster!.rejectedEntries, 1, 'the entry whose s is beyond 2^53 was rejected');
+      } finally {
+        admin.disconnect();
+      }
+    });
+
+    clusterIt(engine, 'entries whose f, d or fields do not fit the framing and the limits are skipped, counted, reported once, and reach no client', async (redis) => {
+      const warnings: Error[] = [];
+      const onWarning = (w: Error & { code?: string }): void => {
+        if (w.code === 'ECHOCAST_CLUSTER_BAD_ENTRY') warnings.push(w);
+      };
+      process.on('warning', onWarning);
+      const lengthStream = `${stream}-length`;
+      const admin = await adminClient(redis);
+      try {
+        const a = await startNode(engine, redis, stream, { replay: 5, maxFrameBytes: 64 }, { bufferBytes: 1000 });
+        const l = await startNode(engine, redis, lengthStream, { replay: 5, framing: 'length', maxFrameBytes: 64 }, { bufferBytes: 1000 });
+        const [onA] = await connectClients(a, 1);
+        const [onL] = await connectClients(l, 1);
+        const bad: [string, string | Buffer][] = [
+          ['1000000000', 'x\n'], // a huge f
+          ['2', 'y\n'], // f says more frames than d holds
+          ['1', 'z1\nz2\n'], // and fewer
+          ['1', 'no newline'], // not complete lines
+          ['1', `${'w'.repeat(100)}\n`], // a frame over maxFrameBytes
+          ['40', `${'v'.repeat(49)}\n`.repeat(40)], // 2000 bytes: over bufferBytes, no node appends that much at once
+        ];
+        let s = 0;
+        for (const [f, d] of bad) await admin.xadd(stream, '*', 'n', 'forger', 's', String(++s), 'c', '0', 'f', f, 'd', d);
+        await admin.xadd(stream, '*', 'n', 'forger', 's', String(++s), 'c', '0', 'd', 'no f\n'); // a field missing
+        await admin.xadd(stream, '*', 'n', 'forger', 's', String(++s), 'c', '0', 'f', '1', 'd', 'ok\n');
+        const frame = (payload: string, length = payload.length): Buffer => Buffer.concat([Buffer.from([0, 0, length >> 8, length & 255]), Buffer.from(payload)]);
+        const badLength: [string, Buffer][] = [
+          ['1', frame('abc', 10)], // a prefix longer than what follows
+          ['1', Buffer.concat([frame('abc'), Buffer.from([0, 0])])], // a prefix cut short
+          ['1', frame('q'.repeat(100))], // over maxFrameBytes
+          ['1000000000', frame('abc')], // a huge f
+        ];
+        s = 0;
+        for (const [f, d] of badLength) await admin.xadd(lengthStream, '*', 'n', 'forger', 's', String(++s), 'c', '0', 'f', f, 'd', d);
+        await admin.xadd(lengthStream, '*', 'n', 'forger', 's', String(++s), 'c', '0', 'f', '2', 'd', Buffer.concat([frame('ok'), frame('')]));
+        assert.deepEqual(await onA.waitLines(1), ['ok']);
+        const okFrames = Buffer.concat([frame('ok'), frame('')]);
+        assert.deepEqual(await onL.waitBytes(okFrames.length), okFrames);
+        // A newcomer's replay holds the good entries only (the js engine's history is trimmed by real frame counts).
+        const newcomer = await RawClient.connect(a.address().port);
+        assert.deepEqual(await newcomer.waitLines(1), ['ok']);
+        await delay(100);
+        assert.deepEqual(onA.lines(), ['ok']);
+        assert.deepEqual(newcomer.lines(), ['ok']);
+        assert.deepEqual(onL.bytes(), okFrames);
+        assert.equal(a.stats().cluster!.rejectedEntries, bad.length + 1);
+        assert.equal(l.stats().cluster!.rejectedEntries, badLength.length);
+        assert.equal(a.stats().cluster!.missedEntries, 0);
+        // One warning per node for the whole burst, not one per entry.
+        assert.equal(warnings.length, 2, warnings.map((w) => w.message).join('\n'));
+        assert.match(warnings[0]!.message, /skipped: /);
+      } finally {
+        admin.disconnect();
+        process.off('warning', onWarning);
+      }
+    });
+
+    clusterIt(engine, "the Redis URL's password is printed nowhere: errors and the CLI show it as ***", async () => {
+      const port = await freePort(); // nothing listens there
+      const secret = 's3cr3t-Pa55';
+      const showsNoSecret = (e: Error & { code?: string }): boolean => {
+        assert.ok(!e.message.includes(secret), `the password shows in: ${e.message}`);
+        return true;
+      };
+      await assert.rejects(startServer(engine, { cluster: { redis: `redis://user:${secret}@127.0.0.1:${port}`, stream } }), (e: Error & { code?: string }) => {
+        showsNoSecret(e);
+        assert.equal(e.code, 'ECHOCAST_CLUSTER_UNAVAILABLE');
+        assert.ok(e.message.includes(`redis://user:***@127.0.0.1:${port}`), e.message);
+        return true;
+      });
+      // A URL ioredis cannot parse (its own error would quote it whole), and one that is not redis://.
+      await assert.rejects(startServer(engine, { cluster: { redis: `redis://user:${secret}@[::1:${port}`, stream } }), showsNoSecret);
+      await assert.rejects(startServer(engine, { cluster: { redis: `http://user:${secret}@127.0.0.1:${port}`, stream } }), showsNoSecret);
+      const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', '--engine', engine, '--cluster-redis', `http://:${secret}@127.0.0.1:${port}`]);
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      assert.notEqual(code, 0);
+      assert.match(err, /:\*\*\*@127\.0\.0\.1/);
+      assert.ok(!err.includes(secret), err);
+    });
+
     clusterIt(engine, 'createServer rejects with ECHOCAST_CLUSTER_UNAVAILABLE when Redis cannot be reached', async () => {
       const port = await freePort(); // nothing listens there
       const started = Date.now();

@@ -106,7 +106,9 @@ describe('the page', () => {
     assert.match(PAGE_HTML, /^<!doctype html>/);
     assert.doesNotMatch(PAGE_HTML, /\b(src|href)=["']?(https?:)?\/\//i, 'an external asset');
     for (const id of ['state', 'messages', 'input', 'send']) assert.match(PAGE_HTML, new RegExp(`id="${id}"`));
-    assert.match(PAGE_HTML, /new WebSocket\(location\.href\.replace\(\/\^http\/, 'ws'\)/);
+    // Its WebSocket: the page's own address and path, and the page's token only (the browser test follows it).
+    assert.match(PAGE_HTML, /location\.protocol\.replace\(\/\^http\/, 'ws'\) \+ '\/\/' \+ location\.host \+ location\.pathname/);
+    assert.match(PAGE_HTML, /new WebSocket\(target\)/);
     assert.ok(PAGE_HTML.split('\n').length < 120, 'small');
   });
 });

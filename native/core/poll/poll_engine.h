@@ -128,6 +128,7 @@ class PollEngine : public Engine, private Inbox::Waker {
         read_sink_(this) {
     ws_config_.path = options.ws_path;
     ws_config_.page = options.ws_page;
+    ws_config_.page_headers = options.ws_page_headers;
   }
   ~PollEngine() override { stop(0); }
 

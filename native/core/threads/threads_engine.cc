@@ -35,6 +35,7 @@ ThreadsEngine::ThreadsEngine(const EngineOptions& options, EventSink* sink)
       handshakes_(max_handshakes(options)) {
   ws_config_.path = options.ws_path;
   ws_config_.page = options.ws_page;
+  ws_config_.page_headers = options.ws_page_headers;
   ec_mutex_init(&mutex_);
   ec_cond_init(&reaper_cond_);
   ec_cond_init(&idle_cond_);

@@ -156,7 +156,7 @@ void Handshake::decide() {
         accept_key(key) + "\r\n\r\n";
     return finish(Result::Upgrade, 101);
   }
-  response_ = http::page_response(config_->page, head_method);
+  response_ = http::page_response(config_->page, config_->page_headers, head_method);
   return finish(Result::Page, 200);
 }
 

@@ -23,8 +23,9 @@ std::string accept_key(const std::string& key);
 constexpr std::size_t kMaxRequestHead = 8192;
 
 struct HandshakeConfig {
-  std::string path = "/";  // The path WebSocket clients upgrade on (and the page's).
-  std::string page;        // The built-in page's HTML (served on GET path).
+  std::string path = "/";    // The path WebSocket clients upgrade on (and the page's).
+  std::string page;          // The built-in page's HTML (served on GET path).
+  std::string page_headers;  // Header lines (CRLF-ended) sent with the page.
 };
 
 // Reads a request head byte by byte as it arrives, then says what to answer.

@@ -93,8 +93,8 @@ std::string error_response(int status, bool head) {
   return closing_response(status, extra, "text/plain; charset=utf-8", body, head);
 }
 
-std::string page_response(const std::string& page, bool head) {
-  return closing_response(200, "", "text/html; charset=utf-8", page, head);
+std::string page_response(const std::string& page, const std::string& headers, bool head) {
+  return closing_response(200, headers.c_str(), "text/html; charset=utf-8", page, head);
 }
 
 }  // namespace http

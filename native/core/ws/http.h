@@ -42,9 +42,10 @@ bool has_token(const std::string& list, const char* token);
 // and Connection: close (426 adds Sec-WebSocket-Version: 13, 405 Allow).
 std::string error_response(int status, bool head);
 
-// The built-in page: 200, text/html, the page (no body for HEAD), then the
+// The built-in page: 200, text/html, the `headers` lines (each ending in
+// CRLF: its security policy), the page (no body for HEAD), then the
 // connection is closed.
-std::string page_response(const std::string& page, bool head);
+std::string page_response(const std::string& page, const std::string& headers, bool head);
 
 }  // namespace http
 }  // namespace ws
