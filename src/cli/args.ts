@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { tokenProblem } from '../access.js';
 
 /** A command-line mistake: main prints its message on one line and exits with 2. */
 export class UsageError extends Error {
@@ -143,4 +145,29 @@ export function choiceFlag<T extends string>(name: string, value: string | undef
     throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${value}"`);
   }
   return value as T;
+}
+
+/**
+ * The token, from --token-file (its first line, surrounding whitespace trimmed) or
+ * ECHOCAST_TOKEN; never from a flag's value, which other users see in `ps`.
+ */
+export function tokenFlag(file: string | undefined): { token: string } | undefined {
+  let token: string;
+  let from: string;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim();
+    } catch (err) {
+      throw new UsageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    from = `--token-file ${file}`;
+  } else if (process.env.ECHOCAST_TOKEN !== undefined && process.env.ECHOCAST_TOKEN !== '') {
+    token = process.env.ECHOCAST_TOKEN.trim();
+    from = 'ECHOCAST_TOKEN';
+  } else {
+    return undefined;
+  }
+  const problem = tokenProblem(token);
+  if (problem !== null) throw new UsageError(`${from}: the token ${problem}`);
+  return { token };
 }

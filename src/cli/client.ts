@@ -2,7 +2,8 @@ import { connect, type EchoClient } from '../client.js';
 import { FrameDecoder, forEachPayload } from '../framing.js';
 import { DEFAULTS, FRAMINGS, type Framing } from '../options.js';
 import WebSocket from 'ws';
-import { choiceFlag, intFlag, optionsHelp, parseCommand, UsageError, type FlagTable } from './args.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, tokenFlag, UsageError, type FlagTable } from './args.js';
+import { redactUrl } from '../cluster/url.js';
 import { DEFAULT_CLI_PORT } from './serve.js';
 
 /** client's flags: what it parses and what its --help lists, from one table. */
@@ -16,6 +17,11 @@ const CLIENT_FLAGS = {
     short: 'q',
     arg: 'S',
     help: ['after stdin ends, keep the connection open S seconds (still', 'receiving, without half-closing), then quit'],
+  },
+  'token-file': {
+    type: 'string',
+    arg: 'FILE',
+    help: ["present the server's token in FILE (or ECHOCAST_TOKEN):", 'as the first frame over TCP, as Authorization: Bearer', 'over WebSocket'],
   },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
@@ -111,7 +117,10 @@ export async function client(argv: string[]): Promise<number> {
   const framing = choiceFlag('framing', flags.framing, FRAMINGS) ?? DEFAULTS.framing;
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
   const wait = intFlag('wait', flags.wait, 1, 86_400);
+  const auth = tokenFlag(flags['token-file']);
   const conn = await connect({ host, port, framing, connectTimeoutMs: wait === undefined ? undefined : wait * 1000 });
+  // docs/contract.md S15: a server with a token takes it as the first frame, before stdin's.
+  if (auth) conn.send(auth.token);
 
   // stdout closed by its reader (`| head -1`): a quiet end, not an error.
   let stdoutGone = false;
@@ -179,12 +188,16 @@ export async function client(argv: string[]): Promise<number> {
  * `echocast client ws://HOST:PORT/PATH`: the WebSocket side, as websocat: each
  * stdin line one text message, each message received printed on its own line.
  */
-async function wsClient(url: string, flags: { host?: string; port?: string; framing?: string; wait?: string; quit?: string }, positionals: string[]): Promise<number> {
+async function wsClient(
+  url: string,
+  flags: { host?: string; port?: string; framing?: string; wait?: string; quit?: string; 'token-file'?: string },
+  positionals: string[],
+): Promise<number> {
   if (!/^ws:\/\//i.test(url)) {
     throw new UsageError(
       /^wss:\/\//i.test(url)
-        ? `"${url}": wss:// (TLS) is not supported; echocast client takes ws://HOST:PORT/PATH, or [HOST] PORT for TCP`
-        : `"${url}": echocast client takes a ws://HOST:PORT/PATH URL, or [HOST] PORT for TCP`,
+        ? `"${redactUrl(url)}": wss:// (TLS) is not supported; echocast client takes ws://HOST:PORT/PATH, or [HOST] PORT for TCP`
+        : `"${redactUrl(url)}": echocast client takes a ws://HOST:PORT/PATH URL, or [HOST] PORT for TCP`,
     );
   }
   if (positionals.length > 1) throw new UsageError(`a ws:// URL is the only argument, got also "${positionals.find((p) => p !== url)}"`);
@@ -195,12 +208,17 @@ async function wsClient(url: string, flags: { host?: string; port?: string; fram
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`"${url}" is not a valid ws:// URL`);
+    throw new UsageError(`"${redactUrl(url)}" is not a valid ws:// URL`);
   }
-  if (parsed.port === '') throw new UsageError(`"${url}" has no port: echocast client takes ws://HOST:PORT/PATH`);
+  if (parsed.port === '') throw new UsageError(`"${redactUrl(url)}" has no port: echocast client takes ws://HOST:PORT/PATH`);
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
   const wait = intFlag('wait', flags.wait, 1, 86_400);
-  const socket = new WebSocket(url, { handshakeTimeout: wait === undefined ? undefined : wait * 1000 });
+  const auth = tokenFlag(flags['token-file']);
+  // The token goes in a header, not the URL, which logs and process lists show.
+  const socket = new WebSocket(url, {
+    handshakeTimeout: wait === undefined ? undefined : wait * 1000,
+    ...(auth ? { headers: { Authorization: `Bearer ${auth.token}` } } : {}),
+  });
   let failure: Error | null = null;
   let stdoutGone = false;
   process.stdout.on('error', () => {
@@ -246,7 +264,7 @@ async function wsClient(url: string, flags: { host?: string; port?: string; fram
     return 1;
   }
   if (!opened) {
-    process.stderr.write(`echocast: could not join ${url} (closed ${code}${reason ? ` ${reason}` : ''})\n`);
+    process.stderr.write(`echocast: could not join ${redactUrl(url)} (closed ${code}${reason ? ` ${reason}` : ''})\n`);
     return 1;
   }
   if (code !== 1000 && code !== 1001 && code !== 1005 && !stdoutGone) {

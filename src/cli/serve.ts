@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { redactUrl } from '../cluster/url.js';
 import { createServer } from '../server.js';
-import { normaliseOrigin, parseSubnet, tokenProblem } from '../access.js';
+import { normaliseOrigin, parseSubnet } from '../access.js';
 import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
-import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, UsageError, type FlagTable } from './args.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, tokenFlag, UsageError, type FlagTable } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
 export const DEFAULT_CLI_PORT = 7007;
@@ -134,31 +133,6 @@ function addressFlags(name: string, values: string[] | undefined): string[] | un
     if (parseSubnet(value) === null) throw new UsageError(`--${name} must be an IPv4 or IPv6 address or CIDR block such as 10.0.0.0/8 or fd00::/8, got "${value}"`);
   }
   return values;
-}
-
-/**
- * The token, from --token-file (its first line, surrounding whitespace trimmed) or
- * ECHOCAST_TOKEN; never from a flag's value, which other users see in `ps`.
- */
-function tokenFlag(file: string | undefined): { token: string } | undefined {
-  let token: string;
-  let from: string;
-  if (file !== undefined) {
-    try {
-      token = readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim();
-    } catch (err) {
-      throw new UsageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-    }
-    from = `--token-file ${file}`;
-  } else if (process.env.ECHOCAST_TOKEN !== undefined && process.env.ECHOCAST_TOKEN !== '') {
-    token = process.env.ECHOCAST_TOKEN.trim();
-    from = 'ECHOCAST_TOKEN';
-  } else {
-    return undefined;
-  }
-  const problem = tokenProblem(token);
-  if (problem !== null) throw new UsageError(`${from}: the token ${problem}`);
-  return { token };
 }
 
 /** HOST:PORT as a URL writes it (an IPv6 address in brackets). */
