@@ -230,6 +230,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       resets: this.resets,
       duplicatesSkipped: this.duplicates,
       missedEntries: this.missed,
+      lagEntries: Math.max(0, this.ackedSeq - (this.seen.get(this.nodeId) ?? 0)),
     };
   }
 
