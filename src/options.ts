@@ -52,6 +52,14 @@ export interface ResolvedWebSocketOptions {
   page: string;
 }
 
+/** Options of the metrics listener (docs/contract.md S18). */
+export interface MetricsOptions {
+  /** Port of the HTTP listener serving GET /metrics and GET /healthz; 0 picks a free one. Required. */
+  port: number;
+  /** Address to bind (default `127.0.0.1`, whatever the server's `host`: metrics are for the operator). */
+  host?: string;
+}
+
 /** A shared secret clients present to be admitted (docs/contract.md S15). */
 export interface AuthOptions {
   /**
@@ -135,6 +143,11 @@ export interface ServerOptions {
    */
   refuseHttp?: boolean;
   /**
+   * An HTTP listener for operators (docs/contract.md S18): `GET /metrics` in the Prometheus
+   * text format, agreeing with stats(), and `GET /healthz`. Default: none.
+   */
+  metrics?: MetricsOptions;
+  /**
    * Aborting it closes the server; aborted before listen() has bound, listen()
    * (and so createServer()) rejects with an AbortError (code `ABORT_ERR`).
    */
@@ -163,6 +176,8 @@ export interface ResolvedServerOptions {
   auth: { token: string | null; timeoutMs: number };
   authorize: AuthorizeHook | null;
   refuseHttp: boolean;
+  /** The metrics listener, or null for none. */
+  metrics: Required<MetricsOptions> | null;
   signal: AbortSignal | undefined;
 }
 
@@ -182,6 +197,7 @@ export const DEFAULTS = {
   closeTimeoutMs: 2000,
   authTimeoutMs: 10_000,
   refuseHttp: true,
+  metricsHost: '127.0.0.1',
 } as const;
 
 /** Every engine choice, for validation and help texts. */
@@ -238,6 +254,7 @@ const KNOWN_SERVER_OPTIONS = new Set([
   'auth',
   'authorize',
   'refuseHttp',
+  'metrics',
   'signal',
 ]);
 
@@ -284,6 +301,25 @@ function wsOrigins(value: unknown): string[] {
     if (origin === null) throw invalid('ws.origins', "origins as scheme://host[:port] (no path), or '*'", entry);
     return origin;
   });
+}
+
+function metricsOptions(value: unknown, taken: { host: string; port: number }[]): Required<MetricsOptions> | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('metrics', 'an object such as { port: 9464 }', value);
+  const metrics = value as Record<string, unknown>;
+  for (const key of Object.keys(metrics)) {
+    if (key !== 'port' && key !== 'host') throw new EchocastError(`unknown option "metrics.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  if (metrics.port === undefined) throw invalid('metrics.port', 'an integer from 0 to 65535', undefined);
+  const port = integer('metrics.port', metrics.port, 0, 0, 65535);
+  const host = metrics.host ?? DEFAULTS.metricsHost;
+  if (typeof host !== 'string' || host.length === 0) throw invalid('metrics.host', 'a non-empty string', host);
+  for (const other of taken) {
+    if (port !== 0 && port === other.port && host === other.host) {
+      throw new EchocastError(`option "metrics.port" must differ from the server's other ports on the same host, got ${port} twice`, ErrorCodes.INVALID_OPTION);
+    }
+  }
+  return { port, host };
 }
 
 function authOptions(value: unknown): ResolvedServerOptions['auth'] {
@@ -350,6 +386,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   const refuseHttp = options.refuseHttp ?? DEFAULTS.refuseHttp;
   if (typeof refuseHttp !== 'boolean') throw invalid('refuseHttp', 'a boolean', refuseHttp);
   const port = integer('port', options.port, DEFAULTS.port, 0, 65535);
+  const ws = wsOptions(options.ws, host, port);
+  const taken = ws === null ? [{ host, port }] : [{ host, port }, ws];
   return {
     host,
     port,
@@ -364,11 +402,12 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,
-    ws: wsOptions(options.ws, host, port),
+    ws,
     access: { allow: parseSubnets('allow', options.allow), deny: parseSubnets('deny', options.deny) },
     auth: authOptions(options.auth),
     authorize,
     refuseHttp,
+    metrics: metricsOptions(options.metrics, taken),
     signal: abortSignal(options.signal),
   };
 }

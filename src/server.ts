@@ -7,6 +7,7 @@ import { NativeEngine } from './engines/native.js';
 import type { AuthorizeInfo, ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, RefusalInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
 import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import type { MetricsListener } from './metrics.js';
 
 /** Where a server is in its life (ioredis keeps a status string the same way). */
 export type ServerStatus = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -106,6 +107,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private startedAt = 0;
   private closePromise: Promise<void> | null = null;
   private link: ClusterLink | null = null;
+  /** Why the cluster link is down, from `cluster-down` until `cluster-up` (GET /healthz says it). */
+  private clusterDown: string | null = null;
+  /** The `metrics` option's HTTP listener (docs/contract.md S18), or null. */
+  private metrics: MetricsListener | null = null;
   /** An accept shortage was reported and no connection was accepted since (S13). */
   private acceptShortage = false;
   /** Closes the server when the `signal` option aborts; removed on close. */
@@ -198,6 +203,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       if (this.options.cluster) await this.joinCluster(this.options.cluster);
       this.boundAddress = await this.impl.listen();
       this.boundWsAddress = this.impl.wsAddress();
+      if (this.options.metrics) await this.listenMetrics(this.options.metrics);
       // An abort while binding takes effect once the bind is done: the engine
       // is never closed halfway through its listen.
       if (signal?.aborted) throw abortError(signal);
@@ -205,6 +211,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       this._status = 'closed';
       await this.impl.close(0).catch(() => undefined);
       await this.link?.close().catch(() => undefined);
+      await this.metrics?.close();
       throw err;
     }
     this._status = 'listening';
@@ -231,13 +238,27 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
         if (this._status === 'starting' || this._status === 'listening') impl.inject(bytes, frames, origin);
       },
     );
-    link.on('cluster-down', (reason) => this.emit('cluster-down', reason));
-    link.on('cluster-up', () => this.emit('cluster-up'));
+    link.on('cluster-down', (reason) => {
+      this.clusterDown = reason;
+      this.emit('cluster-down', reason);
+    });
+    link.on('cluster-up', () => {
+      this.clusterDown = null;
+      this.emit('cluster-up');
+    });
     impl.setForward((segment, frames, clientId) => {
       if (link.append(segment, frames, clientId) === 'refused') impl.disconnect(clientId, 'cluster-unavailable');
     });
     this.link = link;
     await link.start();
+  }
+
+  /** Starts GET /metrics and GET /healthz (docs/contract.md S18); prom-client loads only for a server that asks. */
+  private async listenMetrics({ host, port }: NonNullable<ResolvedServerOptions['metrics']>): Promise<void> {
+    const { MetricsListener } = await import('./metrics.js');
+    const metrics = new MetricsListener({ engine: this.engine, stats: () => this.stats(), clusterDownReason: () => this.clusterDown });
+    this.metrics = metrics;
+    await metrics.listen(host, port);
   }
 
   /** Where the server listens (docs/contract.md §4); throws before listen() has finished. */
@@ -255,6 +276,17 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     if (this.options.ws === null) return null;
     if (!this.boundWsAddress) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
     return { ...this.boundWsAddress };
+  }
+
+  /**
+   * Where the metrics listener is bound (docs/contract.md S18), in the shape of address():
+   * null when the server has no `metrics` option; throws before listen() has finished.
+   */
+  metricsAddress(): ServerAddress | null {
+    if (this.options.metrics === null) return null;
+    const address = this.metrics?.address() ?? null;
+    if (address === null) throw new EchocastError('the server is not listening yet', ErrorCodes.BAD_STATE);
+    return address;
   }
 
   /**
@@ -302,8 +334,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     }
     this._status = 'closing';
     this.options.signal?.removeEventListener('abort', this.onAbort);
+    // The metrics listener stays up while the server closes: GET /healthz then says 503.
     this.closePromise = this.impl.close(this.options.closeTimeoutMs).then(async () => {
       await this.link?.close();
+      await this.metrics?.close();
       this._status = 'closed';
       process.nextTick(() => this.emit('close'));
     });

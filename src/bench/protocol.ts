@@ -25,12 +25,14 @@ export interface BenchServerConfig {
   slowConsumerMs?: number;
   /** `--ws`: the engine also listens for WebSocket clients (ws: { port: 0 }) and reports that port. */
   ws?: boolean;
+  /** `--metrics`: the engine serves GET /metrics (metrics: { port: 0 }, docs/contract.md S18) and reports that port. */
+  metrics?: boolean;
 }
 
 export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };
 
 export type FromChild =
-  | { type: 'ready'; port: number; engine: string; /** With `ws`: the WebSocket port. */ wsPort?: number }
+  | { type: 'ready'; port: number; engine: string; /** With `ws`: the WebSocket port. */ wsPort?: number; /** With `metrics`: the metrics port. */ metricsPort?: number }
   | { type: 'usage'; cpuMicros: number; systemMicros: number; rssBytes: number; maxRssKiB: number; handles: number; fds: number }
   | { type: 'stats'; stats: Record<string, unknown> | null }
   | { type: 'error'; message: string };

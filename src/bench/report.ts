@@ -30,6 +30,8 @@ export interface RowWorkload {
   listener: boolean;
   throttled: { clients: number; bytesPerSecond: number } | null;
   slowConsumerMs: number | null;
+  /** `--metrics`: the server served GET /metrics, scraped every second. */
+  metrics?: boolean;
 }
 
 /** results.json. */
@@ -53,7 +55,12 @@ function round(n: number, digits = 1): number {
 export function buildReport(rows: BenchSample[], command: string, settings: BenchReport['settings'], echocastVersion: string): BenchReport {
   const cpus = os.cpus();
   const w: Workload = settings.workload ?? { listener: false, throttled: null, slowConsumerMs: null };
-  const workload: RowWorkload = { listener: w.listener, throttled: w.throttled ? { ...w.throttled } : null, slowConsumerMs: w.slowConsumerMs };
+  const workload: RowWorkload = {
+    listener: w.listener,
+    throttled: w.throttled ? { ...w.throttled } : null,
+    slowConsumerMs: w.slowConsumerMs,
+    ...(w.metrics ? { metrics: true } : {}),
+  };
   return {
     machine: {
       platform: process.platform,
@@ -152,7 +159,7 @@ export const COLUMN_HELP = `  engine        the engine or reference server measu
   paused ms     (with --throttled or --slow-consumer-ms) how long the server
                 paused reading for flow control
   cut           (likewise) clients the server cut as slow consumers
-  [workload]    --listener, --throttled, --slow-consumer-ms; in the default
+  [workload]    --listener, --throttled, --slow-consumer-ms, --metrics; in the default
                 table a line above it`;
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
@@ -173,6 +180,7 @@ export function workloadLabel(w: RowWorkload): string {
   if (w.listener) parts.push('listener');
   if (w.throttled) parts.push(`${w.throttled.clients}@${formatRate(w.throttled.bytesPerSecond)}`);
   if (w.slowConsumerMs !== null) parts.push(`slow-consumer-ms ${w.slowConsumerMs}`);
+  if (w.metrics) parts.push('metrics');
   return parts.length ? parts.join(', ') : '-';
 }
 

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ExternalServer } from './external.js';
@@ -41,6 +42,8 @@ export interface Workload {
   throttled: Throttle | null;
   /** The server's slowConsumerMs (S7); null: its default (2,000). */
   slowConsumerMs: number | null;
+  /** The server serves GET /metrics (docs/contract.md S18), and this process scrapes it every second, as Prometheus would. */
+  metrics?: boolean;
 }
 
 /** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
@@ -167,7 +170,7 @@ export class ServerChild {
     child.once('exit', () => clearInterval(this.watchdog));
   }
 
-  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number }> {
+  static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number; metricsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const server = new ServerChild(child, config.target);
     const ready = await server.next();
@@ -179,7 +182,11 @@ export class ServerChild {
       child.kill();
       throw new Error(`the ${config.target} server did not open a WebSocket port`);
     }
-    return { server, port: ready.port, wsPort: ready.wsPort };
+    if (config.metrics && ready.metricsPort === undefined) {
+      child.kill();
+      throw new Error(`the ${config.target} server did not open a metrics port`);
+    }
+    return { server, port: ready.port, wsPort: ready.wsPort, metricsPort: ready.metricsPort };
   }
 
   /** Why the child was judged overloaded (and killed), or null. */
@@ -287,10 +294,10 @@ export async function measure(
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
   const echocast = isEchocastEngine(target);
-  if (!echocast && (workload.listener || workload.slowConsumerMs !== null)) {
-    throw new Error(`${target} has no message events or flow control: --listener and --slow-consumer-ms apply to echocast engines only`);
+  if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics)) {
+    throw new Error(`${target} has no message events, flow control or metrics: --listener, --slow-consumer-ms and --metrics apply to echocast engines only`);
   }
-  let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number };
+  let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number; metricsPort?: number };
   try {
     started =
       target === 'baseline-c-epoll'
@@ -304,13 +311,16 @@ export async function measure(
             listener: workload.listener,
             ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
             ...(plan.ws ? { ws: true } : {}),
+            ...(workload.metrics ? { metrics: true } : {}),
           });
   } catch (err) {
     // Overloaded while it started (its RSS passed the limit): a row like any other overload.
     if (err instanceof Overloaded) return overloadedSample(target, scenario, plan, err, null, null, null);
     throw err;
   }
-  const { server, port, wsPort } = started;
+  const { server, port, wsPort, metricsPort } = started;
+  // Scraped from here, as Prometheus would: the scraper's own CPU is not the server's.
+  const scraper = metricsPort !== undefined ? scrapeEverySecond(metricsPort) : null;
   let cpuStart = 0;
   let cpuEnd = 0;
   let sysStart = 0;
@@ -383,8 +393,25 @@ export async function measure(
     if (!overloaded) throw err;
     return overloadedSample(target, scenario, plan, overloaded, (err as { partial?: PartialLoad }).partial ?? null, procStart, procEnd);
   } finally {
+    scraper?.stop();
     await server.stop();
   }
+}
+
+/** GET /metrics on 127.0.0.1:port once a second (one at a time, the body read and dropped) until stop(). */
+function scrapeEverySecond(port: number): { stop(): void } {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    const req = http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      res.resume();
+      res.on('end', () => (busy = false));
+    });
+    req.on('error', () => (busy = false));
+  }, 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** What the generator measured before the server was found overloaded (the window's deliveries), when it got that far. */

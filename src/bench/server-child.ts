@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       ...(config.slowConsumerMs === undefined ? {} : { slowConsumerMs: config.slowConsumerMs }),
       closeTimeoutMs: 500,
       ...(config.ws ? { ws: { port: 0 } } : {}),
+      ...(config.metrics ? { metrics: { port: 0 } } : {}),
     });
     // The workload of scripts that watch their server: a listener that touches every message.
     let heard = 0;
@@ -56,7 +57,14 @@ async function main(): Promise<void> {
       });
     }
     const wsPort = config.ws ? server.wsAddress()?.port : undefined;
-    send({ type: 'ready', port: server.address().port, engine: server.engine, ...(wsPort !== undefined ? { wsPort } : {}) });
+    const metricsPort = server.metricsAddress()?.port;
+    send({
+      type: 'ready',
+      port: server.address().port,
+      engine: server.engine,
+      ...(wsPort !== undefined ? { wsPort } : {}),
+      ...(metricsPort !== undefined ? { metricsPort } : {}),
+    });
     stop = () => server.close();
     stats = () => ({ ...server.stats(), ...(config.listener ? { listenerMessages: heard, listenerBytes: heardBytes } : {}) });
   }

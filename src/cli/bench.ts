@@ -75,6 +75,10 @@ const BENCH_FLAGS = {
     type: 'boolean',
     help: ["the server attaches a 'message' listener (it counts", 'bytes) before clients connect, as scripts that watch', 'their server do (echocast engines only)'],
   },
+  metrics: {
+    type: 'boolean',
+    help: ['the server serves GET /metrics and the bench scrapes', 'it every second, as Prometheus would (echocast', 'engines only)'],
+  },
   throttled: {
     type: 'string',
     arg: 'N@RATE',
@@ -200,7 +204,7 @@ export async function bench(argv: string[]): Promise<number> {
   const quick = flags.quick ?? false;
   // --quick measures the available references too (what the engines are compared with),
   // unless a workload they do not take is asked for.
-  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined;
+  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags.metrics;
   const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t));
   const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
@@ -240,10 +244,11 @@ export async function bench(argv: string[]): Promise<number> {
     listener: flags.listener ?? false,
     throttled,
     slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 3_600_000) ?? null,
+    ...(flags.metrics ? { metrics: true } : {}),
   };
-  if (workload.listener || workload.slowConsumerMs !== null) {
+  if (workload.listener || workload.slowConsumerMs !== null || workload.metrics) {
     const refs = targets.filter((t) => !isEchocastEngine(t));
-    if (refs.length) throw new UsageError(`--listener and --slow-consumer-ms apply to echocast engines only, not ${refs.join(', ')}`);
+    if (refs.length) throw new UsageError(`--listener, --slow-consumer-ms and --metrics apply to echocast engines only, not ${refs.join(', ')}`);
   }
   if (throttled) {
     if (generator !== 'native') throw new UsageError('--throttled needs the native load generator (--generator native)');

@@ -1,8 +1,9 @@
 import { redactUrl } from '../cluster/url.js';
 import { createServer } from '../server.js';
 import { normaliseOrigin, parseSubnet } from '../access.js';
-import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type WebSocketOptions } from '../options.js';
+import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type MetricsOptions, type WebSocketOptions } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
+import { LOG_FORMATS, makeLogger, type LogFormat } from './log.js';
 import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, tokenFlag, UsageError, type FlagTable } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
@@ -60,6 +61,17 @@ const SERVE_FLAGS = {
     help: ['clients must present the token in FILE: a TCP', "client's first line; a WebSocket client ?token= or", 'Authorization: Bearer (or set ECHOCAST_TOKEN)'],
   },
   'allow-http': { type: 'boolean', help: ['relay a TCP client whose first line is an HTTP', 'request (default: refused, see "Security")'] },
+  'metrics-port': {
+    type: 'string',
+    arg: 'P',
+    help: ['serve GET /metrics (Prometheus text format) and', 'GET /healthz on port P (0 for any free one)'],
+  },
+  'metrics-host': { type: 'string', arg: 'H', help: [`address the metrics port binds (default ${DEFAULTS.metricsHost})`] },
+  'log-format': {
+    type: 'string',
+    arg: 'F',
+    help: ['text (default): lines for a person; json: one JSON', 'object per line {time, level, event, ...}; the', 'same events (--verbose adds clients to both)'],
+  },
   verbose: { type: 'boolean', help: ['log connections, disconnects and refusals to stderr'] },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
@@ -72,6 +84,12 @@ latest frame(s). Prints one line when ready:
   echocast listening on HOST:PORT (engine=ENGINE)
 and, with --ws-port, a second one for browsers and WebSocket clients:
   echocast websocket on ws://HOST:PORT/PATH (page: http://HOST:PORT/PATH)
+and, with --metrics-port, one for Prometheus (GET /healthz is there too):
+  echocast metrics on http://HOST:PORT/metrics
+stderr is for the log: errors and cluster changes, and with --verbose every
+client that connects, leaves (with the reason) or is refused (with the cause).
+--log-format json writes the same events, one JSON object per line, plus
+"listening" and "close".
 It stops cleanly on Ctrl-C (SIGINT), SIGTERM, Ctrl-Break, or an IPC
 'shutdown' message (how pm2 stops processes on Windows).
 
@@ -128,12 +146,28 @@ function wsFlags(port: string | undefined, host: string | undefined, path: strin
   return ws;
 }
 
+function metricsFlags(port: string | undefined, host: string | undefined): MetricsOptions | undefined {
+  if (port === undefined) {
+    if (host !== undefined) throw new UsageError('--metrics-host needs --metrics-port');
+    return undefined;
+  }
+  const metrics: MetricsOptions = { port: intFlag('metrics-port', port, 0, 65535)! };
+  if (host !== undefined) {
+    if (host.length === 0) throw new UsageError('--metrics-host must not be empty');
+    metrics.host = host;
+  }
+  return metrics;
+}
+
 function addressFlags(name: string, values: string[] | undefined): string[] | undefined {
   for (const value of values ?? []) {
     if (parseSubnet(value) === null) throw new UsageError(`--${name} must be an IPv4 or IPv6 address or CIDR block such as 10.0.0.0/8 or fd00::/8, got "${value}"`);
   }
   return values;
 }
+
+/** Disconnects that are the ordinary course of things (the log's level info; the others are warn). */
+const QUIET_REASONS: ReadonlySet<string> = new Set(['client-closed', 'server-closed']);
 
 /** HOST:PORT as a URL writes it (an IPv6 address in brackets). */
 function hostPort({ address, port }: ServerAddress): string {
@@ -173,6 +207,8 @@ export async function serve(argv: string[]): Promise<number> {
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
+  const logFormat: LogFormat = choiceFlag('log-format', flags['log-format'], LOG_FORMATS) ?? 'text';
+  const log = makeLogger(logFormat);
   const server = await createServer({
     host: flags.host,
     port: intFlag('port', flags.port, 0, 65535) ?? DEFAULT_CLI_PORT,
@@ -191,15 +227,16 @@ export async function serve(argv: string[]): Promise<number> {
     deny: addressFlags('deny', flags.deny),
     auth: tokenFlag(flags['token-file']),
     refuseHttp: flags['allow-http'] ? false : undefined,
+    metrics: metricsFlags(flags['metrics-port'], flags['metrics-host']),
   });
   if (flags.verbose) {
-    server.on('connection', (c) => process.stderr.write(`+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}\n`));
-    server.on('disconnect', (d) => process.stderr.write(`- client ${d.id} (${d.reason})\n`));
-    server.on('refusal', (r) => process.stderr.write(`! refused ${r.transport} ${r.remoteAddress}:${r.remotePort} (${r.cause})${r.detail ? `: ${r.detail}` : ''}\n`));
+    server.on('connection', (c) => log('info', 'connection', `+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}`, { ...c }));
+    server.on('disconnect', (d) => log(QUIET_REASONS.has(d.reason) ? 'info' : 'warn', 'disconnect', `- client ${d.id} (${d.reason})`, { ...d }));
+    server.on('refusal', (r) => log('warn', 'refusal', `! refused ${r.transport} ${r.remoteAddress}:${r.remotePort} (${r.cause})${r.detail ? `: ${r.detail}` : ''}`, { ...r }));
   }
-  server.on('error', (err) => process.stderr.write(`echocast: ${err.message}\n`));
-  server.on('cluster-down', (reason) => process.stderr.write(`echocast: cluster down (${reason}); buffering\n`));
-  server.on('cluster-up', () => process.stderr.write('echocast: cluster up\n'));
+  server.on('error', (err) => log('error', 'error', `echocast: ${err.message}`, { message: err.message, code: err.code, ...(err.syscall ? { syscall: err.syscall } : {}) }));
+  server.on('cluster-down', (reason) => log('warn', 'cluster-down', `echocast: cluster down (${reason}); buffering`, { reason }));
+  server.on('cluster-up', () => log('info', 'cluster-up', 'echocast: cluster up'));
   // Listen for the stop before printing the ready line: a SIGINT sent on seeing
   // the line must find its handler, or it would kill the process outright.
   const stop = stopRequested();
@@ -209,9 +246,20 @@ export async function serve(argv: string[]): Promise<number> {
     const at = `${hostPort(ws)}${server.options.ws!.path}`;
     ready += `echocast websocket on ws://${at} (page: http://${at})\n`;
   }
+  const metrics = server.metricsAddress();
+  if (metrics !== null) ready += `echocast metrics on http://${hostPort(metrics)}/metrics\n`;
   process.stdout.write(ready);
+  const { address, port } = server.address();
+  log('info', 'listening', null, {
+    address,
+    port,
+    engine: server.engine,
+    ...(ws !== null ? { ws: `ws://${hostPort(ws)}${server.options.ws!.path}` } : {}),
+    ...(metrics !== null ? { metrics: `http://${hostPort(metrics)}/metrics` } : {}),
+  });
 
   await stop;
   await server.close();
+  log('info', 'close', null);
   return 0;
 }

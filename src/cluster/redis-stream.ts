@@ -235,6 +235,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       duplicatesSkipped: this.duplicates,
       missedEntries: this.sequences.missed,
       rejectedEntries: this.rejected,
+      lagEntries: Math.max(0, this.ackedSeq - this.sequences.highest(this.nodeId)),
     };
   }
 

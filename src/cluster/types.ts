@@ -71,6 +71,12 @@ export interface ClusterStats {
    * warning per 10 seconds.
    */
   rejectedEntries: number;
+  /**
+   * How far reading trails the stream, in entries, as far as this node can tell without
+   * asking Redis: its own entries that Redis acknowledged and it has not read back yet
+   * (0 once it has read back everything it appended).
+   */
+  lagEntries: number;
 }
 
 /** What a link emits. */

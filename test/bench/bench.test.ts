@@ -261,6 +261,7 @@ describe('bench: workload flags', () => {
       ['--throttled', '1@fast'],
       ['--slow-consumer-ms', '-5'],
       ['--engines', 'js,baseline-net', '--listener'],
+      ['--engines', 'js,baseline-net', '--metrics'],
       ['--throttled', '1@20MB', '--generator', 'js'],
       ['--throttled', '4@20MB', '--clients', '6', '--publishers', '1'],
     ]) {
@@ -270,7 +271,7 @@ describe('bench: workload flags', () => {
     }
     const help = await runBench(['--help']);
     assert.equal(help.code, 0);
-    for (const flag of ['--listener', '--throttled N@RATE', '--slow-consumer-ms']) assert.ok(help.stdout.includes(flag), flag);
+    for (const flag of ['--listener', '--throttled N@RATE', '--slow-consumer-ms', '--metrics']) assert.ok(help.stdout.includes(flag), flag);
   });
 });
 
@@ -299,6 +300,17 @@ describe('bench: workload runs', function () {
       assert.equal(row.valid, true, JSON.stringify(row));
       assert.equal(row.workload.listener, true);
       assert.ok(row.cpuNsPerDelivery > 0);
+    }
+  });
+
+  it('--metrics: the server serves GET /metrics (scraped every second), and the rows say so', async () => {
+    const r = await runBench(['--engines', availableEngines().join(','), '--metrics', '--clients', '8', '--publishers', '2', '--rounds', '1', '--duration', '300ms', '--json']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as { settings: { workload: JsonRow['workload'] & { metrics?: boolean } }; results: (JsonRow & { workload: { metrics?: boolean } })[] };
+    assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, metrics: true });
+    for (const row of report.results) {
+      assert.equal(row.valid, true, JSON.stringify(row));
+      assert.equal(row.workload.metrics, true);
     }
   });
 

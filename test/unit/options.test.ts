@@ -112,3 +112,32 @@ describe('the page', () => {
     assert.ok(PAGE_HTML.split('\n').length < 120, 'small');
   });
 });
+
+describe('options: metrics (docs/contract.md S18)', () => {
+  it('is null without metrics, and binds loopback by default whatever the server binds', () => {
+    assert.equal(resolveServerOptions({}).metrics, null);
+    assert.deepEqual(resolveServerOptions({ host: '0.0.0.0', metrics: { port: 9464 } }).metrics, { port: 9464, host: '127.0.0.1' });
+    assert.deepEqual(resolveServerOptions({ metrics: { port: 0, host: '::1' } }).metrics, { port: 0, host: '::1' });
+  });
+
+  it('refuses a bad metrics value, an unknown field, or a port another listener has on the same host', () => {
+    refused({ metrics: 9464 }, /option "metrics" must be an object/);
+    refused({ metrics: null }, /option "metrics" must be an object/);
+    refused({ metrics: {} }, /option "metrics\.port" must be an integer from 0 to 65535, got undefined/);
+    for (const port of [-1, 65536, 1.5, '9464']) refused({ metrics: { port } }, /option "metrics\.port" must be an integer from 0 to 65535/);
+    refused({ metrics: { port: 0, host: '' } }, /option "metrics\.host" must be a non-empty string/);
+    refused({ metrics: { port: 0, path: '/m' } }, /unknown option "metrics\.path"/);
+    refused({ port: 9464, metrics: { port: 9464 } }, /"metrics\.port" must differ/);
+    refused({ ws: { port: 8080 }, metrics: { port: 8080 } }, /"metrics\.port" must differ/);
+    assert.equal(resolveServerOptions({ port: 9464, host: '0.0.0.0', metrics: { port: 9464 } }).metrics?.port, 9464);
+  });
+
+  it('metricsAddress() is null without metrics', async () => {
+    const server = await createServer({ engine: 'js' });
+    try {
+      assert.equal(server.metricsAddress(), null);
+    } finally {
+      await server.close();
+    }
+  });
+});
