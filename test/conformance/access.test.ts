@@ -66,6 +66,23 @@ async function canBindIpv6Loopback(): Promise<boolean> {
   });
 }
 
+/** Whether this machine has a dual-stack `::` (an IPv4 client reaches it as ::ffff:a.b.c.d). */
+async function dualStack(): Promise<boolean> {
+  const probe = net.createServer((socket) => socket.destroy());
+  const bound = await new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '::', port: 0 }, () => resolve(true));
+  });
+  if (!bound) return false;
+  const reached = await new Promise<boolean>((resolve) => {
+    const c = net.connect({ host: '127.0.0.1', port: (probe.address() as net.AddressInfo).port });
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+  await new Promise((resolve) => probe.close(resolve));
+  return reached;
+}
+
 /** A hook whose answers the test gives: each call waits until the test settles it. */
 function heldHook() {
   const calls: { info: AuthorizeInfo; answer: (ok: boolean) => void }[] = [];
@@ -182,6 +199,22 @@ for (const engine of enginesUnderTest()) {
       allowed.server.broadcast('six');
       const ok = await RawClient.connect(allowed.port, { host: '::1' });
       assert.deepEqual(await ok.waitLines(1), ['six']);
+      assert.equal(allowed.server.stats().refusals.address, 0);
+    });
+  });
+
+  describe(`access: IPv4-mapped peers [${engine}]`, () => {
+    it('a server on :: matches an IPv4 peer (::ffff:127.0.0.1) as 127.0.0.1 (skipped only without a dual-stack ::)', async function () {
+      if (!(await dualStack())) this.skip();
+      const denied = await watched(engine, { host: '::', deny: ['127.0.0.0/8'] });
+      const c = await RawClient.connect(denied.port, { host: '127.0.0.1' });
+      await closedSilent(c, 'the denied IPv4 client of a server on ::');
+      await until(() => denied.server.stats().refusals.address === 1, 'refusals.address 1');
+
+      const allowed = await watched(engine, { host: '::', allow: ['127.0.0.1'] });
+      allowed.server.broadcast('mapped');
+      const ok = await RawClient.connect(allowed.port, { host: '127.0.0.1' });
+      assert.deepEqual(await ok.waitLines(1), ['mapped']);
       assert.equal(allowed.server.stats().refusals.address, 0);
     });
   });
@@ -522,7 +555,8 @@ for (const engine of enginesUnderTest()) {
     test('beyond max(maxClients, 64) handshakes in progress, a connection is closed at once (handshake-limit)', async () => {
       const { server, wsPort, admitted } = await watchedWs(engine, { maxClients: 1 });
       const silent: RawClient[] = [];
-      for (let i = 0; i < 64; i++) silent.push(await RawClient.connect(wsPort));
+      // Half-open: the first one ends its side later, and is closed only once the server closed its own.
+      for (let i = 0; i < 64; i++) silent.push(await RawClient.connect(wsPort, { allowHalfOpen: i === 0 }));
       const extra = await RawClient.connect(wsPort);
       extra.write(requestHead({ port: wsPort }));
       await closedSilent(extra, 'the 65th handshake');
@@ -532,7 +566,8 @@ for (const engine of enginesUnderTest()) {
         'a handshake within the bound was dropped',
       );
       // A freed place can be taken again.
-      await silent[0]!.close();
+      silent[0]!.socket.end();
+      await silent[0]!.waitClosed();
       const w = await WsClient.connect(wsPort);
       await waitClients(server, 1);
       assert.equal(admitted.length, 1);

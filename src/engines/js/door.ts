@@ -282,6 +282,7 @@ export class Door implements UpgradeGate {
   private refuseTcp(w: Waiting, cause: RefusalCause, detail?: string): void {
     if (w.done) return;
     this.settle(w);
+    w.socket.on('error', w.onError); // an error already on its way must not go unhandled
     w.socket.destroy();
     this.refuse(cause, 'tcp', w.remoteAddress, w.remotePort, detail);
   }
@@ -290,6 +291,7 @@ export class Door implements UpgradeGate {
   dropWaiting(): void {
     for (const w of [...this.tcpWaiting]) {
       this.settle(w);
+      w.socket.on('error', w.onError);
       w.socket.destroy();
     }
   }
