@@ -4,8 +4,8 @@
  * event: S8, S4), a client's input and its ways out (FIN, cut, drop: S6, S11), frames
  * entering the hub, and the lifecycle (listen, stats, close: S10, S14). Beside it: the
  * batch and history (batch.ts), flow control (flow-control.ts), the WebSocket adapter
- * (websocket.ts), a client and the roster (client.ts), who may connect (door.ts: S15). Which file owns which rule:
- * docs/architecture.md.
+ * (websocket.ts), who may connect (door.ts: S15), a client and the roster (client.ts).
+ * Which file owns which rule: docs/architecture.md.
  */
 import net from 'node:net';
 import type { WebSocket } from 'ws';
