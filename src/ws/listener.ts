@@ -11,8 +11,36 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The largest request head accepted; a longer one is answered 431 (§6). */
 export const MAX_REQUEST_HEAD = 8192;
 
+/**
+ * How many handshakes may be in progress at once, waiting for the application's answer
+ * included: maxClients, but never fewer than this (the native engines' bound, native/core).
+ */
+export const MIN_HANDSHAKES = 64;
+
 /** Where a WebSocket whose upgrade completed goes: the engine admits it (or refuses it). */
 export type UpgradedFn = (ws: WebSocket, socket: net.Socket) => void;
+
+/**
+ * Who may connect (docs/contract.md S15), as the engine decides it; the listener applies it
+ * beside the rules of §6.
+ */
+export interface UpgradeGate {
+  /** A new connection, before any byte is read: false when it is refused (the gate destroyed it). */
+  connection(socket: net.Socket): boolean;
+  /** The listener drops a pending handshake: one too many, or a request head not complete in time. */
+  handshakeLimit(socket: net.Socket): void;
+  /**
+   * A well-formed upgrade request: 'upgrade', or the status that refuses it (401, 403); a
+   * promise while the application decides (the handshake stays pending meanwhile).
+   */
+  upgrade(req: http.IncomingMessage, socket: net.Socket): 'upgrade' | number | Promise<'upgrade' | number>;
+}
+
+/** A connection not yet upgraded: its deadline, and whether its request head is complete. */
+interface Handshake {
+  timer: NodeJS.Timeout | null;
+  head: boolean;
+}
 
 /** The request's path, the query string cut off. */
 function pathOf(url: string | undefined): string {
@@ -52,6 +80,7 @@ function answerFor(req: http.IncomingMessage, path: string): Answer {
 function refusalHeaders(status: number): Record<string, string> {
   if (status === 405) return { Allow: 'GET, HEAD' };
   if (status === 426) return { 'Sec-WebSocket-Version': '13' };
+  if (status === 401) return { 'WWW-Authenticate': 'Bearer' };
   return {};
 }
 
@@ -87,12 +116,17 @@ function pageHeaders(page: string): Record<string, string> {
  * 400. No extension (no perMessageDeflate) and no subprotocol are ever agreed; `maxPayload`
  * is maxFrameBytes, so a bigger message closes with 1009. Node's HTTP parser answers a head
  * over 8 KiB with 431 and garbage with 400.
+ *
+ * Who may connect (S15) is the engine's UpgradeGate: the address at accept, then Origin,
+ * token and hook once the request is known to be an upgrade. The handshakes in progress are
+ * bounded (maxHandshakes, waiting for the hook included) and a request head not complete
+ * within HANDSHAKE_TIMEOUT_MS is dropped: both refused as `handshake-limit`.
  */
 export class WsListener {
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
-  /** Connections not yet upgraded (page requests included), with their handshake deadline. */
-  private readonly handshaking = new Map<net.Socket, NodeJS.Timeout>();
+  /** Connections not yet upgraded (page requests and upgrades awaiting the hook included). */
+  private readonly handshaking = new Map<net.Socket, Handshake>();
   private closed = false;
 
   constructor(
@@ -100,6 +134,8 @@ export class WsListener {
     maxPayload: number,
     closeTimeoutMs: number,
     private readonly upgraded: UpgradedFn,
+    private readonly gate: UpgradeGate,
+    private readonly maxHandshakes: number,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -141,8 +177,8 @@ export class WsListener {
   close(): Promise<void> {
     this.closed = true;
     const done = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    for (const [socket, timer] of this.handshaking) {
-      clearTimeout(timer);
+    for (const [socket, handshake] of this.handshaking) {
+      if (handshake.timer !== null) clearTimeout(handshake.timer);
       socket.destroy();
     }
     this.handshaking.clear();
@@ -154,23 +190,44 @@ export class WsListener {
       socket.destroy();
       return;
     }
-    this.handshaking.set(
-      socket,
-      setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS),
-    );
+    if (!this.gate.connection(socket)) return;
+    if (this.handshaking.size >= this.maxHandshakes) {
+      this.gate.handshakeLimit(socket);
+      socket.destroy();
+      return;
+    }
+    const handshake: Handshake = { timer: null, head: false };
+    handshake.timer = setTimeout(() => {
+      // A request head not complete in time is refused; a page still being fetched is just dropped.
+      if (!handshake.head) this.gate.handshakeLimit(socket);
+      socket.destroy();
+    }, HANDSHAKE_TIMEOUT_MS);
+    this.handshaking.set(socket, handshake);
     socket.once('close', () => this.settle(socket));
   }
 
   /** The connection is upgraded or gone: its handshake deadline no longer applies. */
   private settle(socket: net.Socket): void {
-    const timer = this.handshaking.get(socket);
-    if (timer === undefined) return;
-    clearTimeout(timer);
+    const handshake = this.handshaking.get(socket);
+    if (handshake === undefined) return;
+    if (handshake.timer !== null) clearTimeout(handshake.timer);
     this.handshaking.delete(socket);
+  }
+
+  /** The connection's request head is complete; `waits` (for the hook): its own deadline applies, not the handshake's. */
+  private headDone(socket: net.Socket, waits: boolean): void {
+    const handshake = this.handshaking.get(socket);
+    if (handshake === undefined) return;
+    handshake.head = true;
+    if (waits && handshake.timer !== null) {
+      clearTimeout(handshake.timer);
+      handshake.timer = null;
+    }
   }
 
   /** A request Node did not take for an upgrade (no `Connection: upgrade`, say). */
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.headDone(req.socket, false);
     res.setHeader('Connection', 'close');
     const answer = answerFor(req, this.options.path);
     if (answer === 'page') {
@@ -193,16 +250,36 @@ export class WsListener {
       socket.destroy();
       return;
     }
+    this.headDone(socket, false);
     const answer = answerFor(req, this.options.path);
     if (answer === 'page') {
       // An upgrade to something else than websocket, without a WebSocket header: a page request.
       const page = this.options.page;
       return respondRaw(socket, 200, pageHeaders(page), req.method === 'HEAD' ? undefined : page);
     }
-    if (answer !== 'upgrade') {
-      const body = refusalBody(answer);
-      return respondRaw(socket, answer, { ...refusalHeaders(answer), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) }, body);
-    }
+    if (answer !== 'upgrade') return this.refuse(socket, answer);
+    const decision = this.gate.upgrade(req, socket);
+    if (decision === 'upgrade') return this.complete(req, socket, head);
+    if (typeof decision === 'number') return this.refuse(socket, decision);
+    this.headDone(socket, true);
+    decision.then(
+      (later) => {
+        if (this.closed || socket.destroyed) socket.destroy();
+        else if (later === 'upgrade') this.complete(req, socket, head);
+        else this.refuse(socket, later);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  /** Answers an upgrade request with a refusal status, and closes the connection. */
+  private refuse(socket: net.Socket, status: number): void {
+    const body = refusalBody(status);
+    respondRaw(socket, status, { ...refusalHeaders(status), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) }, body);
+  }
+
+  /** Completes the upgrade (ws checks the key) and hands the WebSocket to the engine. */
+  private complete(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.settle(socket);
       if (this.closed) {

@@ -193,7 +193,8 @@ for (const engine of enginesUnderTest()) {
             'Sec-WebSocket-Key': RFC_KEY,
             'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits',
             'Sec-WebSocket-Protocol': 'chat, superchat',
-            Origin: 'http://example.com',
+            // A page of this listener's own origin (a foreign one is refused: access.test.ts).
+            Origin: `http://127.0.0.1:${wsPort}`,
           },
         }),
         { bodyExpected: false },

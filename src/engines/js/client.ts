@@ -24,6 +24,12 @@ export class JsClient {
   held: Buffer[] | null = null;
   /** Over half the backlog limit during a pause episode: checked until it falls back (S7). */
   watched = false;
+  /**
+   * A TCP client admitted without being decided, while refuseHttp is on: its first frame is
+   * still to be checked for an HTTP request line (docs/contract.md S15). Stays set once it
+   * was refused, so that nothing more of its read goes anywhere.
+   */
+  checkFirstFrame = false;
   /** Leaving with bytes still queued: checks that they keep draining (S11). */
   linger: NodeJS.Timeout | null = null;
   readonly decoder: FrameDecoder;

@@ -4,8 +4,8 @@
  * event: S8, S4), a client's input and its ways out (FIN, cut, drop: S6, S11), frames
  * entering the hub, and the lifecycle (listen, stats, close: S10, S14). Beside it: the
  * batch and history (batch.ts), flow control (flow-control.ts), the WebSocket adapter
- * (websocket.ts), a client and the roster (client.ts). Which file owns which rule:
- * docs/architecture.md.
+ * (websocket.ts), who may connect (door.ts: S15), a client and the roster (client.ts).
+ * Which file owns which rule: docs/architecture.md.
  */
 import net from 'node:net';
 import type { WebSocket } from 'ws';
@@ -13,10 +13,11 @@ import { fromSystemError } from '../../errors.js';
 import { forEachPayload, messageToFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
-import { emptyDisconnects, emptyRefusals } from '../types.js';
+import { emptyDisconnects } from '../types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 import { Batch, History, type Traffic } from './batch.js';
 import { JsClient, Roster } from './client.js';
+import { Door, startsWithHttpRequest, type DoorHost } from './door.js';
 import { FlowControl, type FlowHost } from './flow-control.js';
 import { WsAdapter, type WsHost } from './websocket.js';
 
@@ -28,7 +29,7 @@ import { WsAdapter, type WsHost } from './websocket.js';
  * private beyond the Engine interface are those flow control (FlowHost) and the WebSocket
  * adapter (WsHost) call.
  */
-export class JsEngine implements Engine, FlowHost, WsHost {
+export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
   readonly name = 'js' as const;
   private server: net.Server | undefined;
   /** Every admitted client, TCP and WebSocket: one roster under maxClients. */
@@ -46,11 +47,12 @@ export class JsEngine implements Engine, FlowHost, WsHost {
   /** Frames and bytes in and out, as stats() reports them. */
   private readonly traffic: Traffic = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
   private readonly disconnects = emptyDisconnects();
-  private readonly refusals = emptyRefusals();
   private readonly flow: FlowControl;
   private readonly batch: Batch;
   private readonly history: History;
   private readonly wsAdapter: WsAdapter;
+  /** Who may connect (S15): address lists, Origin, token, hook, and the refusals. */
+  private readonly door: Door;
 
   private readonly acceptBound = (segment: Buffer, frames: number, from: JsClient): void => this.accept(segment, frames, from);
 
@@ -61,7 +63,8 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     this.flow = new FlowControl(options, this.roster, this);
     this.batch = new Batch(options, this.roster, this.flow, this.traffic);
     this.history = new History(options, this.traffic);
-    this.wsAdapter = new WsAdapter(options, this);
+    this.door = new Door(options, events, this);
+    this.wsAdapter = new WsAdapter(options, this, this.door);
   }
 
   async listen(): Promise<ServerAddress> {
@@ -78,7 +81,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     const { host, port } = this.options;
     // allowHalfOpen here only stops node from ending a socket by itself at the peer's FIN:
     // onEnd() decides, by the allowHalfOpen option (S11).
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.admit(socket));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onSocket(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -122,7 +125,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
       readPauses: this.flow.readPauses(),
       readPausedMs: this.flow.readPausedMs(),
       disconnects: { ...this.disconnects },
-      refusals: { ...this.refusals },
+      refusals: { ...this.door.refusals },
     };
   }
 
@@ -137,6 +140,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     // Chunks held by a pause episode were never accepted: they are dropped with it.
     this.flow.stop();
     this.wsAdapter.destroyRefused();
+    this.door.dropWaiting();
     for (const client of this.clients.values()) {
       client.reason ??= 'server-closed';
       // A paused socket would never see the peer's FIN, and so never close.
@@ -177,10 +181,9 @@ export class JsEngine implements Engine, FlowHost, WsHost {
       socket.destroy();
       return null;
     }
-    if (this.clients.size >= this.options.maxClients) {
-      refuse();
-      this.disconnects['server-full']++;
-      this.events.disconnect({ id, reason: 'server-full' });
+    // Clients waiting to be decided hold their places too (S15).
+    if (this.clients.size + this.door.waiting >= this.options.maxClients) {
+      this.refuseFull(id, refuse);
       return null;
     }
     // Frames accepted earlier in this loop turn are part of the newcomer's past:
@@ -192,14 +195,52 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     return client;
   }
 
+  /** One connection too many (S8): `refuse` ends it, and it is reported `server-full` under its own id. */
+  private refuseFull(id: number, refuse: () => void): void {
+    refuse();
+    this.disconnects['server-full']++;
+    this.events.disconnect({ id, reason: 'server-full' });
+  }
+
+  /** DoorHost: a TCP connection waiting to be decided would pass maxClients. */
+  serverFull(socket: net.Socket): void {
+    this.refuseFull(this.nextId++, () => socket.destroy());
+  }
+
+  /** DoorHost: clients admitted now. */
+  admitted(): number {
+    return this.clients.size;
+  }
+
   announce(client: JsClient): void {
     const socket = client.socket;
     this.events.connection({ id: client.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
   }
 
-  private admit(socket: net.Socket): void {
-    const client = this.enroll(socket, null, () => socket.destroy());
+  /**
+   * A new TCP connection (S15): the address lists first, before a byte is read or sent; then,
+   * with a token or a hook, it waits at the door to be decided; else it is admitted now.
+   */
+  private onSocket(socket: net.Socket): void {
+    if (this.door.screens && this.door.addressRefused(socket, 'tcp')) return;
+    if (this.door.gated) this.door.waitTcp(socket);
+    else this.admit(socket, this.options.refuseHttp);
+  }
+
+  /** DoorHost: a TCP client the door let in; what it sent after its first frame follows its admission. */
+  admitWaiting(socket: net.Socket, held: Buffer[], ended: boolean): void {
+    const client = this.admit(socket, false);
     if (client === null) return;
+    for (const chunk of held) this.onData(client, chunk);
+    if (ended) this.onEnd(client);
+    // Flow control may hold it (a pause episode): then flow control resumes it.
+    if (client.reason === null && client.held === null) socket.resume();
+  }
+
+  private admit(socket: net.Socket, checkFirstFrame: boolean): JsClient | null {
+    const client = this.enroll(socket, null, () => socket.destroy());
+    if (client === null) return null;
+    client.checkFirstFrame = checkFirstFrame;
     socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
     socket.on('end', () => this.onEnd(client));
     socket.on('error', () => {
@@ -207,6 +248,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     });
     socket.on('close', () => this.drop(client));
     this.announce(client);
+    return client;
   }
 
   /** A chunk from a client (a message, from a WebSocket client): held during a pause episode (S7). */
@@ -279,6 +321,7 @@ export class JsEngine implements Engine, FlowHost, WsHost {
 
   /** Every complete frame from a client comes here: announced, then into the hub or to the cluster. */
   private accept(segment: Buffer, frames: number, from: JsClient): void {
+    if (from.checkFirstFrame && !this.firstFramePasses(from, segment)) return;
     if (this.messageEvents) {
       // The listener owns message.data (S12): a copy, never a view of the bytes being relayed.
       const clientId = from.id;
@@ -286,6 +329,22 @@ export class JsEngine implements Engine, FlowHost, WsHost {
     }
     if (this.forward !== null) this.forward(segment, frames, from.id);
     else this.enter(segment, frames, from);
+  }
+
+  /**
+   * refuseHttp (S15): a client's first frame, an HTTP request line, cuts it (`protocol-error`)
+   * before any of it reaches anyone. Checked once per client; false drops the segment.
+   */
+  private firstFramePasses(client: JsClient, segment: Buffer): boolean {
+    if (client.reason !== null) return false; // refused already: the rest of its read goes nowhere
+    if (!startsWithHttpRequest(this.options.framing, segment)) {
+      client.checkFirstFrame = false;
+      return true;
+    }
+    const socket = client.socket;
+    this.door.refuse('http', 'tcp', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    this.cut(client, 'protocol-error');
+    return false;
   }
 
   /** Frames enter the hub here, in the one order: counted, remembered, batched. */

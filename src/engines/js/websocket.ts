@@ -16,7 +16,7 @@ import type net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
-import { WsListener } from '../../ws/listener.js';
+import { MIN_HANDSHAKES, WsListener, type UpgradeGate } from '../../ws/listener.js';
 import type { DisconnectReason, ServerAddress } from '../types.js';
 import type { JsClient } from './client.js';
 
@@ -46,13 +46,17 @@ export class WsAdapter {
   constructor(
     private readonly options: ResolvedServerOptions,
     private readonly host: WsHost,
+    /** Who may connect (docs/contract.md S15): the engine's door. */
+    private readonly gate: UpgradeGate,
   ) {}
 
   /** Starts the WebSocket listener, when the `ws` option asks for one. */
   async listen(): Promise<void> {
     const ws = this.options.ws;
     if (ws === null) return;
-    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket));
+    // Pending handshakes are bounded as in the native engines: maxClients, never fewer than 64.
+    const maxHandshakes = Math.max(this.options.maxClients, MIN_HANDSHAKES);
+    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes);
     this.bound = await this.listener.listen();
   }
 
