@@ -86,6 +86,9 @@ constexpr int kSendsPerTurn = 4;
 constexpr int kAcceptsPerTurn = 128;
 // After a poller failure the loop serves commands only; it looks this often.
 constexpr std::uint64_t kBrokenWaitMs = 100;
+// A WebSocket connection refused when its deadline passed: how long it has
+// to take its 403 and end.
+constexpr std::uint64_t kAnswerLingerMs = 1000;
 
 // One connection, owned by the loop thread: its rules and state are the
 // Connection's (connection.h); what is here is the poll loop's own.
@@ -126,8 +129,7 @@ class PollEngine : public Engine, private Inbox::Waker {
         coalescer_(&ec_now_micros),
         handshakes_(max_handshakes(options)),
         read_sink_(this) {
-    ws_config_.path = options.ws_path;
-    ws_config_.page = options.ws_page;
+    ws_config_ = handshake_config(options);
   }
   ~PollEngine() override { stop(0); }
 
@@ -138,6 +140,9 @@ class PollEngine : public Engine, private Inbox::Waker {
   void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) override;
   void disconnect(std::uint64_t id, const char* reason) override;
   void events_drained() override;
+  void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) override {
+    inbox_.post_answer(ticket, ok, detail);
+  }
   void close_input() override { input_closed_.store(true, std::memory_order_relaxed); }
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
@@ -206,6 +211,25 @@ class PollEngine : public Engine, private Inbox::Waker {
   void drop_handshake(PollClient* c);
   // Drops the handshakes whose deadline passed.
   void expire_handshakes();
+
+  // ---- Who may connect (docs/contract.md S15; poll_client.cc) ---------------
+
+  // Whether the peer's address may connect; if not, it is closed at once
+  // (nothing read or sent) and the refusal reported.
+  bool address_allowed(const Accepted& a, bool ws);
+  // A TCP connection that must wait at the door (a token or a hook): it
+  // holds a client slot, listed with the auth deadline, until decided.
+  void accept_door(const Accepted& a);
+  // Readiness of a connection at the door or waiting for the hook.
+  void handle_door(PollClient* c, const ec_poll_event& ev);
+  // What the door said: admit, ask the hook, or refuse (`cause`, `detail`).
+  void door_step(PollClient* c, Connection::Door d, Refusal cause, const std::string& detail);
+  // Asks the hook (the authorize event); the connection reads nothing more.
+  void ask(PollClient* c);
+  // A TCP connection the door let in: admission, then what it held.
+  void admit_door(PollClient* c);
+  // The hook's answer (the inbox's Answer command).
+  void take_answer(const Command& cmd);
   // Sends an admitted WebSocket client's control bytes; false when they
   // could not all go (blocked, or the client was closed).
   bool send_control(PollClient* c);
@@ -284,6 +308,10 @@ class PollEngine : public Engine, private Inbox::Waker {
   HandshakeList handshakes_;
   std::vector<Connection*> expired_;
   std::vector<PollClient*> dead_handshakes_;
+  // Refusals by cause; connections waiting for the hook, by ticket.
+  RefusalCounters refusals_;
+  std::unordered_map<std::uint64_t, PollClient*> tickets_;
+  std::uint64_t next_ticket_ = 0;
   std::unique_ptr<std::uint8_t[]> buf_;
   ReadSink read_sink_;
   FrameBatch forwarded_;  // Cluster mode: one read's frames.

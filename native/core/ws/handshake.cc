@@ -26,6 +26,55 @@ bool valid_key(const std::string& key) {
   return true;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of the first `token` parameter of a query string, percent-
+// decoded ('+' is a space, as URLSearchParams reads it); false when none.
+bool query_token(const std::string& query, std::string* out) {
+  std::size_t i = 0;
+  while (i <= query.size()) {
+    std::size_t amp = query.find('&', i);
+    if (amp == std::string::npos) amp = query.size();
+    std::size_t eq = query.find('=', i);
+    std::size_t name_end = eq != std::string::npos && eq < amp ? eq : amp;
+    if (query.compare(i, name_end - i, "token") == 0 && name_end - i == 5) {
+      out->clear();
+      for (std::size_t k = name_end < amp ? name_end + 1 : amp; k < amp; ++k) {
+        char c = query[k];
+        if (c == '+') {
+          c = ' ';
+        } else if (c == '%' && k + 2 < amp && hex_value(query[k + 1]) >= 0 &&
+                   hex_value(query[k + 2]) >= 0) {
+          c = static_cast<char>(hex_value(query[k + 1]) * 16 + hex_value(query[k + 2]));
+          k += 2;
+        }
+        out->push_back(c);
+      }
+      return true;
+    }
+    i = amp + 1;
+  }
+  return false;
+}
+
+bool token_presented(const std::string& token, const std::string& query,
+                     const std::string& authorization) {
+  std::string t;
+  bool in_query = query_token(query, &t);
+  bool ok = in_query && token_matches(token, reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
+  // Authorization: Bearer <token> (the scheme compared without case).
+  if (authorization.size() > 7 && http::iequals(authorization.data(), 7, "bearer ")) {
+    std::string b = http::trim_ows(authorization, 7, authorization.size());
+    ok = token_matches(token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size()) || ok;
+  }
+  return ok;
+}
+
 }  // namespace
 
 std::string accept_key(const std::string& key) {
@@ -106,8 +155,9 @@ void Handshake::decide() {
 
   // Header fields: name ":" OWS value OWS. No obs-fold, no space before
   // the colon (RFC 7230 §3.2.4).
-  std::string upgrade, connection, key, ws_version;
+  std::string upgrade, connection, key, ws_version, origin, host, authorization;
   int key_count = 0, version_count = 0;
+  bool has_origin = false;
   std::size_t pos = eol + 2;
   while (pos < h.size()) {
     std::size_t end = h.find("\r\n", pos);
@@ -130,11 +180,24 @@ void Handshake::decide() {
     } else if (http::iequals(name, name_len, "sec-websocket-version")) {
       ws_version = value;
       ++version_count;
+    } else if (http::iequals(name, name_len, "origin")) {
+      if (!has_origin) origin = value;
+      has_origin = true;
+    } else if (http::iequals(name, name_len, "host")) {
+      if (host.empty()) host = value;
+    } else if (http::iequals(name, name_len, "authorization")) {
+      if (authorization.empty()) authorization = value;
+    }
+    if (config_->keep_request) {
+      headers_.emplace_back(name, name_len);
+      headers_.push_back(value);
     }
     pos = end + 2;
   }
 
-  std::string path = target.substr(0, target.find('?'));
+  std::size_t mark = target.find('?');
+  std::string path = target.substr(0, mark);
+  std::string query = mark == std::string::npos ? std::string() : target.substr(mark + 1);
   if (path != config_->path) return finish(Result::Reject, 404);
 
   bool upgrade_attempt =
@@ -148,6 +211,22 @@ void Handshake::decide() {
       return finish(Result::Reject, 400);
     if (version_count != 1 || ws_version != "13") return finish(Result::Reject, 426);
     if (key_count != 1 || !valid_key(key)) return finish(Result::Reject, 400);
+    // docs/contract.md S15: who may upgrade. A foreign origin first (403),
+    // then the token (401).
+    if (!origin_permitted(has_origin, origin, host, config_->origins)) {
+      refused_ = true;
+      refusal_ = Refusal::Origin;
+      return finish(Result::Reject, 403);
+    }
+    if (!config_->token.empty() && !token_presented(config_->token, query, authorization)) {
+      refused_ = true;
+      refusal_ = Refusal::Token;
+      return finish(Result::Reject, 401);
+    }
+    if (config_->keep_request) {
+      path_ = path;
+      query_ = query;
+    }
     response_ =
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"
