@@ -92,7 +92,7 @@ bool is_http_request_line(const std::uint8_t* frame, std::size_t len) {
   std::size_t end = 0;
   while (end < limit && frame[end] != '\n') ++end;
   if (end > 0 && frame[end - 1] == '\r') --end;  // \r?$
-  static const char* const kMethods[] = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
+  static const char* const kMethods[] = {"GET",     "HEAD",  "POST",    "PUT",  "DELETE",
                                          "OPTIONS", "PATCH", "CONNECT", "TRACE"};
   std::size_t i = 0;
   bool method = false;

@@ -25,12 +25,12 @@ namespace echocast {
 
 // X(enumerator, "name-as-JS-sees-it"); src/engines/types.ts keeps
 // REFUSAL_CAUSES, and test/unit/addon-tables.test.ts checks the two agree.
-#define ECHOCAST_REFUSAL_CAUSES(X)        \
-  X(Address, "address")                   \
-  X(Origin, "origin")                     \
-  X(Token, "token")                       \
-  X(Hook, "hook")                         \
-  X(Http, "http")                         \
+#define ECHOCAST_REFUSAL_CAUSES(X) \
+  X(Address, "address")            \
+  X(Origin, "origin")              \
+  X(Token, "token")                \
+  X(Hook, "hook")                  \
+  X(Http, "http")                  \
   X(HandshakeLimit, "handshake-limit")
 
 // Why a peer was refused before it was admitted (or, for Http without a
@@ -54,7 +54,9 @@ const char* refusal_name(Refusal r);
 // them from any thread).
 class RefusalCounters {
  public:
-  void add(Refusal r) { counts_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
+  void add(Refusal r) {
+    counts_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
   std::uint64_t count(Refusal r) const {
     return counts_[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
   }

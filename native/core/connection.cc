@@ -101,7 +101,9 @@ std::size_t Connection::first_frame_extent(const std::uint8_t* data, std::size_t
   switch (framing_) {
     case Framing::Line: {
       const void* nl = std::memchr(data, '\n', len);
-      return nl == nullptr ? len : static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
+      return nl == nullptr
+                 ? len
+                 : static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
     }
     case Framing::Raw:
       return len;  // A read is a frame.
@@ -109,8 +111,9 @@ std::size_t Connection::first_frame_extent(const std::uint8_t* data, std::size_t
       std::size_t i = 0;
       while (first_seen_ < 4 && i < len) prefix_[first_seen_++] = data[i++];
       if (first_seen_ < 4) return len;
-      std::uint64_t total = 4 + ((std::uint64_t{prefix_[0]} << 24) | (std::uint64_t{prefix_[1]} << 16) |
-                                 (std::uint64_t{prefix_[2]} << 8) | std::uint64_t{prefix_[3]});
+      std::uint64_t total =
+          4 + ((std::uint64_t{prefix_[0]} << 24) | (std::uint64_t{prefix_[1]} << 16) |
+               (std::uint64_t{prefix_[2]} << 8) | std::uint64_t{prefix_[3]});
       std::uint64_t want = total - first_seen_;
       std::size_t take = want < len - i ? static_cast<std::size_t>(want) : len - i;
       first_seen_ += take;
@@ -172,7 +175,8 @@ bool Connection::expire(Refusal* cause) {
       *cause = Refusal::HandshakeLimit;  // Its head did not come in time.
       return true;
     case State::AwaitingToken:
-      *cause = options_ != nullptr && !options_->auth_token.empty() ? Refusal::Token : Refusal::Hook;
+      *cause =
+          options_ != nullptr && !options_->auth_token.empty() ? Refusal::Token : Refusal::Hook;
       return true;
     case State::Authorizing:
       *cause = Refusal::Hook;  // No answer in time.

@@ -167,7 +167,9 @@ class Connection {
   AuthorizeRequest authorize_request();
   // Bytes that came after the first frame or the head, held until the
   // connection is admitted.
-  void hold(const std::uint8_t* data, std::size_t len) { held_.insert(held_.end(), data, data + len); }
+  void hold(const std::uint8_t* data, std::size_t len) {
+    held_.insert(held_.end(), data, data + len);
+  }
   std::vector<std::uint8_t> take_held() {
     std::vector<std::uint8_t> out;
     out.swap(held_);

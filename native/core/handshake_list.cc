@@ -6,9 +6,7 @@
 
 namespace echocast {
 
-bool HandshakeList::add(Connection* c, std::uint64_t now_ms) {
-  return add(c, now_ms, timeout_ms_);
-}
+bool HandshakeList::add(Connection* c, std::uint64_t now_ms) { return add(c, now_ms, timeout_ms_); }
 
 bool HandshakeList::add(Connection* c, std::uint64_t now_ms, std::uint64_t timeout_ms) {
   if (full() || listed(c)) return false;

@@ -52,7 +52,8 @@ bool http(const std::string& s) {
 }
 
 bool token(const std::string& t, const std::string& presented) {
-  return token_matches(t, reinterpret_cast<const std::uint8_t*>(presented.data()), presented.size());
+  return token_matches(t, reinterpret_cast<const std::uint8_t*>(presented.data()),
+                       presented.size());
 }
 
 }  // namespace
@@ -88,8 +89,8 @@ TEST(access_list_parse_rejects_malformed_records) {
 }
 
 TEST(access_list_matches_ipv4_prefixes) {
-  AddressList l = list_of({record(4, 8, {10}), record(4, 32, {192, 168, 1, 7}),
-                           record(4, 20, {172, 16, 0, 0})});
+  AddressList l = list_of(
+      {record(4, 8, {10}), record(4, 32, {192, 168, 1, 7}), record(4, 20, {172, 16, 0, 0})});
   CHECK(l.matches(v4(10, 1, 2, 3)));
   CHECK(!l.matches(v4(11, 0, 0, 1)));
   CHECK(l.matches(v4(192, 168, 1, 7)));
@@ -102,8 +103,8 @@ TEST(access_list_matches_ipv4_prefixes) {
 }
 
 TEST(access_list_matches_ipv6_and_mapped_ipv4) {
-  AddressList l = list_of({record(6, 128, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}),
-                           record(6, 8, {0xfd})});
+  AddressList l = list_of(
+      {record(6, 128, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}), record(6, 8, {0xfd})});
   CHECK(l.matches(v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})));  // ::1
   CHECK(l.matches(v6({0xfd, 0x12, 0x34})));
   CHECK(!l.matches(v6({0xfe, 0x80})));
@@ -120,7 +121,7 @@ TEST(access_allow_and_deny) {
   AddressList deny = list_of({record(4, 32, {127, 0, 0, 2})});
   CHECK(address_permitted(none, none, v4(8, 8, 8, 8)));  // No lists: everyone.
   CHECK(address_permitted(allow, none, v4(127, 0, 0, 1)));
-  CHECK(!address_permitted(allow, none, v4(10, 0, 0, 1)));  // Matches no allow.
+  CHECK(!address_permitted(allow, none, v4(10, 0, 0, 1)));   // Matches no allow.
   CHECK(!address_permitted(allow, deny, v4(127, 0, 0, 2)));  // Deny wins.
   CHECK(!address_permitted(none, deny, v4(127, 0, 0, 2)));
   CHECK(address_permitted(none, deny, v4(127, 0, 0, 3)));

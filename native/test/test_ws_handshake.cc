@@ -302,8 +302,7 @@ TEST(ws_handshake_page_get_and_head) {
 namespace {
 
 // Decides `req` with `config`; the handshake is returned for its accessors.
-Handshake::Result decide(const ws::HandshakeConfig& config, const std::string& req,
-                         Handshake* h) {
+Handshake::Result decide(const ws::HandshakeConfig& config, const std::string& req, Handshake* h) {
   std::size_t used = 0;
   (void)config;
   return h->feed(reinterpret_cast<const std::uint8_t*>(req.data()), req.size(), &used);
@@ -342,8 +341,7 @@ TEST(ws_handshake_foreign_origin_403) {
   // A malformed request is still 400 first, whatever its origin.
   Handshake bad(&config);
   config.origins.clear();
-  CHECK(decide(config,
-               upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: short\r\n") + "",
+  CHECK(decide(config, upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: short\r\n") + "",
                &bad) == Handshake::Result::Reject);
   CHECK_EQ(bad.status(), 400);
 }

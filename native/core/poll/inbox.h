@@ -23,8 +23,8 @@ namespace echocast {
 // One command, applied by the I/O thread.
 struct Command {
   enum Type { Frames, Disconnect, Forward, Stop, Answer } type = Frames;
-  FrameBatch frames;                    // Frames: wire form and extents,
-  std::uint64_t id = 0;                 // Frames: their sender; Disconnect: the client; Answer: the ticket.
+  FrameBatch frames;     // Frames: wire form and extents,
+  std::uint64_t id = 0;  // Frames: their sender; Disconnect: the client; Answer: the ticket.
   Reason reason = Reason::ClientError;  // Disconnect.
   bool on = false;                      // Forward; Answer: admitted.
   std::string detail;                   // Answer: the refusal's detail.

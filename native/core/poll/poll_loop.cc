@@ -207,7 +207,10 @@ void PollEngine::admit(const Accepted& a) {
     refused = Reason::ClientError;
     c = new (std::nothrow)
         PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-    if (c != nullptr) c->start_tcp(&options_);
+    if (c != nullptr) {
+      c->start_tcp(&options_);
+      c->set_peer(a.address, a.port);  // For a refusal's event (refuseHttp).
+    }
   }
   if (c != nullptr) {
     ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN | EC_POLL_GATED, c);

@@ -435,6 +435,7 @@ void ThreadsEngine::authorize_answer(std::uint64_t ticket, bool ok, const std::s
   auto it = tickets_.find(ticket);
   if (it == tickets_.end()) return;  // Expired, gone, or never asked.
   Client* c = it->second;
+  tickets_.erase(it);  // The first answer is the answer.
   c->hook_answered = true;
   c->hook_ok = ok;
   c->hook_detail = detail;

@@ -204,7 +204,10 @@ void ThreadsEngine::admit(const Accepted& a) {
     if (roster_.admit(clients_.size() + handshakes_.holding(), &id)) {
       c = new (std::nothrow)
           Client(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-      if (c != nullptr) c->start_tcp(&options_);
+      if (c != nullptr) {
+        c->start_tcp(&options_);
+        c->set_peer(a.address, a.port);  // For a refusal's event (refuseHttp).
+      }
       refused = Reason::ClientError;
       if (c == nullptr) roster_.tally(refused);
     }

@@ -66,7 +66,8 @@ bool token_presented(const std::string& token, const std::string& query,
                      const std::string& authorization) {
   std::string t;
   bool in_query = query_token(query, &t);
-  bool ok = in_query && token_matches(token, reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
+  bool ok =
+      in_query && token_matches(token, reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
   // Authorization: Bearer <token> (the scheme compared without case).
   if (authorization.size() > 7 && http::iequals(authorization.data(), 7, "bearer ")) {
     std::string b = http::trim_ows(authorization, 7, authorization.size());

@@ -59,9 +59,8 @@ ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_
       err.code = EC_ECANCELED;
       return err;
     }
-    ec_error err =
-        accept_socket(static_cast<ec_socket_t>(l->sock), true, out, peer_address, peer_port,
-                      peer_bytes);
+    ec_error err = accept_socket(static_cast<ec_socket_t>(l->sock), true, out, peer_address,
+                                 peer_port, peer_bytes);
     if (err.ok()) {
       // An accepted socket inherits the listener's event selection, which
       // must go before the socket can be made blocking again.
