@@ -50,6 +50,15 @@
 // (the 101, pongs) go out before the next data gather at a frame boundary,
 // and its close frame (Connection::close_frame_due) is sent, when the
 // socket takes it at once, just before the socket is closed.
+//
+// Who may connect (docs/contract.md S15; the rules are core/access.h and
+// Connection's door): a peer refused by address is closed at accept. With a
+// token or a hook a TCP connection waits at the door in the handshake list
+// (input not gated, holding a client slot) until its first frame decides;
+// waiting for the hook its interest is off (reading stopped) and the answer
+// comes through the inbox (Command::Answer, by ticket); the deadline comes
+// from the same list. Admitted, it is enrolled as any client and fed what
+// it held.
 #ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 

@@ -43,6 +43,17 @@
 // through the hub (sent between batches, so at a frame boundary), and its
 // close frame is sent when it is closed, if Connection::close_frame_due
 // says so and the socket takes it at once.
+//
+// Who may connect (docs/contract.md S15; the rules are core/access.h and
+// Connection's door): a peer refused by address is closed by the accept
+// thread. With a token or a hook a TCP connection gets its reader at once,
+// which reads its first frame while it waits in the handshake list (holding
+// a client slot); waiting for the hook, the reader sleeps on the client's
+// condition variable (door_cond, under the engine's mutex) until
+// authorize_answer() leaves the answer there or the deadline passes: that
+// connection's own thread is the only one that waits (the accept thread
+// never does). Admitted, it gets its writer, its connection event, and its
+// held bytes are fed first.
 #ifndef ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 #define ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 
