@@ -365,11 +365,13 @@ TEST(ws_handshake_token_401) {
   };
   CHECK_EQ(status(with_target("/ws?token=t0k%25en")), 101);  // Percent-decoded.
   CHECK_EQ(status(with_target("/ws?a=1&token=t0k%25en&b")), 101);
-  CHECK_EQ(status(with_target("/ws?token=t0k%en")), 101);  // A lone % is itself.
+  CHECK_EQ(status(with_target("/ws?token=t0k%en")), 401);                 // Not percent-encoding.
+  CHECK_EQ(status(with_target("/ws?token=t0k%en&token=t0k%25en")), 101);  // Any of them.
   CHECK_EQ(status(with_target("/ws?token=t0k%25e")), 401);
   CHECK_EQ(status(with_target("/ws?xtoken=t0k%25en")), 401);
   CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Bearer t0k%en\r\n")), 101);
   CHECK_EQ(status(upgrade_with("Origin:", "Authorization: bearer  t0k%en \r\n")), 101);
+  CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Bearer t0k%en x\r\n")), 401);
   CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Basic t0k%en\r\n")), 401);
   // The origin is checked first: a foreign page with the token is 403.
   Handshake h(&config);

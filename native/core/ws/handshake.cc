@@ -33,45 +33,48 @@ int hex_value(char c) {
   return -1;
 }
 
-// The value of the first `token` parameter of a query string, percent-
-// decoded ('+' is a space, as URLSearchParams reads it); false when none.
-bool query_token(const std::string& query, std::string* out) {
+// Percent-decodes s[b, e) as decodeURIComponent does ('+' stays itself);
+// false when a '%' is not followed by two hex digits.
+bool percent_decode(const std::string& s, std::size_t b, std::size_t e, std::string* out) {
+  out->clear();
+  for (std::size_t k = b; k < e; ++k) {
+    char c = s[k];
+    if (c == '%') {
+      if (k + 2 >= e || hex_value(s[k + 1]) < 0 || hex_value(s[k + 2]) < 0) return false;
+      c = static_cast<char>(hex_value(s[k + 1]) * 16 + hex_value(s[k + 2]));
+      k += 2;
+    }
+    out->push_back(c);
+  }
+  return true;
+}
+
+// docs/contract.md S15: a `token=` parameter of the query (any of them,
+// percent-decoded) or Authorization: Bearer <token> (the scheme in any
+// case, spaces around the token), as the js engine reads them.
+bool token_presented(const std::string& token, const std::string& query,
+                     const std::string& authorization) {
+  bool ok = false;
+  std::string value;
   std::size_t i = 0;
   while (i <= query.size()) {
     std::size_t amp = query.find('&', i);
     if (amp == std::string::npos) amp = query.size();
-    std::size_t eq = query.find('=', i);
-    std::size_t name_end = eq != std::string::npos && eq < amp ? eq : amp;
-    if (query.compare(i, name_end - i, "token") == 0 && name_end - i == 5) {
-      out->clear();
-      for (std::size_t k = name_end < amp ? name_end + 1 : amp; k < amp; ++k) {
-        char c = query[k];
-        if (c == '+') {
-          c = ' ';
-        } else if (c == '%' && k + 2 < amp && hex_value(query[k + 1]) >= 0 &&
-                   hex_value(query[k + 2]) >= 0) {
-          c = static_cast<char>(hex_value(query[k + 1]) * 16 + hex_value(query[k + 2]));
-          k += 2;
-        }
-        out->push_back(c);
-      }
-      return true;
-    }
+    if (amp - i >= 6 && query.compare(i, 6, "token=") == 0 &&
+        percent_decode(query, i + 6, amp, &value))
+      ok =
+          token_matches(token, reinterpret_cast<const std::uint8_t*>(value.data()), value.size()) ||
+          ok;
     i = amp + 1;
   }
-  return false;
-}
-
-bool token_presented(const std::string& token, const std::string& query,
-                     const std::string& authorization) {
-  std::string t;
-  bool in_query = query_token(query, &t);
-  bool ok =
-      in_query && token_matches(token, reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
-  // Authorization: Bearer <token> (the scheme compared without case).
-  if (authorization.size() > 7 && http::iequals(authorization.data(), 7, "bearer ")) {
-    std::string b = http::trim_ows(authorization, 7, authorization.size());
-    ok = token_matches(token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size()) || ok;
+  if (authorization.size() > 7 && http::iequals(authorization.data(), 6, "bearer") &&
+      authorization[6] == ' ') {
+    std::size_t b = 7, e = authorization.size();
+    while (b < e && authorization[b] == ' ') ++b;
+    while (e > b && authorization[e - 1] == ' ') --e;
+    ok = token_matches(token, reinterpret_cast<const std::uint8_t*>(authorization.data() + b),
+                       e - b) ||
+         ok;
   }
   return ok;
 }
