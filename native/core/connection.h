@@ -14,12 +14,14 @@
 // The states, in order (a TCP connection starts at Admitted, or, with a
 // token or an authorize hook, at AwaitingToken):
 //
-//   AwaitingUpgrade -----------------> Admitted -> Finishing | Ending -> Closed
-//          |      \                  ^
-//          |       +-> Authorizing --+  (the hook's answer; TCP too:
-//          |                 |           AwaitingToken -> Authorizing)
-//          +-> Answering <---+ -> Answered -> Closed   (a page, an error
-//                                      status, a refusal, or server-full)
+//   AwaitingUpgrade (WebSocket) --+
+//   AwaitingToken (TCP) ----------+--> [Authorizing] --> Admitted -> Finishing | Ending
+//                                 |          |                               -> Closed
+//                                 +----------+--> Answering -> Answered -> Closed
+//
+// Authorizing only with the hook. Answering is a WebSocket connection's
+// last answer (a page, an error status, a refusal, or server-full); a TCP
+// connection refused at the door is closed at once, having received nothing.
 //
 // Who may connect (docs/contract.md S15) is decided here, once, for both
 // engines: a TCP client's first frame at the door (AwaitingToken: the HTTP
