@@ -13,6 +13,7 @@
         "native/bench/loadgen_pace.cc",
         "native/bench/loadgen_ws.cc",
         "native/core/framer.cc",
+        "native/core/access.cc",
         "native/core/connection.cc",
         "native/core/handshake_list.cc",
         "native/core/ws_session.cc",

@@ -3,6 +3,7 @@
 // the tables of disconnect reasons and error codes, and setErrorClass().
 #include <napi.h>
 
+#include "core/access.h"
 #include "core/error_codes.h"
 #include "core/reasons.h"
 #include "platform/platform.h"
@@ -32,6 +33,14 @@ Napi::Array ReasonNames(Napi::Env env) {
   return out;
 }
 
+// The refusal causes of core/access.h, in their order (docs/contract.md S15).
+Napi::Array RefusalCauseNames(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env, kRefusalCount);
+  for (std::size_t i = 0; i < kRefusalCount; ++i)
+    out.Set(static_cast<std::uint32_t>(i), refusal_name(static_cast<Refusal>(i)));
+  return out;
+}
+
 // Every code an error of the addon can carry: its own (core/error_codes.h),
 // then the system's names (platform/error_table.def, and UNKNOWN), in enum
 // order. EC_OK names no error, so it is left out.
@@ -58,6 +67,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("poller", ec_poller_backend());
   // The tables TypeScript checks its own against (test/unit/addon-tables.test.ts).
   exports.Set("reasons", ReasonNames(env));
+  exports.Set("refusalCauses", RefusalCauseNames(env));
   exports.Set("errorCodes", ErrorCodeNames(env));
   // What this build can do beyond the basics (src/engines/load-addon.ts):
   // 'websocket' (docs/contract.md §6), which both native engines speak.

@@ -42,6 +42,30 @@ void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine
   read_string(o, "wsPath", &out->ws_path, Field::Optional);
   read_string(o, "wsPage", &out->ws_page, Field::Optional);
   read_string(o, "wsPageHeaders", &out->ws_page_headers, Field::Optional);
+  // docs/contract.md S15: who may connect (src/access.ts made the lists).
+  for (const char* key : {"allow", "deny"}) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) continue;
+    if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a Buffer");
+    Napi::Buffer<std::uint8_t> b = v.As<Napi::Buffer<std::uint8_t>>();
+    AddressList* list = std::strcmp(key, "allow") == 0 ? &out->allow : &out->deny;
+    if (!list->parse(b.Data(), b.Length()))
+      throw Napi::TypeError::New(o.Env(), std::string(key) + " must hold 18-byte address records");
+  }
+  Napi::Value origins = o.Get("wsOrigins");
+  if (!origins.IsUndefined()) {
+    if (!origins.IsArray()) throw Napi::TypeError::New(o.Env(), "wsOrigins must be an array");
+    Napi::Array list = origins.As<Napi::Array>();
+    for (std::uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value e = list.Get(i);
+      if (!e.IsString()) throw Napi::TypeError::New(o.Env(), "wsOrigins must hold strings");
+      out->ws_origins.push_back(e.As<Napi::String>().Utf8Value());
+    }
+  }
+  read_string(o, "authToken", &out->auth_token, Field::Optional);
+  read_u64(o, "authTimeoutMs", &out->auth_timeout_ms, Field::Optional);
+  read_bool(o, "authorize", &out->authorize, Field::Optional);
+  read_bool(o, "refuseHttp", &out->refuse_http, Field::Optional);
 }
 
 // A run of message events (QueuedEvent::Messages) for JS: its payloads are
@@ -100,6 +124,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::SetForward>("setForward"),
                          InstanceMethod<&ServerWrap::Inject>("inject"),
                          InstanceMethod<&ServerWrap::Disconnect>("disconnect"),
+                         InstanceMethod<&ServerWrap::AuthorizeAnswer>("authorizeAnswer"),
                          InstanceMethod<&ServerWrap::Stats>("stats"),
                          InstanceMethod<&ServerWrap::Stop>("stop"),
                      });
@@ -245,6 +270,20 @@ Napi::Value ServerWrap::Disconnect(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value ServerWrap::AuthorizeAnswer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber())
+    throw Napi::TypeError::New(env, "authorizeAnswer(ticket, ok, detail) expects a number");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  bool ok = info[1].ToBoolean().Value();
+  std::string detail;
+  if (info.Length() > 2 && info[2].IsString()) detail = info[2].As<Napi::String>().Utf8Value();
+  if (state_ != State::Running || !(d >= 1) || d >= 9007199254740992.0) return env.Undefined();
+  // The engine hands it to the connection's I/O side; it never blocks.
+  engine_->authorize_answer(static_cast<std::uint64_t>(d), ok, detail);
+  return env.Undefined();
+}
+
 Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineStats s;
@@ -260,6 +299,13 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Object d = Napi::Object::New(env);
   for (const auto& kv : s.disconnects) d.Set(kv.first, static_cast<double>(kv.second));
   out.Set("disconnects", d);
+  Napi::Object refusals = Napi::Object::New(env);
+  for (std::size_t i = 0; i < kRefusalCount; ++i) {
+    const char* name = refusal_name(static_cast<Refusal>(i));
+    auto it = s.refusals.find(name);
+    refusals.Set(name, static_cast<double>(it == s.refusals.end() ? 0 : it->second));
+  }
+  out.Set("refusals", refusals);
   return out;
 }
 
@@ -364,6 +410,42 @@ void ServerWrap::on_error(const ec_error& err, const char* syscall) {
   queue_.push(std::move(e));
 }
 
+void ServerWrap::on_refusal(Refusal cause, bool ws, const std::string& address, int port,
+                            const std::string& detail) {
+  // Bounded: under a flood the events are dropped, never the counts.
+  if (pending_refusals_.fetch_add(1, std::memory_order_relaxed) >= kMaxPendingRefusals) {
+    pending_refusals_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  QueuedEvent e;
+  e.kind = QueuedEvent::Refusal;
+  e.word = refusal_name(cause);
+  e.syscall = ws ? "ws" : "tcp";
+  e.text = address;
+  e.port = port;
+  if (!detail.empty()) e.strings.push_back(detail);
+  queue_.push(std::move(e));
+}
+
+void ServerWrap::on_authorize(AuthorizeRequest&& r) {
+  // Bounded by the connections that may wait (the handshake list's bound).
+  QueuedEvent e;
+  e.kind = QueuedEvent::Authorize;
+  e.id = r.ticket;
+  e.syscall = r.ws ? "ws" : "tcp";
+  e.text = std::move(r.address);
+  e.port = r.port;
+  if (r.ws) {
+    e.strings.reserve(2 + r.headers.size());
+    e.strings.push_back(std::move(r.path));
+    e.strings.push_back(std::move(r.query));
+    for (std::string& h : r.headers) e.strings.push_back(std::move(h));
+  } else {
+    e.bytes = std::move(r.first_frame);
+  }
+  queue_.push(std::move(e));
+}
+
 Napi::Object ServerWrap::EventObject(Napi::Env env, QueuedEvent& e) {
   Napi::Object o = Napi::Object::New(env);
   switch (e.kind) {
@@ -391,6 +473,31 @@ Napi::Object ServerWrap::EventObject(Napi::Env env, QueuedEvent& e) {
       o.Set("type", "error");
       o.Set("error", MakeError(env, e.text, e.word, e.syscall));
       break;
+    case QueuedEvent::Refusal:
+      o.Set("type", "refusal");
+      o.Set("cause", e.word);
+      o.Set("transport", e.syscall);
+      o.Set("remoteAddress", e.text);
+      o.Set("remotePort", e.port);
+      if (!e.strings.empty()) o.Set("detail", e.strings[0]);
+      break;
+    case QueuedEvent::Authorize:
+      o.Set("type", "authorize");
+      o.Set("ticket", static_cast<double>(e.id));
+      o.Set("transport", e.syscall);
+      o.Set("remoteAddress", e.text);
+      o.Set("remotePort", e.port);
+      if (std::strcmp(e.syscall, "ws") == 0) {
+        o.Set("path", e.strings.size() > 0 ? e.strings[0] : std::string("/"));
+        o.Set("query", e.strings.size() > 1 ? e.strings[1] : std::string());
+        Napi::Array headers = Napi::Array::New(env);
+        for (std::size_t i = 2; i < e.strings.size(); ++i)
+          headers.Set(static_cast<std::uint32_t>(i - 2), e.strings[i]);
+        o.Set("headers", headers);
+      } else {
+        o.Set("firstFrame", Napi::Buffer<std::uint8_t>::Copy(env, e.bytes.data(), e.bytes.size()));
+      }
+      break;
     case QueuedEvent::Stopped:
       break;  // Never converted: OnPump handles the marker.
   }
@@ -415,6 +522,7 @@ void ServerWrap::OnPump(Napi::Env env, Napi::Function fn) {
       stopped = true;
       continue;
     }
+    if (e.kind == QueuedEvent::Refusal) pending_refusals_.fetch_sub(1, std::memory_order_relaxed);
     if (e.kind == QueuedEvent::Messages) {
       if (message_data.IsEmpty())
         message_data = Napi::Buffer<std::uint8_t>::New(env, message_bytes);

@@ -11,6 +11,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,6 +60,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
   bool events_room() override;
   void on_disconnect(std::uint64_t id, const char* reason) override;
   void on_error(const ec_error& err, const char* syscall) override;
+  void on_refusal(Refusal cause, bool ws, const std::string& address, int port,
+                  const std::string& detail) override;
+  void on_authorize(AuthorizeRequest&& request) override;
 
   // EventWaker, called from any thread by queue_: rings the pump.
   bool ring() override;
@@ -73,6 +77,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
   Napi::Value SetForward(const Napi::CallbackInfo& info);
   Napi::Value Inject(const Napi::CallbackInfo& info);
   Napi::Value Disconnect(const Napi::CallbackInfo& info);
+  Napi::Value AuthorizeAnswer(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Stop(const Napi::CallbackInfo& info);
 
@@ -107,6 +112,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
   bool stop_thread_started_ = false;
   std::uint64_t stop_deadline_ms_ = 0;
   bool cleanup_hook_ = false;
+  // docs/contract.md S15: refusal events waiting for JS. A flood of
+  // refusals must not grow memory: past kMaxPendingRefusals their events
+  // are dropped (the counts in stats() stay exact).
+  static constexpr std::uint64_t kMaxPendingRefusals = 1024;
+  std::atomic<std::uint64_t> pending_refusals_{0};
 
   // Cluster mode, as last set by JS (applied to the engine when it starts).
   bool forward_ = false;

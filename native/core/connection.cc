@@ -1,9 +1,49 @@
 // connection.cc — one client connection's rules (see connection.h).
 #include "connection.h"
 
+#include <cstring>
 #include <new>
 
 namespace echocast {
+
+namespace {
+
+// Keeps the first complete frame's payload (the door's token frame).
+class FirstFrameSink : public FrameSink {
+ public:
+  void on_frame(const FrameView& v) override {
+    if (got) return;
+    got = true;
+    payload.assign(v.bytes + v.payload_offset, v.bytes + v.payload_offset + v.payload_size);
+  }
+  bool got = false;
+  std::vector<std::uint8_t> payload;
+};
+
+}  // namespace
+
+// refuse_http on an admitted TCP client: the first frame is looked at once;
+// an HTTP request line stops it, and everything after it, from reaching
+// `sink` (docs/contract.md S15).
+class Connection::FirstFrameGate : public FrameSink {
+ public:
+  FirstFrameGate(Connection* c, FrameSink* sink) : c_(c), sink_(sink) {}
+  void on_frame(const FrameView& v) override {
+    if (c_->http_refused_) return;
+    if (c_->http_check_) {
+      c_->http_check_ = false;
+      if (is_http_request_line(v.bytes + v.payload_offset, v.payload_size)) {
+        c_->http_refused_ = true;
+        return;
+      }
+    }
+    sink_->on_frame(v);
+  }
+
+ private:
+  Connection* c_;
+  FrameSink* sink_;
+};
 
 FanoutOptions fanout_options(const EngineOptions& o) {
   FanoutOptions f;
@@ -18,14 +58,150 @@ FanoutOptions fanout_options(const EngineOptions& o) {
 bool Connection::start_websocket(const ws::HandshakeConfig* config) {
   session_.reset(new (std::nothrow) WsSession(config, framing_, max_frame_bytes_));
   if (!session_) return false;
+  ws_config_ = config;
   set(State::AwaitingUpgrade);
   return true;
+}
+
+ws::HandshakeConfig handshake_config(const EngineOptions& o) {
+  ws::HandshakeConfig c;
+  c.path = o.ws_path;
+  c.page = o.ws_page;
+  c.page_headers = o.ws_page_headers;
+  c.origins = o.ws_origins;
+  c.token = o.auth_token;
+  c.keep_request = o.authorize;
+  return c;
 }
 
 ws::Handshake::Result Connection::handshake(const std::uint8_t* data, std::size_t len,
                                             std::size_t* consumed) {
   ws::Handshake::Result r = session_->handshake(data, len, consumed);
   if (r == ws::Handshake::Result::Page || r == ws::Handshake::Result::Reject) set(State::Answering);
+  if (r == ws::Handshake::Result::Upgrade && ws_config_->keep_request) {
+    // docs/contract.md S15: the hook decides; the 101 waits for its answer.
+    upgrade_response_ = session_->take_control();
+    set(State::Authorizing);
+  }
+  return r;
+}
+
+bool Connection::handshake_refused(Refusal* cause) const {
+  if (!session_ || !session_->request().refused()) return false;
+  *cause = session_->request().refusal();
+  return true;
+}
+
+void Connection::start_tcp(const EngineOptions* o) {
+  options_ = o;
+  if (o->tcp_door()) set(State::AwaitingToken);
+  else http_check_ = o->refuse_http;
+}
+
+std::size_t Connection::first_frame_extent(const std::uint8_t* data, std::size_t len) {
+  switch (framing_) {
+    case Framing::Line: {
+      const void* nl = std::memchr(data, '\n', len);
+      return nl == nullptr
+                 ? len
+                 : static_cast<std::size_t>(static_cast<const std::uint8_t*>(nl) - data) + 1;
+    }
+    case Framing::Raw:
+      return len;  // A read is a frame.
+    case Framing::Length: {
+      std::size_t i = 0;
+      while (first_seen_ < 4 && i < len) prefix_[first_seen_++] = data[i++];
+      if (first_seen_ < 4) return len;
+      std::uint64_t total =
+          4 + ((std::uint64_t{prefix_[0]} << 24) | (std::uint64_t{prefix_[1]} << 16) |
+               (std::uint64_t{prefix_[2]} << 8) | std::uint64_t{prefix_[3]});
+      std::uint64_t want = total - first_seen_;
+      std::size_t take = want < len - i ? static_cast<std::size_t>(want) : len - i;
+      first_seen_ += take;
+      return i + take;
+    }
+  }
+  return len;
+}
+
+Connection::Door Connection::first_frame(const std::uint8_t* data, std::size_t len,
+                                         Refusal* cause) {
+  if (state() != State::AwaitingToken) return Door::NeedMore;
+  const bool token = !options_->auth_token.empty();
+  std::size_t take = first_frame_extent(data, len);
+  FirstFrameSink first;
+  if (!framer_.feed(data, take, &first)) {
+    *cause = token ? Refusal::Token : Refusal::Hook;  // Over maxFrameBytes: no token.
+    return Door::Refuse;
+  }
+  if (!first.got) return Door::NeedMore;
+  hold(data + take, len - take);
+  const std::uint8_t* p = first.payload.data();
+  std::size_t n = first.payload.size();
+  if (options_->refuse_http && is_http_request_line(p, n)) {
+    *cause = Refusal::Http;
+    return Door::Refuse;
+  }
+  if (token && !token_matches(options_->auth_token, p, n)) {
+    *cause = Refusal::Token;
+    return Door::Refuse;
+  }
+  if (options_->authorize) {
+    first_payload_.swap(first.payload);
+    set(State::Authorizing);
+    return Door::Authorize;
+  }
+  return Door::Admit;
+}
+
+Connection::Door Connection::answer(bool ok) {
+  if (state() != State::Authorizing) return Door::NeedMore;
+  std::vector<std::uint8_t>().swap(first_payload_);
+  if (session_) {
+    if (ok) {
+      session_->queue_control(upgrade_response_);
+    } else {
+      std::string r = ws::http::error_response(403, false);
+      session_->queue_control(std::vector<std::uint8_t>(r.begin(), r.end()));
+      set(State::Answering);
+    }
+    std::vector<std::uint8_t>().swap(upgrade_response_);
+  }
+  return ok ? Door::Admit : Door::Refuse;
+}
+
+bool Connection::expire(Refusal* cause) {
+  switch (state()) {
+    case State::AwaitingUpgrade:
+      *cause = Refusal::HandshakeLimit;  // Its head did not come in time.
+      return true;
+    case State::AwaitingToken:
+      *cause =
+          options_ != nullptr && !options_->auth_token.empty() ? Refusal::Token : Refusal::Hook;
+      return true;
+    case State::Authorizing:
+      *cause = Refusal::Hook;  // No answer in time.
+      answer(false);
+      return true;
+    default:
+      return false;
+  }
+}
+
+AuthorizeRequest Connection::authorize_request() {
+  AuthorizeRequest r;
+  r.ws = session_ != nullptr;
+  r.address = address_;
+  r.port = port_;
+  r.ticket = ticket;
+  if (session_) {
+    const ws::Handshake& h = session_->request();
+    r.path = h.path();
+    r.query = h.query();
+    r.headers = h.headers();
+  } else {
+    r.first_frame = first_payload_;
+  }
   return r;
 }
 
@@ -42,10 +218,16 @@ bool Connection::admit(Roster* roster, std::size_t clients, std::uint64_t* id) {
 }
 
 bool Connection::feed(const std::uint8_t* data, std::size_t len, FrameSink* sink) {
-  return session_ ? session_->feed(data, len, sink) : framer_.feed(data, len, sink);
+  if (session_) return session_->feed(data, len, sink);
+  if (!http_check_) return framer_.feed(data, len, sink);
+  // Until the first frame: refuse_http's one look (no per-frame cost after).
+  FirstFrameGate gate(this, sink);
+  bool ok = framer_.feed(data, len, &gate);
+  return ok && !http_refused_;
 }
 
 Reason Connection::close_reason() const {
+  if (http_refused_) return Reason::ProtocolError;
   return session_ ? session_->reason() : Reason::FrameTooLarge;
 }
 

@@ -11,19 +11,27 @@
 // derives from its fanout member type and from Connection; the engine
 // reads a socket and hands the bytes here, and sends what this says.
 //
-// The states, in order (a TCP connection starts at Admitted):
+// The states, in order (a TCP connection starts at Admitted, or, with a
+// token or an authorize hook, at AwaitingToken):
 //
-//   AwaitingUpgrade -> Admitted -> Finishing | Ending -> Closed
-//          |
-//          +-> Answering -> Answered -> Closed   (a page, an error status,
-//                                                  or a server-full refusal)
+//   AwaitingUpgrade (WebSocket) --+
+//   AwaitingToken (TCP) ----------+--> [Authorizing] --> Admitted -> Finishing | Ending
+//                                 |          |                               -> Closed
+//                                 +----------+--> Answering -> Answered -> Closed
 //
-// Two later stages have their place here, and only here: a connection
-// whose upgrade waits for JS to authorize it (a state between
-// AwaitingUpgrade and Admitted, admitted or answered when the answer
-// comes), and a TLS layer between the socket and feed()/the bytes sent (its
-// memory BIOs owned by the Connection, the engines still moving only
-// ciphertext).
+// Authorizing only with the hook. Answering is a WebSocket connection's
+// last answer (a page, an error status, a refusal, or server-full); a TCP
+// connection refused at the door is closed at once, having received nothing.
+//
+// Who may connect (docs/contract.md S15) is decided here, once, for both
+// engines: a TCP client's first frame at the door (AwaitingToken: the HTTP
+// request line, the token, then the hook), the WebSocket upgrade's origin
+// and token (ws/handshake.h) and its hook, the answer, the deadline's
+// cause, and refuseHttp's check of an admitted client's first frame. The
+// engines only move the bytes, post the hook's event and hand back the
+// answer. A later stage has its place here too: a TLS layer between the
+// socket and feed()/the bytes sent (its memory BIOs owned by the
+// Connection, the engines still moving only ciphertext).
 #ifndef ECHOCAST_CORE_CONNECTION_H
 #define ECHOCAST_CORE_CONNECTION_H
 
@@ -45,6 +53,16 @@ namespace echocast {
 
 // The rules' knobs, from the server options (both engines' Fanout).
 FanoutOptions fanout_options(const EngineOptions& o);
+// The WebSocket handshake's, from the same options (both engines).
+ws::HandshakeConfig handshake_config(const EngineOptions& o);
+
+// Counts a refusal and reports it (docs/contract.md S15); both engines.
+inline void report_refusal(RefusalCounters* counters, EventSink* sink, Refusal cause, bool ws,
+                           const std::string& address, int port,
+                           const std::string& detail = std::string()) {
+  counters->add(cause);
+  sink->on_refusal(cause, ws, address, port, detail);
+}
 
 class Connection {
  public:
@@ -58,6 +76,15 @@ class Connection {
     // Answered and our send side shut: what it sends is dropped; its end of
     // stream (or the handshake's deadline) ends it.
     Answered,
+    // TCP with a token or a hook: reading its first frame (first_frame()).
+    // Listed in a HandshakeList, holding a client slot; no id, no event, not
+    // a fanout member; its input is never gated.
+    AwaitingToken,
+    // Waiting for the authorize hook's answer (answer()): nothing more is
+    // read; what came after the first frame (TCP) or the head (WebSocket)
+    // is held. Listed, holding a client slot. A WebSocket connection's 101
+    // waits with it.
+    Authorizing,
     // A client: a fanout member with an id; its input is fed here.
     Admitted,
     // docs/contract.md S11: the peer shut its side; no more input. It is
@@ -86,10 +113,12 @@ class Connection {
     State s = state();
     return s == State::Admitted || s == State::Finishing || s == State::Ending;
   }
-  // A connection before (or refused) admission: a WebSocket handshake.
+  // A connection before (or refused) admission: a WebSocket handshake, or
+  // a TCP client at the door.
   bool in_handshake() const {
     State s = state();
-    return s == State::AwaitingUpgrade || s == State::Answering || s == State::Answered;
+    return s == State::AwaitingUpgrade || s == State::Answering || s == State::Answered ||
+           s == State::AwaitingToken || s == State::Authorizing;
   }
   // Whether its input is still read (and, admitted, fed).
   bool reading() const {
@@ -105,11 +134,70 @@ class Connection {
   const std::string& peer_address() const { return address_; }
   int peer_port() const { return port_; }
 
+  // ---- Before admission: who may connect (docs/contract.md S15) -----------
+
+  // What a connection at the door is to do next.
+  enum class Door {
+    NeedMore,   // Read on.
+    Admit,      // Admit it (admit()), then feed it take_held().
+    Authorize,  // Ask the hook (authorize_request()); read nothing more.
+    Refuse,     // Refused (*cause): a WebSocket connection is Answering
+                // (its 401/403 queued); a TCP one is closed having
+                // received nothing.
+  };
+
+  // TCP: with options.tcp_door(), the connection waits at the door for its
+  // first frame (AwaitingToken); otherwise it is admitted as it is, and with
+  // refuse_http its first frame is checked by feed(). `o` outlives it.
+  void start_tcp(const EngineOptions* o);
+  // AwaitingToken: feeds bytes until the first frame is complete; it is
+  // never broadcast. Its first line an HTTP request line (refuse_http):
+  // Refuse Http; not the token: Refuse Token; then, with the hook:
+  // Authorize; else Admit. Bytes after it are held (take_held()).
+  Door first_frame(const std::uint8_t* data, std::size_t len, Refusal* cause);
+  // Authorizing: the hook's answer. Admit (a WebSocket connection's 101 is
+  // queued again) or Refuse (cause Hook; WebSocket: 403 queued, Answering).
+  Door answer(bool ok);
+  // The deadline passed (HandshakeList::expire). True when it is a
+  // refusal (*cause: HandshakeLimit for an upgrade's head, Token or Hook at
+  // the door; a WebSocket connection waiting for the hook has its 403
+  // queued and is Answering); false for one already answered, dropped
+  // without a word.
+  bool expire(Refusal* cause);
+  // The hook's question about this connection (WebSocket: path, query,
+  // headers; TCP: its first frame), moved out.
+  AuthorizeRequest authorize_request();
+  // Bytes that came after the first frame or the head, held until the
+  // connection is admitted.
+  void hold(const std::uint8_t* data, std::size_t len) {
+    held_.insert(held_.end(), data, data + len);
+  }
+  std::vector<std::uint8_t> take_held() {
+    std::vector<std::uint8_t> out;
+    out.swap(held_);
+    return out;
+  }
+  // The ticket its hook's answer comes back with (0: none), the engine's.
+  std::uint64_t ticket = 0;
+  // Whether a WebSocket handshake was refused by who-may-connect (401 or
+  // 403), and why.
+  bool handshake_refused(Refusal* cause) const;
+  // Whether feed() failed because the first frame was an HTTP request line
+  // (refuse_http, an admitted TCP client): close reason protocol-error.
+  bool refused_http() const { return http_refused_; }
+  // HandshakeList's: whether its deadline passed (under the caller's lock).
+  bool deadline_passed() const { return deadline_passed_; }
+  // HandshakeList's: whether it holds a client slot while it waits.
+  bool holds_slot() const { return holds_slot_; }
+  std::uint64_t deadline() const { return handshake_deadline_; }
+
   // ---- Before admission (WebSocket) ---------------------------------------
 
   // Feeds request bytes (AwaitingUpgrade). NeedMore until the head is
   // complete; Upgrade: the 101 is queued as control bytes and admit()
-  // decides; Page or Reject: the answer is queued, Answering.
+  // decides, or, with the authorize hook (config.keep_request), the 101
+  // waits and the connection is Authorizing; Page or Reject: the answer is
+  // queued, Answering.
   // *consumed: the bytes of the head (after an upgrade the rest are
   // WebSocket bytes, for feed() once admitted).
   ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len, std::size_t* consumed);
@@ -180,6 +268,9 @@ class Connection {
   static constexpr std::size_t kNotListed = ~std::size_t{0};
 
   void set(State s) { state_.store(s, std::memory_order_relaxed); }
+  // The bytes of this read that belong to the first frame (AwaitingToken).
+  std::size_t first_frame_extent(const std::uint8_t* data, std::size_t len);
+  class FirstFrameGate;
 
   // Written by the thread that reads the connection; atomic because the
   // threads engine's writer reads it for failure_reason() (ordered by the
@@ -195,6 +286,19 @@ class Connection {
   // HandshakeList's (AwaitingUpgrade until admitted or dropped).
   std::size_t handshake_index_ = kNotListed;
   std::uint64_t handshake_deadline_ = 0;
+  bool deadline_passed_ = false;
+  bool holds_slot_ = false;
+  // Who may connect: the options (TCP), the first frame's progress, what
+  // is held, the 101 a hook's answer waits for, refuse_http's check.
+  const EngineOptions* options_ = nullptr;
+  const ws::HandshakeConfig* ws_config_ = nullptr;
+  std::size_t first_seen_ = 0;
+  std::uint8_t prefix_[4] = {0};
+  std::vector<std::uint8_t> first_payload_;
+  std::vector<std::uint8_t> held_;
+  std::vector<std::uint8_t> upgrade_response_;
+  bool http_check_ = false;
+  bool http_refused_ = false;
 };
 
 }  // namespace echocast

@@ -10,8 +10,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../platform/platform.h"
+#include "access.h"
 #include "framer.h"
 #include "fanout.h"
 #include "frame_batch.h"
@@ -46,6 +48,38 @@ struct EngineOptions {
   // and length: its Content-Security-Policy and the like (src/ws/page.ts).
   std::string ws_page_headers;
   bool has_ws() const { return ws_port >= 0; }
+  // docs/contract.md S15, who may connect: the address lists (both
+  // listeners, at accept), foreign origins a WebSocket upgrade may come
+  // from (normalised, or "*"), the token ('' for none), whether JS's
+  // authorize hook decides, how long a peer may wait to be decided, and
+  // whether a TCP client's first frame may not be an HTTP request line.
+  AddressList allow;
+  AddressList deny;
+  std::vector<std::string> ws_origins;
+  std::string auth_token;
+  bool authorize = false;
+  std::uint64_t auth_timeout_ms = 10000;
+  bool refuse_http = true;
+  // Whether a TCP client waits to be decided (its first frame, then the
+  // hook) before it is admitted.
+  bool tcp_door() const { return !auth_token.empty() || authorize; }
+  bool address_lists() const { return !allow.empty() || !deny.empty(); }
+};
+
+// docs/contract.md S15: what the authorize hook is told about a waiting
+// connection; JS answers with Engine::authorize_answer(ticket, ...).
+struct AuthorizeRequest {
+  std::uint64_t ticket = 0;
+  bool ws = false;
+  std::string address;
+  int port = 0;
+  // WebSocket: the path without its query, the raw query, and the header
+  // fields as received ([name, value, ...]).
+  std::string path;
+  std::string query;
+  std::vector<std::string> headers;
+  // TCP: the first frame's payload.
+  std::vector<std::uint8_t> first_frame;
 };
 
 // Where engine threads report what happens. Every method may be called from
@@ -79,6 +113,14 @@ class EventSink {
   virtual void on_disconnect(std::uint64_t id, const char* reason) = 0;
   // An asynchronous server error (e.g. accept failing hard).
   virtual void on_error(const ec_error& err, const char* syscall) = 0;
+  // docs/contract.md S15: a peer was refused (counted by the engine before
+  // this call; the event may be dropped under pressure, the count never).
+  virtual void on_refusal(Refusal cause, bool ws, const std::string& address, int port,
+                          const std::string& detail) {
+    (void)cause, (void)ws, (void)address, (void)port, (void)detail;
+  }
+  // A connection waits for the authorize hook's answer (never blocks).
+  virtual void on_authorize(AuthorizeRequest&& request) { (void)request; }
 };
 
 // The result of start().
@@ -101,6 +143,8 @@ struct EngineStats {
   std::uint64_t read_pauses = 0;
   std::uint64_t read_paused_ms = 0;
   std::map<std::string, std::uint64_t> disconnects;
+  // Refusals by cause, every cause listed (docs/contract.md S15).
+  std::map<std::string, std::uint64_t> refusals;
 };
 
 // One running server. start() and stop() are called once each, from one
@@ -129,6 +173,12 @@ class Engine {
   // released, so an engine that paused reading (events_room() false) can
   // resume. Must not block.
   virtual void events_drained() {}
+  // docs/contract.md S15: JS's answer for the connection waiting under
+  // `ticket` (an unknown or expired ticket is ignored). Any thread; never
+  // blocks: the engine hands it to the connection's I/O side.
+  virtual void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) {
+    (void)ticket, (void)ok, (void)detail;
+  }
   // close() began (docs/contract.md S14): from now on no frame from a client
   // is accepted, even before stop() runs on its own thread. Called on the JS
   // thread just before stop(); quick, never blocks for long.

@@ -35,7 +35,21 @@ struct QueuedMessage {
 
 // One event waiting for JS; `kind` selects the fields that matter.
 struct QueuedEvent {
-  enum Kind { Connection, Messages, Frames, Disconnect, Error, Stopped } kind = Connection;
+  enum Kind {
+    Connection,
+    Messages,
+    Frames,
+    Disconnect,
+    Error,
+    Stopped,
+    // docs/contract.md S15: a refusal (word: its cause, syscall: the
+    // transport, text/port: the peer, strings: [detail]); a question for
+    // the authorize hook (id: its ticket, syscall: the transport, text/port:
+    // the peer, strings: [path, query, name, value, ...], bytes: a TCP
+    // client's first frame).
+    Refusal,
+    Authorize,
+  } kind = Connection;
   std::uint64_t id = 0;
   // The remote address (Connection) or the error message (Error).
   std::string text;
@@ -52,6 +66,7 @@ struct QueuedEvent {
   std::vector<std::uint8_t> bytes;
   std::size_t frames = 0;
   std::vector<QueuedMessage> messages;
+  std::vector<std::string> strings;  // Refusal, Authorize.
 };
 
 // What the JS thread takes from the queue at once.

@@ -1,7 +1,11 @@
-// handshake_list.h — the WebSocket connections awaiting their upgrade, as
-// both native engines keep them (docs/contract.md §6): bounded (a
-// handshake holds a socket and up to a request head, and is no client),
-// each with a deadline, found again in O(1) to be taken off the list.
+// handshake_list.h — the connections not yet admitted, as both native
+// engines keep them: WebSocket connections awaiting their upgrade
+// (docs/contract.md §6), and connections waiting to be authorized (a TCP
+// client's first frame, the authorize hook's answer: docs/contract.md S15).
+// Bounded (each holds a socket and up to a request head or a frame), each
+// with a deadline, found again in O(1) to be taken off the list. Those
+// waiting to be authorized hold a client slot (holding()): admission counts
+// them against max_clients.
 // docs/architecture.md says which file owns which rule.
 //
 // Pure: no I/O, no lock, no clock of its own (callers pass the time, so
@@ -43,8 +47,17 @@ class HandshakeList {
   bool full() const { return list_.size() >= max_; }
   const std::vector<Connection*>& connections() const { return list_; }
 
-  // Lists `c`, due at now_ms + the timeout. False (not listed) when full.
+  // Lists `c`, due at now_ms + the timeout (or `timeout_ms`). False (not
+  // listed) when full.
   bool add(Connection* c, std::uint64_t now_ms);
+  bool add(Connection* c, std::uint64_t now_ms, std::uint64_t timeout_ms);
+  // A listed connection now waits to be authorized: it holds a client slot
+  // until it is removed, and is due at due_ms.
+  void hold(Connection* c, std::uint64_t due_ms);
+  // Listed connections holding a client slot.
+  std::size_t holding() const { return holding_; }
+  // A listed connection's new deadline (e.g. a refused one's last moments).
+  void extend(Connection* c, std::uint64_t due_ms);
   // Takes `c` off the list; nothing when it is not listed.
   void remove(Connection* c);
   bool listed(const Connection* c) const;
@@ -63,6 +76,7 @@ class HandshakeList {
   std::uint64_t timeout_ms_;
   std::vector<Connection*> list_;
   std::uint64_t next_ = 0;
+  std::size_t holding_ = 0;
 };
 
 }  // namespace echocast

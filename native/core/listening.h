@@ -56,6 +56,7 @@ struct Accepted {
   ec_socket_t sock = EC_INVALID_SOCKET;
   std::string address;
   int port = 0;
+  ec_peer_address peer;  // The address as bytes, for the address lists.
 };
 
 // What the accepting loop does after an accept error.

@@ -35,6 +35,16 @@ class Roster {
     return false;
   }
 
+  // docs/contract.md S15: whether a connection waiting to be authorized
+  // may still take a slot (`clients`: those connected and those waiting).
+  bool has_room(std::size_t clients) const { return clients < max_clients_; }
+  // Refuses such a connection as admit() refuses one beyond max_clients:
+  // an id for its disconnect event, server-full tallied.
+  void refuse(std::uint64_t* id) {
+    *id = ++next_id_;
+    tally(Reason::ServerFull);
+  }
+
   // Counts one client gone with reason `r`.
   void tally(Reason r) {
     tallies_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);

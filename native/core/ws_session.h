@@ -49,6 +49,9 @@ class WsSession : private ws::MessageSink {
   ws::Handshake::Result handshake(const std::uint8_t* data, std::size_t len, std::size_t* consumed);
   // The status answered (101, 200, 400, ...), once decided.
   int status() const { return handshake_.status(); }
+  // The handshake itself: its refusal (401, 403) and, kept for the
+  // authorize hook, the request's path, query and headers.
+  const ws::Handshake& request() const { return handshake_; }
 
   // Open: feeds WebSocket bytes; each complete message enters `sink` as
   // frames of the server's framing, pings queue pongs. Returns false when

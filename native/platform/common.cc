@@ -50,17 +50,27 @@ ec_error resolve(const char* host, int port, bool passive, addrinfo** list) {
   return rc == 0 ? ec_error() : from_gai(rc);
 }
 
-void describe(const sockaddr_storage& ss, std::string* address, int* port, bool* ipv6) {
+void describe(const sockaddr_storage& ss, std::string* address, int* port, bool* ipv6,
+              ec_peer_address* bytes) {
   char host[INET6_ADDRSTRLEN + 1] = {0};
   const void* raw;
   if (ss.ss_family == AF_INET6) {
     const sockaddr_in6* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     raw = &a->sin6_addr;
     *port = ntohs(a->sin6_port);
+    if (bytes != nullptr) {
+      bytes->family = 6;
+      std::memcpy(bytes->bytes, &a->sin6_addr, 16);
+    }
   } else {
     const sockaddr_in* a = reinterpret_cast<const sockaddr_in*>(&ss);
     raw = &a->sin_addr;
     *port = ntohs(a->sin_port);
+    if (bytes != nullptr) {
+      bytes->family = 4;
+      std::memset(bytes->bytes, 0, 16);
+      std::memcpy(bytes->bytes, &a->sin_addr, 4);
+    }
   }
   // Some mingw headers take a non-const pointer here.
   inet_ntop(ss.ss_family, const_cast<void*>(raw), host, sizeof host);
@@ -214,8 +224,8 @@ ec_error ec_listen_nonblocking(const char* host, int port, int backlog, ec_socke
 }
 
 ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out, std::string* peer_address,
-                              int* peer_port) {
-  return accept_socket(listener, true, out, peer_address, peer_port);
+                              int* peer_port, ec_peer_address* peer_bytes) {
+  return accept_socket(listener, true, out, peer_address, peer_port, peer_bytes);
 }
 
 // ---- Sockets ------------------------------------------------------------------

@@ -114,7 +114,7 @@ ec_error connect_to(ec_socket_t s, const addrinfo* ai, bool nonblocking, bool* p
 // TCP_NODELAY and never raises SIGPIPE, and is blocking or not as asked.
 // EC_EAGAIN when none is pending on a non-blocking listener.
 ec_error accept_socket(ec_socket_t listener, bool nonblocking, ec_socket_t* out,
-                       std::string* peer_address, int* peer_port);
+                       std::string* peer_address, int* peer_port, ec_peer_address* peer_bytes);
 
 // ---- Shared by both OSes (common.cc) ----------------------------------------
 
@@ -127,8 +127,9 @@ ec_error resolve(const char* host, int port, bool passive, addrinfo** list);
 ec_error listen_first(const char* host, int port, int backlog, ec_socket_t* out,
                       ec_bound_address* bound, const char** syscall);
 
-// Writes the numeric form of a socket address (ipv6 may be null).
-void describe(const sockaddr_storage& ss, std::string* address, int* port, bool* ipv6);
+// Writes the numeric form of a socket address (ipv6 and bytes may be null).
+void describe(const sockaddr_storage& ss, std::string* address, int* port, bool* ipv6,
+              ec_peer_address* bytes = nullptr);
 
 // Where a send-all has got to: the first piece not fully sent and how much
 // of it went already.

@@ -125,6 +125,14 @@ struct ec_bound_address {
   bool ipv6 = false;
 };
 
+// A peer's address as bytes, for the address lists (docs/contract.md S15):
+// family 4 (the address in bytes[0..4)) or 6 (all 16 bytes, as received: an
+// IPv4-mapped IPv6 address stays ::ffff:a.b.c.d); 0 when unknown.
+struct ec_peer_address {
+  int family = 0;
+  std::uint8_t bytes[16] = {0};
+};
+
 // Both kinds of listener below resolve host with getaddrinfo (numeric IPv4,
 // IPv6 literals and names such as "localhost"), then create, bind and listen
 // on the first address that works ("::" also accepts IPv4, as in Node). On
@@ -141,11 +149,12 @@ ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
                    ec_bound_address* bound, const char** syscall);
 
 // Waits for one connection and returns it as a blocking socket with
-// TCP_NODELAY set, plus the peer's numeric address and port. Sleeps without
+// TCP_NODELAY set, plus the peer's numeric address and port (and, with
+// peer_bytes, its address as bytes). Sleeps without
 // spinning. Returns EC_ECANCELED once ec_listener_wake() has been called, and
 // transient errors (e.g. EC_ECONNABORTED, EC_EMFILE) as they come.
 ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_address,
-                            int* peer_port);
+                            int* peer_port, ec_peer_address* peer_bytes = nullptr);
 
 // Makes every current and future ec_listener_accept() on this listener return
 // EC_ECANCELED. Safe to call from any thread, any number of times.
@@ -165,9 +174,9 @@ ec_error ec_listen_nonblocking(const char* host, int port, int backlog, ec_socke
 // Accepts one pending connection from a non-blocking listening socket
 // without blocking: EC_EAGAIN when there is none. The socket returned is
 // non-blocking, with TCP_NODELAY set, not inherited by child processes, and
-// sends on it never raise SIGPIPE.
+// sends on it never raise SIGPIPE. peer_bytes as for ec_listener_accept.
 ec_error ec_socket_try_accept(ec_socket_t listener, ec_socket_t* out, std::string* peer_address,
-                              int* peer_port);
+                              int* peer_port, ec_peer_address* peer_bytes = nullptr);
 
 // ---------------------------------------------------------------------------
 // Sockets.

@@ -214,3 +214,176 @@ TEST(connection_fanout_options_from_the_engine_options) {
   o.ws_port = 0;
   CHECK(fanout_options(o).ws);
 }
+
+// ---- Who may connect (docs/contract.md S15) ---------------------------------
+
+namespace {
+
+Connection::Door first(Connection* c, const std::string& bytes, Refusal* cause) {
+  return c->first_frame(u8(bytes.c_str()), bytes.size(), cause);
+}
+
+std::string held(Connection* c) {
+  std::vector<std::uint8_t> b = c->take_held();
+  return std::string(b.begin(), b.end());
+}
+
+}  // namespace
+
+TEST(connection_tcp_door_token_then_admission) {
+  EngineOptions o;
+  o.auth_token = "s3cret";
+  Roster roster(10);
+  Connection c(Framing::Line, 64);
+  c.start_tcp(&o);
+  CHECK(c.state() == Connection::State::AwaitingToken);
+  CHECK(!c.admitted() && c.in_handshake());
+  Refusal cause = Refusal::Address;
+  // The first line may come in pieces; what follows it is held.
+  CHECK(first(&c, "s3c", &cause) == Connection::Door::NeedMore);
+  CHECK(first(&c, "ret\nhello\nwor", &cause) == Connection::Door::Admit);
+  CHECK_EQ(held(&c), std::string("hello\nwor"));
+  std::uint64_t id = 0;
+  CHECK(c.admit(&roster, 0, &id));
+  CHECK(c.admitted() && id == 1);
+  // Admitted, its framer goes on after the token line (never broadcast).
+  Fixture f;
+  CHECK(c.feed(u8("hello\nwor"), 9, &f.sink));
+  CHECK_EQ(f.batch.frames.size(), 1u);
+}
+
+TEST(connection_tcp_door_refusals) {
+  EngineOptions o;
+  o.auth_token = "s3cret";
+  Refusal cause = Refusal::Address;
+  Connection wrong(Framing::Line, 64);
+  wrong.start_tcp(&o);
+  CHECK(first(&wrong, "nope\n", &cause) == Connection::Door::Refuse);
+  CHECK(cause == Refusal::Token);
+  // An HTTP request line is counted as http, before the token.
+  Connection web(Framing::Line, 64);
+  web.start_tcp(&o);
+  CHECK(first(&web, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &cause) == Connection::Door::Refuse);
+  CHECK(cause == Refusal::Http);
+  // Too long a first frame is no token.
+  Connection big(Framing::Line, 4);
+  big.start_tcp(&o);
+  CHECK(first(&big, "s3cret\n", &cause) == Connection::Door::Refuse);
+  CHECK(cause == Refusal::Token);
+  // The deadline: no token in time.
+  Connection slow(Framing::Line, 64);
+  slow.start_tcp(&o);
+  CHECK(first(&slow, "s3c", &cause) == Connection::Door::NeedMore);
+  CHECK(slow.expire(&cause) && cause == Refusal::Token);
+  // With refuseHttp off, an HTTP line is merely a wrong token.
+  o.refuse_http = false;
+  Connection relay(Framing::Line, 64);
+  relay.start_tcp(&o);
+  CHECK(first(&relay, "GET / HTTP/1.1\n", &cause) == Connection::Door::Refuse);
+  CHECK(cause == Refusal::Token);
+}
+
+TEST(connection_tcp_door_hook_and_length_framing) {
+  EngineOptions o;
+  o.authorize = true;
+  Refusal cause = Refusal::Address;
+  Connection c(Framing::Length, 64);
+  c.start_tcp(&o);
+  // Length framing: a 3-byte first frame split inside its prefix, then
+  // the next frame's first bytes, held.
+  std::string frame1 = std::string("\0\0\0\3abc", 7);
+  std::string rest = std::string("\0\0\0\2x", 5);
+  CHECK(c.first_frame(u8(frame1.data()), 2, &cause) == Connection::Door::NeedMore);
+  std::string tail = frame1.substr(2) + rest;
+  CHECK(c.first_frame(u8(tail.data()), tail.size(), &cause) == Connection::Door::Authorize);
+  CHECK(c.state() == Connection::State::Authorizing);
+  c.set_peer("10.0.0.1", 4000);
+  c.ticket = 7;
+  AuthorizeRequest r = c.authorize_request();
+  CHECK(!r.ws && r.ticket == 7u && r.address == "10.0.0.1" && r.port == 4000);
+  CHECK_EQ(std::string(r.first_frame.begin(), r.first_frame.end()), std::string("abc"));
+  CHECK_EQ(held(&c), rest);
+  CHECK(c.answer(true) == Connection::Door::Admit);
+  // Refused by the hook, or by its silence.
+  Connection no(Framing::Raw, 64);
+  no.start_tcp(&o);
+  CHECK(first(&no, "me", &cause) == Connection::Door::Authorize);
+  CHECK(no.answer(false) == Connection::Door::Refuse);
+  Connection mute(Framing::Raw, 64);
+  mute.start_tcp(&o);
+  CHECK(first(&mute, "me", &cause) == Connection::Door::Authorize);
+  CHECK(mute.expire(&cause) && cause == Refusal::Hook);
+}
+
+TEST(connection_refuse_http_cuts_an_admitted_tcp_client) {
+  EngineOptions o;  // refuse_http is on by default, no token, no hook.
+  Fixture f;
+  Connection c(Framing::Line, 256);
+  c.start_tcp(&o);
+  CHECK(c.admitted());
+  CHECK(!c.feed(u8("POST /x HTTP/1.1\r\nHost: a\r\n"), 28, &f.sink));
+  CHECK(c.refused_http());
+  CHECK(c.close_reason() == Reason::ProtocolError);
+  CHECK_EQ(f.batch.frames.size(), 0u);  // Not the request line, nor what followed.
+  // Only the first frame is looked at.
+  Fixture g;
+  Connection d(Framing::Line, 256);
+  d.start_tcp(&o);
+  CHECK(d.feed(u8("hi\nGET / HTTP/1.1\n"), 18, &g.sink));
+  CHECK_EQ(g.batch.frames.size(), 2u);
+  CHECK(!d.refused_http());
+  // Turned off, it is relayed.
+  o.refuse_http = false;
+  Fixture h;
+  Connection e(Framing::Line, 256);
+  e.start_tcp(&o);
+  CHECK(e.feed(u8("GET / HTTP/1.1\n"), 15, &h.sink));
+  CHECK_EQ(h.batch.frames.size(), 1u);
+}
+
+TEST(connection_websocket_hook_holds_the_101) {
+  Fixture f;
+  f.config.keep_request = true;
+  Connection c(Framing::Line, 64);
+  CHECK(c.start_websocket(&f.config));
+  CHECK(upgrade(&c));
+  CHECK(c.state() == Connection::State::Authorizing);
+  CHECK(!c.control_pending());  // The 101 waits for the answer.
+  AuthorizeRequest r = c.authorize_request();
+  CHECK(r.ws && r.path == "/ws" && r.query.empty() && r.headers.size() == 10u);
+  CHECK(c.answer(true) == Connection::Door::Admit);
+  CHECK_EQ(take(&c).compare(0, 12, "HTTP/1.1 101"), 0);
+  // Refused: 403, answered, never admitted.
+  Connection d(Framing::Line, 64);
+  CHECK(d.start_websocket(&f.config));
+  CHECK(upgrade(&d));
+  CHECK(d.answer(false) == Connection::Door::Refuse);
+  CHECK(d.state() == Connection::State::Answering);
+  CHECK_EQ(take(&d).compare(0, 12, "HTTP/1.1 403"), 0);
+  // No answer in time: the same 403, cause hook.
+  Connection e(Framing::Line, 64);
+  CHECK(e.start_websocket(&f.config));
+  CHECK(upgrade(&e));
+  Refusal cause = Refusal::Address;
+  CHECK(e.expire(&cause) && cause == Refusal::Hook);
+  CHECK_EQ(take(&e).compare(0, 12, "HTTP/1.1 403"), 0);
+  // A head that never completes: handshake-limit; one answered: nothing.
+  Connection g(Framing::Line, 64);
+  CHECK(g.start_websocket(&f.config));
+  CHECK(g.expire(&cause) && cause == Refusal::HandshakeLimit);
+  CHECK(!d.expire(&cause));
+}
+
+TEST(connection_websocket_origin_refusal_is_told) {
+  Fixture f;
+  Connection c(Framing::Line, 64);
+  CHECK(c.start_websocket(&f.config));
+  std::string req = kUpgrade;
+  req.insert(req.size() - 2, "Origin: http://evil.example\r\n");
+  std::size_t consumed = 0;
+  CHECK(c.handshake(u8(req.c_str()), req.size(), &consumed) == ws::Handshake::Result::Reject);
+  Refusal cause = Refusal::Address;
+  CHECK(c.handshake_refused(&cause) && cause == Refusal::Origin);
+  CHECK(c.state() == Connection::State::Answering);
+  CHECK_EQ(take(&c).compare(0, 12, "HTTP/1.1 403"), 0);
+}

@@ -1,11 +1,14 @@
 // test_engine.cc — both native engines through real loopback sockets, with
 // a recording EventSink: the seed example, server-full, frame-too-large,
-// replay to a newcomer, and stop joining every thread. Also the target of the
+// replay to a newcomer, stop joining every thread, and who may connect
+// (docs/contract.md S15: address lists, the token, the hook, HTTP lines,
+// origins). Also the target of the
 // ThreadSanitizer build.
 #include <string>
 #include <vector>
 
 #include "../core/engine.h"
+#include "../core/handshake_list.h"
 #include "../platform/testing.h"
 #include "unit.h"
 
@@ -43,6 +46,16 @@ class Recorder : public EventSink {
   }
   void on_error(const ec_error& err, const char* syscall) override {
     add(std::string("error ") + syscall + " " + ec_err_name(err.code));
+  }
+  void on_refusal(Refusal cause, bool ws, const std::string&, int,
+                  const std::string& detail) override {
+    add(std::string("refusal ") + refusal_name(cause) + (ws ? " ws" : " tcp") +
+        (detail.empty() ? "" : " " + detail));
+  }
+  // "authorize <ticket> <first frame>" or "authorize <ticket> <path>?<query>".
+  void on_authorize(AuthorizeRequest&& r) override {
+    add("authorize " + std::to_string(r.ticket) + " " +
+        (r.ws ? r.path + "?" + r.query : std::string(r.first_frame.begin(), r.first_frame.end())));
   }
   // Waits until `event` has been recorded (true) or 5 s pass (false).
   bool wait_for(const std::string& event) {
@@ -573,4 +586,239 @@ ENGINE_TEST(engine_websocket_beside_tcp) {
   ec_socket_close(silent);
   CHECK(rec.wait_for("disconnect 2 server-closed"));
   CHECK_EQ(rec.events().size(), 7u);  // 2 connections, 3 messages, 2 disconnects.
+}
+
+// ---- Who may connect (docs/contract.md S15) ---------------------------------
+
+namespace {
+
+// Whether the peer closed having sent nothing (end of stream or a reset).
+bool closed_silent(ec_socket_t s) {
+  char buf[64];
+  std::size_t n = 0;
+  ec_error err = ec_socket_recv(s, buf, sizeof buf, &n);
+  return !err.ok() || n == 0;
+}
+
+AddressList one_address(int a, int b, int c, int d) {
+  std::uint8_t r[18] = {4,
+                        32,
+                        static_cast<std::uint8_t>(a),
+                        static_cast<std::uint8_t>(b),
+                        static_cast<std::uint8_t>(c),
+                        static_cast<std::uint8_t>(d)};
+  AddressList l;
+  l.parse(r, sizeof r);
+  return l;
+}
+
+}  // namespace
+
+ENGINE_TEST(engine_refuses_by_address_on_both_listeners) {
+  Recorder rec;
+  EngineOptions o;
+  o.deny = one_address(127, 0, 0, 1);
+  o.ws_port = 0;
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t t, w;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &t).ok());
+  CHECK(closed_silent(t));
+  CHECK(rec.wait_for("refusal address tcp"));
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &w).ok());
+  CHECK(closed_silent(w));
+  CHECK(rec.wait_for("refusal address ws"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["address"], 2u);
+  CHECK_EQ(s.refusals["token"], 0u);
+  e->stop(1000);
+  ec_socket_close(t);
+  ec_socket_close(w);
+  for (const std::string& ev : rec.events()) CHECK(ev.compare(0, 10, "connection") != 0);
+}
+
+ENGINE_TEST(engine_token_at_the_door) {
+  Recorder rec;
+  EngineOptions o;
+  o.auth_token = "s3cret";
+  o.replay = 5;
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
+  e->broadcast(reinterpret_cast<const std::uint8_t*>("old\n"), 4);
+  ec_socket_t bad, good;
+  CHECK(ec_connect("127.0.0.1", port, &bad).ok());
+  CHECK(send_str(bad, "wrong\nhello\n"));
+  CHECK(closed_silent(bad));  // Not even the replay.
+  CHECK(rec.wait_for("refusal token tcp"));
+  CHECK(ec_connect("127.0.0.1", port, &good).ok());
+  CHECK(send_str(good, "s3cret\nhi\n"));
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK_EQ(recv_n(good, 7), std::string("old\nhi\n"));  // Replay, then what it sent after.
+  CHECK(rec.wait_for("message 1 hi"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["token"], 1u);
+  CHECK_EQ(s.counters.frames_in, 2u);  // The broadcast and "hi": never the token.
+  e->stop(1000);
+  ec_socket_close(bad);
+  ec_socket_close(good);
+}
+
+ENGINE_TEST(engine_token_deadline) {
+  Recorder rec;
+  EngineOptions o;
+  o.auth_token = "s3cret";
+  o.auth_timeout_ms = 150;
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
+  ec_socket_t s;
+  CHECK(ec_connect("127.0.0.1", port, &s).ok());
+  CHECK(send_str(s, "s3c"));  // Never finished.
+  CHECK(closed_silent(s));
+  CHECK(rec.wait_for("refusal token tcp"));
+  e->stop(1000);
+  ec_socket_close(s);
+}
+
+ENGINE_TEST(engine_hook_answers) {
+  Recorder rec;
+  EngineOptions o;
+  o.authorize = true;
+  o.max_clients = 2;
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  CHECK(start_engine(make_engine, o, &rec, &e, &port));
+  ec_socket_t yes, no;
+  CHECK(ec_connect("127.0.0.1", port, &yes).ok());
+  CHECK(send_str(yes, "me\nx\ny\n"));
+  CHECK(rec.wait_for("authorize 1 me"));
+  CHECK(ec_connect("127.0.0.1", port, &no).ok());
+  CHECK(send_str(no, "you\nz\n"));
+  CHECK(rec.wait_for("authorize 2 you"));
+  // Both wait and hold a slot each: a third is server-full (max 2).
+  ec_socket_t third;
+  CHECK(ec_connect("127.0.0.1", port, &third).ok());
+  CHECK(closed_silent(third));
+  CHECK(rec.wait_for("disconnect 1 server-full"));
+  e->authorize_answer(2, false, "not you");
+  CHECK(closed_silent(no));
+  CHECK(rec.wait_for("refusal hook tcp not you"));
+  e->authorize_answer(1, true, "");
+  e->authorize_answer(1, false, "");  // Answered already: ignored.
+  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK_EQ(recv_n(yes, 4), std::string("x\ny\n"));  // Held, then in order.
+  CHECK(rec.wait_for("message 2 y"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["hook"], 1u);
+  CHECK_EQ(s.clients, 1u);
+  e->stop(1000);
+  for (ec_socket_t k : {yes, no, third}) ec_socket_close(k);
+}
+
+ENGINE_TEST(engine_hook_silence_refuses) {
+  Recorder rec;
+  EngineOptions o;
+  o.authorize = true;
+  o.auth_timeout_ms = 150;
+  o.ws_port = 0;
+  o.ws_path = "/ws";
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t t, w;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &t).ok());
+  CHECK(send_str(t, "me\n"));
+  CHECK(rec.wait_for("authorize 1 me"));
+  CHECK(closed_silent(t));
+  CHECK(rec.wait_for("refusal hook tcp"));
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &w).ok());
+  CHECK(send_str(w, kWsHead));
+  CHECK(rec.wait_for("authorize 2 /ws?"));
+  CHECK(recv_head(w).find("HTTP/1.1 403") == 0);  // Not answered in time.
+  CHECK(rec.wait_for("refusal hook ws"));
+  e->authorize_answer(2, true, "");  // Expired: ignored.
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["hook"], 2u);
+  CHECK_EQ(s.clients, 0u);
+  e->stop(1000);
+  ec_socket_close(t);
+  ec_socket_close(w);
+}
+
+ENGINE_TEST(engine_websocket_hook_then_upgrade) {
+  Recorder rec;
+  EngineOptions o;
+  o.authorize = true;
+  o.ws_port = 0;
+  o.ws_path = "/ws";
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t w;
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &w).ok());
+  std::string head = kWsHead;
+  head.replace(4, 3, "/ws?room=1");
+  CHECK(send_str(w, head + ws_client_frame(0x81, "early")));
+  CHECK(rec.wait_for("authorize 1 /ws?room=1"));
+  e->authorize_answer(1, true, "");
+  CHECK(recv_head(w).find("HTTP/1.1 101") == 0);
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(rec.wait_for("message 1 early"));  // Held with the 101, then fed.
+  e->stop(1000);
+  ec_socket_close(w);
+}
+
+ENGINE_TEST(engine_http_first_frame_cut_and_origin_refused) {
+  Recorder rec;
+  EngineOptions o;
+  o.ws_port = 0;
+  o.ws_path = "/ws";
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  ec_socket_t reader, web, page;
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &reader).ok());
+  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(ec_connect("127.0.0.1", r.bound.port, &web).ok());
+  CHECK(rec.wait_for("connection 2 127.0.0.1"));
+  CHECK(send_str(web, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(rec.wait_for("disconnect 2 protocol-error"));
+  CHECK(rec.wait_for("refusal http tcp"));
+  CHECK(send_str(reader, "mine\n"));
+  CHECK_EQ(recv_n(reader, 5), std::string("mine\n"));  // Nothing of the request before it.
+  std::string head = kWsHead;
+  head.insert(head.size() - 2, "Origin: http://evil.example\r\n");
+  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &page).ok());
+  CHECK(send_str(page, head));
+  CHECK(recv_head(page).find("HTTP/1.1 403") == 0);
+  CHECK(rec.wait_for("refusal origin ws"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["http"], 1u);
+  CHECK_EQ(s.refusals["origin"], 1u);
+  CHECK_EQ(s.counters.frames_in, 1u);
+  e->stop(1000);
+  for (ec_socket_t k : {reader, web, page}) ec_socket_close(k);
+}
+
+ENGINE_TEST(engine_handshake_limit_refusals) {
+  Recorder rec;
+  EngineOptions o;
+  o.max_clients = 1;  // At most kMinHandshakes handshakes.
+  o.ws_port = 0;
+  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  ListenResult r = e->start();
+  CHECK(r.err.ok());
+  std::vector<ec_socket_t> silent;
+  for (std::size_t i = 0; i < kMinHandshakes + 1; ++i) {
+    ec_socket_t s;
+    CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &s).ok());
+    silent.push_back(s);
+  }
+  CHECK(rec.wait_for("refusal handshake-limit ws"));
+  EngineStats s = e->stats();
+  CHECK_EQ(s.refusals["handshake-limit"], 1u);
+  e->stop(1000);
+  for (ec_socket_t k : silent) ec_socket_close(k);
 }

@@ -100,3 +100,30 @@ TEST(handshake_list_bound_follows_the_options) {
   o.max_clients = 1000;
   CHECK_EQ(max_handshakes(o), 1000u);
 }
+
+TEST(handshake_list_holding_counts_waiting_connections) {
+  // docs/contract.md S15: connections waiting to be authorized hold client
+  // slots until they leave the list; their deadline can move.
+  Conns c(3);
+  HandshakeList list(8, 100);
+  CHECK(list.add(c[0], 1000));
+  CHECK(list.add(c[1], 1000, 50));
+  CHECK_EQ(list.next_deadline(), 1050u);
+  CHECK_EQ(list.holding(), 0u);
+  list.hold(c[0], 1500);
+  list.hold(c[0], 1500);  // Once.
+  list.hold(c[2], 1500);  // Not listed: nothing.
+  CHECK_EQ(list.holding(), 1u);
+  CHECK(c[0]->holds_slot() && !c[1]->holds_slot());
+  std::vector<Connection*> expired;
+  list.expire(1100, &expired);
+  CHECK_EQ(expired.size(), 1u);
+  CHECK(expired[0] == c[1] && c[1]->deadline_passed() && !c[0]->deadline_passed());
+  CHECK_EQ(list.next_deadline(), 1500u);
+  list.extend(c[1], 1200);  // A refused one's last moments.
+  CHECK(!c[1]->deadline_passed());
+  CHECK_EQ(list.next_deadline(), 1200u);
+  list.remove(c[0]);
+  CHECK_EQ(list.holding(), 0u);
+  CHECK(!c[0]->holds_slot());
+}

@@ -105,8 +105,9 @@ class NullSink : public EventSink {
 class TestServer {
  public:
   explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u,
-                      bool ws = false) {
+                      bool ws = false, bool refuse_http = true) {
     EngineOptions eo;
+    eo.refuse_http = refuse_http;
     eo.replay = 0;
     eo.max_backlog_bytes = max_backlog_bytes;
     if (ws) eo.ws_port = 0;  // A WebSocket listener beside the TCP one.
@@ -485,8 +486,9 @@ TEST(loadgen_websocket_clients_upgrade_send_masked_and_count_messages) {
 }
 
 TEST(loadgen_websocket_upgrade_refused_by_a_tcp_server_fails_prepare) {
-  // A line-framed engine echoes the request head back: no 101.
-  TestServer server(true);
+  // A line-framed engine that relays HTTP text (refuseHttp off) echoes the
+  // request head back: no 101.
+  TestServer server(true, 16u * 1024u * 1024u, false, false);
   CHECK(server.ok());
   LoadGenOptions o = server.load(3, 1);
   o.websocket = true;

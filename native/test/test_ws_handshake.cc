@@ -1,7 +1,9 @@
 // test_ws_handshake.cc — core/ws/handshake: Sec-WebSocket-Accept (the RFC
 // 6455 example), the exact 101, bytes after the head, a head split across
 // feeds, header forms, every refusal (400, 404, 405, 426, 431) and the page
-// for GET and HEAD. See docs/architecture.md.
+// for GET and HEAD; who may upgrade (docs/contract.md S15): a foreign Origin
+// 403, the token 401, the request kept for the authorize hook. See
+// docs/architecture.md.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -57,7 +59,7 @@ const char kUpgrade[] =
     "Upgrade: websocket\r\n"
     "Connection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "Origin: http://example.com\r\n"
+    "Origin: http://server.example.com\r\n"
     "Sec-WebSocket-Version: 13\r\n"
     "\r\n";
 
@@ -299,4 +301,106 @@ TEST(ws_handshake_page_get_and_head) {
   req = "GET /ws HTTP/1.1\r\n\r\nGET /ws HTTP/1.1\r\n\r\n";
   r = handshake(req);
   CHECK_EQ(r.consumed, req.size() / 2);
+}
+
+namespace {
+
+// Decides `req` with `config`; the handshake is returned for its accessors.
+Handshake::Result decide(const ws::HandshakeConfig& config, const std::string& req, Handshake* h) {
+  std::size_t used = 0;
+  (void)config;
+  return h->feed(reinterpret_cast<const std::uint8_t*>(req.data()), req.size(), &used);
+}
+
+}  // namespace
+
+TEST(ws_handshake_foreign_origin_403) {
+  // docs/contract.md S15: a page from another origin may not upgrade.
+  ws::HandshakeConfig config = test_config();
+  Handshake h(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: http://example.com\r\n"), &h) ==
+        Handshake::Result::Reject);
+  CHECK_EQ(h.status(), 403);
+  CHECK(h.refused() && h.refusal() == echocast::Refusal::Origin);
+  CHECK(h.response().compare(0, 24, "HTTP/1.1 403 Forbidden\r\n") == 0);
+  // No Origin (a program), and the same origin in another case: 101.
+  Handshake none(&config);
+  CHECK(decide(config, upgrade_with("Origin:", ""), &none) == Handshake::Result::Upgrade);
+  CHECK(!none.refused());
+  Handshake same(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: HTTP://Server.Example.com:80\r\n"),
+               &same) == Handshake::Result::Upgrade);
+  // Allowed by the list, or by "*".
+  config.origins = {"http://example.com"};
+  Handshake listed(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: http://example.com\r\n"), &listed) ==
+        Handshake::Result::Upgrade);
+  Handshake other(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: https://example.com\r\n"), &other) ==
+        Handshake::Result::Reject);
+  config.origins = {"*"};
+  Handshake star(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: http://evil.example\r\n"), &star) ==
+        Handshake::Result::Upgrade);
+  // A malformed request is still 400 first, whatever its origin.
+  Handshake bad(&config);
+  config.origins.clear();
+  CHECK(decide(config, upgrade_with("Sec-WebSocket-Key:", "Sec-WebSocket-Key: short\r\n") + "",
+               &bad) == Handshake::Result::Reject);
+  CHECK_EQ(bad.status(), 400);
+}
+
+TEST(ws_handshake_token_401) {
+  ws::HandshakeConfig config = test_config();
+  config.token = "t0k%en";
+  // 101, or 401 refused for the token (-1 for anything else).
+  auto status = [&config](const std::string& req) {
+    Handshake h(&config);
+    Handshake::Result r = decide(config, req, &h);
+    if (r == Handshake::Result::Upgrade) return 101;
+    bool token = h.status() == 401 && h.refused() && h.refusal() == echocast::Refusal::Token;
+    return token ? 401 : -1;
+  };
+  std::string req = kUpgrade;
+  CHECK_EQ(status(req), 401);
+  auto with_target = [&req](const std::string& target) {
+    std::string r = req;
+    return r.replace(4, 3, target);
+  };
+  CHECK_EQ(status(with_target("/ws?token=t0k%25en")), 101);  // Percent-decoded.
+  CHECK_EQ(status(with_target("/ws?a=1&token=t0k%25en&b")), 101);
+  CHECK_EQ(status(with_target("/ws?token=t0k%en")), 401);                 // Not percent-encoding.
+  CHECK_EQ(status(with_target("/ws?token=t0k%en&token=t0k%25en")), 101);  // Any of them.
+  CHECK_EQ(status(with_target("/ws?token=t0k%25e")), 401);
+  CHECK_EQ(status(with_target("/ws?xtoken=t0k%25en")), 401);
+  CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Bearer t0k%en\r\n")), 101);
+  CHECK_EQ(status(upgrade_with("Origin:", "Authorization: bearer  t0k%en \r\n")), 101);
+  CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Bearer t0k%en x\r\n")), 401);
+  CHECK_EQ(status(upgrade_with("Origin:", "Authorization: Basic t0k%en\r\n")), 401);
+  // The origin is checked first: a foreign page with the token is 403.
+  Handshake h(&config);
+  CHECK(decide(config, upgrade_with("Origin:", "Origin: http://evil.example\r\n"), &h) ==
+        Handshake::Result::Reject);
+  CHECK_EQ(h.status(), 403);
+}
+
+TEST(ws_handshake_keeps_the_request_for_the_hook) {
+  ws::HandshakeConfig config = test_config();
+  config.keep_request = true;
+  Handshake h(&config);
+  std::string req = kUpgrade;
+  req.replace(4, 3, "/ws?room=1&x");
+  CHECK(decide(config, req, &h) == Handshake::Result::Upgrade);
+  CHECK_EQ(h.path(), std::string("/ws"));
+  CHECK_EQ(h.query(), std::string("room=1&x"));
+  const std::vector<std::string>& f = h.headers();
+  CHECK_EQ(f.size(), 12u);  // Six fields, as received.
+  CHECK_EQ(f[0], std::string("Host"));
+  CHECK_EQ(f[1], std::string("server.example.com"));
+  CHECK_EQ(f[8], std::string("Origin"));
+  // Without the hook nothing is kept.
+  ws::HandshakeConfig plain = test_config();
+  Handshake p(&plain);
+  CHECK(decide(plain, req, &p) == Handshake::Result::Upgrade);
+  CHECK(p.headers().empty() && p.path().empty());
 }

@@ -100,5 +100,6 @@ WEBSOCKET_SECONDS=$(( SECONDS_BUDGET - FRAMER_SECONDS ))
 fuzz_target fuzz_framer "$FRAMER_SECONDS" "$FUZZ_DIR/corpus" "$FUZZ_DIR/framer.dict" "$FUZZ_DIR/regressions" \
   "$FUZZ_DIR/fuzz_framer.cc" native/core/framer.cc
 fuzz_target fuzz_websocket "$WEBSOCKET_SECONDS" "$FUZZ_DIR/corpus-websocket" "$FUZZ_DIR/websocket.dict" - \
-  "$FUZZ_DIR/fuzz_websocket.cc" native/core/ws/*.cc native/core/framer.cc
+  "$FUZZ_DIR/fuzz_websocket.cc" native/core/ws/*.cc native/core/access.cc \
+  native/core/framer.cc
 echo "== fuzz.sh: no crash in ${SECONDS_BUDGET} s (framer ${FRAMER_SECONDS} s, websocket ${WEBSOCKET_SECONDS} s)"

@@ -159,6 +159,8 @@ export interface Addon {
   poller: string;
   /** The disconnect reasons of native/core/reasons.h, in order (equal to DISCONNECT_REASONS). */
   reasons: string[];
+  /** The refusal causes of native/core/access.h, in order (equal to REFUSAL_CAUSES; docs/contract.md S15). */
+  refusalCauses: string[];
   /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
   features?: string[];
   /**

@@ -1,12 +1,13 @@
 // The tables TypeScript and the addon share: the addon's disconnect reasons
-// (native/core/reasons.h) are exactly DISCONNECT_REASONS, in order, and every
+// (native/core/reasons.h) are exactly DISCONNECT_REASONS, in order, its
+// refusal causes (native/core/access.h) exactly REFUSAL_CAUSES, and every
 // code its errors can carry (its own, native/core/error_codes.h, and the
 // system's, native/platform/error_table.def) is one of ErrorCodes, so that
 // every error a server raises carries a listed code (docs/contract.md S14).
 import assert from 'node:assert/strict';
 import { ErrorCodes, SYSTEM_ERROR_CODES } from '../../dist/errors.js';
 import { loadAddon } from '../../dist/engines/load-addon.js';
-import { DISCONNECT_REASONS } from '../../dist/engines/types.js';
+import { DISCONNECT_REASONS, REFUSAL_CAUSES } from '../../dist/engines/types.js';
 
 const loaded = loadAddon();
 const missing = loaded.addon ? null : `the native addon is not available here (${loaded.reason})`;
@@ -19,6 +20,10 @@ const itNative = (title: string, fn: () => void): void => {
 describe('addon tables', () => {
   itNative('the addon has exactly the disconnect reasons of DISCONNECT_REASONS, in order', () => {
     assert.deepEqual(loaded.addon!.reasons, [...DISCONNECT_REASONS]);
+  });
+
+  itNative('the addon has exactly the refusal causes of REFUSAL_CAUSES, in order', () => {
+    assert.deepEqual(loaded.addon!.refusalCauses, [...REFUSAL_CAUSES]);
   });
 
   itNative('every error code of the addon is in ErrorCodes', () => {

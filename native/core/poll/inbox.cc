@@ -56,6 +56,16 @@ void Inbox::post_forward(bool on) {
   post_locked(std::move(cmd));
 }
 
+void Inbox::post_answer(std::uint64_t ticket, bool ok, const std::string& detail) {
+  Command cmd;
+  cmd.type = Command::Answer;
+  cmd.id = ticket;
+  cmd.on = ok;
+  cmd.detail = detail;
+  ec_lock_guard lock(&mutex_);
+  post_locked(std::move(cmd));
+}
+
 void Inbox::post_stop(std::uint64_t deadline_ms) {
   Command cmd;
   cmd.type = Command::Stop;

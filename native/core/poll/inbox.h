@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../../platform/platform.h"
@@ -21,11 +22,12 @@ namespace echocast {
 
 // One command, applied by the I/O thread.
 struct Command {
-  enum Type { Frames, Disconnect, Forward, Stop } type = Frames;
-  FrameBatch frames;                    // Frames: wire form and extents,
-  std::uint64_t id = 0;                 // Frames: their sender; Disconnect: the client.
+  enum Type { Frames, Disconnect, Forward, Stop, Answer } type = Frames;
+  FrameBatch frames;     // Frames: wire form and extents,
+  std::uint64_t id = 0;  // Frames: their sender; Disconnect: the client; Answer: the ticket.
   Reason reason = Reason::ClientError;  // Disconnect.
-  bool on = false;                      // Forward.
+  bool on = false;                      // Forward; Answer: admitted.
+  std::string detail;                   // Answer: the refusal's detail.
   std::uint64_t deadline_ms = 0;        // Stop.
 };
 
@@ -51,6 +53,8 @@ class Inbox {
   bool post_frames(FrameBatch&& frames, std::uint64_t origin);
   void post_disconnect(std::uint64_t id, Reason reason);
   void post_forward(bool on);
+  // docs/contract.md S15: the authorize hook's answer for `ticket`.
+  void post_answer(std::uint64_t ticket, bool ok, const std::string& detail);
   // Queues the stop; frames posted after it are refused.
   void post_stop(std::uint64_t deadline_ms);
 

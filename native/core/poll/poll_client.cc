@@ -57,6 +57,9 @@ bool PollEngine::consume(PollClient* c, const std::uint8_t* data, std::size_t n)
   read_sink_.client = c;
   forwarded_.clear();
   bool ok = c->feed(data, n, &read_sink_);
+  // docs/contract.md S15: an HTTP request line as its first frame.
+  if (!ok && c->refused_http())
+    report_refusal(&refusals_, sink_, Refusal::Http, false, c->peer_address(), c->peer_port());
   if (c->control_pending()) need_flush_ = true;  // A pong.
   if (!forwarded_.frames.empty()) {
     sink_->on_frames(c->id, forwarded_.bytes.data(), forwarded_.bytes.size(),
@@ -175,9 +178,13 @@ void PollEngine::accept_ws(const Accepted& a) {
   PollClient* c = nullptr;
   // Handshakes in progress are bounded like clients (they hold a socket and
   // up to a request head each), and are not counted as clients.
-  if (!handshakes_.full())
-    c = new (std::nothrow)
-        PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+  if (handshakes_.full()) {
+    ec_socket_close(a.sock);
+    report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, true, a.address, a.port);
+    return;
+  }
+  c = new (std::nothrow)
+      PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
   if (c != nullptr && !c->start_websocket(&ws_config_)) {
     delete c;
     c = nullptr;
@@ -202,6 +209,11 @@ void PollEngine::accept_ws(const Accepted& a) {
 }
 
 void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
+  if (c->state() == Connection::State::AwaitingToken ||
+      c->state() == Connection::State::Authorizing) {
+    handle_door(c, ev);
+    return;
+  }
   if ((ev.events & EC_POLL_OUT) && c->state() == Connection::State::Answering) {
     if (!answer(c)) return;
   }
@@ -220,9 +232,25 @@ void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
   ws::Handshake::Result r = c->handshake(buf_.get(), n, &consumed);
   if (r == ws::Handshake::Result::NeedMore) return;
   if (r == ws::Handshake::Result::Upgrade) {
+    if (c->state() == Connection::State::Authorizing) {
+      // docs/contract.md S15: the hook decides; what came after the head
+      // waits with the 101. Beyond max_clients: today's server-full.
+      c->hold(buf_.get() + consumed, n - consumed);
+      if (roster_.has_room(clients_.size() + handshakes_.holding())) {
+        ask(c);
+      } else {
+        c->answer(true);
+        std::vector<std::uint8_t> held = c->take_held();
+        upgrade(c, held.data(), held.size());
+      }
+      return;
+    }
     upgrade(c, buf_.get() + consumed, n - consumed);
     return;
   }
+  Refusal cause;
+  if (c->handshake_refused(&cause))  // docs/contract.md S15: 403 or 401.
+    report_refusal(&refusals_, sink_, cause, true, c->peer_address(), c->peer_port());
   answer(c);  // The page or an error status, then the end.
 }
 
@@ -265,7 +293,8 @@ bool PollEngine::answer(PollClient* c) {
 
 void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t len) {
   std::uint64_t id = 0;
-  if (!c->admit(&roster_, clients_.size(), &id)) {
+  std::size_t waiting = handshakes_.holding() - (c->holds_slot() ? 1 : 0);
+  if (!c->admit(&roster_, clients_.size() + waiting, &id)) {
     // docs/contract.md §6: the upgrade completes, then close 1013
     // server-full (queued by admit); reported as for TCP.
     sink_->on_disconnect(id, reason_name(Reason::ServerFull));
@@ -295,14 +324,177 @@ void PollEngine::drop_handshake(PollClient* c) {
   ec_socket_close(c->sock);
   c->sock = EC_INVALID_SOCKET;
   handshakes_.remove(c);
+  if (c->ticket != 0) tickets_.erase(c->ticket);
+  c->ticket = 0;
   dead_handshakes_.push_back(c);
 }
 
 void PollEngine::expire_handshakes() {
   expired_.clear();
-  handshakes_.expire(ec_now_ms(), &expired_);
-  for (Connection* c : expired_) drop_handshake(static_cast<PollClient*>(c));
+  std::uint64_t now = ec_now_ms();
+  handshakes_.expire(now, &expired_);
+  for (Connection* e : expired_) {
+    PollClient* c = static_cast<PollClient*>(e);
+    if (c->closing) continue;
+    Refusal cause;
+    if (c->expire(&cause)) {
+      // docs/contract.md S15: a head that did not come in time, no token,
+      // no answer from the hook.
+      report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port());
+      if (c->ticket != 0) tickets_.erase(c->ticket);
+      c->ticket = 0;
+      if (c->state() == Connection::State::Answering) {
+        // A WebSocket connection's 403: sent, then a moment for its end.
+        handshakes_.extend(c, now + kAnswerLingerMs);
+        answer(c);
+        continue;
+      }
+    }
+    drop_handshake(c);
+  }
   expired_.clear();
+}
+
+// ---- Who may connect (docs/contract.md S15) ---------------------------------
+
+bool PollEngine::address_allowed(const Accepted& a, bool ws) {
+  if (!options_.address_lists() || address_permitted(options_.allow, options_.deny, a.peer))
+    return true;
+  ec_socket_close(a.sock);  // Nothing read, nothing sent.
+  report_refusal(&refusals_, sink_, Refusal::Address, ws, a.address, a.port);
+  return false;
+}
+
+void PollEngine::accept_door(const Accepted& a) {
+  if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
+    // Beyond max_clients: today's server-full refusal.
+    std::uint64_t id = 0;
+    roster_.refuse(&id);
+    ec_socket_close(a.sock);
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    return;
+  }
+  if (handshakes_.full()) {
+    ec_socket_close(a.sock);
+    report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
+    return;
+  }
+  PollClient* c = new (std::nothrow)
+      PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    return;
+  }
+  c->start_tcp(&options_);
+  // Not gated: the door goes on while reading from clients is paused.
+  ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
+  if (!err.ok()) {
+    delete c;
+    ec_socket_close(a.sock);
+    sink_->on_error(err, "poll");
+    return;
+  }
+  c->sock = a.sock;
+  c->registered = true;
+  c->interest = EC_POLL_IN;
+  c->set_peer(a.address, a.port);
+  std::uint64_t now = ec_now_ms();
+  handshakes_.add(c, now, options_.auth_timeout_ms);
+  handshakes_.hold(c, now + options_.auth_timeout_ms);
+}
+
+void PollEngine::handle_door(PollClient* c, const ec_poll_event& ev) {
+  if (c->state() == Connection::State::Authorizing) {
+    // Nothing is read while the hook decides; a peer gone meanwhile is
+    // dropped (never admitted: no event).
+    if (ev.events & (EC_POLL_HUP | EC_POLL_ERR)) drop_handshake(c);
+    return;
+  }
+  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
+  std::size_t n = 0;
+  std::size_t want = options_.framing == Framing::Raw ? kRawRecvBytes : kRecvBytes;
+  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
+  if (err.code == EC_EAGAIN) return;
+  if (!err.ok() || n == 0) {
+    drop_handshake(c);  // Gone before it was decided: no event.
+    return;
+  }
+  Refusal cause = Refusal::Token;
+  Connection::Door d = c->first_frame(buf_.get(), n, &cause);
+  door_step(c, d, cause, std::string());
+}
+
+void PollEngine::door_step(PollClient* c, Connection::Door d, Refusal cause,
+                           const std::string& detail) {
+  switch (d) {
+    case Connection::Door::NeedMore:
+      return;
+    case Connection::Door::Authorize:
+      ask(c);
+      return;
+    case Connection::Door::Refuse:
+      report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port(),
+                     detail);
+      if (c->state() == Connection::State::Answering) answer(c);  // WebSocket: 403.
+      else drop_handshake(c);  // TCP: closed having received nothing.
+      return;
+    case Connection::Door::Admit:
+      if (c->websocket()) {
+        std::vector<std::uint8_t> held = c->take_held();
+        upgrade(c, held.data(), held.size());
+      } else {
+        admit_door(c);
+      }
+      return;
+  }
+}
+
+void PollEngine::ask(PollClient* c) {
+  c->ticket = ++next_ticket_;
+  tickets_[c->ticket] = c;
+  handshakes_.hold(c, ec_now_ms() + options_.auth_timeout_ms);
+  // Reading stops until the answer (errors and hang-ups still come).
+  if (c->interest != 0) {
+    if (!ec_poller_modify(poller_, c->sock, 0, c).ok()) {
+      drop_handshake(c);
+      return;
+    }
+    c->interest = 0;
+  }
+  sink_->on_authorize(c->authorize_request());
+}
+
+void PollEngine::admit_door(PollClient* c) {
+  handshakes_.remove(c);
+  if (c->ticket != 0) tickets_.erase(c->ticket);
+  c->ticket = 0;
+  std::uint64_t id = 0;
+  if (!c->admit(&roster_, clients_.size() + handshakes_.holding(), &id)) {
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.
+    drop_handshake(c);
+    return;
+  }
+  // Exactly today's admission: the connection event, replay at the flush,
+  // then what it sent after its first frame, in order.
+  enroll(c, id, c->peer_address(), c->peer_port());
+  update_interest(c);
+  if (c->closing) return;
+  std::vector<std::uint8_t> held = c->take_held();
+  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
+  if (held.empty() || closed) return;
+  read_sink_.forward = forward_;
+  read_sink_.messages = sink_->wants_messages();
+  consume(c, held.data(), held.size());
+}
+
+void PollEngine::take_answer(const Command& cmd) {
+  auto it = tickets_.find(cmd.id);
+  if (it == tickets_.end()) return;  // Expired, gone, or never asked.
+  PollClient* c = it->second;
+  tickets_.erase(it);
+  c->ticket = 0;
+  if (c->closing) return;
+  door_step(c, c->answer(cmd.on), Refusal::Hook, cmd.detail);
 }
 
 bool PollEngine::send_control(PollClient* c) {

@@ -87,6 +87,7 @@ EngineStats PollEngine::stats() {
   s.read_pauses = fanout_.read_pauses();
   s.read_paused_ms = fanout_.read_paused_ms(ec_now_ms() + 1);  // The loop's clock.
   s.disconnects = roster_.tallies();
+  s.refusals = refusals_.tallies();
   return s;
 }
 

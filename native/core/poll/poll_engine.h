@@ -50,6 +50,15 @@
 // (the 101, pongs) go out before the next data gather at a frame boundary,
 // and its close frame (Connection::close_frame_due) is sent, when the
 // socket takes it at once, just before the socket is closed.
+//
+// Who may connect (docs/contract.md S15; the rules are core/access.h and
+// Connection's door): a peer refused by address is closed at accept. With a
+// token or a hook a TCP connection waits at the door in the handshake list
+// (input not gated, holding a client slot) until its first frame decides;
+// waiting for the hook its interest is off (reading stopped) and the answer
+// comes through the inbox (Command::Answer, by ticket); the deadline comes
+// from the same list. Admitted, it is enrolled as any client and fed what
+// it held.
 #ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 
@@ -86,6 +95,9 @@ constexpr int kSendsPerTurn = 4;
 constexpr int kAcceptsPerTurn = 128;
 // After a poller failure the loop serves commands only; it looks this often.
 constexpr std::uint64_t kBrokenWaitMs = 100;
+// A WebSocket connection refused when its deadline passed: how long it has
+// to take its 403 and end.
+constexpr std::uint64_t kAnswerLingerMs = 1000;
 
 // One connection, owned by the loop thread: its rules and state are the
 // Connection's (connection.h); what is here is the poll loop's own.
@@ -126,9 +138,7 @@ class PollEngine : public Engine, private Inbox::Waker {
         coalescer_(&ec_now_micros),
         handshakes_(max_handshakes(options)),
         read_sink_(this) {
-    ws_config_.path = options.ws_path;
-    ws_config_.page = options.ws_page;
-    ws_config_.page_headers = options.ws_page_headers;
+    ws_config_ = handshake_config(options);
   }
   ~PollEngine() override { stop(0); }
 
@@ -139,6 +149,9 @@ class PollEngine : public Engine, private Inbox::Waker {
   void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) override;
   void disconnect(std::uint64_t id, const char* reason) override;
   void events_drained() override;
+  void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) override {
+    inbox_.post_answer(ticket, ok, detail);
+  }
   void close_input() override { input_closed_.store(true, std::memory_order_relaxed); }
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
@@ -207,6 +220,25 @@ class PollEngine : public Engine, private Inbox::Waker {
   void drop_handshake(PollClient* c);
   // Drops the handshakes whose deadline passed.
   void expire_handshakes();
+
+  // ---- Who may connect (docs/contract.md S15; poll_client.cc) ---------------
+
+  // Whether the peer's address may connect; if not, it is closed at once
+  // (nothing read or sent) and the refusal reported.
+  bool address_allowed(const Accepted& a, bool ws);
+  // A TCP connection that must wait at the door (a token or a hook): it
+  // holds a client slot, listed with the auth deadline, until decided.
+  void accept_door(const Accepted& a);
+  // Readiness of a connection at the door or waiting for the hook.
+  void handle_door(PollClient* c, const ec_poll_event& ev);
+  // What the door said: admit, ask the hook, or refuse (`cause`, `detail`).
+  void door_step(PollClient* c, Connection::Door d, Refusal cause, const std::string& detail);
+  // Asks the hook (the authorize event); the connection reads nothing more.
+  void ask(PollClient* c);
+  // A TCP connection the door let in: admission, then what it held.
+  void admit_door(PollClient* c);
+  // The hook's answer (the inbox's Answer command).
+  void take_answer(const Command& cmd);
   // Sends an admitted WebSocket client's control bytes; false when they
   // could not all go (blocked, or the client was closed).
   bool send_control(PollClient* c);
@@ -285,6 +317,10 @@ class PollEngine : public Engine, private Inbox::Waker {
   HandshakeList handshakes_;
   std::vector<Connection*> expired_;
   std::vector<PollClient*> dead_handshakes_;
+  // Refusals by cause; connections waiting for the hook, by ticket.
+  RefusalCounters refusals_;
+  std::unordered_map<std::uint64_t, PollClient*> tickets_;
+  std::uint64_t next_ticket_ = 0;
   std::unique_ptr<std::uint8_t[]> buf_;
   ReadSink read_sink_;
   FrameBatch forwarded_;  // Cluster mode: one read's frames.

@@ -156,7 +156,7 @@ void PollEngine::handle(const ec_poll_event& ev) {
 void PollEngine::accept_some(ec_socket_t listener, bool ws) {
   for (int i = 0; i < kAcceptsPerTurn && listening_; ++i) {
     Accepted a;
-    ec_error err = ec_socket_try_accept(listener, &a.sock, &a.address, &a.port);
+    ec_error err = ec_socket_try_accept(listener, &a.sock, &a.address, &a.port, &a.peer);
     if (err.code == EC_EAGAIN) return;
     if (!err.ok()) {
       AcceptStep step = accept_errors_.on_error(err, sink_);
@@ -174,7 +174,9 @@ void PollEngine::accept_some(ec_socket_t listener, bool ws) {
       return;
     }
     accept_errors_.accepted();
+    if (!address_allowed(a, ws)) continue;
     if (ws) accept_ws(a);
+    else if (options_.tcp_door()) accept_door(a);
     else admit(a);
   }
 }
@@ -200,10 +202,15 @@ void PollEngine::admit(const Accepted& a) {
   std::uint64_t id = 0;
   Reason refused = Reason::ServerFull;
   PollClient* c = nullptr;
-  if (roster_.admit(clients_.size(), &id)) {
+  // Connections waiting to be authorized hold slots too (docs/contract.md S15).
+  if (roster_.admit(clients_.size() + handshakes_.holding(), &id)) {
     refused = Reason::ClientError;
     c = new (std::nothrow)
         PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+    if (c != nullptr) {
+      c->start_tcp(&options_);
+      c->set_peer(a.address, a.port);  // For a refusal's event (refuseHttp).
+    }
   }
   if (c != nullptr) {
     ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN | EC_POLL_GATED, c);
@@ -261,6 +268,9 @@ void PollEngine::take_commands() {
         break;
       case Command::Stop:
         begin_stop(cmd.deadline_ms);
+        break;
+      case Command::Answer:
+        take_answer(cmd);
         break;
     }
   }

@@ -40,6 +40,12 @@ void ThreadsEngine::reader_loop(Client* c) {
       thread_done(c);
       return;
     }
+  } else if (c->state() == Connection::State::AwaitingToken) {
+    // docs/contract.md S15: the door first (no event).
+    if (!door(c, buf.get(), &leftover)) {
+      thread_done(c);
+      return;
+    }
   }
   FrameBatch batch;  // One read's frames, side by side in wire form.
   FrameBatchSink collect(&batch);
@@ -79,6 +85,7 @@ void ThreadsEngine::reader_loop(Client* c) {
     if (batch.bytes.capacity() > 2 * kRecvBytes) batch = FrameBatch();
     if (!ok) {
       Reason why = c->close_reason();
+      if (c->refused_http()) refuse(c, Refusal::Http);  // docs/contract.md S15.
       hub_.close_member(c, why, c->close_frame(why));
       break;
     }
@@ -105,8 +112,16 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
   Client* c = nullptr;
   {
     ec_lock_guard lock(&mutex_);
-    if (!stopping_ && !handshakes_.full())
-      c = new (std::nothrow) Client(options_.framing, max_frame);
+    if (stopping_) {
+      ec_socket_close(a.sock);
+      return;
+    }
+    if (handshakes_.full()) {
+      ec_socket_close(a.sock);
+      report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, true, a.address, a.port);
+      return;
+    }
+    c = new (std::nothrow) Client(options_.framing, max_frame);
     if (c != nullptr && !c->start_websocket(&ws_config_)) {
       delete c;
       c = nullptr;
@@ -139,14 +154,43 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
   for (;;) {
     std::size_t n = 0;
     ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
-    if (!err.ok() || n == 0) return false;  // Gone before its upgrade, or dropped.
+    if (!err.ok() || n == 0) {
+      refuse_if_expired(c);  // docs/contract.md S15: its head came too late.
+      return false;          // Gone before its upgrade, or dropped.
+    }
     std::size_t consumed = 0;
     ws::Handshake::Result r = c->handshake(buf, n, &consumed);
     if (r == ws::Handshake::Result::NeedMore) continue;
     if (r != ws::Handshake::Result::Upgrade) {
+      Refusal cause;
+      if (c->handshake_refused(&cause)) refuse(c, cause);  // 403 or 401.
       // The page or an error status, then the end.
       if (send_bytes(c->sock, c->take_control())) linger(c, buf);
       return false;
+    }
+    if (c->state() == Connection::State::Authorizing) {
+      // docs/contract.md S15: the hook decides, the 101 waits (the bytes
+      // after the head stay in buf: nothing is read meanwhile). Beyond
+      // max_clients: today's server-full.
+      bool room;
+      {
+        ec_lock_guard lock(&mutex_);
+        room = roster_.has_room(clients_.size() + handshakes_.holding());
+      }
+      Refusal cause = Refusal::Hook;
+      std::string detail;
+      Connection::Door d = room ? await_answer(c, &cause, &detail) : c->answer(true);
+      if (d == Connection::Door::Refuse) {
+        refuse(c, cause, detail);
+        {
+          ec_lock_guard lock(&mutex_);  // A moment to take its 403 and end.
+          handshakes_.extend(c, ec_now_ms() + kAnswerLingerMs);
+          ec_cond_signal(&reaper_cond_);
+        }
+        if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+        return false;
+      }
+      if (d != Connection::Door::Admit) return false;
     }
     if (!send_bytes(c->sock, c->take_control())) return false;  // The 101.
     std::uint64_t id = 0;
@@ -154,7 +198,8 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
     {
       ec_lock_guard lock(&mutex_);
       if (stopping_) return false;
-      admitted = c->admit(&roster_, clients_.size(), &id);
+      std::size_t waiting = handshakes_.holding() - (c->holds_slot() ? 1 : 0);
+      admitted = c->admit(&roster_, clients_.size() + waiting, &id);
       if (admitted) {
         handshakes_.remove(c);
         c->id = id;
@@ -196,16 +241,205 @@ void ThreadsEngine::linger(Client* c, std::uint8_t* buf) {
 }
 
 void ThreadsEngine::interrupt_handshakes() {
-  for (Connection* c : handshakes_.connections())
-    ec_socket_interrupt(static_cast<Client*>(c)->sock);
+  for (Connection* e : handshakes_.connections()) {
+    Client* c = static_cast<Client*>(e);
+    ec_socket_interrupt(c->sock);
+    ec_cond_signal(&c->door_cond);  // One waiting for the hook: stopping.
+  }
 }
 
 std::uint64_t ThreadsEngine::expire_handshakes_locked(std::uint64_t now) {
   expired_.clear();
   std::uint64_t next = handshakes_.expire(now, &expired_);
-  for (Connection* c : expired_) ec_socket_interrupt(static_cast<Client*>(c)->sock);
+  for (Connection* e : expired_) {
+    Client* c = static_cast<Client*>(e);
+    // One waiting for the hook ends its own wait (its WebSocket 403 still
+    // to send); any other is interrupted and its reader sees why.
+    if (c->state() == Connection::State::Authorizing) ec_cond_signal(&c->door_cond);
+    else ec_socket_interrupt(c->sock);
+  }
   expired_.clear();
   return next;
+}
+
+// ---- Who may connect (docs/contract.md S15) ---------------------------------
+
+void ThreadsEngine::refuse(Client* c, Refusal cause, const std::string& detail) {
+  report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port(),
+                 detail);
+}
+
+bool ThreadsEngine::address_allowed(const Accepted& a, bool ws) {
+  if (!options_.address_lists() || address_permitted(options_.allow, options_.deny, a.peer))
+    return true;
+  ec_socket_close(a.sock);  // Nothing read, nothing sent.
+  report_refusal(&refusals_, sink_, Refusal::Address, ws, a.address, a.port);
+  return false;
+}
+
+void ThreadsEngine::accept_door(const Accepted& a) {
+  Client* c = nullptr;
+  bool full = false;
+  std::uint64_t id = 0;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (stopping_) {
+      ec_socket_close(a.sock);
+      return;
+    }
+    if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
+      roster_.refuse(&id);  // Beyond max_clients: today's server-full.
+      full = true;
+    } else if (!handshakes_.full()) {
+      c = new (std::nothrow)
+          Client(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+    }
+    if (c != nullptr) {
+      c->start_tcp(&options_);
+      c->engine = this;
+      c->sock = a.sock;
+      c->set_peer(a.address, a.port);
+      c->alive = 2;  // The reader, and this function until it is done.
+      std::uint64_t now = ec_now_ms();
+      handshakes_.add(c, now, options_.auth_timeout_ms);
+      handshakes_.hold(c, now + options_.auth_timeout_ms);
+      ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
+    }
+  }
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    if (full) sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    else report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
+    return;
+  }
+  ec_error err =
+      ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
+  c->reader_started = err.ok();
+  if (!err.ok()) {
+    sink_->on_error(err, "thread_create");
+    thread_done(c);  // For the reader never run.
+  }
+  thread_done(c);
+}
+
+void ThreadsEngine::refuse_if_expired(Client* c) {
+  bool expired;
+  {
+    ec_lock_guard lock(&mutex_);
+    expired = c->deadline_passed();
+  }
+  Refusal cause;
+  if (expired && c->expire(&cause)) refuse(c, cause);
+}
+
+bool ThreadsEngine::door(Client* c, std::uint8_t* buf, std::size_t* leftover) {
+  Connection::Door d = Connection::Door::NeedMore;
+  Refusal cause = Refusal::Token;
+  std::string detail;
+  while (d == Connection::Door::NeedMore) {
+    std::size_t n = 0;
+    ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
+    if (!err.ok() || n == 0) {
+      refuse_if_expired(c);  // No token in time; else gone: no event.
+      return false;
+    }
+    d = c->first_frame(buf, n, &cause);
+  }
+  if (d == Connection::Door::Authorize) d = await_answer(c, &cause, &detail);
+  if (d == Connection::Door::Refuse) refuse(c, cause, detail);  // Closed having received nothing.
+  if (d != Connection::Door::Admit) return false;
+  // Exactly today's admission: the connection event, replay, then what it
+  // sent after its first frame (held, at most the rest of one read).
+  std::uint64_t id = 0;
+  bool admitted = false;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (stopping_) return false;
+    handshakes_.remove(c);
+    admitted = c->admit(&roster_, clients_.size() + handshakes_.holding(), &id);
+    if (admitted) {
+      c->id = id;
+      c->alive += 1;  // The writer.
+      clients_[id] = c;
+      hub_.join(c);  // Under the same lock, as in admit().
+    }
+  }
+  if (!admitted) {
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.
+    return false;
+  }
+  sink_->on_connection(id, c->peer_address(), c->peer_port());
+  ec_error err =
+      ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
+  c->writer_started = err.ok();
+  if (!err.ok()) {
+    sink_->on_error(err, "thread_create");
+    hub_.close_member(c, Reason::ClientError);
+    thread_done(c);  // For the writer never run.
+    return false;
+  }
+  std::vector<std::uint8_t> held = c->take_held();
+  if (!held.empty()) std::memcpy(buf, held.data(), held.size());
+  *leftover = held.size();
+  return true;
+}
+
+Connection::Door ThreadsEngine::await_answer(Client* c, Refusal* cause, std::string* detail) {
+  std::uint64_t due = 0;
+  AuthorizeRequest request;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (stopping_) return Connection::Door::NeedMore;
+    c->ticket = ++next_ticket_;
+    tickets_[c->ticket] = c;
+    std::uint64_t now = ec_now_ms();
+    // WebSocket: auth.timeoutMs from now; TCP: still from its accept.
+    due = c->websocket() || c->deadline() == 0 ? now + options_.auth_timeout_ms : c->deadline();
+    if (!c->websocket() && c->deadline_passed()) due = now;
+    handshakes_.hold(c, due);
+    ec_cond_signal(&reaper_cond_);
+    request = c->authorize_request();
+  }
+  sink_->on_authorize(std::move(request));
+  bool got = false, ok = false, expired = false;
+  {
+    ec_lock_guard lock(&mutex_);
+    for (;;) {
+      if (c->hook_answered) {
+        got = true;
+        ok = c->hook_ok;
+        detail->swap(c->hook_detail);
+        break;
+      }
+      if (stopping_) break;
+      std::uint64_t now = ec_now_ms();
+      if (now >= due || c->deadline_passed()) {
+        expired = true;
+        break;
+      }
+      ec_cond_timed_wait(&c->door_cond, &mutex_, due - now);
+    }
+    tickets_.erase(c->ticket);
+    c->ticket = 0;
+  }
+  if (got) {
+    *cause = Refusal::Hook;
+    return c->answer(ok);
+  }
+  if (expired && c->expire(cause)) return Connection::Door::Refuse;
+  return Connection::Door::NeedMore;  // Stopping: dropped, no event.
+}
+
+void ThreadsEngine::authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) {
+  ec_lock_guard lock(&mutex_);
+  auto it = tickets_.find(ticket);
+  if (it == tickets_.end()) return;  // Expired, gone, or never asked.
+  Client* c = it->second;
+  tickets_.erase(it);  // The first answer is the answer.
+  c->hook_answered = true;
+  c->hook_ok = ok;
+  c->hook_detail = detail;
+  ec_cond_signal(&c->door_cond);
 }
 
 }  // namespace threads

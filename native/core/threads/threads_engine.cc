@@ -33,9 +33,7 @@ ThreadsEngine::ThreadsEngine(const EngineOptions& options, EventSink* sink)
       hub_(fanout_options(options)),
       roster_(options.max_clients),
       handshakes_(max_handshakes(options)) {
-  ws_config_.path = options.ws_path;
-  ws_config_.page = options.ws_page;
-  ws_config_.page_headers = options.ws_page_headers;
+  ws_config_ = handshake_config(options);
   ec_mutex_init(&mutex_);
   ec_cond_init(&reaper_cond_);
   ec_cond_init(&idle_cond_);
@@ -154,6 +152,7 @@ EngineStats ThreadsEngine::stats() {
     s.clients = clients_.size();
   }
   s.disconnects = roster_.tallies();
+  s.refusals = refusals_.tallies();
   s.counters = hub_.counters();
   s.read_pauses = hub_.read_pauses();
   s.read_paused_ms = hub_.read_paused_ms();
@@ -173,11 +172,13 @@ void ThreadsEngine::accept_loop(ec_listener* listener, bool ws) {
   AcceptErrors errors;
   for (;;) {
     Accepted a;
-    ec_error err = ec_listener_accept(listener, &a.sock, &a.address, &a.port);
+    ec_error err = ec_listener_accept(listener, &a.sock, &a.address, &a.port, &a.peer);
     if (err.code == EC_ECANCELED) return;
     if (err.ok()) {
       errors.accepted();
+      if (!address_allowed(a, ws)) continue;
       if (ws) accept_ws(a);
+      else if (options_.tcp_door()) accept_door(a);
       else admit(a);
       continue;
     }
@@ -199,9 +200,14 @@ void ThreadsEngine::admit(const Accepted& a) {
   Reason refused = Reason::ServerFull;
   {
     ec_lock_guard lock(&mutex_);
-    if (roster_.admit(clients_.size(), &id)) {
+    // Connections waiting to be authorized hold slots too (docs/contract.md S15).
+    if (roster_.admit(clients_.size() + handshakes_.holding(), &id)) {
       c = new (std::nothrow)
           Client(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+      if (c != nullptr) {
+        c->start_tcp(&options_);
+        c->set_peer(a.address, a.port);  // For a refusal's event (refuseHttp).
+      }
       refused = Reason::ClientError;
       if (c == nullptr) roster_.tally(refused);
     }

@@ -43,6 +43,17 @@
 // through the hub (sent between batches, so at a frame boundary), and its
 // close frame is sent when it is closed, if Connection::close_frame_due
 // says so and the socket takes it at once.
+//
+// Who may connect (docs/contract.md S15; the rules are core/access.h and
+// Connection's door): a peer refused by address is closed by the accept
+// thread. With a token or a hook a TCP connection gets its reader at once,
+// which reads its first frame while it waits in the handshake list (holding
+// a client slot); waiting for the hook, the reader sleeps on the client's
+// condition variable (door_cond, under the engine's mutex) until
+// authorize_answer() leaves the answer there or the deadline passes: that
+// connection's own thread is the only one that waits (the accept thread
+// never does). Admitted, it gets its writer, its connection event, and its
+// held bytes are fed first.
 #ifndef ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 #define ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 
@@ -50,6 +61,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "../connection.h"
@@ -64,10 +76,17 @@ namespace threads {
 
 class ThreadsEngine;
 
+// A WebSocket connection refused by the hook: how long it has to take its
+// 403 and end.
+constexpr std::uint64_t kAnswerLingerMs = 1000;
+
 // One connection: its hub membership, its rules and state (Connection),
 // its socket and two threads.
 struct Client : public HubMember, public Connection {
-  Client(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {}
+  Client(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {
+    ec_cond_init(&door_cond);
+  }
+  ~Client() override { ec_cond_destroy(&door_cond); }
   ThreadsEngine* engine = nullptr;
   ec_socket_t sock = EC_INVALID_SOCKET;
   ec_thread_t reader;
@@ -77,6 +96,12 @@ struct Client : public HubMember, public Connection {
   // Threads still running, plus one held by admit() until it has written
   // the fields above; guarded by the engine's mutex.
   int alive = 0;
+  // docs/contract.md S15: its reader waits here (engine mutex) for the
+  // authorize hook's answer, which authorize_answer() leaves below.
+  ec_cond_t door_cond;
+  bool hook_answered = false;
+  bool hook_ok = false;
+  std::string hook_detail;
 
  protected:
   // A stopping server, and a finished client (everything owed was sent:
@@ -100,6 +125,7 @@ class ThreadsEngine : public Engine {
   void inject(const std::uint8_t* data, std::size_t len, std::uint64_t origin) override;
   void disconnect(std::uint64_t id, const char* reason) override;
   void close_input() override { hub_.close_input(); }
+  void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) override;
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
 
@@ -156,6 +182,26 @@ class ThreadsEngine : public Engine {
   void linger(Client* c, std::uint8_t* buf);
   // Interrupts every connection in its handshake (under mutex_).
   void interrupt_handshakes();
+
+  // ---- Who may connect (docs/contract.md S15; threads_client.cc) ------------
+
+  // Whether the peer's address may connect; if not, it is closed at once
+  // (nothing read or sent) and the refusal reported.
+  bool address_allowed(const Accepted& a, bool ws);
+  // A TCP connection that must wait at the door (a token or a hook): it
+  // holds a client slot, listed with the auth deadline; its reader decides.
+  void accept_door(const Accepted& a);
+  // On its reader: the first frame, the hook, then admission. True when
+  // admitted (its writer runs; *leftover bytes at the start of buf are what
+  // it sent after its first frame).
+  bool door(Client* c, std::uint8_t* buf, std::size_t* leftover);
+  // Asks the hook and waits on the client's condition variable for the
+  // answer, until the deadline (the connection's own thread: its model).
+  // Admit, Refuse (*cause, *detail) or NeedMore (stopping: dropped quietly).
+  Connection::Door await_answer(Client* c, Refusal* cause, std::string* detail);
+  // After a failed read before admission: a passed deadline is a refusal.
+  void refuse_if_expired(Client* c);
+  void refuse(Client* c, Refusal cause, const std::string& detail = std::string());
   // Interrupts the handshakes whose deadline passed (under mutex_); returns
   // the next deadline (0: none).
   std::uint64_t expire_handshakes_locked(std::uint64_t now);
@@ -188,6 +234,10 @@ class ThreadsEngine : public Engine {
   // WebSocket connections awaiting their upgrade (not in clients_).
   HandshakeList handshakes_;
   std::vector<Connection*> expired_;
+  // Connections waiting for the hook, by ticket.
+  std::map<std::uint64_t, Client*> tickets_;
+  std::uint64_t next_ticket_ = 0;
+  RefusalCounters refusals_;
   bool stopping_ = false;
   bool reaper_exit_ = false;
 };

@@ -26,6 +26,59 @@ bool valid_key(const std::string& key) {
   return true;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes s[b, e) as decodeURIComponent does ('+' stays itself);
+// false when a '%' is not followed by two hex digits.
+bool percent_decode(const std::string& s, std::size_t b, std::size_t e, std::string* out) {
+  out->clear();
+  for (std::size_t k = b; k < e; ++k) {
+    char c = s[k];
+    if (c == '%') {
+      if (k + 2 >= e || hex_value(s[k + 1]) < 0 || hex_value(s[k + 2]) < 0) return false;
+      c = static_cast<char>(hex_value(s[k + 1]) * 16 + hex_value(s[k + 2]));
+      k += 2;
+    }
+    out->push_back(c);
+  }
+  return true;
+}
+
+// docs/contract.md S15: a `token=` parameter of the query (any of them,
+// percent-decoded) or Authorization: Bearer <token> (the scheme in any
+// case, spaces around the token), as the js engine reads them.
+bool token_presented(const std::string& token, const std::string& query,
+                     const std::string& authorization) {
+  bool ok = false;
+  std::string value;
+  std::size_t i = 0;
+  while (i <= query.size()) {
+    std::size_t amp = query.find('&', i);
+    if (amp == std::string::npos) amp = query.size();
+    if (amp - i >= 6 && query.compare(i, 6, "token=") == 0 &&
+        percent_decode(query, i + 6, amp, &value))
+      ok =
+          token_matches(token, reinterpret_cast<const std::uint8_t*>(value.data()), value.size()) ||
+          ok;
+    i = amp + 1;
+  }
+  if (authorization.size() > 7 && http::iequals(authorization.data(), 6, "bearer") &&
+      authorization[6] == ' ') {
+    std::size_t b = 7, e = authorization.size();
+    while (b < e && authorization[b] == ' ') ++b;
+    while (e > b && authorization[e - 1] == ' ') --e;
+    ok = token_matches(token, reinterpret_cast<const std::uint8_t*>(authorization.data() + b),
+                       e - b) ||
+         ok;
+  }
+  return ok;
+}
+
 }  // namespace
 
 std::string accept_key(const std::string& key) {
@@ -106,8 +159,9 @@ void Handshake::decide() {
 
   // Header fields: name ":" OWS value OWS. No obs-fold, no space before
   // the colon (RFC 7230 §3.2.4).
-  std::string upgrade, connection, key, ws_version;
+  std::string upgrade, connection, key, ws_version, origin, host, authorization;
   int key_count = 0, version_count = 0;
+  bool has_origin = false;
   std::size_t pos = eol + 2;
   while (pos < h.size()) {
     std::size_t end = h.find("\r\n", pos);
@@ -130,11 +184,24 @@ void Handshake::decide() {
     } else if (http::iequals(name, name_len, "sec-websocket-version")) {
       ws_version = value;
       ++version_count;
+    } else if (http::iequals(name, name_len, "origin")) {
+      if (!has_origin) origin = value;
+      has_origin = true;
+    } else if (http::iequals(name, name_len, "host")) {
+      if (host.empty()) host = value;
+    } else if (http::iequals(name, name_len, "authorization")) {
+      if (authorization.empty()) authorization = value;
+    }
+    if (config_->keep_request) {
+      headers_.emplace_back(name, name_len);
+      headers_.push_back(value);
     }
     pos = end + 2;
   }
 
-  std::string path = target.substr(0, target.find('?'));
+  std::size_t mark = target.find('?');
+  std::string path = target.substr(0, mark);
+  std::string query = mark == std::string::npos ? std::string() : target.substr(mark + 1);
   if (path != config_->path) return finish(Result::Reject, 404);
 
   bool upgrade_attempt =
@@ -148,6 +215,22 @@ void Handshake::decide() {
       return finish(Result::Reject, 400);
     if (version_count != 1 || ws_version != "13") return finish(Result::Reject, 426);
     if (key_count != 1 || !valid_key(key)) return finish(Result::Reject, 400);
+    // docs/contract.md S15: who may upgrade. A foreign origin first (403),
+    // then the token (401).
+    if (!origin_permitted(has_origin, origin, host, config_->origins)) {
+      refused_ = true;
+      refusal_ = Refusal::Origin;
+      return finish(Result::Reject, 403);
+    }
+    if (!config_->token.empty() && !token_presented(config_->token, query, authorization)) {
+      refused_ = true;
+      refusal_ = Refusal::Token;
+      return finish(Result::Reject, 401);
+    }
+    if (config_->keep_request) {
+      path_ = path;
+      query_ = query;
+    }
     response_ =
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"

@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "../access.h"
 
 namespace echocast {
 namespace ws {
@@ -26,6 +29,12 @@ struct HandshakeConfig {
   std::string path = "/";    // The path WebSocket clients upgrade on (and the page's).
   std::string page;          // The built-in page's HTML (served on GET path).
   std::string page_headers;  // Header lines (CRLF-ended) sent with the page.
+  // docs/contract.md S15: foreign origins allowed (normalised, or "*"); the
+  // token an upgrade must present ('' for none); whether the request's
+  // path, query and headers are kept for the authorize hook.
+  std::vector<std::string> origins;
+  std::string token;
+  bool keep_request = false;
 };
 
 // Reads a request head byte by byte as it arrives, then says what to answer.
@@ -44,6 +53,11 @@ struct HandshakeConfig {
 //     405, upgrade headers or not.
 //   a head over kMaxRequestHead, or bytes that are not HTTP -> Reject 431
 //     or 400.
+//   a valid upgrade from a foreign Origin (neither "http://" + Host nor in
+//     config.origins) -> Reject 403, refusal() Origin; then, with a token,
+//     one presented neither as ?token= (percent-decoded) nor as
+//     Authorization: Bearer -> Reject 401, refusal() Token
+//     (docs/contract.md S15).
 // Every response but 101 carries Connection: close and Content-Length.
 class Handshake {
  public:
@@ -59,8 +73,17 @@ class Handshake {
 
   // The HTTP response to send (complete, with the page's body for Page).
   const std::string& response() const { return response_; }
-  // The status code answered (101, 200, 400, 404, 405, 426, 431).
+  // The status code answered (101, 200, 400, 401, 403, 404, 405, 426, 431).
   int status() const { return status_; }
+  // Why a 401 or 403 refused the upgrade (refused() false otherwise).
+  bool refused() const { return refused_; }
+  Refusal refusal() const { return refusal_; }
+  // With config.keep_request, once decided: the request's path (without its
+  // query), its raw query ('' when none) and its header fields as received
+  // ([name, value, ...]), for the authorize hook.
+  const std::string& path() const { return path_; }
+  const std::string& query() const { return query_; }
+  const std::vector<std::string>& headers() const { return headers_; }
 
  private:
   const HandshakeConfig* config_;
@@ -68,6 +91,10 @@ class Handshake {
   Result result_ = Result::NeedMore;
   std::string response_;
   int status_ = 0;
+  bool refused_ = false;
+  Refusal refusal_ = Refusal::Origin;
+  std::string path_, query_;
+  std::vector<std::string> headers_;
   void decide();
 };
 

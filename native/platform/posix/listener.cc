@@ -50,7 +50,7 @@ ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
 }
 
 ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_address,
-                            int* peer_port) {
+                            int* peer_port, ec_peer_address* peer_bytes) {
   for (;;) {
     pollfd fds[2];
     fds[0].fd = l->fd;
@@ -70,7 +70,7 @@ ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_
       return err;
     }
     if (fds[0].revents == 0) continue;
-    ec_error err = accept_socket(l->fd, false, out, peer_address, peer_port);
+    ec_error err = accept_socket(l->fd, false, out, peer_address, peer_port, peer_bytes);
     // The connection went away between poll and accept: wait again.
     if (err.code == EC_EAGAIN) continue;
     return err;

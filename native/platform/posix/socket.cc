@@ -147,7 +147,7 @@ ec_error connect_to(ec_socket_t s, const addrinfo* ai, bool nonblocking, bool* p
 }
 
 ec_error accept_socket(ec_socket_t listener, bool nonblocking, ec_socket_t* out,
-                       std::string* peer_address, int* peer_port) {
+                       std::string* peer_address, int* peer_port, ec_peer_address* peer_bytes) {
   for (;;) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -168,7 +168,7 @@ ec_error accept_socket(ec_socket_t listener, bool nonblocking, ec_socket_t* out,
 #endif
     no_sigpipe(fd);
     set_nodelay(fd);
-    describe(ss, peer_address, peer_port, nullptr);
+    describe(ss, peer_address, peer_port, nullptr, peer_bytes);
     *out = fd;
     return ec_error();
   }

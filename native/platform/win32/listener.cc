@@ -52,15 +52,15 @@ ec_error ec_listen(const char* host, int port, int backlog, ec_listener** out,
 }
 
 ec_error ec_listener_accept(ec_listener* l, ec_socket_t* out, std::string* peer_address,
-                            int* peer_port) {
+                            int* peer_port, ec_peer_address* peer_bytes) {
   for (;;) {
     if (WaitForSingleObject(l->wake_event, 0) == WAIT_OBJECT_0) {
       ec_error err;
       err.code = EC_ECANCELED;
       return err;
     }
-    ec_error err =
-        accept_socket(static_cast<ec_socket_t>(l->sock), true, out, peer_address, peer_port);
+    ec_error err = accept_socket(static_cast<ec_socket_t>(l->sock), true, out, peer_address,
+                                 peer_port, peer_bytes);
     if (err.ok()) {
       // An accepted socket inherits the listener's event selection, which
       // must go before the socket can be made blocking again.

@@ -103,7 +103,7 @@ ec_error connect_to(ec_socket_t s, const addrinfo* ai, bool nonblocking, bool* p
 }
 
 ec_error accept_socket(ec_socket_t listener, bool nonblocking, ec_socket_t* out,
-                       std::string* peer_address, int* peer_port) {
+                       std::string* peer_address, int* peer_port, ec_peer_address* peer_bytes) {
   sockaddr_storage ss;
   int sl = sizeof ss;
   std::memset(&ss, 0, sizeof ss);
@@ -112,7 +112,7 @@ ec_error accept_socket(ec_socket_t listener, bool nonblocking, ec_socket_t* out,
   no_inherit(s);
   set_nonblocking(static_cast<ec_socket_t>(s), nonblocking);
   set_nodelay(static_cast<ec_socket_t>(s));
-  describe(ss, peer_address, peer_port, nullptr);
+  describe(ss, peer_address, peer_port, nullptr, peer_bytes);
   *out = static_cast<ec_socket_t>(s);
   return ec_error();
 }
