@@ -226,6 +226,7 @@ TEST(hub_memory_bounded_by_limits_whatever_the_frame_size) {
   CHECK_EQ(reason_of(hub, idle[0]), std::string("slow-consumer"));
   // Cut as soon as its backlog passed the limit (slow_ms 0): by one frame.
   CHECK(most * (1 + FrameLog::kFrameOverhead) <= 1000u + 1 + FrameLog::kFrameOverhead);
+  CHECK(most <= 1000 / 25 + 1);  // 24 bytes of entry or more beside each byte.
 }
 
 TEST(hub_batches_respect_max_bytes_and_order) {
