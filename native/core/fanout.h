@@ -195,6 +195,16 @@ class Fanout {
     return !paused_ && last_max_backlog_ + appended_since_review_ <= options_.max_backlog_bytes;
   }
 
+  // How many bytes one read of a client may take, `most` at most (raw
+  // framing excepted: there a read is a frame). What a read appends costs up
+  // to 1 + frame_overhead() a byte (a line per '\n', docs/contract.md S16),
+  // and one read must not take a backlog within the limit to twice it,
+  // where it would be cut at once as frames TCP cannot pace are (S7): so at
+  // most max_backlog_bytes / (1 + frame_overhead()), and kMinReadBytes at
+  // least. The options do not change: any thread may ask.
+  static constexpr std::size_t kMinReadBytes = 4096;
+  std::size_t read_bytes(std::size_t most) const;
+
   // Drops frames no member needs (what review() does last).
   void trim();
 

@@ -328,3 +328,30 @@ TEST(fanout_smallest_frames_are_paced_and_cut_at_what_they_cost) {
   }
   CHECK_EQ(static_cast<std::uint64_t>(frames), 1000 / (4 + FrameLog::kFrameOverhead) + 1);
 }
+
+TEST(fanout_one_read_cannot_take_a_backlog_at_the_limit_to_twice_it) {
+  // docs/contract.md S7, S16: a read's frames may cost 1 + kFrameOverhead a
+  // byte (one '\n' each); a read is capped so that they stay within the
+  // limit, and so a reader at the limit is paused, not cut, by one read.
+  const std::uint64_t limit = 256 * 1024;
+  Fanout f(flow_opts(limit, 2000));
+  std::size_t n = f.read_bytes(256 * 1024);
+  CHECK(n * (1 + FrameLog::kFrameOverhead) <= limit);
+  CHECK_EQ(n, limit / (1 + FrameLog::kFrameOverhead));
+  CHECK_EQ(Fanout(flow_opts(64u << 20, 2000)).read_bytes(256 * 1024), 256u * 1024);
+  CHECK_EQ(Fanout(flow_opts(100, 2000)).read_bytes(256 * 1024), Fanout::kMinReadBytes);
+  FanoutOptions ws = flow_opts(1u << 20, 2000);
+  ws.ws = true;
+  CHECK_EQ(Fanout(ws).read_bytes(256 * 1024), (1u << 20) / (1 + FrameLog::kWsFrameOverhead));
+  // A read of that many 1-byte frames from a backlog at the limit: paused, not cut.
+  FanoutMember stalled;
+  join_all(&f, {&stalled});
+  std::vector<FanoutMember*> cut;
+  g_now = 1;
+  while (f.log().backlog(stalled.cursor) + 1 + FrameLog::kFrameOverhead <= limit) put(&f, 0, 1);
+  CHECK(f.input_open());
+  for (std::size_t i = 0; i < n; ++i) put(&f, 0, 1);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(cut.empty());
+}
