@@ -15,7 +15,7 @@ import { residentMemory, resetPeakMemory, startFlooder, withServerProc, type Ser
 
 const MiB = 1024 * 1024;
 /** How long the empty frames flood a slow listener. */
-const FLOOD_MS = 6000;
+const FLOOD_MS = 8000;
 
 /** The server's RSS now, with its peak reset to it; null where /proc cannot tell. */
 function startMeasure(server: ServerProc): number | null {
@@ -80,10 +80,11 @@ for (const engine of enginesUnderTest()) {
           // Read before asking the server anything: its JS thread may be busy with the events for long.
           const growth = peakGrowthMiB(server, base);
           console.log(`      ${engine}: ${(sent.bytes / 1e6).toFixed(1)} M empty frames sent in ${FLOOD_MS / 1000} s; peak RSS growth ${growth.toFixed(1)} MiB`);
-          // Native: 16 MiB of events may wait for JS (kMaxPendingEventBytes), and JS holds the
-          // batch it is working through; empty messages charged nothing let the queue grow
-          // with the flood (~40 MiB a second here), charged what they cost it stays ~50 MiB.
-          assert.ok(growth < 96, `server RSS grew by ${growth.toFixed(1)} MiB`);
+          // Native: 16 MiB of events may wait for JS (kMaxPendingEventBytes) while JS works
+          // through the batch before, and the allocator keeps some of what they free: ~100
+          // MiB at most (reached in ~10 s, then flat for 30 s). Empty messages charged nothing
+          // let the queue grow with the flood instead: ~45 MiB a second here, 280 in 6 s.
+          assert.ok(growth < 10 * 16, `server RSS grew by ${growth.toFixed(1)} MiB`);
           const r = await server.report();
           assert.ok(r.messages > 0, 'the listener got no message');
           assert.deepEqual(reasonsOf(r.disconnects), []);
