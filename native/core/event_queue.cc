@@ -87,7 +87,7 @@ bool EventQueue::push_message(std::uint64_t id, const FrameRef& frame, bool may_
 
 bool EventQueue::push_message(std::uint64_t id, const std::uint8_t* payload, std::size_t len,
                               bool may_wait) {
-  std::uint64_t size = len;
+  std::uint64_t size = len + kMessageOverhead;
   bool ring;
   {
     ec_lock_guard lock(&mutex_);
@@ -98,11 +98,12 @@ bool EventQueue::push_message(std::uint64_t id, const std::uint8_t* payload, std
       return false;
     }
     // A message right after messages joins their run (after any wait above:
-    // the queue may have been taken meanwhile).
+    // the queue may have been taken meanwhile); a new run costs its event.
     if (queue_.empty() || queue_.back().kind != QueuedEvent::Messages) {
       QueuedEvent e;
       e.kind = QueuedEvent::Messages;
       queue_.push_back(std::move(e));
+      pending_bytes_ += kEventOverhead;
     }
     QueuedEvent& run = queue_.back();
     run.bytes.insert(run.bytes.end(), payload, payload + len);
@@ -123,7 +124,7 @@ void EventQueue::push_frames(std::uint64_t id, const std::uint8_t* data, std::si
   bool ring;
   {
     ec_lock_guard lock(&mutex_);
-    reserve_locked(len, may_wait, false);
+    reserve_locked(len + kEventOverhead, may_wait, false);
     ring = append_locked(std::move(e));
   }
   if (ring) wake();
@@ -136,9 +137,11 @@ EventBatch EventQueue::take() {
     batch.events.swap(queue_);
     rung_ = false;
   }
+  // The same sums the pushes reserved.
   for (const QueuedEvent& e : batch.events) {
-    if (e.kind == QueuedEvent::Messages || e.kind == QueuedEvent::Frames)
-      batch.bounded_bytes += e.bytes.size();
+    if (e.kind == QueuedEvent::Messages)
+      batch.bounded_bytes += e.bytes.size() + e.messages.size() * kMessageOverhead + kEventOverhead;
+    else if (e.kind == QueuedEvent::Frames) batch.bounded_bytes += e.bytes.size() + kEventOverhead;
   }
   return batch;
 }

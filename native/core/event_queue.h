@@ -22,8 +22,9 @@
 
 namespace echocast {
 
-// The most message-event payload and forwarded-frame bytes that may wait for
-// JS at once, unless a test asks for another bound.
+// The most message-event payload and forwarded-frame bytes, with what their
+// events cost (kEventOverhead, kMessageOverhead), that may wait for JS at
+// once, unless a test asks for another bound.
 constexpr std::uint64_t kMaxPendingEventBytes = 16u * 1024u * 1024u;
 
 // One message of a Messages event: its sender, and where its payload ends
@@ -69,11 +70,20 @@ struct QueuedEvent {
   std::vector<std::string> strings;  // Refusal, Authorize.
 };
 
+// docs/contract.md S16: what an event waiting for JS costs beside its bytes,
+// charged against the bound with them, so that a flood of empty messages is
+// bounded like one of large ones (payload bytes alone would charge it
+// nothing): every bounded event (a run of messages, forwarded frames) its
+// QueuedEvent, and every message of a run its QueuedMessage and the two
+// numbers the batch's index gives JS for it (server_wrap.cc).
+constexpr std::uint64_t kEventOverhead = sizeof(QueuedEvent);
+constexpr std::uint64_t kMessageOverhead = sizeof(QueuedMessage) + 2 * sizeof(double);
+
 // What the JS thread takes from the queue at once.
 struct EventBatch {
   std::vector<QueuedEvent> events;
-  // Bytes of the batch that count against the bound; hand them back with
-  // EventQueue::release() once they are copied out.
+  // What the batch counts against the bound (its bytes and the overheads);
+  // hand it back with EventQueue::release() once it is copied out.
   std::uint64_t bounded_bytes = 0;
 };
 

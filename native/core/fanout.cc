@@ -98,6 +98,12 @@ std::uint64_t Fanout::read_paused_ms(std::uint64_t now_ms) const {
   return total + (since != 0 && now_ms > since ? now_ms - since : 0);
 }
 
+std::size_t Fanout::read_bytes(std::size_t most) const {
+  std::uint64_t room = options_.max_backlog_bytes / (1 + log_.frame_overhead());
+  if (room < kMinReadBytes) room = kMinReadBytes;
+  return room < most ? static_cast<std::size_t>(room) : most;
+}
+
 void Fanout::trim() {
   std::uint64_t slowest = log_.head_seq();
   for (const FanoutMember* m : members_)

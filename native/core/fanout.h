@@ -8,7 +8,10 @@
 // The poll engine uses it from its one thread; the threads engine wraps it
 // in Hub (threads/hub.h), which adds the lock and the condition variables.
 //
-// Flow control (S7), written once here for both engines. When a member's
+// Flow control (S7), written once here for both engines. A member's backlog
+// is what its unsent frames cost the server (FrameLog::backlog: their bytes
+// and each frame's entry, docs/contract.md S16), so the smallest frames are
+// paced and cut at the memory they take. When a member's
 // backlog passes L = max_backlog_bytes, reading from every client pauses
 // (the engines stop reading; publishers feel TCP backpressure) for up to
 // slow_consumer_ms, until every backlog is back to L/2 or less; at the end
@@ -110,14 +113,14 @@ class Fanout {
   // they are queued, before they reach the log.
   void append(const std::uint8_t* data, std::size_t len, std::uint64_t sender) {
     log_.append(data, len, sender);
-    appended_since_review_ += len;
+    appended_since_review_ += len + log_.frame_overhead();
   }
   // The same, with the payload's extent inside the frame (what a WebSocket
   // member is sent of it).
   void append(const std::uint8_t* data, std::size_t len, std::size_t payload_offset,
               std::size_t payload_size, std::uint64_t sender) {
     log_.append(data, len, payload_offset, payload_size, sender);
-    appended_since_review_ += len;
+    appended_since_review_ += len + log_.frame_overhead();
   }
   void count_in(std::uint64_t frames, std::uint64_t bytes) {
     frames_in_.fetch_add(frames, std::memory_order_relaxed);
@@ -192,6 +195,16 @@ class Fanout {
     return !paused_ && last_max_backlog_ + appended_since_review_ <= options_.max_backlog_bytes;
   }
 
+  // How many bytes one read of a client may take, `most` at most (raw
+  // framing excepted: there a read is a frame). What a read appends costs up
+  // to 1 + frame_overhead() a byte (a line per '\n', docs/contract.md S16),
+  // and one read must not take a backlog within the limit to twice it,
+  // where it would be cut at once as frames TCP cannot pace are (S7): so at
+  // most max_backlog_bytes / (1 + frame_overhead()), and kMinReadBytes at
+  // least. The options do not change: any thread may ask.
+  static constexpr std::size_t kMinReadBytes = 4096;
+  std::size_t read_bytes(std::size_t most) const;
+
   // Drops frames no member needs (what review() does last).
   void trim();
 
@@ -218,7 +231,7 @@ class Fanout {
   std::uint64_t pause_deadline_ms_ = 0;
   std::size_t over_half_count_ = 0;          // While paused: members with over_half.
   std::uint64_t last_max_backlog_ = 0;       // The largest backlog at the last review,
-  std::uint64_t appended_since_review_ = 0;  // and bytes appended since.
+  std::uint64_t appended_since_review_ = 0;  // and what was appended since (as backlogs count it).
   // Stats, read by other threads: episodes, their total, and when the
   // running one began (0: none).
   std::atomic<std::uint64_t> pauses_{0}, paused_ms_total_{0}, pause_since_ms_{0};

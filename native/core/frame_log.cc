@@ -67,7 +67,7 @@ std::uint64_t FrameLog::backlog(const Cursor& c) const {
   std::uint64_t seq = std::max(c.seq, base_seq_);
   const Entry& e = at(seq);
   std::size_t offset = seq == c.seq ? std::min(c.offset, e.len) : 0;
-  return total_bytes_ - e.start - offset;
+  return total_bytes_ - e.start - offset + (head_seq() - seq) * frame_overhead();
 }
 
 std::uint64_t FrameLog::start_of(std::uint64_t seq) const {

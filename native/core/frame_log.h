@@ -78,12 +78,17 @@ class FrameLog {
   // Where a newcomer starts: the last `replay` frames still held.
   std::uint64_t join_seq() const;
 
-  // Bytes between a cursor and the head: that reader's backlog. For a
-  // WebSocket cursor it is measured in log bytes too (its offset, which
-  // counts header + payload bytes, is taken as log bytes, capped at the
-  // frame's size): the headers and the framing's delimiters differ by a few
-  // bytes per frame, which the flow-control limits do not need to see.
+  // What the frames between a cursor and the head cost: their bytes and
+  // frame_overhead() for each (docs/contract.md S16): that reader's backlog
+  // (S7). For a WebSocket cursor the bytes are log bytes too (its offset,
+  // which counts header + payload bytes, is taken as log bytes, capped at
+  // the frame's size): the headers and the framing's delimiters differ by a
+  // few bytes per frame, which the flow-control limits do not need to see.
   std::uint64_t backlog(const Cursor& c) const;
+
+  // What the log spends on one frame beside its bytes: its entry, and with
+  // ws_headers its WebSocket entry too (see kFrameOverhead).
+  std::size_t frame_overhead() const { return ws_headers_ ? kWsFrameOverhead : kFrameOverhead; }
 
   // Fills `out` (at most max_pieces) with the bytes after `from`, frame by
   // frame in order, skipping frames sent by `skip_sender` (when not 0), and
@@ -109,9 +114,11 @@ class FrameLog {
   // held only them.
   void trim(std::uint64_t slowest);
 
-  // What the log holds now (tests and memory checks).
+  // What the log holds now (tests and memory checks): frames, their bytes,
+  // and what they cost (bytes + frame_overhead() each, as backlog() counts).
   std::size_t frames() const { return frames_.size(); }
   std::uint64_t bytes() const;
+  std::uint64_t cost() const { return bytes() + frames_.size() * frame_overhead(); }
   std::size_t blocks() const { return blocks_.size(); }
 
  private:
@@ -129,6 +136,19 @@ class FrameLog {
     std::uint8_t header[ws::kMaxServerHeader];
     std::uint8_t header_len;
   };
+
+ public:
+  // docs/contract.md S16: a stored frame costs the server its entry beside
+  // its bytes (and, with ws_headers, its WebSocket entry: 64 bytes in all on
+  // 64-bit builds), which for 1-byte or empty frames is most of what they
+  // take. Backlogs count it per frame (backlog(), and so the limits of S7),
+  // so that a flood of the smallest frames is paced and cut at the memory
+  // it takes, not at a thirtieth of it. The blocks' bytes and the deques'
+  // own bookkeeping (under a byte per entry) are not counted per frame.
+  static constexpr std::size_t kFrameOverhead = sizeof(Entry);
+  static constexpr std::size_t kWsFrameOverhead = sizeof(Entry) + sizeof(WsEntry);
+
+ private:
   struct Block {
     std::unique_ptr<std::uint8_t[]> mem;
     std::size_t cap = 0;

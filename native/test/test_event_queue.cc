@@ -42,6 +42,11 @@ QueuedEvent disconnect(std::uint64_t id) {
   return e;
 }
 
+// What the bound charges beside the bytes (docs/contract.md S16): each
+// bounded event, and each message of a run.
+constexpr std::uint64_t E = kEventOverhead;
+constexpr std::uint64_t M = kMessageOverhead;
+
 // A thread that pushes one bounded event and notes when it got through.
 struct Pusher {
   Pusher(EventQueue* q, std::size_t n, bool f) : queue(q), size(n), frames(f) {}
@@ -103,8 +108,8 @@ bool starts_blocked(Pusher* p) {
   return !wait_flag(p->done, 150);
 }
 
-// A queue bounded at 100 bytes that holds an 80-byte message, and a reader
-// thread blocked on adding 40 more. However a test ends, the bound is lifted
+// A queue with 20 bytes of room left after an 80-byte message, and a reader
+// thread blocked on adding a 40-byte one. However a test ends, the bound is lifted
 // and the thread joined.
 struct BlockedReader {
   bool setup() {
@@ -113,7 +118,7 @@ struct BlockedReader {
   }
   ~BlockedReader() { queue.lift_backpressure(); }
   CountingWaker waker;
-  EventQueue queue{&waker, 100};
+  EventQueue queue{&waker, 100 + M + E};
   Pusher pusher{&queue, 40, false};
 };
 
@@ -132,8 +137,8 @@ TEST(event_queue_keeps_order_and_rings_once_per_batch) {
   CHECK_EQ(b.events[0].id, 1u);
   CHECK(b.events[1].kind == QueuedEvent::Messages);
   CHECK_EQ(b.events[2].id, 3u);
-  CHECK_EQ(b.bounded_bytes, 10u);
-  CHECK_EQ(q.pending_bytes(), 10u);  // Until the JS side releases it.
+  CHECK_EQ(b.bounded_bytes, 10u + M + E);
+  CHECK_EQ(q.pending_bytes(), 10u + M + E);  // Until the JS side releases it.
   q.release(b.bounded_bytes);
   CHECK_EQ(q.pending_bytes(), 0u);
   q.push(disconnect(4));
@@ -167,8 +172,10 @@ TEST(event_queue_gathers_consecutive_messages_into_one_run) {
   CHECK_EQ(b.events[1].id, 4u);
   CHECK(b.events[2].kind == QueuedEvent::Messages);
   CHECK_EQ(b.events[2].messages.size(), 1u);
-  CHECK_EQ(b.bounded_bytes, 4u);
+  CHECK_EQ(b.bounded_bytes, 4u + 4 * M + 2 * E);  // Two runs, four messages.
+  CHECK_EQ(q.pending_bytes(), b.bounded_bytes);
   q.release(b.bounded_bytes);
+  CHECK_EQ(q.pending_bytes(), 0u);
   CHECK(q.push_message(6, ab, 2, false));  // The next batch starts a new run.
   CHECK_EQ(w.rings.load(), 2);
   CHECK_EQ(q.take().events[0].messages.size(), 1u);
@@ -201,12 +208,12 @@ TEST(event_queue_drops_messages_while_they_are_off) {
   CHECK_EQ(b.events.size(), 1u);
   CHECK(b.events[0].kind == QueuedEvent::Frames);
   CHECK_EQ(b.events[0].frames, 1u);
-  CHECK_EQ(b.bounded_bytes, 2u);
+  CHECK_EQ(b.bounded_bytes, 2u + E);
 }
 
 TEST(event_queue_room_follows_the_bound_without_blocking_the_poll_engine) {
   CountingWaker w;
-  EventQueue q(&w, 100);
+  EventQueue q(&w, 100 + M + E);
   q.set_messages(true);
   CHECK(q.room());
   CHECK(q.push_message(1, payload(60), false));
@@ -232,7 +239,7 @@ TEST(event_queue_lets_one_event_above_the_bound_through_when_nothing_waits) {
   // Nothing pending: a frame bigger than the whole bound must not wait for
   // ever (a reader thread would be stuck).
   CHECK(q.push_message(1, payload(500), true));
-  CHECK_EQ(q.pending_bytes(), 500u);
+  CHECK_EQ(q.pending_bytes(), 500u + M + E);
 }
 
 TEST(event_queue_blocks_a_reader_until_js_releases_bytes) {
@@ -246,7 +253,7 @@ TEST(event_queue_blocks_a_reader_until_js_releases_bytes) {
   CHECK(wait_flag(p.done, 5000));
   p.join();
   CHECK(p.queued);
-  CHECK_EQ(q.pending_bytes(), 40u);
+  CHECK_EQ(q.pending_bytes(), 40u + M + E);
   CHECK_EQ(q.take().events.size(), 1u);
 }
 
@@ -257,12 +264,12 @@ TEST(event_queue_turning_messages_off_lets_a_blocked_reader_go) {
   CHECK(wait_flag(r.pusher.done, 5000));
   r.pusher.join();
   CHECK(!r.pusher.queued);  // Its message was dropped, its bytes not counted.
-  CHECK_EQ(r.queue.pending_bytes(), 80u);
+  CHECK_EQ(r.queue.pending_bytes(), 80u + M + E);
 }
 
 TEST(event_queue_forwarded_frames_wait_even_with_messages_off_until_lifted) {
   CountingWaker w;
-  EventQueue q(&w, 100);
+  EventQueue q(&w, 100 + E);
   q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(80, 'f').data()), 80, 1, true);
   Pusher p(&q, 40, true);
   struct Lift {
@@ -276,8 +283,38 @@ TEST(event_queue_forwarded_frames_wait_even_with_messages_off_until_lifted) {
   CHECK(wait_flag(p.done, 5000));
   p.join();
   CHECK(p.queued);
-  CHECK_EQ(q.pending_bytes(), 120u);
+  CHECK_EQ(q.pending_bytes(), 120u + 2 * E);
   // Lifted for good: the next push past the bound does not wait either.
   q.push_frames(1, reinterpret_cast<const std::uint8_t*>(std::string(80, 'f').data()), 80, 1, true);
   CHECK_EQ(q.take().events.size(), 3u);
+}
+
+TEST(event_queue_charges_empty_messages_and_small_events_what_they_cost) {
+  // docs/contract.md S16: an empty message is not free (its entry, and its
+  // place in JS's index), nor is a forwarded event of a few bytes, so a
+  // flood of them meets the bound as large ones do.
+  CountingWaker w;
+  EventQueue q(&w, 1000);
+  q.set_messages(true);
+  std::uint64_t n = 0;
+  while (q.room() && n < 100000) {
+    CHECK(q.push_message(1, payload(0), false));
+    ++n;
+  }
+  CHECK(!q.room());
+  CHECK_EQ(n, (1000 - E + M - 1) / M);  // The first that reached the bound.
+  EventBatch b = q.take();
+  CHECK_EQ(b.events.size(), 1u);
+  CHECK_EQ(b.events[0].messages.size(), n);
+  CHECK_EQ(b.bounded_bytes, n * M + E);
+  CHECK_EQ(q.pending_bytes(), b.bounded_bytes);
+  q.release(b.bounded_bytes);
+  CHECK_EQ(q.pending_bytes(), 0u);
+  n = 0;
+  while (q.room() && n < 100000) {
+    q.push_frames(1, reinterpret_cast<const std::uint8_t*>("\n"), 1, 1, false);
+    ++n;
+  }
+  CHECK_EQ(n, (1000 + E) / (1 + E));
+  CHECK_EQ(q.take().bounded_bytes, n * (1 + E));
 }

@@ -19,6 +19,10 @@ namespace {
 std::uint64_t g_now = 0;
 std::uint64_t fake_clock() { return g_now; }
 
+// What a 10-byte frame counts in a backlog (docs/contract.md S16): the
+// limits below are in such frames.
+constexpr std::uint64_t kTen = 10 + FrameLog::kFrameOverhead;
+
 void put(Fanout* f, std::uint64_t sender, std::size_t size) {
   std::string s(size, 'x');
   f->append(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), sender);
@@ -73,18 +77,18 @@ void join_all(Fanout* f, std::initializer_list<FanoutMember*> members) {
 }  // namespace
 
 TEST(fanout_pause_starts_past_limit_and_ends_at_half_without_cut) {
-  Fanout f(flow_opts(100, 2000));
+  Fanout f(flow_opts(10 * kTen, 2000));
   FanoutMember fast, slow;
   join_all(&f, {&fast, &slow});
   std::vector<FanoutMember*> cut;
   g_now = 10;
   g_clock_reads = 0;
-  for (int i = 0; i < 10; ++i) put(&f, 0, 10);  // Backlog 100: at the limit.
+  for (int i = 0; i < 10; ++i) put(&f, 0, 10);  // A backlog of 10 frames: at the limit.
   CHECK(f.input_open());
   Fanout::Review r = f.review(&counting_clock, &cut);
   CHECK(!r.paused);
   CHECK_EQ(g_clock_reads, 0);  // Nobody over: the clock was not read.
-  put(&f, 0, 10);              // 110 > 100.
+  put(&f, 0, 10);              // 11 frames: over it.
   CHECK(!f.input_open());      // The poll loop stops reading before the review.
   send_some(&f, &fast, 1 << 20);
   r = f.review(&counting_clock, &cut);
@@ -93,14 +97,14 @@ TEST(fanout_pause_starts_past_limit_and_ends_at_half_without_cut) {
   CHECK_EQ(r.deadline, 2010u);
   CHECK_EQ(f.read_pauses(), 1u);
   CHECK(!f.input_open());
-  // The slow one reads 40 bytes: 70 > 50, still paused.
+  // The slow one reads 4 frames: 7 > 5, still paused.
   g_now = 300;
   send_some(&f, &slow, 40);
   CHECK(!f.can_resume());
   r = f.review(&counting_clock, &cut);
   CHECK(r.paused);
   CHECK_EQ(f.read_paused_ms(g_now), 290u);  // A running episode counts to now.
-  // 20 more: 50 = half the limit. advance() says so, the review resumes.
+  // 2 more: 5 = half the limit. advance() says so, the review resumes.
   send_some(&f, &slow, 20);
   CHECK(f.can_resume());
   g_now = 500;
@@ -114,13 +118,13 @@ TEST(fanout_pause_starts_past_limit_and_ends_at_half_without_cut) {
 }
 
 TEST(fanout_deadline_cuts_only_members_over_limit) {
-  Fanout f(flow_opts(100, 50));
+  Fanout f(flow_opts(10 * kTen, 50));
   FanoutMember stalled, lagging, fast;
   join_all(&f, {&stalled, &lagging, &fast});
   std::vector<FanoutMember*> cut;
   g_now = 1000;
-  for (int i = 0; i < 12; ++i) put(&f, 0, 10);  // 120 each.
-  send_some(&f, &lagging, 40);                  // 80: over half, under the limit.
+  for (int i = 0; i < 12; ++i) put(&f, 0, 10);  // 12 frames each.
+  send_some(&f, &lagging, 40);                  // 8: over half, under the limit.
   send_some(&f, &fast, 1 << 20);
   Fanout::Review r = f.review(&fake_clock, &cut);
   CHECK(r.paused);
@@ -133,7 +137,7 @@ TEST(fanout_deadline_cuts_only_members_over_limit) {
   r = f.review(&fake_clock, &cut);
   CHECK(!r.paused);
   CHECK_EQ(cut.size(), 1u);
-  CHECK(cut[0] == &stalled);  // 80 <= 100: the lagging reader stays.
+  CHECK(cut[0] == &stalled);  // 8 <= 10: the lagging reader stays.
   CHECK_EQ(f.read_paused_ms(g_now), 50u);
   // The caller closes it; the log no longer waits for it.
   f.close(&stalled, Reason::SlowConsumer);
@@ -145,7 +149,7 @@ TEST(fanout_deadline_cuts_only_members_over_limit) {
 }
 
 TEST(fanout_slow_consumer_ms_zero_cuts_at_once_and_never_pauses) {
-  Fanout f(flow_opts(100, 0));
+  Fanout f(flow_opts(10 * kTen, 0));
   FanoutMember a, b;
   join_all(&f, {&a, &b});
   std::vector<FanoutMember*> cut;
@@ -163,17 +167,17 @@ TEST(fanout_slow_consumer_ms_zero_cuts_at_once_and_never_pauses) {
 }
 
 TEST(fanout_twice_the_limit_is_cut_at_once_even_while_paused) {
-  Fanout f(flow_opts(100, 10000));
+  Fanout f(flow_opts(10 * kTen, 10000));
   FanoutMember stalled, other;
   join_all(&f, {&stalled, &other});
   std::vector<FanoutMember*> cut;
   Fanout::Review r = fill_and_review(&f, 11, 1, &cut);
   CHECK(r.paused);
   // Frames TCP cannot pace (broadcast, cluster input) keep coming.
-  for (int i = 0; i < 8; ++i) put(&f, 0, 10);  // 190: not yet.
+  for (int i = 0; i < 8; ++i) put(&f, 0, 10);  // 19 frames: not yet.
   r = f.review(&fake_clock, &cut);
   CHECK(cut.empty());
-  put(&f, 0, 10);  // 200 = 2x the limit.
+  put(&f, 0, 10);  // 20 = 2x the limit.
   r = f.review(&fake_clock, &cut);
   CHECK_EQ(cut.size(), 2u);  // Both: memory stays bounded, the deadline is far.
   CHECK(contains(cut, &stalled) && contains(cut, &other));
@@ -181,16 +185,16 @@ TEST(fanout_twice_the_limit_is_cut_at_once_even_while_paused) {
 }
 
 TEST(fanout_over_half_counting_via_advance_and_close) {
-  Fanout f(flow_opts(100, 1000));
+  Fanout f(flow_opts(10 * kTen, 1000));
   FanoutMember a, b, c;
   join_all(&f, {&a, &b, &c});
   std::vector<FanoutMember*> cut;
-  Fanout::Review r = fill_and_review(&f, 11, 1, &cut);  // 110 each: all over half.
+  Fanout::Review r = fill_and_review(&f, 11, 1, &cut);  // 11 frames each: all over half.
   CHECK(r.paused);
   CHECK(a.over_half && b.over_half && c.over_half);
-  send_some(&f, &a, 50);  // 60: still over half.
+  send_some(&f, &a, 50);  // 6: still over half.
   CHECK(a.over_half);
-  send_some(&f, &a, 10);  // 50.
+  send_some(&f, &a, 10);  // 5.
   CHECK(!a.over_half);
   send_some(&f, &b, 1 << 20);
   CHECK(!f.can_resume());
@@ -236,7 +240,7 @@ TEST(fanout_finish_sends_what_was_queued_then_finished) {
 }
 
 TEST(fanout_finishing_member_is_still_a_slow_consumer) {
-  Fanout f(flow_opts(100, 0));
+  Fanout f(flow_opts(10 * kTen, 0));
   FanoutMember a;
   join_all(&f, {&a});
   for (int i = 0; i < 11; ++i) put(&f, 0, 10);
@@ -247,7 +251,8 @@ TEST(fanout_finishing_member_is_still_a_slow_consumer) {
 }
 
 TEST(fanout_trim_keeps_replay_and_counts_deliveries) {
-  FanoutOptions o = flow_opts(100, 50);
+  // Room for one 80-byte frame and its entry, not two.
+  FanoutOptions o = flow_opts(100 + FrameLog::kFrameOverhead, 50);
   o.replay = 1;
   Fanout f(o);
   FanoutMember a;
@@ -274,4 +279,79 @@ TEST(fanout_trim_keeps_replay_and_counts_deliveries) {
   CHECK(a.reason == Reason::ServerClosed);
   f.leave(&a);
   CHECK(f.members().empty());
+}
+
+TEST(fanout_smallest_frames_are_paced_and_cut_at_what_they_cost) {
+  // docs/contract.md S16: a backlog counts each frame's entry beside its
+  // bytes, so 1-byte frames pause reading, and are cut, at the memory they
+  // take: a limit of 1000 is about 30 of them, not 1000.
+  const std::uint64_t one = 1 + FrameLog::kFrameOverhead;
+  Fanout f(flow_opts(1000, 2000));
+  FanoutMember stalled, reader;
+  join_all(&f, {&stalled, &reader});
+  std::vector<FanoutMember*> cut;
+  g_now = 1;
+  int frames = 0;
+  while (f.input_open() && frames < 5000) {
+    put(&f, 0, 1);
+    ++frames;
+  }
+  CHECK_EQ(static_cast<std::uint64_t>(frames), 1000 / one + 1);
+  // An entry is at least a pointer, a size, a sender and a position: 24
+  // bytes or more beside each 1-byte frame.
+  CHECK(frames <= 1000 / 25 + 1);
+  CHECK_EQ(f.log().backlog(stalled.cursor), frames * one);
+  CHECK_EQ(f.log().cost(), frames * one);
+  send_some(&f, &reader, 1 << 20);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(cut.empty());
+  // Frames TCP cannot pace: cut at twice the limit, in frames' cost too.
+  while (cut.empty() && frames < 5000) {
+    put(&f, 0, 1);
+    ++frames;
+    send_some(&f, &reader, 1 << 20);
+    f.review(&fake_clock, &cut);
+  }
+  CHECK_EQ(cut.size(), 1u);
+  CHECK(cut[0] == &stalled);
+  CHECK_EQ(static_cast<std::uint64_t>(frames), (2000 + one - 1) / one);
+  CHECK(!reader.over_half);
+  // Empty frames (length framing's 4-byte prefix, nothing after it) alike.
+  Fanout g(flow_opts(1000, 2000));
+  FanoutMember idle;
+  join_all(&g, {&idle});
+  frames = 0;
+  while (g.input_open() && frames < 5000) {
+    put(&g, 0, 4);
+    ++frames;
+  }
+  CHECK_EQ(static_cast<std::uint64_t>(frames), 1000 / (4 + FrameLog::kFrameOverhead) + 1);
+}
+
+TEST(fanout_one_read_cannot_take_a_backlog_at_the_limit_to_twice_it) {
+  // docs/contract.md S7, S16: a read's frames may cost 1 + kFrameOverhead a
+  // byte (one '\n' each); a read is capped so that they stay within the
+  // limit, and so a reader at the limit is paused, not cut, by one read.
+  const std::uint64_t limit = 256 * 1024;
+  Fanout f(flow_opts(limit, 2000));
+  std::size_t n = f.read_bytes(256 * 1024);
+  CHECK(n * (1 + FrameLog::kFrameOverhead) <= limit);
+  CHECK_EQ(n, limit / (1 + FrameLog::kFrameOverhead));
+  CHECK_EQ(Fanout(flow_opts(64u << 20, 2000)).read_bytes(256 * 1024), 256u * 1024);
+  CHECK_EQ(Fanout(flow_opts(100, 2000)).read_bytes(256 * 1024), Fanout::kMinReadBytes);
+  FanoutOptions ws = flow_opts(1u << 20, 2000);
+  ws.ws = true;
+  CHECK_EQ(Fanout(ws).read_bytes(256 * 1024), (1u << 20) / (1 + FrameLog::kWsFrameOverhead));
+  // A read of that many 1-byte frames from a backlog at the limit: paused, not cut.
+  FanoutMember stalled;
+  join_all(&f, {&stalled});
+  std::vector<FanoutMember*> cut;
+  g_now = 1;
+  while (f.log().backlog(stalled.cursor) + 1 + FrameLog::kFrameOverhead <= limit) put(&f, 0, 1);
+  CHECK(f.input_open());
+  for (std::size_t i = 0; i < n; ++i) put(&f, 0, 1);
+  Fanout::Review r = f.review(&fake_clock, &cut);
+  CHECK(r.paused);
+  CHECK(cut.empty());
 }

@@ -49,8 +49,31 @@ TEST(frame_log_replay_and_gather) {
   CHECK_EQ(g.end, 3u);
   CHECK_EQ(g.new_frames, 2u);
   CHECK_EQ(g.new_bytes, 7u);
-  CHECK_EQ(log.backlog(FrameLog::Cursor{1, 0}), 7u);
-  CHECK_EQ(log.backlog(FrameLog::Cursor{1, 2}), 5u);
+  // A backlog: the bytes still to send, and every frame's entry (S16).
+  CHECK_EQ(log.backlog(FrameLog::Cursor{1, 0}), 7u + 2 * FrameLog::kFrameOverhead);
+  CHECK_EQ(log.backlog(FrameLog::Cursor{1, 2}), 5u + 2 * FrameLog::kFrameOverhead);
+  CHECK_EQ(log.backlog(FrameLog::Cursor{3, 0}), 0u);
+}
+
+TEST(frame_log_counts_what_each_frame_costs) {
+  // docs/contract.md S16: a stored frame costs its entry beside its bytes
+  // (and its WebSocket entry, with ws_headers), which backlogs count.
+  CHECK(FrameLog::kFrameOverhead >= 2 * sizeof(std::uint64_t) + sizeof(void*));
+  CHECK(FrameLog::kWsFrameOverhead > FrameLog::kFrameOverhead + sizeof(void*));
+  for (bool ws : {false, true}) {
+    FrameLog log(0, ws);
+    const std::size_t overhead = ws ? FrameLog::kWsFrameOverhead : FrameLog::kFrameOverhead;
+    CHECK_EQ(log.frame_overhead(), overhead);
+    for (int i = 0; i < 1000; ++i)
+      log.append(reinterpret_cast<const std::uint8_t*>("\n"), 1, 0, 0, 0);
+    CHECK_EQ(log.bytes(), 1000u);
+    CHECK_EQ(log.cost(), 1000u * (1 + overhead));
+    CHECK_EQ(log.backlog(FrameLog::Cursor{0, 0}), 1000u * (1 + overhead));
+    CHECK_EQ(log.backlog(FrameLog::Cursor{990, 0}), 10u * (1 + overhead));
+    log.trim(500);
+    CHECK_EQ(log.cost(), 500u * (1 + overhead));
+    CHECK_EQ(log.backlog(FrameLog::Cursor{0, 0}), 500u * (1 + overhead));  // From the base.
+  }
 }
 
 TEST(frame_log_skips_own_frames_and_partial_sends) {
@@ -215,8 +238,9 @@ TEST(frame_log_ws_gather_header_beside_payload) {
   CHECK_EQ(g.pieces, 2u);
   CHECK_EQ(g.end, 1u);
   // Backlog in log bytes; an offset past the frame's log size is capped.
-  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 0}), 3u);
-  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 4}), 0u);
+  // The frame's entries count until it is passed.
+  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 0}), 3u + FrameLog::kWsFrameOverhead);
+  CHECK_EQ(log.backlog(FrameLog::Cursor{2, 4}), FrameLog::kWsFrameOverhead);
   // Trim drops the WebSocket side with the entries.
   log.trim(2);
   CHECK_EQ(log.frames(), 1u);

@@ -4,6 +4,7 @@
 // memory), drain,
 // and writer threads sleeping on their condition variables while they send
 // gathered bytes outside the lock.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ std::string reason_of(Hub& hub, HubMember* m) {
   Reason r;
   return hub.reason(m, &r) ? reason_name(r) : "";
 }
+
+// What a 10-byte frame counts in a backlog (docs/contract.md S16): the
+// limits below are in such frames.
+constexpr std::uint64_t kTen = 10 + FrameLog::kFrameOverhead;
 
 // slow_ms 0 (cut at once) unless a test is about pausing.
 FanoutOptions opts(std::uint32_t replay, bool echo = true, std::uint64_t backlog = 1 << 20,
@@ -174,15 +179,15 @@ TEST(hub_echo_to_sender_false_skips_own) {
 }
 
 TEST(hub_slow_consumer_is_cut_others_continue) {
-  Hub hub(opts(1, true, 100));
+  Hub hub(opts(1, true, 10 * kTen));
   Joined m(&hub, 2);
   HubMember* fast = m[0];
   HubMember* slow = m[1];
   std::string ten(10, 'x');
-  for (int i = 0; i < 10; ++i) append(hub, 0, ten);  // Backlog 100: at the limit.
+  for (int i = 0; i < 10; ++i) append(hub, 0, ten);  // A backlog of 10 frames: at the limit.
   CHECK_EQ(reason_of(hub, slow), std::string(""));
   CHECK_EQ(drain(hub, fast).size(), 100u);
-  append(hub, 0, ten);  // Slow's backlog 110 > 100.
+  append(hub, 0, ten);  // Slow's backlog: 11 frames, over it.
   CHECK_EQ(reason_of(hub, slow), std::string("slow-consumer"));
   CHECK_EQ(reason_of(hub, fast), std::string(""));
   CHECK_EQ(drain(hub, fast).size(), 10u);
@@ -205,6 +210,23 @@ TEST(hub_memory_bounded_by_limits) {
   }
   for (int i = 0; i < 100; ++i) append(hub, 0, std::string(50, 'z'));
   CHECK_EQ(hub.log_frames(), 2u);  // No members: only the replay frames.
+}
+
+TEST(hub_memory_bounded_by_limits_whatever_the_frame_size) {
+  // docs/contract.md S16: 1-byte frames are cut at what they cost (their
+  // entries), not at their bytes: a limit of 1000 holds about 30 of them,
+  // not 2000.
+  Hub hub(opts(0, true, 1000));
+  Joined idle(&hub, 1);
+  std::size_t most = 0;
+  for (int i = 0; i < 10000; ++i) {
+    append(hub, 0, "\n");
+    most = std::max(most, hub.log_frames());
+  }
+  CHECK_EQ(reason_of(hub, idle[0]), std::string("slow-consumer"));
+  // Cut as soon as its backlog passed the limit (slow_ms 0): by one frame.
+  CHECK(most * (1 + FrameLog::kFrameOverhead) <= 1000u + 1 + FrameLog::kFrameOverhead);
+  CHECK(most <= 1000 / 25 + 1);  // 24 bytes of entry or more beside each byte.
 }
 
 TEST(hub_batches_respect_max_bytes_and_order) {
@@ -278,10 +300,10 @@ TEST(hub_writer_thread_wakes_on_append_and_close) {
 }
 
 TEST(hub_pause_waits_then_cuts_the_stalled_member_at_the_deadline) {
-  Hub hub(opts(0, true, 100, 50));
+  Hub hub(opts(0, true, 10 * kTen, 50));
   Joined stalled(&hub, 1);
   std::string ten(10, 'x');
-  for (int i = 0; i < 11; ++i) append(hub, 0, ten, true);  // 110: reading pauses.
+  for (int i = 0; i < 11; ++i) append(hub, 0, ten, true);  // 11 frames: reading pauses.
   CHECK_EQ(hub.read_pauses(), 1u);
   CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));
   std::uint64_t t0 = ec_now_ms();
@@ -292,19 +314,19 @@ TEST(hub_pause_waits_then_cuts_the_stalled_member_at_the_deadline) {
 }
 
 TEST(hub_inject_append_never_waits_and_twice_the_limit_cuts) {
-  Hub hub(opts(0, true, 100, 10000));
+  Hub hub(opts(0, true, 10 * kTen, 10000));
   Joined stalled(&hub, 1);
   std::uint64_t t0 = ec_now_ms();
   for (int i = 0; i < 19; ++i) append(hub, 0, std::string(10, 'x'));  // may_wait false
   CHECK(ec_now_ms() - t0 < 1000);
-  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));  // 190: paused, waiting.
-  append(hub, 0, std::string(10, 'x'));                   // 200 = 2x the limit.
+  CHECK_EQ(reason_of(hub, stalled[0]), std::string(""));  // 19 frames: paused, waiting.
+  append(hub, 0, std::string(10, 'x'));                   // 20 = 2x the limit.
   CHECK_EQ(reason_of(hub, stalled[0]), std::string("slow-consumer"));
   CHECK(ec_now_ms() - t0 < 1000);
 }
 
 TEST(hub_lagging_writer_paces_the_appender_and_is_not_cut) {
-  Hub hub(opts(0, true, 100, 5000));
+  Hub hub(opts(0, true, 10 * kTen, 5000));
   Joined m(&hub, 1);
   bool cut = false;
   WriterCtx ctx = with_writer(hub, m[0], 16, 30, [&] {

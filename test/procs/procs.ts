@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ServerOptions, ServerStats } from 'echocast';
 
@@ -94,10 +95,17 @@ export class Proc {
   }
 }
 
+/** How a child is started: its RLIMIT_NOFILE (POSIX), and what its script takes beside `config` (JSON in argv[3]). */
+export interface ProcOptions {
+  fdLimit?: number;
+  harness?: object;
+}
+
 /** Starts test/procs/`script`.js with `config` as JSON in argv[2]. */
-export function startProc(script: string, config: object, options: { fdLimit?: number } = {}): Proc {
+export function startProc(script: string, config: object, options: ProcOptions = {}): Proc {
   const file = path.join(__dirname, `${script}.js`);
   const args = [JSON.stringify(config)];
+  if (options.harness !== undefined) args.push(JSON.stringify(options.harness));
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
   if (options.fdLimit === undefined) return new Proc(script, fork(file, args, { stdio }));
   // POSIX only (callers register such tests only there): Node cannot call
@@ -115,6 +123,8 @@ export interface ServerReport {
   firstPauseAt: number;
   rssAtStart: number;
   peakRss: number;
+  /** `message` events the harness's listener took (0 without one). */
+  messages: number;
   cpu: { user: number; system: number };
   fds: number;
 }
@@ -129,7 +139,8 @@ export class ServerProc {
     readonly wsPort: number,
   ) {}
 
-  static async start(options: ServerOptions, procOptions: { fdLimit?: number } = {}): Promise<ServerProc> {
+  /** `procOptions.harness` (test/procs/server.ts): `{ messageBusyUs }` adds a `message` listener that busy-waits that long per event. */
+  static async start(options: ServerOptions, procOptions: ProcOptions = {}): Promise<ServerProc> {
     const proc = startProc('server', options, procOptions);
     const ready = await proc.next<{ port: number; fds: number; wsPort: number }>('ready');
     return new ServerProc(proc, ready.port, ready.fds, ready.wsPort);
@@ -165,8 +176,8 @@ export class ServerProc {
 }
 
 /** Runs `body` with a server in a child process (as ServerProc.start), stopped after it whatever happens. */
-export async function withServerProc<T>(options: ServerOptions, body: (server: ServerProc) => Promise<T>): Promise<T> {
-  const server = await ServerProc.start(options);
+export async function withServerProc<T>(options: ServerOptions, body: (server: ServerProc) => Promise<T>, procOptions: ProcOptions = {}): Promise<T> {
+  const server = await ServerProc.start(options, procOptions);
   try {
     return await body(server);
   } finally {
@@ -239,4 +250,35 @@ export function assertGotAll(who: string, got: StreamReport, sent: StreamReport)
   assert.ok(!got.closed, `${who} was cut after ${(got.bytes / MiB).toFixed(1)} of ${(sent.bytes / MiB).toFixed(1)} MiB (${why})`);
   assert.equal(got.bytes, sent.bytes, `${who} got ${got.bytes} bytes of ${sent.bytes}`);
   assert.equal(got.sha256, sent.sha256, `${who}: the bytes differ from what was sent`);
+}
+
+/** Starts a flooder (flooder.ts) of `unitHex` frames back to back, up to `bytes`, and waits until it is connected; 'go' starts it, 'stop' ends it. */
+export async function startFlooder(port: number, unitHex: string, bytes: number): Promise<Proc> {
+  const proc = startProc('flooder', { port, unitHex, bytes });
+  await proc.next('ready');
+  return proc;
+}
+
+/** A process's resident memory and its peak so far (VmRSS, VmHWM), in bytes, read from /proc: Linux only, else null. */
+export function residentMemory(pid: number): { rss: number; peak: number } | null {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return null;
+  }
+  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s*(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const rss = kib('VmRSS');
+  const peak = kib('VmHWM');
+  return Number.isFinite(rss) && Number.isFinite(peak) ? { rss, peak } : null;
+}
+
+/** Resets the peak that residentMemory() reports to the present RSS (Linux's clear_refs); false where it cannot. */
+export function resetPeakMemory(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -24,7 +24,8 @@ void PollEngine::read_client(PollClient* c) {
     return;
   }
   std::size_t n = 0;
-  std::size_t want = options_.framing == Framing::Raw ? kRawRecvBytes : kRecvBytes;
+  std::size_t want =
+      options_.framing == Framing::Raw ? kRawRecvBytes : fanout_.read_bytes(kRecvBytes);
   ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
   if (err.code == EC_EAGAIN) return;
   if (!err.ok()) {

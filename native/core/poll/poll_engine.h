@@ -25,7 +25,8 @@
 // The wait is bounded by the pause's deadline, which the loop's timeout
 // includes. Within a turn, Fanout::input_open() stops reads once what was
 // appended could take a backlog past the limit, so a turn overshoots by one
-// read at most.
+// read at most: its frames as a backlog counts them (docs/contract.md S16),
+// up to ~8 MiB of entries for kRecvBytes of 1-byte frames.
 //
 // End of stream (S11): without allowHalfOpen a client is sent what was
 // queued for it at that moment, then closed (client-closed) and its slot

@@ -89,6 +89,8 @@ enum class BatchResult {
 class Hub {
  public:
   explicit Hub(const FanoutOptions& options);
+  // Fanout::read_bytes (no lock: the options do not change).
+  std::size_t read_bytes(std::size_t most) const { return fanout_.read_bytes(most); }
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;

@@ -47,6 +47,10 @@ void ThreadsEngine::reader_loop(Client* c) {
       return;
     }
   }
+  // docs/contract.md S7, S16: one read's frames, as a backlog counts them,
+  // stay within the limit (raw framing: a read is a frame, kRecvBytes).
+  const std::size_t want =
+      options_.framing == Framing::Raw ? kRecvBytes : hub_.read_bytes(kRecvBytes);
   FrameBatch batch;  // One read's frames, side by side in wire form.
   FrameBatchSink collect(&batch);
   std::vector<HubMember*> wake;  // Writers this reader's appends wake.
@@ -54,7 +58,7 @@ void ThreadsEngine::reader_loop(Client* c) {
     std::size_t n = leftover;  // The first WebSocket bytes came with the head.
     leftover = 0;
     if (n == 0) {
-      ec_error err = ec_socket_recv(c->sock, buf.get(), kRecvBytes, &n);
+      ec_error err = ec_socket_recv(c->sock, buf.get(), want, &n);
       if (!err.ok()) {
         hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
         break;

@@ -6,9 +6,10 @@
  * The frames accepted during one turn of the event loop form one batch, joined once and
  * written to every client in one write (setImmediate runs right after the poll phase, so
  * every read of that phase lands in one batch). Each batch is one Buffer shared by every
- * client; node's per-socket write queue holds references, not copies, and its length is
- * the client's backlog (S7, flow-control.ts). WebSocket clients get the same batch encoded
- * once as WebSocket messages (docs/contract.md §6), one Buffer shared by all of them.
+ * client; node's per-socket write queue holds references, not copies, and its length, with
+ * what each queued write costs, is the client's backlog (S7, S16, flow-control.ts).
+ * WebSocket clients get the same batch encoded once as WebSocket messages
+ * (docs/contract.md §6), one Buffer shared by all of them.
  */
 import { keepable, splitFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
@@ -93,9 +94,7 @@ export class Batch {
     let delivered = 0;
     for (const client of this.clients.values()) {
       if (client === except) continue;
-      const socket = client.socket;
-      socket.write(bytes);
-      if (socket.writableLength > checkAbove) {
+      if (client.write(bytes) > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
       }
@@ -121,15 +120,15 @@ export class Batch {
     let wsDelivered = 0;
     for (const client of this.clients.values()) {
       if (client === except) continue;
-      const socket = client.socket;
+      let backlog: number;
       if (client.ws !== null) {
         wsBytes ??= encodeWsMessages(this.options.framing, parts);
-        socket.write(wsBytes);
+        backlog = client.write(wsBytes);
       } else {
         bytes ??= joinParts(parts, total);
-        socket.write(bytes);
+        backlog = client.write(bytes);
       }
-      if (socket.writableLength > checkAbove) {
+      if (backlog > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
       }
@@ -183,7 +182,7 @@ export class History {
     }
     const last = frames.slice(Math.max(0, frames.length - this.options.replay));
     const bytes = client.ws === null ? Buffer.concat(last) : encodeWsMessages(this.options.framing, last);
-    client.socket.write(bytes);
+    client.write(bytes);
     this.traffic.framesOut += last.length;
     this.traffic.bytesOut += bytes.length;
   }

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import { FrameDecoder, type SegmentSink } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
 import type { DisconnectReason } from '../types.js';
+import { QUEUED_WRITE_BYTES } from './flow-control.js';
 
 /** One admitted connection of the js engine: a TCP client, or a WebSocket client (`ws` set). */
 export class JsClient {
@@ -35,6 +36,11 @@ export class JsClient {
   readonly decoder: FrameDecoder;
   /** Bound once so that reads allocate no closure. */
   readonly sink: SegmentSink;
+  /** Bytes ever handed to the socket through write(). */
+  private written = 0;
+  /** Where each write still queued in Node ends, counted as `written`, oldest first from `queuedHead`. */
+  private queuedEnds: number[] = [];
+  private queuedHead = 0;
 
   constructor(
     readonly id: number,
@@ -47,6 +53,52 @@ export class JsClient {
   ) {
     this.decoder = new FrameDecoder(options.framing, options.maxFrameBytes);
     this.sink = (segment, frames) => accept(segment, frames, this);
+  }
+
+  /** Writes frames (a batch, the replay) to the socket; returns the backlog it leaves (backlog()). */
+  write(bytes: Buffer): number {
+    const socket = this.socket;
+    socket.write(bytes);
+    this.written += bytes.length;
+    const pending = socket.writableLength;
+    if (pending === 0) return this.settled();
+    this.queuedEnds.push(this.written);
+    return this.queued(pending);
+  }
+
+  /**
+   * The client's backlog as flow control counts it (S7, S16): the bytes queued in Node and
+   * not yet handed to the kernel (`writableLength`), and QUEUED_WRITE_BYTES for each write
+   * they are queued in, so that frames written one by one count what they cost.
+   */
+  backlog(): number {
+    const pending = this.socket.writableLength;
+    return pending === 0 ? this.settled() : this.queued(pending);
+  }
+
+  /** Nothing is queued: no write is left to count. */
+  private settled(): number {
+    if (this.queuedEnds.length > 0) {
+      this.queuedEnds = [];
+      this.queuedHead = 0;
+    }
+    return 0;
+  }
+
+  /** `pending` bytes are queued: the writes that ended before them are gone; the rest count. */
+  private queued(pending: number): number {
+    // Writes complete in order, so what the kernel took is the oldest writes' bytes. Bytes
+    // that others write to the socket (ws's pongs and close) only keep a write counted longer.
+    const done = this.written - pending;
+    const ends = this.queuedEnds;
+    let head = this.queuedHead;
+    while (head < ends.length && ends[head]! <= done) head++;
+    if (head > 64 && head * 2 > ends.length) {
+      this.queuedEnds = ends.slice(head);
+      head = 0;
+    }
+    this.queuedHead = head;
+    return pending + (this.queuedEnds.length - head) * QUEUED_WRITE_BYTES;
   }
 }
 

@@ -3,9 +3,11 @@
  * episodes, holding and resuming the clients' input, the slow-consumer cut, and the
  * readPauses / readPausedMs figures. Which file owns which rule: docs/architecture.md.
  *
- * A client's backlog is `socket.writableLength`: the bytes queued in Node and not yet
+ * A client's backlog is `socket.writableLength`, the bytes queued in Node and not yet
  * handed to the kernel, as the native engines count the bytes not yet handed to the
- * socket. A write that leaves a backlog over maxBacklogBytes starts a pause episode: no
+ * socket; and, as they count each frame's entry, QUEUED_WRITE_BYTES for each write still
+ * queued (JsClient.backlog, docs/contract.md S16). A write that leaves a backlog over
+ * maxBacklogBytes starts a pause episode: no
  * chunk from any client is decoded until every backlog is back to half the limit, or until
  * slowConsumerMs have passed, when the clients still over the limit are cut as
  * `slow-consumer`. Holding is lazy, so that an episode costs nothing per idle client: a
@@ -25,6 +27,17 @@ import type { JsClient, Roster } from './client.js';
  * backlog of megabytes takes to drain, and bounds how late the slowConsumerMs deadline is.
  */
 const EPISODE_CHECK_MS = 2;
+
+/**
+ * What one write queued on a client's socket costs the js engine beside its bytes
+ * (docs/contract.md S16), counted in that client's backlog for every write not yet handed
+ * to the kernel. A batch's frames are joined into one Buffer, so frames that arrive
+ * together share one write, and the frame that arrives alone (a flood of 1-byte frames,
+ * one per loop turn) costs a whole one: the Buffer object (~100 bytes of heap, shared by
+ * every client it goes to) and the socket's queue entry (~60 bytes each), ~160 bytes of
+ * heap and 230-350 bytes of RSS measured per queued write of one byte (node 20, x64).
+ */
+export const QUEUED_WRITE_BYTES = 256;
 
 /** What flow control asks of the engine. */
 export interface FlowHost {
@@ -77,7 +90,7 @@ export class FlowControl {
    * episode; during one, watch it until it is back to half. Returns whether it was cut.
    */
   overBacklog(client: JsClient): boolean {
-    const backlog = client.socket.writableLength;
+    const backlog = client.backlog();
     const limit = this.options.maxBacklogBytes;
     if (backlog > limit && (backlog >= 2 * limit || this.options.slowConsumerMs === 0)) {
       this.host.cut(client, 'slow-consumer');
@@ -130,7 +143,7 @@ export class FlowControl {
     const half = Math.floor(this.options.maxBacklogBytes / 2);
     this.checkAbove = half;
     for (const client of this.roster.clients.values()) {
-      if (client.socket.writableLength > half) this.watch(client);
+      if (client.backlog() > half) this.watch(client);
     }
     this.episodeTimer = setInterval(this.checkEpisodeBound, EPISODE_CHECK_MS);
     this.episodeTimer.unref();
@@ -148,7 +161,7 @@ export class FlowControl {
     const watched = this.watched;
     let kept = 0;
     for (const client of watched) {
-      const backlog = client.socket.writableLength;
+      const backlog = client.backlog();
       if (client.reason !== null || backlog <= half) {
         client.watched = false;
       } else if (deadline && backlog > limit) {
