@@ -64,6 +64,17 @@ inline void report_refusal(RefusalCounters* counters, EventSink* sink, Refusal c
   sink->on_refusal(cause, ws, address, port, detail);
 }
 
+// docs/contract.md S15: the address lists, at accept, on both listeners. True:
+// the peer may be served. False: the refusal is counted and reported, and the
+// caller closes its socket at once (nothing read, nothing sent).
+inline bool address_admitted(const EngineOptions& o, RefusalCounters* counters, EventSink* sink,
+                             const ec_peer_address& peer, bool ws, const std::string& address,
+                             int port) {
+  if (!o.address_lists() || address_permitted(o.allow, o.deny, peer)) return true;
+  report_refusal(counters, sink, Refusal::Address, ws, address, port);
+  return false;
+}
+
 class Connection {
  public:
   enum class State : std::uint8_t {

@@ -359,10 +359,8 @@ void PollEngine::expire_handshakes() {
 // ---- Who may connect (docs/contract.md S15) ---------------------------------
 
 bool PollEngine::address_allowed(const Accepted& a, bool ws) {
-  if (!options_.address_lists() || address_permitted(options_.allow, options_.deny, a.peer))
-    return true;
+  if (address_admitted(options_, &refusals_, sink_, a.peer, ws, a.address, a.port)) return true;
   ec_socket_close(a.sock);  // Nothing read, nothing sent.
-  report_refusal(&refusals_, sink_, Refusal::Address, ws, a.address, a.port);
   return false;
 }
 
