@@ -277,6 +277,7 @@ export async function bench(argv: string[]): Promise<number> {
   );
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
+  let lastLabel = '';
   // The estimate above assumes this machine starts a server about as fast as ours; each
   // progress line corrects it with the pace measured so far (under Wine, say, it is slower).
   const started = Date.now();
@@ -299,10 +300,12 @@ export async function bench(argv: string[]): Promise<number> {
         const width = 30;
         const filled = Math.round((done / total) * width);
         process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}${left(done, total)}`);
-      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || done === total) {
+      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || (done === total && label !== lastLabel)) {
+        // At 100% once per label: the last run reports 100% every 100 ms until its server answers.
         process.stderr.write(`bench: ${percent}% ${label}${left(done, total)}\n`);
       }
       lastPercent = percent;
+      lastLabel = label;
     },
   });
   if (tty) process.stderr.write('\r\x1b[2K');
