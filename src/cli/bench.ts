@@ -143,7 +143,8 @@ ${COLUMN_HELP}
 
 A target that cannot keep up with the offered load (its server stops
 answering the bench for 30 s, or passes 2 GiB of RSS) is killed and its row
-marked OVERLOADED with what was measured; the run goes on, a summary below
+marked OVERLOADED with what was measured; its later rounds of that scenario
+are not run, the run goes on, a summary below
 the table names it, and the exit status stays 0 (1: a row that kept up lost
 frames or broke order).`;
 
