@@ -492,7 +492,8 @@ describe('bench: --quick run', () => {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // 'close', not 'exit': at 'exit' the pipes may still hold the last of its output.
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const took = (Date.now() - started) / 1000;
     assert.equal(code, 0, `bench failed: ${stderr}`);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
