@@ -487,8 +487,12 @@ export function schedule(targets: BenchTarget[], scenarios: Scenario[], rounds: 
   return out;
 }
 
-/** Combines the rounds of one target and scenario: medians, and the worst of lost / order. */
-export function combine(samples: BenchSample[]): BenchSample {
+/**
+ * Combines the rounds of one target and scenario: medians, and the worst of lost / order.
+ * `planned`: the rounds the plan had (default: those given); the rest were not run because
+ * the target was overloaded (see runPlan), and the note says so.
+ */
+export function combine(samples: BenchSample[], planned = samples.length): BenchSample {
   const first = samples[0]!;
   // Overloaded rounds measured little (NaN where they could not): medians and sums over what was measured.
   const measured = samples.filter((s) => !s.overloaded);
@@ -520,25 +524,45 @@ export function combine(samples: BenchSample[]): BenchSample {
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
     ...(first.transport ? { transport: first.transport } : {}),
     ...(cpu.length > 1 ? { cpuNsSpread: { min: Math.min(...cpu), max: Math.max(...cpu) } } : {}),
-    ...(over.length ? { overloaded: true, note: samples.length > 1 ? `${over[0]!.note!} (${over.length} of ${samples.length} rounds)` : over[0]!.note! } : {}),
+    ...(over.length ? { overloaded: true, note: overloadNote(over[0]!.note!, over.length, samples.length, planned) } : {}),
   };
 }
 
-/** Runs the whole plan and returns one combined row per target and scenario. */
+/**
+ * An overloaded row's note: the first overloaded round's, with how many rounds were
+ * overloaded; or, when runPlan stopped at it (the last one run), which round it was.
+ */
+function overloadNote(note: string, over: number, run: number, planned: number): string {
+  if (run < planned) return `${note} (round ${run} of ${planned}; the rounds after it not run)`;
+  return run > 1 ? `${note} (${over} of ${run} rounds)` : note;
+}
+
+/**
+ * Runs the whole plan and returns one combined row per target and scenario.
+ * A target found overloaded in a scenario runs no more rounds of it: its row is
+ * invalid whatever they measure, and each would cost the same wait again (up to
+ * askTimeoutMs() for a server that no longer answers), which made a 3-round run
+ * of a target that cannot keep up take minutes instead of seconds.
+ */
 export async function runPlan(plan: BenchPlan): Promise<{ rows: BenchSample[]; samples: BenchSample[] }> {
   const runs = schedule(plan.targets, plan.scenarios, plan.rounds);
   const samples: BenchSample[] = [];
+  const overloaded = new Set<string>();
+  const key = (target: BenchTarget, scenario: Scenario): string => `${target} ${JSON.stringify(scenario)}`;
   for (const [i, run] of runs.entries()) {
     const label = `${run.target} ${run.scenario.clients}c×${run.scenario.publishers}p×${run.scenario.size}B round ${run.round + 1}/${plan.rounds}`;
+    if (overloaded.has(key(run.target, run.scenario))) continue;
     plan.onProgress?.(i, runs.length, label);
-    samples.push(await measure(run.target, run.scenario, plan, (f) => plan.onProgress?.(i + f, runs.length, label)));
+    const sample = await measure(run.target, run.scenario, plan, (f) => plan.onProgress?.(i + f, runs.length, label));
+    samples.push(sample);
+    if (sample.overloaded) overloaded.add(key(run.target, run.scenario));
   }
   plan.onProgress?.(runs.length, runs.length, 'done');
   const rows: BenchSample[] = [];
   for (const scenario of plan.scenarios) {
     for (const target of plan.targets) {
       const mine = samples.filter((s) => s.target === target && s.scenario === scenario);
-      if (mine.length) rows.push(combine(mine));
+      if (mine.length) rows.push(combine(mine, plan.rounds));
     }
   }
   return { rows, samples };

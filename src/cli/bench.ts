@@ -143,7 +143,8 @@ ${COLUMN_HELP}
 
 A target that cannot keep up with the offered load (its server stops
 answering the bench for 30 s, or passes 2 GiB of RSS) is killed and its row
-marked OVERLOADED with what was measured; the run goes on, a summary below
+marked OVERLOADED with what was measured; its later rounds of that scenario
+are not run, the run goes on, a summary below
 the table names it, and the exit status stays 0 (1: a row that kept up lost
 frames or broke order).`;
 
@@ -277,6 +278,7 @@ export async function bench(argv: string[]): Promise<number> {
   );
   const tty = process.stderr.isTTY;
   let lastPercent = -1;
+  let lastLabel = '';
   // The estimate above assumes this machine starts a server about as fast as ours; each
   // progress line corrects it with the pace measured so far (under Wine, say, it is slower).
   const started = Date.now();
@@ -299,10 +301,12 @@ export async function bench(argv: string[]): Promise<number> {
         const width = 30;
         const filled = Math.round((done / total) * width);
         process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}${left(done, total)}`);
-      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || done === total) {
+      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || (done === total && label !== lastLabel)) {
+        // At 100% once per label: the last run reports 100% every 100 ms until its server answers.
         process.stderr.write(`bench: ${percent}% ${label}${left(done, total)}\n`);
       }
       lastPercent = percent;
+      lastLabel = label;
     },
   });
   if (tty) process.stderr.write('\r\x1b[2K');

@@ -456,6 +456,19 @@ describe('bench: an overloaded target is a row, not an abort', function () {
     assert.match(report.summary.overloaded[0]!, /^baseline-net 8c×2p×64B/);
   });
 
+  it('a target found overloaded runs no more rounds of that scenario: one wait for an answer, not one per round', async () => {
+    const r = await runBench(['--engines', 'js,baseline-net', '--clients', '8', '--publishers', '2', '--rate', '2000', '--rounds', '3', '--duration', '300ms', '--json'], {
+      ECHOCAST_BENCH_TEST_STALL: 'baseline-net',
+      ECHOCAST_BENCH_ASK_TIMEOUT_MS: '1500',
+    });
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as { results: Row[] };
+    const stalled = report.results.find((row) => row.engine === 'baseline-net')!;
+    assert.equal(stalled.valid, false);
+    assert.match(stalled.note!, /^overloaded: did not answer 'usage' within 1\.5 s .*; try a lower --rate \(round 1 of 3; the rounds after it not run\)$/);
+    assert.equal(report.results.find((row) => row.engine === 'js')!.valid, true);
+  });
+
   // Linux only (the RSS is read from /proc), and registered only there: the Windows lane
   // allows no pending test.
   if (process.platform === 'linux')
@@ -479,7 +492,8 @@ describe('bench: --quick run', () => {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // 'close', not 'exit': at 'exit' the pipes may still hold the last of its output.
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const took = (Date.now() - started) / 1000;
     assert.equal(code, 0, `bench failed: ${stderr}`);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
