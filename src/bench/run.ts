@@ -173,7 +173,21 @@ export class ServerChild {
   static async start(config: BenchServerConfig): Promise<{ server: ServerChild; port: number; wsPort?: number; metricsPort?: number }> {
     const child = fork(path.join(__dirname, 'server-child.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const server = new ServerChild(child, config.target);
-    const ready = await server.next();
+    // A child that never says it is ready (nor exits) must not hold the bench for ever.
+    const startMs = 2 * askTimeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the ${config.target} server did not say it was ready within ${startMs / 1000} s`)), startMs);
+    });
+    let ready: FromChild;
+    try {
+      ready = await Promise.race([server.next(), late]);
+    } catch (err) {
+      child.kill();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     if (ready.type !== 'ready') {
       child.kill();
       throw new Error(`the ${config.target} server did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
