@@ -302,9 +302,7 @@ export async function measure(
   const workload = plan.workload ?? PLAIN_WORKLOAD;
   const echocast = isEchocastEngine(target);
   if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token)) {
-    throw new Error(
-      `${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only`,
-    );
+    throw new Error(`${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only`);
   }
   // --token: this run's own, for its server and its clients only.
   const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;

@@ -84,7 +84,7 @@ const BENCH_FLAGS = {
     help: [
       'the server runs with a token (auth: { token }, a random',
       'one per run) and every client presents it first: a',
-      "TCP client as its first line, a WebSocket one as",
+      'TCP client as its first line, a WebSocket one as',
       "'Authorization: Bearer' (echocast engines only)",
     ],
   },
