@@ -46,6 +46,8 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   // WebSocket clients (port is then the server's WebSocket port).
   read_bool(o, "websocket", &options_.websocket, Field::Optional);
   read_string(o, "wsPath", &options_.ws_path, Field::Optional);
+  // The server's token (docs/contract.md S15): every client presents it; '' for none.
+  read_string(o, "token", &options_.token, Field::Optional);
   // As in loadgen.ts: at most every client audits.
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).

@@ -39,6 +39,9 @@ std::string validate_options(const LoadGenOptions& o) {
         o.ws_path.find_first_of(" \t\r\n") != std::string::npos)
       return "ws_path must start with '/' and hold no space or line break";
   }
+  // It travels as a line (TCP) or in a header (WebSocket).
+  if (o.token.size() > 4096 || o.token.find_first_of("\r\n") != std::string::npos)
+    return "token must be at most 4096 bytes and hold no line break";
   return std::string();
 }
 

@@ -16,7 +16,8 @@
 // then '.' padding and '\n'. With `websocket` (loadgen_ws.cc) each client
 // upgrades to a WebSocket first and each frame travels as one masked text
 // message whose payload is the frame without its '\n'; each message
-// received is one delivery, audited like a TCP frame.
+// received is one delivery, audited like a TCP frame. With a `token`, each
+// client presents it first (see LoadGenOptions::token).
 #ifndef ECHOCAST_BENCH_LOADGEN_H
 #define ECHOCAST_BENCH_LOADGEN_H
 
@@ -82,6 +83,12 @@ struct LoadGenOptions {
   // so that bytes / size is deliveries either way. rcvlowat must be 0.
   bool websocket = false;
   std::string ws_path = "/";
+  // The server's token (docs/contract.md S15); empty: none. Every client
+  // presents it: a TCP client sends it as its first line right after it
+  // connects, before anything else (the server never broadcasts it, so no
+  // byte count includes it); a WebSocket client sends it in its upgrade
+  // request as `Authorization: Bearer <token>`.
+  std::string token;
 };
 
 // What is wrong with the options, or an empty string.
@@ -165,6 +172,8 @@ class LoadGen {
   bool step_connecting(std::uint64_t now, LoadGenFailure* failure);
   bool begin_connect(Client& c, LoadGenFailure* failure);
   bool on_connected(Client& c, LoadGenFailure* failure);
+  // A TCP client just connected: its token's line, before anything else.
+  bool send_token(Client& c, LoadGenFailure* failure);
   void set_interest(Client& c, unsigned events);
   void close_client(Client& c);
   // Reads once; false when the client is gone (closed here).

@@ -69,7 +69,9 @@ bool LoadGen::flush(Client& c) {
       return false;
     }
     c.out_head += sent;
-    c.written += sent;
+    const std::size_t own = std::min(sent, c.preamble);  // The token's bytes: no frame.
+    c.preamble -= own;
+    c.written += sent - own;
     if (sent < piece.len) break;  // The socket is full: the next try would block.
   }
   if (c.pending() == 0) {

@@ -3,7 +3,8 @@
 // Sec-WebSocket-Key, version 13, the 101's Sec-WebSocket-Accept checked),
 // frames sent as masked text messages, and what arrives decoded by a
 // client-role ws::Decoder, each message one delivery audited like a TCP
-// frame. The TCP clients never come here.
+// frame; with a token, the upgrade request carries `Authorization: Bearer`
+// (docs/contract.md S15). The TCP clients never come here.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -68,7 +69,9 @@ bool LoadGen::ws_start(Client& c, LoadGenFailure* failure) {
               " HTTP/1.1\r\nHost: " + (v6 ? "[" + options_.host + "]" : options_.host) + ":" +
               std::to_string(options_.port) +
               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + kKey +
-              "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+              "\r\nSec-WebSocket-Version: 13\r\n" +
+              (options_.token.empty() ? "" : "Authorization: Bearer " + options_.token + "\r\n") +
+              "\r\n";
   return ws_upgrading(c, EC_POLL_OUT, 0, failure);
 }
 

@@ -101,13 +101,15 @@ class NullSink : public EventSink {
 
 // A server for the generator to drive: an engine on a loopback port with no
 // replay (so a client receives exactly what was sent after it joined),
-// stopped when the test ends, however it ends.
+// stopped when the test ends, however it ends. With a token, every client
+// must present it first (docs/contract.md S15).
 class TestServer {
  public:
   explicit TestServer(bool poll, std::uint64_t max_backlog_bytes = 16u * 1024u * 1024u,
-                      bool ws = false, bool refuse_http = true) {
+                      bool ws = false, bool refuse_http = true, const std::string& token = "") {
     EngineOptions eo;
     eo.refuse_http = refuse_http;
+    eo.auth_token = token;
     eo.replay = 0;
     eo.max_backlog_bytes = max_backlog_bytes;
     if (ws) eo.ws_port = 0;  // A WebSocket listener beside the TCP one.
@@ -188,10 +190,13 @@ void sleep_ms(std::uint64_t ms) {
 // A full prepare / begin / mark / finish run against an engine. rate 0:
 // as fast as the server delivers, against a backlog limit of 4 MiB that an
 // open loop would overrun (clients cut, frames lost).
-void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = false) {
-  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u, ws);
+// With a token, the server has it and every client presents it.
+void full_run(bool poll, double rate = 6000, bool poisson = false, bool ws = false,
+              const std::string& token = "") {
+  TestServer server(poll, rate == 0 ? 4u * 1024u * 1024u : 64u * 1024u * 1024u, ws, true, token);
   CHECK(server.ok());
   LoadGenOptions o = ws ? server.load_ws(20, 3) : server.load(20, 3);
+  o.token = token;
   o.size = 48;
   o.rate = rate;
   o.poisson = poisson;
@@ -387,6 +392,11 @@ TEST(loadgen_options_are_checked) {
   o.publishers = 5;
   o.rate = -1;
   CHECK(!bench::validate_options(o).empty());
+  o.rate = 10;
+  o.token = "a token";
+  CHECK(bench::validate_options(o).empty());
+  o.token = "two\nlines";  // It travels as one line, or in one header.
+  CHECK(!bench::validate_options(o).empty());
 }
 
 TEST(loadgen_refused_connection_fails_prepare) {
@@ -542,4 +552,42 @@ TEST(loadgen_throttled_websocket_reader_reads_at_its_rate) {
   CHECK_EQ(r.lost, 0u);
   CHECK_EQ(r.order_violations, 0u);
   CHECK_EQ(r.throttled_closed, 0u);
+}
+
+// bench --token (docs/contract.md S15): every TCP client sends the token as
+// its first line, before the admission probes and the load; the server never
+// broadcasts it, and no count includes it. A token longer than a frame: were
+// its bytes counted as written, they would pass for a frame. Nothing lost,
+// one order (an auditor that saw the token would count it a violation).
+TEST(loadgen_full_run_with_a_token_poll_engine) {
+  full_run(true, 6000, false, false, std::string(100, 't'));
+}
+
+TEST(loadgen_full_run_with_a_token_threads_engine) {
+  full_run(false, 0, false, false, "0123456789abcdef0123456789abcdef");
+}
+
+// WebSocket clients present it as `Authorization: Bearer` in the upgrade.
+TEST(loadgen_full_run_websocket_with_a_token) {
+  full_run(true, 6000, false, true, "0123456789abcdef0123456789abcdef");
+}
+
+// A wrong token: the server closes the clients, and prepare says so.
+TEST(loadgen_wrong_token_fails_prepare) {
+  TestServer server(true, 16u * 1024u * 1024u, false, true, "the right one");
+  CHECK(server.ok());
+  LoadGenOptions o = server.load(4, 1);
+  o.token = "a wrong one";
+  Run run(o);
+  CHECK_EQ(run.prepare_failure(), std::string("ECONNRESET"));
+}
+
+// A WebSocket client with a wrong token is answered 401 before the upgrade.
+TEST(loadgen_websocket_wrong_token_fails_prepare) {
+  TestServer server(true, 16u * 1024u * 1024u, true, true, "the right one");
+  CHECK(server.ok());
+  LoadGenOptions o = server.load_ws(4, 1);
+  o.token = "a wrong one";
+  Run run(o);
+  CHECK_EQ(run.prepare_failure(), std::string("EPROTO"));
 }

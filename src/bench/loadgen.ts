@@ -44,6 +44,13 @@ export interface LoadOptions extends Scenario {
   websocket?: boolean;
   /** The path WebSocket clients upgrade on (default '/'). */
   wsPath?: string;
+  /**
+   * The server's token (docs/contract.md S15; `echocast bench --token`): every
+   * TCP client sends it as its first line right after it connects (the server
+   * never broadcasts it, so no count includes it); a WebSocket client sends
+   * `Authorization: Bearer <token>` in its upgrade request.
+   */
+  token?: string;
   /** Called at the start and end of the measured window (to sample the server's CPU). */
   onWindow?: (edge: 'start' | 'end') => Promise<void>;
   /** Progress, 0..1, for a progress bar. */
@@ -130,12 +137,14 @@ class LoadClient {
   }
 }
 
-function connectOne(host: string, port: number): Promise<net.Socket> {
+function connectOne(host: string, port: number, token: string | undefined): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     socket.once('connect', () => {
       socket.off('error', reject);
       socket.on('error', () => undefined);
+      // docs/contract.md S15: the token is the first line, before anything else.
+      if (token) socket.write(`${token}\n`);
       resolve(socket);
     });
     socket.once('error', reject);
@@ -165,7 +174,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const sockets: net.Socket[] = [];
   for (let i = 0; i < n; i += 50) {
-    const group = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => connectOne(host, options.port)));
+    const group = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => connectOne(host, options.port, options.token)));
     sockets.push(...group);
   }
   // Auditors are the last clients: receivers that may or may not publish.

@@ -28,6 +28,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     host: options.host ?? '127.0.0.1',
     port: options.port,
     ...webSocketOptions(options),
+    ...(options.token ? { token: options.token } : {}),
     clients: options.clients,
     publishers: options.publishers,
     size: options.size,

@@ -32,6 +32,8 @@ export interface RowWorkload {
   slowConsumerMs: number | null;
   /** `--metrics`: the server served GET /metrics, scraped every second. */
   metrics?: boolean;
+  /** `--token`: the server ran with a token and every client presented it (the token itself is not written). */
+  token?: boolean;
 }
 
 /** results.json. */
@@ -60,6 +62,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     throttled: w.throttled ? { ...w.throttled } : null,
     slowConsumerMs: w.slowConsumerMs,
     ...(w.metrics ? { metrics: true } : {}),
+    ...(w.token ? { token: true } : {}),
   };
   return {
     machine: {
@@ -159,8 +162,8 @@ export const COLUMN_HELP = `  engine        the engine or reference server measu
   paused ms     (with --throttled or --slow-consumer-ms) how long the server
                 paused reading for flow control
   cut           (likewise) clients the server cut as slow consumers
-  [workload]    --listener, --throttled, --slow-consumer-ms, --metrics; in the default
-                table a line above it`;
+  [workload]    --listener, --throttled, --slow-consumer-ms, --metrics, --token;
+                in the default table a line above it`;
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
 export function formatRate(bytesPerSecond: number): string {
@@ -181,6 +184,7 @@ export function workloadLabel(w: RowWorkload): string {
   if (w.throttled) parts.push(`${w.throttled.clients}@${formatRate(w.throttled.bytesPerSecond)}`);
   if (w.slowConsumerMs !== null) parts.push(`slow-consumer-ms ${w.slowConsumerMs}`);
   if (w.metrics) parts.push('metrics');
+  if (w.token) parts.push('token');
   return parts.length ? parts.join(', ') : '-';
 }
 

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,6 +45,12 @@ export interface Workload {
   slowConsumerMs: number | null;
   /** The server serves GET /metrics (docs/contract.md S18), and this process scrapes it every second, as Prometheus would. */
   metrics?: boolean;
+  /**
+   * The server runs with a token (docs/contract.md S15, `--token`): every client
+   * presents it first (TCP: its first line; WebSocket: `Authorization: Bearer`).
+   * Each run makes its own, at random; it is written nowhere.
+   */
+  token?: boolean;
 }
 
 /** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
@@ -308,9 +315,11 @@ export async function measure(
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
   const echocast = isEchocastEngine(target);
-  if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics)) {
-    throw new Error(`${target} has no message events, flow control or metrics: --listener, --slow-consumer-ms and --metrics apply to echocast engines only`);
+  if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token)) {
+    throw new Error(`${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only`);
   }
+  // --token: this run's own, for its server and its clients only.
+  const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;
   let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number; metricsPort?: number };
   try {
     started =
@@ -326,6 +335,7 @@ export async function measure(
             ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
             ...(plan.ws ? { ws: true } : {}),
             ...(workload.metrics ? { metrics: true } : {}),
+            ...(token ? { token } : {}),
           });
   } catch (err) {
     // Overloaded while it started (its RSS passed the limit): a row like any other overload.
@@ -351,6 +361,7 @@ export async function measure(
       ...scenario,
       port: plan.ws ? wsPort! : port,
       ...(plan.ws ? { websocket: true } : {}),
+      ...(token ? { token } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,
       durationMs: plan.durationMs,

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
       closeTimeoutMs: 500,
       ...(config.ws ? { ws: { port: 0 } } : {}),
       ...(config.metrics ? { metrics: { port: 0 } } : {}),
+      ...(config.token ? { auth: { token: config.token } } : {}),
     });
     // The workload of scripts that watch their server: a listener that touches every message.
     let heard = 0;

@@ -79,6 +79,15 @@ const BENCH_FLAGS = {
     type: 'boolean',
     help: ['the server serves GET /metrics and the bench scrapes', 'it every second, as Prometheus would (echocast', 'engines only)'],
   },
+  token: {
+    type: 'boolean',
+    help: [
+      'the server runs with a token (auth: { token }, a random',
+      'one per run) and every client presents it first: a',
+      'TCP client as its first line, a WebSocket one as',
+      "'Authorization: Bearer' (echocast engines only)",
+    ],
+  },
   throttled: {
     type: 'string',
     arg: 'N@RATE',
@@ -205,7 +214,7 @@ export async function bench(argv: string[]): Promise<number> {
   const quick = flags.quick ?? false;
   // --quick measures the available references too (what the engines are compared with),
   // unless a workload they do not take is asked for.
-  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags.metrics;
+  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags.metrics || flags.token;
   const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t));
   const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
@@ -246,10 +255,11 @@ export async function bench(argv: string[]): Promise<number> {
     throttled,
     slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 3_600_000) ?? null,
     ...(flags.metrics ? { metrics: true } : {}),
+    ...(flags.token ? { token: true } : {}),
   };
-  if (workload.listener || workload.slowConsumerMs !== null || workload.metrics) {
+  if (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token) {
     const refs = targets.filter((t) => !isEchocastEngine(t));
-    if (refs.length) throw new UsageError(`--listener, --slow-consumer-ms and --metrics apply to echocast engines only, not ${refs.join(', ')}`);
+    if (refs.length) throw new UsageError(`--listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only, not ${refs.join(', ')}`);
   }
   if (throttled) {
     if (generator !== 'native') throw new UsageError('--throttled needs the native load generator (--generator native)');

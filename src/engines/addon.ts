@@ -116,6 +116,8 @@ export interface AddonLoadGenOptions {
   /** WebSocket clients (native/bench/loadgen_ws.cc), upgrading on `wsPath`. */
   websocket?: boolean;
   wsPath?: string;
+  /** The server's token (docs/contract.md S15): TCP clients send it as their first line, WebSocket clients as `Authorization: Bearer` (default '': none). */
+  token?: string;
   /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
   rcvlowat?: number;
   /** Receivers (after the publishers, before the auditors) that read at most throttleBytesPerSecond each (default 0). */

@@ -9,8 +9,12 @@ import { schedule, combine, type BenchSample } from '../../dist/bench/run.js';
 import { buildReport, markdown, svgChart, textTable, TABLE_WIDTH } from '../../dist/bench/report.js';
 import { parseThrottled } from '../../dist/cli/bench.js';
 import { cEpollUnavailable } from '../../dist/bench/external.js';
-import { availableEngines } from 'echocast';
-import { runBench } from './loadgen-helpers.js';
+import net from 'node:net';
+import { availableEngines, createServer } from 'echocast';
+import { runLoad } from '../../dist/bench/loadgen.js';
+import { runNativeLoad } from '../../dist/bench/native-loadgen.js';
+import { webSocketUnsupported } from '../../dist/bench/websocket.js';
+import { noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -383,6 +387,88 @@ describe('bench: workload runs', function () {
       assert.equal(row.valid, true);
     }
   });
+});
+
+describe('bench: --token (docs/contract.md S15)', function () {
+  this.timeout(120_000);
+
+  /** The engines the brief's runs name: js, and native-poll where the addon has it. */
+  const engines = ['js', 'native-poll'].filter((e) => availableEngines().includes(e as never));
+  const tokenRun = ['--engines', engines.join(','), '--token', '--quick', '--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--json'];
+
+  /** Every row valid (nothing lost, one order), and the report says the workload has a token (never the token itself). */
+  function assertTokenReport(r: { code: number | null; stdout: string; stderr: string }, transport: string): void {
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as {
+      settings: { workload: JsonRow['workload'] & { token?: boolean } };
+      results: (JsonRow & { transport: string; orderViolations: number; workload: { token?: boolean } })[];
+    };
+    assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, token: true });
+    assert.deepEqual(report.results.map((row) => row.engine).sort(), [...engines].sort());
+    for (const row of report.results) {
+      assert.equal(row.valid, true, JSON.stringify(row));
+      assert.equal(row.lost, 0);
+      assert.equal(row.orderViolations, 0);
+      assert.equal(row.transport, transport);
+      assert.equal(row.workload.token, true);
+    }
+    assert.doesNotMatch(r.stdout, /"token": "/, 'the token itself is written nowhere');
+  }
+
+  it('--token: each engine runs with a token, every TCP client presents it, nothing lost, the rows say so', async () => {
+    assertTokenReport(await runBench(tokenRun), 'tcp');
+  });
+
+  it('--token with the js generator: its TCP clients present it too', async () => {
+    assertTokenReport(await runBench([...tokenRun, '--generator', 'js']), 'tcp');
+  });
+
+  pendingOr(noGenerator ?? webSocketUnsupported('native-poll'), '--token --ws: every WebSocket client upgrades with Authorization: Bearer, nothing lost', async () => {
+    assertTokenReport(await runBench([...tokenRun, '--ws']), 'ws');
+  });
+
+  it('--token with a reference target (which takes no token) exits 2 with one line; --quick leaves the references out; --help documents it', async () => {
+    for (const args of [
+      ['--engines', 'js,baseline-net', '--token'],
+      ['--ws', '--engines', 'js,baseline-ws', '--token'],
+    ]) {
+      const r = await runBench(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /--token apply to echocast engines only, not baseline-/);
+    }
+    const quick = await runBench(['--token', '--quick', '--clients', '4', '--publishers', '1', '--rounds', '1', '--duration', '200ms', '--json']);
+    assert.equal(quick.code, 0, quick.stderr);
+    const rows = (JSON.parse(quick.stdout) as { results: JsonRow[] }).results;
+    assert.deepEqual(rows.map((row) => row.engine).sort(), [...availableEngines()].sort());
+    const help = await runBench(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--token {2,}the server runs with a token/);
+  });
+
+  // The generators against a server that has the token: it refuses a client
+  // without it (so the token is checked), and admits every generated client.
+  for (const generator of ['js', 'native'] as const) {
+    pendingOr(generator === 'native' ? noGenerator : null, `the ${generator} generator's clients present the token: none refused, nothing lost`, async () => {
+      const token = 'a-token-for-the-generator';
+      const server = await createServer({ port: 0, replay: 0, auth: { token } });
+      try {
+        const stranger = net.connect(server.address().port, '127.0.0.1');
+        stranger.on('error', () => undefined);
+        stranger.write('not the token\n');
+        await new Promise((resolve) => stranger.once('close', resolve));
+        assert.equal(server.stats().refusals.token, 1);
+        const drive = generator === 'native' ? runNativeLoad : runLoad;
+        const result = await drive({ port: server.address().port, token, clients: 6, publishers: 2, size: 64, rate: 2000, durationMs: 300, warmupMs: 100, auditors: 2 });
+        assert.equal(result.lost, 0);
+        assert.equal(result.orderViolations, 0);
+        assert.ok(result.framesSent > 100, `${result.framesSent} frames sent`);
+        assert.equal(server.stats().refusals.token, 1, 'no generated client was refused');
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
 
 describe('bench: an overloaded target is a row, not an abort', function () {
