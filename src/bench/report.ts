@@ -34,6 +34,8 @@ export interface RowWorkload {
   metrics?: boolean;
   /** `--token`: the server ran with a token and every client presented it (the token itself is not written). */
   token?: boolean;
+  /** `--max-backlog-bytes`: the server's maxBacklogBytes, when the command set it. */
+  maxBacklogBytes?: number;
 }
 
 /** results.json. */
@@ -63,6 +65,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     slowConsumerMs: w.slowConsumerMs,
     ...(w.metrics ? { metrics: true } : {}),
     ...(w.token ? { token: true } : {}),
+    ...(w.maxBacklogBytes !== undefined ? { maxBacklogBytes: w.maxBacklogBytes } : {}),
   };
   return {
     machine: {
@@ -185,6 +188,7 @@ export function workloadLabel(w: RowWorkload): string {
   if (w.slowConsumerMs !== null) parts.push(`slow-consumer-ms ${w.slowConsumerMs}`);
   if (w.metrics) parts.push('metrics');
   if (w.token) parts.push('token');
+  if (w.maxBacklogBytes !== undefined) parts.push(`max-backlog ${formatRate(w.maxBacklogBytes)}`);
   return parts.length ? parts.join(', ') : '-';
 }
 

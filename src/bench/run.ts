@@ -51,6 +51,8 @@ export interface Workload {
    * Each run makes its own, at random; it is written nowhere.
    */
   token?: boolean;
+  /** The server's maxBacklogBytes (S7), `--max-backlog-bytes`; absent: benchBacklogBytes' choice. */
+  maxBacklogBytes?: number;
 }
 
 /** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
@@ -65,6 +67,7 @@ export const PLAIN_WORKLOAD: Workload = { listener: false, throttled: null, slow
 
 /** The server's maxBacklogBytes in the bench: large, so bursts at --rate max stay valid, unless readers are throttled (then the default, 16 MiB, as users run it). */
 export function benchBacklogBytes(workload: Workload): number {
+  if (workload.maxBacklogBytes !== undefined) return workload.maxBacklogBytes;
   return workload.throttled ? 16 * 1024 * 1024 : 64 * 1024 * 1024;
 }
 
@@ -315,8 +318,10 @@ export async function measure(
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
   const echocast = isEchocastEngine(target);
-  if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token)) {
-    throw new Error(`${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only`);
+  if (!echocast && (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token || workload.maxBacklogBytes !== undefined)) {
+    throw new Error(
+      `${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --max-backlog-bytes, --metrics and --token apply to echocast engines only`,
+    );
   }
   // --token: this run's own, for its server and its clients only.
   const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;

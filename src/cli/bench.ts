@@ -5,7 +5,7 @@ import { transportRule, webSocketUnsupported } from '../bench/websocket.js';
 import { buildReport, COLUMN_HELP, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Arrivals, Scenario, Throttle } from '../bench/loadgen.js';
-import { choiceFlag, intFlag, optionsHelp, parseCommand, parseSize, SIZE_UNITS_HELP, UsageError, type FlagTable } from './args.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, parseSize, sizeFlag, SIZE_UNITS_HELP, UsageError, type FlagTable } from './args.js';
 import { packageVersion } from './version.js';
 
 /** Deliveries per second the default offered rate aims at (rate = this / clients). */
@@ -100,6 +100,11 @@ const BENCH_FLAGS = {
       'runs with its default maxBacklogBytes (16 MiB). Native',
       'generator only',
     ],
+  },
+  'max-backlog-bytes': {
+    type: 'string',
+    arg: 'N',
+    help: ["the server's maxBacklogBytes (docs/contract.md S7): the", 'backlog past which reading pauses (default: 64 MiB, or', '16 MiB with --throttled; echocast engines only)'],
   },
   'slow-consumer-ms': {
     type: 'string',
@@ -214,7 +219,7 @@ export async function bench(argv: string[]): Promise<number> {
   const quick = flags.quick ?? false;
   // --quick measures the available references too (what the engines are compared with),
   // unless a workload they do not take is asked for.
-  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags.metrics || flags.token;
+  const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags['max-backlog-bytes'] !== undefined || flags.metrics || flags.token;
   const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t));
   const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
@@ -256,10 +261,13 @@ export async function bench(argv: string[]): Promise<number> {
     slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 3_600_000) ?? null,
     ...(flags.metrics ? { metrics: true } : {}),
     ...(flags.token ? { token: true } : {}),
+    ...(flags['max-backlog-bytes'] !== undefined ? { maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER)! } : {}),
   };
-  if (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token) {
+  if (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token || workload.maxBacklogBytes !== undefined) {
     const refs = targets.filter((t) => !isEchocastEngine(t));
-    if (refs.length) throw new UsageError(`--listener, --slow-consumer-ms, --metrics and --token apply to echocast engines only, not ${refs.join(', ')}`);
+    if (refs.length) {
+      throw new UsageError(`--listener, --slow-consumer-ms, --max-backlog-bytes, --metrics and --token apply to echocast engines only, not ${refs.join(', ')}`);
+    }
   }
   if (throttled) {
     if (generator !== 'native') throw new UsageError('--throttled needs the native load generator (--generator native)');
