@@ -80,7 +80,7 @@ describe('serve: metrics and structured logs (docs/contract.md S18)', () => {
   });
 
   it('--log-format json --verbose: every stderr line is one JSON object (time, level, event), one per event', async () => {
-    const { child, port, stderr } = await serve(['--log-format', 'json', '--verbose']);
+    const { child, port, stderr } = await serve(['--engine', 'js', '--log-format', 'json', '--verbose']);
     const a = await RawClient.connect(port);
     a.write('hello\n');
     await a.waitLines(1);
