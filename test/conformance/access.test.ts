@@ -9,6 +9,12 @@ import type { AuthorizeInfo, EchoServer, RefusalInfo, ServerOptions } from 'echo
 import { enginesUnderTest, RawClient, recordConnections, recordDisconnects, startServer, until, waitClients, wsIt } from '../helpers.js';
 import { ask, requestHead, startWsServer, WsClient } from '../ws-helpers.js';
 
+/** Skips the running test, its title saying why (the machine decides, at run time). */
+function skipBecause(ctx: Mocha.Context, why: string): never {
+  ctx.test!.title += ` (pending: ${why})`;
+  ctx.skip();
+}
+
 const TOKEN = 'open-sesame_42';
 
 /** Records every refusal of `server`, in order, from now on. */
@@ -188,7 +194,7 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('IPv6: deny ::1 refuses, allow ::1 admits (skipped only where ::1 cannot be bound)', async function () {
-      if (!(await canBindIpv6Loopback())) this.skip();
+      if (!(await canBindIpv6Loopback())) skipBecause(this, '::1 cannot be bound here');
       const denied = await watched(engine, { host: '::1', deny: ['::1'] });
       const c = await RawClient.connect(denied.port, { host: '::1' });
       await closedSilent(c, 'the denied IPv6 client');
@@ -205,7 +211,7 @@ for (const engine of enginesUnderTest()) {
 
   describe(`access: IPv4-mapped peers [${engine}]`, () => {
     it('a server on :: matches an IPv4 peer (::ffff:127.0.0.1) as 127.0.0.1 (skipped only without a dual-stack ::)', async function () {
-      if (!(await dualStack())) this.skip();
+      if (!(await dualStack())) skipBecause(this, 'no dual-stack :: here');
       const denied = await watched(engine, { host: '::', deny: ['127.0.0.0/8'] });
       const c = await RawClient.connect(denied.port, { host: '127.0.0.1' });
       await closedSilent(c, 'the denied IPv4 client of a server on ::');
