@@ -3,45 +3,13 @@
 // Headless Chromium driven by puppeteer-core, as page.test.ts (Linux only; pending without
 // /usr/bin/chromium, failing when CI is set).
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import type { Browser } from 'puppeteer-core';
-import type { EngineName } from 'echocast';
-import { enginesUnderTest, recordConnections, until, wsIt, type Register } from '../helpers.js';
+import { enginesUnderTest, recordConnections, until } from '../helpers.js';
 import { startWsServer } from '../ws-helpers.js';
+import { chromium, closeChromium, registerBrowserTest } from './chromium.js';
 
-const CHROMIUM = process.env.ECHOCAST_CHROMIUM || '/usr/bin/chromium';
-
-let browser: Browser | undefined;
 const sites = new Set<http.Server>();
-
-async function chromium(): Promise<Browser> {
-  if (!browser) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const puppeteer = require('puppeteer-core') as typeof import('puppeteer-core');
-    const env = { ...process.env };
-    delete env.LD_PRELOAD; // the sanitizer lanes' runtime is for the addon, not for Chromium
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      env,
-      headless: true,
-      args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    });
-  }
-  return browser;
-}
-
-function register(engine: EngineName): Register {
-  if (fs.existsSync(CHROMIUM)) return wsIt(engine);
-  if (process.env.CI) {
-    return (title) =>
-      void it(title, () => {
-        throw new Error(`${CHROMIUM} is missing and CI is set: the browser test must run there`);
-      });
-  }
-  return (title) => void it(`${title} (pending: no Chromium at ${CHROMIUM}; apt-get install chromium)`);
-}
 
 /** Another site on loopback: its page's script opens a WebSocket to the port `target` names and says how it went. */
 async function otherSite(): Promise<{ url: string; origin: string; target: (wsPort: number) => void }> {
@@ -80,13 +48,12 @@ afterEach(async () => {
 });
 
 after(async () => {
-  await browser?.close();
-  browser = undefined;
+  await closeChromium();
 });
 
 if (process.platform === 'linux') {
   for (const engine of enginesUnderTest()) {
-    const test = register(engine);
+    const test = registerBrowserTest(engine);
     describe(`browser: a page from another origin [${engine}]`, () => {
       test('cannot open a WebSocket to the listener (403, refusals.origin), unless ws.origins lists its origin', async () => {
         const site = await otherSite();

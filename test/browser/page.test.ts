@@ -12,12 +12,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
 import type { EngineName } from 'echocast';
-import { enginesUnderTest, RawClient, waitClients, wsIt, type Register } from '../helpers.js';
+import { enginesUnderTest, RawClient, waitClients } from '../helpers.js';
 import { startWsServer } from '../ws-helpers.js';
+import { chromium, closeChromium, registerBrowserTest } from './chromium.js';
 
-const CHROMIUM = process.env.ECHOCAST_CHROMIUM || '/usr/bin/chromium';
 const screenshots = process.env.ECHOCAST_SCREENSHOTS;
 
 /** The little of the DOM that the functions run in the page use (the tests compile without lib "dom"). */
@@ -26,40 +26,8 @@ declare const document: {
   querySelectorAll(selector: string): { length: number };
 };
 
-let browser: Browser | undefined;
 /** The Content-Security-Policy each engine served the page with: one and the same. */
 const policies = new Map<EngineName, string>();
-
-/** One headless Chromium for the whole file, started by the first test that needs it. */
-async function chromium(): Promise<Browser> {
-  if (!browser) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const puppeteer = require('puppeteer-core') as typeof import('puppeteer-core');
-    // The sanitizer lanes preload their runtime (LD_PRELOAD) into this process for the
-    // addon under test; Chromium is not under test and does not start with it.
-    const env = { ...process.env };
-    delete env.LD_PRELOAD;
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      env,
-      headless: true,
-      args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    });
-  }
-  return browser;
-}
-
-/** How a test is registered here: as wsIt says when Chromium is there; else pending, or failing under CI. */
-function register(engine: EngineName): Register {
-  if (fs.existsSync(CHROMIUM)) return wsIt(engine);
-  if (process.env.CI) {
-    return (title) =>
-      void it(title, () => {
-        throw new Error(`${CHROMIUM} is missing and CI is set: the browser test must run there (.ci/run installs Debian's chromium)`);
-      });
-  }
-  return (title) => void it(`${title} (pending: no Chromium at ${CHROMIUM}; apt-get install chromium)`);
-}
 
 /** Opens the page at `url` and waits until its #state says open. */
 async function openPage(url: string): Promise<Page> {
@@ -132,12 +100,11 @@ async function say(page: Page, text: string, how: 'enter' | 'click'): Promise<vo
 if (process.platform === 'linux') {
   describe('the built-in page in headless Chromium', () => {
     after(async () => {
-      await browser?.close();
-      browser = undefined;
+      await closeChromium();
     });
 
     for (const engine of enginesUnderTest()) {
-      register(engine)(`[${engine}] the seed example between two pages and a TCP client; binary frames shown as such; server close shown as 1001`, async function () {
+      registerBrowserTest(engine)(`[${engine}] the seed example between two pages and a TCP client; binary frames shown as such; server close shown as 1001`, async function () {
         this.timeout(60_000);
         const { server, port, wsPort } = await startWsServer(engine);
         const url = `http://127.0.0.1:${wsPort}/`;
@@ -197,113 +164,119 @@ if (process.platform === 'linux') {
         }
       });
 
-      register(engine)(`[${engine}] served with nosniff, a CSP and frame-ancestors 'none'; runs under it; keeps the newest 2000 lines; passes its token on`, async function () {
-        this.timeout(30_000);
-        const { port, wsPort } = await startWsServer(engine);
-        const page = await (await chromium()).newPage();
-        const refused: string[] = [];
-        page.on('console', (m) => {
-          if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
-        });
-        // Every violation the page reports, from before its own script runs.
-        await page.evaluateOnNewDocument(
-          "window.__violations = []; document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.violatedDirective + ' ' + e.blockedURI); });",
-        );
-        const violations = (): Promise<string[]> => page.evaluate('window.__violations') as Promise<string[]>;
-        // The WebSocket URLs the page opens, as Chromium's network layer sees them.
-        const cdp = await page.createCDPSession();
-        await cdp.send('Network.enable');
-        const sockets: string[] = [];
-        cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
+      registerBrowserTest(engine)(
+        `[${engine}] served with nosniff, a CSP and frame-ancestors 'none'; runs under it; keeps the newest 2000 lines; passes its token on`,
+        async function () {
+          this.timeout(30_000);
+          const { port, wsPort } = await startWsServer(engine);
+          const page = await (await chromium()).newPage();
+          const refused: string[] = [];
+          page.on('console', (m) => {
+            if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+          });
+          // Every violation the page reports, from before its own script runs.
+          await page.evaluateOnNewDocument(
+            "window.__violations = []; document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.violatedDirective + ' ' + e.blockedURI); });",
+          );
+          const violations = (): Promise<string[]> => page.evaluate('window.__violations') as Promise<string[]>;
+          // The WebSocket URLs the page opens, as Chromium's network layer sees them.
+          const cdp = await page.createCDPSession();
+          await cdp.send('Network.enable');
+          const sockets: string[] = [];
+          cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
 
-        const response = await page.goto(`http://127.0.0.1:${wsPort}/?token=a%20b%2Bc&other=1#top`, { waitUntil: 'load' });
-        const headers = response!.headers();
-        assert.equal(headers['x-content-type-options'], 'nosniff');
-        assert.equal(headers['referrer-policy'], 'no-referrer');
-        const csp = headers['content-security-policy'] ?? '';
-        assert.match(
-          csp,
-          /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]{43}='; style-src 'sha256-[A-Za-z0-9+/]{43}='; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/,
-        );
-        policies.set(engine, csp);
-        for (const [other, policy] of policies) assert.equal(csp, policy, `the policy differs from ${other}'s`);
-        // Its own inline script runs under the policy (the hash matches): the page opens its socket.
-        await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'open', { timeout: 10_000, polling: 50 });
-        assert.deepEqual(sockets, [`ws://127.0.0.1:${wsPort}/?token=a%20b%2Bc`], 'the token, and only it, is passed on');
+          const response = await page.goto(`http://127.0.0.1:${wsPort}/?token=a%20b%2Bc&other=1#top`, { waitUntil: 'load' });
+          const headers = response!.headers();
+          assert.equal(headers['x-content-type-options'], 'nosniff');
+          assert.equal(headers['referrer-policy'], 'no-referrer');
+          const csp = headers['content-security-policy'] ?? '';
+          assert.match(
+            csp,
+            /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]{43}='; style-src 'sha256-[A-Za-z0-9+/]{43}='; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/,
+          );
+          policies.set(engine, csp);
+          for (const [other, policy] of policies) assert.equal(csp, policy, `the policy differs from ${other}'s`);
+          // Its own inline script runs under the policy (the hash matches): the page opens its socket.
+          await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'open', { timeout: 10_000, polling: 50 });
+          assert.deepEqual(sockets, [`ws://127.0.0.1:${wsPort}/?token=a%20b%2Bc`], 'the token, and only it, is passed on');
 
-        const nc = await RawClient.connect(port);
-        const total = 2100;
-        nc.write(Array.from({ length: total }, (_, i) => `m-${i}\n`).join(''));
-        await page.waitForFunction(
-          (last: string) => document.querySelector('#messages li:last-child .text')?.textContent === last,
-          { timeout: 10_000, polling: 50 },
-          `m-${total - 1}`,
-        );
-        assert.equal(await page.$$eval('#messages li', (items) => items.length), 2000);
-        assert.equal(await page.$eval('#messages li .text', (t) => t.textContent), `m-${total - 2000}`, 'the oldest lines left first');
-        // The list follows its end (once per frame, not once per line).
-        await page.waitForFunction(
-          () => {
-            const list = document.querySelector('#messages') as unknown as { scrollTop: number; clientHeight: number; scrollHeight: number };
-            return list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-          },
-          { timeout: 5_000, polling: 50 },
-        );
+          const nc = await RawClient.connect(port);
+          const total = 2100;
+          nc.write(Array.from({ length: total }, (_, i) => `m-${i}\n`).join(''));
+          await page.waitForFunction(
+            (last: string) => document.querySelector('#messages li:last-child .text')?.textContent === last,
+            { timeout: 10_000, polling: 50 },
+            `m-${total - 1}`,
+          );
+          assert.equal(await page.$$eval('#messages li', (items) => items.length), 2000);
+          assert.equal(await page.$eval('#messages li .text', (t) => t.textContent), `m-${total - 2000}`, 'the oldest lines left first');
+          // The list follows its end (once per frame, not once per line).
+          await page.waitForFunction(
+            () => {
+              const list = document.querySelector('#messages') as unknown as { scrollTop: number; clientHeight: number; scrollHeight: number };
+              return list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+            },
+            { timeout: 5_000, polling: 50 },
+          );
 
-        assert.deepEqual(await violations(), []);
-        assert.deepEqual(refused, []);
-        // The policy is enforced, and the listener above hears it: a script injected into the page does not run.
-        await page.evaluate("var s = document.createElement('script'); s.textContent = 'window.__ran = true'; document.body.appendChild(s);");
-        await page.waitForFunction('window.__violations.length > 0', { timeout: 5_000, polling: 50 });
-        assert.deepEqual(await violations(), ['script-src-elem inline']);
-        assert.equal(await page.evaluate('window.__ran'), undefined);
-        await page.close();
-      });
+          assert.deepEqual(await violations(), []);
+          assert.deepEqual(refused, []);
+          // The policy is enforced, and the listener above hears it: a script injected into the page does not run.
+          await page.evaluate("var s = document.createElement('script'); s.textContent = 'window.__ran = true'; document.body.appendChild(s);");
+          await page.waitForFunction('window.__violations.length > 0', { timeout: 5_000, polling: 50 });
+          assert.deepEqual(await violations(), ['script-src-elem inline']);
+          assert.equal(await page.evaluate('window.__ran'), undefined);
+          await page.close();
+        },
+      );
 
-      register(engine)(`[${engine}] after a server restart the page says so, disables Send, reconnects with backoff, and marks history, own and live messages`, async function () {
-        this.timeout(60_000);
-        const first = await startWsServer(engine);
-        const { port, wsPort } = first;
-        const page = await openPage(`http://127.0.0.1:${wsPort}/`);
-        assert.equal(await sendDisabled(page), false, 'Send is enabled while open');
-        await waitClients(first.server, 1);
-        await say(page, 'before', 'enter');
-        const nc = await RawClient.connect(port);
-        assert.deepEqual(await nc.waitLines(1), ['before']);
-        nc.write('from nc\n');
-        await waitShown(page, 2);
-        nc.socket.destroy();
+      registerBrowserTest(engine)(
+        `[${engine}] after a server restart the page says so, disables Send, reconnects with backoff, and marks history, own and live messages`,
+        async function () {
+          this.timeout(60_000);
+          const first = await startWsServer(engine);
+          const { port, wsPort } = first;
+          const page = await openPage(`http://127.0.0.1:${wsPort}/`);
+          assert.equal(await sendDisabled(page), false, 'Send is enabled while open');
+          await waitClients(first.server, 1);
+          await say(page, 'before', 'enter');
+          const nc = await RawClient.connect(port);
+          assert.deepEqual(await nc.waitLines(1), ['before']);
+          nc.write('from nc\n');
+          await waitShown(page, 2);
+          nc.socket.destroy();
 
-        await first.server.close();
-        assert.equal(await waitState(page, 'closed 1001 server-closed'), 'closed 1001 server-closed, reconnecting in 0.5 s');
-        assert.equal(await sendDisabled(page), true, 'Send is disabled while closed');
-        // Typed while closed: Enter sends nothing, and the text stays in the input.
-        await page.type('#input', 'kept');
-        await page.keyboard.press('Enter');
-        assert.equal(await page.$eval('#input', (i) => (i as unknown as { value: string }).value), 'kept');
-        // Nobody listens now: each failed attempt doubles the wait (0.5, 1, 2 s).
-        assert.match(await waitState(page, 'closed 1006', 10_000), /^closed 1006, reconnecting in 1 s$/);
-        await waitState(page, 'closed 1006, reconnecting in 2 s', 10_000);
-        assert.equal(await sendDisabled(page), true);
+          await first.server.close();
+          assert.equal(await waitState(page, 'closed 1001 server-closed'), 'closed 1001 server-closed, reconnecting in 0.5 s');
+          assert.equal(await sendDisabled(page), true, 'Send is disabled while closed');
+          // Typed while closed: Enter sends nothing, and the text stays in the input.
+          await page.type('#input', 'kept');
+          await page.keyboard.press('Enter');
+          assert.equal(await page.$eval('#input', (i) => (i as unknown as { value: string }).value), 'kept');
+          // Nobody listens now: each failed attempt doubles the wait (0.5, 1, 2 s).
+          assert.match(await waitState(page, 'closed 1006', 10_000), /^closed 1006, reconnecting in 1 s$/);
+          await waitState(page, 'closed 1006, reconnecting in 2 s', 10_000);
+          assert.equal(await sendDisabled(page), true);
 
-        // The server comes back on the same ports, and a message arrives before the page is back: its replay.
-        const second = await startWsServer(engine, { port, ws: { port: wsPort } });
-        const tcp = await RawClient.connect(port);
-        tcp.write('while you were away\n');
-        assert.deepEqual(await tcp.waitLines(1), ['while you were away']);
-        assert.equal(await waitState(page, 'open', 15_000), 'open');
-        assert.equal(await sendDisabled(page), false);
-        await waitShown(page, 3);
-        await page.$eval('#input', (i) => ((i as unknown as { value: string }).value = ''));
-        await say(page, 'back', 'click');
-        assert.deepEqual(await tcp.waitLines(2), ['while you were away', 'back']);
-        tcp.write('welcome back\n');
-        await waitShown(page, 5);
-        assert.deepEqual(await marked(page), ['own before', 'live from nc', 'history while you were away', 'own back', 'live welcome back']);
-        assert.deepEqual(await notes(page), ['disconnected: 1001 server-closed', 'reconnected']);
-        await page.close();
-        await second.server.close();
-      });
+          // The server comes back on the same ports, and a message arrives before the page is back: its replay.
+          const second = await startWsServer(engine, { port, ws: { port: wsPort } });
+          const tcp = await RawClient.connect(port);
+          tcp.write('while you were away\n');
+          assert.deepEqual(await tcp.waitLines(1), ['while you were away']);
+          assert.equal(await waitState(page, 'open', 15_000), 'open');
+          assert.equal(await sendDisabled(page), false);
+          await waitShown(page, 3);
+          await page.$eval('#input', (i) => ((i as unknown as { value: string }).value = ''));
+          await say(page, 'back', 'click');
+          assert.deepEqual(await tcp.waitLines(2), ['while you were away', 'back']);
+          tcp.write('welcome back\n');
+          await waitShown(page, 5);
+          assert.deepEqual(await marked(page), ['own before', 'live from nc', 'history while you were away', 'own back', 'live welcome back']);
+          assert.deepEqual(await notes(page), ['disconnected: 1001 server-closed', 'reconnected']);
+          await page.close();
+          await second.server.close();
+        },
+      );
     }
   });
 }

@@ -22,20 +22,7 @@ export function findRedisServer(): string | null {
 
 /** The redis-server executable on PATH, or null. */
 export function findLocalRedisServer(): string | null {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  const names = process.platform === 'win32' ? ['redis-server.exe', 'redis-server'] : ['redis-server'];
-  for (const dir of dirs) {
-    for (const name of names) {
-      const file = path.join(dir, name);
-      try {
-        fs.accessSync(file, fs.constants.X_OK);
-        if (fs.statSync(file).isFile()) return file;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return null;
+  return findOnPath(...(process.platform === 'win32' ? ['redis-server.exe', 'redis-server'] : ['redis-server']));
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; the caller binds it right away). */
@@ -217,4 +204,20 @@ class RemoteRedisServer {
     this.running = false;
     await ask(this.launcher, { op: 'dispose', port: this.port });
   }
+}
+
+/** The first of `names` found as an executable file on PATH, or null. */
+export function findOnPath(...names: string[]): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    for (const name of names) {
+      const file = path.join(dir, name);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        if (fs.statSync(file).isFile()) return file;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
 }

@@ -80,20 +80,6 @@ export async function traffic(server: EchoServer): Promise<void> {
   assert.equal(s.framesOut, TRAFFIC.framesOut);
 }
 
-/** The `prometheus` executable on PATH, or null. */
-export function findOnPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /** One vector sample of Prometheus's query API. */
 export interface Sample {
   metric: Record<string, string>;

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { createServer, EchocastError, type EchoServer } from 'echocast';
 import { DISCONNECT_REASONS, REFUSAL_CAUSES } from '../../dist/engines/types.js';
 import { closeAll, connectClients, enginesUnderTest, startServer, until } from '../helpers.js';
-import { findRedisServer, RedisServer, stopAllRedis } from '../cluster/redis-server.js';
-import { findOnPath, get, key, parseExposition, Prometheus, traffic, TRAFFIC } from './metrics-helpers.js';
+import { findOnPath, findRedisServer, RedisServer, stopAllRedis } from '../cluster/redis-server.js';
+import { get, key, parseExposition, Prometheus, traffic, TRAFFIC } from './metrics-helpers.js';
 
 const prometheusBin = findOnPath('prometheus');
 const promtoolBin = findOnPath('promtool');
