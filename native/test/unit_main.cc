@@ -1,4 +1,7 @@
-// unit_main.cc — runs every registered test and prints the summary line.
+// unit_main.cc — runs every registered test (or, given arguments, those
+// whose names contain one of them) and prints the summary line.
+#include <cstring>
+
 #include "unit.h"
 
 namespace unit {
@@ -23,9 +26,17 @@ bool failed() { return g_failed; }
 
 }  // namespace unit
 
-int main() {
+static bool selected(const char* name, int argc, char** argv) {
+  if (argc < 2) return true;
+  for (int i = 1; i < argc; ++i)
+    if (std::strstr(name, argv[i]) != nullptr) return true;
+  return false;
+}
+
+int main(int argc, char** argv) {
   int passed = 0, failed = 0;
   for (unit::Test* t = unit::g_tests; t != nullptr; t = t->next) {
+    if (!selected(t->name, argc, argv)) continue;
     unit::g_failed = false;
     t->fn();
     if (unit::g_failed) {

@@ -183,14 +183,17 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       }
       Refusal cause = Refusal::Hook;
       std::string detail;
-      Connection::Door d = room ? await_answer(c, &cause, &detail) : c->answer(true);
+      Connection::Door d = Connection::Door::NeedMore;
+      if (room) {
+        d = await_answer(c, &cause, &detail);
+      } else {
+        ec_lock_guard lock(&mutex_);  // As in await_answer: the reaper reads the state.
+        d = c->answer(true);
+        handshakes_.extend(c, ec_now_ms() + kAnswerLingerMs);
+        ec_cond_signal(&reaper_cond_);
+      }
       if (d == Connection::Door::Refuse) {
         refuse(c, cause, detail);
-        {
-          ec_lock_guard lock(&mutex_);  // A moment to take its 403 and end.
-          handshakes_.extend(c, ec_now_ms() + kAnswerLingerMs);
-          ec_cond_signal(&reaper_cond_);
-        }
         if (send_bytes(c->sock, c->take_control())) linger(c, buf);
         return false;
       }
@@ -403,33 +406,35 @@ Connection::Door ThreadsEngine::await_answer(Client* c, Refusal* cause, std::str
     request = c->authorize_request();
   }
   sink_->on_authorize(std::move(request));
-  bool got = false, ok = false, expired = false;
-  {
-    ec_lock_guard lock(&mutex_);
-    for (;;) {
-      if (c->hook_answered) {
-        got = true;
-        ok = c->hook_ok;
-        detail->swap(c->hook_detail);
-        break;
-      }
-      if (stopping_) break;
-      std::uint64_t now = ec_now_ms();
-      if (now >= due || c->deadline_passed()) {
-        expired = true;
-        break;
-      }
-      ec_cond_timed_wait(&c->door_cond, &mutex_, due - now);
+  Connection::Door d = Connection::Door::NeedMore;  // Stopping: dropped, no event.
+  ec_lock_guard lock(&mutex_);
+  for (;;) {
+    if (c->hook_answered) {
+      *cause = Refusal::Hook;
+      detail->swap(c->hook_detail);
+      d = c->answer(c->hook_ok);
+      break;
     }
-    tickets_.erase(c->ticket);
-    c->ticket = 0;
+    if (stopping_) break;
+    std::uint64_t now = ec_now_ms();
+    if (now >= due || c->deadline_passed()) {
+      if (c->expire(cause)) d = Connection::Door::Refuse;
+      break;
+    }
+    ec_cond_timed_wait(&c->door_cond, &mutex_, due - now);
   }
-  if (got) {
-    *cause = Refusal::Hook;
-    return c->answer(ok);
+  tickets_.erase(c->ticket);
+  c->ticket = 0;
+  if (d != Connection::Door::NeedMore) {
+    // The answer leaves Authorizing under the lock the reaper reads the
+    // state under, with a new deadline, in one step: else the reaper, due
+    // at the same moment, would take a refused connection whose 403 is not
+    // yet sent (or an admitted one whose 101 is not) for one to interrupt.
+    // The reader now has a moment to send its answer and end.
+    handshakes_.extend(c, ec_now_ms() + kAnswerLingerMs);
+    ec_cond_signal(&reaper_cond_);
   }
-  if (expired && c->expire(cause)) return Connection::Door::Refuse;
-  return Connection::Door::NeedMore;  // Stopping: dropped, no event.
+  return d;
 }
 
 void ThreadsEngine::authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) {
