@@ -428,20 +428,29 @@ export async function measure(
   }
 }
 
-/** GET /metrics on 127.0.0.1:port once a second (one at a time, the body read and dropped) until stop(). */
+/**
+ * GET /metrics on 127.0.0.1:port once a second (one at a time, the body read and dropped) until
+ * stop(), on one kept-alive connection, as Prometheus scrapes a target.
+ */
 function scrapeEverySecond(port: number): { stop(): void } {
   let busy = false;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    const req = http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
       res.resume();
       res.on('end', () => (busy = false));
     });
     req.on('error', () => (busy = false));
   }, 1000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      agent.destroy();
+    },
+  };
 }
 
 /** What the generator measured before the server was found overloaded (the window's deliveries), when it got that far. */
