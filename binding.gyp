@@ -27,6 +27,7 @@
         "native/core/poll/poll_engine.cc",
         "native/core/poll/poll_loop.cc",
         "native/core/poll/poll_client.cc",
+        "native/core/poll/poll_door.cc",
         "native/core/event_queue.cc",
         "native/core/ws/primitives.cc",
         "native/core/ws/http.cc",
