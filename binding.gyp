@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/server_wrap.cc",
+        "native/server_options.cc",
+        "native/server_events.cc",
         "native/loadgen_wrap.cc",
         "native/tsfn_pump.cc",
         "native/bench/histogram.cc",
