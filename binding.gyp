@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/server_wrap.cc",
+        "native/server_options.cc",
+        "native/server_events.cc",
         "native/loadgen_wrap.cc",
         "native/tsfn_pump.cc",
         "native/bench/histogram.cc",
@@ -27,6 +29,7 @@
         "native/core/poll/poll_engine.cc",
         "native/core/poll/poll_loop.cc",
         "native/core/poll/poll_client.cc",
+        "native/core/poll/poll_door.cc",
         "native/core/event_queue.cc",
         "native/core/ws/primitives.cc",
         "native/core/ws/http.cc",

@@ -1,5 +1,5 @@
 // js_options.h — reading an options object from JS into a C++ struct, for
-// the wrappers (server_wrap.cc, loadgen_wrap.cc).
+// the wrappers (server_options.cc, loadgen_wrap.cc).
 //
 // TypeScript validates and defaults options (src/options.ts), so these are a
 // short backstop: a field of the wrong type is a terse TypeError ("port must

@@ -1,103 +1,15 @@
-// server_wrap.cc — see server_wrap.h.
+// server_wrap.cc — the Server class's lifecycle and its calls from JS
+// (start, broadcast, inject, disconnect, stats, stop) and the EventSink
+// side that engine threads call; its options are read in server_options.cc
+// and its events made for JS in server_events.cc (see server_wrap.h).
 #include "server_wrap.h"
 
-#include <cstring>
 #include <utility>
 
 #include "core/error_codes.h"
 #include "core/reasons.h"
-#include "js_options.h"
 
 namespace echocast {
-
-namespace {
-
-// Reads the options object of `new Server(options, onEvents)`: every field
-// is required, as src/engines/native.ts passes them all.
-void read_options(const Napi::Object& o, EngineOptions* out, std::string* engine) {
-  read_string(o, "engine", engine);
-  if (*engine != "native-threads" && *engine != "native-poll")
-    throw Napi::TypeError::New(o.Env(), "engine must be one of addon.engines");
-  read_string(o, "host", &out->host);
-  std::uint32_t port = 0;
-  read_u32(o, "port", &port);
-  out->port = static_cast<int>(port);
-  std::string framing;
-  read_string(o, "framing", &framing);
-  if (!parse_framing(framing.c_str(), &out->framing))
-    throw Napi::TypeError::New(o.Env(), "framing must be 'line', 'raw' or 'length'");
-  read_u32(o, "replay", &out->replay);
-  read_bool(o, "echoToSender", &out->echo_to_sender);
-  read_u64(o, "maxFrameBytes", &out->max_frame_bytes);
-  read_u64(o, "maxBacklogBytes", &out->max_backlog_bytes);
-  read_u64(o, "slowConsumerMs", &out->slow_consumer_ms);
-  read_bool(o, "allowHalfOpen", &out->allow_half_open);
-  read_u32(o, "maxClients", &out->max_clients);
-  // docs/contract.md §6: the WebSocket listener (wsPort -1 or absent: none).
-  double ws_port = -1;
-  read_number(o, "wsPort", &ws_port, Field::Optional);
-  out->ws_port = ws_port >= 0 && ws_port <= 65535 ? static_cast<int>(ws_port) : -1;
-  out->ws_host = out->host;
-  read_string(o, "wsHost", &out->ws_host, Field::Optional);
-  read_string(o, "wsPath", &out->ws_path, Field::Optional);
-  read_string(o, "wsPage", &out->ws_page, Field::Optional);
-  read_string(o, "wsPageHeaders", &out->ws_page_headers, Field::Optional);
-  // docs/contract.md S15: who may connect (src/access.ts made the lists).
-  for (const char* key : {"allow", "deny"}) {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined()) continue;
-    if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a Buffer");
-    Napi::Buffer<std::uint8_t> b = v.As<Napi::Buffer<std::uint8_t>>();
-    AddressList* list = std::strcmp(key, "allow") == 0 ? &out->allow : &out->deny;
-    if (!list->parse(b.Data(), b.Length()))
-      throw Napi::TypeError::New(o.Env(), std::string(key) + " must hold 18-byte address records");
-  }
-  Napi::Value origins = o.Get("wsOrigins");
-  if (!origins.IsUndefined()) {
-    if (!origins.IsArray()) throw Napi::TypeError::New(o.Env(), "wsOrigins must be an array");
-    Napi::Array list = origins.As<Napi::Array>();
-    for (std::uint32_t i = 0; i < list.Length(); ++i) {
-      Napi::Value e = list.Get(i);
-      if (!e.IsString()) throw Napi::TypeError::New(o.Env(), "wsOrigins must hold strings");
-      out->ws_origins.push_back(e.As<Napi::String>().Utf8Value());
-    }
-  }
-  read_string(o, "authToken", &out->auth_token, Field::Optional);
-  read_u64(o, "authTimeoutMs", &out->auth_timeout_ms, Field::Optional);
-  read_bool(o, "authorize", &out->authorize, Field::Optional);
-  read_bool(o, "refuseHttp", &out->refuse_http, Field::Optional);
-}
-
-// A run of message events (QueuedEvent::Messages) for JS: its payloads are
-// copied into the batch's one Buffer `data` at *offset, and it becomes one
-// object { type: 'messages', data, start, index }, index holding
-// [clientId, end] per message (end: where its payload ends in data; it
-// starts where the previous one ends, the first at start). JS hands out
-// views of `data`, a Buffer made for this batch and never written again
-// (docs/contract.md S12): one copy and one crossing per batch, no object per
-// message on this side.
-Napi::Object MessagesObject(Napi::Env env, QueuedEvent& e, const Napi::Buffer<std::uint8_t>& data,
-                            std::size_t* offset) {
-  const std::size_t start = *offset;
-  if (!e.bytes.empty()) std::memcpy(data.Data() + start, e.bytes.data(), e.bytes.size());
-  *offset += e.bytes.size();
-  Napi::Float64Array index = Napi::Float64Array::New(env, 2 * e.messages.size());
-  double* p = index.Data();
-  for (const QueuedMessage& m : e.messages) {
-    *p++ = static_cast<double>(m.id);
-    *p++ = static_cast<double>(start + m.end);
-  }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("type", "messages");
-  o.Set("data", data);
-  o.Set("start", static_cast<double>(start));
-  o.Set("index", index);
-  std::vector<std::uint8_t>().swap(e.bytes);
-  std::vector<QueuedMessage>().swap(e.messages);
-  return o;
-}
-
-}  // namespace
 
 Napi::Value MakeError(Napi::Env env, const std::string& message, const std::string& code,
                       const char* syscall, const std::string* address, int port) {
@@ -134,7 +46,7 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Server
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw Napi::TypeError::New(env, "Server(options, onEvents) expects an object and a function");
-  read_options(info[0].As<Napi::Object>(), &options_, &engine_name_);
+  read_server_options(info[0].As<Napi::Object>(), &options_, &engine_name_);
   on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
 }
 
@@ -444,111 +356,6 @@ void ServerWrap::on_authorize(AuthorizeRequest&& r) {
     e.bytes = std::move(r.first_frame);
   }
   queue_.push(std::move(e));
-}
-
-Napi::Object ServerWrap::EventObject(Napi::Env env, QueuedEvent& e) {
-  Napi::Object o = Napi::Object::New(env);
-  switch (e.kind) {
-    case QueuedEvent::Connection:
-      o.Set("type", "connection");
-      o.Set("id", static_cast<double>(e.id));
-      o.Set("remoteAddress", e.text);
-      o.Set("remotePort", e.port);
-      break;
-    case QueuedEvent::Messages:
-      break;  // Never converted here: OnPump makes them (MessagesObject).
-    case QueuedEvent::Frames:
-      o.Set("type", "frames");
-      o.Set("clientId", static_cast<double>(e.id));
-      o.Set("data", Napi::Buffer<std::uint8_t>::Copy(env, e.bytes.data(), e.bytes.size()));
-      o.Set("frames", static_cast<double>(e.frames));
-      std::vector<std::uint8_t>().swap(e.bytes);
-      break;
-    case QueuedEvent::Disconnect:
-      o.Set("type", "disconnect");
-      o.Set("id", static_cast<double>(e.id));
-      o.Set("reason", e.word);
-      break;
-    case QueuedEvent::Error:
-      o.Set("type", "error");
-      o.Set("error", MakeError(env, e.text, e.word, e.syscall));
-      break;
-    case QueuedEvent::Refusal:
-      o.Set("type", "refusal");
-      o.Set("cause", e.word);
-      o.Set("transport", e.syscall);
-      o.Set("remoteAddress", e.text);
-      o.Set("remotePort", e.port);
-      if (!e.strings.empty()) o.Set("detail", e.strings[0]);
-      break;
-    case QueuedEvent::Authorize:
-      o.Set("type", "authorize");
-      o.Set("ticket", static_cast<double>(e.id));
-      o.Set("transport", e.syscall);
-      o.Set("remoteAddress", e.text);
-      o.Set("remotePort", e.port);
-      if (std::strcmp(e.syscall, "ws") == 0) {
-        o.Set("path", e.strings.size() > 0 ? e.strings[0] : std::string("/"));
-        o.Set("query", e.strings.size() > 1 ? e.strings[1] : std::string());
-        Napi::Array headers = Napi::Array::New(env);
-        for (std::size_t i = 2; i < e.strings.size(); ++i)
-          headers.Set(static_cast<std::uint32_t>(i - 2), e.strings[i]);
-        o.Set("headers", headers);
-      } else {
-        o.Set("firstFrame", Napi::Buffer<std::uint8_t>::Copy(env, e.bytes.data(), e.bytes.size()));
-      }
-      break;
-    case QueuedEvent::Stopped:
-      break;  // Never converted: OnPump handles the marker.
-  }
-  return o;
-}
-
-void ServerWrap::OnPump(Napi::Env env, Napi::Function fn) {
-  EventBatch batch = queue_.take();
-  if (batch.events.empty()) return;
-  Napi::HandleScope scope(env);
-  Napi::Array events = Napi::Array::New(env);
-  std::uint32_t n = 0;
-  bool stopped = false;
-  // Every message payload of the batch goes into one Buffer.
-  std::size_t message_bytes = 0;
-  for (const QueuedEvent& e : batch.events)
-    if (e.kind == QueuedEvent::Messages) message_bytes += e.bytes.size();
-  Napi::Buffer<std::uint8_t> message_data;
-  std::size_t message_offset = 0;
-  for (QueuedEvent& e : batch.events) {
-    if (e.kind == QueuedEvent::Stopped) {
-      stopped = true;
-      continue;
-    }
-    if (e.kind == QueuedEvent::Refusal) pending_refusals_.fetch_sub(1, std::memory_order_relaxed);
-    if (e.kind == QueuedEvent::Messages) {
-      if (message_data.IsEmpty())
-        message_data = Napi::Buffer<std::uint8_t>::New(env, message_bytes);
-      events.Set(n++, MessagesObject(env, e, message_data, &message_offset));
-      continue;
-    }
-    events.Set(n++, EventObject(env, e));
-  }
-  if (batch.bounded_bytes > 0) {
-    queue_.release(batch.bounded_bytes);
-    if (engine_) engine_->events_drained();
-  }
-  // Deliver the batch; a throwing listener must not stop the bookkeeping of
-  // a completed stop, so its exception is re-raised afterwards.
-  Napi::Error pending;
-  bool threw = false;
-  if (n > 0) {
-    try {
-      fn.Call(env.Undefined(), {events});
-    } catch (const Napi::Error& err) {
-      pending = err;
-      threw = true;
-    }
-  }
-  if (stopped) Stopped(env, &pending, &threw);
-  if (threw) Rethrow(env, pending.Value());
 }
 
 void ServerWrap::Stopped(Napi::Env env, Napi::Error* pending, bool* threw) {

@@ -1,6 +1,8 @@
-// server_wrap.h — the JS-facing Server class (Napi::ObjectWrap). One of the
-// files that see Node-API (with addon.cc, loadgen_wrap.*, tsfn_pump.* and
-// js_options.h).
+// server_wrap.h — the JS-facing Server class (Napi::ObjectWrap), written
+// over server_wrap.cc (lifecycle, calls from JS, the EventSink),
+// server_options.cc (its options) and server_events.cc (events to JS). One
+// of the files that see Node-API (with addon.cc, loadgen_wrap.*, tsfn_pump.*
+// and js_options.h); docs/architecture.md says which file owns which rule.
 //
 // It owns a core Engine, the EventQueue its threads report into
 // (core/event_queue.h: order, batching, the bound on bytes waiting for JS)
@@ -36,6 +38,11 @@ struct AddonData {
 Napi::Value MakeError(Napi::Env env, const std::string& message, const std::string& code,
                       const char* syscall = nullptr, const std::string* address = nullptr,
                       int port = -1);
+
+// Reads the options object of `new Server(options, onEvents)` (the engine's
+// name into *engine): every field is required, as src/engines/native.ts
+// passes them all (server_options.cc).
+void read_server_options(const Napi::Object& o, EngineOptions* out, std::string* engine);
 
 // The Server class exported by the addon.
 class ServerWrap : public Napi::ObjectWrap<ServerWrap>,

@@ -1,10 +1,13 @@
 /**
  * Shared test helpers: engines to run the conformance suite on, servers that
- * are always closed, raw TCP clients (real sockets, no mocks), recorders of a
- * server's events, and the seed's example for clients of any kind.
+ * are always closed, `echocast serve` as a real process, raw TCP clients (real
+ * sockets, no mocks), recorders of a server's events, and the seed's example
+ * for clients of any kind.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { loadAddon } from '../dist/engines/load-addon.js';
 import { availableEngines, createServer, type ConnectionInfo, type DisconnectInfo, type EchoServer, type EngineName, type MessageInfo, type ServerOptions } from 'echocast';
 
@@ -85,6 +88,42 @@ export async function closeAll(): Promise<void> {
 }
 
 afterEach(closeAll);
+
+/** The command line as the tests run it: `node dist/cli/main.js`. */
+export const CLI_BIN = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
+
+/** `echocast serve` running as a real process. */
+export interface ServeProcess {
+  child: ChildProcessWithoutNullStreams;
+  /** The TCP port its ready line names. */
+  port: number;
+  /** Its ready line (the first line on stdout). */
+  ready: string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/**
+ * Spawns `echocast serve --port 0 ...args` with an IPC channel too (on Windows the
+ * graceful stop is the 'shutdown' message), adds it to `running` (whose owner kills
+ * what is left after each test), and resolves once its ready line is printed.
+ */
+export async function spawnServe(args: string[], running: Set<ChildProcess>, env?: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--port', '0', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+    env: env ?? process.env,
+  }) as ChildProcessWithoutNullStreams;
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
+  const ready = out.split('\n')[0]!;
+  const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=[\w-]+\)$/.exec(ready);
+  assert.ok(match, `unexpected ready line: ${JSON.stringify(out)} (stderr: ${err})`);
+  return { child, port: Number(match[1]), ready, stdout: () => out, stderr: () => err };
+}
 
 /** Waits until `check` is true, polling; fails with `what` after `ms`. */
 export async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {

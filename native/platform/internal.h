@@ -156,6 +156,20 @@ struct ThreadStart {
 ThreadStart* new_thread_start(ec_thread_fn fn, void* arg);
 void run_thread_start(void* start);
 
+// What each OS's thread.cc keeps in the opaque ec_mutex_t, ec_cond_t and
+// ec_thread_t must fit there; instantiated (`::value`) by each with its own
+// mutex, condition variable and thread handle types.
+template <typename Mutex, typename Cond, typename Thread>
+struct FitsOpaqueStorage {
+  static_assert(sizeof(Mutex) <= sizeof(ec_mutex_t::storage),
+                "ec_mutex_t too small for the OS mutex");
+  static_assert(sizeof(Cond) <= sizeof(ec_cond_t::storage),
+                "ec_cond_t too small for the OS condition variable");
+  static_assert(sizeof(Thread) <= sizeof(std::uintptr_t),
+                "the OS thread handle does not fit in ec_thread_t");
+  static constexpr bool value = true;
+};
+
 // Whole milliseconds, rounded up (-1 stays -1), for poll-style timeouts.
 int ceil_ms(std::int64_t timeout_us);
 

@@ -255,32 +255,36 @@ TEST(connection_tcp_door_token_then_admission) {
 TEST(connection_tcp_door_refusals) {
   EngineOptions o;
   o.auth_token = "s3cret";
-  Refusal cause = Refusal::Address;
-  Connection wrong(Framing::Line, 64);
-  wrong.start_tcp(&o);
-  CHECK(first(&wrong, "nope\n", &cause) == Connection::Door::Refuse);
-  CHECK(cause == Refusal::Token);
-  // An HTTP request line is counted as http, before the token.
-  Connection web(Framing::Line, 64);
-  web.start_tcp(&o);
-  CHECK(first(&web, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &cause) == Connection::Door::Refuse);
-  CHECK(cause == Refusal::Http);
-  // Too long a first frame is no token.
-  Connection big(Framing::Line, 4);
-  big.start_tcp(&o);
-  CHECK(first(&big, "s3cret\n", &cause) == Connection::Door::Refuse);
-  CHECK(cause == Refusal::Token);
+  struct Case {
+    std::size_t max_frame;
+    bool refuse_http;
+    const char* first;
+    Refusal cause;
+  };
+  const Case cases[] = {
+      {64, true, "nope\n", Refusal::Token},
+      // An HTTP request line is counted as http, before the token.
+      {64, true, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", Refusal::Http},
+      // Too long a first frame is no token.
+      {4, true, "s3cret\n", Refusal::Token},
+      // With refuseHttp off, an HTTP line is merely a wrong token.
+      {64, false, "GET / HTTP/1.1\n", Refusal::Token},
+  };
+  for (const Case& k : cases) {
+    o.refuse_http = k.refuse_http;
+    Connection c(Framing::Line, k.max_frame);
+    c.start_tcp(&o);
+    Refusal cause = Refusal::Address;
+    CHECK(first(&c, k.first, &cause) == Connection::Door::Refuse);
+    CHECK(cause == k.cause);
+  }
   // The deadline: no token in time.
+  o.refuse_http = true;
+  Refusal cause = Refusal::Address;
   Connection slow(Framing::Line, 64);
   slow.start_tcp(&o);
   CHECK(first(&slow, "s3c", &cause) == Connection::Door::NeedMore);
   CHECK(slow.expire(&cause) && cause == Refusal::Token);
-  // With refuseHttp off, an HTTP line is merely a wrong token.
-  o.refuse_http = false;
-  Connection relay(Framing::Line, 64);
-  relay.start_tcp(&o);
-  CHECK(first(&relay, "GET / HTTP/1.1\n", &cause) == Connection::Door::Refuse);
-  CHECK(cause == Refusal::Token);
 }
 
 TEST(connection_tcp_door_hook_and_length_framing) {

@@ -612,6 +612,42 @@ AddressList one_address(int a, int b, int c, int d) {
   return l;
 }
 
+// Connects to `port`, sends `bytes` (none when empty), and whether the
+// server then closed it having sent nothing and reported `refusal`.
+bool refused_silently(int port, const char* bytes, Recorder* rec, const char* refusal,
+                      ec_socket_t* s) {
+  if (!ec_connect("127.0.0.1", port, s).ok()) return false;
+  if (bytes[0] != '\0' && !send_str(*s, bytes)) return false;
+  return closed_silent(*s) && rec->wait_for(refusal);
+}
+
+// Options for the hook's tests: the hook asked about every connection, and
+// a WebSocket listener on /ws.
+EngineOptions hook_and_ws() {
+  EngineOptions o;
+  o.authorize = true;
+  o.ws_port = 0;
+  o.ws_path = "/ws";
+  return o;
+}
+
+// A started engine whose door asks for the token "s3cret" (`o` gives the
+// rest of its options).
+struct TokenDoor {
+  Recorder rec;
+  std::unique_ptr<Engine> e;
+  int port = 0;
+  bool start(Factory make_engine, EngineOptions o) {
+    o.auth_token = "s3cret";
+    return start_engine(make_engine, o, &rec, &e, &port);
+  }
+  // A client sending `bytes` is refused for its token, having received
+  // nothing.
+  bool refused(const char* bytes, ec_socket_t* s) {
+    return refused_silently(port, bytes, &rec, "refusal token tcp", s);
+  }
+};
+
 }  // namespace
 
 ENGINE_TEST(engine_refuses_by_address_on_both_listeners) {
@@ -623,12 +659,8 @@ ENGINE_TEST(engine_refuses_by_address_on_both_listeners) {
   ListenResult r = e->start();
   CHECK(r.err.ok());
   ec_socket_t t, w;
-  CHECK(ec_connect("127.0.0.1", r.bound.port, &t).ok());
-  CHECK(closed_silent(t));
-  CHECK(rec.wait_for("refusal address tcp"));
-  CHECK(ec_connect("127.0.0.1", r.ws_bound.port, &w).ok());
-  CHECK(closed_silent(w));
-  CHECK(rec.wait_for("refusal address ws"));
+  CHECK(refused_silently(r.bound.port, "", &rec, "refusal address tcp", &t));
+  CHECK(refused_silently(r.ws_bound.port, "", &rec, "refusal address ws", &w));
   EngineStats s = e->stats();
   CHECK_EQ(s.refusals["address"], 2u);
   CHECK_EQ(s.refusals["token"], 0u);
@@ -639,46 +671,34 @@ ENGINE_TEST(engine_refuses_by_address_on_both_listeners) {
 }
 
 ENGINE_TEST(engine_token_at_the_door) {
-  Recorder rec;
   EngineOptions o;
-  o.auth_token = "s3cret";
   o.replay = 5;
-  std::unique_ptr<Engine> e;
-  int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
-  e->broadcast(reinterpret_cast<const std::uint8_t*>("old\n"), 4);
+  TokenDoor d;
+  CHECK(d.start(make_engine, o));
+  d.e->broadcast(reinterpret_cast<const std::uint8_t*>("old\n"), 4);
   ec_socket_t bad, good;
-  CHECK(ec_connect("127.0.0.1", port, &bad).ok());
-  CHECK(send_str(bad, "wrong\nhello\n"));
-  CHECK(closed_silent(bad));  // Not even the replay.
-  CHECK(rec.wait_for("refusal token tcp"));
-  CHECK(ec_connect("127.0.0.1", port, &good).ok());
+  CHECK(d.refused("wrong\nhello\n", &bad));  // Not even the replay.
+  CHECK(ec_connect("127.0.0.1", d.port, &good).ok());
   CHECK(send_str(good, "s3cret\nhi\n"));
-  CHECK(rec.wait_for("connection 1 127.0.0.1"));
+  CHECK(d.rec.wait_for("connection 1 127.0.0.1"));
   CHECK_EQ(recv_n(good, 7), std::string("old\nhi\n"));  // Replay, then what it sent after.
-  CHECK(rec.wait_for("message 1 hi"));
-  EngineStats s = e->stats();
+  CHECK(d.rec.wait_for("message 1 hi"));
+  EngineStats s = d.e->stats();
   CHECK_EQ(s.refusals["token"], 1u);
   CHECK_EQ(s.counters.frames_in, 2u);  // The broadcast and "hi": never the token.
-  e->stop(1000);
+  d.e->stop(1000);
   ec_socket_close(bad);
   ec_socket_close(good);
 }
 
 ENGINE_TEST(engine_token_deadline) {
-  Recorder rec;
   EngineOptions o;
-  o.auth_token = "s3cret";
   o.auth_timeout_ms = 150;
-  std::unique_ptr<Engine> e;
-  int port = 0;
-  CHECK(start_engine(make_engine, o, &rec, &e, &port));
+  TokenDoor d;
+  CHECK(d.start(make_engine, o));
   ec_socket_t s;
-  CHECK(ec_connect("127.0.0.1", port, &s).ok());
-  CHECK(send_str(s, "s3c"));  // Never finished.
-  CHECK(closed_silent(s));
-  CHECK(rec.wait_for("refusal token tcp"));
-  e->stop(1000);
+  CHECK(d.refused("s3c", &s));  // Never finished.
+  d.e->stop(1000);
   ec_socket_close(s);
 }
 
@@ -719,11 +739,8 @@ ENGINE_TEST(engine_hook_answers) {
 
 ENGINE_TEST(engine_hook_silence_refuses) {
   Recorder rec;
-  EngineOptions o;
-  o.authorize = true;
+  EngineOptions o = hook_and_ws();
   o.auth_timeout_ms = 150;
-  o.ws_port = 0;
-  o.ws_path = "/ws";
   std::unique_ptr<Engine> e = make_engine(o, &rec);
   ListenResult r = e->start();
   CHECK(r.err.ok());
@@ -749,11 +766,7 @@ ENGINE_TEST(engine_hook_silence_refuses) {
 
 ENGINE_TEST(engine_websocket_hook_then_upgrade) {
   Recorder rec;
-  EngineOptions o;
-  o.authorize = true;
-  o.ws_port = 0;
-  o.ws_path = "/ws";
-  std::unique_ptr<Engine> e = make_engine(o, &rec);
+  std::unique_ptr<Engine> e = make_engine(hook_and_ws(), &rec);
   ListenResult r = e->start();
   CHECK(r.err.ok());
   ec_socket_t w;

@@ -572,22 +572,23 @@ TEST(loadgen_full_run_websocket_with_a_token) {
   full_run(true, 6000, false, true, "0123456789abcdef0123456789abcdef");
 }
 
-// A wrong token: the server closes the clients, and prepare says so.
-TEST(loadgen_wrong_token_fails_prepare) {
-  TestServer server(true, 16u * 1024u * 1024u, false, true, "the right one");
+namespace {
+
+// Clients with a wrong token (WebSocket ones when `ws`) against a poll
+// server that wants another: prepare fails with `expected`.
+void wrong_token_fails_prepare(bool ws, const char* expected) {
+  TestServer server(true, 16u * 1024u * 1024u, ws, true, "the right one");
   CHECK(server.ok());
-  LoadGenOptions o = server.load(4, 1);
+  LoadGenOptions o = ws ? server.load_ws(4, 1) : server.load(4, 1);
   o.token = "a wrong one";
   Run run(o);
-  CHECK_EQ(run.prepare_failure(), std::string("ECONNRESET"));
+  CHECK_EQ(run.prepare_failure(), std::string(expected));
 }
 
+}  // namespace
+
+// A wrong token: the server closes the clients, and prepare says so.
+TEST(loadgen_wrong_token_fails_prepare) { wrong_token_fails_prepare(false, "ECONNRESET"); }
+
 // A WebSocket client with a wrong token is answered 401 before the upgrade.
-TEST(loadgen_websocket_wrong_token_fails_prepare) {
-  TestServer server(true, 16u * 1024u * 1024u, true, true, "the right one");
-  CHECK(server.ok());
-  LoadGenOptions o = server.load_ws(4, 1);
-  o.token = "a wrong one";
-  Run run(o);
-  CHECK_EQ(run.prepare_failure(), std::string("EPROTO"));
-}
+TEST(loadgen_websocket_wrong_token_fails_prepare) { wrong_token_fails_prepare(true, "EPROTO"); }

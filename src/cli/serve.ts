@@ -120,17 +120,8 @@ function clusterFlags(redis: string | undefined, stream: string | undefined): { 
 }
 
 function wsFlags(port: string | undefined, host: string | undefined, path: string | undefined, origins: string[] | undefined): WebSocketOptions | undefined {
-  if (port === undefined) {
-    if (host !== undefined) throw new UsageError('--ws-host needs --ws-port');
-    if (path !== undefined) throw new UsageError('--ws-path needs --ws-port');
-    if (origins !== undefined) throw new UsageError('--ws-origin needs --ws-port');
-    return undefined;
-  }
-  const ws: WebSocketOptions = { port: intFlag('ws-port', port, 0, 65535)! };
-  if (host !== undefined) {
-    if (host.length === 0) throw new UsageError('--ws-host must not be empty');
-    ws.host = host;
-  }
+  if (port === undefined) return withoutPort('ws', { 'ws-host': host, 'ws-path': path, 'ws-origin': origins });
+  const ws: WebSocketOptions = listenerFlags('ws', port, host);
   if (path !== undefined) {
     const problem = wsPathProblem(path);
     if (problem !== null) throw new UsageError(`--ws-path ${problem}, got "${path}"`);
@@ -147,16 +138,26 @@ function wsFlags(port: string | undefined, host: string | undefined, path: strin
 }
 
 function metricsFlags(port: string | undefined, host: string | undefined): MetricsOptions | undefined {
-  if (port === undefined) {
-    if (host !== undefined) throw new UsageError('--metrics-host needs --metrics-port');
-    return undefined;
+  if (port === undefined) return withoutPort('metrics', { 'metrics-host': host });
+  return listenerFlags('metrics', port, host);
+}
+
+/** A second listener's flags without its --NAME-port: any of them given is a usage error. */
+function withoutPort(name: string, flags: Record<string, unknown>): undefined {
+  for (const [flag, value] of Object.entries(flags)) {
+    if (value !== undefined) throw new UsageError(`--${flag} needs --${name}-port`);
   }
-  const metrics: MetricsOptions = { port: intFlag('metrics-port', port, 0, 65535)! };
+  return undefined;
+}
+
+/** A second listener's --NAME-port and --NAME-host (never empty; left out when not given). */
+function listenerFlags(name: string, port: string, host: string | undefined): { port: number; host?: string } {
+  const listener: { port: number; host?: string } = { port: intFlag(`${name}-port`, port, 0, 65535)! };
   if (host !== undefined) {
-    if (host.length === 0) throw new UsageError('--metrics-host must not be empty');
-    metrics.host = host;
+    if (host.length === 0) throw new UsageError(`--${name}-host must not be empty`);
+    listener.host = host;
   }
-  return metrics;
+  return listener;
 }
 
 function addressFlags(name: string, values: string[] | undefined): string[] | undefined {

@@ -80,6 +80,10 @@ function countFrames(d: Buffer, frames: number, limits: EntryLimits): string | n
   return null;
 }
 
+/** The fields of an entry, each one byte long: node, sequence, client, frames, data. */
+type EntryField = 'n' | 's' | 'c' | 'f' | 'd';
+const ENTRY_FIELDS: readonly string[] = ['n', 's', 'c', 'f', 'd'];
+
 /**
  * The entry, checked: `n` a node id, `s` a sequence number (1 .. 2^53-1), `c` a
  * client id, `f` the number of frames and `d` exactly that many complete frames
@@ -89,40 +93,16 @@ function countFrames(d: Buffer, frames: number, limits: EntryLimits): string | n
 export function checkEntry(raw: RawEntry, limits: EntryLimits): StreamEntry | string {
   const [id, fields] = raw;
   if (!Array.isArray(fields) || fields.length % 2 !== 0) return 'not a field/value list';
-  let n: Buffer | undefined;
-  let s: Buffer | undefined;
-  let c: Buffer | undefined;
-  let f: Buffer | undefined;
-  let d: Buffer | undefined;
+  const given: { [K in EntryField]?: Buffer } = {};
   for (let i = 0; i < fields.length; i += 2) {
     const key = fields[i]!;
     if (key.length !== 1) continue; // another writer's extra field: ignored
-    const value = fields[i + 1]!;
-    let twice = false;
-    switch (key[0]) {
-      case 0x6e: // n
-        twice = n !== undefined;
-        n = value;
-        break;
-      case 0x73: // s
-        twice = s !== undefined;
-        s = value;
-        break;
-      case 0x63: // c
-        twice = c !== undefined;
-        c = value;
-        break;
-      case 0x66: // f
-        twice = f !== undefined;
-        f = value;
-        break;
-      case 0x64: // d
-        twice = d !== undefined;
-        d = value;
-        break;
-    }
-    if (twice) return `field ${String.fromCharCode(key[0]!)} given twice`;
+    const name = String.fromCharCode(key[0]!) as EntryField;
+    if (!ENTRY_FIELDS.includes(name)) continue; // likewise
+    if (given[name] !== undefined) return `field ${name} given twice`;
+    given[name] = fields[i + 1]!;
   }
+  const { n, s, c, f, d } = given;
   if (n === undefined || s === undefined || c === undefined || f === undefined || d === undefined) return 'a field of n, s, c, f, d is missing';
   const node = n.length <= 64 ? n.toString('latin1') : '';
   if (!NODE_ID.test(node)) return 'n is not a node id';

@@ -3,24 +3,13 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { enginesUnderTest, RawClient, until } from '../helpers.js';
+import { enginesUnderTest, RawClient, spawnServe, until, type ServeProcess } from '../helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /** Starts `echocast serve` and resolves with its port once the ready line is printed. */
-async function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number; stdout: () => string; ready: string }> {
-  // An IPC channel too, for the graceful stop that Windows allows (see stopGracefully).
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] }) as ChildProcessWithoutNullStreams;
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  running.add(child);
-  await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
-  const ready = out.split('\n')[0]!;
-  const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=([\w-]+)\)$/.exec(ready);
-  assert.ok(match, `unexpected ready line: ${JSON.stringify(ready)} (stderr: ${err})`);
-  return { child, port: Number(match[1]), stdout: () => out, ready };
+function serve(args: string[]): Promise<ServeProcess> {
+  return spawnServe(args, running);
 }
 
 const running = new Set<ChildProcessWithoutNullStreams>();

@@ -1,13 +1,12 @@
 // `echocast serve` with the access flags (docs/contract.md S15), as a real process: --token-file,
 // --deny and --verbose's refusal lines.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { enginesUnderTest, RawClient, until } from '../helpers.js';
+import { enginesUnderTest, RawClient, spawnServe, until, type ServeProcess } from '../helpers.js';
 
-const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const running = new Set<ChildProcessWithoutNullStreams>();
 let dir = '';
 
@@ -20,18 +19,9 @@ afterEach(() => {
   running.clear();
 });
 
-/** Starts `echocast serve --port 0 ...args` and resolves with its port once the ready line is printed. */
-async function serve(args: string[]): Promise<{ port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], { env: { ...process.env, ECHOCAST_TOKEN: '' } });
-  running.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
-  const match = /^echocast listening on 127\.0\.0\.1:(\d+) /.exec(out);
-  assert.ok(match, `unexpected ready line: ${JSON.stringify(out)} (stderr: ${err})`);
-  return { port: Number(match[1]), stderr: () => err };
+/** Starts `echocast serve --port 0 ...args` (no token from the environment) and resolves once the ready line is printed. */
+function serve(args: string[]): Promise<ServeProcess> {
+  return spawnServe(args, running, { ...process.env, ECHOCAST_TOKEN: '' });
 }
 
 describe('cli: serve --token-file, --deny', () => {

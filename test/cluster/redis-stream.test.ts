@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
 import { loadAddon } from '../../dist/engines/load-addon.js';
-import { closeAll, connectClients, delay, enginesUnderTest, RawClient, startServer, until, waitClients } from '../helpers.js';
+import { closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
 
 const redisBin = findRedisServer();
@@ -317,20 +317,10 @@ for (const engine of enginesUnderTest()) {
     });
 
     clusterIt(engine, '`echocast serve --cluster-redis URL` joins a cluster', async (redis) => {
-      // An IPC channel too: on Windows the graceful stop is the 'shutdown' message.
-      const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', '--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream], {
-        stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
-      }) as ChildProcessWithoutNullStreams;
-      children.add(child);
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      await until(() => out.includes('\n') || child.exitCode !== null, 'the ready line');
-      const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=([\w-]+)\)\n$/.exec(out);
-      assert.ok(match, `unexpected output ${JSON.stringify(out)} (stderr: ${err})`);
+      const { child, port, ready, stdout, stderr } = await spawnServe(['--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream], children);
+      assert.equal(stdout(), `${ready}\n`, `unexpected output (stderr: ${stderr()})`);
       const b = await startNode(engine, redis, stream);
-      const onCli = await RawClient.connect(Number(match[1]));
+      const onCli = await RawClient.connect(port);
       const onB = await RawClient.connect(b.address().port);
       await waitClients(b, 1);
       await delay(50);
@@ -342,7 +332,7 @@ for (const engine of enginesUnderTest()) {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       if (process.platform === 'win32') child.send('shutdown');
       else child.kill('SIGTERM');
-      assert.equal(await exited, 0, `stderr: ${err}`);
+      assert.equal(await exited, 0, `stderr: ${stderr()}`);
       children.delete(child);
       await onCli.waitClosed();
     });

@@ -63,6 +63,25 @@ async function closedSilent(c: RawClient, what: string): Promise<void> {
   assert.equal(c.receivedBytes, 0, `${what} received ${JSON.stringify(c.bytes().toString('latin1'))}`);
 }
 
+/** A server with `options` refuses a client from `host` by its address: closed having received nothing, refusals.address 1. */
+async function refusedByAddress(engine: Parameters<typeof startServer>[0], options: ServerOptions, what: string, host = '127.0.0.1') {
+  const w = await watched(engine, options);
+  const c = await RawClient.connect(w.port, { host });
+  await closedSilent(c, what);
+  await until(() => w.server.stats().refusals.address === 1, 'refusals.address 1');
+  return w;
+}
+
+/** A server with `options` admits a client from `host`: it gets `frame`, broadcast before it came (replay), and no refusal is counted. */
+async function admittedByAddress(engine: Parameters<typeof startServer>[0], options: ServerOptions, frame: string, host = '127.0.0.1'): Promise<void> {
+  const w = await watched(engine, options);
+  w.server.broadcast(frame);
+  const ok = await RawClient.connect(w.port, { host });
+  assert.deepEqual(await ok.waitLines(1), [frame]);
+  await waitClients(w.server, 1);
+  assert.equal(w.server.stats().refusals.address, 0);
+}
+
 /** Whether this machine can bind ::1 (the IPv6 tests are skipped only when it cannot). */
 async function canBindIpv6Loopback(): Promise<boolean> {
   const probe = net.createServer();
@@ -172,56 +191,28 @@ for (const engine of enginesUnderTest()) {
     });
 
     it('allow 10.0.0.0/8 refuses a loopback client; allow 127.0.0.1 admits it (with replay)', async () => {
-      const elsewhere = await watched(engine, { allow: ['10.0.0.0/8'] });
-      const refused = await RawClient.connect(elsewhere.port);
-      await closedSilent(refused, 'a client outside allow');
-      await until(() => elsewhere.server.stats().refusals.address === 1, 'refusals.address 1');
+      const elsewhere = await refusedByAddress(engine, { allow: ['10.0.0.0/8'] }, 'a client outside allow');
       assert.equal(elsewhere.admitted.length, 0);
-
-      const here = await watched(engine, { allow: ['127.0.0.1', '10.0.0.0/8'] });
-      here.server.broadcast('old');
-      const ok = await RawClient.connect(here.port);
-      assert.deepEqual(await ok.waitLines(1), ['old']);
-      await waitClients(here.server, 1);
-      assert.equal(here.server.stats().refusals.address, 0);
+      await admittedByAddress(engine, { allow: ['127.0.0.1', '10.0.0.0/8'] }, 'old');
     });
 
     it('a deny entry wins over an allow entry that also matches', async () => {
-      const { server, port } = await watched(engine, { allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] });
-      const c = await RawClient.connect(port);
-      await closedSilent(c, 'a client in both lists');
-      await until(() => server.stats().refusals.address === 1, 'refusals.address 1');
+      await refusedByAddress(engine, { allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] }, 'a client in both lists');
     });
 
     it('IPv6: deny ::1 refuses, allow ::1 admits (skipped only where ::1 cannot be bound)', async function () {
       if (!(await canBindIpv6Loopback())) skipBecause(this, '::1 cannot be bound here');
-      const denied = await watched(engine, { host: '::1', deny: ['::1'] });
-      const c = await RawClient.connect(denied.port, { host: '::1' });
-      await closedSilent(c, 'the denied IPv6 client');
-      await until(() => denied.server.stats().refusals.address === 1, 'refusals.address 1');
+      const denied = await refusedByAddress(engine, { host: '::1', deny: ['::1'] }, 'the denied IPv6 client', '::1');
       assert.equal(denied.refusals[0]!.remoteAddress, '::1');
-
-      const allowed = await watched(engine, { host: '::1', allow: ['::1/128'], deny: ['127.0.0.1'] });
-      allowed.server.broadcast('six');
-      const ok = await RawClient.connect(allowed.port, { host: '::1' });
-      assert.deepEqual(await ok.waitLines(1), ['six']);
-      assert.equal(allowed.server.stats().refusals.address, 0);
+      await admittedByAddress(engine, { host: '::1', allow: ['::1/128'], deny: ['127.0.0.1'] }, 'six', '::1');
     });
   });
 
   describe(`access: IPv4-mapped peers [${engine}]`, () => {
     it('a server on :: matches an IPv4 peer (::ffff:127.0.0.1) as 127.0.0.1 (skipped only without a dual-stack ::)', async function () {
       if (!(await dualStack())) skipBecause(this, 'no dual-stack :: here');
-      const denied = await watched(engine, { host: '::', deny: ['127.0.0.0/8'] });
-      const c = await RawClient.connect(denied.port, { host: '127.0.0.1' });
-      await closedSilent(c, 'the denied IPv4 client of a server on ::');
-      await until(() => denied.server.stats().refusals.address === 1, 'refusals.address 1');
-
-      const allowed = await watched(engine, { host: '::', allow: ['127.0.0.1'] });
-      allowed.server.broadcast('mapped');
-      const ok = await RawClient.connect(allowed.port, { host: '127.0.0.1' });
-      assert.deepEqual(await ok.waitLines(1), ['mapped']);
-      assert.equal(allowed.server.stats().refusals.address, 0);
+      await refusedByAddress(engine, { host: '::', deny: ['127.0.0.0/8'] }, 'the denied IPv4 client of a server on ::');
+      await admittedByAddress(engine, { host: '::', allow: ['127.0.0.1'] }, 'mapped');
     });
   });
 

@@ -5,7 +5,7 @@
 // server's own pacing (not reading) may slow down. It stops after `bytes`, on
 // 'stop', or when the server closes it, and reports what it wrote. What the
 // server sends back is read and dropped.
-import net from 'node:net';
+import { connectToServer, readConfig, send } from './server-socket.js';
 
 interface Config {
   port: number;
@@ -15,22 +15,17 @@ interface Config {
   bytes: number;
 }
 
-const config = JSON.parse(process.argv[2]!) as Config;
-const send = (m: object): void => void process.send!(m);
+const config = readConfig<Config>();
 
 const unit = Buffer.from(config.unitHex, 'hex');
 const chunk = Buffer.alloc(Math.max(unit.length, Math.floor((64 * 1024) / unit.length) * unit.length));
 for (let at = 0; at < chunk.length; at += unit.length) unit.copy(chunk, at);
 
-const socket = net.connect({ host: '127.0.0.1', port: config.port });
-socket.setNoDelay(true);
+const { socket, error } = connectToServer(config.port);
 let closed = false;
 let stopped = false;
-let error = '';
-socket.on('error', (err) => (error = err.message));
 socket.on('close', () => (closed = true));
 socket.resume();
-socket.once('connect', () => send({ type: 'ready', localPort: socket.localPort }));
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'go') void flood();
@@ -58,5 +53,5 @@ async function flood(): Promise<void> {
       });
     }
   }
-  send({ type: 'done', bytes: written, closed, error, ms: Date.now() - started });
+  send({ type: 'done', bytes: written, closed, error: error(), ms: Date.now() - started });
 }

@@ -8,7 +8,7 @@
 // Every line is `lineBytes` long and starts with its sequence number, so that a
 // reader can check order; the sha256 of all it wrote is the reference.
 import crypto from 'node:crypto';
-import net from 'node:net';
+import { connectToServer, readConfig, send } from './server-socket.js';
 
 interface Config {
   port: number;
@@ -17,8 +17,7 @@ interface Config {
   rate?: number;
 }
 
-const config = JSON.parse(process.argv[2]!) as Config;
-const send = (m: object): void => void process.send!(m);
+const config = readConfig<Config>();
 
 /** Line `seq`: a 10-digit sequence number, a space, filler, '\n'. */
 function line(seq: number, lineBytes: number): string {
@@ -26,14 +25,10 @@ function line(seq: number, lineBytes: number): string {
   return head + 'p'.repeat(lineBytes - head.length - 1) + '\n';
 }
 
-const socket = net.connect({ host: '127.0.0.1', port: config.port });
-socket.setNoDelay(true);
+const { socket, error } = connectToServer(config.port);
 let closed = false;
-let error = '';
-socket.on('error', (err) => (error = err.message));
 socket.on('close', () => (closed = true));
 socket.resume(); // anything the server sends back is read and dropped
-socket.once('connect', () => send({ type: 'ready', localPort: socket.localPort }));
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'go') void publish();
@@ -72,5 +67,5 @@ async function publish(): Promise<void> {
   }
   // Everything is in the kernel's hands once the write buffer is empty.
   while (socket.writableLength > 0 && !closed) await new Promise((r) => setTimeout(r, 5));
-  send({ type: 'done', bytes: written, lines: seq, sha256: hash.digest('hex'), ms: Date.now() - started, startedAt: started, closed, error });
+  send({ type: 'done', bytes: written, lines: seq, sha256: hash.digest('hex'), ms: Date.now() - started, startedAt: started, closed, error: error() });
 }

@@ -5,7 +5,7 @@
 // `expectBytes`, or when the server closes it: the count, the sha256 of every
 // byte in order, and the first line out of sequence, if any.
 import crypto from 'node:crypto';
-import net from 'node:net';
+import { connectToServer, readConfig, send } from './server-socket.js';
 
 interface Config {
   port: number;
@@ -14,8 +14,7 @@ interface Config {
   expectBytes: number;
 }
 
-const config = JSON.parse(process.argv[2]!) as Config;
-const send = (m: object): void => void process.send!(m);
+const config = readConfig<Config>();
 const hash = crypto.createHash('sha256');
 let bytes = 0;
 let lines = 0;
@@ -25,19 +24,12 @@ let partial = '';
 let reported = false;
 let started = 0;
 
-const socket = net.connect({ host: '127.0.0.1', port: config.port });
-socket.setNoDelay(true);
-let error = '';
-socket.on('error', (err) => (error = err.message));
-socket.once('connect', () => {
-  started = Date.now();
-  send({ type: 'ready', localPort: socket.localPort });
-});
+const { socket, error } = connectToServer(config.port, () => (started = Date.now()));
 
 function report(closed: boolean): void {
   if (reported) return;
   reported = true;
-  send({ type: 'done', bytes, lines, sha256: hash.digest('hex'), outOfOrder, closed, error, ms: Date.now() - started });
+  send({ type: 'done', bytes, lines, sha256: hash.digest('hex'), outOfOrder, closed, error: error(), ms: Date.now() - started });
 }
 
 socket.on('data', (chunk: Buffer) => {

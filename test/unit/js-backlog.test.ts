@@ -18,16 +18,22 @@ describe('js engine: a backlog counts each queued write (S16)', () => {
     server = null;
   });
 
-  it('1-byte writes queued behind a full socket count QUEUED_WRITE_BYTES each; nothing queued counts 0', async () => {
+  /** A JsClient on a socket to a local peer that reads (`reads`) or never does. */
+  async function clientTo(reads: boolean): Promise<{ client: JsClient; socket: net.Socket }> {
     server = net.createServer((peer) => {
-      peer.pause(); // never reads
+      if (reads) peer.resume();
+      else peer.pause(); // never reads
       sockets.push(peer);
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     sockets.push(socket);
     await new Promise((resolve) => socket.once('connect', resolve));
-    const client = new JsClient(1, socket, resolveServerOptions({}), () => undefined);
+    return { client: new JsClient(1, socket, resolveServerOptions({}), () => undefined), socket };
+  }
+
+  it('1-byte writes queued behind a full socket count QUEUED_WRITE_BYTES each; nothing queued counts 0', async () => {
+    const { client, socket } = await clientTo(false);
     assert.equal(client.backlog(), 0);
     // Fill the kernel's buffers: from some write on, bytes stay queued in Node.
     const big = Buffer.alloc(1024 * 1024);
@@ -44,15 +50,7 @@ describe('js engine: a backlog counts each queued write (S16)', () => {
   });
 
   it('writes that the kernel takes at once leave no backlog', async () => {
-    server = net.createServer((peer) => {
-      peer.resume();
-      sockets.push(peer);
-    });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    sockets.push(socket);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const client = new JsClient(1, socket, resolveServerOptions({}), () => undefined);
+    const { client, socket } = await clientTo(true);
     for (let i = 0; i < 100; i++) {
       client.write(Buffer.from('x\n'));
       await new Promise((resolve) => setImmediate(resolve));

@@ -1,10 +1,20 @@
 // Option checking, here the `ws` option (docs/contract.md §4, §6): every bad value is refused
 // once, before anything starts, with ECHOCAST_INVALID_OPTION and a message naming it.
 import assert from 'node:assert/strict';
-import { createServer, EchocastError, ErrorCodes, type ServerOptions } from 'echocast';
+import { createServer, EchocastError, ErrorCodes, type EchoServer, type ServerOptions } from 'echocast';
 import { resolveServerOptions } from '../../dist/options.js';
 import { loadAddon, nativeEngines } from '../../dist/engines/load-addon.js';
 import { PAGE_HTML } from '../../dist/ws/page.js';
+
+/** Runs `check` on a server created with `options`, then closes it whatever `check` did. */
+async function withServer(options: ServerOptions, check: (server: EchoServer) => void): Promise<void> {
+  const server = await createServer(options);
+  try {
+    check(server);
+  } finally {
+    await server.close();
+  }
+}
 
 function refused(options: unknown, message: RegExp): void {
   assert.throws(
@@ -82,22 +92,14 @@ describe('ws on an engine without WebSocket support', () => {
   }
 
   it("'auto' picks an engine that speaks it", async () => {
-    const server = await createServer({ engine: 'auto', ws: { port: 0 } });
-    try {
+    await withServer({ engine: 'auto', ws: { port: 0 } }, (server) => {
       assert.ok(speaks || server.engine === 'js', server.engine);
       assert.equal(typeof server.wsAddress()?.port, 'number');
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('wsAddress() is null without ws', async () => {
-    const server = await createServer({ engine: 'js' });
-    try {
-      assert.equal(server.wsAddress(), null);
-    } finally {
-      await server.close();
-    }
+    await withServer({ engine: 'js' }, (server) => assert.equal(server.wsAddress(), null));
   });
 });
 
@@ -133,11 +135,6 @@ describe('options: metrics (docs/contract.md S18)', () => {
   });
 
   it('metricsAddress() is null without metrics', async () => {
-    const server = await createServer({ engine: 'js' });
-    try {
-      assert.equal(server.metricsAddress(), null);
-    } finally {
-      await server.close();
-    }
+    await withServer({ engine: 'js' }, (server) => assert.equal(server.metricsAddress(), null));
   });
 });

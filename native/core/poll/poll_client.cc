@@ -1,7 +1,9 @@
 // poll_client.cc — the poll engine's work on one client, on the loop
 // thread: reading into its Connection, sending (its control bytes at a
 // frame boundary, then its frames from the log), its poller interest, its
-// close, and the WebSocket handshake before admission (see poll_engine.h).
+// close, and the WebSocket handshake before admission (see poll_engine.h);
+// who may connect is poll_door.cc. docs/architecture.md says which file
+// owns which rule.
 #include <new>
 #include <vector>
 
@@ -190,23 +192,29 @@ void PollEngine::accept_ws(const Accepted& a) {
     delete c;
     c = nullptr;
   }
+  if (!watch_waiting(c, a)) return;
+  handshakes_.add(c, ec_now_ms());
+}
+
+bool PollEngine::watch_waiting(PollClient* c, const Accepted& a) {
   if (c == nullptr) {
     ec_socket_close(a.sock);
-    return;
+    return false;
   }
-  // Not gated: a handshake goes on while reading from clients is paused.
+  // Not gated: a handshake or the door goes on while reading from clients
+  // is paused.
   ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
   if (!err.ok()) {
     delete c;
     ec_socket_close(a.sock);
     sink_->on_error(err, "poll");
-    return;
+    return false;
   }
   c->sock = a.sock;
   c->registered = true;
   c->interest = EC_POLL_IN;
   c->set_peer(a.address, a.port);
-  handshakes_.add(c, ec_now_ms());
+  return true;
 }
 
 void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
@@ -307,8 +315,12 @@ void PollEngine::upgrade(PollClient* c, const std::uint8_t* data, std::size_t le
   c->ws = true;
   enroll(c, id, c->peer_address(), c->peer_port());
   update_interest(c);
-  if (c->closing || len == 0) return;
   // Bytes that came with the head: the first WebSocket frames.
+  consume_first(c, data, len);
+}
+
+void PollEngine::consume_first(PollClient* c, const std::uint8_t* data, std::size_t len) {
+  if (c->closing || len == 0) return;
   bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
   if (closed) return;
   read_sink_.forward = forward_;
@@ -325,9 +337,13 @@ void PollEngine::drop_handshake(PollClient* c) {
   ec_socket_close(c->sock);
   c->sock = EC_INVALID_SOCKET;
   handshakes_.remove(c);
+  forget_ticket(c);
+  dead_handshakes_.push_back(c);
+}
+
+void PollEngine::forget_ticket(PollClient* c) {
   if (c->ticket != 0) tickets_.erase(c->ticket);
   c->ticket = 0;
-  dead_handshakes_.push_back(c);
 }
 
 void PollEngine::expire_handshakes() {
@@ -342,8 +358,7 @@ void PollEngine::expire_handshakes() {
       // docs/contract.md S15: a head that did not come in time, no token,
       // no answer from the hook.
       report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port());
-      if (c->ticket != 0) tickets_.erase(c->ticket);
-      c->ticket = 0;
+      forget_ticket(c);
       if (c->state() == Connection::State::Answering) {
         // A WebSocket connection's 403: sent, then a moment for its end.
         handshakes_.extend(c, now + kAnswerLingerMs);
@@ -354,146 +369,6 @@ void PollEngine::expire_handshakes() {
     drop_handshake(c);
   }
   expired_.clear();
-}
-
-// ---- Who may connect (docs/contract.md S15) ---------------------------------
-
-bool PollEngine::address_allowed(const Accepted& a, bool ws) {
-  if (address_admitted(options_, &refusals_, sink_, a.peer, ws, a.address, a.port)) return true;
-  ec_socket_close(a.sock);  // Nothing read, nothing sent.
-  return false;
-}
-
-void PollEngine::accept_door(const Accepted& a) {
-  if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
-    // Beyond max_clients: today's server-full refusal.
-    std::uint64_t id = 0;
-    roster_.refuse(&id);
-    ec_socket_close(a.sock);
-    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
-    return;
-  }
-  if (handshakes_.full()) {
-    ec_socket_close(a.sock);
-    report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
-    return;
-  }
-  PollClient* c = new (std::nothrow)
-      PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-  if (c == nullptr) {
-    ec_socket_close(a.sock);
-    return;
-  }
-  c->start_tcp(&options_);
-  // Not gated: the door goes on while reading from clients is paused.
-  ec_error err = ec_poller_add(poller_, a.sock, EC_POLL_IN, c);
-  if (!err.ok()) {
-    delete c;
-    ec_socket_close(a.sock);
-    sink_->on_error(err, "poll");
-    return;
-  }
-  c->sock = a.sock;
-  c->registered = true;
-  c->interest = EC_POLL_IN;
-  c->set_peer(a.address, a.port);
-  std::uint64_t now = ec_now_ms();
-  handshakes_.add(c, now, options_.auth_timeout_ms);
-  handshakes_.hold(c, now + options_.auth_timeout_ms);
-}
-
-void PollEngine::handle_door(PollClient* c, const ec_poll_event& ev) {
-  if (c->state() == Connection::State::Authorizing) {
-    // Nothing is read while the hook decides; a peer gone meanwhile is
-    // dropped (never admitted: no event).
-    if (ev.events & (EC_POLL_HUP | EC_POLL_ERR)) drop_handshake(c);
-    return;
-  }
-  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
-  std::size_t n = 0;
-  std::size_t want = options_.framing == Framing::Raw ? kRawRecvBytes : kRecvBytes;
-  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), want, &n);
-  if (err.code == EC_EAGAIN) return;
-  if (!err.ok() || n == 0) {
-    drop_handshake(c);  // Gone before it was decided: no event.
-    return;
-  }
-  Refusal cause = Refusal::Token;
-  Connection::Door d = c->first_frame(buf_.get(), n, &cause);
-  door_step(c, d, cause, std::string());
-}
-
-void PollEngine::door_step(PollClient* c, Connection::Door d, Refusal cause,
-                           const std::string& detail) {
-  switch (d) {
-    case Connection::Door::NeedMore:
-      return;
-    case Connection::Door::Authorize:
-      ask(c);
-      return;
-    case Connection::Door::Refuse:
-      report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port(),
-                     detail);
-      if (c->state() == Connection::State::Answering) answer(c);  // WebSocket: 403.
-      else drop_handshake(c);  // TCP: closed having received nothing.
-      return;
-    case Connection::Door::Admit:
-      if (c->websocket()) {
-        std::vector<std::uint8_t> held = c->take_held();
-        upgrade(c, held.data(), held.size());
-      } else {
-        admit_door(c);
-      }
-      return;
-  }
-}
-
-void PollEngine::ask(PollClient* c) {
-  c->ticket = ++next_ticket_;
-  tickets_[c->ticket] = c;
-  handshakes_.hold(c, ec_now_ms() + options_.auth_timeout_ms);
-  // Reading stops until the answer (errors and hang-ups still come).
-  if (c->interest != 0) {
-    if (!ec_poller_modify(poller_, c->sock, 0, c).ok()) {
-      drop_handshake(c);
-      return;
-    }
-    c->interest = 0;
-  }
-  sink_->on_authorize(c->authorize_request());
-}
-
-void PollEngine::admit_door(PollClient* c) {
-  handshakes_.remove(c);
-  if (c->ticket != 0) tickets_.erase(c->ticket);
-  c->ticket = 0;
-  std::uint64_t id = 0;
-  if (!c->admit(&roster_, clients_.size() + handshakes_.holding(), &id)) {
-    sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.
-    drop_handshake(c);
-    return;
-  }
-  // Exactly today's admission: the connection event, replay at the flush,
-  // then what it sent after its first frame, in order.
-  enroll(c, id, c->peer_address(), c->peer_port());
-  update_interest(c);
-  if (c->closing) return;
-  std::vector<std::uint8_t> held = c->take_held();
-  bool closed = stop_.stopping() || input_closed_.load(std::memory_order_relaxed);
-  if (held.empty() || closed) return;
-  read_sink_.forward = forward_;
-  read_sink_.messages = sink_->wants_messages();
-  consume(c, held.data(), held.size());
-}
-
-void PollEngine::take_answer(const Command& cmd) {
-  auto it = tickets_.find(cmd.id);
-  if (it == tickets_.end()) return;  // Expired, gone, or never asked.
-  PollClient* c = it->second;
-  tickets_.erase(it);
-  c->ticket = 0;
-  if (c->closing) return;
-  door_step(c, c->answer(cmd.on), Refusal::Hook, cmd.detail);
 }
 
 bool PollEngine::send_control(PollClient* c) {

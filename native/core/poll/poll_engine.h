@@ -1,6 +1,7 @@
 // poll_engine.h — the poll engine (native-poll), shared by poll_engine.cc
-// (its face to other threads), poll_loop.cc (the loop) and poll_client.cc
-// (one client's reads, sends and handshake): one I/O thread multiplexes
+// (its face to other threads), poll_loop.cc (the loop), poll_client.cc
+// (one client's reads, sends and handshake) and poll_door.cc (who may
+// connect, docs/contract.md S15): one I/O thread multiplexes
 // every socket (ec_poller: epoll on Linux, WSAPoll on Windows, poll
 // elsewhere).
 //
@@ -221,8 +222,17 @@ class PollEngine : public Engine, private Inbox::Waker {
   void drop_handshake(PollClient* c);
   // Drops the handshakes whose deadline passed.
   void expire_handshakes();
+  // Watches a connection accepted to wait (a handshake, or the door): in
+  // the poller, not gated. False when it could not be (`c` null or the
+  // poller refused): its socket is closed and `c` freed.
+  bool watch_waiting(PollClient* c, const Accepted& a);
+  // Bytes that came before admission (after the head, or after the first
+  // frame at the door), fed once the client is admitted and still open.
+  void consume_first(PollClient* c, const std::uint8_t* data, std::size_t len);
+  // Forgets the connection's question to the hook, if any.
+  void forget_ticket(PollClient* c);
 
-  // ---- Who may connect (docs/contract.md S15; poll_client.cc) ---------------
+  // ---- Who may connect (docs/contract.md S15; poll_door.cc) -----------------
 
   // Whether the peer's address may connect; if not, it is closed at once
   // (nothing read or sent) and the refusal reported.
@@ -240,6 +250,9 @@ class PollEngine : public Engine, private Inbox::Waker {
   void admit_door(PollClient* c);
   // The hook's answer (the inbox's Answer command).
   void take_answer(const Command& cmd);
+
+  // ---- One client's I/O (poll_client.cc) -----------------------------------
+
   // Sends an admitted WebSocket client's control bytes; false when they
   // could not all go (blocked, or the client was closed).
   bool send_control(PollClient* c);

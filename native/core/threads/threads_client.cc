@@ -111,6 +111,35 @@ void ThreadsEngine::writer_loop(Client* c) {
   thread_done(c);
 }
 
+void ThreadsEngine::enlist(Client* c, const Accepted& a) {
+  c->engine = this;
+  c->sock = a.sock;
+  c->set_peer(a.address, a.port);
+  c->alive = 2;  // The reader, and the accepting function until it is done.
+}
+
+void ThreadsEngine::start_reader(Client* c) {
+  ec_error err =
+      ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
+  c->reader_started = err.ok();
+  if (!err.ok()) {
+    sink_->on_error(err, "thread_create");
+    thread_done(c);  // For the reader never run.
+  }
+  thread_done(c);  // For the accepting function, done with it.
+}
+
+bool ThreadsEngine::start_writer(Client* c) {
+  ec_error err =
+      ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
+  c->writer_started = err.ok();
+  if (err.ok()) return true;
+  sink_->on_error(err, "thread_create");
+  hub_.close_member(c, Reason::ClientError);
+  thread_done(c);  // For the writer never run.
+  return false;
+}
+
 void ThreadsEngine::accept_ws(const Accepted& a) {
   std::size_t max_frame = static_cast<std::size_t>(options_.max_frame_bytes);
   Client* c = nullptr;
@@ -131,11 +160,8 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
       c = nullptr;
     }
     if (c != nullptr) {
-      c->engine = this;
-      c->sock = a.sock;
       c->ws = true;
-      c->set_peer(a.address, a.port);
-      c->alive = 2;  // The reader, and this function until it is done.
+      enlist(c, a);
       handshakes_.add(c, ec_now_ms());
       ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
     }
@@ -144,14 +170,7 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
     ec_socket_close(a.sock);
     return;
   }
-  ec_error err =
-      ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
-  c->reader_started = err.ok();
-  if (!err.ok()) {
-    sink_->on_error(err, "thread_create");
-    thread_done(c);  // For the reader never run.
-  }
-  thread_done(c);
+  start_reader(c);
 }
 
 bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftover) {
@@ -223,14 +242,7 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       return false;
     }
     sink_->on_connection(id, c->peer_address(), c->peer_port());
-    err = ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
-    c->writer_started = err.ok();
-    if (!err.ok()) {
-      sink_->on_error(err, "thread_create");
-      hub_.close_member(c, Reason::ClientError);
-      thread_done(c);  // For the writer never run.
-      return false;
-    }
+    if (!start_writer(c)) return false;
     // The bytes after the head: moved to the start of buf.
     std::memmove(buf, buf + consumed, n - consumed);
     *leftover = n - consumed;
@@ -301,10 +313,7 @@ void ThreadsEngine::accept_door(const Accepted& a) {
     }
     if (c != nullptr) {
       c->start_tcp(&options_);
-      c->engine = this;
-      c->sock = a.sock;
-      c->set_peer(a.address, a.port);
-      c->alive = 2;  // The reader, and this function until it is done.
+      enlist(c, a);
       std::uint64_t now = ec_now_ms();
       handshakes_.add(c, now, options_.auth_timeout_ms);
       handshakes_.hold(c, now + options_.auth_timeout_ms);
@@ -317,14 +326,7 @@ void ThreadsEngine::accept_door(const Accepted& a) {
     else report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
     return;
   }
-  ec_error err =
-      ec_thread_create(&c->reader, &ThreadsEngine::reader_main, c, EC_THREAD_STACK_BYTES);
-  c->reader_started = err.ok();
-  if (!err.ok()) {
-    sink_->on_error(err, "thread_create");
-    thread_done(c);  // For the reader never run.
-  }
-  thread_done(c);
+  start_reader(c);
 }
 
 void ThreadsEngine::refuse_if_expired(Client* c) {
@@ -374,15 +376,7 @@ bool ThreadsEngine::door(Client* c, std::uint8_t* buf, std::size_t* leftover) {
     return false;
   }
   sink_->on_connection(id, c->peer_address(), c->peer_port());
-  ec_error err =
-      ec_thread_create(&c->writer, &ThreadsEngine::writer_main, c, EC_THREAD_STACK_BYTES);
-  c->writer_started = err.ok();
-  if (!err.ok()) {
-    sink_->on_error(err, "thread_create");
-    hub_.close_member(c, Reason::ClientError);
-    thread_done(c);  // For the writer never run.
-    return false;
-  }
+  if (!start_writer(c)) return false;
   std::vector<std::uint8_t> held = c->take_held();
   if (!held.empty()) std::memcpy(buf, held.data(), held.size());
   *leftover = held.size();

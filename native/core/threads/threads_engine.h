@@ -169,6 +169,17 @@ class ThreadsEngine : public Engine {
   void reader_loop(Client* c);
   void writer_loop(Client* c);
 
+  // Under mutex_: a connection accepted to wait (a handshake, or the
+  // door) gets its socket, its peer, and two owners (its reader, and the
+  // accepting function until start_reader).
+  void enlist(Client* c, const Accepted& a);
+  // Starts an enlisted connection's reader, then lets the accepting
+  // function's hold go (thread_done).
+  void start_reader(Client* c);
+  // On its reader, once a waiting connection is admitted and announced:
+  // starts its writer. False when it could not (reported; the client is
+  // closed, client-error).
+  bool start_writer(Client* c);
   // A connection on the WebSocket listener: its reader reads the request
   // head while it is in the handshake list; dropped when the list is full.
   void accept_ws(const Accepted& a);

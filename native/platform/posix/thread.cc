@@ -6,13 +6,10 @@
 
 #include "posix.h"
 
-static_assert(sizeof(pthread_mutex_t) <= sizeof(ec_mutex_t::storage),
-              "ec_mutex_t too small for pthread_mutex_t");
-static_assert(sizeof(pthread_cond_t) <= sizeof(ec_cond_t::storage),
-              "ec_cond_t too small for pthread_cond_t");
-static_assert(sizeof(pthread_t) <= sizeof(std::uintptr_t), "pthread_t does not fit in ec_thread_t");
-
 using namespace ec_internal;
+
+static_assert(FitsOpaqueStorage<pthread_mutex_t, pthread_cond_t, pthread_t>::value,
+              "pthread types in the opaque storage");
 
 namespace {
 

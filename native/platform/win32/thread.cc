@@ -4,13 +4,10 @@
 
 #include "win32.h"
 
-static_assert(sizeof(CRITICAL_SECTION) <= sizeof(ec_mutex_t::storage),
-              "ec_mutex_t too small for CRITICAL_SECTION");
-static_assert(sizeof(CONDITION_VARIABLE) <= sizeof(ec_cond_t::storage),
-              "ec_cond_t too small for CONDITION_VARIABLE");
-static_assert(sizeof(HANDLE) <= sizeof(std::uintptr_t), "HANDLE does not fit in ec_thread_t");
-
 using namespace ec_internal;
+
+static_assert(FitsOpaqueStorage<CRITICAL_SECTION, CONDITION_VARIABLE, HANDLE>::value,
+              "Windows types in the opaque storage");
 
 namespace {
 

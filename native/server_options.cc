@@ -1,0 +1,67 @@
+// server_options.cc — the addon's reading of `new Server(options, onEvents)`'s
+// options object into EngineOptions (declared in server_wrap.h): types only,
+// with js_options.h's backstops; src/options.ts validated and defaulted them.
+// docs/architecture.md says which file owns which rule.
+#include <cstring>
+#include <string>
+
+#include "js_options.h"
+#include "server_wrap.h"
+
+namespace echocast {
+
+void read_server_options(const Napi::Object& o, EngineOptions* out, std::string* engine) {
+  read_string(o, "engine", engine);
+  if (*engine != "native-threads" && *engine != "native-poll")
+    throw Napi::TypeError::New(o.Env(), "engine must be one of addon.engines");
+  read_string(o, "host", &out->host);
+  std::uint32_t port = 0;
+  read_u32(o, "port", &port);
+  out->port = static_cast<int>(port);
+  std::string framing;
+  read_string(o, "framing", &framing);
+  if (!parse_framing(framing.c_str(), &out->framing))
+    throw Napi::TypeError::New(o.Env(), "framing must be 'line', 'raw' or 'length'");
+  read_u32(o, "replay", &out->replay);
+  read_bool(o, "echoToSender", &out->echo_to_sender);
+  read_u64(o, "maxFrameBytes", &out->max_frame_bytes);
+  read_u64(o, "maxBacklogBytes", &out->max_backlog_bytes);
+  read_u64(o, "slowConsumerMs", &out->slow_consumer_ms);
+  read_bool(o, "allowHalfOpen", &out->allow_half_open);
+  read_u32(o, "maxClients", &out->max_clients);
+  // docs/contract.md §6: the WebSocket listener (wsPort -1 or absent: none).
+  double ws_port = -1;
+  read_number(o, "wsPort", &ws_port, Field::Optional);
+  out->ws_port = ws_port >= 0 && ws_port <= 65535 ? static_cast<int>(ws_port) : -1;
+  out->ws_host = out->host;
+  read_string(o, "wsHost", &out->ws_host, Field::Optional);
+  read_string(o, "wsPath", &out->ws_path, Field::Optional);
+  read_string(o, "wsPage", &out->ws_page, Field::Optional);
+  read_string(o, "wsPageHeaders", &out->ws_page_headers, Field::Optional);
+  // docs/contract.md S15: who may connect (src/access.ts made the lists).
+  for (const char* key : {"allow", "deny"}) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) continue;
+    if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a Buffer");
+    Napi::Buffer<std::uint8_t> b = v.As<Napi::Buffer<std::uint8_t>>();
+    AddressList* list = std::strcmp(key, "allow") == 0 ? &out->allow : &out->deny;
+    if (!list->parse(b.Data(), b.Length()))
+      throw Napi::TypeError::New(o.Env(), std::string(key) + " must hold 18-byte address records");
+  }
+  Napi::Value origins = o.Get("wsOrigins");
+  if (!origins.IsUndefined()) {
+    if (!origins.IsArray()) throw Napi::TypeError::New(o.Env(), "wsOrigins must be an array");
+    Napi::Array list = origins.As<Napi::Array>();
+    for (std::uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value e = list.Get(i);
+      if (!e.IsString()) throw Napi::TypeError::New(o.Env(), "wsOrigins must hold strings");
+      out->ws_origins.push_back(e.As<Napi::String>().Utf8Value());
+    }
+  }
+  read_string(o, "authToken", &out->auth_token, Field::Optional);
+  read_u64(o, "authTimeoutMs", &out->auth_timeout_ms, Field::Optional);
+  read_bool(o, "authorize", &out->authorize, Field::Optional);
+  read_bool(o, "refuseHttp", &out->refuse_http, Field::Optional);
+}
+
+}  // namespace echocast
