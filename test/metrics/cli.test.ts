@@ -2,15 +2,15 @@
 // metrics are, and `serve --log-format json` writes one JSON object per event on stderr.
 // Real processes, real sockets.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RawClient, until } from '../helpers.js';
+import { RawClient, spawnServe, until } from '../helpers.js';
 import { get } from './metrics-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
-const running = new Set<ChildProcessWithoutNullStreams>();
+const running = new Set<ChildProcess>();
 afterEach(() => {
   for (const child of running) child.kill('SIGKILL');
   running.clear();
@@ -26,24 +26,16 @@ interface Served {
 
 /** Starts `echocast serve` and waits for its ready lines (two with --metrics-port). */
 async function serve(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] }) as ChildProcessWithoutNullStreams;
-  running.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const lines = args.includes('--metrics-port') ? 2 : 1;
-  await until(() => out.split('\n').length > lines || child.exitCode !== null, 'the ready lines');
-  const [first, second] = out.split('\n');
-  const listening = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=[\w-]+\)$/.exec(first!);
-  assert.ok(listening, `unexpected ready line: ${JSON.stringify(first)} (stderr: ${err})`);
+  const served = await spawnServe(args, running);
   let metricsPort: number | null = null;
-  if (lines === 2) {
+  if (args.includes('--metrics-port')) {
+    await until(() => served.stdout().split('\n').length > 2 || served.child.exitCode !== null, 'the metrics line');
+    const second = served.stdout().split('\n')[1];
     const metrics = /^echocast metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(second!);
     assert.ok(metrics, `unexpected metrics line: ${JSON.stringify(second)}`);
     metricsPort = Number(metrics[1]);
   }
-  return { child, port: Number(listening[1]), metricsPort, stdout: () => out, stderr: () => err };
+  return { ...served, metricsPort };
 }
 
 /** SIGTERM (Windows: the IPC shutdown message), then the exit. */
