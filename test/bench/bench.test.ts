@@ -291,6 +291,13 @@ interface JsonRow {
 
 const echocastEngines = availableEngines();
 
+/** A throttled run of every engine at --rate max: 6 clients, 1 publisher, 1 KiB frames, one round; `args` add the throttle and the rest. */
+async function throttledRun(args: string[]): Promise<JsonRow[]> {
+  const r = await runBench(['--engines', echocastEngines.join(','), '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', ...args, '--json']);
+  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+  return (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+}
+
 describe('bench: workload runs', function () {
   this.timeout(120_000);
 
@@ -323,31 +330,7 @@ describe('bench: workload runs', function () {
     // that is the machine's pace (a loaded one may never get there), so the server runs with
     // 1 MiB, which any server twice as fast as a 2 MB/s reader passes within the run. 8 s:
     // the pause ends in a drain (half the limit at 2 MB/s), not a cut.
-    const r = await runBench([
-      '--engines',
-      echocastEngines.join(','),
-      '--throttled',
-      '1@2MB',
-      '--max-backlog-bytes',
-      '1MiB',
-      '--slow-consumer-ms',
-      '8000',
-      '--rate',
-      'max',
-      '--clients',
-      '6',
-      '--publishers',
-      '1',
-      '--size',
-      '1024',
-      '--rounds',
-      '1',
-      '--duration',
-      '1500ms',
-      '--json',
-    ]);
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    const rows = await throttledRun(['--throttled', '1@2MB', '--max-backlog-bytes', '1MiB', '--slow-consumer-ms', '8000', '--duration', '1500ms']);
     for (const row of rows) {
       assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 2_000_000 });
       assert.equal(row.workload.maxBacklogBytes, 1024 * 1024);
@@ -359,29 +342,7 @@ describe('bench: workload runs', function () {
   });
 
   it('--throttled with --slow-consumer-ms 0: the throttled reader is cut, every other client loses nothing', async () => {
-    const r = await runBench([
-      '--engines',
-      echocastEngines.join(','),
-      '--throttled',
-      '1@1MB',
-      '--slow-consumer-ms',
-      '0',
-      '--rate',
-      'max',
-      '--clients',
-      '6',
-      '--publishers',
-      '1',
-      '--size',
-      '1024',
-      '--rounds',
-      '1',
-      '--duration',
-      '1s',
-      '--json',
-    ]);
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    const rows = await throttledRun(['--throttled', '1@1MB', '--slow-consumer-ms', '0', '--duration', '1s']);
     for (const row of rows) {
       assert.equal(row.workload.slowConsumerMs, 0);
       assert.equal(row.cut, 1, JSON.stringify(row));
