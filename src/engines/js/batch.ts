@@ -11,8 +11,8 @@
  * WebSocket clients get the same batch encoded once as WebSocket messages
  * (docs/contract.md §6), one Buffer shared by all of them. With echoToSender off a sender's
  * frames join the batch like any others, marked with their sender: only the few senders
- * of a batch get a copy of their own (the batch less their frames, S1), everyone else
- * the shared one.
+ * of a batch get it without their frames (S1): views of the shared Buffer around them,
+ * written together, no copy; everyone else the shared Buffer itself.
  */
 import { keepable, splitFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
@@ -130,47 +130,86 @@ export class Batch {
    * encoded once (when the first of them is reached) and shared by all of them; TCP
    * clients get the `parts` (`total` bytes; a raw batch keeps its chunks apart there, one
    * WebSocket message each) joined once, when the first of them is reached. The few
-   * clients in `senders` (echoToSender off) each get the batch without the segments that
-   * skip them, in the same order (S1, S2): the one copy made for them, not for the others.
+   * clients in `senders` (echoToSender off) get the same shared Buffer less their own
+   * segments: views of it around them, written together (S1, S2), never a copy.
    */
   private deliverMixed(parts: Buffer[], total: number, frames: number, counts: number[], skips: (JsClient | null)[] | null, senders: Set<JsClient> | null): void {
     const flow = this.flow;
     let checkAbove = flow.checkAbove;
     let wsBytes: Buffer | null = null;
     let tcpBytes: Buffer | null = null;
+    // Where each part ends in wsBytes and in tcpBytes: only when some client is skipped.
+    let wsEnds: number[] | undefined;
+    let tcpEnds: number[] | undefined;
     let framesOut = 0;
     let bytesOut = 0;
     for (const client of this.clients.values()) {
-      let out: Buffer;
+      const ws = client.ws !== null;
+      if (ws) wsBytes ??= encodeWsMessages(this.options.framing, parts, senders === null ? undefined : (wsEnds = []));
+      else tcpBytes ??= joinParts(parts, total);
+      const whole = ws ? wsBytes! : tcpBytes!;
+      let backlog: number;
       let outFrames = frames;
+      let outBytes = whole.length;
       if (senders !== null && senders.has(client)) {
-        // The batch without the client's own segments: what the others get, less its frames.
-        const own: Buffer[] = [];
-        let ownBytes = 0;
-        outFrames = 0;
-        for (let i = 0; i < parts.length; i++) {
-          if (skips![i] === client) continue;
-          own.push(parts[i]!);
-          ownBytes += parts[i]!.length;
-          outFrames += counts[i]!;
-        }
-        if (outFrames === 0) continue;
-        out = client.ws !== null ? encodeWsMessages(this.options.framing, own) : joinParts(own, ownBytes);
-      } else if (client.ws !== null) {
-        out = wsBytes ??= encodeWsMessages(this.options.framing, parts);
+        const views = withoutOwn(whole, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
+        if (views.frames === 0) continue;
+        backlog = client.writeAll(views.chunks);
+        outFrames = views.frames;
+        outBytes = views.bytes;
       } else {
-        out = tcpBytes ??= joinParts(parts, total);
+        backlog = client.write(whole);
       }
-      if (client.write(out) > checkAbove) {
+      if (backlog > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
       }
       framesOut += outFrames;
-      bytesOut += out.length;
+      bytesOut += outBytes;
     }
     this.traffic.framesOut += framesOut;
     this.traffic.bytesOut += bytesOut;
   }
+}
+
+/** Where each part ends in their join. */
+function partEnds(parts: readonly Buffer[]): number[] {
+  const ends: number[] = [];
+  let at = 0;
+  for (const part of parts) ends.push((at += part.length));
+  return ends;
+}
+
+/**
+ * The batch `whole` (its parts ending at `ends`) less the parts that skip `client`: the
+ * views of `whole` around them, in order, with the frames and bytes they hold.
+ */
+function withoutOwn(
+  whole: Buffer,
+  ends: readonly number[],
+  skips: readonly (JsClient | null)[],
+  counts: readonly number[],
+  client: JsClient,
+): { chunks: Buffer[]; frames: number; bytes: number } {
+  const chunks: Buffer[] = [];
+  let frames = 0;
+  let bytes = 0;
+  let from = 0; // where the current run of other clients' parts began
+  let at = 0; // where part i begins
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i]!;
+    if (skips[i] === client) {
+      if (at > from) chunks.push(whole.subarray(from, at));
+      bytes += at - from;
+      from = end;
+    } else {
+      frames += counts[i]!;
+    }
+    at = end;
+  }
+  if (at > from) chunks.push(whole.subarray(from, at));
+  bytes += at - from;
+  return { chunks, frames, bytes };
 }
 
 /** A segment of frames kept for replay. */
