@@ -9,7 +9,7 @@ import type { BenchSample } from '../../dist/bench/run.js';
 import { rateSweep } from '../../dist/cli/bench.js';
 import { cEpollUnavailable } from '../../dist/bench/external.js';
 import { webSocketUnsupported } from '../../dist/bench/websocket.js';
-import { noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
+import { benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
 
 interface SweepRow {
   engine: string;
@@ -29,23 +29,7 @@ interface SweepReport {
 
 /** A combined row of one engine at one rate of a sweep. */
 function row(target: string, rate: number): BenchSample {
-  return {
-    target: target as BenchSample['target'],
-    scenario: { clients: 50, publishers: 5, size: 64, rate },
-    rate,
-    deliveriesPerSecond: rate * 49,
-    mbPerSecond: 1,
-    cpuNsPerDelivery: 1000,
-    kernelCpuNsPerDelivery: 500,
-    generatorCpuNsPerDelivery: 10,
-    latencyUs: { p50: 500, p99: 4000, max: 9000 },
-    peakRssMiB: 50,
-    lost: 0,
-    orderViolations: 0,
-    pausedMs: null,
-    cut: null,
-    framesSent: 100,
-  };
+  return benchSample(target, { scenario: { clients: 50, publishers: 5, size: 64, rate }, rate, deliveriesPerSecond: rate * 49 });
 }
 
 describe('bench: --rate LIST and --no-echo-to-sender, parsed', () => {

@@ -14,27 +14,18 @@ import { availableEngines, createServer } from 'echocast';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { runNativeLoad } from '../../dist/bench/native-loadgen.js';
 import { webSocketUnsupported } from '../../dist/bench/websocket.js';
-import { noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
+import { benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 function sample(target: string, cpu: number, lost = 0): BenchSample {
-  return {
-    target: target as BenchSample['target'],
-    scenario: { clients: 50, publishers: 5, size: 64 },
+  return benchSample(target, {
     deliveriesPerSecond: 1000 * cpu,
-    mbPerSecond: 1,
     cpuNsPerDelivery: cpu,
     kernelCpuNsPerDelivery: cpu / 2,
-    generatorCpuNsPerDelivery: 10,
     latencyUs: { p50: cpu, p99: cpu * 2, max: cpu * 3 },
-    peakRssMiB: 50,
     lost,
-    orderViolations: 0,
-    pausedMs: null,
-    cut: null,
-    framesSent: 100,
-  };
+  });
 }
 
 describe('bench: histogram', () => {
