@@ -104,6 +104,7 @@ describe('bench: report', () => {
       'overloaded',
       'pausedMs',
       'peakRssMiB',
+      'rate',
       'scenario',
       'transport',
       'valid',
@@ -112,6 +113,7 @@ describe('bench: report', () => {
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
     assert.deepEqual(report.settings.workload, row.workload);
     assert.deepEqual(Object.keys(row.scenario).sort(), ['clients', 'publishers', 'size']);
+    assert.equal(row.rate, null, 'a row built without a rate says so');
     assert.deepEqual(Object.keys(row.latencyUs).sort(), ['max', 'p50', 'p99']);
     assert.equal(row.valid, true);
     assert.equal(report.results[1]!.valid, false);
