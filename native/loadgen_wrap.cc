@@ -48,6 +48,8 @@ LoadGenWrap::LoadGenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Load
   read_string(o, "wsPath", &options_.ws_path, Field::Optional);
   // The server's token (docs/contract.md S15): every client presents it; '' for none.
   read_string(o, "token", &options_.token, Field::Optional);
+  // The server skips the sender (echoToSender: false): a publisher is owed every frame but its own.
+  read_bool(o, "echoToSender", &options_.echo_to_sender, Field::Optional);
   // As in loadgen.ts: at most every client audits.
   options_.auditors = std::min(options_.auditors, options_.clients);
   // The one range check: the core's (LoadGen::start() refuses the same).

@@ -185,12 +185,19 @@ std::uint64_t LoadGen::frames_written() const {
   return frames;
 }
 
+std::uint64_t LoadGen::own_bytes(const Client& c) const {
+  if (options_.echo_to_sender ||
+      &c - clients_.data() >= static_cast<std::ptrdiff_t>(options_.publishers))
+    return 0;
+  return (c.written / wire_frame_ - c.written_before / wire_frame_) * options_.size;
+}
+
 bool LoadGen::drained() const {
   for (std::uint32_t p = 0; p < options_.publishers; ++p)
     if (clients_[p].state == Client::Open && clients_[p].pending() > 0) return false;
   std::uint64_t owed = (frames_written() - frames_before_) * options_.size;
   for (const Client& c : clients_)
-    if (c.state == Client::Open && c.bytes < c.baseline + owed) return false;
+    if (c.state == Client::Open && c.bytes + own_bytes(c) < c.baseline + owed) return false;
   return true;
 }
 
@@ -207,7 +214,8 @@ LoadGenResult LoadGen::result() const {
       continue;
     }
     std::uint64_t want = c.baseline + owed;
-    if (c.bytes < want) missing += want - c.bytes;
+    std::uint64_t got = c.bytes + own_bytes(c);
+    if (got < want) missing += want - got;
   }
   r.lost = (missing + options_.size / 2) / options_.size;
   for (const Auditor& a : auditors_) r.order_violations += a.violations;
@@ -280,7 +288,8 @@ void LoadGen::run() {
         }
         break;
       case Phase::Admitting:
-        if (admitted == n) {
+        // Without echoToSender client 0's probes never come back to it.
+        if (admitted + (options_.echo_to_sender ? 0 : 1) >= n) {
           phase_ = Phase::Settling;
           next_action_ = now + kSettleUs;
         } else if (now >= deadline_) {
@@ -296,7 +305,10 @@ void LoadGen::run() {
         break;
       case Phase::Settling:
         if (now >= next_action_) {
-          for (Client& c : clients_) c.baseline = c.bytes;
+          for (Client& c : clients_) {
+            c.baseline = c.bytes;
+            c.written_before = c.written;
+          }
           frames_before_ = frames_written();
           latency_.reset();  // Only the load counts, not the admission probes.
           phase_ = Phase::Ready;

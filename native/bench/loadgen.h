@@ -89,6 +89,11 @@ struct LoadGenOptions {
   // byte count includes it); a WebSocket client sends it in its upgrade
   // request as `Authorization: Bearer <token>`.
   std::string token;
+  // The server echoes a frame to its sender (echoToSender, docs/contract.md
+  // S1). false: a publisher is owed every frame but its own (the drain, the
+  // lost count, rate 0's closed loop), and the admission probes of client 0
+  // admit every client but client 0 (they never come back to it).
+  bool echo_to_sender = true;
 };
 
 // What is wrong with the options, or an empty string.
@@ -211,6 +216,9 @@ class LoadGen {
   // as masked WebSocket messages.
   void ws_encode(Client& c, std::size_t at, std::uint64_t count);
   std::uint64_t frames_written() const;
+  // Bytes of a publisher's own frames since the baseline, which a server
+  // without echoToSender never sends back to it; 0 for every other client.
+  std::uint64_t own_bytes(const Client& c) const;
   bool drained() const;
   LoadGenMark snapshot() const;
   LoadGenResult result() const;

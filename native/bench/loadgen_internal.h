@@ -96,7 +96,8 @@ struct LoadGen::Client {
   // Publishers: frames not yet taken by the kernel, and what it took.
   std::vector<char> out;
   std::size_t out_head = 0;
-  std::uint64_t written = 0;  // Frame bytes only.
+  std::uint64_t written = 0;         // Frame bytes only.
+  std::uint64_t written_before = 0;  // `written` at the baseline.
   // Bytes at the head of `out` that are no frame (the token's line, queued
   // first): sent like the rest, but never counted in `written`.
   std::size_t preamble = 0;

@@ -156,7 +156,8 @@ std::uint64_t LoadGen::lag_room() {
   if (offered - std::min(offered, slowest_) + kFillBytes > kMaxLagBytes) {
     std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
     for (const Client& c : clients_)  // Throttled readers are paced by the server, not here.
-      if (c.state == Client::Open && !c.throttled) least = std::min(least, c.bytes - c.baseline);
+      if (c.state == Client::Open && !c.throttled)
+        least = std::min(least, c.bytes + own_bytes(c) - c.baseline);
     slowest_ = least == std::numeric_limits<std::uint64_t>::max() ? offered : least;
   }
   std::uint64_t lag = offered - std::min(offered, slowest_);

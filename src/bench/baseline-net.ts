@@ -4,8 +4,10 @@ import net from 'node:net';
  * The reference the js engine is measured against: a plain, tuned node:net
  * broadcast server with no limits, no replay and no stats. Each read's complete
  * lines go to every client in one write; a partial line waits for its end.
+ * `echoToSender` false (`echocast bench --no-echo-to-sender`): to every client
+ * but the sender.
  */
-export function startBaselineNet(): Promise<net.Server> {
+export function startBaselineNet(echoToSender = true): Promise<net.Server> {
   const clients = new Set<net.Socket>();
   const server = net.createServer({ noDelay: true }, (socket) => {
     clients.add(socket);
@@ -16,7 +18,7 @@ export function startBaselineNet(): Promise<net.Server> {
       carry = end < data.length ? data.subarray(end) : null;
       if (end === 0) return;
       const lines = end === data.length ? data : data.subarray(0, end);
-      for (const client of clients) client.write(lines);
+      for (const client of clients) if (echoToSender || client !== socket) client.write(lines);
     });
     socket.on('error', () => undefined);
     socket.on('close', () => clients.delete(socket));

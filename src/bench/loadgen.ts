@@ -12,6 +12,8 @@ export interface Scenario {
   publishers: number;
   /** Bytes per frame on the wire, '\n' included (line framing). */
   size: number;
+  /** A fixed-rate sweep (`--rate 2000,8000`): the frames/s offered to this scenario, one scenario per rate. */
+  rate?: number;
 }
 
 export interface LoadOptions extends Scenario {
@@ -51,6 +53,12 @@ export interface LoadOptions extends Scenario {
    * `Authorization: Bearer <token>` in its upgrade request.
    */
   token?: string;
+  /**
+   * false: the server skips the sender (echoToSender: false, `echocast bench
+   * --no-echo-to-sender`), so a publisher is owed every frame but its own, and
+   * publisher 0's admission frames admit every client but itself. Default true.
+   */
+  echoToSender?: boolean;
   /** Called at the start and end of the measured window (to sample the server's CPU). */
   onWindow?: (edge: 'start' | 'end') => Promise<void>;
   /** Progress, 0..1, for a progress bar. */
@@ -189,9 +197,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 
   // Make sure every client is admitted before the clock starts: publisher 0 sends
-  // until every client has had a frame; then each client's count is its baseline.
+  // until every client has had a frame (but itself, when the server skips the
+  // sender); then each client's count is its baseline.
+  const echoed = options.echoToSender ?? true;
   const admitted = Date.now();
-  while (clients.some((c) => c.bytes === 0)) {
+  while (clients.some((c, i) => c.bytes === 0 && (echoed || i !== 0))) {
     if (Date.now() - admitted > 15_000) throw new Error('clients were not all admitted within 15 s');
     publishers[0]!.socket.write(frame(0));
     await sleep(20);
@@ -199,6 +209,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await sleep(50);
   const baseline = clients.map((c) => c.bytes);
   const framesBefore = seqs.reduce((a, b) => a + b, 0);
+  const seqsBefore = [...seqs];
 
   let sending = true;
   const blocked = new Array<boolean>(p).fill(false);
@@ -257,9 +268,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   clearInterval(progress);
   options.onProgress?.(1);
 
-  // Drain: every client is owed every frame sent.
+  // Drain: every client is owed every frame sent (a publisher, when the server skips the sender, but its own).
   const framesSent = seqs.reduce((a, b) => a + b, 0) - framesBefore;
-  const owed = (i: number): number => baseline[i]! + framesSent * size;
+  const own = (i: number): number => (echoed || i >= p ? 0 : seqs[i]! - seqsBefore[i]!);
+  const owed = (i: number): number => baseline[i]! + (framesSent - own(i)) * size;
   const drainStart = Date.now();
   while (clients.some((c, i) => c.bytes < owed(i)) && Date.now() - drainStart < 10_000) await sleep(20);
   const lost = clients.reduce((sum, c, i) => sum + Math.max(0, owed(i) - c.bytes), 0) / size;

@@ -29,6 +29,7 @@ export async function runNativeLoad(options: LoadOptions): Promise<LoadResult> {
     port: options.port,
     ...webSocketOptions(options),
     ...(options.token ? { token: options.token } : {}),
+    ...(options.echoToSender === false ? { echoToSender: false } : {}),
     clients: options.clients,
     publishers: options.publishers,
     size: options.size,

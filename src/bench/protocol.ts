@@ -27,6 +27,8 @@ export interface BenchServerConfig {
   ws?: boolean;
   /** `--metrics`: the engine serves GET /metrics (metrics: { port: 0 }, docs/contract.md S18) and reports that port. */
   metrics?: boolean;
+  /** `--no-echo-to-sender`: false, the server skips the sender (docs/contract.md S1); absent: it echoes. */
+  echoToSender?: boolean;
   /** `--token`: the engine runs with auth: { token } (docs/contract.md S15); every generated client presents it. */
   token?: string;
 }

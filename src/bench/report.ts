@@ -10,6 +10,8 @@ export interface ResultRow extends Measures {
   /** How the generator's clients reached the server: 'tcp', or 'ws' (WebSocket clients, `--ws`). */
   transport: Transport;
   scenario: { clients: number; publishers: number; size: number };
+  /** The frames/s offered to the row, all publishers together (0: as fast as the server takes them; null: not recorded). */
+  rate: number | null;
   /** What ran beside the load (the same for every row of a run). */
   workload: RowWorkload;
   /**
@@ -36,6 +38,8 @@ export interface RowWorkload {
   token?: boolean;
   /** `--max-backlog-bytes`: the server's maxBacklogBytes, when the command set it. */
   maxBacklogBytes?: number;
+  /** `--no-echo-to-sender`: the server skipped the sender (echoToSender: false). */
+  noEchoToSender?: boolean;
 }
 
 /** results.json. */
@@ -43,7 +47,11 @@ export interface BenchReport {
   machine: { platform: string; arch: string; cpu: string; cores: number; memoryGiB: number; osRelease: string };
   versions: { node: string; echocast: string; v8: string };
   command: string;
-  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; generator: string; arrivals: string; workload?: RowWorkload };
+  /**
+   * `rate`: frames/s offered (-1: auto, 0: max); with a fixed-rate sweep (`--rate 2000,8000`)
+   * the first of `rates`, which lists them all, one row each (ResultRow.rate).
+   */
+  settings: { rounds: number; durationMs: number; warmupMs: number; rate: number; rates?: number[]; generator: string; arrivals: string; workload?: RowWorkload };
   results: ResultRow[];
   /** The targets that could not keep up: "baseline-ws 50c×5p×64B: overloaded: …", one per row. */
   summary: { overloaded: string[] };
@@ -66,6 +74,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     ...(w.metrics ? { metrics: true } : {}),
     ...(w.token ? { token: true } : {}),
     ...(w.maxBacklogBytes !== undefined ? { maxBacklogBytes: w.maxBacklogBytes } : {}),
+    ...(w.noEchoToSender ? { noEchoToSender: true } : {}),
   };
   return {
     machine: {
@@ -83,6 +92,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       engine: r.target,
       transport: r.transport ?? 'tcp',
       scenario: { clients: r.scenario.clients, publishers: r.scenario.publishers, size: r.scenario.size },
+      rate: r.rate ?? null,
       workload,
       deliveriesPerSecond: round(r.deliveriesPerSecond, 0),
       mbPerSecond: round(r.mbPerSecond),
@@ -101,7 +111,12 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
       cpuNsPerDeliverySpread: r.cpuNsSpread ? { min: round(r.cpuNsSpread.min), max: round(r.cpuNsSpread.max) } : null,
     })),
     summary: {
-      overloaded: rows.filter((r) => r.overloaded).map((r) => `${r.target} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B: ${r.note ?? 'overloaded'}`),
+      overloaded: rows
+        .filter((r) => r.overloaded)
+        .map(
+          (r) =>
+            `${r.target} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B${r.scenario.rate === undefined ? '' : ` @${r.scenario.rate}/s`}: ${r.note ?? 'overloaded'}`,
+        ),
     },
   };
 }
@@ -165,8 +180,10 @@ export const COLUMN_HELP = `  engine        the engine or reference server measu
   paused ms     (with --throttled or --slow-consumer-ms) how long the server
                 paused reading for flow control
   cut           (likewise) clients the server cut as slow consumers
-  [workload]    --listener, --throttled, --slow-consumer-ms, --metrics, --token;
-                in the default table a line above it`;
+  [rate/s]      (with a --rate list) the frames/s offered to the row; in the
+                default table after the scenario, as @RATE/s
+  [workload]    --listener, --throttled, --slow-consumer-ms, --metrics, --token,
+                --no-echo-to-sender; in the default table a line above it`;
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
 export function formatRate(bytesPerSecond: number): string {
@@ -189,6 +206,7 @@ export function workloadLabel(w: RowWorkload): string {
   if (w.metrics) parts.push('metrics');
   if (w.token) parts.push('token');
   if (w.maxBacklogBytes !== undefined) parts.push(`max-backlog ${formatRate(w.maxBacklogBytes)}`);
+  if (w.noEchoToSender) parts.push('no-echo-to-sender');
   return parts.length ? parts.join(', ') : '-';
 }
 
@@ -196,12 +214,15 @@ export function workloadLabel(w: RowWorkload): string {
 function columns(results: ResultRow[]): { heads: string[]; cells: (r: ResultRow) => string[] } {
   const withWorkload = results.some((r) => workloadLabel(r.workload) !== '-');
   const withFlow = results.some((r) => r.workload.throttled !== null || r.workload.slowConsumerMs !== null);
+  const withRate = isSweep(results);
   const heads = [...COLUMNS];
   if (withWorkload) heads.splice(4, 0, 'workload');
+  if (withRate) heads.splice(4, 0, 'rate/s');
   if (withFlow) heads.splice(heads.length - 1, 0, 'paused ms', 'cut');
   const cells = (r: ResultRow): string[] => {
     const row = baseCells(r);
     if (withWorkload) row.splice(4, 0, workloadLabel(r.workload));
+    if (withRate) row.splice(4, 0, r.rate === null ? '-' : r.rate === 0 ? 'max' : fmt(r.rate));
     if (withFlow) row.splice(row.length - 1, 0, r.pausedMs === null ? '-' : fmt(r.pausedMs), r.cut === null ? '-' : String(r.cut));
     return row;
   };
@@ -230,6 +251,17 @@ function baseCells(r: ResultRow): string[] {
   ];
 }
 
+/** The rows are a fixed-rate sweep: they were offered different rates. */
+function isSweep(results: ResultRow[]): boolean {
+  return new Set(results.map((r) => r.rate)).size > 1;
+}
+
+/** A row's scenario in a few characters: "50×5×64", and "@2,000/s" after it in a sweep. */
+function scenarioCell(r: ResultRow, sweep: boolean): string {
+  const shape = `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`;
+  return sweep && r.rate !== null ? `${shape} @${r.rate === 0 ? 'max' : fmt(r.rate)}/s` : shape;
+}
+
 /** A row's CPU ns spread over its rounds, "772–978"; "-" for one round. */
 function spread(r: ResultRow): string {
   const s = r.cpuNsPerDeliverySpread;
@@ -242,10 +274,11 @@ function spread(r: ResultRow): string {
  */
 function narrowColumns(results: ResultRow[]): { heads: string[]; cells: (r: ResultRow) => string[]; droppable: string[] } {
   const withFlow = results.some((r) => r.workload.throttled !== null || r.workload.slowConsumerMs !== null);
+  const sweep = isSweep(results);
   const heads = ['engine', 'scenario', 'deliv/s', 'CPU ns', 'min–max', 'kernel', 'p99 µs', 'RSS MiB', ...(withFlow ? ['paused ms', 'cut'] : []), 'valid'];
   const cells = (r: ResultRow): string[] => [
     r.engine,
-    `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`,
+    scenarioCell(r, sweep),
     fmt(r.deliveriesPerSecond),
     fmt(r.cpuNsPerDelivery),
     spread(r),
@@ -318,7 +351,11 @@ function wrap(line: string, width: number): string[] {
 function overloadLines(results: ResultRow[]): string[] {
   const over = results.filter((r) => r.overloaded);
   if (!over.length) return [];
-  return ['', ...over.map((r) => `overloaded: ${r.engine} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B: ${(r.note ?? '').replace(/^overloaded: /, '')}`)];
+  const at = (r: ResultRow): string => (isSweep(results) && r.rate !== null ? ` @${r.rate}/s` : '');
+  return [
+    '',
+    ...over.map((r) => `overloaded: ${r.engine} ${r.scenario.clients}c×${r.scenario.publishers}p×${r.scenario.size}B${at(r)}: ${(r.note ?? '').replace(/^overloaded: /, '')}`),
+  ];
 }
 
 /** results.md: the machine, the command and the table. */
@@ -334,7 +371,7 @@ export function markdown(report: BenchReport): string {
     `- Versions: Node ${report.versions.node}, echocast ${report.versions.echocast}`,
     `- Command: \`${report.command}\``,
     ...(report.results.some((r) => r.transport === 'ws') ? ['- Clients: WebSocket (`--ws`): each frame one masked text message, each delivery one message received.'] : []),
-    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${report.settings.rate === 0 ? 'unlimited' : report.settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(report.settings.rate)} frames/s`}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}${report.settings.workload && workloadLabel(report.settings.workload) !== '-' ? `; workload: ${workloadLabel(report.settings.workload)}` : ''}.`,
+    `- Each row: median of ${report.settings.rounds} round(s) of ${report.settings.durationMs} ms after ${report.settings.warmupMs} ms warm-up; offered rate ${rateText(report.settings)}; load generator: ${report.settings.generator}; arrivals: ${report.settings.arrivals}${report.settings.workload && workloadLabel(report.settings.workload) !== '-' ? `; workload: ${workloadLabel(report.settings.workload)}` : ''}.`,
     '',
     head,
     rows,
@@ -349,8 +386,16 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function scenarioLabel(r: ResultRow): string {
-  return `${r.scenario.clients}c × ${r.scenario.publishers}p × ${r.scenario.size} B`;
+/** The offered rate in words, as results.md and the chart say it. */
+function rateText(settings: BenchReport['settings']): string {
+  if (settings.rates && settings.rates.length > 1) return `a fixed-rate sweep, ${settings.rates.map((r) => fmt(r)).join(', ')} frames/s (one row each)`;
+  return settings.rate === 0 ? 'unlimited' : settings.rate < 0 ? '500,000 deliveries/s (frames/s = 500,000 / clients)' : `${fmt(settings.rate)} frames/s`;
+}
+
+/** A group of bars in the chart: the scenario, and in a sweep its rate (each rate a group of its own). */
+function scenarioLabel(r: ResultRow, sweep = false): string {
+  const shape = `${r.scenario.clients}c × ${r.scenario.publishers}p × ${r.scenario.size} B`;
+  return sweep && r.rate !== null ? `${shape} @ ${compact(r.rate)}/s` : shape;
 }
 
 function compact(n: number): string {
@@ -361,8 +406,9 @@ function compact(n: number): string {
 
 /**
  * chart.svg: horizontal bar panels side by side, one group of bars per
- * scenario (one bar per engine, one colour each), values written at the bars'
- * ends. At a fixed rate every engine delivers the same, so the panels are
+ * scenario (in a fixed-rate sweep, per scenario and rate, so each rate is a
+ * point of its own) (one bar per engine, one colour each), values written at
+ * the bars' ends. At a fixed rate every engine delivers the same, so the panels are
  * latency p50, latency p99 and server CPU ns per delivery; at --rate max,
  * deliveries/s and server CPU ns per delivery. Bars are scaled to the largest
  * value of their panel; the height grows with the number of rows, so labels
@@ -370,7 +416,9 @@ function compact(n: number): string {
  */
 export function svgChart(report: BenchReport): string {
   const engines = [...new Set(report.results.map((r) => r.engine))];
-  const scenarios = [...new Set(report.results.map(scenarioLabel))];
+  const sweep = isSweep(report.results);
+  const label = (r: ResultRow): string => scenarioLabel(r, sweep);
+  const scenarios = [...new Set(report.results.map(label))];
   const saturation = report.settings.rate === 0;
   const panels: { title: string; key: (r: ResultRow) => number }[] = saturation
     ? [
@@ -396,7 +444,13 @@ export function svgChart(report: BenchReport): string {
   const height = top + plotH + 24 + legendRows * 20 + 24;
   const workload = report.settings.workload ? workloadLabel(report.settings.workload) : '-';
   const clientsText = report.results.some((r) => r.transport === 'ws') ? 'WebSocket clients' : 'TCP clients';
-  const rateText = saturation ? 'rate max' : report.settings.rate < 0 ? '500,000 deliveries/s offered' : `${fmt(report.settings.rate)} frames/s offered`;
+  const offered = sweep
+    ? `${report.settings.rates?.map((r) => fmt(r)).join(', ') ?? ''} frames/s offered (a sweep)`
+    : saturation
+      ? 'rate max'
+      : report.settings.rate < 0
+        ? '500,000 deliveries/s offered'
+        : `${fmt(report.settings.rate)} frames/s offered`;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
@@ -404,11 +458,11 @@ export function svgChart(report: BenchReport): string {
     `<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">echocast bench — ${escapeXml(report.machine.cpu)}, ${report.machine.cores} cores</text>`,
   );
   parts.push(
-    `<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${rateText} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`,
+    `<text x="${width / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${escapeXml(`${clientsText} · ${offered} · workload: ${workload === '-' ? 'none' : workload}`)}</text>`,
   );
-  scenarios.forEach((label, si) => {
+  scenarios.forEach((group, si) => {
     const y = top + si * groupH + (engines.length * barH) / 2 + 4;
-    parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(label)}</text>`);
+    parts.push(`<text x="${labelW - 8}" y="${y.toFixed(1)}" text-anchor="end" font-size="11">${escapeXml(group)}</text>`);
   });
   panels.forEach((panel, pi) => {
     const x0 = labelW + pi * (panelW + gap);
@@ -416,9 +470,9 @@ export function svgChart(report: BenchReport): string {
     const max = Math.max(1, ...report.results.map(panel.key).filter(Number.isFinite));
     parts.push(`<text x="${x0 + panelW / 2}" y="${top - 12}" text-anchor="middle" font-size="13">${escapeXml(panel.title)}</text>`);
     parts.push(`<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${top + plotH - groupGap + 4}" stroke="#333"/>`);
-    scenarios.forEach((label, si) => {
+    scenarios.forEach((group, si) => {
       engines.forEach((engine, ei) => {
-        const row = report.results.find((r) => r.engine === engine && scenarioLabel(r) === label);
+        const row = report.results.find((r) => r.engine === engine && label(r) === group);
         if (!row) return;
         const v = panel.key(row);
         const y = top + si * groupH + ei * barH;

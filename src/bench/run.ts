@@ -53,6 +53,17 @@ export interface Workload {
   token?: boolean;
   /** The server's maxBacklogBytes (S7), `--max-backlog-bytes`; absent: benchBacklogBytes' choice. */
   maxBacklogBytes?: number;
+  /**
+   * `--no-echo-to-sender`: the server skips the sender (echoToSender: false,
+   * docs/contract.md S1), so a publisher is owed every frame but its own. Every
+   * engine and the node references can; baseline-c-epoll cannot (noEchoUnsupported).
+   */
+  noEchoToSender?: boolean;
+}
+
+/** Why a target cannot run with --no-echo-to-sender, or null. */
+export function noEchoUnsupported(target: string): string | null {
+  return target === 'baseline-c-epoll' ? 'baseline-c-epoll always echoes to the sender (bench/c-epoll has no such option)' : null;
 }
 
 /** The reference servers (TCP and WebSocket): no message events, no flow control, no stats. */
@@ -82,6 +93,8 @@ export interface BenchSample extends Measures {
   overloaded?: boolean;
   /** Why the row is what it is, in words (an overloaded server: why, at what load). */
   note?: string;
+  /** The frames/s offered to the run (0: as fast as the server takes them). */
+  rate?: number;
   /** A combined row of 2 or more measured rounds: the lowest and highest cpuNsPerDelivery among them. */
   cpuNsSpread?: { min: number; max: number };
 }
@@ -93,7 +106,7 @@ export interface BenchPlan {
   rounds: number;
   durationMs: number;
   warmupMs: number;
-  /** Offered frames/s across publishers for a scenario; 0 = as fast as the server takes them. */
+  /** Offered frames/s across publishers for a scenario (its `rate` in a sweep); 0 = as fast as the server takes them. */
   rateFor: (scenario: Scenario) => number;
   /** Which load generator drives the clients. */
   generator: Generator;
@@ -323,6 +336,8 @@ export async function measure(
       `${target} has no message events, flow control, metrics or tokens: --listener, --slow-consumer-ms, --max-backlog-bytes, --metrics and --token apply to echocast engines only`,
     );
   }
+  const noEcho = workload.noEchoToSender ?? false;
+  if (noEcho && noEchoUnsupported(target)) throw new Error(`--no-echo-to-sender: ${noEchoUnsupported(target)}`);
   // --token: this run's own, for its server and its clients only.
   const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;
   let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number; metricsPort?: number };
@@ -339,6 +354,7 @@ export async function measure(
             listener: workload.listener,
             ...(workload.slowConsumerMs === null ? {} : { slowConsumerMs: workload.slowConsumerMs }),
             ...(plan.ws ? { ws: true } : {}),
+            ...(noEcho ? { echoToSender: false } : {}),
             ...(workload.metrics ? { metrics: true } : {}),
             ...(token ? { token } : {}),
           });
@@ -367,6 +383,7 @@ export async function measure(
       port: plan.ws ? wsPort! : port,
       ...(plan.ws ? { websocket: true } : {}),
       ...(token ? { token } : {}),
+      ...(noEcho ? { echoToSender: false } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,
       durationMs: plan.durationMs,
@@ -414,6 +431,7 @@ export async function measure(
       pausedMs: stats ? Number(stats.readPausedMs ?? 0) : null,
       cut: stats ? Number(disconnects['slow-consumer'] ?? 0) : null,
       framesSent: result.framesSent,
+      rate: plan.rateFor(scenario),
       ...(plan.ws ? { transport: 'ws' as const } : {}),
     };
   } catch (err) {
@@ -499,6 +517,7 @@ function overloadedSample(
     pausedMs: null,
     cut: null,
     framesSent: 0,
+    rate: plan.rateFor(scenario),
     ...(plan.ws ? { transport: 'ws' as const } : {}),
     overloaded: true,
     note: `overloaded: ${overloaded.reason} at ${offeredText(scenario, plan.rateFor(scenario))}${soFar}; try a lower --rate`,
@@ -561,6 +580,7 @@ export function combine(samples: BenchSample[], planned = samples.length): Bench
     pausedMs: flow.pausedMs === null ? null : median(measured.map((s) => s.pausedMs ?? 0)),
     cut: flow.cut === null ? null : Math.max(...measured.map((s) => s.cut ?? 0)),
     framesSent: samples.reduce((a, s) => a + s.framesSent, 0),
+    ...(first.rate !== undefined ? { rate: first.rate } : {}),
     ...(first.transport ? { transport: first.transport } : {}),
     ...(cpu.length > 1 ? { cpuNsSpread: { min: Math.min(...cpu), max: Math.max(...cpu) } } : {}),
     ...(over.length ? { overloaded: true, note: overloadNote(over[0]!.note!, over.length, samples.length, planned) } : {}),
@@ -589,7 +609,8 @@ export async function runPlan(plan: BenchPlan): Promise<{ rows: BenchSample[]; s
   const overloaded = new Set<string>();
   const key = (target: BenchTarget, scenario: Scenario): string => `${target} ${JSON.stringify(scenario)}`;
   for (const [i, run] of runs.entries()) {
-    const label = `${run.target} ${run.scenario.clients}c×${run.scenario.publishers}p×${run.scenario.size}B round ${run.round + 1}/${plan.rounds}`;
+    const at = run.scenario.rate === undefined ? '' : ` @${run.scenario.rate}/s`;
+    const label = `${run.target} ${run.scenario.clients}c×${run.scenario.publishers}p×${run.scenario.size}B${at} round ${run.round + 1}/${plan.rounds}`;
     if (overloaded.has(key(run.target, run.scenario))) continue;
     plan.onProgress?.(i, runs.length, label);
     const sample = await measure(run.target, run.scenario, plan, (f) => plan.onProgress?.(i + f, runs.length, label));

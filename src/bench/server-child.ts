@@ -26,12 +26,12 @@ async function main(): Promise<void> {
   let stop: () => Promise<void>;
   let stats: () => Record<string, unknown> | null = () => null;
   if (config.target === 'baseline-ws') {
-    const server = await startBaselineWs();
+    const server = await startBaselineWs(config.echoToSender ?? true);
     const port = (server.address() as { port: number }).port;
     send({ type: 'ready', port, wsPort: port, engine: 'baseline-ws' });
     stop = async () => undefined; // the process exits right after: that closes everything
   } else if (config.target === 'baseline-net') {
-    const server = await startBaselineNet();
+    const server = await startBaselineNet(config.echoToSender ?? true);
     send({ type: 'ready', port: (server.address() as { port: number }).port, engine: 'baseline-net' });
     stop = async () => undefined; // the process exits right after: that closes everything
   } else {
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       port: 0,
       framing: config.framing,
       replay: config.replay,
+      ...(config.echoToSender === false ? { echoToSender: false } : {}),
       maxClients: config.maxClients,
       maxBacklogBytes: config.maxBacklogBytes,
       ...(config.slowConsumerMs === undefined ? {} : { slowConsumerMs: config.slowConsumerMs }),

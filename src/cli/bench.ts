@@ -1,5 +1,5 @@
 import { availableEngines } from '../server.js';
-import { defaultGenerator, isEchocastEngine, runPlan, type Generator, type Workload } from '../bench/run.js';
+import { defaultGenerator, isEchocastEngine, noEchoUnsupported, runPlan, type Generator, type Workload } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { transportRule, webSocketUnsupported } from '../bench/websocket.js';
 import { buildReport, COLUMN_HELP, textTable, writeReport } from '../bench/report.js';
@@ -51,7 +51,23 @@ const BENCH_FLAGS = {
     help: [
       'frames/s offered by all publishers together: a number,',
       `'auto' (${AUTO_DELIVERIES.toLocaleString('en-US')} deliveries/s: ${AUTO_DELIVERIES.toLocaleString('en-US')} / clients frames/s)`,
-      "or 'max' (as fast as the server takes them) (default auto)",
+      "or 'max' (as fast as the server takes them) (default auto);",
+      'or a comma list of numbers, e.g. 500,2000,8000: a',
+      'fixed-rate sweep, each rate a row of the table (its',
+      'scenario then reads 50×5×64 @2,000/s), a group of bars',
+      'in the chart and a row of results.json (its "rate"),',
+      'to show where each engine starts to queue',
+    ],
+  },
+  'no-echo-to-sender': {
+    type: 'boolean',
+    help: [
+      'the server does not send a client its own frames',
+      "(echoToSender: false, ncat's broker mode); a publisher",
+      'is owed every frame but its own. Every engine and',
+      'baseline-net and baseline-ws can; baseline-c-epoll',
+      'cannot (it always echoes): it is refused, and left out',
+      'of --quick',
     ],
   },
   rounds: { type: 'string', arg: 'N', help: ['runs per engine and scenario (default 3)'] },
@@ -194,6 +210,18 @@ function rate(value: string | undefined): number | 'auto' {
   return intFlag('rate', value, 1, 100_000_000)!;
 }
 
+/** `--rate 2000,8000`: a fixed-rate sweep (numbers only, each at most once); null for one rate. */
+export function rateSweep(value: string | undefined): number[] | null {
+  if (value === undefined || !value.includes(',')) return null;
+  const rates = value.split(',').map((v) => {
+    const s = v.trim();
+    if (s === 'auto' || s === 'max') throw new UsageError(`--rate: a list takes numbers only (frames/s), not '${s}'`);
+    return intFlag('rate', s, 1, 100_000_000)!;
+  });
+  if (new Set(rates).size !== rates.length) throw new UsageError(`--rate: each rate at most once, got "${value}"`);
+  return rates;
+}
+
 /**
  * The engines run when --engines is not given: every available one, but with
  * --ws only those that take WebSocket clients (the others are named on stderr).
@@ -220,7 +248,8 @@ export async function bench(argv: string[]): Promise<number> {
   // --quick measures the available references too (what the engines are compared with),
   // unless a workload they do not take is asked for.
   const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags['max-backlog-bytes'] !== undefined || flags.metrics || flags.token;
-  const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t));
+  const noEcho = flags['no-echo-to-sender'] ?? false;
+  const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t) && !(noEcho && noEchoUnsupported(t)));
   const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
     const rule = transportRule(t, ws);
@@ -228,6 +257,7 @@ export async function bench(argv: string[]): Promise<number> {
     const unsupported = ws ? webSocketUnsupported(t) : null;
     if (unsupported && available.includes(t)) throw new UsageError(`--ws: the ${t} engine cannot take WebSocket clients here (${unsupported})`);
     if (!available.includes(t)) throw new UsageError(`--engines: "${t}" is not available here (have: ${available.join(', ')})`);
+    if (noEcho && noEchoUnsupported(t)) throw new UsageError(`--no-echo-to-sender: ${noEchoUnsupported(t)}`);
   }
   const publishers = intFlag('publishers', flags.publishers, 1, 20_000);
   const scenarios: Scenario[] = [];
@@ -238,7 +268,10 @@ export async function bench(argv: string[]): Promise<number> {
     const sizes = list('size', flags.size, 32, 1024 * 1024) ?? [64];
     for (const size of sizes) for (const c of clients) scenarios.push({ clients: c, publishers: Math.min(publishers ?? 5, c), size });
   }
-  const offered = rate(flags.rate);
+  const sweep = rateSweep(flags.rate);
+  const offered = sweep ? sweep[0]! : rate(flags.rate);
+  // A sweep: every scenario once per rate, in the order given (each a row, and a group in the chart).
+  if (sweep) scenarios.splice(0, scenarios.length, ...scenarios.flatMap((s) => sweep.map((r) => ({ ...s, rate: r }))));
   const generator: Generator = choiceFlag('generator', flags.generator, ['native', 'js'] as const) ?? defaultGenerator();
   if (generator === 'native' && defaultGenerator() !== 'native') {
     throw new UsageError('--generator native needs the native addon, which is not available here');
@@ -262,6 +295,7 @@ export async function bench(argv: string[]): Promise<number> {
     ...(flags.metrics ? { metrics: true } : {}),
     ...(flags.token ? { token: true } : {}),
     ...(flags['max-backlog-bytes'] !== undefined ? { maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER)! } : {}),
+    ...(noEcho ? { noEchoToSender: true } : {}),
   };
   if (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token || workload.maxBacklogBytes !== undefined) {
     const refs = targets.filter((t) => !isEchocastEngine(t));
@@ -285,6 +319,7 @@ export async function bench(argv: string[]): Promise<number> {
     durationMs: duration(flags.duration) ?? (quick ? QUICK.durationMs : 5000),
     warmupMs: quick ? QUICK.warmupMs : 1000,
     rate: offered === 'auto' ? -1 : offered,
+    ...(sweep ? { rates: sweep } : {}),
     generator,
     arrivals,
     workload,
@@ -312,7 +347,7 @@ export async function bench(argv: string[]): Promise<number> {
     arrivals,
     workload,
     ws,
-    rateFor: (s) => (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
+    rateFor: (s) => s.rate ?? (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
     onProgress: (done, total, label) => {
       const percent = Math.floor((done / total) * 100);
       if (tty) {

@@ -118,6 +118,8 @@ export interface AddonLoadGenOptions {
   wsPath?: string;
   /** The server's token (docs/contract.md S15): TCP clients send it as their first line, WebSocket clients as `Authorization: Bearer` (default '': none). */
   token?: string;
+  /** false: the server skips the sender (echoToSender: false), so a publisher is owed every frame but its own (default true). */
+  echoToSender?: boolean;
   /** SO_RCVLOWAT for the clients that only count bytes (POSIX; default 0: off). */
   rcvlowat?: number;
   /** Receivers (after the publishers, before the auditors) that read at most throttleBytesPerSecond each (default 0). */

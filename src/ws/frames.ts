@@ -35,17 +35,21 @@ function headerBytes(length: number): number {
  * framing each part is one frame (a raw batch keeps its chunks apart for this).
  *
  * Returns one Buffer holding every message, to be written as it is to every WebSocket
- * client: the encoding is done once per batch, not once per client.
+ * client: the encoding is done once per batch, not once per client. `ends`, when given,
+ * receives where each part's messages end in it (so that a view can leave parts out).
  */
-export function encodeWsMessages(framing: Framing, parts: readonly Buffer[]): Buffer {
+export function encodeWsMessages(framing: Framing, parts: readonly Buffer[], ends?: number[]): Buffer {
   const payloads: Buffer[] = [];
   let total = 0;
   const add = (payload: Buffer): void => {
     payloads.push(payload);
     total += headerBytes(payload.length) + payload.length;
   };
-  if (framing === 'raw') for (const part of parts) add(part);
-  else for (const part of parts) forEachPayload(framing, part, add);
+  for (const part of parts) {
+    if (framing === 'raw') add(part);
+    else forEachPayload(framing, part, add);
+    ends?.push(total);
+  }
   const out = Buffer.allocUnsafe(total);
   let pos = 0;
   for (const payload of payloads) {

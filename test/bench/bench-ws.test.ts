@@ -12,7 +12,7 @@ import { loadAddon } from '../../dist/engines/load-addon.js';
 import type { BenchSample } from '../../dist/bench/run.js';
 import { startProc } from '../procs/procs.js';
 import { delay } from '../helpers.js';
-import { LoadGenClass, finish, noGenerator, pendingOr, prepare, runBench } from './loadgen-helpers.js';
+import { benchSample, LoadGenClass, finish, noGenerator, pendingOr, prepare, runBench } from './loadgen-helpers.js';
 
 /** Why native-poll cannot be benched with --ws here, or null. */
 const noNativeWs = noGenerator ?? webSocketUnsupported('native-poll');
@@ -74,23 +74,7 @@ describe('bench --ws: targets and refusals', () => {
 
 describe('bench --ws: report', () => {
   it("every row says its transport: 'ws' for WebSocket clients, 'tcp' otherwise", () => {
-    const sample = (target: string, transport?: 'ws'): BenchSample => ({
-      target: target as BenchSample['target'],
-      scenario: { clients: 50, publishers: 5, size: 64 },
-      deliveriesPerSecond: 1000,
-      mbPerSecond: 1,
-      cpuNsPerDelivery: 100,
-      kernelCpuNsPerDelivery: 50,
-      generatorCpuNsPerDelivery: 10,
-      latencyUs: { p50: 1, p99: 2, max: 3 },
-      peakRssMiB: 50,
-      lost: 0,
-      orderViolations: 0,
-      pausedMs: null,
-      cut: null,
-      framesSent: 100,
-      ...(transport ? { transport } : {}),
-    });
+    const sample = (target: string, transport?: 'ws'): BenchSample => benchSample(target, transport ? { transport } : {});
     const settings = { rounds: 1, durationMs: 1000, warmupMs: 300, rate: -1, generator: 'native', arrivals: 'ticks' };
     const ws = buildReport([sample('js', 'ws'), sample('baseline-ws', 'ws')], 'echocast bench --ws', settings, '0.0.0');
     assert.deepEqual(

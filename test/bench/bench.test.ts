@@ -14,27 +14,18 @@ import { availableEngines, createServer } from 'echocast';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { runNativeLoad } from '../../dist/bench/native-loadgen.js';
 import { webSocketUnsupported } from '../../dist/bench/websocket.js';
-import { noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
+import { benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 function sample(target: string, cpu: number, lost = 0): BenchSample {
-  return {
-    target: target as BenchSample['target'],
-    scenario: { clients: 50, publishers: 5, size: 64 },
+  return benchSample(target, {
     deliveriesPerSecond: 1000 * cpu,
-    mbPerSecond: 1,
     cpuNsPerDelivery: cpu,
     kernelCpuNsPerDelivery: cpu / 2,
-    generatorCpuNsPerDelivery: 10,
     latencyUs: { p50: cpu, p99: cpu * 2, max: cpu * 3 },
-    peakRssMiB: 50,
     lost,
-    orderViolations: 0,
-    pausedMs: null,
-    cut: null,
-    framesSent: 100,
-  };
+  });
 }
 
 describe('bench: histogram', () => {
@@ -113,6 +104,7 @@ describe('bench: report', () => {
       'overloaded',
       'pausedMs',
       'peakRssMiB',
+      'rate',
       'scenario',
       'transport',
       'valid',
@@ -121,6 +113,7 @@ describe('bench: report', () => {
     assert.deepEqual(row.workload, { listener: false, throttled: null, slowConsumerMs: null });
     assert.deepEqual(report.settings.workload, row.workload);
     assert.deepEqual(Object.keys(row.scenario).sort(), ['clients', 'publishers', 'size']);
+    assert.equal(row.rate, null, 'a row built without a rate says so');
     assert.deepEqual(Object.keys(row.latencyUs).sort(), ['max', 'p50', 'p99']);
     assert.equal(row.valid, true);
     assert.equal(report.results[1]!.valid, false);
@@ -291,6 +284,13 @@ interface JsonRow {
 
 const echocastEngines = availableEngines();
 
+/** A throttled run of every engine at --rate max: 6 clients, 1 publisher, 1 KiB frames, one round; `args` add the throttle and the rest. */
+async function throttledRun(args: string[]): Promise<JsonRow[]> {
+  const r = await runBench(['--engines', echocastEngines.join(','), '--rate', 'max', '--clients', '6', '--publishers', '1', '--size', '1024', '--rounds', '1', ...args, '--json']);
+  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+  return (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+}
+
 describe('bench: workload runs', function () {
   this.timeout(120_000);
 
@@ -323,31 +323,7 @@ describe('bench: workload runs', function () {
     // that is the machine's pace (a loaded one may never get there), so the server runs with
     // 1 MiB, which any server twice as fast as a 2 MB/s reader passes within the run. 8 s:
     // the pause ends in a drain (half the limit at 2 MB/s), not a cut.
-    const r = await runBench([
-      '--engines',
-      echocastEngines.join(','),
-      '--throttled',
-      '1@2MB',
-      '--max-backlog-bytes',
-      '1MiB',
-      '--slow-consumer-ms',
-      '8000',
-      '--rate',
-      'max',
-      '--clients',
-      '6',
-      '--publishers',
-      '1',
-      '--size',
-      '1024',
-      '--rounds',
-      '1',
-      '--duration',
-      '1500ms',
-      '--json',
-    ]);
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    const rows = await throttledRun(['--throttled', '1@2MB', '--max-backlog-bytes', '1MiB', '--slow-consumer-ms', '8000', '--duration', '1500ms']);
     for (const row of rows) {
       assert.deepEqual(row.workload.throttled, { clients: 1, bytesPerSecond: 2_000_000 });
       assert.equal(row.workload.maxBacklogBytes, 1024 * 1024);
@@ -359,29 +335,7 @@ describe('bench: workload runs', function () {
   });
 
   it('--throttled with --slow-consumer-ms 0: the throttled reader is cut, every other client loses nothing', async () => {
-    const r = await runBench([
-      '--engines',
-      echocastEngines.join(','),
-      '--throttled',
-      '1@1MB',
-      '--slow-consumer-ms',
-      '0',
-      '--rate',
-      'max',
-      '--clients',
-      '6',
-      '--publishers',
-      '1',
-      '--size',
-      '1024',
-      '--rounds',
-      '1',
-      '--duration',
-      '1s',
-      '--json',
-    ]);
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const rows = (JSON.parse(r.stdout) as { results: JsonRow[] }).results;
+    const rows = await throttledRun(['--throttled', '1@1MB', '--slow-consumer-ms', '0', '--duration', '1s']);
     for (const row of rows) {
       assert.equal(row.workload.slowConsumerMs, 0);
       assert.equal(row.cut, 1, JSON.stringify(row));

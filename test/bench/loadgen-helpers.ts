@@ -3,10 +3,32 @@
 // that pend without it (fail, where the addon is required: CI, the Windows lane).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { BenchSample } from '../../dist/bench/run.js';
 import type { AddonLoadGen, AddonLoadGenResult } from '../../dist/engines/addon.js';
 import { loadAddon } from '../../dist/engines/load-addon.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/** A combined row for the report's tests: 50 clients × 5 publishers × 64 B, valid, with `fields` over it. */
+export function benchSample(target: string, fields: Partial<BenchSample> = {}): BenchSample {
+  return {
+    target: target as BenchSample['target'],
+    scenario: { clients: 50, publishers: 5, size: 64 },
+    deliveriesPerSecond: 1000,
+    mbPerSecond: 1,
+    cpuNsPerDelivery: 100,
+    kernelCpuNsPerDelivery: 50,
+    generatorCpuNsPerDelivery: 10,
+    latencyUs: { p50: 1, p99: 2, max: 3 },
+    peakRssMiB: 50,
+    lost: 0,
+    orderViolations: 0,
+    pausedMs: null,
+    cut: null,
+    framesSent: 100,
+    ...fields,
+  };
+}
 
 /** Runs `echocast bench ARGS` to its end. */
 export async function runBench(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -133,6 +133,47 @@ for (const engine of enginesUnderTest()) {
       assert.deepEqual(sender.texts(), ['yours'], 'the sender got its own message back');
     });
 
+    test('echoToSender false, senders of both kinds at once: each gets the one order less its own frames; the others get it all (S1, S2)', async () => {
+      const kinds = ['tcp', 'ws', 'tcp', 'ws', 'tcp', 'ws'] as const;
+      const { server, clients } = await wsServerWithClients(engine, { replay: 0, echoToSender: false }, kinds);
+      const perSender = 300;
+      const senders = [0, 1, 2, 3] as const; // clients 4 (TCP) and 5 (WebSocket) only read
+      const name = (s: number, i: number): string => `c${s}-${i}`;
+      // Every sender at once, so that frames of several senders share the server's reads and loop turns.
+      const sending: Promise<void>[] = [];
+      for (const s of senders) {
+        const client = clients[s];
+        if (client instanceof WsClient) {
+          for (let i = 0; i < perSender; i++) sending.push(client.send(name(s, i)));
+        } else {
+          // Several frames per write: one read of the server carries a sender's frames together.
+          for (let i = 0; i < perSender; i += 10) client.write(Array.from({ length: 10 }, (_, k) => `${name(s, i + k)}\n`).join(''));
+        }
+      }
+      await Promise.all(sending);
+      const total = senders.length * perSender;
+      const received = async (i: number, n: number): Promise<string[]> => {
+        const client = clients[i];
+        return client instanceof WsClient ? await client.waitTexts(n, 20_000) : await client.waitLines(n, 20_000);
+      };
+      const order = await received(4, total);
+      assert.deepEqual(await received(5, total), order, 'the two readers saw one order');
+      for (const s of senders) {
+        const mine = (line: string): boolean => line.startsWith(`c${s}-`);
+        const got = await received(s, total - perSender);
+        assert.deepEqual(
+          got,
+          order.filter((line) => !mine(line)),
+          `sender ${s} (${kinds[s]}): the one order, less its own frames`,
+        );
+      }
+      await until(() => server.stats().framesOut === 2 * total + senders.length * (total - perSender), 'framesOut to count every delivery');
+      for (const [i, client] of clients.entries()) {
+        const all = client instanceof WsClient ? client.texts() : client.lines();
+        assert.equal(all.length, i >= 4 ? total : total - perSender, `client ${i} got no extra frame`);
+      }
+    });
+
     test("server.wsAddress() reports the bound port for ws: { port: 0 }, on the server's host; null without ws", async () => {
       const { server, port, wsPort } = await startWsServer(engine);
       const address = server.wsAddress()!;

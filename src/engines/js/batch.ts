@@ -9,7 +9,10 @@
  * client; node's per-socket write queue holds references, not copies, and its length, with
  * what each queued write costs, is the client's backlog (S7, S16, flow-control.ts).
  * WebSocket clients get the same batch encoded once as WebSocket messages
- * (docs/contract.md §6), one Buffer shared by all of them.
+ * (docs/contract.md §6), one Buffer shared by all of them. With echoToSender off a sender's
+ * frames join the batch like any others, marked with their sender: only the few senders
+ * of a batch get it without their frames (S1): views of the shared Buffer around them,
+ * written together, no copy; everyone else the shared Buffer itself.
  */
 import { keepable, splitFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
@@ -30,6 +33,15 @@ function joinParts(parts: Buffer[], total: number): Buffer {
 export class Batch {
   /** Frames accepted but not yet written: flushed at the end of this loop turn. */
   private unwritten: Buffer[] = [];
+  /** Frames in each segment of `unwritten`. */
+  private unwrittenCounts: number[] = [];
+  /**
+   * Who each segment of `unwritten` skips (echoToSender off: its sender), null for none;
+   * the array itself is null while no segment of the batch skips anyone.
+   */
+  private unwrittenSkips: (JsClient | null)[] | null = null;
+  /** The clients some segment of this batch skips: each gets the batch without its own frames. */
+  private senders: Set<JsClient> | null = null;
   private unwrittenBytes = 0;
   private unwrittenFrames = 0;
   private flushScheduled = false;
@@ -49,9 +61,18 @@ export class Batch {
     this.clients = roster.clients;
   }
 
-  /** Adds frames to this loop turn's batch; a large batch goes out at once. */
-  add(segment: Buffer, frames: number): void {
+  /**
+   * Adds frames to this loop turn's batch; a large batch goes out at once. `skip` (with
+   * echoToSender off: the sender) is sent the batch without them (S1).
+   */
+  add(segment: Buffer, frames: number, skip: JsClient | null = null): void {
+    if (skip !== null && this.unwrittenSkips === null) this.unwrittenSkips = this.unwritten.map(() => null);
     this.unwritten.push(segment);
+    this.unwrittenCounts.push(frames);
+    if (this.unwrittenSkips !== null) {
+      this.unwrittenSkips.push(skip);
+      if (skip !== null) (this.senders ??= new Set()).add(skip);
+    }
     this.unwrittenBytes += segment.length;
     this.unwrittenFrames += frames;
     // A large batch goes out now, so that flow control sees its backlogs before more is read.
@@ -70,30 +91,29 @@ export class Batch {
     this.flushScheduled = false;
     if (this.unwrittenFrames === 0) return;
     const parts = this.unwritten;
+    const counts = this.unwrittenCounts;
+    const skips = this.unwrittenSkips;
+    const senders = this.senders;
     const total = this.unwrittenBytes;
     const frames = this.unwrittenFrames;
     this.unwritten = [];
+    this.unwrittenCounts = [];
+    this.unwrittenSkips = null;
+    this.senders = null;
     this.unwrittenBytes = 0;
     this.unwrittenFrames = 0;
-    // With WebSocket clients the segments are joined only if a TCP client is reached.
-    if (this.roster.wsCount > 0) this.deliverMixed(null, total, frames, null, parts);
-    else this.deliver(joinParts(parts, total), frames, null);
+    // With WebSocket clients or senders to skip, the segments are joined only if a client needs the join.
+    if (this.roster.wsCount > 0 || senders !== null) this.deliverMixed(parts, total, frames, counts, skips, senders);
+    else this.deliver(joinParts(parts, total), frames);
   }
 
-  /** Sends frames to every client but `except`; a backlog past the check goes to flow control (S7). */
-  deliver(bytes: Buffer, frames: number, except: JsClient | null): void {
-    // With echoToSender off, frames skip the batch; earlier batched ones go first to keep one order.
-    if (except !== null && this.unwrittenFrames > 0) this.flush();
-    if (this.roster.wsCount > 0) {
-      this.deliverMixed(bytes, bytes.length, frames, except, [bytes]);
-      return;
-    }
+  /** Sends frames to every TCP client (none is a WebSocket one); a backlog past the check goes to flow control (S7). */
+  private deliver(bytes: Buffer, frames: number): void {
     // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
     const flow = this.flow;
     let checkAbove = flow.checkAbove;
     let delivered = 0;
     for (const client of this.clients.values()) {
-      if (client === except) continue;
       if (client.write(bytes) > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
@@ -105,39 +125,91 @@ export class Batch {
   }
 
   /**
-   * deliver() while WebSocket clients are connected: the same loop, in the same roster
-   * order, the WebSocket clients getting the batch as WebSocket messages, encoded once
-   * (when the first of them is reached) and shared by all of them. `parts` are the
-   * segments of the batch (`total` bytes; a raw batch keeps its chunks apart there, one
-   * WebSocket message each), joined for TCP clients when the first of them is reached
-   * unless `bytes` is that join already.
+   * deliver() while WebSocket clients are connected or some client is skipped: the same
+   * loop, in the same roster order. WebSocket clients get the batch as WebSocket messages,
+   * encoded once (when the first of them is reached) and shared by all of them; TCP
+   * clients get the `parts` (`total` bytes; a raw batch keeps its chunks apart there, one
+   * WebSocket message each) joined once, when the first of them is reached. The few
+   * clients in `senders` (echoToSender off) get the same shared Buffer less their own
+   * segments: views of it around them, written together (S1, S2), never a copy.
    */
-  private deliverMixed(bytes: Buffer | null, total: number, frames: number, except: JsClient | null, parts: Buffer[]): void {
+  private deliverMixed(parts: Buffer[], total: number, frames: number, counts: number[], skips: (JsClient | null)[] | null, senders: Set<JsClient> | null): void {
     const flow = this.flow;
     let checkAbove = flow.checkAbove;
     let wsBytes: Buffer | null = null;
-    let tcpDelivered = 0;
-    let wsDelivered = 0;
+    let tcpBytes: Buffer | null = null;
+    // Where each part ends in wsBytes and in tcpBytes: only when some client is skipped.
+    let wsEnds: number[] | undefined;
+    let tcpEnds: number[] | undefined;
+    let framesOut = 0;
+    let bytesOut = 0;
     for (const client of this.clients.values()) {
-      if (client === except) continue;
+      const ws = client.ws !== null;
+      if (ws) wsBytes ??= encodeWsMessages(this.options.framing, parts, senders === null ? undefined : (wsEnds = []));
+      else tcpBytes ??= joinParts(parts, total);
+      const whole = ws ? wsBytes! : tcpBytes!;
       let backlog: number;
-      if (client.ws !== null) {
-        wsBytes ??= encodeWsMessages(this.options.framing, parts);
-        backlog = client.write(wsBytes);
+      let outFrames = frames;
+      let outBytes = whole.length;
+      if (senders !== null && senders.has(client)) {
+        const views = withoutOwn(whole, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
+        if (views.frames === 0) continue;
+        backlog = client.writeAll(views.chunks);
+        outFrames = views.frames;
+        outBytes = views.bytes;
       } else {
-        bytes ??= joinParts(parts, total);
-        backlog = client.write(bytes);
+        backlog = client.write(whole);
       }
       if (backlog > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
       }
-      if (client.ws !== null) wsDelivered++;
-      else tcpDelivered++;
+      framesOut += outFrames;
+      bytesOut += outBytes;
     }
-    this.traffic.framesOut += (tcpDelivered + wsDelivered) * frames;
-    this.traffic.bytesOut += tcpDelivered * total + (wsBytes === null ? 0 : wsDelivered * wsBytes.length);
+    this.traffic.framesOut += framesOut;
+    this.traffic.bytesOut += bytesOut;
   }
+}
+
+/** Where each part ends in their join. */
+function partEnds(parts: readonly Buffer[]): number[] {
+  const ends: number[] = [];
+  let at = 0;
+  for (const part of parts) ends.push((at += part.length));
+  return ends;
+}
+
+/**
+ * The batch `whole` (its parts ending at `ends`) less the parts that skip `client`: the
+ * views of `whole` around them, in order, with the frames and bytes they hold.
+ */
+function withoutOwn(
+  whole: Buffer,
+  ends: readonly number[],
+  skips: readonly (JsClient | null)[],
+  counts: readonly number[],
+  client: JsClient,
+): { chunks: Buffer[]; frames: number; bytes: number } {
+  const chunks: Buffer[] = [];
+  let frames = 0;
+  let bytes = 0;
+  let from = 0; // where the current run of other clients' parts began
+  let at = 0; // where part i begins
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i]!;
+    if (skips[i] === client) {
+      if (at > from) chunks.push(whole.subarray(from, at));
+      bytes += at - from;
+      from = end;
+    } else {
+      frames += counts[i]!;
+    }
+    at = end;
+  }
+  if (at > from) chunks.push(whole.subarray(from, at));
+  bytes += at - from;
+  return { chunks, frames, bytes };
 }
 
 /** A segment of frames kept for replay. */

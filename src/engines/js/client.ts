@@ -67,6 +67,27 @@ export class JsClient {
   }
 
   /**
+   * Writes views of one batch together (corked: the kernel gets them in one writev, no
+   * copy); returns the backlog they leave. Each counts as a write of its own while queued.
+   */
+  writeAll(chunks: readonly Buffer[]): number {
+    if (chunks.length === 1) return this.write(chunks[0]!);
+    const socket = this.socket;
+    socket.cork();
+    const first = this.written;
+    for (const chunk of chunks) {
+      socket.write(chunk);
+      this.written += chunk.length;
+    }
+    socket.uncork();
+    const pending = socket.writableLength;
+    if (pending === 0) return this.settled();
+    let end = first;
+    for (const chunk of chunks) this.queuedEnds.push((end += chunk.length));
+    return this.queued(pending);
+  }
+
+  /**
    * The client's backlog as flow control counts it (S7, S16): the bytes queued in Node and
    * not yet handed to the kernel (`writableLength`), and QUEUED_WRITE_BYTES for each write
    * they are queued in, so that frames written one by one count what they cost.

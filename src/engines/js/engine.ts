@@ -354,11 +354,8 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
     this.traffic.framesIn += frames;
     this.traffic.bytesIn += segment.length;
     if (this.options.replay > 0) this.history.remember(segment, frames);
-    if (from !== null && !this.options.echoToSender) {
-      this.batch.deliver(segment, frames, from);
-      return;
-    }
-    this.batch.add(segment, frames);
+    // With echoToSender off the sender is skipped (S1): its frames are still in the one batch.
+    this.batch.add(segment, frames, from !== null && !this.options.echoToSender ? from : null);
   }
 
   /**
