@@ -3,7 +3,6 @@
 // Real processes, real sockets.
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { RawClient, spawnServe, until } from '../helpers.js';
 import { get } from './metrics-helpers.js';
@@ -71,27 +70,6 @@ describe('serve: metrics and structured logs (docs/contract.md S18)', () => {
     assert.deepEqual(JSON.parse((await get(metricsPort!, '/healthz')).body), { status: 'serving' });
     assert.equal(await stop(child), 0);
   });
-
-  // The listener's figures are read at scrape time; between scrapes it costs next to nothing.
-  // prom-client's event-loop monitor woke the loop every 10 ms (6.6 ms of CPU a second here,
-  // docs/benchmarks.md); echocast samples the delay every 500 ms. Counted as the main thread's
-  // voluntary context switches (each a wait that ended) while the server idles.
-  const title = 'an idle server with --metrics-port wakes its event loop a few times a second, not a hundred';
-  if (process.platform !== 'linux') it(`${title} (pending: reads /proc, which only Linux has)`);
-  else
-    it(title, async () => {
-      const { child } = await serve(['--engine', 'js', '--metrics-port', '0']);
-      const switches = (): number => {
-        const status = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/status`, 'utf8');
-        return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)![1]);
-      };
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const before = switches();
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      const woken = switches() - before;
-      assert.ok(woken < 60, `the main thread woke ${woken} times in 2 s`);
-      assert.equal(await stop(child), 0);
-    });
 
   it('--log-format json --verbose: every stderr line is one JSON object (time, level, event), one per event', async () => {
     const { child, port, stderr } = await serve(['--engine', 'js', '--log-format', 'json', '--verbose']);
