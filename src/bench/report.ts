@@ -251,9 +251,19 @@ function baseCells(r: ResultRow): string[] {
   ];
 }
 
-/** The rows are a fixed-rate sweep: they were offered different rates. */
+/**
+ * The rows are a fixed-rate sweep: some scenario was offered more than one rate. Scenarios
+ * each at a rate of their own (`--rate auto`, `--quick`) are not one.
+ */
 function isSweep(results: ResultRow[]): boolean {
-  return new Set(results.map((r) => r.rate)).size > 1;
+  const rates = new Map<string, Set<number | null>>();
+  for (const r of results) {
+    const shape = `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`;
+    const seen = rates.get(shape) ?? new Set<number | null>();
+    seen.add(r.rate);
+    rates.set(shape, seen);
+  }
+  return [...rates.values()].some((seen) => seen.size > 1);
 }
 
 /** A row's scenario in a few characters: "50×5×64", and "@2,000/s" after it in a sweep. */
