@@ -77,28 +77,19 @@ function eventLoopDelay(registry: Registry): void {
     mean += (delay - before) / count;
     squares += (delay - before) * (delay - mean);
   }, EVENT_LOOP_SAMPLE_MS).unref();
-  const read: Record<string, () => number> = {
-    min: () => delays.min,
-    max: () => delays.max,
-    mean: () => mean,
-    stddev: () => Math.sqrt(squares / count),
-    p50: () => delays.percentile(50),
-    p90: () => delays.percentile(90),
-    p99: () => delays.percentile(99),
-  };
-  const help: Record<string, string> = {
-    min: 'The minimum recorded event loop delay.',
-    max: 'The maximum recorded event loop delay.',
-    mean: 'The mean of the recorded event loop delays.',
-    stddev: 'The standard deviation of the recorded event loop delays.',
-    p50: 'The 50th percentile of the recorded event loop delays.',
-    p90: 'The 90th percentile of the recorded event loop delays.',
-    p99: 'The 99th percentile of the recorded event loop delays.',
-  };
-  for (const name of Object.keys(read)) {
+  const gauges: [name: string, help: string, read: () => number][] = [
+    ['min', 'The minimum recorded event loop delay.', () => delays.min],
+    ['max', 'The maximum recorded event loop delay.', () => delays.max],
+    ['mean', 'The mean of the recorded event loop delays.', () => mean],
+    ['stddev', 'The standard deviation of the recorded event loop delays.', () => Math.sqrt(squares / count)],
+    ['p50', 'The 50th percentile of the recorded event loop delays.', () => delays.percentile(50)],
+    ['p90', 'The 90th percentile of the recorded event loop delays.', () => delays.percentile(90)],
+    ['p99', 'The 99th percentile of the recorded event loop delays.', () => delays.percentile(99)],
+  ];
+  for (const [name, help, read] of gauges) {
     const metric = `nodejs_eventloop_lag_${name}_seconds`;
     registry.removeSingleMetric(metric);
-    gauge(registry, metric, help[name], [], (g) => g.set(count === 0 ? 0 : read[name]() / 1e9));
+    gauge(registry, metric, help, [], (g) => g.set(count === 0 ? 0 : read() / 1e9));
   }
   // prom-client's own lag gauge reads its monitor's histogram whole at every scrape: the same
   // figure (how long a setImmediate takes to run, measured at the scrape) without that.

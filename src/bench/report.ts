@@ -258,7 +258,7 @@ function baseCells(r: ResultRow): string[] {
 function isSweep(results: ResultRow[]): boolean {
   const rates = new Map<string, Set<number | null>>();
   for (const r of results) {
-    const shape = `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`;
+    const shape = shapeOf(r);
     const seen = rates.get(shape) ?? new Set<number | null>();
     seen.add(r.rate);
     rates.set(shape, seen);
@@ -266,9 +266,14 @@ function isSweep(results: ResultRow[]): boolean {
   return [...rates.values()].some((seen) => seen.size > 1);
 }
 
+/** A row's scenario as "50×5×64". */
+function shapeOf(r: ResultRow): string {
+  return `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`;
+}
+
 /** A row's scenario in a few characters: "50×5×64", and "@2,000/s" after it in a sweep. */
 function scenarioCell(r: ResultRow, sweep: boolean): string {
-  const shape = `${r.scenario.clients}×${r.scenario.publishers}×${r.scenario.size}`;
+  const shape = shapeOf(r);
   return sweep && r.rate !== null ? `${shape} @${r.rate === 0 ? 'max' : fmt(r.rate)}/s` : shape;
 }
 
