@@ -32,8 +32,18 @@ function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number |
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 }
 
+/**
+ * Runs the CLI to its end. A child that did not end by itself (killed at the
+ * timeout, or never started) fails here with what happened, not later as a
+ * bare `null !== 1`.
+ */
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const started = Date.now();
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status === null) {
+    const how = r.error ? `${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` : `signal ${r.signal}`;
+    assert.fail(`echocast ${args.join(' ')}: no exit status after ${Date.now() - started} ms (${how}); stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+  }
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
