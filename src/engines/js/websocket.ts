@@ -14,7 +14,7 @@
 import type { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { WebSocket } from 'ws';
-import type { ResolvedServerOptions } from '../../options.js';
+import type { ResolvedServerOptions, ResolvedTlsOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
 import { MIN_HANDSHAKES, WsListener, type UpgradeGate } from '../../ws/listener.js';
 import type { DisconnectReason, ServerAddress } from '../types.js';
@@ -56,8 +56,13 @@ export class WsAdapter {
     if (ws === null) return;
     // Pending handshakes are bounded as in the native engines: maxClients, never fewer than 64.
     const maxHandshakes = Math.max(this.options.maxClients, MIN_HANDSHAKES);
-    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes);
+    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes, this.options.tls);
     this.bound = await this.listener.listen();
+  }
+
+  /** New WebSocket connections get this TLS material (docs/contract.md S17). */
+  setTLS(t: ResolvedTlsOptions): void {
+    this.listener?.setTLS(t);
   }
 
   address(): ServerAddress | null {
