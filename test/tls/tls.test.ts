@@ -222,6 +222,25 @@ for (const engine of tlsEngines) {
       });
     });
 
+    it("a wss client that closes right behind its frame gets the server's close frame, not a reset", async () => {
+      const server = await startServer(engine, { tls: tlsOption(), ws: { port: 0 }, replay: 0 });
+      const wsPort = server.wsAddress()!.port;
+      for (let i = 0; i < 20; i++) {
+        const ws = new WebSocket(`wss://127.0.0.1:${wsPort}/`, { ca: pem(testCerts().caCert) });
+        open.add(ws);
+        const code = await new Promise<number>((resolve, reject) => {
+          ws.once('error', reject);
+          // Its close right behind its frame: the server reads both while its echo is on its way (or not yet).
+          ws.once('open', () => {
+            ws.send(`frame ${i}`);
+            setTimeout(() => ws.close(1000), i % 4);
+          });
+          ws.once('close', resolve);
+        });
+        assert.equal(code, 1000, `round ${i}`);
+      }
+    });
+
     describe('bad input: refused as tls, nobody else loses a frame', () => {
       async function withHealthy(options: ServerOptions, attack: (port: number, wsPort: number) => Promise<void>, expected: number): Promise<RefusalInfo[]> {
         const server = await startServer(engine, { tls: tlsOption(), ws: { port: 0 }, replay: 0, ...options });

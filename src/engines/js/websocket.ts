@@ -13,6 +13,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import tls from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { ResolvedServerOptions, ResolvedTlsOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
@@ -126,11 +127,22 @@ export class WsAdapter {
       client.reason = 'client-closed';
       this.host.leave(client);
     }
-    if (client.socket.writableLength > 0) {
+    if (this.queued(client.socket)) {
       client.socket.destroy();
       return;
     }
     if (code === 1005) client.ws!.close(CLOSE_CODES['client-closed']);
+  }
+
+  /**
+   * Whether bytes wait in a socket's queue, so that a close frame could not go out at once.
+   * A TLS socket (docs/contract.md S17) reports a write as pending until node:tls calls it
+   * back on a later turn, after the encrypted bytes went to the kernel: there only a queue
+   * over the socket's high-water mark counts, or a client's close right after its last
+   * frame would be answered by a reset.
+   */
+  private queued(socket: net.Socket): boolean {
+    return socket instanceof tls.TLSSocket ? socket.writableNeedDrain : socket.writableLength > 0;
   }
 
   /**
