@@ -535,6 +535,26 @@ export interface ClientOptions {
    * as net's `signal` option does.
    */
   signal?: AbortSignal;
+  /**
+   * Connect over TLS (docs/contract.md S17): `true` verifies the server against Node's bundled
+   * CAs; an object adds the CA to trust, a client certificate, or `rejectUnauthorized: false`
+   * (no verification: for tests only). Default: plain TCP.
+   */
+  tls?: boolean | ClientTlsOptions;
+}
+
+/** TLS options of connect() (docs/contract.md S17). */
+export interface ClientTlsOptions {
+  /** CA certificates, PEM, to verify the server with instead of Node's bundled ones. */
+  ca?: Pem | Pem[];
+  /** A client certificate (for a server with `requestCert`), PEM, and its key. */
+  cert?: Pem;
+  key?: Pem;
+  passphrase?: string;
+  /** The name the server's certificate must carry (default: `host`). */
+  servername?: string;
+  /** false accepts any server certificate (default true). */
+  rejectUnauthorized?: boolean;
 }
 
 /** ClientOptions after validation. */
@@ -545,6 +565,23 @@ export interface ResolvedClientOptions {
   maxFrameBytes: number;
   connectTimeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  /** TLS options for tls.connect, or null for plain TCP. */
+  tls: ClientTlsOptions | null;
+}
+
+const KNOWN_CLIENT_TLS_OPTIONS = new Set(['ca', 'cert', 'key', 'passphrase', 'servername', 'rejectUnauthorized']);
+
+function clientTlsOptions(value: unknown): ClientTlsOptions | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('tls', 'true or an object such as { ca }', value);
+  for (const key of Object.keys(value)) {
+    if (!KNOWN_CLIENT_TLS_OPTIONS.has(key)) throw new EchocastError(`unknown option "tls.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  const t = value as ClientTlsOptions;
+  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') throw invalid('tls.rejectUnauthorized', 'a boolean', t.rejectUnauthorized);
+  if (t.servername !== undefined && typeof t.servername !== 'string') throw invalid('tls.servername', 'a string', t.servername);
+  return { ...t };
 }
 
 /** Validates and defaults connect() options. */
@@ -560,5 +597,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024),
     connectTimeoutMs: options.connectTimeoutMs === undefined ? undefined : integer('connectTimeoutMs', options.connectTimeoutMs, 0, 1, 24 * 3600 * 1000),
     signal: abortSignal(options.signal),
+    tls: clientTlsOptions(options.tls),
   };
 }
