@@ -37,11 +37,30 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** The test PKI, made on first use; the directory is removed at exit. */
+/**
+ * Where a test PKI made beforehand is (a directory `makeTestCerts` filled): the Windows lane
+ * sets it, because node.exe under Wine cannot run Linux's openssl (scripts/windows/test.js).
+ */
+export const CERTS_DIR_ENV = 'ECHOCAST_TEST_TLS_CERTS';
+
+/** The test PKI: made on first use into a temporary directory removed at exit, or the one CERTS_DIR_ENV names. */
 export function testCerts(): TestCerts {
   if (made !== null) return made;
+  const given = process.env[CERTS_DIR_ENV];
+  if (given !== undefined && given !== '') {
+    made = certsIn(path.resolve(given));
+    if (!fs.existsSync(made.strangerKey)) throw new Error(`${CERTS_DIR_ENV}=${given} holds no test PKI (make one with: node dist-test/tls/certs.js DIR)`);
+    return made;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-tls-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  made = makeTestCerts(dir);
+  return made;
+}
+
+/** Makes the test PKI in `dir` with the openssl CLI. */
+export function makeTestCerts(dir: string): TestCerts {
+  fs.mkdirSync(dir, { recursive: true });
   const ca = (name: string): void => {
     openssl(
       [
@@ -81,8 +100,13 @@ export function testCerts(): TestCerts {
   leaf('client', 'ca', 'echocast test client', clientExt);
   leaf('stranger', 'stranger-ca', 'echocast stranger', clientExt);
   openssl(['pkey', '-in', 'server.key', '-aes256', '-passout', `pass:${PASSPHRASE}`, '-out', 'server-enc.key'], dir);
+  return certsIn(dir);
+}
+
+/** The files of a test PKI in `dir`. */
+function certsIn(dir: string): TestCerts {
   const f = (name: string): string => path.join(dir, name);
-  made = {
+  return {
     dir,
     caCert: f('ca.pem'),
     serverCert: f('server.pem'),
@@ -96,10 +120,16 @@ export function testCerts(): TestCerts {
     strangerKey: f('stranger.key'),
     strangerCaCert: f('stranger-ca.pem'),
   };
-  return made;
 }
 
 /** Reads a PEM file of the test PKI. */
 export function pem(file: string): Buffer {
   return fs.readFileSync(file);
+}
+
+// `node dist-test/tls/certs.js DIR` makes the PKI in DIR (the Windows lane does, before its run).
+if (require.main === module) {
+  const dir = process.argv[2];
+  if (dir === undefined) throw new Error('usage: node dist-test/tls/certs.js DIR');
+  makeTestCerts(dir);
 }
