@@ -256,10 +256,11 @@ export class WsListener {
     }, HANDSHAKE_TIMEOUT_MS);
     this.handshaking.set(socket, handshake);
     socket.once('close', () => {
-      // Closed mid-handshake without a tlsClientError: node:tls destroys a connection whose
-      // client certificate is not authorized (requestCert with rejectUnauthorized) that way.
+      // Closed mid-handshake: by the peer (node:tls reports ECONNRESET after this), or by
+      // node:tls for a client certificate it does not authorize (requestCert with
+      // rejectUnauthorized), which it reports nowhere else.
       if (!handshake.secure && !this.closed && this.handshaking.has(socket)) {
-        this.gate.tlsRefused(remoteAddress, remotePort, 'closed during the TLS handshake: no authorized client certificate');
+        this.gate.tlsRefused(remoteAddress, remotePort, 'closed during the TLS handshake (by the peer, or its certificate was not authorized)');
       }
       this.settle(socket);
     });

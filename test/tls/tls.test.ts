@@ -241,6 +241,28 @@ for (const engine of tlsEngines) {
       }
     });
 
+    it('TLS handshakes in progress hold places under maxClients (server-full past it); one whose peer leaves frees its place at once', async () => {
+      const server = await startServer(engine, { tls: tlsOption(), maxClients: 2 });
+      const port = server.address().port;
+      const refusals = recordRefusals(server);
+      const reasons: string[] = [];
+      server.on('disconnect', (d) => reasons.push(d.reason));
+      const a = await rawSocket(port);
+      const b = await rawSocket(port);
+      await delay(100);
+      const refused = tls.connect({ host: '127.0.0.1', port, ca: pem(testCerts().caCert) });
+      open.add(refused);
+      refused.on('error', () => undefined);
+      await new Promise((resolve) => refused.once('close', resolve));
+      assert.deepEqual(reasons, ['server-full']);
+      a.socket.end();
+      b.socket.end();
+      await until(() => refusals.length === 2, 'both half-done handshakes refused when their peers left');
+      const c = await TlsClient.connect(port);
+      await waitClients(server, 1);
+      await c.close();
+    });
+
     describe('bad input: refused as tls, nobody else loses a frame', () => {
       async function withHealthy(options: ServerOptions, attack: (port: number, wsPort: number) => Promise<void>, expected: number): Promise<RefusalInfo[]> {
         const server = await startServer(engine, { tls: tlsOption(), ws: { port: 0 }, replay: 0, ...options });

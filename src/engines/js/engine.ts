@@ -122,7 +122,6 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
         requestCert: t.requestCert,
         rejectUnauthorized: t.rejectUnauthorized,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-        allowHalfOpen: true,
       },
       (socket) => this.onSecure(socket),
     );
@@ -296,15 +295,19 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
     const key = peerKey(socket);
     this.tlsHandshakes.set(key, socket);
     this.door.waiting++;
+    // Not half-open during the handshake: a peer that ends its side then is gone at once
+    // (half-open, node:tls would wait for the handshake's deadline). onSecure() restores it.
+    socket.allowHalfOpen = false;
     const remoteAddress = socket.remoteAddress ?? '';
     const remotePort = socket.remotePort ?? 0;
-    // Closed mid-handshake without a tlsClientError: node:tls destroys a connection whose client
-    // certificate is not authorized (requestCert with rejectUnauthorized) that way.
+    // Closed mid-handshake: by the peer (node:tls reports ECONNRESET after this), or by node:tls
+    // for a client certificate it does not authorize (requestCert with rejectUnauthorized),
+    // which it reports nowhere else.
     socket.once('close', () => {
       if (this.tlsHandshakes.get(key) !== socket) return;
       this.tlsHandshakes.delete(key);
       this.door.waiting--;
-      if (!this.closing) this.door.refuse('tls', 'tcp', remoteAddress, remotePort, 'closed during the TLS handshake: no authorized client certificate');
+      if (!this.closing) this.door.refuse('tls', 'tcp', remoteAddress, remotePort, 'closed during the TLS handshake (by the peer, or its certificate was not authorized)');
     });
     tlsServer.emit('connection', socket);
   }
@@ -312,12 +315,17 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
   /** S17: the TLS handshake is done; the TLSSocket goes on as a plain connection would. */
   private onSecure(socket: tls.TLSSocket): void {
     const key = peerKey(socket);
-    if (!this.tlsHandshakes.delete(key)) {
+    const raw = this.tlsHandshakes.get(key);
+    if (raw === undefined) {
       socket.destroy(); // dropped by close() meanwhile
       return;
     }
+    this.tlsHandshakes.delete(key);
     this.door.waiting--;
     socket.setNoDelay(true);
+    // As the TCP listener's sockets: node does not end our side at the peer's FIN, onEnd() decides (S11).
+    raw.allowHalfOpen = true;
+    socket.allowHalfOpen = true;
     this.pass(socket);
   }
 
