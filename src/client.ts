@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { EchocastError, ErrorCodes, abortError, fromSystemError } from './errors.js';
 import { FrameDecoder, encodeFrames, forEachPayload, type SegmentSink } from './framing.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
@@ -170,7 +171,11 @@ export function connect(options: ClientOptions): Promise<EchoClient> {
   const { host, port, signal, connectTimeoutMs } = resolved;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
+    const t = resolved.tls;
+    // With TLS (docs/contract.md S17) the client is connected once its handshake is done and the server verified.
+    const socket =
+      t === null ? net.connect({ host, port, noDelay: true }) : tls.connect({ host, port, ...t, ...(t.servername === undefined && !net.isIP(host) ? { servername: host } : {}) });
+    if (t !== null) socket.setNoDelay(true);
     let timer: NodeJS.Timeout | undefined;
     const settle = (error: EchocastError | null): void => {
       clearTimeout(timer);
@@ -183,7 +188,7 @@ export function connect(options: ClientOptions): Promise<EchoClient> {
     const onError = (err: NodeJS.ErrnoException): void => settle(fromSystemError(err, `cannot connect to ${host}:${port}`));
     const onAbort = (): void => settle(abortError(signal!));
     socket.once('error', onError);
-    socket.once('connect', () => settle(null));
+    socket.once(t === null ? 'connect' : 'secureConnect', () => settle(null));
     signal?.addEventListener('abort', onAbort, { once: true });
     if (connectTimeoutMs !== undefined) {
       timer = setTimeout(() => {

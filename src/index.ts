@@ -11,7 +11,20 @@ export type { EchoClientEvents } from './client.js';
 export { EchocastError, ErrorCodes } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { DEFAULTS } from './options.js';
-export type { ServerOptions, ClientOptions, ClusterOptions, WebSocketOptions, MetricsOptions, AuthOptions, AuthorizeHook, Framing, EngineName, EngineChoice } from './options.js';
+export type {
+  ServerOptions,
+  ClientOptions,
+  ClusterOptions,
+  WebSocketOptions,
+  MetricsOptions,
+  AuthOptions,
+  TlsOptions,
+  Pem,
+  AuthorizeHook,
+  Framing,
+  EngineName,
+  EngineChoice,
+} from './options.js';
 export type { ClusterStats } from './cluster/types.js';
 export { DISCONNECT_REASONS, REFUSAL_CAUSES } from './engines/types.js';
 export type { ConnectionInfo, MessageInfo, DisconnectInfo, DisconnectReason, RefusalCause, RefusalInfo, AuthorizeInfo, ServerAddress } from './engines/types.js';

@@ -1,3 +1,4 @@
+import tls from 'node:tls';
 import { EchocastError, ErrorCodes } from './errors.js';
 import { redactUrl } from './cluster/url.js';
 import { PAGE_HTML } from './ws/page.js';
@@ -58,6 +59,38 @@ export interface MetricsOptions {
   port: number;
   /** Address to bind (default `127.0.0.1`, whatever the server's `host`: metrics are for the operator). */
   host?: string;
+}
+
+/** PEM text, as a string or the bytes of a PEM file. */
+export type Pem = string | Buffer;
+
+/** TLS on both listeners (docs/contract.md S17): the TCP listener speaks TLS, the WebSocket one wss and https. */
+export interface TlsOptions {
+  /** The server's certificate chain, PEM (leaf first). Required. */
+  cert: Pem;
+  /** The certificate's private key, PEM (encrypted with `passphrase` if it is). Required. */
+  key: Pem;
+  /** CA certificates, PEM, that client certificates must chain to (with `requestCert`); default: Node's bundled CAs. */
+  ca?: Pem | Pem[];
+  /** The passphrase of an encrypted `key`. */
+  passphrase?: string;
+  /** Ask each client for a certificate (default false). */
+  requestCert?: boolean;
+  /**
+   * With `requestCert`: refuse a client whose certificate does not chain to `ca`, or that sends
+   * none, during its handshake (default true).
+   */
+  rejectUnauthorized?: boolean;
+}
+
+/** TlsOptions after validation: the material is known to load (the key matches the certificate). */
+export interface ResolvedTlsOptions {
+  cert: Pem;
+  key: Pem;
+  ca: Pem[] | undefined;
+  passphrase: string | undefined;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
 }
 
 /** A shared secret clients present to be admitted (docs/contract.md S15). */
@@ -148,6 +181,12 @@ export interface ServerOptions {
    */
   metrics?: MetricsOptions;
   /**
+   * TLS on both listeners (docs/contract.md S17): the TCP listener speaks TLS, the WebSocket
+   * listener speaks wss and serves its page over https. Only the js engine speaks it for now;
+   * `engine: 'auto'` picks it. Default: none (plain text).
+   */
+  tls?: TlsOptions;
+  /**
    * Aborting it closes the server; aborted before listen() has bound, listen()
    * (and so createServer()) rejects with an AbortError (code `ABORT_ERR`).
    */
@@ -178,6 +217,8 @@ export interface ResolvedServerOptions {
   refuseHttp: boolean;
   /** The metrics listener, or null for none. */
   metrics: Required<MetricsOptions> | null;
+  /** TLS material, checked to load, or null for plain text (S17). */
+  tls: ResolvedTlsOptions | null;
   signal: AbortSignal | undefined;
 }
 
@@ -255,6 +296,7 @@ const KNOWN_SERVER_OPTIONS = new Set([
   'authorize',
   'refuseHttp',
   'metrics',
+  'tls',
   'signal',
 ]);
 
@@ -320,6 +362,65 @@ function metricsOptions(value: unknown, taken: { host: string; port: number }[])
     }
   }
   return { port, host };
+}
+
+const KNOWN_TLS_OPTIONS = new Set(['cert', 'key', 'ca', 'passphrase', 'requestCert', 'rejectUnauthorized']);
+
+function isPem(value: unknown): value is Pem {
+  return (typeof value === 'string' && value.length > 0) || (Buffer.isBuffer(value) && value.length > 0);
+}
+
+/** What OpenSSL said, without its error-queue prefix ("error:0A00…:SSL routines::"). */
+function opensslReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const m = /^error:[0-9A-Fa-f]+:[^:]*:[^:]*:(.+)$/.exec(message);
+  return m ? m[1]! : message;
+}
+
+/**
+ * Checks the TLS material by loading it as the listeners will (tls.createSecureContext): bad
+ * PEM, a wrong passphrase or a key that does not match the certificate is one clear
+ * ECHOCAST_INVALID_OPTION here, before anything listens (docs/contract.md S17).
+ */
+export function tlsOptions(value: unknown): ResolvedTlsOptions | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('tls', 'an object such as { cert, key }', value);
+  const t = value as Record<string, unknown>;
+  for (const key of Object.keys(t)) {
+    if (!KNOWN_TLS_OPTIONS.has(key)) throw new EchocastError(`unknown option "tls.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  // PEM text is never shown in an error (a key is a secret).
+  const pemProblem = (name: string): EchocastError => new EchocastError(`option "tls.${name}" must be PEM text (a non-empty string or Buffer)`, ErrorCodes.INVALID_OPTION);
+  if (!isPem(t.cert)) throw pemProblem('cert');
+  if (!isPem(t.key)) throw pemProblem('key');
+  let ca: Pem[] | undefined;
+  if (t.ca !== undefined) {
+    ca = Array.isArray(t.ca) ? (t.ca as unknown[]).filter(isPem) : isPem(t.ca) ? [t.ca] : [];
+    if (ca.length === 0 || (Array.isArray(t.ca) && ca.length !== t.ca.length)) throw pemProblem('ca');
+  }
+  if (t.passphrase !== undefined && typeof t.passphrase !== 'string') throw new EchocastError('option "tls.passphrase" must be a string', ErrorCodes.INVALID_OPTION);
+  const requestCert = t.requestCert ?? false;
+  if (typeof requestCert !== 'boolean') throw invalid('tls.requestCert', 'a boolean', requestCert);
+  const rejectUnauthorized = t.rejectUnauthorized ?? true;
+  if (typeof rejectUnauthorized !== 'boolean') throw invalid('tls.rejectUnauthorized', 'a boolean', rejectUnauthorized);
+  const resolved: ResolvedTlsOptions = { cert: t.cert, key: t.key, ca, passphrase: t.passphrase, requestCert, rejectUnauthorized };
+  try {
+    tls.createSecureContext(secureContextOptions(resolved));
+  } catch (err) {
+    const reason = opensslReason(err);
+    const what = /bad decrypt|bad password|interrupted or cancelled/i.test(reason)
+      ? 'the key cannot be decrypted: wrong or missing "tls.passphrase"'
+      : /key values mismatch/i.test(reason)
+        ? 'the key does not match the certificate'
+        : 'the certificate, key or CA cannot be loaded';
+    throw new EchocastError(`option "tls": ${what} (${reason})`, ErrorCodes.INVALID_OPTION);
+  }
+  return resolved;
+}
+
+/** The fields of node:tls's secure context options that `tls` sets. */
+export function secureContextOptions(t: ResolvedTlsOptions): tls.SecureContextOptions {
+  return { cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca } : {}), ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}) };
 }
 
 function authOptions(value: unknown): ResolvedServerOptions['auth'] {
@@ -408,6 +509,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     authorize,
     refuseHttp,
     metrics: metricsOptions(options.metrics, taken),
+    tls: tlsOptions(options.tls),
     signal: abortSignal(options.signal),
   };
 }
@@ -433,6 +535,26 @@ export interface ClientOptions {
    * as net's `signal` option does.
    */
   signal?: AbortSignal;
+  /**
+   * Connect over TLS (docs/contract.md S17): `true` verifies the server against Node's bundled
+   * CAs; an object adds the CA to trust, a client certificate, or `rejectUnauthorized: false`
+   * (no verification: for tests only). Default: plain TCP.
+   */
+  tls?: boolean | ClientTlsOptions;
+}
+
+/** TLS options of connect() (docs/contract.md S17). */
+export interface ClientTlsOptions {
+  /** CA certificates, PEM, to verify the server with instead of Node's bundled ones. */
+  ca?: Pem | Pem[];
+  /** A client certificate (for a server with `requestCert`), PEM, and its key. */
+  cert?: Pem;
+  key?: Pem;
+  passphrase?: string;
+  /** The name the server's certificate must carry (default: `host`). */
+  servername?: string;
+  /** false accepts any server certificate (default true). */
+  rejectUnauthorized?: boolean;
 }
 
 /** ClientOptions after validation. */
@@ -443,6 +565,23 @@ export interface ResolvedClientOptions {
   maxFrameBytes: number;
   connectTimeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  /** TLS options for tls.connect, or null for plain TCP. */
+  tls: ClientTlsOptions | null;
+}
+
+const KNOWN_CLIENT_TLS_OPTIONS = new Set(['ca', 'cert', 'key', 'passphrase', 'servername', 'rejectUnauthorized']);
+
+function clientTlsOptions(value: unknown): ClientTlsOptions | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('tls', 'true or an object such as { ca }', value);
+  for (const key of Object.keys(value)) {
+    if (!KNOWN_CLIENT_TLS_OPTIONS.has(key)) throw new EchocastError(`unknown option "tls.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  const t = value as ClientTlsOptions;
+  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') throw invalid('tls.rejectUnauthorized', 'a boolean', t.rejectUnauthorized);
+  if (t.servername !== undefined && typeof t.servername !== 'string') throw invalid('tls.servername', 'a string', t.servername);
+  return { ...t };
 }
 
 /** Validates and defaults connect() options. */
@@ -458,5 +597,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024),
     connectTimeoutMs: options.connectTimeoutMs === undefined ? undefined : integer('connectTimeoutMs', options.connectTimeoutMs, 0, 1, 24 * 3600 * 1000),
     signal: abortSignal(options.signal),
+    tls: clientTlsOptions(options.tls),
   };
 }

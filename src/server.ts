@@ -6,7 +6,7 @@ import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
 import type { AuthorizeInfo, ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, RefusalInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
-import { resolveServerOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import { resolveServerOptions, tlsOptions, type EngineChoice, type EngineName, type ResolvedServerOptions, type ServerOptions, type TlsOptions } from './options.js';
 import type { MetricsListener } from './metrics.js';
 
 /** Where a server is in its life (ioredis keeps a status string the same way). */
@@ -51,13 +51,15 @@ const ACCEPT_SHORTAGE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 
  * Picks the engine for a choice on this platform (docs/contract.md §3): 'auto' is native on
  * Windows when the addon loaded, else js; 'native' is the best native model. With
  * `needs.websocket` (the `ws` option), 'auto' picks js where the native engines do not speak
- * WebSocket; an explicit native choice is left for createServer to refuse.
+ * WebSocket, and with `needs.tls` (the `tls` option, S17) where they do not speak TLS; an
+ * explicit native choice is left for createServer to refuse.
  */
-export function resolveEngine(choice: EngineChoice, needs: { websocket?: boolean } = {}): EngineName {
+export function resolveEngine(choice: EngineChoice, needs: { websocket?: boolean; tls?: boolean } = {}): EngineName {
   if (choice === 'js' || choice === 'native-threads' || choice === 'native-poll') return choice;
   const available = nativeEngines();
   if (choice === 'auto') {
     if (needs.websocket === true && !addonHas('websocket')) return 'js';
+    if (needs.tls === true && !addonHas('tls')) return 'js';
     if (process.platform === 'win32' && available.length > 0) return available.includes('native-poll') ? 'native-poll' : available[0]!;
     return 'js';
   }
@@ -80,6 +82,10 @@ function makeEngine(name: EngineName, options: ResolvedServerOptions, events: En
       `engine "${name}" has no WebSocket support in this build of the addon, so the "ws" option cannot be used with it; use engine "js" (or "auto")`,
       ErrorCodes.ENGINE_UNAVAILABLE,
     );
+  }
+  if (options.tls !== null && nativeEngines().includes(name) && !addonHas('tls')) {
+    // Never serve plain text to a deployment that asked for TLS (S17).
+    throw new EchocastError(`engine "${name}" cannot use the "tls" option: the native engines do not speak TLS yet: use engine 'js' (or "auto")`, ErrorCodes.ENGINE_UNAVAILABLE);
   }
   if (!nativeEngines().includes(name)) {
     const result = loadAddon();
@@ -119,7 +125,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   constructor(options: ServerOptions = {}) {
     super();
     this.options = Object.freeze(resolveServerOptions(options));
-    this.engine = resolveEngine(this.options.engine, { websocket: this.options.ws !== null });
+    this.engine = resolveEngine(this.options.engine, { websocket: this.options.ws !== null, tls: this.options.tls !== null });
     this.impl = makeEngine(this.engine, this.options, {
       connection: (info) => {
         this.acceptShortage = false;
@@ -180,6 +186,20 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     } catch (err) {
       return { ok: false, detail: `authorize threw: ${err instanceof Error ? err.message : String(err)}` };
     }
+  }
+
+  /**
+   * Replaces the TLS material (docs/contract.md S17) of a server started with `tls`: new
+   * connections, on both listeners, get it; connected clients keep theirs and stay. The
+   * material is checked as createServer checks it (ECHOCAST_INVALID_OPTION, and nothing
+   * changes); `requestCert` and `rejectUnauthorized` stay as they were.
+   */
+  setTLS(tls: Pick<TlsOptions, 'cert' | 'key' | 'ca' | 'passphrase'>): void {
+    const current = this.options.tls;
+    if (current === null) throw new EchocastError('setTLS() called on a server started without the "tls" option', ErrorCodes.BAD_STATE);
+    if (this._status !== 'listening') throw new EchocastError(`setTLS() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
+    const next = tlsOptions({ ...tls, requestCert: current.requestCert, rejectUnauthorized: current.rejectUnauthorized })!;
+    if (this.impl instanceof JsEngine) this.impl.setTLS(next);
   }
 
   /** Where the server is in its life. */

@@ -166,6 +166,12 @@ async function main() {
     ECHOCAST_REQUIRE_NATIVE: fs.existsSync(prebuild) ? '1' : '',
   };
   delete env.ECHOCAST_TEST_ENGINES;
+  // The TLS suite's test certificates (test/tls/certs.ts), made here with Linux's openssl:
+  // node.exe under Wine cannot run it.
+  const tlsCerts = path.join(cache, 'tls-certs');
+  fs.rmSync(tlsCerts, { recursive: true, force: true });
+  run(process.execPath, [path.join(root, 'dist-test', 'tls', 'certs.js'), tlsCerts]);
+  env.ECHOCAST_TEST_TLS_CERTS = path.relative(root, tlsCerts);
   let launcher = null;
   if (spawnSync('sh', ['-c', 'command -v redis-server']).status === 0) {
     launcher = await startRedisLauncher();

@@ -7,6 +7,11 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A start that cannot go on (a file named by a flag cannot be read or used): one line, exit 1. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
 /**
  * One flag of a command, written once: what parseArgs reads and what --help says
  * (so the two cannot disagree). `arg` names the value (absent: a boolean flag);

@@ -2,7 +2,9 @@ import { connect, type EchoClient } from '../client.js';
 import { FrameDecoder, forEachPayload } from '../framing.js';
 import { DEFAULTS, FRAMINGS, type Framing } from '../options.js';
 import WebSocket from 'ws';
-import { choiceFlag, intFlag, optionsHelp, parseCommand, tokenFlag, UsageError, type FlagTable } from './args.js';
+import { readFileSync } from 'node:fs';
+import type { ClientTlsOptions } from '../options.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, StartError, tokenFlag, UsageError, type FlagTable } from './args.js';
 import { redactUrl } from '../cluster/url.js';
 import { DEFAULT_CLI_PORT } from './serve.js';
 
@@ -23,11 +25,16 @@ const CLIENT_FLAGS = {
     arg: 'FILE',
     help: ["present the server's token in FILE (or ECHOCAST_TOKEN):", 'as the first frame over TCP, as Authorization: Bearer', 'over WebSocket'],
   },
+  tls: { type: 'boolean', help: ['connect over TLS (as ncat --ssl), verifying the server', "against the system's CAs, or --tls-ca's"] },
+  'tls-ca': { type: 'string', arg: 'FILE', help: ["verify the server's certificate against the PEM CA", 'certificate(s) in FILE (with --tls or wss://)'] },
+  'tls-cert': { type: 'string', arg: 'FILE', help: ['present the PEM client certificate in FILE (for a', 'server with --tls-request-cert; needs --tls-key)'] },
+  'tls-key': { type: 'string', arg: 'FILE', help: ["the client certificate's PEM private key"] },
+  insecure: { type: 'boolean', help: ["do not verify the server's certificate (tests only)"] },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
 
 export const CLIENT_HELP = `Usage: echocast client [options] [HOST] PORT
-       echocast client [options] ws://HOST:PORT/PATH
+       echocast client [options] ws://HOST:PORT/PATH (or wss://)
 
 Connects to an echocast server, like nc: stdin goes to the server, and every
 frame from the server is printed on stdout. With one argument it is the port,
@@ -45,8 +52,8 @@ With a ws://HOST:PORT/PATH URL (what serve --ws-port prints) it joins the
 WebSocket side instead, as websocat does: each line of stdin (without its
 '\\n') is one text message, and each message received is printed on its own
 line. When stdin ends it closes (code 1000) after what the server still
-sends before its close; -q S waits S seconds first. wss:// (TLS) is not
-supported.
+sends before its close; -q S waits S seconds first. wss://HOST:PORT/PATH
+(serve --tls-cert) speaks TLS, with --tls-ca or --insecure as for --tls.
 
 When stdin ends the client half-closes (it stops sending) and keeps printing
 until the server closes the connection. The exit code is 0 after a clean
@@ -63,6 +70,32 @@ ${optionsHelp(CLIENT_FLAGS, 18)}`;
  */
 const STDIN_LINE_MAX = 256 * 1024 * 1024;
 const NEWLINE = Buffer.from('\n');
+
+/** The --tls* flags as connect()'s `tls` (or the ws package's options), or null without TLS. */
+function tlsFlags(flags: { tls?: boolean; 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string; insecure?: boolean }, on: boolean): ClientTlsOptions | null {
+  if (!on) {
+    for (const flag of ['tls-ca', 'tls-cert', 'tls-key', 'insecure'] as const) {
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} needs --tls (or a wss:// URL)`);
+    }
+    return null;
+  }
+  if (flags.insecure && flags['tls-ca'] !== undefined) throw new UsageError('--insecure and --tls-ca contradict each other: verify against a CA, or not at all');
+  if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StartError(`--${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+  };
+  const t: ClientTlsOptions = {};
+  if (flags['tls-ca'] !== undefined) t.ca = read('tls-ca', flags['tls-ca']);
+  if (flags['tls-cert'] !== undefined) t.cert = read('tls-cert', flags['tls-cert']);
+  if (flags['tls-key'] !== undefined) t.key = read('tls-key', flags['tls-key']);
+  if (flags.insecure) t.rejectUnauthorized = false;
+  return t;
+}
 
 /** Reads the host and port from flags and positionals (`[HOST] PORT`, as nc). */
 function target(flags: { host?: string; port?: string }, positionals: string[]): { host: string | undefined; port: number } {
@@ -118,7 +151,8 @@ export async function client(argv: string[]): Promise<number> {
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
   const wait = intFlag('wait', flags.wait, 1, 86_400);
   const auth = tokenFlag(flags['token-file']);
-  const conn = await connect({ host, port, framing, connectTimeoutMs: wait === undefined ? undefined : wait * 1000 });
+  const tls = tlsFlags(flags, flags.tls === true);
+  const conn = await connect({ host, port, framing, connectTimeoutMs: wait === undefined ? undefined : wait * 1000, ...(tls !== null ? { tls } : {}) });
   // docs/contract.md S15: a server with a token takes it as the first frame, before stdin's.
   if (auth) conn.send(auth.token);
 
@@ -190,16 +224,26 @@ export async function client(argv: string[]): Promise<number> {
  */
 async function wsClient(
   url: string,
-  flags: { host?: string; port?: string; framing?: string; wait?: string; quit?: string; 'token-file'?: string },
+  flags: {
+    host?: string;
+    port?: string;
+    framing?: string;
+    wait?: string;
+    quit?: string;
+    'token-file'?: string;
+    tls?: boolean;
+    'tls-ca'?: string;
+    'tls-cert'?: string;
+    'tls-key'?: string;
+    insecure?: boolean;
+  },
   positionals: string[],
 ): Promise<number> {
-  if (!/^ws:\/\//i.test(url)) {
-    throw new UsageError(
-      /^wss:\/\//i.test(url)
-        ? `"${redactUrl(url)}": wss:// (TLS) is not supported; echocast client takes ws://HOST:PORT/PATH, or [HOST] PORT for TCP`
-        : `"${redactUrl(url)}": echocast client takes a ws://HOST:PORT/PATH URL, or [HOST] PORT for TCP`,
-    );
+  if (!/^wss?:\/\//i.test(url)) {
+    throw new UsageError(`"${redactUrl(url)}": echocast client takes a ws:// or wss://HOST:PORT/PATH URL, or [HOST] PORT for TCP`);
   }
+  if (flags.tls !== undefined) throw new UsageError('--tls does not apply to a URL: wss:// says TLS');
+  const tls = tlsFlags(flags, /^wss:/i.test(url));
   if (positionals.length > 1) throw new UsageError(`a ws:// URL is the only argument, got also "${positionals.find((p) => p !== url)}"`);
   for (const flag of ['host', 'port', 'framing'] as const) {
     if (flags[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a ws:// URL (the URL says where; each line is one message)`);
@@ -210,12 +254,13 @@ async function wsClient(
   } catch {
     throw new UsageError(`"${redactUrl(url)}" is not a valid ws:// URL`);
   }
-  if (parsed.port === '') throw new UsageError(`"${redactUrl(url)}" has no port: echocast client takes ws://HOST:PORT/PATH`);
+  if (parsed.port === '') throw new UsageError(`"${redactUrl(url)}" has no port: echocast client takes ws://HOST:PORT/PATH or wss://HOST:PORT/PATH`);
   const quitAfter = intFlag('quit', flags.quit, 0, 86_400);
   const wait = intFlag('wait', flags.wait, 1, 86_400);
   const auth = tokenFlag(flags['token-file']);
   // The token goes in a header, not the URL, which logs and process lists show.
   const socket = new WebSocket(url, {
+    ...(tls ?? {}),
     handshakeTimeout: wait === undefined ? undefined : wait * 1000,
     ...(auth ? { headers: { Authorization: `Bearer ${auth.token}` } } : {}),
   });

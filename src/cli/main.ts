@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { EchocastError } from '../errors.js';
-import { UsageError } from './args.js';
+import { StartError, UsageError } from './args.js';
 import { packageVersion } from './version.js';
 import { bench } from './bench.js';
 import { client, CLIENT_HELP } from './client.js';
@@ -61,6 +61,9 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`echocast: ${err.message}\n`);
       process.exitCode = 2;
+    } else if (err instanceof StartError) {
+      process.stderr.write(`echocast: ${err.message}\n`);
+      process.exitCode = 1;
     } else if (err instanceof EchocastError) {
       process.stderr.write(`echocast: ${err.message}\n`);
       process.exitCode = err.code === 'ECHOCAST_INVALID_OPTION' ? 2 : 1;

@@ -1,10 +1,13 @@
 import { redactUrl } from '../cluster/url.js';
 import { createServer } from '../server.js';
 import { normaliseOrigin, parseSubnet } from '../access.js';
-import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, wsPathProblem, type MetricsOptions, type WebSocketOptions } from '../options.js';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { EchocastError } from '../errors.js';
+import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, tlsOptions, wsPathProblem, type MetricsOptions, type TlsOptions, type WebSocketOptions } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
 import { LOG_FORMATS, makeLogger, type LogFormat } from './log.js';
-import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, tokenFlag, UsageError, type FlagTable } from './args.js';
+import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, StartError, tokenFlag, UsageError, type FlagTable } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
 export const DEFAULT_CLI_PORT = 7007;
@@ -61,6 +64,23 @@ const SERVE_FLAGS = {
     help: ['clients must present the token in FILE: a TCP', "client's first line; a WebSocket client ?token= or", 'Authorization: Bearer (or set ECHOCAST_TOKEN)'],
   },
   'allow-http': { type: 'boolean', help: ['relay a TCP client whose first line is an HTTP', 'request (default: refused, see "Security")'] },
+  'tls-cert': {
+    type: 'string',
+    arg: 'FILE',
+    help: [
+      'speak TLS on the TCP port and wss/https on the',
+      'WebSocket one, with the PEM certificate chain in',
+      'FILE (js engine; needs --tls-key); SIGHUP re-reads',
+      'the --tls-* files: new connections get them',
+    ],
+  },
+  'tls-key': { type: 'string', arg: 'FILE', help: ["the certificate's PEM private key"] },
+  'tls-passphrase-file': { type: 'string', arg: 'FILE', help: ['the passphrase of an encrypted --tls-key: the first', 'line of FILE'] },
+  'tls-ca': { type: 'string', arg: 'FILE', help: ['PEM CA certificate(s) client certificates must', 'chain to (with --tls-request-cert)'] },
+  'tls-request-cert': {
+    type: 'boolean',
+    help: ['ask every client for a certificate: one not signed', 'by --tls-ca (or none) is refused in its handshake'],
+  },
   'metrics-port': {
     type: 'string',
     arg: 'P',
@@ -82,8 +102,11 @@ Runs a broadcast echo server: every frame any client sends reaches every
 connected client, the sender too, in one order; a newcomer first gets the
 latest frame(s). Prints one line when ready:
   echocast listening on HOST:PORT (engine=ENGINE)
+and, with --tls-cert, one that says so, with the certificate's fingerprint:
+  echocast tls on HOST:PORT (certificate sha256 AB:CD:...)
 and, with --ws-port, a second one for browsers and WebSocket clients:
   echocast websocket on ws://HOST:PORT/PATH (page: http://HOST:PORT/PATH)
+(wss:// and https:// with --tls-cert)
 and, with --metrics-port, one for Prometheus (GET /healthz is there too):
   echocast metrics on http://HOST:PORT/metrics
 stderr is for the log: errors and cluster changes, and with --verbose every
@@ -167,6 +190,69 @@ function addressFlags(name: string, values: string[] | undefined): string[] | un
   return values;
 }
 
+/** The --tls-* files, as given. */
+interface TlsFiles {
+  cert: string;
+  key: string;
+  ca: string | undefined;
+  passphrase: string | undefined;
+  requestCert: boolean;
+}
+
+/** The --tls-* flags: usage errors for a flag without what it needs; null without --tls-cert. */
+function tlsFiles(flags: { 'tls-cert'?: string; 'tls-key'?: string; 'tls-ca'?: string; 'tls-passphrase-file'?: string; 'tls-request-cert'?: boolean }): TlsFiles | null {
+  const cert = flags['tls-cert'];
+  if (cert === undefined) {
+    for (const flag of ['tls-key', 'tls-ca', 'tls-passphrase-file', 'tls-request-cert'] as const) {
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} needs --tls-cert`);
+    }
+    return null;
+  }
+  const key = flags['tls-key'];
+  if (key === undefined) throw new UsageError('--tls-cert needs --tls-key');
+  const requestCert = flags['tls-request-cert'] === true;
+  if (requestCert && flags['tls-ca'] === undefined) throw new UsageError('--tls-request-cert needs --tls-ca (the CA client certificates must chain to)');
+  return { cert, key, ca: flags['tls-ca'], passphrase: flags['tls-passphrase-file'], requestCert };
+}
+
+/** Reads one --tls-* file; a failure is one line naming the file and the reason (exit 1). */
+function readTlsFile(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new StartError(`--${flag} ${file}: ${reason}`);
+  }
+}
+
+/**
+ * The `tls` option from the files, read now (at start, and again on SIGHUP) and checked as
+ * createServer checks it: a problem is one line naming the files and the reason (exit 1).
+ */
+function loadTls(files: TlsFiles): TlsOptions {
+  const tls: TlsOptions = { cert: readTlsFile('tls-cert', files.cert), key: readTlsFile('tls-key', files.key), requestCert: files.requestCert };
+  if (files.ca !== undefined) tls.ca = readTlsFile('tls-ca', files.ca);
+  if (files.passphrase !== undefined) tls.passphrase = readTlsFile('tls-passphrase-file', files.passphrase).toString('utf8').split(/\r?\n/)[0]!;
+  try {
+    tlsOptions(tls);
+  } catch (err) {
+    if (!(err instanceof EchocastError)) throw err;
+    const named = `--tls-cert ${files.cert} --tls-key ${files.key}${files.ca !== undefined ? ` --tls-ca ${files.ca}` : ''}`;
+    throw new StartError(`${named}: ${err.message.replace(/^option "tls": /, '')}`);
+  }
+  return tls;
+}
+
+/** The SHA-256 fingerprint of the first certificate of a PEM chain, as openssl and browsers show it. */
+function fingerprint(pem: TlsOptions['cert']): string {
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Disconnects that are the ordinary course of things (the log's level info; the others are warn). */
 const QUIET_REASONS: ReadonlySet<string> = new Set(['client-closed', 'server-closed']);
 
@@ -210,6 +296,8 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const logFormat: LogFormat = choiceFlag('log-format', flags['log-format'], LOG_FORMATS) ?? 'text';
   const log = makeLogger(logFormat);
+  const files = tlsFiles(flags);
+  const tls = files === null ? undefined : loadTls(files);
   const server = await createServer({
     host: flags.host,
     port: intFlag('port', flags.port, 0, 65535) ?? DEFAULT_CLI_PORT,
@@ -229,6 +317,7 @@ export async function serve(argv: string[]): Promise<number> {
     auth: tokenFlag(flags['token-file']),
     refuseHttp: flags['allow-http'] ? false : undefined,
     metrics: metricsFlags(flags['metrics-port'], flags['metrics-host']),
+    tls,
   });
   if (flags.verbose) {
     server.on('connection', (c) => log('info', 'connection', `+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}`, { ...c }));
@@ -241,11 +330,14 @@ export async function serve(argv: string[]): Promise<number> {
   // Listen for the stop before printing the ready line: a SIGINT sent on seeing
   // the line must find its handler, or it would kill the process outright.
   const stop = stopRequested();
+  // The first line is unchanged with TLS (parsers of it keep working); TLS says so on its own line.
   let ready = `echocast listening on ${hostPort(server.address())} (engine=${server.engine})\n`;
+  if (tls !== undefined) ready += `echocast tls on ${hostPort(server.address())} (certificate sha256 ${fingerprint(tls.cert)})\n`;
   const ws = server.wsAddress();
+  const [wsScheme, pageScheme] = tls === undefined ? ['ws', 'http'] : ['wss', 'https'];
   if (ws !== null) {
     const at = `${hostPort(ws)}${server.options.ws!.path}`;
-    ready += `echocast websocket on ws://${at} (page: http://${at})\n`;
+    ready += `echocast websocket on ${wsScheme}://${at} (page: ${pageScheme}://${at})\n`;
   }
   const metrics = server.metricsAddress();
   if (metrics !== null) ready += `echocast metrics on http://${hostPort(metrics)}/metrics\n`;
@@ -255,11 +347,24 @@ export async function serve(argv: string[]): Promise<number> {
     address,
     port,
     engine: server.engine,
-    ...(ws !== null ? { ws: `ws://${hostPort(ws)}${server.options.ws!.path}` } : {}),
+    ...(ws !== null ? { ws: `${wsScheme}://${hostPort(ws)}${server.options.ws!.path}` } : {}),
+    ...(tls !== undefined ? { tls: fingerprint(tls.cert) } : {}),
     ...(metrics !== null ? { metrics: `http://${hostPort(metrics)}/metrics` } : {}),
   });
 
+  // SIGHUP (not on Windows) re-reads the --tls-* files: new connections get them, connected clients stay.
+  const reload = (): void => {
+    try {
+      const next = loadTls(files!);
+      server.setTLS(next);
+      log('info', 'tls-reload', `echocast: TLS files re-read (certificate sha256 ${fingerprint(next.cert)})`, { certificate: fingerprint(next.cert) });
+    } catch (err) {
+      log('error', 'tls-reload', `echocast: TLS files not re-read, the previous ones stay: ${(err as Error).message}`, { message: (err as Error).message });
+    }
+  };
+  if (files !== null && process.platform !== 'win32') process.on('SIGHUP', reload);
   await stop;
+  process.off('SIGHUP', reload);
   await server.close();
   log('info', 'close', null);
   return 0;

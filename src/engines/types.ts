@@ -19,13 +19,14 @@ export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
 /**
  * Why a peer was refused before it was admitted (docs/contract.md S15): its address (allow /
  * deny), a WebSocket Origin, a missing or wrong token, the application's authorize hook, an
- * HTTP request sent to the TCP port, or the bounds on handshakes (too many waiting, or one that
- * did not finish in time).
+ * HTTP request sent to the TCP port, the bounds on handshakes (too many waiting, or one that
+ * did not finish in time), or a TLS handshake that failed (S17: plaintext on a TLS port,
+ * garbage, a client certificate refused, no handshake within its deadline).
  */
-export type RefusalCause = 'address' | 'origin' | 'token' | 'hook' | 'http' | 'handshake-limit';
+export type RefusalCause = 'address' | 'origin' | 'token' | 'hook' | 'http' | 'handshake-limit' | 'tls';
 
 /** Every refusal cause, in a stable order (stats list them all, zeros included). */
-export const REFUSAL_CAUSES: readonly RefusalCause[] = ['address', 'origin', 'token', 'hook', 'http', 'handshake-limit'];
+export const REFUSAL_CAUSES: readonly RefusalCause[] = ['address', 'origin', 'token', 'hook', 'http', 'handshake-limit', 'tls'];
 
 /** A peer that was refused (docs/contract.md S15). */
 export interface RefusalInfo {

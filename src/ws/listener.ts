@@ -1,9 +1,11 @@
 import http from 'node:http';
-import type net from 'node:net';
+import https from 'node:https';
+import net from 'node:net';
+import type tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { fromSystemError } from '../errors.js';
 import type { ServerAddress } from '../engines/types.js';
-import type { ResolvedWebSocketOptions } from '../options.js';
+import { secureContextOptions, type ResolvedTlsOptions, type ResolvedWebSocketOptions } from '../options.js';
 import { pageSecurityHeaders } from './page.js';
 
 /** A handshake (or a page request) not done within this is dropped: never admitted, no event (§6). */
@@ -34,12 +36,22 @@ export interface UpgradeGate {
    * promise while the application decides (the handshake stays pending meanwhile).
    */
   upgrade(req: http.IncomingMessage, socket: net.Socket): 'upgrade' | number | Promise<'upgrade' | number>;
+  /** With TLS (docs/contract.md S17): a connection whose TLS handshake failed or did not finish in time. */
+  tlsRefused(remoteAddress: string, remotePort: number, detail: string): void;
 }
 
-/** A connection not yet upgraded: its deadline, and whether its request head is complete. */
+/** A connection not yet upgraded: its deadline, and whether its TLS handshake (with TLS) and its request head are complete. */
 interface Handshake {
   timer: NodeJS.Timeout | null;
+  /** Its peer (peerKey), read at accept: a closed socket no longer knows it. */
+  key: string;
+  secure: boolean;
   head: boolean;
+}
+
+/** A connection's peer, `address|port`: unique among the live connections of one listener. */
+function peerKey(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
 }
 
 /** The request's path, the query string cut off. */
@@ -121,12 +133,22 @@ function pageHeaders(page: string): Record<string, string> {
  * token and hook once the request is known to be an upgrade. The handshakes in progress are
  * bounded (maxHandshakes, waiting for the hook included) and a request head not complete
  * within HANDSHAKE_TIMEOUT_MS is dropped: both refused as `handshake-limit`.
+ *
+ * With TLS (S17) the listener is a plain TCP one (`front`) whose accepted sockets, once the
+ * gate let them in, are handed to an https server that never listens itself: the address
+ * lists, the bound and the deadline apply before a byte of the handshake is read, as without
+ * TLS. A TLS handshake that fails, or is not done by the deadline, is a `tls` refusal; the
+ * page is served over https and WebSockets are wss.
  */
 export class WsListener {
-  private readonly http: http.Server;
+  private readonly http: http.Server | https.Server;
+  /** With TLS: the TCP listener whose sockets the https server is handed; else null (http listens). */
+  private readonly front: net.Server | null;
   private readonly wss: WebSocketServer;
-  /** Connections not yet upgraded (page requests and upgrades awaiting the hook included). */
+  /** Connections not yet upgraded (page requests and upgrades awaiting the hook included), by TCP socket. */
   private readonly handshaking = new Map<net.Socket, Handshake>();
+  /** With TLS: the TCP socket of a connection in `handshaking`, by peer (what the TLSSocket knows). */
+  private readonly byPeer = new Map<string, net.Socket>();
   private closed = false;
 
   constructor(
@@ -136,6 +158,7 @@ export class WsListener {
     private readonly upgraded: UpgradedFn,
     private readonly gate: UpgradeGate,
     private readonly maxHandshakes: number,
+    tlsOptions: ResolvedTlsOptions | null = null,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -147,17 +170,41 @@ export class WsListener {
       // How long a closing WebSocket waits for the peer's answer before its socket is destroyed.
       closeTimeout: Math.max(closeTimeoutMs, 1000),
     } as ConstructorParameters<typeof WebSocketServer>[0]);
-    this.http = http.createServer(
-      { maxHeaderSize: MAX_REQUEST_HEAD, noDelay: true, keepAlive: false, requestTimeout: HANDSHAKE_TIMEOUT_MS, headersTimeout: HANDSHAKE_TIMEOUT_MS },
-      (req, res) => this.onRequest(req, res),
-    );
-    this.http.on('connection', (socket: net.Socket) => this.onConnection(socket));
+    const httpOptions = { maxHeaderSize: MAX_REQUEST_HEAD, noDelay: true, keepAlive: false, requestTimeout: HANDSHAKE_TIMEOUT_MS, headersTimeout: HANDSHAKE_TIMEOUT_MS };
+    if (tlsOptions === null) {
+      this.front = null;
+      this.http = http.createServer(httpOptions, (req, res) => this.onRequest(req, res));
+      this.http.on('connection', (socket: net.Socket) => this.onConnection(socket));
+    } else {
+      this.front = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+      this.http = https.createServer(
+        {
+          ...httpOptions,
+          ...secureContextOptions(tlsOptions),
+          requestCert: tlsOptions.requestCert,
+          rejectUnauthorized: tlsOptions.rejectUnauthorized,
+          // The handshake's deadline is this listener's own (onConnection).
+          handshakeTimeout: 0,
+        },
+        (req, res) => this.onRequest(req, res),
+      );
+      this.http.on('secureConnection', (socket: tls.TLSSocket) => {
+        const handshake = this.entry(socket);
+        if (handshake !== undefined) handshake.secure = true;
+      });
+      this.http.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => this.onTlsError(err, socket));
+    }
     this.http.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** New connections get this TLS material (S17); connected ones keep theirs. */
+  setTLS(t: ResolvedTlsOptions): void {
+    if (this.front !== null) (this.http as https.Server).setSecureContext(secureContextOptions(t));
   }
 
   listen(): Promise<ServerAddress> {
     const { host, port } = this.options;
-    const server = this.http;
+    const server = this.front ?? this.http;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => reject(fromSystemError(err, `cannot listen for WebSocket clients on ${host}:${port}`));
       server.once('error', onError);
@@ -176,12 +223,13 @@ export class WsListener {
    */
   close(): Promise<void> {
     this.closed = true;
-    const done = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const done = new Promise<void>((resolve) => (this.front ?? this.http).close(() => resolve()));
     for (const [socket, handshake] of this.handshaking) {
       if (handshake.timer !== null) clearTimeout(handshake.timer);
       socket.destroy();
     }
     this.handshaking.clear();
+    this.byPeer.clear();
     return done;
   }
 
@@ -196,27 +244,62 @@ export class WsListener {
       socket.destroy();
       return;
     }
-    const handshake: Handshake = { timer: null, head: false };
+    const handshake: Handshake = { timer: null, key: peerKey(socket), secure: this.front === null, head: false };
+    const remoteAddress = socket.remoteAddress ?? '';
+    const remotePort = socket.remotePort ?? 0;
     handshake.timer = setTimeout(() => {
-      // A request head not complete in time is refused; a page still being fetched is just dropped.
-      if (!handshake.head) this.gate.handshakeLimit(socket);
+      // A TLS handshake or a request head not complete in time is refused; a page still being fetched is just dropped.
+      this.settle(socket);
+      if (!handshake.secure) this.gate.tlsRefused(remoteAddress, remotePort, 'no TLS handshake within the deadline');
+      else if (!handshake.head) this.gate.handshakeLimit(socket);
       socket.destroy();
     }, HANDSHAKE_TIMEOUT_MS);
     this.handshaking.set(socket, handshake);
-    socket.once('close', () => this.settle(socket));
+    socket.once('close', () => {
+      // Closed mid-handshake: by the peer (node:tls reports ECONNRESET after this), or by
+      // node:tls for a client certificate it does not authorize (requestCert with
+      // rejectUnauthorized), which it reports nowhere else.
+      if (!handshake.secure && !this.closed && this.handshaking.has(socket)) {
+        this.gate.tlsRefused(remoteAddress, remotePort, 'closed during the TLS handshake (by the peer, or its certificate was not authorized)');
+      }
+      this.settle(socket);
+    });
+    if (this.front === null) return;
+    this.byPeer.set(handshake.key, socket);
+    this.http.emit('connection', socket);
+  }
+
+  /** The handshake of a connection, by its TCP socket or (with TLS) its TLSSocket. */
+  private entry(socket: net.Socket): Handshake | undefined {
+    return this.handshaking.get(socket) ?? this.handshaking.get(this.byPeer.get(peerKey(socket))!);
+  }
+
+  /** With TLS: a handshake that failed (plaintext, garbage, a client certificate refused) is a `tls` refusal. */
+  private onTlsError(err: NodeJS.ErrnoException, socket: tls.TLSSocket): void {
+    const handshake = this.entry(socket);
+    const remoteAddress = socket.remoteAddress ?? '';
+    const remotePort = socket.remotePort ?? 0;
+    this.settle(socket);
+    socket.destroy();
+    // Dropped by us already (the deadline, close()): counted then, or not at all.
+    if (handshake === undefined || this.closed) return;
+    this.gate.tlsRefused(remoteAddress, remotePort, err.code ?? err.message);
   }
 
   /** The connection is upgraded or gone: its handshake deadline no longer applies. */
   private settle(socket: net.Socket): void {
-    const handshake = this.handshaking.get(socket);
+    const raw = this.handshaking.has(socket) ? socket : this.byPeer.get(peerKey(socket));
+    if (raw === undefined) return;
+    const handshake = this.handshaking.get(raw);
     if (handshake === undefined) return;
     if (handshake.timer !== null) clearTimeout(handshake.timer);
-    this.handshaking.delete(socket);
+    this.handshaking.delete(raw);
+    if (this.byPeer.get(handshake.key) === raw) this.byPeer.delete(handshake.key);
   }
 
   /** The connection's request head is complete; `waits` (for the hook): its own deadline applies, not the handshake's. */
   private headDone(socket: net.Socket, waits: boolean): void {
-    const handshake = this.handshaking.get(socket);
+    const handshake = this.entry(socket);
     if (handshake === undefined) return;
     handshake.head = true;
     if (waits && handshake.timer !== null) {

@@ -149,10 +149,11 @@ describe('cli: sizes in one convention', () => {
 
 describe('cli: client ws://HOST:PORT/PATH', () => {
   it('refuses other URLs and TCP-only flags in one line', () => {
-    refuses(['client', 'wss://127.0.0.1:8080/'], '"wss://127.0.0.1:8080/": wss:// (TLS) is not supported; echocast client takes ws://HOST:PORT/PATH, or [HOST] PORT for TCP');
-    refuses(['client', 'http://127.0.0.1:8080/'], '"http://127.0.0.1:8080/": echocast client takes a ws://HOST:PORT/PATH URL, or [HOST] PORT for TCP');
+    refuses(['client', '--tls', 'wss://127.0.0.1:8080/'], '--tls does not apply to a URL: wss:// says TLS');
+    refuses(['client', '--insecure', 'ws://127.0.0.1:8080/'], '--insecure needs --tls (or a wss:// URL)');
+    refuses(['client', 'http://127.0.0.1:8080/'], '"http://127.0.0.1:8080/": echocast client takes a ws:// or wss://HOST:PORT/PATH URL, or [HOST] PORT for TCP');
     refuses(['client', '--framing', 'raw', 'ws://127.0.0.1:8080/'], '--framing does not apply to a ws:// URL (the URL says where; each line is one message)');
-    refuses(['client', 'ws://127.0.0.1/'], '"ws://127.0.0.1/" has no port: echocast client takes ws://HOST:PORT/PATH');
+    refuses(['client', 'ws://127.0.0.1/'], '"ws://127.0.0.1/" has no port: echocast client takes ws://HOST:PORT/PATH or wss://HOST:PORT/PATH');
   });
 
   for (const engine of enginesUnderTest()) {

@@ -303,6 +303,11 @@ export class Door implements UpgradeGate {
     return !(this.screens && this.addressRefused(socket, 'ws'));
   }
 
+  /** A WebSocket connection whose TLS handshake failed or did not finish in time (S17). */
+  tlsRefused(remoteAddress: string, remotePort: number, detail: string): void {
+    this.refuse('tls', 'ws', remoteAddress, remotePort, detail);
+  }
+
   /** The listener dropped a pending handshake: too many of them, or a head not complete in time. */
   handshakeLimit(socket: net.Socket): void {
     this.refuse('handshake-limit', 'ws', socket.remoteAddress ?? '', socket.remotePort ?? 0);
@@ -324,12 +329,12 @@ export class Door implements UpgradeGate {
     return this.askHook(req, socket);
   }
 
-  /** The same origin (http:// and the request's Host), or one of ws.origins, or any with '*'. */
+  /** The same origin (http://, or https:// with TLS, and the request's Host), or one of ws.origins, or any with '*'. */
   private originAllowed(origin: string, host: string | undefined): boolean {
     if (this.anyOrigin) return true;
     const normal = normaliseOrigin(origin);
     if (normal === null) return false;
-    if (host !== undefined && normal === normaliseOrigin(`http://${host}`)) return true;
+    if (host !== undefined && normal === normaliseOrigin(`${this.options.tls === null ? 'http' : 'https'}://${host}`)) return true;
     return this.options.ws?.origins.includes(normal) ?? false;
   }
 

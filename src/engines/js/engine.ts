@@ -5,14 +5,18 @@
  * entering the hub, and the lifecycle (listen, stats, close: S10, S14). Beside it: the
  * batch and history (batch.ts), flow control (flow-control.ts), the WebSocket adapter
  * (websocket.ts), who may connect (door.ts: S15), a client and the roster (client.ts).
+ * With `tls` (S17) the TCP listener's sockets pass a TLS handshake (node:tls) before anything
+ * else of this file sees them; the WebSocket listener speaks wss (src/ws/listener.ts).
  * Which file owns which rule: docs/architecture.md.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { WebSocket } from 'ws';
 import { fromSystemError } from '../../errors.js';
 import { forEachPayload, messageToFrames } from '../../framing.js';
-import type { ResolvedServerOptions } from '../../options.js';
+import { secureContextOptions, type ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
+import { HANDSHAKE_TIMEOUT_MS } from '../../ws/listener.js';
 import { emptyDisconnects } from '../types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 import { Batch, History, type Traffic } from './batch.js';
@@ -32,6 +36,12 @@ import { WsAdapter, type WsHost } from './websocket.js';
 export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
   readonly name = 'js' as const;
   private server: net.Server | undefined;
+  /**
+   * With `tls` (S17): the tls.Server the TCP listener's accepted sockets are handed to for
+   * their handshake (it never listens itself), and the handshakes in progress, by peer.
+   */
+  private tlsServer: tls.Server | null = null;
+  private readonly tlsHandshakes = new Map<string, net.Socket>();
   /** Every admitted client, TCP and WebSocket: one roster under maxClients. */
   private readonly roster = new Roster();
   private readonly clients = this.roster.clients;
@@ -83,6 +93,7 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
     // onEnd() decides, by the allowHalfOpen option (S11).
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onSocket(socket));
     this.server = server;
+    if (this.options.tls !== null) this.tlsServer = this.makeTlsServer(this.options.tls);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(fromSystemError(err, `cannot listen on ${host}:${port}`));
@@ -95,6 +106,43 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
         resolve({ address: address.address, port: address.port, family: address.family });
       });
     });
+  }
+
+  /**
+   * The TLS side of the TCP listener (S17). Each accepted socket that passed the address
+   * lists is handed to it ('connection'); its handshake has node:tls's `handshakeTimeout`
+   * (HANDSHAKE_TIMEOUT_MS, the WebSocket listener's deadline too) and, done, the TLSSocket
+   * goes on as a plain one would (onSecure). A handshake that fails (plaintext, garbage, a
+   * client certificate refused, the deadline) is a `tls` refusal; its socket is destroyed.
+   */
+  private makeTlsServer(t: NonNullable<ResolvedServerOptions['tls']>): tls.Server {
+    const server = tls.createServer(
+      {
+        ...secureContextOptions(t),
+        requestCert: t.requestCert,
+        rejectUnauthorized: t.rejectUnauthorized,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      },
+      (socket) => this.onSecure(socket),
+    );
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const key = peerKey(socket);
+      if (!this.tlsHandshakes.delete(key)) return; // dropped by us already (close())
+      this.door.waiting--;
+      socket.destroy();
+      if (this.closing) return;
+      this.door.refuse('tls', 'tcp', socket.remoteAddress ?? '', socket.remotePort ?? 0, err.code ?? err.message);
+    });
+    return server;
+  }
+
+  /**
+   * Replaces the TLS material for new connections (S17); connected clients keep theirs.
+   * The material was validated by resolveServerOptions' checks (tlsOptions).
+   */
+  setTLS(t: NonNullable<ResolvedServerOptions['tls']>): void {
+    this.tlsServer?.setSecureContext(secureContextOptions(t));
+    this.wsAdapter.setTLS(t);
   }
 
   broadcast(bytes: Buffer, frames: number): void {
@@ -141,6 +189,9 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
     this.flow.stop();
     this.wsAdapter.destroyRefused();
     this.door.dropWaiting();
+    for (const socket of this.tlsHandshakes.values()) socket.destroy();
+    this.door.waiting -= this.tlsHandshakes.size;
+    this.tlsHandshakes.clear();
     for (const client of this.clients.values()) {
       client.reason ??= 'server-closed';
       // A paused socket would never see the peer's FIN, and so never close.
@@ -223,6 +274,63 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
    */
   private onSocket(socket: net.Socket): void {
     if (this.door.screens && this.door.addressRefused(socket, 'tcp')) return;
+    if (this.tlsServer !== null) this.handshake(this.tlsServer, socket);
+    else this.pass(socket);
+  }
+
+  /**
+   * S17: a TCP connection that passed the address lists starts its TLS handshake. Meanwhile it
+   * holds a place under maxClients as the clients waiting at the door do (S15), so that
+   * handshakes in progress are bounded; over it, it is refused `server-full` at once.
+   */
+  private handshake(tlsServer: tls.Server, socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.door.full()) {
+      this.serverFull(socket);
+      return;
+    }
+    const key = peerKey(socket);
+    this.tlsHandshakes.set(key, socket);
+    this.door.waiting++;
+    // Not half-open during the handshake: a peer that ends its side then is gone at once
+    // (half-open, node:tls would wait for the handshake's deadline). onSecure() restores it.
+    socket.allowHalfOpen = false;
+    const remoteAddress = socket.remoteAddress ?? '';
+    const remotePort = socket.remotePort ?? 0;
+    // Closed mid-handshake: by the peer (node:tls reports ECONNRESET after this), or by node:tls
+    // for a client certificate it does not authorize (requestCert with rejectUnauthorized),
+    // which it reports nowhere else.
+    socket.once('close', () => {
+      if (this.tlsHandshakes.get(key) !== socket) return;
+      this.tlsHandshakes.delete(key);
+      this.door.waiting--;
+      if (!this.closing) this.door.refuse('tls', 'tcp', remoteAddress, remotePort, 'closed during the TLS handshake (by the peer, or its certificate was not authorized)');
+    });
+    tlsServer.emit('connection', socket);
+  }
+
+  /** S17: the TLS handshake is done; the TLSSocket goes on as a plain connection would. */
+  private onSecure(socket: tls.TLSSocket): void {
+    const key = peerKey(socket);
+    const raw = this.tlsHandshakes.get(key);
+    if (raw === undefined) {
+      socket.destroy(); // dropped by close() meanwhile
+      return;
+    }
+    this.tlsHandshakes.delete(key);
+    this.door.waiting--;
+    socket.setNoDelay(true);
+    // As the TCP listener's sockets: node does not end our side at the peer's FIN, onEnd() decides (S11).
+    raw.allowHalfOpen = true;
+    socket.allowHalfOpen = true;
+    this.pass(socket);
+  }
+
+  /** The door (S15), then admission. */
+  private pass(socket: net.Socket): void {
     if (this.door.gated) this.door.waitTcp(socket);
     else this.admit(socket, this.options.refuseHttp);
   }
@@ -401,4 +509,9 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
       done();
     }
   }
+}
+
+/** A connection's peer, `address|port`: unique among the live connections of one listener. */
+function peerKey(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
 }

@@ -13,8 +13,9 @@
  */
 import type { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import tls from 'node:tls';
 import type { WebSocket } from 'ws';
-import type { ResolvedServerOptions } from '../../options.js';
+import type { ResolvedServerOptions, ResolvedTlsOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
 import { MIN_HANDSHAKES, WsListener, type UpgradeGate } from '../../ws/listener.js';
 import type { DisconnectReason, ServerAddress } from '../types.js';
@@ -56,8 +57,13 @@ export class WsAdapter {
     if (ws === null) return;
     // Pending handshakes are bounded as in the native engines: maxClients, never fewer than 64.
     const maxHandshakes = Math.max(this.options.maxClients, MIN_HANDSHAKES);
-    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes);
+    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes, this.options.tls);
     this.bound = await this.listener.listen();
+  }
+
+  /** New WebSocket connections get this TLS material (docs/contract.md S17). */
+  setTLS(t: ResolvedTlsOptions): void {
+    this.listener?.setTLS(t);
   }
 
   address(): ServerAddress | null {
@@ -121,11 +127,22 @@ export class WsAdapter {
       client.reason = 'client-closed';
       this.host.leave(client);
     }
-    if (client.socket.writableLength > 0) {
+    if (this.queued(client.socket)) {
       client.socket.destroy();
       return;
     }
     if (code === 1005) client.ws!.close(CLOSE_CODES['client-closed']);
+  }
+
+  /**
+   * Whether bytes wait in a socket's queue, so that a close frame could not go out at once.
+   * A TLS socket (docs/contract.md S17) reports a write as pending until node:tls calls it
+   * back on a later turn, after the encrypted bytes went to the kernel: there only a queue
+   * over the socket's high-water mark counts, or a client's close right after its last
+   * frame would be answered by a reset.
+   */
+  private queued(socket: net.Socket): boolean {
+    return socket instanceof tls.TLSSocket ? socket.writableNeedDrain : socket.writableLength > 0;
   }
 
   /**
