@@ -423,7 +423,26 @@ TEST(hub_paced_writer_wakes_for_bytes_owed_and_for_a_close) {
   });
   CHECK(ctx.drained);
   CHECK_EQ(ctx.got, all);
-  CHECK(ec_now_ms() - t0 < 30000);  // Half the period: the close woke it too.
+  CHECK(ec_now_ms() - t0 < 30000);  // Half the period: the closes woke it too.
+
+  // With a backlog limit under twice kPaceBytes, half the limit owed wakes
+  // it (a member over half the limit holds a pause, docs/contract.md S7).
+  Hub small(opts(0, true, 1000, 60000), 60u * 1000 * 1000);
+  Joined s(&small, 1);
+  std::string got_small;
+  WriterCtx ctx3 = with_writer(small, s[0], 1 << 20, 0, [&] {
+    append(small, 0, "a");
+    nap_us(5000);
+    append(small, 0, "b");  // Paced from now on.
+    nap_us(20000);
+    std::string half(500, 'h');
+    append(small, 0, half);  // Over half the limit with its entry: woken.
+    got_small = "ab" + half;
+  });
+  CHECK(ctx3.drained);
+  CHECK_EQ(ctx3.got, got_small);
+  CHECK_EQ(reason_of(small, s[0]), std::string("server-closed"));  // Never cut.
+  CHECK(ec_now_ms() - t0 < 30000);
 
   // Unpaced (period 0) as on a system with coarse timed waits: as before.
   Hub plain(opts(0), 0);

@@ -14,7 +14,10 @@ HubMember::~HubMember() { ec_cond_destroy(&cond_); }
 std::uint64_t Hub::default_pace_us() { return ec_cond_fine_waits() ? kPaceUs : 0; }
 
 Hub::Hub(const FanoutOptions& options, std::uint64_t pace_us)
-    : fanout_(options), pace_us_(pace_us) {
+    : fanout_(options),
+      pace_us_(pace_us),
+      pace_bytes_(options.max_backlog_bytes / 2 < kPaceBytes ? options.max_backlog_bytes / 2
+                                                             : kPaceBytes) {
   ec_mutex_init(&mutex_);
   ec_cond_init(&drained_cond_);
   ec_cond_init(&progress_cond_);
@@ -71,11 +74,11 @@ void Hub::review_locked(std::vector<HubMember*>* wake) {
   cut_.clear();
   if (wake != nullptr) {
     // New frames: the same pass collects the sleeping writers to wake.
-    // A dozing writer is left to its doze unless kPaceBytes are owed to it.
+    // A dozing writer is left to its doze unless pace_bytes_ are owed to it.
     fanout_.review(&hub_clock, &cut_, [this, wake](FanoutMember* fm) {
       HubMember* m = static_cast<HubMember*>(fm);
       if (!m->closing &&
-          (m->waiting_ || (m->dozing_ && fanout_.log().backlog(m->cursor) >= kPaceBytes))) {
+          (m->waiting_ || (m->dozing_ && fanout_.log().backlog(m->cursor) >= pace_bytes_))) {
         m->waiting_ = false;
         m->dozing_ = false;
         m->signals_pending_.fetch_add(1, std::memory_order_relaxed);

@@ -30,7 +30,8 @@
 // batch; a doze that finds nothing ends the pacing
 // (it then sleeps until signalled, so a quiet client's next frame goes out
 // at once). A frame waits kPaceUs at most; a close, a pong, or kPaceBytes
-// owed wake a dozing writer at once. Off where timed waits are coarse
+// owed (half the backlog limit if that is less) wake a dozing writer at
+// once. Off where timed waits are coarse
 // (ec_cond_fine_waits: Windows).
 #ifndef ECHOCAST_CORE_THREADS_HUB_H
 #define ECHOCAST_CORE_THREADS_HUB_H
@@ -233,6 +234,10 @@ class Hub {
   ec_cond_t leave_cond_;  // Never signalled: leave() waits on it with a timeout.
   bool input_closed_ = false;
   const std::uint64_t pace_us_;
+  // What owed to a dozing writer wakes it: kPaceBytes, or half the backlog
+  // limit if less, so a member over the half that ends a pause (S7) is
+  // never left dozing.
+  const std::uint64_t pace_bytes_;
 };
 
 }  // namespace echocast
