@@ -179,9 +179,11 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
       FrameLog::Gathered g = fanout_.gather(m, out, max_pieces, max_bytes);
       if (g.pieces > 0) {
         if (pace_us_ != 0) {
-          // Frames again within a period of the last send: paced from now on.
+          // Frames again within a period of the last send: paced from now on,
+          // unless this batch is large enough to be worth a wake-up of its own.
           std::uint64_t now = ec_now_micros();
-          if (m->sent_at_us_ != 0 && now - m->sent_at_us_ < pace_us_) m->paced_ = true;
+          if (g.bytes >= pace_bytes_) m->paced_ = false;
+          else if (m->sent_at_us_ != 0 && now - m->sent_at_us_ < pace_us_) m->paced_ = true;
           m->sent_at_us_ = now;
         }
         m->sending = true;

@@ -113,7 +113,7 @@ class Hub {
   // Pacing (see the top of this file): the longest a paced writer holds
   // frames, and what owed to it wakes it sooner.
   static constexpr std::uint64_t kPaceUs = 3000;
-  static constexpr std::uint64_t kPaceBytes = 32 * 1024;
+  static constexpr std::uint64_t kPaceBytes = 8 * 1024;
   // kPaceUs where timed waits are fine-grained, else 0 (no pacing).
   static std::uint64_t default_pace_us();
 
