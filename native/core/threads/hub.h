@@ -22,16 +22,16 @@
 // context switches, often an interrupt to the other core: 3 to 6 us here,
 // where a send of a few frames costs 3), and every writer is woken for
 // every burst of input, so the wakes set the CPU per delivery. A writer
-// whose frames keep coming (the next ones within kPaceUs of its last send)
-// is therefore paced: once it has sent all it is owed it dozes until the
-// end of that send's period (periods are kPaceUs long, aligned on the
-// monotonic clock and shared by every writer, so their dozes end together),
-// unsignalled by appends, and then sends whatever came meanwhile in one
-// batch; a doze that finds nothing ends the pacing
-// (it then sleeps until signalled, so a quiet client's next frame goes out
-// at once). A frame waits kPaceUs at most; a close, a pong, or kPaceBytes
-// owed (half the backlog limit if that is less) wake a dozing writer at
-// once. Off where timed waits are coarse
+// whose frames keep coming (the next ones within kPaceUs of its last send,
+// in batches under kPaceBytes: a larger one is worth its wake) is paced:
+// once it has sent all it is owed it dozes until the end of that send's
+// period (periods are kPaceUs long, aligned on the monotonic clock and
+// shared by every writer, so their dozes end together), unsignalled by
+// appends, and then sends whatever came meanwhile in one batch; a doze that
+// finds nothing ends the pacing (it then sleeps until signalled, so a quiet
+// client's next frame goes out at once). A frame waits kPaceUs at most; a
+// close, a pong, or kPaceBytes owed (half the backlog limit if that is
+// less) wake a dozing writer at once. Off where timed waits are coarse
 // (ec_cond_fine_waits: Windows).
 #ifndef ECHOCAST_CORE_THREADS_HUB_H
 #define ECHOCAST_CORE_THREADS_HUB_H
