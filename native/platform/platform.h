@@ -406,6 +406,14 @@ void ec_cond_wait(ec_cond_t* c, ec_mutex_t* m);
 // Like ec_cond_wait, but gives up after timeout_ms. Returns false on timeout.
 bool ec_cond_timed_wait(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_ms);
 
+// The same with the timeout in microseconds, for waits under a millisecond
+// where ec_cond_fine_waits() says the system keeps them (POSIX); elsewhere
+// (Windows: whole milliseconds, at the system timer's resolution, often
+// 15.6 ms) the timeout is rounded up.
+bool ec_cond_timed_wait_us(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_us);
+// Whether a timed wait of a millisecond or two ends about on time.
+bool ec_cond_fine_waits();
+
 // Wakes one / all threads waiting on the condition variable.
 void ec_cond_signal(ec_cond_t* c);
 void ec_cond_broadcast(ec_cond_t* c);

@@ -11,7 +11,13 @@ std::uint64_t hub_clock() { return ec_now_ms() + 1; }
 HubMember::HubMember() { ec_cond_init(&cond_); }
 HubMember::~HubMember() { ec_cond_destroy(&cond_); }
 
-Hub::Hub(const FanoutOptions& options) : fanout_(options) {
+std::uint64_t Hub::default_pace_us() { return ec_cond_fine_waits() ? kPaceUs : 0; }
+
+Hub::Hub(const FanoutOptions& options, std::uint64_t pace_us)
+    : fanout_(options),
+      pace_us_(pace_us),
+      pace_bytes_(options.max_backlog_bytes / 2 < kPaceBytes ? options.max_backlog_bytes / 2
+                                                             : kPaceBytes) {
   ec_mutex_init(&mutex_);
   ec_cond_init(&drained_cond_);
   ec_cond_init(&progress_cond_);
@@ -68,10 +74,13 @@ void Hub::review_locked(std::vector<HubMember*>* wake) {
   cut_.clear();
   if (wake != nullptr) {
     // New frames: the same pass collects the sleeping writers to wake.
-    fanout_.review(&hub_clock, &cut_, [wake](FanoutMember* fm) {
+    // A dozing writer is left to its doze unless pace_bytes_ are owed to it.
+    fanout_.review(&hub_clock, &cut_, [this, wake](FanoutMember* fm) {
       HubMember* m = static_cast<HubMember*>(fm);
-      if (!m->closing && m->waiting_) {
+      if (!m->closing &&
+          (m->waiting_ || (m->dozing_ && fanout_.log().backlog(m->cursor) >= pace_bytes_))) {
         m->waiting_ = false;
+        m->dozing_ = false;
         m->signals_pending_.fetch_add(1, std::memory_order_relaxed);
         wake->push_back(m);
       }
@@ -169,6 +178,14 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
     if (fanout_.pending(m)) {
       FrameLog::Gathered g = fanout_.gather(m, out, max_pieces, max_bytes);
       if (g.pieces > 0) {
+        if (pace_us_ != 0) {
+          // Frames again within a period of the last send: paced from now on,
+          // unless this batch is large enough to be worth a wake-up of its own.
+          std::uint64_t now = ec_now_micros();
+          if (g.bytes >= pace_bytes_) m->paced_ = false;
+          else if (m->sent_at_us_ != 0 && now - m->sent_at_us_ < pace_us_) m->paced_ = true;
+          m->sent_at_us_ = now;
+        }
         m->sending = true;
         m->send_end_ = g.end;
         m->send_bytes_ = g.bytes;
@@ -180,6 +197,23 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
       continue;
     }
     if (!block) return BatchResult::Frames;
+    if (m->paced_) {
+      // Everything owed is sent: doze until the end of the period of the
+      // last send (appends do not signal it), then send what came meanwhile.
+      // Periods are whole multiples of pace_us_ on the monotonic clock, the
+      // same for every writer: their dozes end together, so one timer tick
+      // wakes them all and the cores run them back to back. A doze that
+      // ends with nothing owed ends the pacing.
+      std::uint64_t due = (m->sent_at_us_ / pace_us_ + 1) * pace_us_;
+      std::uint64_t now = ec_now_micros();
+      if (now < due) {
+        m->dozing_ = true;
+        ec_cond_timed_wait_us(&m->cond_, &mutex_, due - now);
+        m->dozing_ = false;
+        continue;
+      }
+      m->paced_ = false;
+    }
     m->waiting_ = true;
     ec_cond_wait(&m->cond_, &mutex_);
     m->waiting_ = false;

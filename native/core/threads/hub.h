@@ -17,6 +17,22 @@
 // A writer gathers iovecs straight from the log under the lock and sends
 // them after releasing it (no copy per writer, no allocation per frame);
 // the Fanout keeps those bytes alive until the writer reports back.
+//
+// Pacing. Waking a writer costs more than its send (a futex wake, two
+// context switches, often an interrupt to the other core: 3 to 6 us here,
+// where a send of a few frames costs 3), and every writer is woken for
+// every burst of input, so the wakes set the CPU per delivery. A writer
+// whose frames keep coming (the next ones within kPaceUs of its last send,
+// in batches under kPaceBytes: a larger one is worth its wake) is paced:
+// once it has sent all it is owed it dozes until the end of that send's
+// period (periods are kPaceUs long, aligned on the monotonic clock and
+// shared by every writer, so their dozes end together), unsignalled by
+// appends, and then sends whatever came meanwhile in one batch; a doze that
+// finds nothing ends the pacing (it then sleeps until signalled, so a quiet
+// client's next frame goes out at once). A frame waits kPaceUs at most; a
+// close, a pong, or kPaceBytes owed (half the backlog limit if that is
+// less) wake a dozing writer at once. Off where timed waits are coarse
+// (ec_cond_fine_waits: Windows).
 #ifndef ECHOCAST_CORE_THREADS_HUB_H
 #define ECHOCAST_CORE_THREADS_HUB_H
 
@@ -62,6 +78,12 @@ class HubMember : public FanoutMember {
   // the sleepers).
   bool waiting_ = false;
   bool joined_ = false;
+  // Pacing (see the top of this file): its frames keep coming, so it dozes
+  // between sends; it is dozing now (appends wake it only for kPaceBytes
+  // owed); when its last frames were handed out (ec_now_micros).
+  bool paced_ = false;
+  bool dozing_ = false;
+  std::uint64_t sent_at_us_ = 0;
   // Signals an appender has promised this member but not yet sent. Raised
   // under the lock, lowered without it once the signal is done (so the
   // appender need not take the lock again while the writers it woke take
@@ -88,7 +110,15 @@ enum class BatchResult {
 // The fanout and its lock.
 class Hub {
  public:
-  explicit Hub(const FanoutOptions& options);
+  // Pacing (see the top of this file): the longest a paced writer holds
+  // frames, and what owed to it wakes it sooner.
+  static constexpr std::uint64_t kPaceUs = 3000;
+  static constexpr std::uint64_t kPaceBytes = 8 * 1024;
+  // kPaceUs where timed waits are fine-grained, else 0 (no pacing).
+  static std::uint64_t default_pace_us();
+
+  // pace_us: the pacing period (0: writers are not paced; tests).
+  explicit Hub(const FanoutOptions& options, std::uint64_t pace_us = default_pace_us());
   // Fanout::read_bytes (no lock: the options do not change).
   std::size_t read_bytes(std::size_t most) const { return fanout_.read_bytes(most); }
   ~Hub();
@@ -116,8 +146,9 @@ class Hub {
               std::vector<HubMember*>* wake);
 
   // Writer side. First records that the batch handed out by the previous
-  // call was sent in full. Then sleeps (no polling) until the member has
-  // frames to send or is closing, and gathers its next bytes (about
+  // call was sent in full. Then sleeps (no polling; a paced member dozes
+  // first) until the member has frames to send or is closing, and gathers
+  // its next bytes (about
   // max_bytes, at least one frame, at most max_pieces iovecs) into `out`;
   // *pieces says how many. The bytes stay valid until the next call (or
   // send_failed()), which the writer makes after sending them. With `block`
@@ -202,6 +233,11 @@ class Hub {
   static constexpr std::uint64_t kLeavePollMs = 1;
   ec_cond_t leave_cond_;  // Never signalled: leave() waits on it with a timeout.
   bool input_closed_ = false;
+  const std::uint64_t pace_us_;
+  // What owed to a dozing writer wakes it: kPaceBytes, or half the backlog
+  // limit if less, so a member over the half that ends a pause (S7) is
+  // never left dozing.
+  const std::uint64_t pace_bytes_;
 };
 
 }  // namespace echocast

@@ -66,17 +66,22 @@ void ec_cond_destroy(ec_cond_t* c) { pthread_cond_destroy(native(c)); }
 void ec_cond_wait(ec_cond_t* c, ec_mutex_t* m) { pthread_cond_wait(native(c), native(m)); }
 
 bool ec_cond_timed_wait(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_ms) {
+  const std::uint64_t most = ~static_cast<std::uint64_t>(0) / 1000;
+  return ec_cond_timed_wait_us(c, m, (timeout_ms < most ? timeout_ms : most) * 1000);
+}
+
+bool ec_cond_timed_wait_us(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_us) {
 #if defined(__APPLE__)
   // macOS has no condattr clock; its relative wait is immune to clock jumps.
   timespec rel;
-  rel.tv_sec = static_cast<time_t>(timeout_ms / 1000);
-  rel.tv_nsec = static_cast<long>((timeout_ms % 1000) * 1000000);
+  rel.tv_sec = static_cast<time_t>(timeout_us / 1000000);
+  rel.tv_nsec = static_cast<long>((timeout_us % 1000000) * 1000);
   return pthread_cond_timedwait_relative_np(native(c), native(m), &rel) == 0;
 #else
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += static_cast<time_t>(timeout_ms / 1000);
-  ts.tv_nsec += static_cast<long>((timeout_ms % 1000) * 1000000);
+  ts.tv_sec += static_cast<time_t>(timeout_us / 1000000);
+  ts.tv_nsec += static_cast<long>((timeout_us % 1000000) * 1000);
   if (ts.tv_nsec >= 1000000000L) {
     ts.tv_sec += 1;
     ts.tv_nsec -= 1000000000L;
@@ -84,6 +89,8 @@ bool ec_cond_timed_wait(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_ms) {
   return pthread_cond_timedwait(native(c), native(m), &ts) == 0;
 #endif
 }
+
+bool ec_cond_fine_waits() { return true; }
 
 void ec_cond_signal(ec_cond_t* c) { pthread_cond_signal(native(c)); }
 void ec_cond_broadcast(ec_cond_t* c) { pthread_cond_broadcast(native(c)); }

@@ -62,5 +62,12 @@ bool ec_cond_timed_wait(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_ms) {
   return SleepConditionVariableCS(native(c), native(m), ms) != 0;
 }
 
+bool ec_cond_timed_wait_us(ec_cond_t* c, ec_mutex_t* m, std::uint64_t timeout_us) {
+  return ec_cond_timed_wait(c, m, (timeout_us + 999) / 1000);
+}
+
+// The system timer ticks every 15.6 ms unless a process asks for more.
+bool ec_cond_fine_waits() { return false; }
+
 void ec_cond_signal(ec_cond_t* c) { WakeConditionVariable(native(c)); }
 void ec_cond_broadcast(ec_cond_t* c) { WakeAllConditionVariable(native(c)); }
