@@ -102,7 +102,7 @@ describe('cli: serve --tls-cert --tls-key (docs/contract.md S17)', () => {
     const c = testCerts();
     const missing = path.join(dir, 'missing.pem');
     const cases: [string[], RegExp][] = [
-      [['--tls-cert', missing, '--tls-key', c.serverKey], new RegExp(`--tls-cert ${missing.replace(/[.]/g, '\\.')}: no such file`)],
+      [['--tls-cert', missing, '--tls-key', c.serverKey], new RegExp(`--tls-cert ${missing.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}: no such file`)],
       [['--tls-cert', c.serverCert, '--tls-key', c.server2Key], /--tls-key .*server2\.key: the key does not match the certificate/],
       [['--tls-cert', c.serverCert, '--tls-key', c.serverKeyEncrypted], /--tls-key .*server-enc\.key: the key cannot be decrypted/],
       [['--tls-cert', c.serverKey, '--tls-key', c.serverKey], /--tls-cert .*server\.key --tls-key .*: the certificate, key or CA cannot be loaded/],
