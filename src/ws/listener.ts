@@ -50,7 +50,7 @@ interface Handshake {
 }
 
 /** A connection's peer, `address|port`: unique among the live connections of one listener. */
-function peerKey(socket: net.Socket): string {
+export function peerKey(socket: net.Socket): string {
   return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
 }
 

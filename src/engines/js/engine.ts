@@ -16,7 +16,7 @@ import { fromSystemError } from '../../errors.js';
 import { forEachPayload, messageToFrames } from '../../framing.js';
 import { secureContextOptions, type ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
-import { HANDSHAKE_TIMEOUT_MS } from '../../ws/listener.js';
+import { HANDSHAKE_TIMEOUT_MS, peerKey } from '../../ws/listener.js';
 import { emptyDisconnects } from '../types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 import { Batch, History, type Traffic } from './batch.js';
@@ -509,9 +509,4 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
       done();
     }
   }
-}
-
-/** A connection's peer, `address|port`: unique among the live connections of one listener. */
-function peerKey(socket: net.Socket): string {
-  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
 }
