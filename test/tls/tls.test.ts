@@ -200,6 +200,37 @@ for (const engine of tlsEngines) {
       assert.deepEqual(reasons, ['server-closed']);
     });
 
+    it('half-close (S11): with allowHalfOpen a TLS client that ended its side keeps receiving; without it, it is flushed and closed', async () => {
+      const server = await createServer({ engine, port: 0, replay: 0, tls: tlsOption(), allowHalfOpen: true });
+      const port = server.address().port;
+      const gone: string[] = [];
+      server.on('disconnect', (d) => gone.push(d.reason));
+      try {
+        const half = await TlsClient.connect(port, { allowHalfOpen: true } as tls.ConnectionOptions);
+        const talker = await TlsClient.connect(port);
+        await waitClients(server, 2);
+        half.socket.end('leaving\n'); // close_notify, then FIN: its side is done
+        assert.deepEqual(await talker.waitLines(1), ['leaving']);
+        await delay(200); // time enough for a server that would close it to do so
+        talker.socket.write('still there?\n');
+        assert.deepEqual(await half.waitLines(2), ['leaving', 'still there?']);
+        assert.deepEqual(gone, []);
+        assert.equal(server.stats().clients, 2);
+      } finally {
+        await server.close();
+      }
+      const strict = await createServer({ engine, port: 0, replay: 0, tls: tlsOption() });
+      try {
+        const c = await TlsClient.connect(strict.address().port, { allowHalfOpen: true } as tls.ConnectionOptions);
+        await waitClients(strict, 1);
+        c.socket.end('bye\n');
+        await until(() => c.closed, 'the half-closed client closed by the server');
+        assert.deepEqual(c.lines(), ['bye']);
+      } finally {
+        await strict.close();
+      }
+    });
+
     it('the page is served over https, and a same-origin wss upgrade is accepted', async () => {
       const server = await startServer(engine, { tls: tlsOption(), ws: { port: 0 } });
       const wsPort = server.wsAddress()!.port;
