@@ -114,6 +114,11 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
   private readerNeedsCheck = false;
   private readerReady = false;
   private reading: Promise<void> | null = null;
+  /**
+   * Ends every waitReady() in progress; close() calls them: ioredis's disconnect() of a
+   * connection waiting to reconnect (Redis down) cancels the retry without emitting 'end'.
+   */
+  private readonly stopWaiting = new Set<() => void>();
 
   /** Sequence number that must be acknowledged before 'cluster-up' (buffered entries appended). */
   private upAfterSeq = 0;
@@ -262,6 +267,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     this.status = 'closed';
     // The reader is blocked in XREAD: cut it rather than wait for the block to end.
     this.reader.disconnect();
+    for (const stop of [...this.stopWaiting]) stop();
     await this.reading?.catch(() => undefined);
     if (this.writer.status === 'ready') {
       await Promise.race([this.writer.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 200).unref())]);
@@ -275,14 +281,18 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     return new Promise((resolve, reject) => {
       const onReady = (): void => {
         conn.off('end', onEnd);
+        this.stopWaiting.delete(onEnd);
         resolve();
       };
       const onEnd = (): void => {
         conn.off('ready', onReady);
+        conn.off('end', onEnd);
+        this.stopWaiting.delete(onEnd);
         reject(new EchocastError('the connection to the cluster was closed', ErrorCodes.CLUSTER_UNAVAILABLE));
       };
       conn.once('ready', onReady);
       conn.once('end', onEnd);
+      this.stopWaiting.add(onEnd);
       if (conn.status === 'wait') conn.connect().catch(() => undefined);
     });
   }
