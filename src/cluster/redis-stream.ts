@@ -17,13 +17,15 @@
  * complete frames of the server's framing, or whose fields are out of bounds,
  * is skipped, counted in stats().cluster.rejectedEntries and reported as a
  * process warning, at most once per REJECT_WARN_MS. URLs are shown redacted
- * (url.ts).
+ * (url.ts). A rediss:// URL connects both over TLS, with `cluster.tls`'s CA and
+ * client certificate when given (checked in options.ts), Node's CAs otherwise.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EchocastError, ErrorCodes } from '../errors.js';
 import { keepable } from '../framing.js';
+import { clusterTlsConnectOptions } from '../options.js';
 import { checkEntry, compareIds, SequenceLog, type EntryLimits, type RawEntry, type StreamEntry } from './entries.js';
 import type { ClusterDeliver, ClusterLink, ClusterLinkEvents, ClusterLinkOptions, ClusterStats } from './types.js';
 import { redactUrl } from './url.js';
@@ -154,6 +156,8 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       connectTimeout: START_TIMEOUT_MS,
       // RESP2 keeps the XREAD reply shape plain ([[key, entries]]) whatever the server.
       protocol: 2 as const,
+      // rediss:// with cluster.tls: its CA and client certificate (without it, ioredis's default: Node's CAs).
+      ...(options.tls ? { tls: clusterTlsConnectOptions(options.tls) } : {}),
     };
     let url: URL;
     try {
