@@ -15,6 +15,7 @@ export type {
   ServerOptions,
   ClientOptions,
   ClusterOptions,
+  ClusterTlsOptions,
   WebSocketOptions,
   MetricsOptions,
   AuthOptions,

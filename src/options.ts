@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { EchocastError, ErrorCodes } from './errors.js';
 import { redactUrl } from './cluster/url.js';
@@ -24,6 +25,46 @@ export interface ClusterOptions {
   maxLen?: number;
   /** Bytes of frames buffered while Redis is unreachable; past it the senders are cut (default 16 MiB). */
   bufferBytes?: number;
+  /**
+   * TLS to Redis, with a rediss:// URL only (docs/contract.md §5): the CA to verify Redis with, a
+   * client certificate. Default with rediss://: Node's bundled CAs, no client certificate.
+   */
+  tls?: ClusterTlsOptions;
+}
+
+/** TLS options of the cluster's Redis connections (docs/contract.md §5), passed to ioredis as its `tls`. */
+export interface ClusterTlsOptions {
+  /** CA certificates, PEM, to verify Redis's certificate with instead of Node's bundled ones. */
+  ca?: Pem | Pem[];
+  /** A client certificate, PEM (for a Redis with `tls-auth-clients`); needs `key`. */
+  cert?: Pem;
+  /** The client certificate's private key, PEM (encrypted with `passphrase` if it is); needs `cert`. */
+  key?: Pem;
+  /** The passphrase of an encrypted `key`. */
+  passphrase?: string;
+  /** false accepts any certificate from Redis: for tests only (default true). */
+  rejectUnauthorized?: boolean;
+  /** The name Redis's certificate must carry (default: the URL's host). */
+  servername?: string;
+}
+
+/** ClusterTlsOptions after validation: the material is known to load. */
+export interface ResolvedClusterTlsOptions {
+  ca: Pem[] | undefined;
+  cert: Pem | undefined;
+  key: Pem | undefined;
+  passphrase: string | undefined;
+  rejectUnauthorized: boolean;
+  servername: string | undefined;
+}
+
+/** ClusterOptions after validation, every field present (`tls` null without one). */
+export interface ResolvedClusterOptions {
+  redis: string;
+  stream: string;
+  maxLen: number;
+  bufferBytes: number;
+  tls: ResolvedClusterTlsOptions | null;
 }
 
 /** Options of the WebSocket listener (docs/contract.md §6). */
@@ -214,7 +255,7 @@ export interface ResolvedServerOptions {
   maxClients: number;
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
-  cluster: Required<ClusterOptions> | undefined;
+  cluster: ResolvedClusterOptions | undefined;
   /** The WebSocket listener, or null for none. */
   ws: ResolvedWebSocketOptions | null;
   /** Address lists, parsed (src/access.ts). */
@@ -416,15 +457,114 @@ export function tlsOptions(value: unknown): ResolvedTlsOptions | null {
   try {
     tls.createSecureContext(secureContextOptions(resolved));
   } catch (err) {
-    const reason = opensslReason(err);
-    const what = /bad decrypt|bad password|interrupted or cancelled/i.test(reason)
-      ? 'the key cannot be decrypted: wrong or missing "tls.passphrase"'
-      : /key values mismatch/i.test(reason)
-        ? 'the key does not match the certificate'
-        : 'the certificate, key or CA cannot be loaded';
-    throw new EchocastError(`option "tls": ${what} (${reason})`, ErrorCodes.INVALID_OPTION);
+    throw new EchocastError(`option "tls": ${loadProblem(err, 'tls.passphrase')}`, ErrorCodes.INVALID_OPTION);
   }
   return resolved;
+}
+
+/** Why tls.createSecureContext refused a certificate and key, in words, with OpenSSL's reason. */
+function loadProblem(err: unknown, passphraseOption: string, otherwise = 'the certificate, key or CA cannot be loaded'): string {
+  const reason = opensslReason(err);
+  const what = /bad decrypt|bad password|interrupted or cancelled/i.test(reason)
+    ? `the key cannot be decrypted: wrong or missing "${passphraseOption}"`
+    : /key values mismatch/i.test(reason)
+      ? 'the key does not match the certificate'
+      : otherwise;
+  return `${what} (${reason})`;
+}
+
+const KNOWN_CLUSTER_TLS_OPTIONS = new Set(['ca', 'cert', 'key', 'passphrase', 'rejectUnauthorized', 'servername']);
+
+/**
+ * Why CA text does not load, or null: node:tls skips what is not a certificate without a word,
+ * so a CA file of something else would only show later, as Redis "not verified".
+ */
+function caProblem(ca: Pem): string | null {
+  const blocks = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (blocks === null) return 'no PEM certificate in it';
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      return opensslReason(err);
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks `cluster.tls` (docs/contract.md §5) by loading it as the Redis connections will: one
+ * ECHOCAST_INVALID_OPTION naming the field, never showing PEM text, before anything listens.
+ * TLS needs a rediss:// URL: with redis:// the option is refused rather than quietly obeyed.
+ */
+export function clusterTlsOptions(value: unknown, redis: string): ResolvedClusterTlsOptions | null {
+  if (value === undefined) return null;
+  // Not shown: a string here may well be PEM text.
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new EchocastError(`option "cluster.tls" must be an object such as { ca }, got ${got}`, ErrorCodes.INVALID_OPTION);
+  }
+  if (!redis.startsWith('rediss://')) {
+    throw new EchocastError(
+      `option "cluster.tls" needs a rediss:// URL in "cluster.redis" (redis:// is plain text), got ${JSON.stringify(redactUrl(redis))}`,
+      ErrorCodes.INVALID_OPTION,
+    );
+  }
+  const t = value as Record<string, unknown>;
+  for (const key of Object.keys(t)) {
+    if (!KNOWN_CLUSTER_TLS_OPTIONS.has(key)) throw new EchocastError(`unknown option "cluster.tls.${key}"`, ErrorCodes.INVALID_OPTION);
+  }
+  const pemProblem = (name: string): EchocastError => new EchocastError(`option "cluster.tls.${name}" must be PEM text (a non-empty string or Buffer)`, ErrorCodes.INVALID_OPTION);
+  let ca: Pem[] | undefined;
+  if (t.ca !== undefined) {
+    ca = Array.isArray(t.ca) ? (t.ca as unknown[]).filter(isPem) : isPem(t.ca) ? [t.ca] : [];
+    if (ca.length === 0 || (Array.isArray(t.ca) && ca.length !== t.ca.length)) throw pemProblem('ca');
+  }
+  if (t.cert !== undefined && !isPem(t.cert)) throw pemProblem('cert');
+  if (t.key !== undefined && !isPem(t.key)) throw pemProblem('key');
+  if (t.cert !== undefined && t.key === undefined)
+    throw new EchocastError('option "cluster.tls.cert" needs "cluster.tls.key" (the certificate\'s private key)', ErrorCodes.INVALID_OPTION);
+  if (t.key !== undefined && t.cert === undefined) throw new EchocastError('option "cluster.tls.key" needs "cluster.tls.cert" (the client certificate)', ErrorCodes.INVALID_OPTION);
+  if (t.passphrase !== undefined && typeof t.passphrase !== 'string') throw new EchocastError('option "cluster.tls.passphrase" must be a string', ErrorCodes.INVALID_OPTION);
+  const rejectUnauthorized = t.rejectUnauthorized ?? true;
+  if (typeof rejectUnauthorized !== 'boolean') throw invalid('cluster.tls.rejectUnauthorized', 'a boolean', rejectUnauthorized);
+  if (t.servername !== undefined && (typeof t.servername !== 'string' || t.servername.length === 0)) throw invalid('cluster.tls.servername', 'a non-empty string', t.servername);
+  for (const one of ca ?? []) {
+    const problem = caProblem(one);
+    if (problem !== null) throw new EchocastError(`option "cluster.tls.ca": the CA cannot be loaded (${problem})`, ErrorCodes.INVALID_OPTION);
+  }
+  const resolved: ResolvedClusterTlsOptions = {
+    ca,
+    cert: t.cert as Pem | undefined,
+    key: t.key as Pem | undefined,
+    passphrase: t.passphrase as string | undefined,
+    rejectUnauthorized,
+    servername: t.servername as string | undefined,
+  };
+  if (resolved.cert !== undefined) {
+    try {
+      new X509Certificate(resolved.cert);
+    } catch (err) {
+      throw new EchocastError(`option "cluster.tls.cert": the certificate cannot be loaded (${opensslReason(err)})`, ErrorCodes.INVALID_OPTION);
+    }
+    try {
+      tls.createSecureContext({ cert: resolved.cert, key: resolved.key, ...(resolved.passphrase !== undefined ? { passphrase: resolved.passphrase } : {}) });
+    } catch (err) {
+      throw new EchocastError(`option "cluster.tls.key": ${loadProblem(err, 'cluster.tls.passphrase', 'the key cannot be loaded')}`, ErrorCodes.INVALID_OPTION);
+    }
+  }
+  return resolved;
+}
+
+/** The options of tls.connect that `cluster.tls` sets (ioredis's `tls` option). */
+export function clusterTlsConnectOptions(t: ResolvedClusterTlsOptions): tls.ConnectionOptions {
+  return {
+    rejectUnauthorized: t.rejectUnauthorized,
+    ...(t.ca ? { ca: t.ca } : {}),
+    ...(t.cert !== undefined ? { cert: t.cert, key: t.key } : {}),
+    ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+    ...(t.servername !== undefined ? { servername: t.servername } : {}),
+  };
 }
 
 /** The fields of node:tls's secure context options that `tls` sets. */
@@ -472,7 +612,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (typeof echoToSender !== 'boolean') throw invalid('echoToSender', 'a boolean', echoToSender);
   const allowHalfOpen = options.allowHalfOpen ?? DEFAULTS.allowHalfOpen;
   if (typeof allowHalfOpen !== 'boolean') throw invalid('allowHalfOpen', 'a boolean', allowHalfOpen);
-  let cluster: Required<ClusterOptions> | undefined;
+  let cluster: ResolvedClusterOptions | undefined;
   if (options.cluster !== undefined) {
     const c = options.cluster;
     if (c === null || typeof c !== 'object' || typeof c.redis !== 'string' || !/^rediss?:\/\//.test(c.redis)) {
@@ -488,6 +628,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
       stream: c.stream ?? 'echocast',
       maxLen: integer('cluster.maxLen', c.maxLen, 100_000, 1, Number.MAX_SAFE_INTEGER),
       bufferBytes: integer('cluster.bufferBytes', c.bufferBytes, 16 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+      tls: clusterTlsOptions(c.tls, c.redis),
     };
   }
   const maxFrameBytes = integer('maxFrameBytes', options.maxFrameBytes, DEFAULTS.maxFrameBytes, 1, 256 * 1024 * 1024);

@@ -4,7 +4,19 @@ import { normaliseOrigin, parseSubnet } from '../access.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { EchocastError } from '../errors.js';
-import { DEFAULTS, ENGINE_CHOICES, FRAMINGS, tlsOptions, wsPathProblem, type MetricsOptions, type TlsOptions, type WebSocketOptions } from '../options.js';
+import {
+  clusterTlsOptions,
+  DEFAULTS,
+  ENGINE_CHOICES,
+  FRAMINGS,
+  tlsOptions,
+  wsPathProblem,
+  type ClusterOptions,
+  type ClusterTlsOptions,
+  type MetricsOptions,
+  type TlsOptions,
+  type WebSocketOptions,
+} from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
 import { LOG_FORMATS, makeLogger, type LogFormat } from './log.js';
 import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, StartError, tokenFlag, UsageError, type FlagTable } from './args.js';
@@ -41,8 +53,15 @@ const SERVE_FLAGS = {
     arg: 'MS',
     help: ['how long a connection has to finish its handshake', `(WebSocket request head, TLS) (default ${DEFAULTS.handshakeTimeoutMs})`],
   },
-  'cluster-redis': { type: 'string', arg: 'URL', help: ['share one broadcast with other servers through a', 'Redis Stream (redis://host:port)'] },
+  'cluster-redis': {
+    type: 'string',
+    arg: 'URL',
+    help: ['share one broadcast with other servers through a', 'Redis Stream (redis://host:port; rediss:// for TLS,', "verified with Node's CAs unless --cluster-tls-ca)"],
+  },
   'cluster-stream': { type: 'string', arg: 'KEY', help: ["the stream's key (default echocast)"] },
+  'cluster-tls-ca': { type: 'string', arg: 'FILE', help: ['verify the rediss:// Redis with the PEM CA', 'certificate(s) in FILE'] },
+  'cluster-tls-cert': { type: 'string', arg: 'FILE', help: ['a PEM client certificate for the rediss:// Redis', '(tls-auth-clients); needs --cluster-tls-key'] },
+  'cluster-tls-key': { type: 'string', arg: 'FILE', help: ["the client certificate's PEM private key"] },
   'ws-port': {
     type: 'string',
     arg: 'P',
@@ -138,13 +157,50 @@ your clients and frame sizes, shows native-poll's "CPU ns" or "p99 µs"
 clearly below js's (beyond both rows' min–max spread) and CPU or latency
 is what you are short of; otherwise keep auto.`;
 
-function clusterFlags(redis: string | undefined, stream: string | undefined): { redis: string; stream?: string } | undefined {
+/** The --cluster-tls-* flags, in the order their usage errors are reported. */
+const CLUSTER_TLS_FLAGS = ['cluster-tls-ca', 'cluster-tls-cert', 'cluster-tls-key'] as const;
+
+/** The --cluster-* flags; the --cluster-tls-* files are read and checked here (exit 1 naming the file). */
+function clusterFlags(flags: {
+  'cluster-redis'?: string;
+  'cluster-stream'?: string;
+  'cluster-tls-ca'?: string;
+  'cluster-tls-cert'?: string;
+  'cluster-tls-key'?: string;
+}): ClusterOptions | undefined {
+  const redis = flags['cluster-redis'];
+  const stream = flags['cluster-stream'];
   if (redis === undefined) {
     if (stream !== undefined) throw new UsageError('--cluster-stream needs --cluster-redis');
+    for (const flag of CLUSTER_TLS_FLAGS) {
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} needs --cluster-redis with a rediss:// URL`);
+    }
     return undefined;
   }
-  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// URL, got "${redactUrl(redis)}"`);
-  return stream === undefined ? { redis } : { redis, stream };
+  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError(`--cluster-redis must be a redis:// or rediss:// URL, got "${redactUrl(redis)}"`);
+  const cluster: ClusterOptions = stream === undefined ? { redis } : { redis, stream };
+  const given = CLUSTER_TLS_FLAGS.filter((flag) => flags[flag] !== undefined);
+  if (given.length === 0) return cluster;
+  if (!redis.startsWith('rediss://')) throw new UsageError(`--${given[0]} needs --cluster-redis with a rediss:// URL (redis:// is plain text), got "${redactUrl(redis)}"`);
+  const [ca, cert, key] = CLUSTER_TLS_FLAGS.map((flag) => flags[flag]);
+  if (cert !== undefined && key === undefined) throw new UsageError('--cluster-tls-cert needs --cluster-tls-key');
+  if (key !== undefined && cert === undefined) throw new UsageError('--cluster-tls-key needs --cluster-tls-cert');
+  const tls: ClusterTlsOptions = {};
+  if (ca !== undefined) tls.ca = readTlsFile('cluster-tls-ca', ca);
+  if (cert !== undefined) tls.cert = readTlsFile('cluster-tls-cert', cert);
+  if (key !== undefined) tls.key = readTlsFile('cluster-tls-key', key);
+  try {
+    clusterTlsOptions(tls, redis);
+  } catch (err) {
+    if (!(err instanceof EchocastError)) throw err;
+    // `option "cluster.tls.ca": the CA cannot be loaded (…)` names the field: say the flag and its file.
+    const m = /^option "cluster\.tls\.(ca|cert|key)": (.*)$/.exec(err.message);
+    if (m === null) throw err;
+    const flag = `cluster-tls-${m[1]}` as (typeof CLUSTER_TLS_FLAGS)[number];
+    throw new StartError(`--${flag} ${flags[flag]}: ${m[2]}`);
+  }
+  cluster.tls = tls;
+  return cluster;
 }
 
 function wsFlags(port: string | undefined, host: string | undefined, path: string | undefined, origins: string[] | undefined): WebSocketOptions | undefined {
@@ -316,7 +372,7 @@ export async function serve(argv: string[]): Promise<number> {
     allowHalfOpen: flags['allow-half-open'] ? true : undefined,
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
     handshakeTimeoutMs: intFlag('handshake-timeout-ms', flags['handshake-timeout-ms'], 1, 24 * 3600 * 1000),
-    cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
+    cluster: clusterFlags(flags),
     ws: wsFlags(flags['ws-port'], flags['ws-host'], flags['ws-path'], flags['ws-origin']),
     allow: addressFlags('allow', flags.allow),
     deny: addressFlags('deny', flags.deny),

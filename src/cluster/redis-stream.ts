@@ -17,13 +17,15 @@
  * complete frames of the server's framing, or whose fields are out of bounds,
  * is skipped, counted in stats().cluster.rejectedEntries and reported as a
  * process warning, at most once per REJECT_WARN_MS. URLs are shown redacted
- * (url.ts).
+ * (url.ts). A rediss:// URL connects both over TLS, with `cluster.tls`'s CA and
+ * client certificate when given (checked in options.ts), Node's CAs otherwise.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EchocastError, ErrorCodes } from '../errors.js';
 import { keepable } from '../framing.js';
+import { clusterTlsConnectOptions } from '../options.js';
 import { checkEntry, compareIds, SequenceLog, type EntryLimits, type RawEntry, type StreamEntry } from './entries.js';
 import type { ClusterDeliver, ClusterLink, ClusterLinkEvents, ClusterLinkOptions, ClusterStats } from './types.js';
 import { redactUrl } from './url.js';
@@ -114,6 +116,11 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
   private readerNeedsCheck = false;
   private readerReady = false;
   private reading: Promise<void> | null = null;
+  /**
+   * Ends every waitReady() in progress; close() calls them: ioredis's disconnect() of a
+   * connection waiting to reconnect (Redis down) cancels the retry without emitting 'end'.
+   */
+  private readonly stopWaiting = new Set<() => void>();
 
   /** Sequence number that must be acknowledged before 'cluster-up' (buffered entries appended). */
   private upAfterSeq = 0;
@@ -149,6 +156,8 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       connectTimeout: START_TIMEOUT_MS,
       // RESP2 keeps the XREAD reply shape plain ([[key, entries]]) whatever the server.
       protocol: 2 as const,
+      // rediss:// with cluster.tls: its CA and client certificate (without it, ioredis's default: Node's CAs).
+      ...(options.tls ? { tls: clusterTlsConnectOptions(options.tls) } : {}),
     };
     let url: URL;
     try {
@@ -262,6 +271,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     this.status = 'closed';
     // The reader is blocked in XREAD: cut it rather than wait for the block to end.
     this.reader.disconnect();
+    for (const stop of [...this.stopWaiting]) stop();
     await this.reading?.catch(() => undefined);
     if (this.writer.status === 'ready') {
       await Promise.race([this.writer.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 200).unref())]);
@@ -275,14 +285,18 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
     return new Promise((resolve, reject) => {
       const onReady = (): void => {
         conn.off('end', onEnd);
+        this.stopWaiting.delete(onEnd);
         resolve();
       };
       const onEnd = (): void => {
         conn.off('ready', onReady);
+        conn.off('end', onEnd);
+        this.stopWaiting.delete(onEnd);
         reject(new EchocastError('the connection to the cluster was closed', ErrorCodes.CLUSTER_UNAVAILABLE));
       };
       conn.once('ready', onReady);
       conn.once('end', onEnd);
+      this.stopWaiting.add(onEnd);
       if (conn.status === 'wait') conn.connect().catch(() => undefined);
     });
   }

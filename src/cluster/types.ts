@@ -3,12 +3,17 @@
  * the shared log (a Redis Stream); the server's engine forwards its clients'
  * frames to the link and is fed, in stream order, by what the link reads back.
  */
-import type { Framing } from '../options.js';
+import type { Framing, ResolvedClusterTlsOptions } from '../options.js';
 
 /** Options of a cluster link, validated in options.ts. */
 export interface ClusterLinkOptions {
   /** redis:// or rediss:// URL. */
   redis: string;
+  /**
+   * TLS material for a rediss:// URL (both connections), checked in options.ts; null or absent:
+   * Node's bundled CAs and no client certificate, as ioredis does for rediss:// alone.
+   */
+  tls?: ResolvedClusterTlsOptions | null;
   /** Stream key. */
   stream: string;
   /** Approximate cap of the stream's length, in entries (XADD MAXLEN ~). */

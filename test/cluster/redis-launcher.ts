@@ -3,22 +3,28 @@
  * themselves (the Windows node.exe under Wine cannot spawn a Linux program).
  * Run it on the host: `node dist-test/cluster/redis-launcher.js`; it prints
  * `listening PORT` and takes one JSON command per connection:
- *   {"op":"start"} -> {"ok":true,"port":P}   {"op":"stop","port":P,"signal":"SIGTERM"}
+ *   {"op":"start"} -> {"ok":true,"port":P,"tlsPort":null}   {"op":"stop","port":P,"signal":"SIGTERM"}
  *   {"op":"restart","port":P}                {"op":"dispose","port":P}
+ * "start" takes RedisStartOptions too: {"op":"start","password":"…","tls":{"cert":PEM,"key":PEM,
+ * "ca":PEM,"authClients":"yes"}} (PEM texts: the launcher writes them into the server's directory)
+ * -> {"ok":true,"port":P,"tlsPort":T}.
  * The tests find it through ECHOCAST_REDIS_LAUNCHER=127.0.0.1:PORT.
  */
 import net from 'node:net';
-import { findLocalRedisServer, RedisServer, stopAllRedis } from './redis-server.js';
+import { findLocalRedisServer, RedisServer, stopAllRedis, type RedisStartOptions } from './redis-server.js';
 
 async function main(): Promise<void> {
   const bin = findLocalRedisServer();
   if (!bin) throw new Error('redis-server is not on PATH');
   const servers = new Map<number, RedisServer>();
-  const handle = async (command: { op?: string; port?: number; signal?: NodeJS.Signals }): Promise<Record<string, unknown>> => {
+  const handle = async (command: { op?: string; port?: number; signal?: NodeJS.Signals } & RedisStartOptions): Promise<Record<string, unknown>> => {
     if (command.op === 'start') {
-      const server = await RedisServer.start(bin);
+      const options: RedisStartOptions = {};
+      if (command.password !== undefined) options.password = command.password;
+      if (command.tls !== undefined) options.tls = command.tls;
+      const server = await RedisServer.start(bin, options);
       servers.set(server.port, server);
-      return { ok: true, port: server.port };
+      return { ok: true, port: server.port, tlsPort: server.tlsPort };
     }
     const server = servers.get(Number(command.port));
     if (!server) return { ok: false, error: `no redis-server on port ${command.port}` };

@@ -1,7 +1,9 @@
 /**
  * A real redis-server for the cluster tests: started on a free loopback port in
  * a temporary directory, without persistence (--save '' --appendonly no), and
- * always stopped by the test that started it.
+ * always stopped by the test that started it. With `tls` it also listens for TLS
+ * (rediss://) on a second port, with the PEM material written into its directory;
+ * with `password` it requires it (requirepass).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +39,25 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once a PING on `port` is answered with +PONG, or rejects after `ms`. */
+/** TLS for a test redis-server: PEM texts (not paths: the launcher may run elsewhere). */
+export interface RedisTlsConfig {
+  /** The server's certificate and key, and the CA that client certificates must chain to. */
+  cert: string;
+  key: string;
+  ca: string;
+  /** tls-auth-clients: whether a client certificate is asked for ('optional') or required ('yes'). */
+  authClients: 'yes' | 'optional' | 'no';
+}
+
+/** How a test redis-server is started, beyond the defaults. */
+export interface RedisStartOptions {
+  /** Also listen for TLS on a second free port (`tlsPort`). */
+  tls?: RedisTlsConfig;
+  /** requirepass: clients must AUTH with it. */
+  password?: string;
+}
+
+/** Resolves once a PING on `port` is answered with +PONG (or -NOAUTH: alive, asking for the password), or rejects after `ms`. */
 async function waitPong(port: number, ms: number, child: ChildProcess, log: () => string): Promise<void> {
   const start = Date.now();
   for (;;) {
@@ -56,7 +76,7 @@ async function waitPong(port: number, ms: number, child: ChildProcess, log: () =
       socket.once('connect', () => socket.write('PING\r\n'));
       socket.on('data', (d) => {
         got += d.toString('latin1');
-        if (got.includes('\r\n')) done(got.startsWith('+PONG'));
+        if (got.includes('\r\n')) done(got.startsWith('+PONG') || got.startsWith('-NOAUTH'));
       });
     });
     if (ok) return;
@@ -76,18 +96,25 @@ export class RedisServer {
     private readonly bin: string,
     readonly port: number,
     readonly dir: string,
+    /** The TLS port, or null without `tls`. */
+    readonly tlsPort: number | null,
+    private readonly options: RedisStartOptions,
   ) {}
 
-  /** Starts a redis-server on a free port (or `port`) and waits until it answers. */
-  static async start(bin: string, port?: number): Promise<RedisServer> {
-    if (bin.startsWith('launcher:')) return RemoteRedisServer.create(bin.slice('launcher:'.length)) as unknown as Promise<RedisServer>;
+  /** Starts a redis-server on a free port (and a free TLS port with `options.tls`) and waits until it answers. */
+  static async start(bin: string, options: RedisStartOptions = {}): Promise<RedisServer> {
+    if (bin.startsWith('launcher:')) return RemoteRedisServer.create(bin.slice('launcher:'.length), options) as unknown as Promise<RedisServer>;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-redis-'));
-    const server = new RedisServer(bin, port ?? (await freePort()), dir);
+    const server = new RedisServer(bin, await freePort(), dir, options.tls ? await freePort() : null, options);
     running.add(server);
+    if (options.tls) {
+      for (const name of ['cert', 'key', 'ca'] as const) fs.writeFileSync(path.join(dir, `tls-${name}.pem`), options.tls[name], { mode: 0o600 });
+    }
     await server.spawn();
     return server;
   }
 
+  /** The plain-text URL (no password in it). */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
@@ -98,6 +125,12 @@ export class RedisServer {
 
   private async spawn(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning'];
+    if (this.options.password !== undefined) args.push('--requirepass', this.options.password);
+    if (this.options.tls) {
+      const file = (name: string): string => path.join(this.dir, `tls-${name}.pem`);
+      args.push('--tls-port', String(this.tlsPort), '--tls-cert-file', file('cert'), '--tls-key-file', file('key'), '--tls-ca-cert-file', file('ca'));
+      args.push('--tls-auth-clients', this.options.tls.authClients);
+    }
     const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.log = '';
@@ -172,11 +205,12 @@ class RemoteRedisServer {
   private constructor(
     private readonly launcher: string,
     readonly port: number,
+    readonly tlsPort: number | null,
   ) {}
 
-  static async create(launcher: string): Promise<RemoteRedisServer> {
-    const reply = await ask(launcher, { op: 'start' });
-    const server = new RemoteRedisServer(launcher, Number(reply.port));
+  static async create(launcher: string, options: RedisStartOptions): Promise<RemoteRedisServer> {
+    const reply = await ask(launcher, { op: 'start', ...options });
+    const server = new RemoteRedisServer(launcher, Number(reply.port), reply.tlsPort === null || reply.tlsPort === undefined ? null : Number(reply.tlsPort));
     runningRemote.add(server);
     return server;
   }

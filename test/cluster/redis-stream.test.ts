@@ -497,6 +497,17 @@ for (const engine of enginesUnderTest()) {
       assert.ok(!err.includes(secret), err);
     });
 
+    clusterIt(engine, 'close() while Redis is down (the link waiting to reconnect) finishes promptly', async (redis) => {
+      const a = await startNode(engine, redis, stream);
+      const seen = watch(a);
+      await redis.stop();
+      await until(() => seen.downs.length > 0, 'cluster-down');
+      await delay(300); // the connections are now between two reconnection attempts
+      const started = Date.now();
+      await a.close();
+      assert.ok(Date.now() - started < 3000, `close() took ${Date.now() - started} ms`);
+    });
+
     clusterIt(engine, 'createServer rejects with ECHOCAST_CLUSTER_UNAVAILABLE when Redis cannot be reached', async () => {
       const port = await freePort(); // nothing listens there
       const started = Date.now();

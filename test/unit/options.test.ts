@@ -5,6 +5,7 @@ import { createServer, EchocastError, ErrorCodes, type EchoServer, type ServerOp
 import { resolveServerOptions } from '../../dist/options.js';
 import { loadAddon, nativeEngines } from '../../dist/engines/load-addon.js';
 import { PAGE_HTML } from '../../dist/ws/page.js';
+import { PASSPHRASE, pem, testCerts } from '../tls/certs.js';
 
 /** Runs `check` on a server created with `options`, then closes it whatever `check` did. */
 async function withServer(options: ServerOptions, check: (server: EchoServer) => void): Promise<void> {
@@ -145,5 +146,94 @@ describe('options: handshakeTimeoutMs', () => {
     assert.equal(resolveServerOptions({ handshakeTimeoutMs: 1 }).handshakeTimeoutMs, 1);
     assert.equal(resolveServerOptions({ handshakeTimeoutMs: 86_400_000 }).handshakeTimeoutMs, 86_400_000);
     for (const bad of [0, -5, 1.5, 86_400_001, '1000', null]) refused({ handshakeTimeoutMs: bad }, /^option "handshakeTimeoutMs" must be /);
+  });
+});
+
+describe('options: cluster.tls (docs/contract.md §5)', () => {
+  const url = 'rediss://:s3cr3t-pw@redis.internal:6380';
+
+  /** Refused with a message matching `message` that shows neither PEM text nor the password. */
+  function refusedTls(tls: unknown, message: RegExp, redis = url): void {
+    refused({ cluster: { redis, tls } }, message);
+    try {
+      resolveServerOptions({ cluster: { redis, tls } } as ServerOptions);
+    } catch (err) {
+      const text = (err as Error).message;
+      assert.ok(!text.includes('BEGIN') && !text.includes('s3cr3t-pw'), `shows PEM text or the password: ${text}`);
+    }
+  }
+
+  it('is null without it; with it, resolved: its CAs as a list, rejectUnauthorized true unless told', () => {
+    assert.equal(resolveServerOptions({ cluster: { redis: url } }).cluster!.tls, null);
+    const c = testCerts();
+    const ca = pem(c.caCert);
+    assert.deepEqual(resolveServerOptions({ cluster: { redis: url, tls: { ca } } }).cluster!.tls, {
+      ca: [ca],
+      cert: undefined,
+      key: undefined,
+      passphrase: undefined,
+      rejectUnauthorized: true,
+      servername: undefined,
+    });
+    const full = resolveServerOptions({
+      cluster: {
+        redis: url,
+        tls: { ca: [ca, ca.toString()], cert: pem(c.serverCert), key: pem(c.serverKeyEncrypted), passphrase: PASSPHRASE, rejectUnauthorized: false, servername: 'redis' },
+      },
+    }).cluster!.tls!;
+    assert.equal(full.ca!.length, 2);
+    assert.equal(full.rejectUnauthorized, false);
+    assert.equal(full.servername, 'redis');
+  });
+
+  it('needs a rediss:// URL, and says so without the password', () => {
+    refusedTls(
+      { ca: pem(testCerts().caCert) },
+      /option "cluster\.tls" needs a rediss:\/\/ URL in "cluster\.redis" \(redis:\/\/ is plain text\), got "redis:\/\/:\*\*\*@redis\.internal:6379"/,
+      'redis://:s3cr3t-pw@redis.internal:6379',
+    );
+  });
+
+  it('refuses what is not an object, an unknown field, and values that are not PEM, without showing them', () => {
+    const caText = pem(testCerts().caCert).toString();
+    refusedTls(caText, /^option "cluster\.tls" must be an object such as \{ ca \}, got a string$/);
+    refusedTls(null, /option "cluster\.tls" must be an object/);
+    refusedTls([caText], /option "cluster\.tls" must be an object .*got an array/);
+    refusedTls({ ca: caText, cafile: 'x' }, /^unknown option "cluster\.tls\.cafile"$/);
+    refusedTls({ requestCert: true }, /^unknown option "cluster\.tls\.requestCert"$/);
+    for (const ca of [42, '', [], [caText, 3], Buffer.alloc(0)]) refusedTls({ ca }, /^option "cluster\.tls\.ca" must be PEM text/);
+    refusedTls({ cert: 7, key: caText }, /^option "cluster\.tls\.cert" must be PEM text/);
+    refusedTls({ cert: caText, key: '' }, /^option "cluster\.tls\.key" must be PEM text/);
+    refusedTls({ passphrase: 1234 }, /^option "cluster\.tls\.passphrase" must be a string$/);
+    refusedTls({ rejectUnauthorized: 'no' }, /^option "cluster\.tls\.rejectUnauthorized" must be a boolean/);
+    refusedTls({ servername: '' }, /^option "cluster\.tls\.servername" must be a non-empty string/);
+  });
+
+  it('refuses a certificate without its key, or the reverse', () => {
+    const c = testCerts();
+    refusedTls({ cert: pem(c.clientCert) }, /^option "cluster\.tls\.cert" needs "cluster\.tls\.key"/);
+    refusedTls({ key: pem(c.clientKey) }, /^option "cluster\.tls\.key" needs "cluster\.tls\.cert"/);
+  });
+
+  it('refuses material that does not load, naming the field and the reason', () => {
+    const c = testCerts();
+    refusedTls({ ca: 'not a certificate' }, /^option "cluster\.tls\.ca": the CA cannot be loaded \(no PEM certificate in it\)$/);
+    refusedTls({ ca: pem(c.clientKey) }, /^option "cluster\.tls\.ca": the CA cannot be loaded/);
+    refusedTls({ ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, /^option "cluster\.tls\.ca": the CA cannot be loaded \(.+\)$/);
+    refusedTls({ cert: pem(c.clientKey), key: pem(c.clientKey) }, /^option "cluster\.tls\.cert": the certificate cannot be loaded/);
+    refusedTls({ cert: pem(c.clientCert), key: pem(c.serverKey) }, /^option "cluster\.tls\.key": the key does not match the certificate/);
+    refusedTls(
+      { cert: pem(c.serverCert), key: pem(c.serverKeyEncrypted) },
+      /^option "cluster\.tls\.key": the key cannot be decrypted: wrong or missing "cluster\.tls\.passphrase"/,
+    );
+    refusedTls({ cert: pem(c.serverCert), key: pem(c.serverKeyEncrypted), passphrase: 'wrong' }, /^option "cluster\.tls\.key": the key cannot be decrypted/);
+    refusedTls({ cert: pem(c.clientCert), key: 'garbage' }, /^option "cluster\.tls\.key": the key cannot be loaded/);
+  });
+
+  it('createServer rejects a bad cluster.tls before binding anything or reaching Redis', async () => {
+    await assert.rejects(
+      createServer({ engine: 'js', cluster: { redis: url, tls: { ca: 'not a certificate' } } }),
+      (err: unknown) => err instanceof EchocastError && err.code === ErrorCodes.INVALID_OPTION,
+    );
   });
 });
