@@ -22,7 +22,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type StandaloneConnectionOptions } from 'ioredis';
+import StandaloneConnector from 'ioredis/built/connectors/StandaloneConnector';
 import { EchocastError, ErrorCodes } from '../errors.js';
 import { keepable } from '../framing.js';
 import { clusterTlsConnectOptions } from '../options.js';
@@ -57,6 +58,26 @@ interface PendingEntry {
 }
 
 /** Reconnects quickly at first, then every second, until close() says stop. */
+/**
+ * ioredis's own connector, but the socket it makes keeps an 'error' listener for its whole life.
+ * ioredis listens for a socket's errors with once(): a socket that emits two (a TLS socket can
+ * emit an alert's error, then the reset behind it) threw the second as an uncaught exception,
+ * which ends the process (ioredis pull request #961, never merged). The first error still
+ * reaches ioredis, which reconnects as for any lost connection; a later one has nothing to add.
+ */
+class GuardedConnector extends StandaloneConnector {
+  // ioredis hands a Connector its whole options object (ConnectorConstructor's `unknown`).
+  constructor(options: unknown) {
+    super(options as StandaloneConnectionOptions);
+  }
+
+  override async connect(...args: Parameters<StandaloneConnector['connect']>): ReturnType<StandaloneConnector['connect']> {
+    const stream = await super.connect(...args);
+    stream.on('error', () => undefined);
+    return stream;
+  }
+}
+
 function retryStrategy(this: void, times: number): number {
   return Math.min(50 * times, 1000);
 }
@@ -156,6 +177,7 @@ export class RedisStreamLink extends EventEmitter<ClusterLinkEvents> implements 
       connectTimeout: START_TIMEOUT_MS,
       // RESP2 keeps the XREAD reply shape plain ([[key, entries]]) whatever the server.
       protocol: 2 as const,
+      Connector: GuardedConnector,
       // rediss:// with cluster.tls: its CA and client certificate (without it, ioredis's default: Node's CAs).
       ...(options.tls ? { tls: clusterTlsConnectOptions(options.tls) } : {}),
     };

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
 import { loadAddon } from '../../dist/engines/load-addon.js';
-import { CLI_BIN, closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, waitClients } from '../helpers.js';
+import { CLI_BIN, closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
 import { pem, testCerts } from '../tls/certs.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis, type RedisStartOptions } from './redis-server.js';
 
@@ -317,5 +317,48 @@ describe('cli: serve --cluster-tls-* (docs/contract.md §5)', () => {
     const r = spawnSync(process.execPath, [CLI_BIN, 'serve', '--help'], { encoding: 'utf8' });
     for (const flag of ['--cluster-tls-ca FILE', '--cluster-tls-cert FILE', '--cluster-tls-key FILE']) assert.ok(r.stdout.includes(flag), flag);
     assert.match(r.stdout, /rediss:\/\//);
+  });
+});
+
+describe("cluster: the link's sockets to Redis", () => {
+  afterEach(async () => {
+    await stopAllRedis();
+  });
+
+  // ioredis listens for its socket's 'error' with once(): a second error on one socket (a TLS
+  // socket can emit an alert's error, then the reset behind it) had no listener and ended the
+  // process as an uncaught exception (seen once in this file's runs). Here the link's writer
+  // socket gets two errors: the link must take both, then reconnect as for any lost connection.
+  redissIt('js', 'two errors on one socket: no uncaught exception, and the link comes back up', async function () {
+    this.timeout(20_000);
+    const { RedisStreamLink } = await import('../../dist/cluster/redis-stream.js');
+    const redis = await RedisServer.start(redisBin!, tlsRedis());
+    const link = new RedisStreamLink(
+      {
+        redis: redissUrl(redis),
+        tls: { ca: [pem(testCerts().caCert)], cert: undefined, key: undefined, passphrase: undefined, rejectUnauthorized: true, servername: undefined },
+        stream: `echocast-rediss-${process.pid}-errors`,
+        maxLen: 1000,
+        replay: 0,
+        bufferBytes: 1024 * 1024,
+        framing: 'line',
+        maxFrameBytes: 65536,
+      },
+      () => undefined,
+    );
+    const downs: string[] = [];
+    link.on('cluster-down', (reason) => downs.push(reason));
+    try {
+      await link.start();
+      // The writer's socket, as ioredis holds it (internal: what this test is about).
+      const socket = (link as unknown as { writer: { stream: import('node:net').Socket } }).writer.stream;
+      socket.emit('error', Object.assign(new Error('first error'), { code: 'EPROTO' }));
+      socket.emit('error', Object.assign(new Error('second error'), { code: 'ECONNRESET' }));
+      socket.destroy();
+      await until(() => downs.length > 0, 'cluster-down after the lost connection', 10_000);
+      await until(() => link.stats().status === 'up', 'the link up again', 15_000);
+    } finally {
+      await link.close();
+    }
   });
 });
