@@ -90,7 +90,7 @@ export function makeSelfSigned(): { files: BenchTlsFiles; remove: () => void } {
   } catch (err) {
     remove();
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
-    throw new Error(`openssl could not make a certificate${stderr ? `: ${stderr}` : ''}`);
+    throw new Error(`openssl could not make a certificate${stderr ? `: ${stderr}` : ''}`, { cause: err });
   }
   return { files, remove };
 }
