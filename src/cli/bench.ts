@@ -148,9 +148,9 @@ const BENCH_FLAGS = {
       'masked text message. The reference is then baseline-ws',
       '(a plain broadcast on the ws package; --ws only), not',
       'baseline-net or baseline-c-epoll. Native generator',
-      'only (the js one has TCP clients only); native engines',
-      'need an addon built with WebSocket support. Rows say',
-      "transport 'ws'",
+      'only (the js one has WebSocket clients with --tls only:',
+      'wss); native engines need an addon built with',
+      "WebSocket support. Rows say transport 'ws'",
     ],
   },
   tls: {
@@ -324,8 +324,8 @@ export async function bench(argv: string[]): Promise<number> {
   if (ws && !tls && generator !== 'native') {
     throw new UsageError(
       defaultGenerator() === 'native'
-        ? '--ws needs the native load generator (the js one has TCP clients only): drop --generator js'
-        : '--ws needs the native load generator, which is not available here (the js one has TCP clients only)',
+        ? '--ws needs the native load generator (the js one has WebSocket clients with --tls only): drop --generator js'
+        : '--ws needs the native load generator, which is not available here (the js one has WebSocket clients with --tls only)',
     );
   }
   const arrivals: Arrivals = choiceFlag('arrivals', flags.arrivals, ['ticks', 'poisson'] as const) ?? 'ticks';
