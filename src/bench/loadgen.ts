@@ -1,4 +1,6 @@
 import net from 'node:net';
+import tls from 'node:tls';
+import { WebSocket } from 'ws';
 import { Histogram } from './histogram.js';
 
 /** How the generator spaces frames at a fixed rate (see LoadOptions.arrivals). */
@@ -41,7 +43,8 @@ export interface LoadOptions extends Scenario {
   /**
    * WebSocket clients (`echocast bench --ws`): `port` is the server's ws port;
    * each frame travels as one text message (its payload without the '\n').
-   * Native generator only.
+   * The js generator has them with `tls` only (`--ws --tls`, wss); without it
+   * the bench drives WebSocket clients from the native generator.
    */
   websocket?: boolean;
   /** The path WebSocket clients upgrade on (default '/'). */
@@ -59,6 +62,12 @@ export interface LoadOptions extends Scenario {
    * publisher 0's admission frames admit every client but itself. Default true.
    */
   echoToSender?: boolean;
+  /**
+   * `echocast bench --tls` (docs/contract.md S17): every client connects with TLS (a WebSocket
+   * one over wss) and trusts `ca` (PEM), the server's certificate; nothing else is trusted and
+   * the certificate is verified (it names IP 127.0.0.1). js generator only.
+   */
+  tls?: { ca: string | Buffer };
   /** Called at the start and end of the measured window (to sample the server's CPU). */
   onWindow?: (edge: 'start' | 'end') => Promise<void>;
   /** Progress, 0..1, for a progress bar. */
@@ -92,6 +101,21 @@ export interface LoadResult {
 const FRAME_MIN = 32;
 const TICK_MS = 2;
 
+/**
+ * One generated client's connection: a TCP socket (TLS with `tls`) or a WebSocket (wss with
+ * `tls`), fed to a LoadClient; frames go out as '\n'-terminated lines (a WebSocket sends each
+ * as one text message without its '\n').
+ */
+interface Conn {
+  /** Sends the frames; false when the connection's send buffer is full (wait for onceDrain). */
+  send(frames: string[]): boolean;
+  onceDrain(fn: () => void): void;
+  destroy(): void;
+}
+
+/** A WebSocket's send buffer past which a publisher waits, as a socket's write() returning false would have it. */
+const WS_HIGH_WATER = 64 * 1024;
+
 /** A connected client of the load generator. */
 class LoadClient {
   bytes = 0;
@@ -103,59 +127,116 @@ class LoadClient {
   violations = 0;
 
   constructor(
-    readonly socket: net.Socket,
-    audit: boolean,
-    latency: Histogram,
-    epoch: bigint,
-  ) {
-    socket.setNoDelay(true);
-    if (!audit) {
-      socket.on('data', (chunk: Buffer) => {
-        this.bytes += chunk.length;
-      });
-      return;
+    readonly conn: Conn,
+    readonly audit: boolean,
+    private readonly latency: Histogram,
+    private readonly epoch: bigint,
+  ) {}
+
+  /** Received bytes that no one parses. */
+  count(n: number): void {
+    this.bytes += n;
+  }
+
+  /** Received text (latin1) of an auditor: every frame's order and latency. */
+  parse(text: string): void {
+    this.bytes += text.length;
+    const now = Number((process.hrtime.bigint() - this.epoch) / 1000n);
+    const data = this.carry + text;
+    let start = 0;
+    for (;;) {
+      const nl = data.indexOf('\n', start);
+      if (nl === -1) break;
+      // Frame: "p<publisher>:<seq>:<send time µs>:" then padding.
+      const c1 = data.indexOf(':', start);
+      const c2 = data.indexOf(':', c1 + 1);
+      const c3 = data.indexOf(':', c2 + 1);
+      const pub = Number(data.slice(start + 1, c1));
+      const seq = Number(data.slice(c1 + 1, c2));
+      const sentAt = Number(data.slice(c2 + 1, c3));
+      // A client joins mid-stream: its first frame of a publisher sets the baseline.
+      const prev = this.last.get(pub) ?? seq - 1;
+      if (seq !== prev + 1) this.violations++;
+      this.last.set(pub, seq);
+      this.orderHash = (Math.imul(this.orderHash, 31) + pub * 1_000_003 + seq) | 0;
+      this.frames++;
+      this.latency.record(now - sentAt);
+      start = nl + 1;
     }
-    socket.setEncoding('latin1');
-    socket.on('data', (text: string) => {
-      this.bytes += text.length;
-      const now = Number((process.hrtime.bigint() - epoch) / 1000n);
-      const data = this.carry + text;
-      let start = 0;
-      for (;;) {
-        const nl = data.indexOf('\n', start);
-        if (nl === -1) break;
-        // Frame: "p<publisher>:<seq>:<send time µs>:" then padding.
-        const c1 = data.indexOf(':', start);
-        const c2 = data.indexOf(':', c1 + 1);
-        const c3 = data.indexOf(':', c2 + 1);
-        const pub = Number(data.slice(start + 1, c1));
-        const seq = Number(data.slice(c1 + 1, c2));
-        const sentAt = Number(data.slice(c2 + 1, c3));
-        // A client joins mid-stream: its first frame of a publisher sets the baseline.
-        const prev = this.last.get(pub) ?? seq - 1;
-        if (seq !== prev + 1) this.violations++;
-        this.last.set(pub, seq);
-        this.orderHash = (Math.imul(this.orderHash, 31) + pub * 1_000_003 + seq) | 0;
-        this.frames++;
-        latency.record(now - sentAt);
-        start = nl + 1;
-      }
-      this.carry = data.slice(start);
-    });
+    this.carry = data.slice(start);
   }
 }
 
-function connectOne(host: string, port: number, token: string | undefined): Promise<net.Socket> {
+/** What a client needs to reach the server: where, the token, TLS's CA, WebSocket or TCP. */
+type ConnectOptions = Pick<LoadOptions, 'port' | 'token' | 'tls' | 'websocket' | 'wsPath'> & { host: string };
+
+/** A TCP client (TLS with `tls`): connected, its token sent, its bytes fed to the client `attach` makes. */
+function connectSocket(o: ConnectOptions, attach: (conn: Conn) => LoadClient): Promise<LoadClient> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.once('connect', () => {
+    const socket = o.tls ? tls.connect({ host: o.host, port: o.port, ca: o.tls.ca }) : net.connect({ host: o.host, port: o.port });
+    socket.once(o.tls ? 'secureConnect' : 'connect', () => {
       socket.off('error', reject);
       socket.on('error', () => undefined);
+      socket.setNoDelay(true);
       // docs/contract.md S15: the token is the first line, before anything else.
-      if (token) socket.write(`${token}\n`);
-      resolve(socket);
+      if (o.token) socket.write(`${o.token}\n`);
+      const client = attach({
+        send: (frames) => socket.write(frames.join('')),
+        onceDrain: (fn) => socket.once('drain', fn),
+        destroy: () => socket.destroy(),
+      });
+      if (client.audit) {
+        socket.setEncoding('latin1');
+        socket.on('data', (text: string) => client.parse(text));
+      } else {
+        socket.on('data', (chunk: Buffer) => client.count(chunk.length));
+      }
+      resolve(client);
     });
     socket.once('error', reject);
+  });
+}
+
+/**
+ * A WebSocket client (wss with `tls`), upgraded with the token as `Authorization: Bearer`
+ * (S15); each message it receives counts as its frame, '\n' included (as on TCP).
+ */
+function connectWebSocket(o: ConnectOptions, attach: (conn: Conn) => LoadClient): Promise<LoadClient> {
+  return new Promise((resolve, reject) => {
+    const url = `${o.tls ? 'wss' : 'ws'}://${o.host}:${o.port}${o.wsPath ?? '/'}`;
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      ...(o.tls ? { ca: o.tls.ca } : {}),
+      ...(o.token ? { headers: { Authorization: `Bearer ${o.token}` } } : {}),
+    });
+    ws.once('open', () => {
+      ws.off('error', reject);
+      ws.on('error', () => undefined);
+      let waiting: (() => void)[] = [];
+      const drained = (): void => {
+        const fns = waiting;
+        waiting = [];
+        for (const fn of fns) fn();
+      };
+      const client = attach({
+        send: (frames) => {
+          // The last frame's callback runs once the burst is written out: the drain.
+          frames.forEach((f, i) => ws.send(f.slice(0, -1), i === frames.length - 1 ? drained : undefined));
+          return ws.bufferedAmount < WS_HIGH_WATER;
+        },
+        onceDrain: (fn) => {
+          if (ws.bufferedAmount < WS_HIGH_WATER) setImmediate(fn);
+          else waiting.push(fn);
+        },
+        destroy: () => ws.terminate(),
+      });
+      ws.on('message', (data: Buffer) => {
+        if (client.audit) client.parse(`${data.toString('latin1')}\n`);
+        else client.count(data.length + 1);
+      });
+      resolve(client);
+    });
+    ws.once('error', reject);
   });
 }
 
@@ -174,19 +255,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (p < 1 || p > n) throw new Error('publishers must be from 1 to the number of clients');
   if ((options.arrivals ?? 'ticks') !== 'ticks') throw new Error("the js load generator only paces by ticks (arrivals 'poisson' needs the native one)");
   if (options.throttled && options.throttled.clients > 0) throw new Error('the js load generator has no throttled readers (they need the native one)');
-  if (options.websocket) throw new Error('the js load generator has TCP clients only (WebSocket clients need the native one)');
+  if (options.websocket && !options.tls) throw new Error('the js load generator has WebSocket clients with tls only (plain WebSocket clients need the native one)');
   const host = options.host ?? '127.0.0.1';
   const epoch = process.hrtime.bigint();
   const latency = new Histogram();
   const auditors = Math.min(options.auditors, n);
 
-  const sockets: net.Socket[] = [];
-  for (let i = 0; i < n; i += 50) {
-    const group = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => connectOne(host, options.port, options.token)));
-    sockets.push(...group);
-  }
   // Auditors are the last clients: receivers that may or may not publish.
-  const clients = sockets.map((s, i) => new LoadClient(s, i >= n - auditors, latency, epoch));
+  const connect = options.websocket ? connectWebSocket : connectSocket;
+  const target = { host, port: options.port, token: options.token, tls: options.tls, wsPath: options.wsPath };
+  const clients: LoadClient[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const group = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => connect(target, (conn) => new LoadClient(conn, i + k >= n - auditors, latency, epoch))));
+    clients.push(...group);
+  }
   const publishers = clients.slice(0, p);
   const seqs = new Array<number>(p).fill(0);
   const padding = '.'.repeat(size);
@@ -203,7 +285,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const admitted = Date.now();
   while (clients.some((c, i) => c.bytes === 0 && (echoed || i !== 0))) {
     if (Date.now() - admitted > 15_000) throw new Error('clients were not all admitted within 15 s');
-    publishers[0]!.socket.write(frame(0));
+    publishers[0]!.conn.send([frame(0)]);
     await sleep(20);
   }
   await sleep(50);
@@ -214,12 +296,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let sending = true;
   const blocked = new Array<boolean>(p).fill(false);
   const sendBurst = (pi: number, count: number): void => {
-    let burst = '';
-    for (let k = 0; k < count; k++) burst += frame(pi);
-    const socket = publishers[pi]!.socket;
-    if (!socket.write(burst)) {
+    const burst: string[] = [];
+    for (let k = 0; k < count; k++) burst.push(frame(pi));
+    const conn = publishers[pi]!.conn;
+    if (!conn.send(burst)) {
       blocked[pi] = true;
-      socket.once('drain', () => {
+      conn.onceDrain(() => {
         blocked[pi] = false;
         if (sending && options.rate === 0) sendBurst(pi, 32);
       });
@@ -278,7 +360,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let violations = clients.reduce((sum, c) => sum + c.violations, 0);
   const audited = clients.slice(n - auditors);
   if (audited.some((c) => c.frames === audited[0]!.frames && c.orderHash !== audited[0]!.orderHash)) violations++;
-  for (const s of sockets) s.destroy();
+  for (const c of clients) c.conn.destroy();
 
   return {
     deliveries: (bytesAtEnd - bytesAtStart) / size,

@@ -31,6 +31,12 @@ export interface BenchServerConfig {
   echoToSender?: boolean;
   /** `--token`: the engine runs with auth: { token } (docs/contract.md S15); every generated client presents it. */
   token?: string;
+  /**
+   * `--tls` (docs/contract.md S17): the server speaks TLS with this certificate and key (files
+   * it reads): an engine as `tls: { cert, key }` (its WebSocket listener then wss), baseline-net
+   * on node:tls, baseline-ws on node:https.
+   */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export type ToChild = { type: 'usage' } | { type: 'stats' } | { type: 'stop' };

@@ -40,6 +40,8 @@ export interface RowWorkload {
   maxBacklogBytes?: number;
   /** `--no-echo-to-sender`: the server skipped the sender (echoToSender: false). */
   noEchoToSender?: boolean;
+  /** `--tls`: the server spoke TLS (wss with --ws) and every client connected with it. */
+  tls?: boolean;
 }
 
 /** results.json. */
@@ -75,6 +77,7 @@ export function buildReport(rows: BenchSample[], command: string, settings: Benc
     ...(w.token ? { token: true } : {}),
     ...(w.maxBacklogBytes !== undefined ? { maxBacklogBytes: w.maxBacklogBytes } : {}),
     ...(w.noEchoToSender ? { noEchoToSender: true } : {}),
+    ...(w.tls ? { tls: true } : {}),
   };
   return {
     machine: {
@@ -183,7 +186,7 @@ export const COLUMN_HELP = `  engine        the engine or reference server measu
   [rate/s]      (with a --rate list) the frames/s offered to the row; in the
                 default table after the scenario, as @RATE/s
   [workload]    --listener, --throttled, --slow-consumer-ms, --metrics, --token,
-                --no-echo-to-sender; in the default table a line above it`;
+                --no-echo-to-sender, --tls; in the default table a line above it`;
 
 /** A rate in bytes/s as the flag takes it: 20MB, 500KB, 1.5GB (decimal units). */
 export function formatRate(bytesPerSecond: number): string {
@@ -207,6 +210,7 @@ export function workloadLabel(w: RowWorkload): string {
   if (w.token) parts.push('token');
   if (w.maxBacklogBytes !== undefined) parts.push(`max-backlog ${formatRate(w.maxBacklogBytes)}`);
   if (w.noEchoToSender) parts.push('no-echo-to-sender');
+  if (w.tls) parts.push('tls');
   return parts.length ? parts.join(', ') : '-';
 }
 

@@ -7,6 +7,7 @@ import { ExternalServer } from './external.js';
 import { runLoad, type Arrivals, type LoadOptions, type LoadResult, type Scenario, type Throttle } from './loadgen.js';
 import { nativeLoadGen, runNativeLoad } from './native-loadgen.js';
 import type { BenchServerConfig, BenchTarget, FromChild, ToChild, Transport } from './protocol.js';
+import { tlsUnsupported, type BenchTlsFiles } from './tls.js';
 import { TCP_ONLY, WS_ONLY } from './websocket.js';
 
 /** The load generators: native (in the addon, on its own thread) or js (on this process's event loop). */
@@ -59,6 +60,13 @@ export interface Workload {
    * engine and the node references can; baseline-c-epoll cannot (noEchoUnsupported).
    */
   noEchoToSender?: boolean;
+  /**
+   * `--tls` (docs/contract.md S17): every server speaks TLS (with `--ws`, wss) with the
+   * plan's certificate (BenchPlan.tls), and every client trusts it; js generator only
+   * (the native one cannot speak TLS). The references that can (baseline-net on node:tls,
+   * baseline-ws on node:https) do too; baseline-c-epoll cannot (tlsUnsupported).
+   */
+  tls?: boolean;
 }
 
 /** Why a target cannot run with --no-echo-to-sender, or null. */
@@ -116,6 +124,8 @@ export interface BenchPlan {
   workload?: Workload;
   /** `--ws`: the generator's clients are WebSocket clients on the server's ws port. */
   ws?: boolean;
+  /** With workload.tls: the certificate and key every server presents, the certificate every client trusts. */
+  tls?: BenchTlsFiles;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -326,7 +336,7 @@ export class ServerChild {
 export async function measure(
   target: BenchTarget,
   scenario: Scenario,
-  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload' | 'ws'>,
+  plan: Pick<BenchPlan, 'durationMs' | 'warmupMs' | 'rateFor' | 'generator' | 'arrivals' | 'workload' | 'ws' | 'tls'>,
   onProgress?: (f: number) => void,
 ): Promise<BenchSample> {
   const workload = plan.workload ?? PLAIN_WORKLOAD;
@@ -338,6 +348,15 @@ export async function measure(
   }
   const noEcho = workload.noEchoToSender ?? false;
   if (noEcho && noEchoUnsupported(target)) throw new Error(`--no-echo-to-sender: ${noEchoUnsupported(target)}`);
+  const tlsFiles = workload.tls ? plan.tls : undefined;
+  if (workload.tls) {
+    if (!tlsFiles) throw new Error('--tls: no certificate given to the plan');
+    if (plan.generator !== 'js') throw new Error('--tls needs the js load generator (the native one cannot speak TLS)');
+    const why = tlsUnsupported(target);
+    if (why) throw new Error(`--tls: ${target}: ${why}`);
+  }
+  // What the clients trust: the server's certificate, as a CA (never an unverified connection).
+  const ca = tlsFiles ? fs.readFileSync(tlsFiles.certFile) : undefined;
   // --token: this run's own, for its server and its clients only.
   const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;
   let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number; metricsPort?: number };
@@ -357,6 +376,7 @@ export async function measure(
             ...(noEcho ? { echoToSender: false } : {}),
             ...(workload.metrics ? { metrics: true } : {}),
             ...(token ? { token } : {}),
+            ...(tlsFiles ? { tls: tlsFiles } : {}),
           });
   } catch (err) {
     // Overloaded while it started (its RSS passed the limit): a row like any other overload.
@@ -383,6 +403,7 @@ export async function measure(
       port: plan.ws ? wsPort! : port,
       ...(plan.ws ? { websocket: true } : {}),
       ...(token ? { token } : {}),
+      ...(ca ? { tls: { ca } } : {}),
       ...(noEcho ? { echoToSender: false } : {}),
       rate: plan.rateFor(scenario),
       arrivals: plan.arrivals,

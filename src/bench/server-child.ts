@@ -23,15 +23,17 @@ function send(message: FromChild): void {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as BenchServerConfig;
+  // --tls: the run's certificate and key, read here (so the key never travels on a command line).
+  const tls = config.tls ? { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } : undefined;
   let stop: () => Promise<void>;
   let stats: () => Record<string, unknown> | null = () => null;
   if (config.target === 'baseline-ws') {
-    const server = await startBaselineWs(config.echoToSender ?? true);
+    const server = await startBaselineWs(config.echoToSender ?? true, tls);
     const port = (server.address() as { port: number }).port;
     send({ type: 'ready', port, wsPort: port, engine: 'baseline-ws' });
     stop = async () => undefined; // the process exits right after: that closes everything
   } else if (config.target === 'baseline-net') {
-    const server = await startBaselineNet(config.echoToSender ?? true);
+    const server = await startBaselineNet(config.echoToSender ?? true, tls);
     send({ type: 'ready', port: (server.address() as { port: number }).port, engine: 'baseline-net' });
     stop = async () => undefined; // the process exits right after: that closes everything
   } else {
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       ...(config.ws ? { ws: { port: 0 } } : {}),
       ...(config.metrics ? { metrics: { port: 0 } } : {}),
       ...(config.token ? { auth: { token: config.token } } : {}),
+      ...(tls ? { tls } : {}),
     });
     // The workload of scripts that watch their server: a listener that touches every message.
     let heard = 0;

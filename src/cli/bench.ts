@@ -2,6 +2,7 @@ import { availableEngines } from '../server.js';
 import { defaultGenerator, isEchocastEngine, noEchoUnsupported, runPlan, type Generator, type Workload } from '../bench/run.js';
 import { cEpollUnavailable } from '../bench/external.js';
 import { transportRule, webSocketUnsupported } from '../bench/websocket.js';
+import { makeSelfSigned, opensslOnPath, tlsFilesProblem, tlsUnsupported, type BenchTlsFiles } from '../bench/tls.js';
 import { buildReport, COLUMN_HELP, textTable, writeReport } from '../bench/report.js';
 import type { BenchTarget } from '../bench/protocol.js';
 import type { Arrivals, Scenario, Throttle } from '../bench/loadgen.js';
@@ -147,11 +148,37 @@ const BENCH_FLAGS = {
       'masked text message. The reference is then baseline-ws',
       '(a plain broadcast on the ws package; --ws only), not',
       'baseline-net or baseline-c-epoll. Native generator',
-      'only (the js one has TCP clients only); native engines',
-      'need an addon built with WebSocket support. Rows say',
-      "transport 'ws'",
+      'only (the js one has WebSocket clients with --tls only:',
+      'wss); native engines need an addon built with',
+      "WebSocket support. Rows say transport 'ws'",
     ],
   },
+  tls: {
+    type: 'boolean',
+    help: [
+      'every server speaks TLS (docs/contract.md S17; with --ws,',
+      'wss) and every client connects with TLS, trusting the',
+      "server's certificate as its CA: a fresh self-signed one",
+      'per run (EC P-256 for IP 127.0.0.1, made with the',
+      'openssl command, removed at exit) unless --tls-cert and',
+      '--tls-key give one. The js generator drives the load',
+      '(the native one cannot speak TLS); baseline-net is',
+      'then a plain node:tls broadcast, baseline-ws one on',
+      'node:https; baseline-c-epoll cannot (refused, and left',
+      'out of --quick), nor a native engine whose addon lacks',
+      "TLS. Rows say workload 'tls'",
+    ],
+  },
+  'tls-cert': {
+    type: 'string',
+    arg: 'FILE',
+    help: [
+      'with --tls: the certificate (PEM) the servers present,',
+      'instead of a fresh one; the clients trust it as their CA,',
+      'so it must name IP 127.0.0.1 (then no openssl needed)',
+    ],
+  },
+  'tls-key': { type: 'string', arg: 'FILE', help: ["with --tls: --tls-cert's private key (PEM)"] },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
 
@@ -224,14 +251,22 @@ export function rateSweep(value: string | undefined): number[] | null {
 
 /**
  * The engines run when --engines is not given: every available one, but with
- * --ws only those that take WebSocket clients (the others are named on stderr).
+ * --ws only those that take WebSocket clients, and with --tls only those that
+ * speak TLS; `notes` gets a line naming the others (for stderr, once every flag
+ * is known good, so that a usage error stays one line).
  */
-function defaultTargets(ws: boolean): BenchTarget[] {
-  const engines = availableEngines() as BenchTarget[];
-  if (!ws) return engines;
-  const skipped = engines.filter((e) => webSocketUnsupported(e) !== null);
-  if (skipped.length) process.stderr.write(`bench: --ws: not measuring ${skipped.join(', ')} (${webSocketUnsupported(skipped[0]!)})\n`);
-  return engines.filter((e) => !skipped.includes(e));
+function defaultTargets(ws: boolean, tls: boolean, notes: string[]): BenchTarget[] {
+  let engines = availableEngines() as BenchTarget[];
+  for (const [flag, why] of [
+    ['--ws', ws ? webSocketUnsupported : null],
+    ['--tls', tls ? tlsUnsupported : null],
+  ] as const) {
+    if (!why) continue;
+    const skipped = engines.filter((e) => why(e) !== null);
+    if (skipped.length) notes.push(`bench: ${flag}: not measuring ${skipped.join(', ')} (${why(skipped[0]!)})\n`);
+    engines = engines.filter((e) => !skipped.includes(e));
+  }
+  return engines;
 }
 
 /** `echocast bench`. */
@@ -249,13 +284,17 @@ export async function bench(argv: string[]): Promise<number> {
   // unless a workload they do not take is asked for.
   const plainOnly = flags.listener || flags['slow-consumer-ms'] !== undefined || flags['max-backlog-bytes'] !== undefined || flags.metrics || flags.token;
   const noEcho = flags['no-echo-to-sender'] ?? false;
-  const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t) && !(noEcho && noEchoUnsupported(t)));
-  const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws), ...(quick ? references : [])]) as BenchTarget[];
+  const tls = flags.tls ?? false;
+  const notes: string[] = [];
+  const references = plainOnly ? [] : available.filter((t) => !isEchocastEngine(t) && !(noEcho && noEchoUnsupported(t)) && !(tls && tlsUnsupported(t)));
+  const targets = (flags.engines?.split(',').map((s) => s.trim()) ?? [...defaultTargets(ws, tls, notes), ...(quick ? references : [])]) as BenchTarget[];
   for (const t of targets) {
     const rule = transportRule(t, ws);
     if (rule) throw new UsageError(`--engines: ${rule}`);
     const unsupported = ws ? webSocketUnsupported(t) : null;
     if (unsupported && available.includes(t)) throw new UsageError(`--ws: the ${t} engine cannot take WebSocket clients here (${unsupported})`);
+    const noTls = tls ? tlsUnsupported(t) : null;
+    if (noTls && available.includes(t)) throw new UsageError(`--tls: ${t} cannot be measured with TLS here (${noTls})`);
     if (!available.includes(t)) throw new UsageError(`--engines: "${t}" is not available here (have: ${available.join(', ')})`);
     if (noEcho && noEchoUnsupported(t)) throw new UsageError(`--no-echo-to-sender: ${noEchoUnsupported(t)}`);
   }
@@ -272,18 +311,25 @@ export async function bench(argv: string[]): Promise<number> {
   const offered = sweep ? sweep[0]! : rate(flags.rate);
   // A sweep: every scenario once per rate, in the order given (each a row, and a group in the chart).
   if (sweep) scenarios.splice(0, scenarios.length, ...scenarios.flatMap((s) => sweep.map((r) => ({ ...s, rate: r }))));
-  const generator: Generator = choiceFlag('generator', flags.generator, ['native', 'js'] as const) ?? defaultGenerator();
+  if ((flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined) && !tls) throw new UsageError('--tls-cert and --tls-key go with --tls');
+  if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together: give both, or neither (a fresh certificate)');
+  const chosen = choiceFlag('generator', flags.generator, ['native', 'js'] as const);
+  if (tls && chosen === 'native') throw new UsageError('--tls needs the js load generator (the native one cannot speak TLS): drop --generator native');
+  // --tls: the js generator, whose clients speak TLS (and, with --ws, wss).
+  const generator: Generator = chosen ?? (tls ? 'js' : defaultGenerator());
   if (generator === 'native' && defaultGenerator() !== 'native') {
     throw new UsageError('--generator native needs the native addon, which is not available here');
   }
-  if (ws && generator !== 'native') {
+  if (ws && !tls && generator !== 'native') {
     throw new UsageError(
       defaultGenerator() === 'native'
-        ? '--ws needs the native load generator (the js one has TCP clients only): drop --generator js'
-        : '--ws needs the native load generator, which is not available here (the js one has TCP clients only)',
+        ? '--ws needs the native load generator (the js one has WebSocket clients with --tls only): drop --generator js'
+        : '--ws needs the native load generator, which is not available here (the js one has WebSocket clients with --tls only)',
     );
   }
   const arrivals: Arrivals = choiceFlag('arrivals', flags.arrivals, ['ticks', 'poisson'] as const) ?? 'ticks';
+  if (arrivals === 'poisson' && tls) throw new UsageError('--arrivals poisson needs the native load generator, which cannot speak TLS (--tls)');
   if (arrivals === 'poisson' && generator !== 'native') {
     throw new UsageError('--arrivals poisson needs the native load generator (--generator native)');
   }
@@ -296,6 +342,7 @@ export async function bench(argv: string[]): Promise<number> {
     ...(flags.token ? { token: true } : {}),
     ...(flags['max-backlog-bytes'] !== undefined ? { maxBacklogBytes: sizeFlag('max-backlog-bytes', flags['max-backlog-bytes'], 1, Number.MAX_SAFE_INTEGER)! } : {}),
     ...(noEcho ? { noEchoToSender: true } : {}),
+    ...(tls ? { tls: true } : {}),
   };
   if (workload.listener || workload.slowConsumerMs !== null || workload.metrics || workload.token || workload.maxBacklogBytes !== undefined) {
     const refs = targets.filter((t) => !isEchocastEngine(t));
@@ -304,6 +351,7 @@ export async function bench(argv: string[]): Promise<number> {
     }
   }
   if (throttled) {
+    if (tls) throw new UsageError('--throttled needs the native load generator, which cannot speak TLS (--tls)');
     if (generator !== 'native') throw new UsageError('--throttled needs the native load generator (--generator native)');
     for (const s of scenarios) {
       // Throttled readers neither publish nor audit (the 2 auditors must see every frame at full speed).
@@ -313,6 +361,22 @@ export async function bench(argv: string[]): Promise<number> {
         );
       }
     }
+  }
+  // --tls: the certificate every server presents and every client trusts; made last, once
+  // every flag is known good (a usage error needs no openssl).
+  let tlsFiles: BenchTlsFiles | undefined;
+  let removeCertificate = (): void => undefined;
+  if (tls && flags['tls-cert'] !== undefined) {
+    tlsFiles = { certFile: flags['tls-cert'], keyFile: flags['tls-key']! };
+    const problem = tlsFilesProblem(tlsFiles);
+    if (problem) throw new UsageError(problem);
+  } else if (tls) {
+    if (!opensslOnPath()) {
+      throw new UsageError('--tls makes its certificate with the openssl command, which is not on PATH: install openssl, or give one with --tls-cert FILE --tls-key FILE');
+    }
+    const made = makeSelfSigned();
+    tlsFiles = made.files;
+    removeCertificate = made.remove;
   }
   const settings = {
     rounds: intFlag('rounds', flags.rounds, 1, 100) ?? (quick ? QUICK.rounds : 3),
@@ -324,6 +388,7 @@ export async function bench(argv: string[]): Promise<number> {
     arrivals,
     workload,
   };
+  for (const note of notes) process.stderr.write(note);
   const runs = targets.length * scenarios.length * settings.rounds;
   const estimate = Math.ceil((runs * (settings.warmupMs + settings.durationMs + RUN_OVERHEAD_MS)) / 1000);
   process.stderr.write(
@@ -337,37 +402,43 @@ export async function bench(argv: string[]): Promise<number> {
   const started = Date.now();
   const left = (done: number, total: number): string =>
     done > 0 && done < total ? `, about ${seconds(Math.ceil(((Date.now() - started) * (total - done)) / done / 1000))} left` : '';
-  const { rows } = await runPlan({
-    targets,
-    scenarios,
-    rounds: settings.rounds,
-    durationMs: settings.durationMs,
-    warmupMs: settings.warmupMs,
-    generator,
-    arrivals,
-    workload,
-    ws,
-    rateFor: (s) => s.rate ?? (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
-    onProgress: (done, total, label) => {
-      const percent = Math.floor((done / total) * 100);
-      if (tty) {
-        const width = 30;
-        const filled = Math.round((done / total) * width);
-        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}${left(done, total)}`);
-      } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || (done === total && label !== lastLabel)) {
-        // At 100% once per label: the last run reports 100% every 100 ms until its server answers.
-        process.stderr.write(`bench: ${percent}% ${label}${left(done, total)}\n`);
-      }
-      lastPercent = percent;
-      lastLabel = label;
-    },
-  });
+  let rows: Awaited<ReturnType<typeof runPlan>>['rows'];
+  try {
+    ({ rows } = await runPlan({
+      targets,
+      scenarios,
+      rounds: settings.rounds,
+      durationMs: settings.durationMs,
+      warmupMs: settings.warmupMs,
+      generator,
+      arrivals,
+      workload,
+      ws,
+      ...(tlsFiles ? { tls: tlsFiles } : {}),
+      rateFor: (s) => s.rate ?? (offered === 'auto' ? Math.max(1, Math.round(AUTO_DELIVERIES / s.clients)) : offered),
+      onProgress: (done, total, label) => {
+        const percent = Math.floor((done / total) * 100);
+        if (tty) {
+          const width = 30;
+          const filled = Math.round((done / total) * width);
+          process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}% ${label}${left(done, total)}`);
+        } else if (Math.floor(percent / 10) !== Math.floor(lastPercent / 10) || (done === total && label !== lastLabel)) {
+          // At 100% once per label: the last run reports 100% every 100 ms until its server answers.
+          process.stderr.write(`bench: ${percent}% ${label}${left(done, total)}\n`);
+        }
+        lastPercent = percent;
+        lastLabel = label;
+      },
+    }));
+  } finally {
+    removeCertificate();
+  }
   if (tty) process.stderr.write('\r\x1b[2K');
   process.stderr.write(`bench: ${runs} runs in ${seconds(Math.round((Date.now() - started) / 1000))} (estimated about ${seconds(estimate)})\n`);
   const command = `echocast bench ${argv.join(' ')}`.trim();
   const report = buildReport(rows, command, settings, packageVersion());
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${ws ? 'WebSocket clients (--ws)\n' : ''}${textTable(report.results, { wide: flags.wide ?? false })}\n`);
+  else process.stdout.write(`${ws ? `WebSocket clients (--ws${tls ? ', wss' : ''})\n` : ''}${textTable(report.results, { wide: flags.wide ?? false })}\n`);
   if (flags.out) {
     const files = writeReport(flags.out, report);
     process.stderr.write(`bench: wrote ${files.join(', ')}\n`);

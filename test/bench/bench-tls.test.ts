@@ -1,0 +1,212 @@
+// echocast bench --tls (docs/contract.md S17): the engines and the references
+// (baseline-net on node:tls, baseline-ws on node:https) with TLS on, driven by
+// the js generator, whose TCP and wss clients trust the run's certificate as
+// their CA. Short runs checked for their JSON shape and for 0 lost / 0 out of
+// order; the usage errors; a native engine while the addon lacks 'tls'.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { availableEngines, createServer } from 'echocast';
+import { cEpollUnavailable } from '../../dist/bench/external.js';
+import { runLoad } from '../../dist/bench/loadgen.js';
+import { addonHas } from '../../dist/engines/load-addon.js';
+import { pendingOr, runBench } from './loadgen-helpers.js';
+
+interface TlsRow {
+  engine: string;
+  transport: string;
+  valid: boolean;
+  lost: number;
+  orderViolations: number;
+  workload: { tls?: boolean };
+}
+
+interface TlsReport {
+  settings: { generator: string; workload: { listener: boolean; throttled: unknown; slowConsumerMs: unknown; tls?: boolean } };
+  results: TlsRow[];
+}
+
+/** Whether the openssl command runs here (the bench makes its certificate with it). */
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const noOpenssl = hasOpenssl() ? null : 'the openssl command is not on PATH';
+/** A PATH where no openssl is found (the bench spawns node by its full path). */
+const NO_OPENSSL_PATH = { PATH: path.join(os.tmpdir(), 'echocast-test-no-such-dir') };
+
+/** A self-signed certificate for 127.0.0.1 in a temp dir (removed by the caller). */
+function makeCert(): { dir: string; cert: string; key: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-test-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { dir, cert, key };
+}
+
+const shortRun = ['--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--rounds', '1', '--json'];
+
+/** Every row valid (nothing lost, one order), on `transport`, and the report says the workload has TLS; the js generator drove it. */
+function assertTlsReport(r: { code: number | null; stdout: string; stderr: string }, engines: string[], transport: string): void {
+  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+  const report = JSON.parse(r.stdout) as TlsReport;
+  assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, tls: true });
+  assert.equal(report.settings.generator, 'js');
+  assert.deepEqual(report.results.map((row) => row.engine).sort(), [...engines].sort());
+  for (const row of report.results) {
+    assert.equal(row.valid, true, JSON.stringify(row));
+    assert.equal(row.lost, 0);
+    assert.equal(row.orderViolations, 0);
+    assert.equal(row.transport, transport);
+    assert.equal(row.workload.tls, true);
+  }
+}
+
+describe('bench --tls: short runs', function () {
+  this.timeout(120_000);
+
+  pendingOr(noOpenssl, '--tls: js and the node:tls baseline-net, TCP clients over TLS, nothing lost, the rows say tls', async () => {
+    // Its certificate is made in a temp dir of its own, removed at exit.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-test-tmpdir-'));
+    try {
+      assertTlsReport(await runBench(['--tls', '--engines', 'js,baseline-net', ...shortRun], { TMPDIR: tmp }), ['js', 'baseline-net'], 'tcp');
+      assert.deepEqual(fs.readdirSync(tmp), [], 'the certificate is removed at exit');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  pendingOr(noOpenssl, '--tls --ws: js and baseline-ws on https, WebSocket clients over wss, nothing lost', async () => {
+    assertTlsReport(await runBench(['--tls', '--ws', '--engines', 'js,baseline-ws', ...shortRun]), ['js', 'baseline-ws'], 'ws');
+  });
+
+  pendingOr(noOpenssl, '--tls-cert/--tls-key: the given certificate serves, no openssl needed, and the table names tls', async () => {
+    const { dir, cert, key } = makeCert();
+    try {
+      // No openssl on PATH: the given certificate is all the run needs.
+      const env = NO_OPENSSL_PATH;
+      assertTlsReport(await runBench(['--tls', '--tls-cert', cert, '--tls-key', key, '--engines', 'js,baseline-net', ...shortRun], env), ['js', 'baseline-net'], 'tcp');
+      const table = await runBench(['--tls', '--tls-cert', cert, '--tls-key', key, '--engines', 'js', ...shortRun.filter((a) => a !== '--json')], env);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^workload: tls$/m);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench --tls: the js generator verifies the certificate', function () {
+  this.timeout(60_000);
+
+  pendingOr(noOpenssl, "its TCP and wss clients trust the server's certificate as a CA, and refuse another one", async () => {
+    const mine = makeCert();
+    const other = makeCert();
+    const server = await createServer({ port: 0, replay: 0, ws: { port: 0 }, tls: { cert: fs.readFileSync(mine.cert), key: fs.readFileSync(mine.key) } });
+    try {
+      const ca = fs.readFileSync(mine.cert);
+      const load = { clients: 6, publishers: 2, size: 64, rate: 2000, durationMs: 300, warmupMs: 100, auditors: 2 };
+      for (const websocket of [false, true]) {
+        const port = websocket ? server.wsAddress()!.port : server.address().port;
+        const result = await runLoad({ ...load, port, websocket, tls: { ca } });
+        assert.equal(result.lost, 0);
+        assert.equal(result.orderViolations, 0);
+        assert.ok(result.framesSent > 100, `${result.framesSent} frames sent`);
+        await assert.rejects(runLoad({ ...load, port, websocket, tls: { ca: fs.readFileSync(other.cert) } }), /self-signed|self signed|unable to verify/i);
+      }
+    } finally {
+      await server.close();
+      fs.rmSync(mine.dir, { recursive: true, force: true });
+      fs.rmSync(other.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench --tls: usage errors and targets that cannot speak TLS', function () {
+  this.timeout(60_000);
+
+  /** Exit 2 with one line on stderr matching `re`. */
+  async function assertUsage(args: string[], re: RegExp, env: Record<string, string> = {}): Promise<void> {
+    const r = await runBench(args, env);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, re);
+  }
+
+  it('--generator native, --arrivals poisson, --throttled: the native generator cannot speak TLS', async () => {
+    await assertUsage(['--tls', '--engines', 'js', '--generator', 'native'], /--tls needs the js load generator \(the native one cannot speak TLS\)/);
+    await assertUsage(['--tls', '--engines', 'js', '--arrivals', 'poisson'], /--arrivals poisson needs the native load generator, which cannot speak TLS/);
+    await assertUsage(['--tls', '--engines', 'js', '--throttled', '1@1MB'], /--throttled needs the native load generator, which cannot speak TLS/);
+  });
+
+  it('--tls-cert and --tls-key: with --tls, both, readable', async () => {
+    await assertUsage(['--engines', 'js', '--tls-cert', 'a.pem', '--tls-key', 'b.pem'], /--tls-cert and --tls-key go with --tls/);
+    await assertUsage(['--tls', '--engines', 'js', '--tls-cert', 'a.pem'], /--tls-cert and --tls-key go together/);
+    await assertUsage(['--tls', '--engines', 'js', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], /--tls-cert \/nonexistent\/cert\.pem: ENOENT/);
+  });
+
+  it('without openssl and without --tls-cert: exit 2, one line saying what to do', async () => {
+    await assertUsage(['--tls', '--engines', 'js'], /openssl command, which is not on PATH: install openssl, or give one with --tls-cert FILE --tls-key FILE/, NO_OPENSSL_PATH);
+  });
+
+  pendingOr(cEpollUnavailable(), 'baseline-c-epoll (plain TCP only) is refused by name', async () => {
+    await assertUsage(['--tls', '--engines', 'js,baseline-c-epoll'], /--tls: baseline-c-epoll cannot be measured with TLS here \(baseline-c-epoll speaks plain TCP only/);
+  });
+
+  it('--help documents --tls, --tls-cert and --tls-key', async () => {
+    const help = await runBench(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--tls {2,}every server speaks TLS/);
+    assert.match(help.stdout, /--tls-cert FILE {2,}with --tls: the certificate/);
+    assert.match(help.stdout, /--tls-key FILE {2,}with --tls: --tls-cert's private key/);
+  });
+
+  // While the addon lacks 'tls', a native engine is refused by name with the reason, and left
+  // out of the default targets with a line that says so; once it has it, it runs like js.
+  const natives: string[] = availableEngines().filter((e) => e === 'native-poll' || e === 'native-threads');
+  const noNatives = natives.length ? null : 'no native engine is available here';
+  if (!addonHas('tls')) {
+    pendingOr(noNatives, "a native engine, while the addon lacks 'tls': refused by name with the reason, left out of the defaults", async () => {
+      for (const engine of natives)
+        await assertUsage(['--tls', '--engines', `js,${engine}`], new RegExp(`--tls: ${engine} cannot be measured with TLS here \\(this addon build has no TLS support`));
+      const r = await runBench(['--tls', ...shortRun]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        (JSON.parse(r.stdout) as TlsReport).results.map((row) => row.engine),
+        ['js'],
+      );
+      assert.match(r.stderr, new RegExp(`--tls: not measuring ${natives.join(', ')} \\(this addon build has no TLS support`));
+    });
+  } else {
+    pendingOr(noOpenssl, "the native engines, once the addon has 'tls': measured with TLS like js", async () => {
+      assertTlsReport(await runBench(['--tls', '--engines', ['js', ...natives].join(','), ...shortRun]), ['js', ...natives], 'tcp');
+    });
+  }
+});
