@@ -356,7 +356,7 @@ export async function measure(
     if (why) throw new Error(`--tls: ${target}: ${why}`);
   }
   // What the clients trust: the server's certificate, as a CA (never an unverified connection).
-  const ca = tlsFiles ? fs.readFileSync(tlsFiles.certFile) : undefined;
+  const ca = tlsFiles ? fs.readFileSync(tlsFiles.caFile ?? tlsFiles.certFile) : undefined;
   // --token: this run's own, for its server and its clients only.
   const token = workload.token ? crypto.randomBytes(16).toString('hex') : undefined;
   let started: { server: ExternalServer | ServerChild; port: number; wsPort?: number; metricsPort?: number };

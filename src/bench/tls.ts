@@ -5,6 +5,7 @@
  * (loadgen.ts); the native generator cannot speak TLS, so --tls runs the js one.
  * See docs/architecture.md for which file owns which rule.
  */
+import { X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +17,8 @@ import { addonHas } from '../engines/load-addon.js';
 export interface BenchTlsFiles {
   certFile: string;
   keyFile: string;
+  /** What the clients trust (--tls-ca): the CA that signed certFile; without it, certFile itself (self-signed). */
+  caFile?: string;
 }
 
 /** Why `target` cannot run with --tls here, or null (js, baseline-net and baseline-ws always can). */
@@ -116,6 +119,14 @@ export function tlsFilesProblem(files: BenchTlsFiles): string | null {
     tls.createSecureContext({ cert, key });
   } catch (err) {
     return `--tls-cert ${files.certFile} with --tls-key ${files.keyFile}: ${(err as Error).message}`;
+  }
+  if (files.caFile !== undefined) {
+    try {
+      // A CA file without a certificate in it would be skipped by node:tls, silently.
+      new X509Certificate(fs.readFileSync(files.caFile));
+    } catch (err) {
+      return `--tls-ca ${files.caFile}: ${(err as Error).message}`;
+    }
   }
   return null;
 }

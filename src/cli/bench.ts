@@ -174,11 +174,16 @@ const BENCH_FLAGS = {
     arg: 'FILE',
     help: [
       'with --tls: the certificate (PEM) the servers present,',
-      'instead of a fresh one; the clients trust it as their CA,',
-      'so it must name IP 127.0.0.1 (then no openssl needed)',
+      'instead of a fresh one; it must name IP 127.0.0.1 (then',
+      'no openssl needed); the clients trust it, or --tls-ca',
     ],
   },
   'tls-key': { type: 'string', arg: 'FILE', help: ["with --tls: --tls-cert's private key (PEM)"] },
+  'tls-ca': {
+    type: 'string',
+    arg: 'FILE',
+    help: ['with --tls-cert: the CA (PEM) that signed it, which the', 'clients trust (default: the certificate itself)'],
+  },
   help: { type: 'boolean', short: 'h', help: ['show this help'] },
 } as const satisfies FlagTable;
 
@@ -312,6 +317,7 @@ export async function bench(argv: string[]): Promise<number> {
   // A sweep: every scenario once per rate, in the order given (each a row, and a group in the chart).
   if (sweep) scenarios.splice(0, scenarios.length, ...scenarios.flatMap((s) => sweep.map((r) => ({ ...s, rate: r }))));
   if ((flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined) && !tls) throw new UsageError('--tls-cert and --tls-key go with --tls');
+  if (flags['tls-ca'] !== undefined && flags['tls-cert'] === undefined) throw new UsageError('--tls-ca goes with --tls-cert (the CA that signed it)');
   if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined))
     throw new UsageError('--tls-cert and --tls-key go together: give both, or neither (a fresh certificate)');
   const chosen = choiceFlag('generator', flags.generator, ['native', 'js'] as const);
@@ -367,7 +373,7 @@ export async function bench(argv: string[]): Promise<number> {
   let tlsFiles: BenchTlsFiles | undefined;
   let removeCertificate = (): void => undefined;
   if (tls && flags['tls-cert'] !== undefined) {
-    tlsFiles = { certFile: flags['tls-cert'], keyFile: flags['tls-key']! };
+    tlsFiles = { certFile: flags['tls-cert'], keyFile: flags['tls-key']!, ...(flags['tls-ca'] !== undefined ? { caFile: flags['tls-ca'] } : {}) };
     const problem = tlsFilesProblem(tlsFiles);
     if (problem) throw new UsageError(problem);
   } else if (tls) {

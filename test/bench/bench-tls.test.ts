@@ -12,6 +12,7 @@ import { availableEngines, createServer } from 'echocast';
 import { cEpollUnavailable } from '../../dist/bench/external.js';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { addonHas } from '../../dist/engines/load-addon.js';
+import { pem, testCerts } from '../tls/certs.js';
 import { pendingOr, runBench } from './loadgen-helpers.js';
 
 interface TlsRow {
@@ -37,39 +38,20 @@ function hasOpenssl(): boolean {
     return false;
   }
 }
-const noOpenssl = hasOpenssl() ? null : 'the openssl command is not on PATH';
+const opensslHere = hasOpenssl();
 /** A PATH where no openssl is found (the bench spawns node by its full path). */
 const NO_OPENSSL_PATH = { PATH: path.join(os.tmpdir(), 'echocast-test-no-such-dir') };
 
-/** A self-signed certificate for 127.0.0.1 in a temp dir (removed by the caller). */
-function makeCert(): { dir: string; cert: string; key: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-test-tls-'));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { dir, cert, key };
+/**
+ * The certificate flags of a run: none where openssl runs (the bench makes its own, as a user's
+ * run does); elsewhere (the Windows lane: no openssl under Wine) the test PKI's server
+ * certificate, its key and its CA (test/tls/certs.ts; the lane makes them on Linux), so that the
+ * same runs are made there.
+ */
+function certFlags(): string[] {
+  if (opensslHere) return [];
+  const c = testCerts();
+  return ['--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--tls-ca', c.caCert];
 }
 
 const shortRun = ['--clients', '10', '--publishers', '2', '--rate', '2000', '--duration', '500ms', '--rounds', '1', '--json'];
@@ -93,45 +75,45 @@ function assertTlsReport(r: { code: number | null; stdout: string; stderr: strin
 describe('bench --tls: short runs', function () {
   this.timeout(120_000);
 
-  pendingOr(noOpenssl, '--tls: js and the node:tls baseline-net, TCP clients over TLS, nothing lost, the rows say tls', async () => {
-    // Its certificate is made in a temp dir of its own, removed at exit.
+  it('--tls: js and the node:tls baseline-net, TCP clients over TLS, nothing lost, the rows say tls', async () => {
+    // Where openssl runs, its certificate is made in a temp dir of its own, removed at exit.
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-test-tmpdir-'));
     try {
-      assertTlsReport(await runBench(['--tls', '--engines', 'js,baseline-net', ...shortRun], { TMPDIR: tmp }), ['js', 'baseline-net'], 'tcp');
+      assertTlsReport(await runBench(['--tls', ...certFlags(), '--engines', 'js,baseline-net', ...shortRun], { TMPDIR: tmp, TMP: tmp, TEMP: tmp }), ['js', 'baseline-net'], 'tcp');
       assert.deepEqual(fs.readdirSync(tmp), [], 'the certificate is removed at exit');
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 
-  pendingOr(noOpenssl, '--tls --ws: js and baseline-ws on https, WebSocket clients over wss, nothing lost', async () => {
-    assertTlsReport(await runBench(['--tls', '--ws', '--engines', 'js,baseline-ws', ...shortRun]), ['js', 'baseline-ws'], 'ws');
+  it('--tls --ws: js and baseline-ws on https, WebSocket clients over wss, nothing lost', async () => {
+    assertTlsReport(await runBench(['--tls', ...certFlags(), '--ws', '--engines', 'js,baseline-ws', ...shortRun]), ['js', 'baseline-ws'], 'ws');
   });
 
-  pendingOr(noOpenssl, '--tls-cert/--tls-key: the given certificate serves, no openssl needed, and the table names tls', async () => {
-    const { dir, cert, key } = makeCert();
-    try {
-      // No openssl on PATH: the given certificate is all the run needs.
-      const env = NO_OPENSSL_PATH;
-      assertTlsReport(await runBench(['--tls', '--tls-cert', cert, '--tls-key', key, '--engines', 'js,baseline-net', ...shortRun], env), ['js', 'baseline-net'], 'tcp');
-      const table = await runBench(['--tls', '--tls-cert', cert, '--tls-key', key, '--engines', 'js', ...shortRun.filter((a) => a !== '--json')], env);
-      assert.equal(table.code, 0, table.stderr);
-      assert.match(table.stdout, /^workload: tls$/m);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  it('--tls-cert/--tls-key/--tls-ca: a certificate a CA signed serves, no openssl needed, and the table names tls', async () => {
+    const c = testCerts();
+    // No openssl on PATH: the given certificate is all the run needs.
+    const env = NO_OPENSSL_PATH;
+    const given = ['--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--tls-ca', c.caCert];
+    assertTlsReport(await runBench(['--tls', ...given, '--engines', 'js,baseline-net', ...shortRun], env), ['js', 'baseline-net'], 'tcp');
+    const table = await runBench(['--tls', ...given, '--engines', 'js', ...shortRun.filter((a) => a !== '--json')], env);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^workload: tls$/m);
+    // Without --tls-ca the clients trust the certificate alone, which a CA signed: they refuse it.
+    const untrusted = await runBench(['--tls', '--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--engines', 'js', ...shortRun], env);
+    assert.notEqual(untrusted.code, 0, untrusted.stdout);
+    assert.match(untrusted.stderr, /unable to verify the first certificate/);
   });
 });
 
 describe('bench --tls: the js generator verifies the certificate', function () {
   this.timeout(60_000);
 
-  pendingOr(noOpenssl, "its TCP and wss clients trust the server's certificate as a CA, and refuse another one", async () => {
-    const mine = makeCert();
-    const other = makeCert();
-    const server = await createServer({ port: 0, replay: 0, ws: { port: 0 }, tls: { cert: fs.readFileSync(mine.cert), key: fs.readFileSync(mine.key) } });
+  it('its TCP and wss clients trust the CA they are given, and refuse a server another CA signed', async () => {
+    const c = testCerts();
+    const server = await createServer({ port: 0, replay: 0, ws: { port: 0 }, tls: { cert: pem(c.serverCert), key: pem(c.serverKey) } });
     try {
-      const ca = fs.readFileSync(mine.cert);
+      const ca = pem(c.caCert);
       const load = { clients: 6, publishers: 2, size: 64, rate: 2000, durationMs: 300, warmupMs: 100, auditors: 2 };
       for (const websocket of [false, true]) {
         const port = websocket ? server.wsAddress()!.port : server.address().port;
@@ -139,12 +121,10 @@ describe('bench --tls: the js generator verifies the certificate', function () {
         assert.equal(result.lost, 0);
         assert.equal(result.orderViolations, 0);
         assert.ok(result.framesSent > 100, `${result.framesSent} frames sent`);
-        await assert.rejects(runLoad({ ...load, port, websocket, tls: { ca: fs.readFileSync(other.cert) } }), /self-signed|self signed|unable to verify/i);
+        await assert.rejects(runLoad({ ...load, port, websocket, tls: { ca: pem(c.strangerCaCert) } }), /self-signed|self signed|unable to verify|unable to get/i);
       }
     } finally {
       await server.close();
-      fs.rmSync(mine.dir, { recursive: true, force: true });
-      fs.rmSync(other.dir, { recursive: true, force: true });
     }
   });
 });
@@ -170,6 +150,9 @@ describe('bench --tls: usage errors and targets that cannot speak TLS', function
     await assertUsage(['--engines', 'js', '--tls-cert', 'a.pem', '--tls-key', 'b.pem'], /--tls-cert and --tls-key go with --tls/);
     await assertUsage(['--tls', '--engines', 'js', '--tls-cert', 'a.pem'], /--tls-cert and --tls-key go together/);
     await assertUsage(['--tls', '--engines', 'js', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], /--tls-cert \/nonexistent\/cert\.pem: ENOENT/);
+    await assertUsage(['--tls', '--engines', 'js', '--tls-ca', 'ca.pem'], /--tls-ca goes with --tls-cert/);
+    const c = testCerts();
+    await assertUsage(['--tls', '--engines', 'js', '--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--tls-ca', c.serverKey], /--tls-ca /);
   });
 
   it('without openssl and without --tls-cert: exit 2, one line saying what to do', async () => {
@@ -186,6 +169,7 @@ describe('bench --tls: usage errors and targets that cannot speak TLS', function
     assert.match(help.stdout, /--tls {2,}every server speaks TLS/);
     assert.match(help.stdout, /--tls-cert FILE {2,}with --tls: the certificate/);
     assert.match(help.stdout, /--tls-key FILE {2,}with --tls: --tls-cert's private key/);
+    assert.match(help.stdout, /--tls-ca FILE {2,}with --tls-cert: the CA/);
   });
 
   // While the addon lacks 'tls', a native engine is refused by name with the reason, and left
@@ -196,7 +180,7 @@ describe('bench --tls: usage errors and targets that cannot speak TLS', function
     pendingOr(noNatives, "a native engine, while the addon lacks 'tls': refused by name with the reason, left out of the defaults", async () => {
       for (const engine of natives)
         await assertUsage(['--tls', '--engines', `js,${engine}`], new RegExp(`--tls: ${engine} cannot be measured with TLS here \\(this addon build has no TLS support`));
-      const r = await runBench(['--tls', ...shortRun]);
+      const r = await runBench(['--tls', ...certFlags(), ...shortRun]);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(
         (JSON.parse(r.stdout) as TlsReport).results.map((row) => row.engine),
@@ -205,8 +189,8 @@ describe('bench --tls: usage errors and targets that cannot speak TLS', function
       assert.match(r.stderr, new RegExp(`--tls: not measuring ${natives.join(', ')} \\(this addon build has no TLS support`));
     });
   } else {
-    pendingOr(noOpenssl, "the native engines, once the addon has 'tls': measured with TLS like js", async () => {
-      assertTlsReport(await runBench(['--tls', '--engines', ['js', ...natives].join(','), ...shortRun]), ['js', ...natives], 'tcp');
+    pendingOr(noNatives, "the native engines, once the addon has 'tls': measured with TLS like js", async () => {
+      assertTlsReport(await runBench(['--tls', ...certFlags(), '--engines', ['js', ...natives].join(','), ...shortRun]), ['js', ...natives], 'tcp');
     });
   }
 });
