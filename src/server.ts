@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { EchocastError, ErrorCodes, abortError } from './errors.js';
 import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js/engine.js';
-import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
+import { addonHas, loadAddon, nativeEngines, nativeTlsGap } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
 import type { AuthorizeInfo, ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, RefusalInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
@@ -85,7 +85,10 @@ function makeEngine(name: EngineName, options: ResolvedServerOptions, events: En
   }
   if (options.tls !== null && nativeEngines().includes(name) && !addonHas('tls')) {
     // Never serve plain text to a deployment that asked for TLS (S17).
-    throw new EchocastError(`engine "${name}" cannot use the "tls" option: the native engines do not speak TLS yet: use engine 'js' (or "auto")`, ErrorCodes.ENGINE_UNAVAILABLE);
+    throw new EchocastError(
+      `engine "${name}" cannot use the "tls" option: the native engines do not speak TLS yet: use engine 'js' (or "auto"); native TLS: ${nativeTlsGap() ?? 'unknown'}`,
+      ErrorCodes.ENGINE_UNAVAILABLE,
+    );
   }
   if (!nativeEngines().includes(name)) {
     const result = loadAddon();

@@ -152,6 +152,18 @@ export interface AddonLoadGen {
   finish(cb: (err: Error | null, result: AddonLoadGenResult) => void): void;
 }
 
+/** The native TLS layer's check of the host's OpenSSL (native/core/tls/tls.h, `tls_support()`). */
+export interface AddonTlsSupport {
+  /** The check passed: the native TLS layer could use the host's OpenSSL. */
+  openssl: boolean;
+  /** Why not, when `openssl` is false (empty otherwise). */
+  reason: string;
+  /** The host's OpenSSL_version(), when it has one, e.g. "OpenSSL 3.0.19 27 Jan 2026". */
+  runtimeVersion: string;
+  /** The version of the OpenSSL headers the addon was built against, e.g. "3.0.19". */
+  headerVersion: string;
+}
+
 /** What the addon module exports (native/addon.cc). */
 export interface Addon {
   Server: new (options: AddonServerOptions, onEvents: (events: AddonEvent[]) => void) => AddonServer;
@@ -167,6 +179,13 @@ export interface Addon {
   refusalCauses: string[];
   /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
   features?: string[];
+  /**
+   * Whether the OpenSSL the host process exports passes the native TLS layer's check at load
+   * (native/core/tls/tls.h: every function it calls exported, 3.x at or above the headers it was
+   * built against), and if not, why. Not a feature: `'tls'` joins `features` once the native
+   * engines do TLS end to end (docs/contract.md S17). Missing in addons built before it.
+   */
+  tlsSupport?: AddonTlsSupport;
   /**
    * Every code the addon's errors can carry: its own (native/core/error_codes.h),
    * then the system's (native/platform/error_table.def, and UNKNOWN).

@@ -139,3 +139,16 @@ export function requireAddon(engine: string): Addon {
 export function addonHas(feature: string): boolean {
   return loadAddon().addon?.features?.includes(feature) ?? false;
 }
+
+/**
+ * Why the native engines do not speak TLS here (docs/contract.md S17), for the refusal of a
+ * native engine asked for `tls`: the addon has no TLS layer yet (and the OpenSSL the host
+ * exports passed its check), or that OpenSSL is unusable and why; null once `features` lists 'tls'.
+ */
+export function nativeTlsGap(): string | null {
+  if (addonHas('tls')) return null;
+  const support = loadAddon().addon?.tlsSupport;
+  if (support === undefined) return 'no TLS layer in this build of the addon';
+  if (!support.openssl) return `OpenSSL unusable: ${support.reason}`;
+  return `no TLS layer yet (the host's ${support.runtimeVersion} passes its check)`;
+}

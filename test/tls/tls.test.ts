@@ -431,6 +431,8 @@ describe('TLS on the native engines (docs/contract.md S17)', () => {
         assert.ok(err instanceof EchocastError);
         assert.equal(err.code, ErrorCodes.ENGINE_UNAVAILABLE);
         assert.match(err.message, /the native engines do not speak TLS yet: use engine 'js'/);
+        // ... and why: no TLS layer yet, or the host's OpenSSL unusable (and why).
+        assert.match(err.message, /native TLS: (no TLS layer yet \(the host's OpenSSL 3\.\S+ .*passes its check\)|OpenSSL unusable: .+)$/);
         return true;
       });
     });
