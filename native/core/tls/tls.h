@@ -148,6 +148,7 @@ class TlsSession {
 
  private:
   void fail(const std::string& why);
+  bool handshake();  // one step; false once it failed
   void drain_plaintext(PlaintextSink& sink);
   std::shared_ptr<TlsContext> context_;
   ssl_st* ssl_ = nullptr;

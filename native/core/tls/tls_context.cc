@@ -157,13 +157,11 @@ bool use_key(SSL_CTX* ctx, const TlsMaterial& m, std::string* error) {
   std::unique_ptr<EVP_PKEY, PkeyFree> key(
       bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, u) : nullptr);
   if (!key) {
-    unsigned long e = ERR_peek_last_error();
     std::string why = last_error("no private key found");
-    const bool decrypt = ERR_GET_REASON(e) == EVP_R_BAD_DECRYPT ||
-                         ERR_GET_REASON(e) == PEM_R_BAD_DECRYPT ||
-                         ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ;
-    if (decrypt)
-      why = m.has_passphrase ? "bad passphrase (" + why + ")" : "encrypted, and no passphrase";
+    // An encrypted key that does not read was not decrypted: OpenSSL's own
+    // reason then depends on what the wrong key's output looked like.
+    const bool encrypted = m.key.find("ENCRYPTED") != std::string::npos;
+    if (encrypted) why = m.has_passphrase ? "bad passphrase" : "encrypted, and no passphrase given";
     *error = "key: " + why;
     return false;
   }

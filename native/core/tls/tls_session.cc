@@ -20,6 +20,7 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> context) : context_(std::move
 TlsSession::~TlsSession() {}
 void TlsSession::start() {}
 TlsSession::State TlsSession::feed(const char*, std::size_t, PlaintextSink&) { return state_; }
+bool TlsSession::handshake() { return false; }
 bool TlsSession::encrypt(const ec_iovec*, std::size_t, std::string*) { return false; }
 std::size_t TlsSession::take_output(std::string*) { return 0; }
 std::size_t TlsSession::buffered_input() const { return 0; }
@@ -101,9 +102,9 @@ void TlsSession::start() {
 
 TlsSession::State TlsSession::feed(const char* data, std::size_t len, PlaintextSink& sink) {
   if (state_ == State::kFailed || len == 0) return state_;
-  if (!saw_input_) {
+  if (!saw_input_ && context_->role() == TlsContext::Role::kServer) {
     saw_input_ = true;
-    // Every TLS stream starts with a handshake record (content type 22).
+    // A client's stream starts with a handshake record (content type 22).
     // Anything else was never TLS: say what it looks like, and let OpenSSL
     // not even see it.
     const unsigned char first = static_cast<unsigned char>(data[0]);
@@ -118,34 +119,44 @@ TlsSession::State TlsSession::feed(const char* data, std::size_t len, PlaintextS
       return state_;
     }
   }
+  // In pieces of a record's size, each read out before the next goes in:
+  // a memory BIO keeps the largest size it ever held, so this bounds it
+  // (docs/architecture.md, "TLS in the native engines").
   ERR_clear_error();
-  if (BIO_write(in_, data, static_cast<int>(len)) != static_cast<int>(len)) {
-    fail("out of memory");
-    return state_;
-  }
-  if (state_ == State::kHandshaking) {
-    int r = SSL_do_handshake(ssl_);
-    if (r == 1) {
-      state_ = State::kOpen;
-    } else {
-      int err = SSL_get_error(ssl_, r);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return state_;
-      const long verify = SSL_get_verify_result(ssl_);
-      unsigned long e = ERR_peek_last_error();
-      if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-        ERR_clear_error();
-        fail("no client certificate: the peer sent none and one is required");
-      } else if (verify != X509_V_OK) {
-        ERR_clear_error();
-        fail(std::string("certificate refused: ") + X509_verify_cert_error_string(verify));
-      } else {
-        fail("handshake failed: " + error_reason("the peer broke the protocol"));
-      }
-      return state_;
+  while (len > 0 && state_ != State::kFailed) {
+    const std::size_t n = len < kRecordBytes ? len : kRecordBytes;
+    if (BIO_write(in_, data, static_cast<int>(n)) != static_cast<int>(n)) {
+      fail("out of memory");
+      break;
     }
+    data += n;
+    len -= n;
+    if (state_ == State::kHandshaking && !handshake()) break;
+    if (state_ == State::kOpen) drain_plaintext(sink);
   }
-  drain_plaintext(sink);
   return state_;
+}
+
+bool TlsSession::handshake() {
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    state_ = State::kOpen;
+    return true;
+  }
+  int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+  const long verify = SSL_get_verify_result(ssl_);
+  unsigned long e = ERR_peek_last_error();
+  if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    ERR_clear_error();
+    fail("no client certificate: the peer sent none and one is required");
+  } else if (verify != X509_V_OK) {
+    ERR_clear_error();
+    fail(std::string("certificate refused: ") + X509_verify_cert_error_string(verify));
+  } else {
+    fail("handshake failed: " + error_reason("the peer broke the protocol"));
+  }
+  return false;
 }
 
 void TlsSession::drain_plaintext(PlaintextSink& sink) {
@@ -178,14 +189,17 @@ bool TlsSession::encrypt(const ec_iovec* slices, std::size_t count, std::string*
   // engine's stacks are 128 KiB.
   char stage[kRecordBytes];
   std::size_t used = 0;
-  auto write = [this](const char* p, std::size_t n) {
+  // One record per SSL_write, moved to *out at once: the output BIO never
+  // holds more than one record (a memory BIO keeps its largest size).
+  auto write = [this, out](const char* p, std::size_t n) {
     while (n > 0) {
-      const std::size_t chunk = n < (std::size_t{1} << 30) ? n : (std::size_t{1} << 30);
+      const std::size_t chunk = n < kRecordBytes ? n : kRecordBytes;
       int r = SSL_write(ssl_, p, static_cast<int>(chunk));
       if (r <= 0) {
         fail("cannot encrypt: " + error_reason("SSL_write failed"));
         return false;
       }
+      take_output(out);
       p += r;
       n -= static_cast<std::size_t>(r);
     }
