@@ -60,6 +60,7 @@ void read_server_options(const Napi::Object& o, EngineOptions* out, std::string*
   }
   read_string(o, "authToken", &out->auth_token, Field::Optional);
   read_u64(o, "authTimeoutMs", &out->auth_timeout_ms, Field::Optional);
+  read_u64(o, "handshakeTimeoutMs", &out->handshake_timeout_ms, Field::Optional);
   read_bool(o, "authorize", &out->authorize, Field::Optional);
   read_bool(o, "refuseHttp", &out->refuse_http, Field::Optional);
 }

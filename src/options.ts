@@ -143,6 +143,12 @@ export interface ServerOptions {
   allowHalfOpen?: boolean;
   /** Most clients at once; one more is closed with `server-full` (default 10,000). */
   maxClients?: number;
+  /**
+   * How long, in ms, a connection has from its accept to finish its handshake: a WebSocket
+   * upgrade's (or a page request's) head, and with `tls` the TLS handshake. One not done by
+   * then is dropped and refused (`handshake-limit`, or `tls`) (default 10,000). docs/contract.md §6.
+   */
+  handshakeTimeoutMs?: number;
   /** How long close() lets queued frames flush before it cuts clients, in ms (default 2000). */
   closeTimeoutMs?: number;
   /** Share one broadcast with other echocast servers through a Redis Stream (docs/contract.md §5). */
@@ -206,6 +212,7 @@ export interface ResolvedServerOptions {
   slowConsumerMs: number;
   allowHalfOpen: boolean;
   maxClients: number;
+  handshakeTimeoutMs: number;
   closeTimeoutMs: number;
   cluster: Required<ClusterOptions> | undefined;
   /** The WebSocket listener, or null for none. */
@@ -235,6 +242,7 @@ export const DEFAULTS = {
   slowConsumerMs: 2000,
   allowHalfOpen: false,
   maxClients: 10_000,
+  handshakeTimeoutMs: 10_000,
   closeTimeoutMs: 2000,
   authTimeoutMs: 10_000,
   refuseHttp: true,
@@ -287,6 +295,7 @@ const KNOWN_SERVER_OPTIONS = new Set([
   'slowConsumerMs',
   'allowHalfOpen',
   'maxClients',
+  'handshakeTimeoutMs',
   'closeTimeoutMs',
   'cluster',
   'ws',
@@ -501,6 +510,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     slowConsumerMs: integer('slowConsumerMs', options.slowConsumerMs, DEFAULTS.slowConsumerMs, 0, 24 * 3600 * 1000),
     allowHalfOpen,
     maxClients: integer('maxClients', options.maxClients, DEFAULTS.maxClients, 1, U32_MAX),
+    handshakeTimeoutMs: integer('handshakeTimeoutMs', options.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs, 1, 24 * 3600 * 1000),
     closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, 24 * 3600 * 1000),
     cluster,
     ws,

@@ -37,6 +37,10 @@ struct EngineOptions {
   // of flushing and closing it (false).
   bool allow_half_open = false;
   std::uint32_t max_clients = 10000;
+  // docs/contract.md §6: how long a connection may take, from its accept,
+  // to finish its handshake (a WebSocket upgrade's request head) before it
+  // is dropped, never admitted (handshake-limit).
+  std::uint64_t handshake_timeout_ms = 10000;
   // docs/contract.md §6: a second listener for WebSocket clients (ws_port
   // -1: none; 0: any free port) on ws_host, upgrading on ws_path and
   // serving ws_page (the built-in page's HTML) there to plain GETs.

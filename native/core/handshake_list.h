@@ -24,9 +24,6 @@ namespace echocast {
 
 class Connection;
 
-// How long a WebSocket connection may take to complete its opening
-// handshake before it is dropped (never admitted: no event).
-constexpr std::uint64_t kWsHandshakeMs = 10000;
 // How many WebSocket handshakes may be in progress at once: max_clients,
 // but never fewer than this, so that a few connections that say nothing
 // cannot keep a small server's WebSocket clients out (they hold no slot).
@@ -37,8 +34,9 @@ inline std::size_t max_handshakes(const EngineOptions& o) {
 
 class HandshakeList {
  public:
-  explicit HandshakeList(std::size_t max, std::uint64_t timeout_ms = kWsHandshakeMs)
-      : max_(max), timeout_ms_(timeout_ms) {}
+  // timeout_ms: how long a WebSocket connection may take to complete its
+  // opening handshake before it is dropped (EngineOptions::handshake_timeout_ms).
+  HandshakeList(std::size_t max, std::uint64_t timeout_ms) : max_(max), timeout_ms_(timeout_ms) {}
   HandshakeList(const HandshakeList&) = delete;
   HandshakeList& operator=(const HandshakeList&) = delete;
 

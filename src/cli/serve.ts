@@ -36,6 +36,11 @@ const SERVE_FLAGS = {
     help: ['keep a client that ended its side receiving (it keeps', 'its slot until a send fails); default: flush, close'],
   },
   'max-clients': { type: 'string', arg: 'N', help: [`most clients at once (default ${DEFAULTS.maxClients})`] },
+  'handshake-timeout-ms': {
+    type: 'string',
+    arg: 'MS',
+    help: ['how long a connection has to finish its handshake', `(WebSocket request head, TLS) (default ${DEFAULTS.handshakeTimeoutMs})`],
+  },
   'cluster-redis': { type: 'string', arg: 'URL', help: ['share one broadcast with other servers through a', 'Redis Stream (redis://host:port)'] },
   'cluster-stream': { type: 'string', arg: 'KEY', help: ["the stream's key (default echocast)"] },
   'ws-port': {
@@ -310,6 +315,7 @@ export async function serve(argv: string[]): Promise<number> {
     slowConsumerMs: intFlag('slow-consumer-ms', flags['slow-consumer-ms'], 0, 24 * 3600 * 1000),
     allowHalfOpen: flags['allow-half-open'] ? true : undefined,
     maxClients: intFlag('max-clients', flags['max-clients'], 1, 0xffff_ffff),
+    handshakeTimeoutMs: intFlag('handshake-timeout-ms', flags['handshake-timeout-ms'], 1, 24 * 3600 * 1000),
     cluster: clusterFlags(flags['cluster-redis'], flags['cluster-stream']),
     ws: wsFlags(flags['ws-port'], flags['ws-host'], flags['ws-path'], flags['ws-origin']),
     allow: addressFlags('allow', flags.allow),

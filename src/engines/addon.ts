@@ -47,7 +47,7 @@ export type AddonEvent =
  */
 export type AddonServerOptions = Pick<
   ResolvedServerOptions,
-  'host' | 'port' | 'framing' | 'replay' | 'echoToSender' | 'maxFrameBytes' | 'maxBacklogBytes' | 'slowConsumerMs' | 'allowHalfOpen' | 'maxClients'
+  'host' | 'port' | 'framing' | 'replay' | 'echoToSender' | 'maxFrameBytes' | 'maxBacklogBytes' | 'slowConsumerMs' | 'allowHalfOpen' | 'maxClients' | 'handshakeTimeoutMs'
 > & {
   engine: 'native-threads' | 'native-poll';
   /** The WebSocket listener (docs/contract.md §6): its port (-1: none, 0: any free), host, path, and the page served there. */

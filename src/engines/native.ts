@@ -12,7 +12,7 @@ import { pageSecurityHeaderLines } from '../ws/page.js';
  * Without `ws` the WebSocket listener is off (wsPort -1).
  */
 function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedServerOptions): AddonServerOptions {
-  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients, ws } = options;
+  const { host, port, framing, replay, echoToSender, maxFrameBytes, maxBacklogBytes, slowConsumerMs, allowHalfOpen, maxClients, handshakeTimeoutMs, ws } = options;
   return {
     engine,
     host,
@@ -25,6 +25,7 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
     slowConsumerMs,
     allowHalfOpen,
     maxClients,
+    handshakeTimeoutMs,
     wsPort: ws === null ? -1 : ws.port,
     wsHost: ws === null ? host : ws.host,
     wsPath: ws === null ? '/' : ws.path,

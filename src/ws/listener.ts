@@ -8,8 +8,6 @@ import type { ServerAddress } from '../engines/types.js';
 import { secureContextOptions, type ResolvedTlsOptions, type ResolvedWebSocketOptions } from '../options.js';
 import { pageSecurityHeaders } from './page.js';
 
-/** A handshake (or a page request) not done within this is dropped: never admitted, no event (§6). */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The largest request head accepted; a longer one is answered 431 (§6). */
 export const MAX_REQUEST_HEAD = 8192;
 
@@ -132,7 +130,7 @@ function pageHeaders(page: string): Record<string, string> {
  * Who may connect (S15) is the engine's UpgradeGate: the address at accept, then Origin,
  * token and hook once the request is known to be an upgrade. The handshakes in progress are
  * bounded (maxHandshakes, waiting for the hook included) and a request head not complete
- * within HANDSHAKE_TIMEOUT_MS is dropped: both refused as `handshake-limit`.
+ * within handshakeTimeoutMs is dropped: both refused as `handshake-limit`.
  *
  * With TLS (S17) the listener is a plain TCP one (`front`) whose accepted sockets, once the
  * gate let them in, are handed to an https server that never listens itself: the address
@@ -158,6 +156,8 @@ export class WsListener {
     private readonly upgraded: UpgradedFn,
     private readonly gate: UpgradeGate,
     private readonly maxHandshakes: number,
+    /** A handshake (or a page request) not done within this is dropped: never admitted, no event (§6). */
+    private readonly handshakeTimeoutMs: number,
     tlsOptions: ResolvedTlsOptions | null = null,
   ) {
     this.wss = new WebSocketServer({
@@ -170,7 +170,7 @@ export class WsListener {
       // How long a closing WebSocket waits for the peer's answer before its socket is destroyed.
       closeTimeout: Math.max(closeTimeoutMs, 1000),
     } as ConstructorParameters<typeof WebSocketServer>[0]);
-    const httpOptions = { maxHeaderSize: MAX_REQUEST_HEAD, noDelay: true, keepAlive: false, requestTimeout: HANDSHAKE_TIMEOUT_MS, headersTimeout: HANDSHAKE_TIMEOUT_MS };
+    const httpOptions = { maxHeaderSize: MAX_REQUEST_HEAD, noDelay: true, keepAlive: false, requestTimeout: handshakeTimeoutMs, headersTimeout: handshakeTimeoutMs };
     if (tlsOptions === null) {
       this.front = null;
       this.http = http.createServer(httpOptions, (req, res) => this.onRequest(req, res));
@@ -253,7 +253,7 @@ export class WsListener {
       if (!handshake.secure) this.gate.tlsRefused(remoteAddress, remotePort, 'no TLS handshake within the deadline');
       else if (!handshake.head) this.gate.handshakeLimit(socket);
       socket.destroy();
-    }, HANDSHAKE_TIMEOUT_MS);
+    }, this.handshakeTimeoutMs);
     this.handshaking.set(socket, handshake);
     socket.once('close', () => {
       // Closed mid-handshake: by the peer (node:tls reports ECONNRESET after this), or by

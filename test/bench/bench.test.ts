@@ -1,22 +1,16 @@
-// echocast bench: its parts (histogram, alternation, report shape) and one --quick run.
+// echocast bench: its parts (histogram, alternation, report shape) and short runs
+// (one --quick run is in quick.test.ts).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Histogram } from '../../dist/bench/histogram.js';
 import { schedule, combine, type BenchSample } from '../../dist/bench/run.js';
 import { buildReport, markdown, svgChart, textTable, TABLE_WIDTH } from '../../dist/bench/report.js';
 import { parseThrottled } from '../../dist/cli/bench.js';
-import { cEpollUnavailable } from '../../dist/bench/external.js';
 import net from 'node:net';
 import { availableEngines, createServer } from 'echocast';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { runNativeLoad } from '../../dist/bench/native-loadgen.js';
 import { webSocketUnsupported } from '../../dist/bench/websocket.js';
 import { benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
-
-const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 function sample(target: string, cpu: number, lost = 0): BenchSample {
   return benchSample(target, {
@@ -523,56 +517,4 @@ describe('bench: an overloaded target is a row, not an abort', function () {
       assert.match(r.stdout, /overloaded: js 8c×2p×64B.*RSS passed 1 MiB/);
       assert.ok(Date.now() - started < 60_000, 'no 30 s wait for an answer');
     });
-});
-
-describe('bench: --quick run', () => {
-  it('covers every available engine and reference, 3 rounds each: a table within 100 columns with spreads, an estimate that holds, and results.json, results.md, chart.svg', async function () {
-    this.timeout(300_000);
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'echocast-bench-'));
-    const started = Date.now();
-    const child = spawn(process.execPath, [bin, 'bench', '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // 'close', not 'exit': at 'exit' the pipes may still hold the last of its output.
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    const took = (Date.now() - started) / 1000;
-    assert.equal(code, 0, `bench failed: ${stderr}`);
-    const report = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
-    const engines = new Set(report.results.map((r: { engine: string }) => r.engine));
-    const references = ['baseline-net', ...(cEpollUnavailable() === null ? ['baseline-c-epoll'] : [])];
-    for (const e of [...availableEngines(), ...references]) assert.ok(engines.has(e), `${e} missing from --quick`);
-    assert.equal(report.settings.rounds, 3);
-    for (const row of report.results) {
-      assert.equal(row.valid, true, `invalid row: ${JSON.stringify(row)}`);
-      assert.ok(row.deliveriesPerSecond > 0 && row.cpuNsPerDelivery > 0);
-      assert.ok(
-        row.cpuNsPerDeliverySpread && row.cpuNsPerDeliverySpread.min <= row.cpuNsPerDelivery && row.cpuNsPerDelivery <= row.cpuNsPerDeliverySpread.max,
-        JSON.stringify(row),
-      );
-    }
-    const lines = stdout.trimEnd().split('\n');
-    assert.ok(
-      lines.every((l) => l.length <= 100),
-      stdout,
-    );
-    assert.equal(lines.length, 2 + report.results.length, stdout);
-    for (const line of lines.slice(2)) assert.match(line, / [\d,]+–[\d,]+ /, `no spread: ${line}`);
-    const estimate = /^bench: (\d+) runs \((\d+) targets × 2 scenarios × 3 rounds\) of 1100 ms each: about (\d+) s$/m.exec(stderr);
-    assert.ok(estimate, stderr);
-    assert.equal(Number(estimate[2]), engines.size);
-    // How long it really took is the machine's (under Wine three times the estimate): what
-    // holds is that progress corrects the estimate with the pace measured so far, and the
-    // end says how long the runs took beside what was estimated.
-    assert.match(stderr, /^bench: \d+% .*, about \d+ (s|min) left$/m, stderr);
-    const end = /^bench: (\d+) runs in (\d+) (s|min) \(estimated about (\d+) s\)$/m.exec(stderr);
-    assert.ok(end, stderr);
-    assert.equal(end[1], estimate[1]);
-    assert.equal(end[4], estimate[3]);
-    assert.ok(took > 0);
-    for (const file of ['results.json', 'results.md', 'chart.svg']) assert.ok(fs.existsSync(path.join(out, file)), file);
-    assert.match(stderr, /100%/);
-    fs.rmSync(out, { recursive: true, force: true });
-  });
 });

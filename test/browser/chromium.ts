@@ -11,22 +11,25 @@ export const CHROMIUM = process.env.ECHOCAST_CHROMIUM || '/usr/bin/chromium';
 
 let browser: Browser | undefined;
 
+/** A headless Chromium of its own, with `extraArgs` (the caller closes it). */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const puppeteer = require('puppeteer-core') as typeof import('puppeteer-core');
+  // The sanitizer lanes preload their runtime (LD_PRELOAD) into this process for the
+  // addon under test; Chromium is not under test and does not start with it.
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    env,
+    headless: true,
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check', ...extraArgs],
+  });
+}
+
 /** One headless Chromium, started by the first test that needs it. */
 export async function chromium(): Promise<Browser> {
-  if (!browser) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const puppeteer = require('puppeteer-core') as typeof import('puppeteer-core');
-    // The sanitizer lanes preload their runtime (LD_PRELOAD) into this process for the
-    // addon under test; Chromium is not under test and does not start with it.
-    const env = { ...process.env };
-    delete env.LD_PRELOAD;
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      env,
-      headless: true,
-      args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    });
-  }
+  browser ??= await launchChromium();
   return browser;
 }
 

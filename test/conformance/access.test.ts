@@ -573,12 +573,20 @@ for (const engine of enginesUnderTest()) {
       await w.close();
     });
 
-    test('a request head not complete within 10 s is dropped and counted (handshake-limit)', async function () {
+    test('a request head not complete within handshakeTimeoutMs is dropped at its deadline, not before, and counted (handshake-limit)', async function () {
       this.timeout(30_000);
-      const { server, wsPort, admitted } = await watchedWs(engine, {});
+      // 1 s rather than the default 10 s (resolveOptions' test checks the default).
+      const handshakeTimeoutMs = 1000;
+      const { server, wsPort, admitted } = await watchedWs(engine, { handshakeTimeoutMs });
+      const started = performance.now();
       const slow = await RawClient.connect(wsPort);
       slow.write('GET / HTTP/1.1\r\n');
       await slow.waitClosed(20_000);
+      const waited = performance.now() - started;
+      // Not before the deadline (counted from the accept, after `started`; 50 ms for the
+      // engines' millisecond clocks), and at it, give or take a loaded machine's seconds.
+      assert.ok(waited >= handshakeTimeoutMs - 50, `dropped after ${waited.toFixed(0)} ms, before its deadline`);
+      assert.ok(waited < handshakeTimeoutMs + 5000, `dropped after ${waited.toFixed(0)} ms: handshakeTimeoutMs ${handshakeTimeoutMs} not kept`);
       await until(() => server.stats().refusals['handshake-limit'] === 1, "refusals['handshake-limit'] 1");
       assert.equal(admitted.length, 0);
     });

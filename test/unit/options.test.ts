@@ -138,3 +138,12 @@ describe('options: metrics (docs/contract.md S18)', () => {
     await withServer({ engine: 'js' }, (server) => assert.equal(server.metricsAddress(), null));
   });
 });
+
+describe('options: handshakeTimeoutMs', () => {
+  it('is 10 s unless told, and an integer from 1 ms to a day', () => {
+    assert.equal(resolveServerOptions({}).handshakeTimeoutMs, 10_000);
+    assert.equal(resolveServerOptions({ handshakeTimeoutMs: 1 }).handshakeTimeoutMs, 1);
+    assert.equal(resolveServerOptions({ handshakeTimeoutMs: 86_400_000 }).handshakeTimeoutMs, 86_400_000);
+    for (const bad of [0, -5, 1.5, 86_400_001, '1000', null]) refused({ handshakeTimeoutMs: bad }, /^option "handshakeTimeoutMs" must be /);
+  });
+});

@@ -43,7 +43,7 @@
 // connection on it awaits its upgrade (no id, no event, not a fanout
 // member, input not gated; Connection::State::AwaitingUpgrade) in the
 // handshake list (handshake_list.h: at most max_handshakes(), each for at
-// most kWsHandshakeMs). An upgrade is admitted through the roster
+// most handshake_timeout_ms). An upgrade is admitted through the roster
 // (Connection::admit); a page, an error status or a server-full refusal
 // (101, then close 1013) is answered before admission, then its send side
 // is shut and it is dropped at the peer's end of stream (or the deadline).
@@ -138,7 +138,7 @@ class PollEngine : public Engine, private Inbox::Waker {
         fanout_(fanout_options(options)),
         roster_(options.max_clients),
         coalescer_(&ec_now_micros),
-        handshakes_(max_handshakes(options)),
+        handshakes_(max_handshakes(options), options.handshake_timeout_ms),
         read_sink_(this) {
     ws_config_ = handshake_config(options);
   }

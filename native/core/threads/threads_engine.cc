@@ -32,7 +32,7 @@ ThreadsEngine::ThreadsEngine(const EngineOptions& options, EventSink* sink)
       sink_(sink),
       hub_(fanout_options(options)),
       roster_(options.max_clients),
-      handshakes_(max_handshakes(options)) {
+      handshakes_(max_handshakes(options), options.handshake_timeout_ms) {
   ws_config_ = handshake_config(options);
   ec_mutex_init(&mutex_);
   ec_cond_init(&reaper_cond_);

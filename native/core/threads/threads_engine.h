@@ -34,7 +34,7 @@
 // second accept thread takes its connections; each gets its reader thread
 // at once, which reads the request head while the connection awaits its
 // upgrade in the handshake list (handshake_list.h): no id, no event, no
-// writer; the reaper interrupts one still there after kWsHandshakeMs. On an
+// writer; the reaper interrupts one still there after handshake_timeout_ms. On an
 // upgrade the reader sends the 101 itself and admits the client through the
 // roster (Connection::admit; a refusal: close 1013 server-full, reported as
 // for TCP); the page or an error status is sent the same way, then the

@@ -16,7 +16,7 @@ import { fromSystemError } from '../../errors.js';
 import { forEachPayload, messageToFrames } from '../../framing.js';
 import { secureContextOptions, type ResolvedServerOptions } from '../../options.js';
 import { CLOSE_CODES } from '../../ws/frames.js';
-import { HANDSHAKE_TIMEOUT_MS, peerKey } from '../../ws/listener.js';
+import { peerKey } from '../../ws/listener.js';
 import { emptyDisconnects } from '../types.js';
 import type { DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, ServerAddress } from '../types.js';
 import { Batch, History, type Traffic } from './batch.js';
@@ -111,7 +111,7 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
   /**
    * The TLS side of the TCP listener (S17). Each accepted socket that passed the address
    * lists is handed to it ('connection'); its handshake has node:tls's `handshakeTimeout`
-   * (HANDSHAKE_TIMEOUT_MS, the WebSocket listener's deadline too) and, done, the TLSSocket
+   * (the handshakeTimeoutMs option, the WebSocket listener's deadline too) and, done, the TLSSocket
    * goes on as a plain one would (onSecure). A handshake that fails (plaintext, garbage, a
    * client certificate refused, the deadline) is a `tls` refusal; its socket is destroyed.
    */
@@ -121,7 +121,7 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
         ...secureContextOptions(t),
         requestCert: t.requestCert,
         rejectUnauthorized: t.rejectUnauthorized,
-        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        handshakeTimeout: this.options.handshakeTimeoutMs,
       },
       (socket) => this.onSecure(socket),
     );

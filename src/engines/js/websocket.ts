@@ -57,7 +57,16 @@ export class WsAdapter {
     if (ws === null) return;
     // Pending handshakes are bounded as in the native engines: maxClients, never fewer than 64.
     const maxHandshakes = Math.max(this.options.maxClients, MIN_HANDSHAKES);
-    this.listener = new WsListener(ws, this.options.maxFrameBytes, this.options.closeTimeoutMs, (ws, socket) => this.admit(ws, socket), this.gate, maxHandshakes, this.options.tls);
+    this.listener = new WsListener(
+      ws,
+      this.options.maxFrameBytes,
+      this.options.closeTimeoutMs,
+      (ws, socket) => this.admit(ws, socket),
+      this.gate,
+      maxHandshakes,
+      this.options.handshakeTimeoutMs,
+      this.options.tls,
+    );
     this.bound = await this.listener.listen();
   }
 
