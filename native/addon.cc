@@ -86,6 +86,12 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tls_info.Set("runtimeVersion", tls_support.runtime_version);
   tls_info.Set("headerVersion", tls_support.header_version);
   exports.Set("tlsSupport", tls_info);
+  // docs/contract.md S17: the engines whose connections have the TLS layer
+  // (core/connection.h), when the host's OpenSSL passed its check. 'tls'
+  // joins `features` once both native engines are here.
+  Napi::Array tls_engines = Napi::Array::New(env);
+  if (tls_support.usable) tls_engines.Set(0u, "native-poll");
+  exports.Set("tlsEngines", tls_engines);
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).
   exports.Set("LoadGen", LoadGenWrap::Define(env));

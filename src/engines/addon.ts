@@ -67,7 +67,19 @@ export type AddonServerOptions = Pick<
   refuseHttp: boolean;
   /** Header lines (each ending in CRLF) the page is served with, beside its type and length: src/ws/page.ts computes them. */
   wsPageHeaders: string;
+  /** docs/contract.md S17: the resolved `tls` option (both listeners speak TLS), absent without it. */
+  tls?: AddonTlsOptions;
 };
+
+/** The `tls` option as the addon reads it (native/server_options.cc read_tls_material); also setTLS()'s argument. */
+export interface AddonTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: (string | Buffer)[];
+  passphrase?: string;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+}
 
 /** A bound listener as the addon reports it. */
 export type AddonBoundAddress = ServerAddress;
@@ -91,6 +103,8 @@ export interface AddonServer {
   disconnect(clientId: number, reason: string): void;
   stats(): AddonStats;
   stop(deadlineMs: number, done: () => void): void;
+  /** docs/contract.md S17: new material for connections accepted from now on (requestCert and rejectUnauthorized stay). */
+  setTLS(tls: AddonTlsOptions): void;
 }
 
 /**
@@ -186,6 +200,12 @@ export interface Addon {
    * engines do TLS end to end (docs/contract.md S17). Missing in addons built before it.
    */
   tlsSupport?: AddonTlsSupport;
+  /**
+   * The native engines that speak TLS in this build (docs/contract.md S17), when the host's
+   * OpenSSL passed its check; `'tls'` joins `features` once every native engine is here.
+   * Missing in addons built before it.
+   */
+  tlsEngines?: string[];
   /**
    * Every code the addon's errors can carry: its own (native/core/error_codes.h),
    * then the system's (native/platform/error_table.def, and UNKNOWN).

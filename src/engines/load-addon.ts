@@ -141,12 +141,22 @@ export function addonHas(feature: string): boolean {
 }
 
 /**
+ * Whether `engine` speaks TLS (docs/contract.md S17): js always; a native engine when the addon
+ * lists 'tls' in `features`, or names that engine in `tlsEngines` (its check of the host's
+ * OpenSSL passed, and that engine's connections have the TLS layer).
+ */
+export function engineSpeaksTls(engine: string): boolean {
+  if (engine === 'js' || addonHas('tls')) return true;
+  return loadAddon().addon?.tlsEngines?.includes(engine) ?? false;
+}
+
+/**
  * Why the native engines do not speak TLS here (docs/contract.md S17), for the refusal of a
  * native engine asked for `tls`: the addon has no TLS layer yet (and the OpenSSL the host
  * exports passed its check), or that OpenSSL is unusable and why; null once `features` lists 'tls'.
  */
-export function nativeTlsGap(): string | null {
-  if (addonHas('tls')) return null;
+export function nativeTlsGap(engine?: string): string | null {
+  if (engine === undefined ? addonHas('tls') : engineSpeaksTls(engine)) return null;
   const support = loadAddon().addon?.tlsSupport;
   if (support === undefined) return 'no TLS layer in this build of the addon';
   if (!support.openssl) return `OpenSSL unusable: ${support.reason}`;

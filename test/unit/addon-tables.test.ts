@@ -23,9 +23,7 @@ describe('addon tables', () => {
   });
 
   itNative('the addon has exactly the refusal causes of REFUSAL_CAUSES, in order', () => {
-    // 'tls' (docs/contract.md S17) is a cause of the engines that speak TLS: the addon has it once its features list 'tls'.
-    const speaksTls = loaded.addon!.features?.includes('tls') ?? false;
-    assert.deepEqual(loaded.addon!.refusalCauses, speaksTls ? [...REFUSAL_CAUSES] : REFUSAL_CAUSES.filter((c) => c !== 'tls'));
+    assert.deepEqual(loaded.addon!.refusalCauses, [...REFUSAL_CAUSES]);
   });
 
   itNative("the addon reports its check of the host's OpenSSL, and lacks 'tls' until its engines do TLS end to end", () => {
