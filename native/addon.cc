@@ -90,7 +90,10 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // (core/connection.h), when the host's OpenSSL passed its check. 'tls'
   // joins `features` once both native engines are here.
   Napi::Array tls_engines = Napi::Array::New(env);
-  if (tls_support.usable) tls_engines.Set(0u, "native-poll");
+  if (tls_support.usable) {
+    tls_engines.Set(0u, "native-threads");
+    tls_engines.Set(1u, "native-poll");
+  }
   exports.Set("tlsEngines", tls_engines);
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).

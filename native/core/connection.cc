@@ -367,6 +367,20 @@ bool Connection::sealed_done(std::size_t* bytes, std::uint64_t* end) {
   return true;
 }
 
+void Connection::take_wire(std::string* out) {
+  wire_pending();  // Control bytes sealed first.
+  out->append(wire_, wire_at_, std::string::npos);
+  wire_sent(wire_.size() - wire_at_);
+}
+
+bool Connection::seal_into(const ec_iovec* pieces, std::size_t count, std::string* out) {
+  // Not wire_pending(): the control bytes are the reader's (they reach such
+  // a writer among its pieces).
+  out->append(wire_, wire_at_, std::string::npos);
+  wire_sent(wire_.size() - wire_at_);
+  return count == 0 || tls_->encrypt(pieces, count, out);
+}
+
 bool Connection::seal_close_frame(Reason r) {
   if (!tls_ || !tls_->open() || !session_) return false;
   wire_pending();

@@ -340,6 +340,14 @@ class Connection {
   // Our close frame for `r` sealed onto the wire (TLS, open), after the
   // control bytes; at a frame boundary, since seal() takes whole frames.
   bool seal_close_frame(Reason r);
+  // For a writer that sends outside its connection's reader (the threads
+  // engine, under its own lock for the session): what waits on the wire,
+  // then `pieces` sealed, appended to *out; the wire is then empty. The
+  // control bytes are not looked at (they are the reader's: such a writer
+  // gets them among its pieces). False: the session failed.
+  bool seal_into(const ec_iovec* pieces, std::size_t count, std::string* out);
+  // The wire moved out into *out (appended); the wire is then empty.
+  void take_wire(std::string* out);
 
  private:
   friend class HandshakeList;

@@ -16,9 +16,19 @@ void Client::on_close(Reason reason) {
     // The reader's own (its peer's close, a protocol error), or the one
     // for this reason (the session itself is the reader's alone).
     std::vector<std::uint8_t> frame = farewell_.empty() ? close_frame_for(reason) : farewell_;
+    std::string sealed;
+    if (tls()) {
+      // docs/contract.md S17: sealed (the writer is not sending: the frame
+      // boundary close_frame_due asks for).
+      ec_lock_guard lock(&tls_lock);
+      ec_iovec piece = {frame.data(), frame.size()};
+      if (!seal_into(&piece, 1, &sealed)) sealed.clear();
+    }
+    const std::uint8_t* p =
+        tls() ? reinterpret_cast<const std::uint8_t*>(sealed.data()) : frame.data();
+    std::size_t len = tls() ? sealed.size() : frame.size();
     std::size_t sent = 0;
-    framed =
-        ec_socket_send_now(sock, frame.data(), frame.size(), &sent).ok() && sent == frame.size();
+    framed = len > 0 && ec_socket_send_now(sock, p, len, &sent).ok() && sent == len;
   }
   if (framed || reason == Reason::ServerClosed || (reason == Reason::ClientClosed && finishing)) {
     ec_socket_end(sock);
@@ -178,6 +188,7 @@ void ThreadsEngine::accept_loop(ec_listener* listener, bool ws) {
       errors.accepted();
       if (!address_allowed(a, ws)) continue;
       if (ws) accept_ws(a);
+      else if (options_.has_tls) accept_tls(a);
       else if (options_.tcp_door()) accept_door(a);
       else admit(a);
       continue;
