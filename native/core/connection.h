@@ -12,8 +12,10 @@
 // reads a socket and hands the bytes here, and sends what this says.
 //
 // The states, in order (a TCP connection starts at Admitted, or, with a
-// token or an authorize hook, at AwaitingToken):
+// token or an authorize hook, at AwaitingToken; with TLS, any connection
+// starts at AwaitingTls, then goes on to the state it would have started at):
 //
+//   [AwaitingTls] ->
 //   AwaitingUpgrade (WebSocket) --+
 //   AwaitingToken (TCP) ----------+--> [Authorizing] --> Admitted -> Finishing | Ending
 //                                 |          |                               -> Closed
@@ -29,9 +31,9 @@
 // and token (ws/handshake.h) and its hook, the answer, the deadline's
 // cause, and refuseHttp's check of an admitted client's first frame. The
 // engines only move the bytes, post the hook's event and hand back the
-// answer. A later stage has its place here too: a TLS layer between the
-// socket and feed()/the bytes sent (its memory BIOs owned by the
-// Connection, the engines still moving only ciphertext).
+// answer. TLS (docs/contract.md S17) is a stage here too: the session
+// between the socket and everything above (receive_tls() first; what is
+// sent sealed onto the wire), the engines moving only ciphertext.
 #ifndef ECHOCAST_CORE_CONNECTION_H
 #define ECHOCAST_CORE_CONNECTION_H
 

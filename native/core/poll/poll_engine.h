@@ -61,6 +61,13 @@
 // comes through the inbox (Command::Answer, by ticket); the deadline comes
 // from the same list. Admitted, it is enrolled as any client and fed what
 // it held.
+//
+// TLS (docs/contract.md S17; the stage is Connection's): a connection on
+// either listener is listed from accept in its TLS handshake
+// (AwaitingTls, handshake_timeout_ms; a TCP one holds a client slot), its
+// answers sent from its wire. Its reads go through the session first
+// (decrypt, plain_); its sends are whole gathered frames sealed onto the
+// wire in one pass (send_tls), the fanout advanced once they are out.
 #ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 

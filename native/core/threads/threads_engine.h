@@ -54,6 +54,12 @@
 // connection's own thread is the only one that waits (the accept thread
 // never does). Admitted, it gets its writer, its connection event, and its
 // held bytes are fed first.
+//
+// TLS (docs/contract.md S17; the stage is Connection's): a connection on
+// either listener gets its reader at accept, listed in its TLS handshake
+// (a TCP one holding a client slot); the reader does the handshake, then
+// reads plaintext (recv_plain). The writer seals each batch outside the
+// hub's lock, under the client's tls_lock.
 #ifndef ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 #define ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 
