@@ -381,6 +381,12 @@ bool Connection::seal_into(const ec_iovec* pieces, std::size_t count, std::strin
   return count == 0 || tls_->encrypt(pieces, count, out);
 }
 
+void Connection::seal_close_notify() {
+  if (!tls_ || !tls_->open()) return;
+  tls_->close_notify();
+  tls_->take_output(&wire_);
+}
+
 bool Connection::seal_close_frame(Reason r) {
   if (!tls_ || !tls_->open() || !session_) return false;
   wire_pending();

@@ -342,6 +342,10 @@ class Connection {
   // Our close frame for `r` sealed onto the wire (TLS, open), after the
   // control bytes; at a frame boundary, since seal() takes whole frames.
   bool seal_close_frame(Reason r);
+  // TLS, open: our close_notify onto the wire (once), the end of what this
+  // connection is sent. The control bytes are not looked at: a caller whose
+  // answer is in them seals them first (wire_pending()).
+  void seal_close_notify();
   // For a writer that sends outside its connection's reader (the threads
   // engine, under its own lock for the session): what waits on the wire,
   // then `pieces` sealed, appended to *out; the wire is then empty. The

@@ -257,3 +257,28 @@ TEST(connection_tls_origin_of_a_secure_listener_is_https) {
   CHECK(origin_permitted(true, "http://x", "x", {}, false));
   CHECK(!origin_permitted(true, "https://x", "x", {}, false));
 }
+
+TEST(connection_tls_close_notify_goes_once_after_what_the_wire_holds) {
+  if (!usable()) return;
+  EngineOptions o;
+  Connection c(Framing::Line, 64);
+  c.seal_close_notify();  // No TLS: nothing.
+  CHECK(!c.wire_pending());
+  c.start_tcp(&o);
+  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  c.seal_close_notify();  // Not open yet: nothing.
+  CHECK(!c.wire_pending());
+  Peer p;
+  p.pump(c);
+  std::string text = "last\n";
+  ec_iovec piece = {text.data(), text.size()};
+  CHECK(c.seal(&piece, 1, text.size(), 1));
+  c.seal_close_notify();
+  c.seal_close_notify();  // Once.
+  std::string wire(reinterpret_cast<const char*>(c.wire_data()), c.wire_size());
+  // TLS 1.3 hides the type: two records, the data then the alert, no more.
+  CHECK_EQ(count_records(wire, 23), 2);
+  p.client_in.data.clear();
+  p.client.feed(wire.data(), wire.size(), p.client_in);
+  CHECK_EQ(p.client_in.data, std::string("last\n"));
+}

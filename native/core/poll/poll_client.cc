@@ -295,6 +295,9 @@ void PollEngine::handshake_bytes(PollClient* c, const std::uint8_t* data, std::s
 }
 
 bool PollEngine::answer(PollClient* c) {
+  // docs/contract.md S17: the answer is the last thing it is sent, then our
+  // close_notify (sealed once).
+  if (c->wire_pending()) c->seal_close_notify();
   while (c->wire_pending()) {
     ec_iovec piece = {c->wire_data(), c->wire_size()};
     std::size_t sent = 0;
@@ -424,15 +427,21 @@ bool PollEngine::send_control(PollClient* c) {
 }
 
 void PollEngine::send_close_frame(PollClient* c, Reason reason) {
-  if (c->sock == EC_INVALID_SOCKET || !c->close_frame_due(*c)) return;
+  if (c->sock == EC_INVALID_SOCKET) return;
   std::size_t sent = 0;
   if (c->tls()) {
-    // After what the wire holds (whole frames): the close frame, sealed.
-    if (!c->seal_close_frame(reason)) return;
+    // After what the wire holds (whole frames): the close frame, sealed,
+    // then our close_notify (docs/contract.md S17), if the socket takes
+    // them now.
+    bool framed = c->close_frame_due(*c) && c->seal_close_frame(reason);
+    c->seal_close_notify();
+    if (!c->wire_pending()) return;
     ec_iovec piece = {c->wire_data(), c->wire_size()};
     ec_socket_try_send(c->sock, &piece, 1, &sent);
     c->wire_sent(sent);
+    if (!framed) return;
   } else {
+    if (!c->close_frame_due(*c)) return;
     std::vector<std::uint8_t> frame = c->close_frame(reason);
     bool control = c->control_pending();
     ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},

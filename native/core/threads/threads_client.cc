@@ -301,6 +301,17 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
 }
 
 void ThreadsEngine::linger(Client* c, std::uint8_t* buf) {
+  if (c->tls()) {
+    // docs/contract.md S17: our close_notify after the answer.
+    std::string out;
+    {
+      ec_lock_guard lock(&c->tls_lock);
+      c->seal_close_notify();
+      c->take_wire(&out);
+    }
+    ec_iovec piece = {out.data(), out.size()};
+    if (!out.empty()) ec_socket_send_all(c->sock, &piece, 1);
+  }
   ec_socket_shutdown_send(c->sock);
   c->answered();
   for (;;) {

@@ -135,6 +135,10 @@ class TlsSession {
   // open; returns false (and fails the session) if OpenSSL refuses.
   bool encrypt(const ec_iovec* slices, std::size_t count, std::string* out);
 
+  // Our close_notify (the end of what we send), once, when open: it waits
+  // in take_output(). The session stays usable for input.
+  void close_notify();
+
   // Appends the bytes waiting to be sent (handshake records, alerts) to
   // *out; returns how many.
   std::size_t take_output(std::string* out);
@@ -156,6 +160,7 @@ class TlsSession {
   bio_st* out_ = nullptr;  // ciphertext for the peer (owned by ssl_)
   State state_ = State::kHandshaking;
   bool saw_input_ = false;
+  bool close_notified_ = false;
   std::string failure_;
 };
 

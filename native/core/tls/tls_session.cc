@@ -22,6 +22,7 @@ void TlsSession::start() {}
 TlsSession::State TlsSession::feed(const char*, std::size_t, PlaintextSink&) { return state_; }
 bool TlsSession::handshake() { return false; }
 bool TlsSession::encrypt(const ec_iovec*, std::size_t, std::string*) { return false; }
+void TlsSession::close_notify() {}
 std::size_t TlsSession::take_output(std::string*) { return 0; }
 std::size_t TlsSession::buffered_input() const { return 0; }
 void TlsSession::fail(const std::string& why) {
@@ -230,6 +231,14 @@ bool TlsSession::encrypt(const ec_iovec* slices, std::size_t count, std::string*
   if (used > 0 && !write(stage, used)) return false;
   take_output(out);
   return true;
+}
+
+void TlsSession::close_notify() {
+  if (state_ != State::kOpen || close_notified_) return;
+  close_notified_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // Writes our close_notify; the peer's is not awaited.
+  ERR_clear_error();
 }
 
 std::size_t TlsSession::take_output(std::string* out) {
