@@ -86,7 +86,7 @@ function makeEngine(name: EngineName, options: ResolvedServerOptions, events: En
   if (options.tls !== null && nativeEngines().includes(name) && !engineSpeaksTls(name)) {
     // Never serve plain text to a deployment that asked for TLS (S17).
     throw new EchocastError(
-      `engine "${name}" cannot use the "tls" option: the native engines do not speak TLS yet: use engine 'js' (or "auto"); native TLS: ${nativeTlsGap(name) ?? 'unknown'}`,
+      `engine "${name}" cannot use the "tls" option: it does not speak TLS yet: use engine ${['js', ...nativeEngines().filter((e) => engineSpeaksTls(e))].map((e) => `'${e}'`).join(' or ')} (or "auto"); native TLS: ${nativeTlsGap(name) ?? 'unknown'}`,
       ErrorCodes.ENGINE_UNAVAILABLE,
     );
   }

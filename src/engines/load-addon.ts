@@ -151,14 +151,18 @@ export function engineSpeaksTls(engine: string): boolean {
 }
 
 /**
- * Why the native engines do not speak TLS here (docs/contract.md S17), for the refusal of a
- * native engine asked for `tls`: the addon has no TLS layer yet (and the OpenSSL the host
- * exports passed its check), or that OpenSSL is unusable and why; null once `features` lists 'tls'.
+ * Why a native engine (or, without one named, the addon) does not speak TLS here (docs/contract.md
+ * S17), for the refusal of a native engine asked for `tls`: the addon has no TLS layer (or none
+ * for that engine yet) though the OpenSSL the host exports passed its check, or that OpenSSL is
+ * unusable and why; null when it speaks TLS.
  */
 export function nativeTlsGap(engine?: string): string | null {
   if (engine === undefined ? addonHas('tls') : engineSpeaksTls(engine)) return null;
-  const support = loadAddon().addon?.tlsSupport;
+  const addon = loadAddon().addon;
+  const support = addon?.tlsSupport;
   if (support === undefined) return 'no TLS layer in this build of the addon';
   if (!support.openssl) return `OpenSSL unusable: ${support.reason}`;
+  const others = addon?.tlsEngines ?? [];
+  if (engine !== undefined && others.length > 0) return `TLS not yet for ${engine}, only ${others.join(', ')} (the host's ${support.runtimeVersion} passes its check)`;
   return `no TLS layer yet (the host's ${support.runtimeVersion} passes its check)`;
 }
