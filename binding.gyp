@@ -37,8 +37,14 @@
         "native/core/ws/frame.cc",
         "native/core/ws/decoder.cc",
         "native/core/ws/message_to_frames.cc",
+        "native/core/tls/tls_context.cc",
+        "native/core/tls/tls_session.cc",
         "native/platform/common.cc"
       ],
+      # node-gyp puts node's own headers (include/node) on the path, and with them
+      # OpenSSL's (include/node/openssl): native/core/tls/ builds against those and
+      # calls the OpenSSL the host node exports (docs/architecture.md, "TLS: which
+      # OpenSSL"); MSVC builds reach node.exe's exports through node.lib.
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
@@ -58,7 +64,8 @@
             "native/platform/win32/poller_wsapoll.cc",
             "native/platform/poller_dense.cc",
             "native/platform/win32/thread.cc",
-            "native/platform/win32/clock.cc"
+            "native/platform/win32/clock.cc",
+            "native/platform/win32/host.cc"
           ],
           "libraries": [ "-lws2_32" ],
           "defines!": [ "_HAS_EXCEPTIONS=0" ],
@@ -75,7 +82,8 @@
             "native/platform/posix/socket.cc",
             "native/platform/posix/listener.cc",
             "native/platform/posix/thread.cc",
-            "native/platform/posix/clock.cc"
+            "native/platform/posix/clock.cc",
+            "native/platform/posix/host.cc"
           ]
         } ],
         [ "OS=='linux' or OS=='android'", {

@@ -6,6 +6,7 @@
 #include "core/access.h"
 #include "core/error_codes.h"
 #include "core/reasons.h"
+#include "core/tls/tls.h"
 #include "platform/platform.h"
 #include "loadgen_wrap.h"
 #include "server_wrap.h"
@@ -74,6 +75,25 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   Napi::Array features = Napi::Array::New(env, 1);
   features.Set(0u, "websocket");
   exports.Set("features", features);
+  // Whether the OpenSSL the host exports passes the TLS layer's check at
+  // load (core/tls/tls.h; docs/architecture.md, "TLS: which OpenSSL"). Not a
+  // feature: 'tls' joins `features` once the engines do TLS end to end;
+  // until then src/server.ts names this in its refusal.
+  const tls::TlsSupport& tls_support = tls::tls_support();
+  Napi::Object tls_info = Napi::Object::New(env);
+  tls_info.Set("openssl", tls_support.usable);
+  tls_info.Set("reason", tls_support.reason);
+  tls_info.Set("runtimeVersion", tls_support.runtime_version);
+  tls_info.Set("headerVersion", tls_support.header_version);
+  exports.Set("tlsSupport", tls_info);
+  // docs/contract.md S17: the engines that speak TLS (their connections
+  // have the layer in core/connection.h and pass test/tls/), when the host's
+  // OpenSSL passed its check. 'tls' joins `features` once both native
+  // engines are here. native-threads has the layer but is not listed yet:
+  // see NOTES-tlsnative.md.
+  Napi::Array tls_engines = Napi::Array::New(env);
+  if (tls_support.usable) tls_engines.Set(0u, "native-poll");
+  exports.Set("tlsEngines", tls_engines);
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).
   exports.Set("LoadGen", LoadGenWrap::Define(env));

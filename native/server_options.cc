@@ -63,6 +63,58 @@ void read_server_options(const Napi::Object& o, EngineOptions* out, std::string*
   read_u64(o, "handshakeTimeoutMs", &out->handshake_timeout_ms, Field::Optional);
   read_bool(o, "authorize", &out->authorize, Field::Optional);
   read_bool(o, "refuseHttp", &out->refuse_http, Field::Optional);
+  // docs/contract.md S17 (src/options.ts loaded the material once already).
+  Napi::Value t = o.Get("tls");
+  if (!t.IsUndefined() && !t.IsNull()) {
+    if (!t.IsObject()) throw Napi::TypeError::New(o.Env(), "tls must be an object");
+    read_tls_material(t.As<Napi::Object>(), &out->tls);
+    out->has_tls = true;
+  }
+}
+
+namespace {
+
+// PEM text: a string or a Buffer.
+bool read_pem(const Napi::Value& v, std::string* out) {
+  if (v.IsString()) {
+    *out += v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+  if (v.IsBuffer()) {
+    Napi::Buffer<char> b = v.As<Napi::Buffer<char>>();
+    out->append(b.Data(), b.Length());
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void read_tls_material(const Napi::Object& t, tls::TlsMaterial* out) {
+  Napi::Env env = t.Env();
+  if (!read_pem(t.Get("cert"), &out->cert) || !read_pem(t.Get("key"), &out->key))
+    throw Napi::TypeError::New(env, "tls.cert and tls.key must be PEM strings or Buffers");
+  Napi::Value ca = t.Get("ca");
+  if (!ca.IsUndefined() && !ca.IsNull()) {
+    if (ca.IsArray()) {
+      Napi::Array list = ca.As<Napi::Array>();
+      for (std::uint32_t i = 0; i < list.Length(); ++i) {
+        if (!read_pem(list.Get(i), &out->ca))
+          throw Napi::TypeError::New(env, "tls.ca must hold PEM strings or Buffers");
+        out->ca += "\n";
+      }
+    } else if (!read_pem(ca, &out->ca)) {
+      throw Napi::TypeError::New(env, "tls.ca must be PEM text or an array of it");
+    }
+  }
+  Napi::Value passphrase = t.Get("passphrase");
+  if (!passphrase.IsUndefined() && !passphrase.IsNull()) {
+    if (!passphrase.IsString()) throw Napi::TypeError::New(env, "tls.passphrase must be a string");
+    out->passphrase = passphrase.As<Napi::String>().Utf8Value();
+    out->has_passphrase = true;
+  }
+  read_bool(t, "requestCert", &out->request_cert, Field::Optional);
+  read_bool(t, "rejectUnauthorized", &out->reject_unauthorized, Field::Optional);
 }
 
 }  // namespace echocast

@@ -39,6 +39,7 @@ Napi::Function ServerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ServerWrap::AuthorizeAnswer>("authorizeAnswer"),
                          InstanceMethod<&ServerWrap::Stats>("stats"),
                          InstanceMethod<&ServerWrap::Stop>("stop"),
+                         InstanceMethod<&ServerWrap::SetTls>("setTLS"),
                      });
 }
 
@@ -67,8 +68,13 @@ Napi::Value ServerWrap::Start(const Napi::CallbackInfo& info) {
   if (state_ != State::Idle) {
     throw Napi::Error(env, MakeError(env, "server already started", kErrBadState));
   }
+  // docs/contract.md S17: the material becomes a context before anything
+  // listens; a failure is the reason, and nothing listens.
+  std::shared_ptr<tls::TlsContext> context;
+  if (options_.has_tls) context = MakeTlsContext(env, options_.tls);
   engine_ = engine_name_ == "native-poll" ? make_poll_engine(options_, this)
                                           : make_threads_engine(options_, this);
+  if (context) engine_->set_tls(std::move(context));
   if (forward_) engine_->set_forward(true);  // Before any client can connect.
   // Frames injected before start (a cluster node preloads its replay
   // history from the stream before it listens) go in first.
@@ -219,6 +225,37 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   }
   out.Set("refusals", refusals);
   return out;
+}
+
+std::shared_ptr<tls::TlsContext> ServerWrap::MakeTlsContext(Napi::Env env,
+                                                            const tls::TlsMaterial& m) {
+  const tls::TlsSupport& support = tls::tls_support();
+  if (!support.usable)
+    throw Napi::Error(env, MakeError(env, "option \"tls\": OpenSSL unusable: " + support.reason,
+                                     kErrInvalidOption));
+  std::string error;
+  std::shared_ptr<tls::TlsContext> context =
+      tls::TlsContext::create(tls::TlsContext::Role::kServer, m, &error);
+  if (!context)
+    throw Napi::Error(env, MakeError(env, "option \"tls\": " + error, kErrInvalidOption));
+  return context;
+}
+
+Napi::Value ServerWrap::SetTls(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!options_.has_tls)
+    throw Napi::Error(env, MakeError(env, "setTLS() on a server without tls", kErrBadState));
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "setTLS(tls) takes an object");
+  tls::TlsMaterial m;
+  read_tls_material(info[0].As<Napi::Object>(), &m);
+  // requestCert and rejectUnauthorized stay as the server started.
+  m.request_cert = options_.tls.request_cert;
+  m.reject_unauthorized = options_.tls.reject_unauthorized;
+  std::shared_ptr<tls::TlsContext> context = MakeTlsContext(env, m);
+  options_.tls = m;
+  if (engine_) engine_->set_tls(std::move(context));
+  return env.Undefined();
 }
 
 Napi::Value ServerWrap::Stop(const Napi::CallbackInfo& info) {

@@ -43,6 +43,9 @@ Napi::Value MakeError(Napi::Env env, const std::string& message, const std::stri
 // name into *engine): every field is required, as src/engines/native.ts
 // passes them all (server_options.cc).
 void read_server_options(const Napi::Object& o, EngineOptions* out, std::string* engine);
+// docs/contract.md S17: a `tls` object ({ cert, key, ca?, passphrase?,
+// requestCert?, rejectUnauthorized? }, PEM as strings or Buffers) into *out.
+void read_tls_material(const Napi::Object& t, tls::TlsMaterial* out);
 
 // The Server class exported by the addon.
 class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
@@ -87,6 +90,11 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap>,
   Napi::Value AuthorizeAnswer(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Stop(const Napi::CallbackInfo& info);
+  // setTLS(tls): new material for connections accepted from now on.
+  Napi::Value SetTls(const Napi::CallbackInfo& info);
+  // The server context for `m`, or an ECHOCAST_INVALID_OPTION error naming
+  // the reason (never the key's text).
+  std::shared_ptr<tls::TlsContext> MakeTlsContext(Napi::Env env, const tls::TlsMaterial& m);
 
   // Converts one queued event to the object JS gets.
   static Napi::Object EventObject(Napi::Env env, QueuedEvent& e);

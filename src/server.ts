@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { EchocastError, ErrorCodes, abortError } from './errors.js';
 import { encodeFrames } from './framing.js';
 import { JsEngine } from './engines/js/engine.js';
-import { addonHas, loadAddon, nativeEngines } from './engines/load-addon.js';
+import { addonHas, engineSpeaksTls, loadAddon, nativeEngines, nativeTlsGap } from './engines/load-addon.js';
 import { NativeEngine } from './engines/native.js';
 import type { AuthorizeInfo, ConnectionInfo, DisconnectInfo, Engine, EngineEvents, EngineStats, MessageInfo, RefusalInfo, ServerAddress } from './engines/types.js';
 import type { ClusterLink, ClusterStats } from './cluster/types.js';
@@ -83,9 +83,12 @@ function makeEngine(name: EngineName, options: ResolvedServerOptions, events: En
       ErrorCodes.ENGINE_UNAVAILABLE,
     );
   }
-  if (options.tls !== null && nativeEngines().includes(name) && !addonHas('tls')) {
+  if (options.tls !== null && nativeEngines().includes(name) && !engineSpeaksTls(name)) {
     // Never serve plain text to a deployment that asked for TLS (S17).
-    throw new EchocastError(`engine "${name}" cannot use the "tls" option: the native engines do not speak TLS yet: use engine 'js' (or "auto")`, ErrorCodes.ENGINE_UNAVAILABLE);
+    throw new EchocastError(
+      `engine "${name}" cannot use the "tls" option: it does not speak TLS yet: use engine ${['js', ...nativeEngines().filter((e) => engineSpeaksTls(e))].map((e) => `'${e}'`).join(' or ')} (or "auto"); native TLS: ${nativeTlsGap(name) ?? 'unknown'}`,
+      ErrorCodes.ENGINE_UNAVAILABLE,
+    );
   }
   if (!nativeEngines().includes(name)) {
     const result = loadAddon();
@@ -199,7 +202,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     if (current === null) throw new EchocastError('setTLS() called on a server started without the "tls" option', ErrorCodes.BAD_STATE);
     if (this._status !== 'listening') throw new EchocastError(`setTLS() called on a server that is ${this._status}`, ErrorCodes.BAD_STATE);
     const next = tlsOptions({ ...tls, requestCert: current.requestCert, rejectUnauthorized: current.rejectUnauthorized })!;
-    if (this.impl instanceof JsEngine) this.impl.setTLS(next);
+    this.impl.setTLS?.(next);
   }
 
   /** Where the server is in its life. */

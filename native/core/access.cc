@@ -131,10 +131,10 @@ std::string normalise_origin(const std::string& origin) {
 }
 
 bool origin_permitted(bool has_origin, const std::string& origin, const std::string& host,
-                      const std::vector<std::string>& allowed) {
+                      const std::vector<std::string>& allowed, bool secure) {
   if (!has_origin) return true;
   std::string o = normalise_origin(origin);
-  if (!host.empty() && o == normalise_origin("http://" + host)) return true;
+  if (!host.empty() && o == normalise_origin((secure ? "https://" : "http://") + host)) return true;
   for (const std::string& a : allowed)
     if (a == "*" || a == o) return true;
   return false;

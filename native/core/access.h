@@ -25,13 +25,14 @@ namespace echocast {
 
 // X(enumerator, "name-as-JS-sees-it"); src/engines/types.ts keeps
 // REFUSAL_CAUSES, and test/unit/addon-tables.test.ts checks the two agree.
-#define ECHOCAST_REFUSAL_CAUSES(X) \
-  X(Address, "address")            \
-  X(Origin, "origin")              \
-  X(Token, "token")                \
-  X(Hook, "hook")                  \
-  X(Http, "http")                  \
-  X(HandshakeLimit, "handshake-limit")
+#define ECHOCAST_REFUSAL_CAUSES(X)     \
+  X(Address, "address")                \
+  X(Origin, "origin")                  \
+  X(Token, "token")                    \
+  X(Hook, "hook")                      \
+  X(Http, "http")                      \
+  X(HandshakeLimit, "handshake-limit") \
+  X(Tls, "tls")
 
 // Why a peer was refused before it was admitted (or, for Http without a
 // token or hook, cut on its first frame).
@@ -111,10 +112,11 @@ bool is_http_request_line(const std::uint8_t* frame, std::size_t len);
 std::string normalise_origin(const std::string& origin);
 
 // docs/contract.md S15: whether a WebSocket upgrade's Origin may upgrade:
-// no Origin (a program), the same origin ("http://" + its Host), one of
-// `allowed` (normalised, or "*").
+// no Origin (a program), the same origin ("http://" + its Host, or
+// "https://" on a TLS listener: docs/contract.md S17), one of `allowed`
+// (normalised, or "*").
 bool origin_permitted(bool has_origin, const std::string& origin, const std::string& host,
-                      const std::vector<std::string>& allowed);
+                      const std::vector<std::string>& allowed, bool secure = false);
 
 }  // namespace echocast
 

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <new>
+#include <utility>
 
 namespace echocast {
 
@@ -19,6 +20,22 @@ class FirstFrameSink : public FrameSink {
   bool got = false;
   std::vector<std::uint8_t> payload;
 };
+
+// A TLS session's plaintext, appended to the caller's buffer.
+class AppendSink : public tls::PlaintextSink {
+ public:
+  explicit AppendSink(std::vector<std::uint8_t>* out) : out_(out) {}
+  void on_plaintext(const char* data, std::size_t len) override {
+    const std::uint8_t* p = reinterpret_cast<const std::uint8_t*>(data);
+    out_->insert(out_->end(), p, p + len);
+  }
+
+ private:
+  std::vector<std::uint8_t>* out_;
+};
+
+// The wire's capacity kept once it is empty: an idle client holds no more.
+constexpr std::size_t kWireKeepBytes = 64 * 1024;
 
 }  // namespace
 
@@ -71,6 +88,7 @@ ws::HandshakeConfig handshake_config(const EngineOptions& o) {
   c.origins = o.ws_origins;
   c.token = o.auth_token;
   c.keep_request = o.authorize;
+  c.secure = o.has_tls;
   return c;
 }
 
@@ -172,6 +190,10 @@ Connection::Door Connection::answer(bool ok) {
 
 bool Connection::expire(Refusal* cause) {
   switch (state()) {
+    case State::AwaitingTls:
+      *cause = Refusal::Tls;  // docs/contract.md S17: the TLS handshake did not complete.
+      tls_expired_ = true;
+      return true;
     case State::AwaitingUpgrade:
       *cause = Refusal::HandshakeLimit;  // Its head did not come in time.
       return true;
@@ -256,6 +278,121 @@ bool Connection::close_frame_due(const FanoutMember& m) {
 std::vector<std::uint8_t> Connection::close_frame(Reason r) const {
   if (!session_) return std::vector<std::uint8_t>();
   return session_->close_frame(r);
+}
+
+// ---- TLS (docs/contract.md S17) ----------------------------------------------
+
+bool Connection::start_tls(std::shared_ptr<tls::TlsContext> context) {
+  tls_.reset(new (std::nothrow) tls::TlsSession(std::move(context)));
+  if (!tls_) return false;
+  after_tls_ = state();
+  set(State::AwaitingTls);
+  return true;
+}
+
+Connection::TlsStep Connection::receive_tls(const std::uint8_t* data, std::size_t len,
+                                            std::vector<std::uint8_t>* plain) {
+  plain->clear();
+  const bool was_open = tls_->open();
+  AppendSink sink(plain);
+  tls::TlsSession::State s = tls_->feed(reinterpret_cast<const char*>(data), len, sink);
+  tls_->take_output(&wire_);  // The handshake's answer, an alert.
+  if (s == tls::TlsSession::State::kFailed) return TlsStep::Failed;
+  if (was_open) return TlsStep::Open;
+  if (s == tls::TlsSession::State::kHandshaking) return TlsStep::Handshaking;
+  set(after_tls_);
+  return TlsStep::Opened;
+}
+
+std::string Connection::tls_failure() const {
+  if (tls_expired_)
+    return "ERR_TLS_HANDSHAKE_TIMEOUT: the TLS handshake did not complete within "
+           "handshakeTimeoutMs";
+  if (!tls_ || tls_->state() != tls::TlsSession::State::kFailed)
+    return "ECONNRESET: closed during the TLS handshake";
+  const std::string& f = tls_->failure();
+  // What node:tls would name it.
+  if (f.compare(0, 10, "plain text") == 0 || f.compare(0, 16, "not a TLS record") == 0)
+    return "ERR_SSL_WRONG_VERSION_NUMBER: " + f;
+  return f;
+}
+
+bool Connection::wire_pending() {
+  if (!tls_) return control_pending();
+  if (session_ && session_->control_pending() && tls_->open()) {
+    ec_iovec piece = {session_->control_data(), session_->control_size()};
+    tls_->encrypt(&piece, 1, &wire_);  // On failure the session says so at its next use.
+    session_->control_sent(piece.len);
+  }
+  return wire_at_ < wire_.size();
+}
+
+const std::uint8_t* Connection::wire_data() const {
+  if (!tls_) return control_data();
+  return reinterpret_cast<const std::uint8_t*>(wire_.data()) + wire_at_;
+}
+
+std::size_t Connection::wire_size() const {
+  if (!tls_) return control_size();
+  return wire_.size() - wire_at_;
+}
+
+void Connection::wire_sent(std::size_t n) {
+  if (!tls_) {
+    control_sent(n);
+    return;
+  }
+  wire_at_ += n;
+  if (wire_at_ < wire_.size()) return;
+  wire_at_ = 0;
+  if (wire_.capacity() > kWireKeepBytes) std::string().swap(wire_);
+  else wire_.clear();
+}
+
+bool Connection::seal(const ec_iovec* pieces, std::size_t count, std::size_t bytes,
+                      std::uint64_t end) {
+  wire_pending();  // Control bytes first.
+  if (!tls_->encrypt(pieces, count, &wire_)) return false;
+  sealed_ = true;
+  sealed_bytes_ = bytes;
+  sealed_end_ = end;
+  return true;
+}
+
+bool Connection::sealed_done(std::size_t* bytes, std::uint64_t* end) {
+  if (!sealed_ || wire_at_ < wire_.size()) return false;
+  sealed_ = false;
+  *bytes = sealed_bytes_;
+  *end = sealed_end_;
+  return true;
+}
+
+void Connection::take_wire(std::string* out) {
+  wire_pending();  // Control bytes sealed first.
+  out->append(wire_, wire_at_, std::string::npos);
+  wire_sent(wire_.size() - wire_at_);
+}
+
+bool Connection::seal_into(const ec_iovec* pieces, std::size_t count, std::string* out) {
+  // Not wire_pending(): the control bytes are the reader's (they reach such
+  // a writer among its pieces).
+  out->append(wire_, wire_at_, std::string::npos);
+  wire_sent(wire_.size() - wire_at_);
+  return count == 0 || tls_->encrypt(pieces, count, out);
+}
+
+void Connection::seal_close_notify() {
+  if (!tls_ || !tls_->open()) return;
+  tls_->close_notify();
+  tls_->take_output(&wire_);
+}
+
+bool Connection::seal_close_frame(Reason r) {
+  if (!tls_ || !tls_->open() || !session_) return false;
+  wire_pending();
+  std::vector<std::uint8_t> frame = close_frame(r);
+  ec_iovec piece = {frame.data(), frame.size()};
+  return tls_->encrypt(&piece, 1, &wire_);
 }
 
 }  // namespace echocast

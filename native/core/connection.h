@@ -12,8 +12,10 @@
 // reads a socket and hands the bytes here, and sends what this says.
 //
 // The states, in order (a TCP connection starts at Admitted, or, with a
-// token or an authorize hook, at AwaitingToken):
+// token or an authorize hook, at AwaitingToken; with TLS, any connection
+// starts at AwaitingTls, then goes on to the state it would have started at):
 //
+//   [AwaitingTls] ->
 //   AwaitingUpgrade (WebSocket) --+
 //   AwaitingToken (TCP) ----------+--> [Authorizing] --> Admitted -> Finishing | Ending
 //                                 |          |                               -> Closed
@@ -29,9 +31,9 @@
 // and token (ws/handshake.h) and its hook, the answer, the deadline's
 // cause, and refuseHttp's check of an admitted client's first frame. The
 // engines only move the bytes, post the hook's event and hand back the
-// answer. A later stage has its place here too: a TLS layer between the
-// socket and feed()/the bytes sent (its memory BIOs owned by the
-// Connection, the engines still moving only ciphertext).
+// answer. TLS (docs/contract.md S17) is a stage here too: the session
+// between the socket and everything above (receive_tls() first; what is
+// sent sealed onto the wire), the engines moving only ciphertext.
 #ifndef ECHOCAST_CORE_CONNECTION_H
 #define ECHOCAST_CORE_CONNECTION_H
 
@@ -40,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine.h"
@@ -47,6 +50,7 @@
 #include "framer.h"
 #include "reasons.h"
 #include "roster.h"
+#include "tls/tls.h"
 #include "ws_session.h"
 
 namespace echocast {
@@ -55,6 +59,17 @@ namespace echocast {
 FanoutOptions fanout_options(const EngineOptions& o);
 // The WebSocket handshake's, from the same options (both engines).
 ws::HandshakeConfig handshake_config(const EngineOptions& o);
+
+// docs/contract.md S17: the TLS context new connections get (null: no TLS),
+// replaced from any thread (Engine::set_tls); a session holds its own.
+class TlsContextSlot {
+ public:
+  std::shared_ptr<tls::TlsContext> get() const { return std::atomic_load(&context_); }
+  void set(std::shared_ptr<tls::TlsContext> c) { std::atomic_store(&context_, std::move(c)); }
+
+ private:
+  std::shared_ptr<tls::TlsContext> context_;
+};
 
 // Counts a refusal and reports it (docs/contract.md S15); both engines.
 inline void report_refusal(RefusalCounters* counters, EventSink* sink, Refusal cause, bool ws,
@@ -78,6 +93,11 @@ inline bool address_admitted(const EngineOptions& o, RefusalCounters* counters, 
 class Connection {
  public:
   enum class State : std::uint8_t {
+    // docs/contract.md S17: with TLS, its TLS handshake, before any other
+    // stage (the one it would have started at follows: AwaitingUpgrade,
+    // AwaitingToken, or admission). Listed in a HandshakeList from accept;
+    // a TCP one holds a client slot. No id, no event; input never gated.
+    AwaitingTls,
     // WebSocket only: reading the request head. Listed in a HandshakeList;
     // no id, no event, not a fanout member; its input is never gated.
     AwaitingUpgrade,
@@ -128,8 +148,8 @@ class Connection {
   // a TCP client at the door.
   bool in_handshake() const {
     State s = state();
-    return s == State::AwaitingUpgrade || s == State::Answering || s == State::Answered ||
-           s == State::AwaitingToken || s == State::Authorizing;
+    return s == State::AwaitingTls || s == State::AwaitingUpgrade || s == State::Answering ||
+           s == State::Answered || s == State::AwaitingToken || s == State::Authorizing;
   }
   // Whether its input is still read (and, admitted, fed).
   bool reading() const {
@@ -274,6 +294,67 @@ class Connection {
     return WsSession::close_frame_for(r);
   }
 
+  // ---- TLS (docs/contract.md S17) --------------------------------------------
+  //
+  // With TLS, the socket carries ciphertext both ways and everything above
+  // (the door, the WebSocket session, the framer) sees plaintext: input goes
+  // through receive_tls() first; output (control bytes, frames, the close
+  // frame) is sealed into one ciphertext buffer, the wire, sent from there.
+
+  // At accept, with the engine's context, after start_tcp() or
+  // start_websocket(): the TLS handshake comes first (AwaitingTls). False
+  // when out of memory.
+  bool start_tls(std::shared_ptr<tls::TlsContext> context);
+  bool tls() const { return tls_ != nullptr; }
+
+  enum class TlsStep {
+    Handshaking,  // Read on; the handshake's answer may wait on the wire.
+    Opened,       // The handshake completed in this call: the state is the
+                  // next stage's (AwaitingUpgrade, AwaitingToken, or
+                  // Admitted for a TCP client to admit now).
+    Open,         // Open before this call.
+    Failed,       // tls_failure() says why; an alert may wait on the wire.
+  };
+  // The socket's bytes through the session: the plaintext that came out is
+  // put in *plain (cleared first), the handshake's bytes on the wire.
+  TlsStep receive_tls(const std::uint8_t* data, std::size_t len, std::vector<std::uint8_t>* plain);
+  // A refusal's detail: OpenSSL's reason, node:tls's code first where one
+  // matches (ERR_SSL_WRONG_VERSION_NUMBER, ERR_TLS_HANDSHAKE_TIMEOUT, ...).
+  std::string tls_failure() const;
+  // The TLS handshake had not completed: expire()'s and a lost peer's
+  // refusal is Tls.
+  bool tls_pending() const { return tls_ != nullptr && !tls_->open(); }
+
+  // The bytes owed to the socket now. Without TLS: the control bytes. With
+  // TLS: the control bytes are sealed first, then the wire's ciphertext.
+  bool wire_pending();
+  const std::uint8_t* wire_data() const;
+  std::size_t wire_size() const;
+  void wire_sent(std::size_t n);
+  // TLS: frames gathered from the log (whole frames: `bytes` of them, up to
+  // `end`) sealed onto the wire, after any control bytes, in one pass. The
+  // fanout's advance waits until the wire has gone (sealed_done()), so the
+  // backlog counts them until then (docs/contract.md S7, S16: before
+  // encryption). False: the session failed.
+  bool seal(const ec_iovec* pieces, std::size_t count, std::size_t bytes, std::uint64_t end);
+  // The wire is empty and a seal()'s advance is due: its bytes and end.
+  bool sealed_done(std::size_t* bytes, std::uint64_t* end);
+  // Our close frame for `r` sealed onto the wire (TLS, open), after the
+  // control bytes; at a frame boundary, since seal() takes whole frames.
+  bool seal_close_frame(Reason r);
+  // TLS, open: our close_notify onto the wire (once), the end of what this
+  // connection is sent. The control bytes are not looked at: a caller whose
+  // answer is in them seals them first (wire_pending()).
+  void seal_close_notify();
+  // For a writer that sends outside its connection's reader (the threads
+  // engine, under its own lock for the session): what waits on the wire,
+  // then `pieces` sealed, appended to *out; the wire is then empty. The
+  // control bytes are not looked at (they are the reader's: such a writer
+  // gets them among its pieces). False: the session failed.
+  bool seal_into(const ec_iovec* pieces, std::size_t count, std::string* out);
+  // The wire moved out into *out (appended); the wire is then empty.
+  void take_wire(std::string* out);
+
  private:
   friend class HandshakeList;
   static constexpr std::size_t kNotListed = ~std::size_t{0};
@@ -310,6 +391,16 @@ class Connection {
   std::vector<std::uint8_t> upgrade_response_;
   bool http_check_ = false;
   bool http_refused_ = false;
+  // TLS: the session, the stage after its handshake, the wire (ciphertext
+  // not yet sent, from wire_at_) and the advance a seal() waits to make.
+  std::unique_ptr<tls::TlsSession> tls_;
+  State after_tls_ = State::Admitted;
+  std::string wire_;
+  std::size_t wire_at_ = 0;
+  bool tls_expired_ = false;
+  bool sealed_ = false;
+  std::size_t sealed_bytes_ = 0;
+  std::uint64_t sealed_end_ = 0;
 };
 
 }  // namespace echocast

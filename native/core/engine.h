@@ -17,6 +17,7 @@
 #include "framer.h"
 #include "fanout.h"
 #include "frame_batch.h"
+#include "tls/tls.h"
 
 namespace echocast {
 
@@ -64,6 +65,10 @@ struct EngineOptions {
   bool authorize = false;
   std::uint64_t auth_timeout_ms = 10000;
   bool refuse_http = true;
+  // docs/contract.md S17: both listeners speak TLS with this material (the
+  // wrapper makes the context from it: Engine::set_tls).
+  bool has_tls = false;
+  tls::TlsMaterial tls;
   // Whether a TCP client waits to be decided (its first frame, then the
   // hook) before it is admitted.
   bool tcp_door() const { return !auth_token.empty() || authorize; }
@@ -183,6 +188,10 @@ class Engine {
   virtual void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) {
     (void)ticket, (void)ok, (void)detail;
   }
+  // docs/contract.md S17: the TLS context connections accepted from now on
+  // get (before start(), and again for a reload); any thread. Connected
+  // sessions keep the context they started with.
+  virtual void set_tls(std::shared_ptr<tls::TlsContext> context) { (void)context; }
   // close() began (docs/contract.md S14): from now on no frame from a client
   // is accepted, even before stop() runs on its own thread. Called on the JS
   // thread just before stop(); quick, never blocks for long.

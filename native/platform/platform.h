@@ -100,6 +100,14 @@ std::string ec_error_message(const ec_error& err);
 // as addon.platform so a report can say which socket layer ran.
 const char* ec_platform_name();
 
+// True when the process this code runs in (the host: node, node.exe under
+// any name, the unit tests) exports a function of that name. The TLS layer
+// asks it about each OpenSSL function before the first call
+// (native/core/tls/openssl_functions.def): dlsym(RTLD_DEFAULT) on POSIX;
+// GetProcAddress on the executable's module on Windows, the module the
+// delay-load hook binds the addon's node.exe imports to.
+bool ec_process_exports(const char* name);
+
 // ---------------------------------------------------------------------------
 // Process-wide initialisation.
 // ---------------------------------------------------------------------------

@@ -59,13 +59,14 @@ bool token(const std::string& t, const std::string& presented) {
 }  // namespace
 
 TEST(access_refusal_names_in_order) {
-  CHECK_EQ(kRefusalCount, 6u);
+  CHECK_EQ(kRefusalCount, 7u);
   CHECK_EQ(std::string(refusal_name(Refusal::Address)), std::string("address"));
   CHECK_EQ(std::string(refusal_name(Refusal::Origin)), std::string("origin"));
   CHECK_EQ(std::string(refusal_name(Refusal::Token)), std::string("token"));
   CHECK_EQ(std::string(refusal_name(Refusal::Hook)), std::string("hook"));
   CHECK_EQ(std::string(refusal_name(Refusal::Http)), std::string("http"));
   CHECK_EQ(std::string(refusal_name(Refusal::HandshakeLimit)), std::string("handshake-limit"));
+  CHECK_EQ(std::string(refusal_name(Refusal::Tls)), std::string("tls"));
   RefusalCounters c;
   c.add(Refusal::Hook);
   c.add(Refusal::Hook);

@@ -67,7 +67,19 @@ export type AddonServerOptions = Pick<
   refuseHttp: boolean;
   /** Header lines (each ending in CRLF) the page is served with, beside its type and length: src/ws/page.ts computes them. */
   wsPageHeaders: string;
+  /** docs/contract.md S17: the resolved `tls` option (both listeners speak TLS), absent without it. */
+  tls?: AddonTlsOptions;
 };
+
+/** The `tls` option as the addon reads it (native/server_options.cc read_tls_material); also setTLS()'s argument. */
+export interface AddonTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: (string | Buffer)[];
+  passphrase?: string;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+}
 
 /** A bound listener as the addon reports it. */
 export type AddonBoundAddress = ServerAddress;
@@ -91,6 +103,8 @@ export interface AddonServer {
   disconnect(clientId: number, reason: string): void;
   stats(): AddonStats;
   stop(deadlineMs: number, done: () => void): void;
+  /** docs/contract.md S17: new material for connections accepted from now on (requestCert and rejectUnauthorized stay). */
+  setTLS(tls: AddonTlsOptions): void;
 }
 
 /**
@@ -152,6 +166,18 @@ export interface AddonLoadGen {
   finish(cb: (err: Error | null, result: AddonLoadGenResult) => void): void;
 }
 
+/** The native TLS layer's check of the host's OpenSSL (native/core/tls/tls.h, `tls_support()`). */
+export interface AddonTlsSupport {
+  /** The check passed: the native TLS layer could use the host's OpenSSL. */
+  openssl: boolean;
+  /** Why not, when `openssl` is false (empty otherwise). */
+  reason: string;
+  /** The host's OpenSSL_version(), when it has one, e.g. "OpenSSL 3.0.19 27 Jan 2026". */
+  runtimeVersion: string;
+  /** The version of the OpenSSL headers the addon was built against, e.g. "3.0.19". */
+  headerVersion: string;
+}
+
 /** What the addon module exports (native/addon.cc). */
 export interface Addon {
   Server: new (options: AddonServerOptions, onEvents: (events: AddonEvent[]) => void) => AddonServer;
@@ -167,6 +193,19 @@ export interface Addon {
   refusalCauses: string[];
   /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
   features?: string[];
+  /**
+   * Whether the OpenSSL the host process exports passes the native TLS layer's check at load
+   * (native/core/tls/tls.h: every function it calls exported, 3.x at or above the headers it was
+   * built against), and if not, why. Not a feature: `'tls'` joins `features` once the native
+   * engines do TLS end to end (docs/contract.md S17). Missing in addons built before it.
+   */
+  tlsSupport?: AddonTlsSupport;
+  /**
+   * The native engines that speak TLS in this build (docs/contract.md S17), when the host's
+   * OpenSSL passed its check; `'tls'` joins `features` once every native engine is here.
+   * Missing in addons built before it.
+   */
+  tlsEngines?: string[];
   /**
    * Every code the addon's errors can carry: its own (native/core/error_codes.h),
    * then the system's (native/platform/error_table.def, and UNKNOWN).

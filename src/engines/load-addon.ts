@@ -139,3 +139,30 @@ export function requireAddon(engine: string): Addon {
 export function addonHas(feature: string): boolean {
   return loadAddon().addon?.features?.includes(feature) ?? false;
 }
+
+/**
+ * Whether `engine` speaks TLS (docs/contract.md S17): js always; a native engine when the addon
+ * lists 'tls' in `features`, or names that engine in `tlsEngines` (its check of the host's
+ * OpenSSL passed, and that engine's connections have the TLS layer).
+ */
+export function engineSpeaksTls(engine: string): boolean {
+  if (engine === 'js' || addonHas('tls')) return true;
+  return loadAddon().addon?.tlsEngines?.includes(engine) ?? false;
+}
+
+/**
+ * Why a native engine (or, without one named, the addon) does not speak TLS here (docs/contract.md
+ * S17), for the refusal of a native engine asked for `tls`: the addon has no TLS layer (or none
+ * for that engine yet) though the OpenSSL the host exports passed its check, or that OpenSSL is
+ * unusable and why; null when it speaks TLS.
+ */
+export function nativeTlsGap(engine?: string): string | null {
+  if (engine === undefined ? addonHas('tls') : engineSpeaksTls(engine)) return null;
+  const addon = loadAddon().addon;
+  const support = addon?.tlsSupport;
+  if (support === undefined) return 'no TLS layer in this build of the addon';
+  if (!support.openssl) return `OpenSSL unusable: ${support.reason}`;
+  const others = addon?.tlsEngines ?? [];
+  if (engine !== undefined && others.length > 0) return `TLS not yet for ${engine}, only ${others.join(', ')} (the host's ${support.runtimeVersion} passes its check)`;
+  return `no TLS layer yet (the host's ${support.runtimeVersion} passes its check)`;
+}

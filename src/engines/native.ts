@@ -1,6 +1,6 @@
 import { EchocastError, ErrorCodes, isErrorCode } from '../errors.js';
 import type { ResolvedServerOptions } from '../options.js';
-import type { AddonEvent, AddonServer, AddonServerOptions } from './addon.js';
+import type { AddonEvent, AddonServer, AddonServerOptions, AddonTlsOptions } from './addon.js';
 import { requireAddon } from './load-addon.js';
 import { subnetRecords } from '../access.js';
 import type { AuthorizeInfo, DisconnectReason, Engine, EngineEvents, EngineStats, ForwardFn, RefusalCause, ServerAddress } from './types.js';
@@ -38,6 +38,19 @@ function addonOptions(engine: AddonServerOptions['engine'], options: ResolvedSer
     authorize: options.authorize !== null,
     refuseHttp: options.refuseHttp,
     wsPageHeaders: ws === null ? '' : pageSecurityHeaderLines(ws.page),
+    ...(options.tls === null ? {} : { tls: addonTls(options.tls) }),
+  };
+}
+
+/** docs/contract.md S17: the resolved `tls` option as the addon reads it (native/server_options.cc). */
+function addonTls(t: NonNullable<ResolvedServerOptions['tls']>): AddonTlsOptions {
+  return {
+    cert: t.cert,
+    key: t.key,
+    ...(t.ca === undefined ? {} : { ca: t.ca }),
+    ...(t.passphrase === undefined ? {} : { passphrase: t.passphrase }),
+    requestCert: t.requestCert,
+    rejectUnauthorized: t.rejectUnauthorized,
   };
 }
 
@@ -133,6 +146,11 @@ export class NativeEngine implements Engine {
       disconnects,
       refusals,
     };
+  }
+
+  /** docs/contract.md S17: the addon makes the new context; connected sessions keep theirs. */
+  setTLS(t: NonNullable<ResolvedServerOptions['tls']>): void {
+    this.server.setTLS(addonTls(t));
   }
 
   close(deadlineMs: number): Promise<void> {

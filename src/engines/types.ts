@@ -147,6 +147,11 @@ export interface Engine {
   /** Produces `message` events only while someone listens (they cost a copy in native engines). */
   setMessageEvents(on: boolean): void;
   stats(): EngineStats;
+  /**
+   * docs/contract.md S17: new TLS material (already checked) for connections accepted from now
+   * on; connected clients keep theirs. Engines started with `tls` have it.
+   */
+  setTLS?(tls: NonNullable<ResolvedServerOptions['tls']>): void;
   /** Stops accepting, flushes for up to `deadlineMs`, closes every client, releases every resource. */
   close(deadlineMs: number): Promise<void>;
 }

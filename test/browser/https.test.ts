@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import tls from 'node:tls';
 import type { Browser, Page } from 'puppeteer-core';
-import { addonHas } from '../../dist/engines/load-addon.js';
+import { engineSpeaksTls } from '../../dist/engines/load-addon.js';
 import { enginesUnderTest, until, waitClients } from '../helpers.js';
 import { pem, testCerts } from '../tls/certs.js';
 import { startWsServer } from '../ws-helpers.js';
@@ -42,7 +42,7 @@ if (process.platform === 'linux') {
       browser = undefined;
     });
 
-    for (const engine of enginesUnderTest().filter((e) => e === 'js' || addonHas('tls'))) {
+    for (const engine of enginesUnderTest().filter((e) => engineSpeaksTls(e))) {
       registerBrowserTest(engine)(`[${engine}] the page at https:// joins over wss and shares one broadcast with a TCP client over TLS`, async function () {
         this.timeout(60_000);
         const c = testCerts();

@@ -53,7 +53,13 @@ void PollEngine::read_client(PollClient* c) {
   if (closed) return;  // Input is closed: what arrives now is dropped.
   read_sink_.forward = forward;
   read_sink_.messages = messages;
-  consume(c, buf_.get(), n);
+  if (!c->tls()) {
+    consume(c, buf_.get(), n);
+    return;
+  }
+  // docs/contract.md S17: the records' plaintext goes on as a read would.
+  if (!decrypt(c, buf_.get(), n) || plain_.empty()) return;
+  consume(c, plain_.data(), plain_.size());
 }
 
 bool PollEngine::consume(PollClient* c, const std::uint8_t* data, std::size_t n) {
@@ -90,6 +96,10 @@ void PollEngine::release_held() {
 }
 
 void PollEngine::send_to(PollClient* c) {
+  if (c->tls()) {
+    send_tls(c);
+    return;
+  }
   ec_iovec pieces[EC_MAX_IOV];
   for (int k = 0; k < kSendsPerTurn; ++k) {
     // A WebSocket client's control bytes go first, at a frame boundary; in
@@ -188,7 +198,8 @@ void PollEngine::accept_ws(const Accepted& a) {
   }
   c = new (std::nothrow)
       PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-  if (c != nullptr && !c->start_websocket(&ws_config_)) {
+  if (c != nullptr &&
+      (!c->start_websocket(&ws_config_) || (options_.has_tls && !c->start_tls(tls_.get())))) {
     delete c;
     c = nullptr;
   }
@@ -218,6 +229,14 @@ bool PollEngine::watch_waiting(PollClient* c, const Accepted& a) {
 }
 
 void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
+  if (c->state() == Connection::State::AwaitingTls) {
+    handle_tls(c, ev);
+    return;
+  }
+  // The TLS handshake's last bytes, still on their way.
+  if ((ev.events & EC_POLL_OUT) && c->tls() && c->state() != Connection::State::Answering &&
+      !send_waiting(c))
+    return;
   if (c->state() == Connection::State::AwaitingToken ||
       c->state() == Connection::State::Authorizing) {
     handle_door(c, ev);
@@ -237,14 +256,26 @@ void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
   }
   // Whatever it sends after our answer is dropped.
   if (c->state() != Connection::State::AwaitingUpgrade) return;
+  if (!c->tls()) {
+    handshake_bytes(c, buf_.get(), n);
+    return;
+  }
+  if (!decrypt(c, buf_.get(), n) || plain_.empty()) return;
+  std::vector<std::uint8_t> plain;
+  plain.swap(plain_);  // handshake_bytes() may read again into plain_.
+  handshake_bytes(c, plain.data(), plain.size());
+  plain.swap(plain_);
+}
+
+void PollEngine::handshake_bytes(PollClient* c, const std::uint8_t* data, std::size_t n) {
   std::size_t consumed = 0;
-  ws::Handshake::Result r = c->handshake(buf_.get(), n, &consumed);
+  ws::Handshake::Result r = c->handshake(data, n, &consumed);
   if (r == ws::Handshake::Result::NeedMore) return;
   if (r == ws::Handshake::Result::Upgrade) {
     if (c->state() == Connection::State::Authorizing) {
       // docs/contract.md S15: the hook decides; what came after the head
       // waits with the 101. Beyond max_clients: today's server-full.
-      c->hold(buf_.get() + consumed, n - consumed);
+      c->hold(data + consumed, n - consumed);
       if (roster_.has_room(clients_.size() + handshakes_.holding())) {
         ask(c);
       } else {
@@ -254,7 +285,7 @@ void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
       }
       return;
     }
-    upgrade(c, buf_.get() + consumed, n - consumed);
+    upgrade(c, data + consumed, n - consumed);
     return;
   }
   Refusal cause;
@@ -264,8 +295,11 @@ void PollEngine::handle_handshake(PollClient* c, const ec_poll_event& ev) {
 }
 
 bool PollEngine::answer(PollClient* c) {
-  while (c->control_pending()) {
-    ec_iovec piece = {c->control_data(), c->control_size()};
+  // docs/contract.md S17: the answer is the last thing it is sent, then our
+  // close_notify (sealed once).
+  if (c->wire_pending()) c->seal_close_notify();
+  while (c->wire_pending()) {
+    ec_iovec piece = {c->wire_data(), c->wire_size()};
     std::size_t sent = 0;
     ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
     if (err.code == EC_EAGAIN) break;
@@ -273,10 +307,10 @@ bool PollEngine::answer(PollClient* c) {
       drop_handshake(c);
       return false;
     }
-    c->control_sent(sent);
+    c->wire_sent(sent);
     if (sent < piece.len) break;
   }
-  if (c->control_pending()) {
+  if (c->wire_pending()) {
     if (!(c->interest & EC_POLL_OUT)) {
       if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN | EC_POLL_OUT, c).ok()) {
         drop_handshake(c);
@@ -356,8 +390,9 @@ void PollEngine::expire_handshakes() {
     Refusal cause;
     if (c->expire(&cause)) {
       // docs/contract.md S15: a head that did not come in time, no token,
-      // no answer from the hook.
-      report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port());
+      // no answer from the hook; S17: a TLS handshake not done in time.
+      report_refusal(&refusals_, sink_, cause, c->websocket(), c->peer_address(), c->peer_port(),
+                     cause == Refusal::Tls ? c->tls_failure() : std::string());
       forget_ticket(c);
       if (c->state() == Connection::State::Answering) {
         // A WebSocket connection's 403: sent, then a moment for its end.
@@ -392,20 +427,209 @@ bool PollEngine::send_control(PollClient* c) {
 }
 
 void PollEngine::send_close_frame(PollClient* c, Reason reason) {
-  if (c->sock == EC_INVALID_SOCKET || !c->close_frame_due(*c)) return;
-  std::vector<std::uint8_t> frame = c->close_frame(reason);
-  bool control = c->control_pending();
-  ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},
-                        {frame.data(), frame.size()}};
-  std::size_t first = control ? 0 : 1;
+  if (c->sock == EC_INVALID_SOCKET) return;
   std::size_t sent = 0;
-  ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
+  if (c->tls()) {
+    // After what the wire holds (whole frames): the close frame, sealed,
+    // then our close_notify (docs/contract.md S17), if the socket takes
+    // them now.
+    bool framed = c->close_frame_due(*c) && c->seal_close_frame(reason);
+    c->seal_close_notify();
+    if (!c->wire_pending()) return;
+    ec_iovec piece = {c->wire_data(), c->wire_size()};
+    ec_socket_try_send(c->sock, &piece, 1, &sent);
+    c->wire_sent(sent);
+    if (!framed) return;
+  } else {
+    if (!c->close_frame_due(*c)) return;
+    std::vector<std::uint8_t> frame = c->close_frame(reason);
+    bool control = c->control_pending();
+    ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},
+                          {frame.data(), frame.size()}};
+    std::size_t first = control ? 0 : 1;
+    ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
+  }
   if (reason == Reason::ServerClosed) return;  // Stop: the peer's answer is awaited.
   // Closing at once: read what the peer sent meanwhile, so that the close
   // does not reset the connection (which could lose our close frame).
   for (int i = 0; i < 4; ++i) {
     std::size_t n = 0;
     if (!ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n).ok() || n == 0) break;
+  }
+}
+
+// ---- TLS (docs/contract.md S17) ----------------------------------------------
+
+void PollEngine::accept_tls(const Accepted& a) {
+  // As a client waiting at the door: it holds a slot (past max_clients:
+  // today's server-full), and the handshake list is bounded.
+  if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
+    std::uint64_t id = 0;
+    roster_.refuse(&id);
+    ec_socket_close(a.sock);
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    return;
+  }
+  if (handshakes_.full()) {
+    ec_socket_close(a.sock);
+    report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
+    return;
+  }
+  PollClient* c = new (std::nothrow)
+      PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+  if (c != nullptr) {
+    c->start_tcp(&options_);
+    if (!c->start_tls(tls_.get())) {
+      delete c;
+      c = nullptr;
+    }
+  }
+  if (!watch_waiting(c, a)) return;
+  std::uint64_t now = ec_now_ms();
+  handshakes_.add(c, now, options_.handshake_timeout_ms);
+  handshakes_.hold(c, now + options_.handshake_timeout_ms);
+}
+
+void PollEngine::handle_tls(PollClient* c, const ec_poll_event& ev) {
+  if ((ev.events & EC_POLL_OUT) && !send_waiting(c)) return;
+  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
+  std::size_t n = 0;
+  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n);
+  if (err.code == EC_EAGAIN) return;
+  if (!err.ok() || n == 0) {
+    refuse_tls(c);  // Gone mid-handshake.
+    return;
+  }
+  Connection::TlsStep step = c->receive_tls(buf_.get(), n, &plain_);
+  if (step == Connection::TlsStep::Failed) {
+    // Its alert, if the socket takes it now; then the refusal.
+    if (c->wire_pending()) {
+      ec_iovec piece = {c->wire_data(), c->wire_size()};
+      std::size_t sent = 0;
+      ec_socket_try_send(c->sock, &piece, 1, &sent);
+    }
+    refuse_tls(c);
+    return;
+  }
+  if (!send_waiting(c)) return;
+  if (step == Connection::TlsStep::Opened) tls_opened(c);
+}
+
+void PollEngine::tls_opened(PollClient* c) {
+  switch (c->state()) {
+    case Connection::State::AwaitingUpgrade:
+      // The WebSocket request head, within the same deadline.
+      if (!plain_.empty()) {
+        std::vector<std::uint8_t> plain;
+        plain.swap(plain_);
+        handshake_bytes(c, plain.data(), plain.size());
+        plain.swap(plain_);
+      }
+      return;
+    case Connection::State::AwaitingToken: {
+      // The door (docs/contract.md S15), with its own deadline.
+      handshakes_.hold(c, ec_now_ms() + options_.auth_timeout_ms);
+      if (plain_.empty()) return;
+      Refusal cause = Refusal::Token;
+      Connection::Door d = c->first_frame(plain_.data(), plain_.size(), &cause);
+      door_step(c, d, cause, std::string());
+      return;
+    }
+    default:
+      // Admitted as a TCP client is at accept; what came with the handshake's
+      // end is its first input.
+      c->hold(plain_.data(), plain_.size());
+      admit_door(c);
+      return;
+  }
+}
+
+bool PollEngine::send_waiting(PollClient* c) {
+  while (c->wire_pending()) {
+    ec_iovec piece = {c->wire_data(), c->wire_size()};
+    std::size_t sent = 0;
+    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+    if (err.code == EC_EAGAIN) break;
+    if (!err.ok()) {
+      if (c->tls_pending()) refuse_tls(c);
+      else drop_handshake(c);
+      return false;
+    }
+    c->wire_sent(sent);
+    if (sent < piece.len) break;
+  }
+  // Authorizing reads nothing (interest 0): the rest goes once admitted.
+  if (c->state() == Connection::State::Authorizing) return true;
+  unsigned want = c->wire_pending() ? EC_POLL_IN | EC_POLL_OUT : EC_POLL_IN;
+  if (c->interest != want) {
+    if (!ec_poller_modify(poller_, c->sock, want, c).ok()) {
+      drop_handshake(c);
+      return false;
+    }
+    c->interest = want;
+  }
+  return true;
+}
+
+void PollEngine::refuse_tls(PollClient* c) {
+  report_refusal(&refusals_, sink_, Refusal::Tls, c->websocket(), c->peer_address(), c->peer_port(),
+                 c->tls_failure());
+  drop_handshake(c);
+}
+
+bool PollEngine::decrypt(PollClient* c, const std::uint8_t* data, std::size_t n) {
+  Connection::TlsStep step = c->receive_tls(data, n, &plain_);
+  if (step != Connection::TlsStep::Failed) {
+    if (c->wire_pending()) need_flush_ = true;  // An answer of the session's own.
+    return true;
+  }
+  // A bad record after the handshake: the peer broke the protocol.
+  if (c->admitted()) close_client(c, Reason::ProtocolError);
+  else refuse_tls(c);
+  return false;
+}
+
+void PollEngine::send_tls(PollClient* c) {
+  ec_iovec pieces[EC_MAX_IOV];
+  for (int k = 0; k < kSendsPerTurn; ++k) {
+    if (c->wire_pending()) {
+      ec_iovec piece = {c->wire_data(), c->wire_size()};
+      std::size_t sent = 0;
+      ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+      if (err.code == EC_EAGAIN) {
+        block(c);
+        return;
+      }
+      if (!err.ok()) {
+        close_client(c, c->failure_reason());
+        return;
+      }
+      c->wire_sent(sent);
+      if (sent < piece.len) {
+        block(c);
+        return;
+      }
+    }
+    std::size_t bytes = 0;
+    std::uint64_t end = 0;
+    if (c->sealed_done(&bytes, &end)) fanout_.advance(c, bytes, end);
+    if (!fanout_.pending(c)) break;
+    // Whole frames, after any control bytes, into records in one pass.
+    FrameLog::Gathered g = fanout_.gather(c, pieces, EC_MAX_IOV, kGatherBytes);
+    if (g.pieces == 0) continue;  // Only the client's own frames: passed over.
+    if (!c->seal(pieces, g.pieces, g.bytes, g.end)) {
+      close_client(c, Reason::ClientError);
+      return;
+    }
+  }
+  if (c->finishing && !c->wire_pending() && fanout_.finished(c)) {
+    close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
+    return;
+  }
+  if (!fanout_.pending(c) && !c->wire_pending()) {
+    if (c->interest & EC_POLL_OUT) update_interest(c);
+  } else {
+    need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
   }
 }
 

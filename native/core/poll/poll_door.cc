@@ -58,8 +58,14 @@ void PollEngine::handle_door(PollClient* c, const ec_poll_event& ev) {
     drop_handshake(c);  // Gone before it was decided: no event.
     return;
   }
+  const std::uint8_t* data = buf_.get();
+  if (c->tls()) {  // docs/contract.md S17: the door reads plaintext.
+    if (!decrypt(c, data, n) || plain_.empty()) return;
+    data = plain_.data();
+    n = plain_.size();
+  }
   Refusal cause = Refusal::Token;
-  Connection::Door d = c->first_frame(buf_.get(), n, &cause);
+  Connection::Door d = c->first_frame(data, n, &cause);
   door_step(c, d, cause, std::string());
 }
 

@@ -61,6 +61,13 @@
 // comes through the inbox (Command::Answer, by ticket); the deadline comes
 // from the same list. Admitted, it is enrolled as any client and fed what
 // it held.
+//
+// TLS (docs/contract.md S17; the stage is Connection's): a connection on
+// either listener is listed from accept in its TLS handshake
+// (AwaitingTls, handshake_timeout_ms; a TCP one holds a client slot), its
+// answers sent from its wire. Its reads go through the session first
+// (decrypt, plain_); its sends are whole gathered frames sealed onto the
+// wire in one pass (send_tls), the fanout advanced once they are out.
 #ifndef ECHOCAST_CORE_POLL_POLL_ENGINE_H
 #define ECHOCAST_CORE_POLL_POLL_ENGINE_H
 
@@ -155,6 +162,7 @@ class PollEngine : public Engine, private Inbox::Waker {
     inbox_.post_answer(ticket, ok, detail);
   }
   void close_input() override { input_closed_.store(true, std::memory_order_relaxed); }
+  void set_tls(std::shared_ptr<tls::TlsContext> context) override { tls_.set(std::move(context)); }
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
 
@@ -231,6 +239,32 @@ class PollEngine : public Engine, private Inbox::Waker {
   void consume_first(PollClient* c, const std::uint8_t* data, std::size_t len);
   // Forgets the connection's question to the hook, if any.
   void forget_ticket(PollClient* c);
+
+  // ---- TLS (docs/contract.md S17; poll_client.cc) ---------------------------
+
+  // A TCP connection with TLS: its handshake first, listed with the
+  // handshake deadline and holding a client slot (as at the door).
+  void accept_tls(const Accepted& a);
+  // Readiness of a connection in its TLS handshake.
+  void handle_tls(PollClient* c, const ec_poll_event& ev);
+  // Its TLS handshake completed: the next stage, with the plaintext that
+  // came with it (plain_).
+  void tls_opened(PollClient* c);
+  // Sends what a connection not yet admitted owes on the wire (the TLS
+  // handshake's bytes), watching for OUT while it cannot. False when the
+  // connection was dropped.
+  bool send_waiting(PollClient* c);
+  // A waiting connection's TLS failed (or its peer left mid-handshake):
+  // refused as tls with the reason, dropped.
+  void refuse_tls(PollClient* c);
+  // Ciphertext through the session; false (the connection dropped or
+  // closed) when it failed. The plaintext is in plain_.
+  bool decrypt(PollClient* c, const std::uint8_t* data, std::size_t n);
+  // Up to kSendsPerTurn sends of an admitted TLS client's wire: its frames
+  // gathered and sealed in one pass, the fanout advanced once they are out.
+  void send_tls(PollClient* c);
+  // What the upgrade's request bytes lead to (AwaitingUpgrade).
+  void handshake_bytes(PollClient* c, const std::uint8_t* data, std::size_t n);
 
   // ---- Who may connect (docs/contract.md S15; poll_door.cc) -----------------
 
@@ -336,6 +370,10 @@ class PollEngine : public Engine, private Inbox::Waker {
   std::unordered_map<std::uint64_t, PollClient*> tickets_;
   std::uint64_t next_ticket_ = 0;
   std::unique_ptr<std::uint8_t[]> buf_;
+  // docs/contract.md S17: the context new connections get, and one read's
+  // plaintext.
+  TlsContextSlot tls_;
+  std::vector<std::uint8_t> plain_;
   ReadSink read_sink_;
   FrameBatch forwarded_;  // Cluster mode: one read's frames.
   bool forward_ = false;  // Cluster mode (set_forward, through the inbox).

@@ -176,6 +176,7 @@ void PollEngine::accept_some(ec_socket_t listener, bool ws) {
     accept_errors_.accepted();
     if (!address_allowed(a, ws)) continue;
     if (ws) accept_ws(a);
+    else if (options_.has_tls) accept_tls(a);
     else if (options_.tcp_door()) accept_door(a);
     else admit(a);
   }
@@ -284,7 +285,7 @@ void PollEngine::flush() {
     need_flush_ = false;
     coalescer_.flushed(fanout_.log().head_bytes());
     for (PollClient* c : clients_)
-      if (!c->closing && !c->blocked && (fanout_.pending(c) || c->control_pending())) send_to(c);
+      if (!c->closing && !c->blocked && (fanout_.pending(c) || c->wire_pending())) send_to(c);
   } else if (!fanout_.paused()) {
     return;
   }

@@ -17,6 +17,15 @@ namespace {
 constexpr std::size_t kRecvBytes = 64 * 1024;
 // Bytes gathered into one send by a writer (at least one frame).
 constexpr std::size_t kBatchBytes = 64 * 1024;
+// With TLS a batch is in flight longer (sealed, then sent), and the backlog
+// counts it until it is out (docs/contract.md S7): at most a quarter of
+// maxBacklogBytes, so that appends meanwhile do not take a client that
+// keeps up past the limit; never under one record.
+std::size_t tls_batch_bytes(std::uint64_t max_backlog_bytes) {
+  std::uint64_t quarter = max_backlog_bytes / 4;
+  if (quarter < tls::TlsSession::kRecordBytes) return tls::TlsSession::kRecordBytes;
+  return quarter < kBatchBytes ? static_cast<std::size_t>(quarter) : kBatchBytes;
+}
 
 // Sends all of `data` on a client's socket (before its writer exists).
 bool send_bytes(ec_socket_t s, const std::vector<std::uint8_t>& data) {
@@ -34,6 +43,22 @@ void ThreadsEngine::reader_loop(Client* c) {
     return;
   }
   std::size_t leftover = 0;
+  if (c->state() == Connection::State::AwaitingTls) {
+    // docs/contract.md S17: the TLS handshake first (no event).
+    if (!tls_handshake(c, buf.get())) {
+      thread_done(c);
+      return;
+    }
+    if (c->state() == Connection::State::AwaitingToken) {
+      // The door, with its own deadline.
+      ec_lock_guard lock(&mutex_);
+      handshakes_.hold(c, ec_now_ms() + options_.auth_timeout_ms);
+      ec_cond_signal(&reaper_cond_);
+    } else if (!c->websocket() && !admit_waiting(c)) {
+      thread_done(c);
+      return;
+    }
+  }
   if (c->websocket()) {
     // A WebSocket connection: its handshake first (no event).
     if (!handshake(c, buf.get(), &leftover)) {
@@ -58,8 +83,12 @@ void ThreadsEngine::reader_loop(Client* c) {
     std::size_t n = leftover;  // The first WebSocket bytes came with the head.
     leftover = 0;
     if (n == 0) {
-      ec_error err = ec_socket_recv(c->sock, buf.get(), want, &n);
-      if (!err.ok()) {
+      Read r = recv_plain(c, buf.get(), want, &n);
+      if (r == Read::TlsFailed) {
+        hub_.close_member(c, Reason::ProtocolError);  // docs/contract.md S17: a bad record.
+        break;
+      }
+      if (r == Read::Error) {
         hub_.close_member(c, Reason::ClientError);  // Keeps an earlier reason.
         break;
       }
@@ -99,10 +128,31 @@ void ThreadsEngine::reader_loop(Client* c) {
 
 void ThreadsEngine::writer_loop(Client* c) {
   ec_iovec pieces[EC_MAX_IOV];
+  std::string sealed;  // TLS: one batch's records.
+  const std::size_t batch = c->tls() ? tls_batch_bytes(options_.max_backlog_bytes) : kBatchBytes;
   for (;;) {
     std::size_t count = 0;
-    if (hub_.next_batch(c, pieces, EC_MAX_IOV, kBatchBytes, &count) == BatchResult::Closed) break;
-    ec_error err = ec_socket_send_all(c->sock, pieces, count);
+    if (hub_.next_batch(c, pieces, EC_MAX_IOV, batch, &count) == BatchResult::Closed) break;
+    ec_error err;
+    if (c->tls()) {
+      // docs/contract.md S17: the batch sealed in one pass, outside the
+      // hub's lock (the session's own lock only), then sent whole.
+      sealed.clear();
+      bool ok;
+      {
+        ec_lock_guard lock(&c->tls_lock);
+        ok = c->seal_into(pieces, count, &sealed);
+      }
+      if (!ok) {
+        hub_.send_failed(c, Reason::ClientError);
+        break;
+      }
+      ec_iovec piece = {sealed.data(), sealed.size()};
+      err = ec_socket_send_all(c->sock, &piece, 1);
+      if (sealed.capacity() > 2 * kBatchBytes) std::string().swap(sealed);
+    } else {
+      err = ec_socket_send_all(c->sock, pieces, count);
+    }
     if (!err.ok()) {
       hub_.send_failed(c, c->failure_reason());
       break;
@@ -155,7 +205,8 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
       return;
     }
     c = new (std::nothrow) Client(options_.framing, max_frame);
-    if (c != nullptr && !c->start_websocket(&ws_config_)) {
+    if (c != nullptr &&
+        (!c->start_websocket(&ws_config_) || (options_.has_tls && !c->start_tls(tls_.get())))) {
       delete c;
       c = nullptr;
     }
@@ -176,8 +227,7 @@ void ThreadsEngine::accept_ws(const Accepted& a) {
 bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftover) {
   for (;;) {
     std::size_t n = 0;
-    ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
-    if (!err.ok() || n == 0) {
+    if (recv_plain(c, buf, kRecvBytes, &n) != Read::Recv || n == 0) {
       refuse_if_expired(c);  // docs/contract.md S15: its head came too late.
       return false;          // Gone before its upgrade, or dropped.
     }
@@ -188,7 +238,7 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       Refusal cause;
       if (c->handshake_refused(&cause)) refuse(c, cause);  // 403 or 401.
       // The page or an error status, then the end.
-      if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+      if (send_control(c)) linger(c, buf);
       return false;
     }
     if (c->state() == Connection::State::Authorizing) {
@@ -213,12 +263,12 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       }
       if (d == Connection::Door::Refuse) {
         refuse(c, cause, detail);
-        if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+        if (send_control(c)) linger(c, buf);
         return false;
       }
       if (d != Connection::Door::Admit) return false;
     }
-    if (!send_bytes(c->sock, c->take_control())) return false;  // The 101.
+    if (!send_control(c)) return false;  // The 101.
     std::uint64_t id = 0;
     bool admitted = false;
     {
@@ -238,7 +288,7 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       // docs/contract.md §6: the upgrade completed, then close 1013
       // server-full (queued by admit); reported as for TCP.
       sink_->on_disconnect(id, reason_name(Reason::ServerFull));
-      if (send_bytes(c->sock, c->take_control())) linger(c, buf);
+      if (send_control(c)) linger(c, buf);
       return false;
     }
     sink_->on_connection(id, c->peer_address(), c->peer_port());
@@ -251,6 +301,17 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
 }
 
 void ThreadsEngine::linger(Client* c, std::uint8_t* buf) {
+  if (c->tls()) {
+    // docs/contract.md S17: our close_notify after the answer.
+    std::string out;
+    {
+      ec_lock_guard lock(&c->tls_lock);
+      c->seal_close_notify();
+      c->take_wire(&out);
+    }
+    ec_iovec piece = {out.data(), out.size()};
+    if (!out.empty()) ec_socket_send_all(c->sock, &piece, 1);
+  }
   ec_socket_shutdown_send(c->sock);
   c->answered();
   for (;;) {
@@ -345,8 +406,7 @@ bool ThreadsEngine::door(Client* c, std::uint8_t* buf, std::size_t* leftover) {
   std::string detail;
   while (d == Connection::Door::NeedMore) {
     std::size_t n = 0;
-    ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
-    if (!err.ok() || n == 0) {
+    if (recv_plain(c, buf, kRecvBytes, &n) != Read::Recv || n == 0) {
       refuse_if_expired(c);  // No token in time; else gone: no event.
       return false;
     }
@@ -357,26 +417,7 @@ bool ThreadsEngine::door(Client* c, std::uint8_t* buf, std::size_t* leftover) {
   if (d != Connection::Door::Admit) return false;
   // Exactly today's admission: the connection event, replay, then what it
   // sent after its first frame (held, at most the rest of one read).
-  std::uint64_t id = 0;
-  bool admitted = false;
-  {
-    ec_lock_guard lock(&mutex_);
-    if (stopping_) return false;
-    handshakes_.remove(c);
-    admitted = c->admit(&roster_, clients_.size() + handshakes_.holding(), &id);
-    if (admitted) {
-      c->id = id;
-      c->alive += 1;  // The writer.
-      clients_[id] = c;
-      hub_.join(c);  // Under the same lock, as in admit().
-    }
-  }
-  if (!admitted) {
-    sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.
-    return false;
-  }
-  sink_->on_connection(id, c->peer_address(), c->peer_port());
-  if (!start_writer(c)) return false;
+  if (!admit_waiting(c)) return false;
   std::vector<std::uint8_t> held = c->take_held();
   if (!held.empty()) std::memcpy(buf, held.data(), held.size());
   *leftover = held.size();
@@ -441,6 +482,161 @@ void ThreadsEngine::authorize_answer(std::uint64_t ticket, bool ok, const std::s
   c->hook_ok = ok;
   c->hook_detail = detail;
   ec_cond_signal(&c->door_cond);
+}
+
+bool ThreadsEngine::admit_waiting(Client* c) {
+  std::uint64_t id = 0;
+  bool admitted = false;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (stopping_) return false;
+    handshakes_.remove(c);
+    admitted = c->admit(&roster_, clients_.size() + handshakes_.holding(), &id);
+    if (admitted) {
+      c->id = id;
+      c->alive += 1;  // The writer.
+      clients_[id] = c;
+      hub_.join(c);  // Under the same lock, as in admit().
+    }
+  }
+  if (!admitted) {
+    sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.
+    return false;
+  }
+  sink_->on_connection(id, c->peer_address(), c->peer_port());
+  return start_writer(c);
+}
+
+// ---- TLS (docs/contract.md S17) ----------------------------------------------
+
+void ThreadsEngine::accept_tls(const Accepted& a) {
+  Client* c = nullptr;
+  bool full = false;
+  std::uint64_t id = 0;
+  {
+    ec_lock_guard lock(&mutex_);
+    if (stopping_) {
+      ec_socket_close(a.sock);
+      return;
+    }
+    // As a client waiting at the door: it holds a slot (past max_clients:
+    // today's server-full), and the handshake list is bounded.
+    if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
+      roster_.refuse(&id);
+      full = true;
+    } else if (!handshakes_.full()) {
+      c = new (std::nothrow)
+          Client(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
+      if (c != nullptr) {
+        c->start_tcp(&options_);
+        if (!c->start_tls(tls_.get())) {
+          delete c;
+          c = nullptr;
+        }
+      }
+    }
+    if (c != nullptr) {
+      enlist(c, a);
+      std::uint64_t now = ec_now_ms();
+      handshakes_.add(c, now, options_.handshake_timeout_ms);
+      handshakes_.hold(c, now + options_.handshake_timeout_ms);
+      ec_cond_signal(&reaper_cond_);  // The reaper now watches a deadline.
+    }
+  }
+  if (c == nullptr) {
+    ec_socket_close(a.sock);
+    if (full) sink_->on_disconnect(id, reason_name(Reason::ServerFull));
+    else report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
+    return;
+  }
+  start_reader(c);
+}
+
+bool ThreadsEngine::tls_handshake(Client* c, std::uint8_t* buf) {
+  for (;;) {
+    std::size_t n = 0;
+    ec_error err = ec_socket_recv(c->sock, buf, kRecvBytes, &n);
+    if (!err.ok() || n == 0) {
+      // Gone mid-handshake, or interrupted: at its deadline (a refusal),
+      // or stopping (dropped, no event).
+      bool expired, stopping;
+      {
+        ec_lock_guard lock(&mutex_);
+        expired = c->deadline_passed();
+        stopping = stopping_;
+      }
+      Refusal cause;
+      if (expired) c->expire(&cause);
+      if (!stopping || expired) refuse(c, Refusal::Tls, c->tls_failure());
+      return false;
+    }
+    std::string out;
+    Connection::TlsStep step;
+    {
+      ec_lock_guard lock(&c->tls_lock);
+      step = c->receive_tls(buf, n, &c->early_plain);
+      c->take_wire(&out);
+    }
+    bool sent = true;
+    if (!out.empty()) {
+      ec_iovec piece = {out.data(), out.size()};
+      sent = ec_socket_send_all(c->sock, &piece, 1).ok();
+    }
+    if (step == Connection::TlsStep::Failed || !sent) {
+      refuse(c, Refusal::Tls, c->tls_failure());
+      return false;
+    }
+    if (step == Connection::TlsStep::Opened) return true;
+  }
+}
+
+ThreadsEngine::Read ThreadsEngine::recv_plain(Client* c, std::uint8_t* buf, std::size_t want,
+                                              std::size_t* n) {
+  *n = 0;
+  if (!c->early_plain.empty()) {
+    std::size_t k = c->early_plain.size() < want ? c->early_plain.size() : want;
+    std::memcpy(buf, c->early_plain.data(), k);
+    c->early_plain.erase(c->early_plain.begin(), c->early_plain.begin() + k);
+    *n = k;
+    return Read::Recv;
+  }
+  if (!c->tls()) return ec_socket_recv(c->sock, buf, want, n).ok() ? Read::Recv : Read::Error;
+  for (;;) {
+    std::size_t got = 0;
+    if (!ec_socket_recv(c->sock, buf, want, &got).ok()) return Read::Error;
+    if (got == 0) return Read::Recv;  // End of stream.
+    std::string out;
+    Connection::TlsStep step;
+    {
+      ec_lock_guard lock(&c->tls_lock);
+      // The plaintext is never longer than the records it came in.
+      step = c->receive_tls(buf, got, &c->early_plain);
+      // Before admission the reader sends the session's answers; after, the
+      // writer takes them with its next batch (seal_into).
+      if (!c->writer_started) c->take_wire(&out);
+    }
+    if (!out.empty()) {
+      ec_iovec piece = {out.data(), out.size()};
+      if (!ec_socket_send_all(c->sock, &piece, 1).ok()) return Read::Error;
+    }
+    if (step == Connection::TlsStep::Failed) return Read::TlsFailed;
+    if (c->early_plain.empty()) continue;  // A record not yet whole, or no data.
+    std::memcpy(buf, c->early_plain.data(), c->early_plain.size());
+    *n = c->early_plain.size();
+    c->early_plain.clear();
+    return Read::Recv;
+  }
+}
+
+bool ThreadsEngine::send_control(Client* c) {
+  if (!c->tls()) return send_bytes(c->sock, c->take_control());
+  std::string out;
+  {
+    ec_lock_guard lock(&c->tls_lock);
+    c->take_wire(&out);  // The control bytes, sealed.
+  }
+  ec_iovec piece = {out.data(), out.size()};
+  return out.empty() || ec_socket_send_all(c->sock, &piece, 1).ok();
 }
 
 }  // namespace threads

@@ -12,7 +12,31 @@ namespace threads {
 
 void Client::on_close(Reason reason) {
   bool framed = false;
-  if (close_frame_due(*this)) {
+  if (tls()) {
+    // docs/contract.md S17: the close frame (when due) and our close_notify,
+    // sealed, if the writer is not sending (its batch is sealed and sent
+    // whole: between two, the stream is at a record's and a frame's end).
+    if (!sending) {
+      bool due = close_frame_due(*this);
+      std::vector<std::uint8_t> frame;
+      if (due) frame = farewell_.empty() ? close_frame_for(reason) : farewell_;
+      std::string sealed;
+      {
+        ec_lock_guard lock(&tls_lock);
+        ec_iovec piece = {frame.data(), frame.size()};
+        if (!seal_into(&piece, due ? 1 : 0, &sealed)) sealed.clear();
+        seal_close_notify();
+        seal_into(nullptr, 0, &sealed);  // Not take_wire(): the control bytes are the reader's.
+      }
+      std::size_t sent = 0;
+      bool whole = !sealed.empty() &&
+                   ec_socket_send_now(sock, reinterpret_cast<const std::uint8_t*>(sealed.data()),
+                                      sealed.size(), &sent)
+                       .ok() &&
+                   sent == sealed.size();
+      framed = due && whole;
+    }
+  } else if (close_frame_due(*this)) {
     // The reader's own (its peer's close, a protocol error), or the one
     // for this reason (the session itself is the reader's alone).
     std::vector<std::uint8_t> frame = farewell_.empty() ? close_frame_for(reason) : farewell_;
@@ -178,6 +202,7 @@ void ThreadsEngine::accept_loop(ec_listener* listener, bool ws) {
       errors.accepted();
       if (!address_allowed(a, ws)) continue;
       if (ws) accept_ws(a);
+      else if (options_.has_tls) accept_tls(a);
       else if (options_.tcp_door()) accept_door(a);
       else admit(a);
       continue;

@@ -54,6 +54,12 @@
 // connection's own thread is the only one that waits (the accept thread
 // never does). Admitted, it gets its writer, its connection event, and its
 // held bytes are fed first.
+//
+// TLS (docs/contract.md S17; the stage is Connection's): a connection on
+// either listener gets its reader at accept, listed in its TLS handshake
+// (a TCP one holding a client slot); the reader does the handshake, then
+// reads plaintext (recv_plain). The writer seals each batch outside the
+// hub's lock, under the client's tls_lock.
 #ifndef ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 #define ECHOCAST_CORE_THREADS_THREADS_ENGINE_H
 
@@ -85,8 +91,12 @@ constexpr std::uint64_t kAnswerLingerMs = 1000;
 struct Client : public HubMember, public Connection {
   Client(Framing framing, std::size_t max_frame) : Connection(framing, max_frame) {
     ec_cond_init(&door_cond);
+    ec_mutex_init(&tls_lock);
   }
-  ~Client() override { ec_cond_destroy(&door_cond); }
+  ~Client() override {
+    ec_cond_destroy(&door_cond);
+    ec_mutex_destroy(&tls_lock);
+  }
   ThreadsEngine* engine = nullptr;
   ec_socket_t sock = EC_INVALID_SOCKET;
   ec_thread_t reader;
@@ -102,6 +112,14 @@ struct Client : public HubMember, public Connection {
   bool hook_answered = false;
   bool hook_ok = false;
   std::string hook_detail;
+  // docs/contract.md S17: its TLS session is driven by its reader (input)
+  // and its writer (output, sealed outside the hub's lock), so each holds
+  // this while it uses it. Lock order: the hub's, then this one (on_close
+  // seals the close frame); never the other way.
+  ec_mutex_t tls_lock;
+  // Plaintext that came with the end of the TLS handshake, read before the
+  // socket (recv_plain).
+  std::vector<std::uint8_t> early_plain;
 
  protected:
   // A stopping server, and a finished client (everything owed was sent:
@@ -128,6 +146,7 @@ class ThreadsEngine : public Engine {
   void authorize_answer(std::uint64_t ticket, bool ok, const std::string& detail) override;
   void stop(std::uint64_t deadline_ms) override;
   EngineStats stats() override;
+  void set_tls(std::shared_ptr<tls::TlsContext> context) override { tls_.set(std::move(context)); }
 
  private:
   static void accept_main(void* arg) {
@@ -194,6 +213,25 @@ class ThreadsEngine : public Engine {
   // Interrupts every connection in its handshake (under mutex_).
   void interrupt_handshakes();
 
+  // ---- TLS (docs/contract.md S17; threads_client.cc) ------------------------
+
+  // A TCP connection with TLS: its reader does the handshake while it is
+  // listed with the handshake deadline, holding a client slot.
+  void accept_tls(const Accepted& a);
+  // On its reader: the TLS handshake (sending its own answers: no writer
+  // yet). True when it completed (the state is the next stage's).
+  bool tls_handshake(Client* c, std::uint8_t* buf);
+  // On its reader, admitted or not: the next plaintext into buf (up to
+  // `want`). Without TLS a plain recv. Recv: *n bytes (0: end of stream);
+  // Error: the socket failed; TlsFailed: a bad record (tls_failure()).
+  enum class Read { Recv, Error, TlsFailed };
+  Read recv_plain(Client* c, std::uint8_t* buf, std::size_t want, std::size_t* n);
+  // Before admission (no writer): the control bytes, sealed with TLS, sent.
+  bool send_control(Client* c);
+  // A waiting connection is admitted (the roster, the hub, its event, its
+  // writer); false when it was not (reported).
+  bool admit_waiting(Client* c);
+
   // ---- Who may connect (docs/contract.md S15; threads_client.cc) ------------
 
   // Whether the peer's address may connect; if not, it is closed at once
@@ -249,6 +287,8 @@ class ThreadsEngine : public Engine {
   std::map<std::uint64_t, Client*> tickets_;
   std::uint64_t next_ticket_ = 0;
   RefusalCounters refusals_;
+  // docs/contract.md S17: the context new connections get.
+  TlsContextSlot tls_;
   bool stopping_ = false;
   bool reaper_exit_ = false;
 };

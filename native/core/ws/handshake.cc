@@ -217,7 +217,7 @@ void Handshake::decide() {
     if (key_count != 1 || !valid_key(key)) return finish(Result::Reject, 400);
     // docs/contract.md S15: who may upgrade. A foreign origin first (403),
     // then the token (401).
-    if (!origin_permitted(has_origin, origin, host, config_->origins)) {
+    if (!origin_permitted(has_origin, origin, host, config_->origins, config_->secure)) {
       refused_ = true;
       refusal_ = Refusal::Origin;
       return finish(Result::Reject, 403);

@@ -35,6 +35,8 @@ struct HandshakeConfig {
   std::vector<std::string> origins;
   std::string token;
   bool keep_request = false;
+  // docs/contract.md S17: the listener speaks TLS (its own origin is https://).
+  bool secure = false;
 };
 
 // Reads a request head byte by byte as it arrives, then says what to answer.

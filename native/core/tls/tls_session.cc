@@ -1,0 +1,263 @@
+// tls_session.cc — one connection's TLS over two memory BIOs (core/tls/tls.h):
+// the handshake and its failure reasons, plaintext out of whole records, and
+// a connection's pending frames encrypted in one pass into records of up to
+// 16 KiB. Which file owns which rule: docs/architecture.md.
+#include "openssl.h"
+#include "tls.h"
+
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace echocast {
+namespace tls {
+
+#ifndef ECHOCAST_HAVE_OPENSSL
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> context) : context_(std::move(context)) {
+  fail(tls_support().reason);
+}
+TlsSession::~TlsSession() {}
+void TlsSession::start() {}
+TlsSession::State TlsSession::feed(const char*, std::size_t, PlaintextSink&) { return state_; }
+bool TlsSession::handshake() { return false; }
+bool TlsSession::encrypt(const ec_iovec*, std::size_t, std::string*) { return false; }
+void TlsSession::close_notify() {}
+std::size_t TlsSession::take_output(std::string*) { return 0; }
+std::size_t TlsSession::buffered_input() const { return 0; }
+void TlsSession::fail(const std::string& why) {
+  state_ = State::kFailed;
+  if (failure_.empty()) failure_ = why;
+}
+void TlsSession::drain_plaintext(PlaintextSink&) {}
+
+#else  // ECHOCAST_HAVE_OPENSSL
+
+namespace {
+
+// OpenSSL's text for the reason of its last error on this thread ("wrong
+// version number"), or `fallback`; the queue is cleared.
+std::string error_reason(const char* fallback) {
+  unsigned long e = ERR_peek_last_error();
+  std::string out = fallback;
+  if (e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    const char* text = buf;
+    for (const char* p = buf; *p; ++p)
+      if (*p == ':') text = p + 1;
+    out = text;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+bool printable(unsigned char c) {
+  return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
+}
+
+}  // namespace
+
+TlsSession::TlsSession(std::shared_ptr<TlsContext> context) : context_(std::move(context)) {
+  if (!context_ || !tls_support().usable) {
+    fail(context_ ? "OpenSSL unusable: " + tls_support().reason : "no TLS context");
+    return;
+  }
+  ssl_ = SSL_new(context_->native());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
+    if (in_) BIO_free(in_);
+    if (out_) BIO_free(out_);
+    in_ = out_ = nullptr;
+    fail("out of memory");
+    return;
+  }
+  // An empty input BIO means "wait for more" (not end of stream).
+  BIO_set_mem_eof_return(in_, -1);
+  SSL_set_bio(ssl_, in_, out_);  // ssl_ owns both from here
+  if (context_->role() == TlsContext::Role::kServer) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+void TlsSession::fail(const std::string& why) {
+  state_ = State::kFailed;
+  if (failure_.empty()) failure_ = why;
+}
+
+void TlsSession::start() {
+  if (state_ != State::kHandshaking || context_->role() != TlsContext::Role::kClient) return;
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r != 1 && SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
+    fail("handshake failed: " + error_reason("cannot start"));
+  }
+}
+
+TlsSession::State TlsSession::feed(const char* data, std::size_t len, PlaintextSink& sink) {
+  if (state_ == State::kFailed || len == 0) return state_;
+  if (!saw_input_ && context_->role() == TlsContext::Role::kServer) {
+    saw_input_ = true;
+    // A client's stream starts with a handshake record (content type 22).
+    // Anything else was never TLS: say what it looks like, and let OpenSSL
+    // not even see it.
+    const unsigned char first = static_cast<unsigned char>(data[0]);
+    if (first != 0x16) {
+      char buf[96];
+      if (printable(first)) {
+        std::snprintf(buf, sizeof buf, "plain text on a TLS port");
+      } else {
+        std::snprintf(buf, sizeof buf, "not a TLS record (first byte 0x%02x)", first);
+      }
+      fail(buf);
+      return state_;
+    }
+  }
+  // In pieces of a record's size, each read out before the next goes in:
+  // a memory BIO keeps the largest size it ever held, so this bounds it
+  // (docs/architecture.md, "TLS in the native engines").
+  ERR_clear_error();
+  while (len > 0 && state_ != State::kFailed) {
+    const std::size_t n = len < kRecordBytes ? len : kRecordBytes;
+    if (BIO_write(in_, data, static_cast<int>(n)) != static_cast<int>(n)) {
+      fail("out of memory");
+      break;
+    }
+    data += n;
+    len -= n;
+    if (state_ == State::kHandshaking && !handshake()) break;
+    if (state_ == State::kOpen) drain_plaintext(sink);
+  }
+  return state_;
+}
+
+bool TlsSession::handshake() {
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    state_ = State::kOpen;
+    return true;
+  }
+  int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+  const long verify = SSL_get_verify_result(ssl_);
+  unsigned long e = ERR_peek_last_error();
+  if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    ERR_clear_error();
+    fail("no client certificate: the peer sent none and one is required");
+  } else if (verify != X509_V_OK) {
+    ERR_clear_error();
+    fail(std::string("certificate refused: ") + X509_verify_cert_error_string(verify));
+  } else {
+    fail("handshake failed: " + error_reason("the peer broke the protocol"));
+  }
+  return false;
+}
+
+void TlsSession::drain_plaintext(PlaintextSink& sink) {
+  char buf[kRecordBytes];
+  for (;;) {
+    int r = SSL_read(ssl_, buf, sizeof buf);
+    if (r > 0) {
+      sink.on_plaintext(buf, static_cast<std::size_t>(r));
+      continue;
+    }
+    int err = SSL_get_error(ssl_, r);
+    // Wants more bytes; or the peer's close_notify: its end of stream reaches
+    // the connection from the socket, and nothing more is read from it.
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_ZERO_RETURN) {
+      ERR_clear_error();
+      return;
+    }
+    fail("bad record: " + error_reason("the peer broke the protocol"));
+    return;
+  }
+}
+
+bool TlsSession::encrypt(const ec_iovec* slices, std::size_t count, std::string* out) {
+  if (state_ != State::kOpen) return false;
+  ERR_clear_error();
+  // Small slices are gathered into one record's worth before each
+  // SSL_write (one SSL_write makes at least one record); a slice that
+  // starts a record and fills whole ones goes to SSL_write as it is, which
+  // cuts it into 16 KiB records itself. 16 KiB of stack: the threads
+  // engine's stacks are 128 KiB.
+  char stage[kRecordBytes];
+  std::size_t used = 0;
+  // One record per SSL_write, moved to *out at once: the output BIO never
+  // holds more than one record (a memory BIO keeps its largest size).
+  auto write = [this, out](const char* p, std::size_t n) {
+    while (n > 0) {
+      const std::size_t chunk = n < kRecordBytes ? n : kRecordBytes;
+      int r = SSL_write(ssl_, p, static_cast<int>(chunk));
+      if (r <= 0) {
+        fail("cannot encrypt: " + error_reason("SSL_write failed"));
+        return false;
+      }
+      take_output(out);
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < count; ++i) {
+    const char* p = static_cast<const char*>(slices[i].base);
+    std::size_t len = slices[i].len;
+    while (len > 0) {
+      if (used == 0 && len >= kRecordBytes) {
+        const std::size_t whole = len - len % kRecordBytes;
+        if (!write(p, whole)) return false;
+        p += whole;
+        len -= whole;
+        continue;
+      }
+      const std::size_t take = len < kRecordBytes - used ? len : kRecordBytes - used;
+      std::memcpy(stage + used, p, take);
+      used += take;
+      p += take;
+      len -= take;
+      if (used == kRecordBytes) {
+        if (!write(stage, used)) return false;
+        used = 0;
+      }
+    }
+  }
+  if (used > 0 && !write(stage, used)) return false;
+  take_output(out);
+  return true;
+}
+
+void TlsSession::close_notify() {
+  if (state_ != State::kOpen || close_notified_) return;
+  close_notified_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // Writes our close_notify; the peer's is not awaited.
+  ERR_clear_error();
+}
+
+std::size_t TlsSession::take_output(std::string* out) {
+  if (ssl_ == nullptr) return 0;
+  const std::size_t pending = BIO_ctrl_pending(out_);
+  if (pending == 0) return 0;
+  const std::size_t at = out->size();
+  out->resize(at + pending);
+  int r = BIO_read(out_, &(*out)[at], static_cast<int>(pending));
+  const std::size_t got = r > 0 ? static_cast<std::size_t>(r) : 0;
+  out->resize(at + got);
+  return got;
+}
+
+std::size_t TlsSession::buffered_input() const {
+  return in_ != nullptr ? BIO_ctrl_pending(in_) : 0;
+}
+
+#endif  // ECHOCAST_HAVE_OPENSSL
+
+}  // namespace tls
+}  // namespace echocast
