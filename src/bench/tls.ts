@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { addonHas } from '../engines/load-addon.js';
+import { nativeTlsGap } from '../engines/load-addon.js';
 
 /** Where a run's certificate and key are: the server children read them, the clients trust the certificate. */
 export interface BenchTlsFiles {
@@ -25,8 +25,9 @@ export interface BenchTlsFiles {
 export function tlsUnsupported(target: string): string | null {
   if (target === 'baseline-c-epoll') return 'baseline-c-epoll speaks plain TCP only: bench/c-epoll has no TLS';
   if (target === 'native-threads' || target === 'native-poll') {
-    // The rule createServer applies (src/server.ts): a native engine takes `tls` once the addon lists 'tls'.
-    return addonHas('tls') ? null : 'this addon build has no TLS support: the native engines do not speak TLS yet';
+    // The rule createServer applies (src/server.ts): a native engine takes `tls` once it speaks it.
+    const gap = nativeTlsGap(target);
+    return gap === null ? null : `native TLS: ${gap}`;
   }
   return null;
 }
