@@ -156,6 +156,12 @@ for (const engine of enginesUnderTest()) {
       raw.send(OP.pong, 'unasked');
       raw.send(OP.text, 'after');
       assert.deepEqual(await t.waitLines(2), ['Hello', 'after']);
+      // The TCP client having its lines says nothing of when the WebSocket client's frames
+      // arrive (another socket): wait for its third pong and both messages, then look.
+      await until(
+        () => raw.frames().filter((f) => f.opcode === OP.pong).length >= 3 && raw.frames().filter((f) => f.opcode === OP.text).length >= 2,
+        'the third pong and both messages on the WebSocket client',
+      );
       const frames = raw.frames();
       assert.deepEqual(
         frames.filter((f) => f.opcode === OP.pong).map((f) => f.payload.toString('hex')),
