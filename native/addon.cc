@@ -90,7 +90,9 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // have the layer in core/connection.h and pass test/tls/), when the host's
   // OpenSSL passed its check. 'tls' joins `features` once both native
   // engines are here. native-threads has the layer but is not listed yet:
-  // see NOTES-tlsnative.md.
+  // with TLS, test/tls/'s slow-consumer case (maxBacklogBytes 64 KiB,
+  // slowConsumerMs 0) sometimes cut its healthy reader too, as it does over
+  // plain TCP when a writer thread is not scheduled in time.
   Napi::Array tls_engines = Napi::Array::New(env);
   if (tls_support.usable) tls_engines.Set(0u, "native-poll");
   exports.Set("tlsEngines", tls_engines);
