@@ -141,10 +141,14 @@ const LINUX_ONLY = {
  * What the renamed host runs after the smoke test: the conformance files that reach every
  * kind of Node-API call the addon makes (creating and closing engines, events through
  * thread-safe functions, buffers handed to JS, stats, errors, the authorize hook's answers,
- * the WebSocket listener), on the native engines. The whole suite ran in node.exe above;
- * the renamed host differs only in how the addon's imports are bound (delay_load_hook.cc).
+ * the WebSocket listener), on the native engines, and the TLS suite (the OpenSSL functions the
+ * host exports, bound the same way). The whole suite ran in node.exe above; the renamed host
+ * differs only in how the addon's imports are bound (delay_load_hook.cc).
  */
-const RENAMED_HOST_FILES = ['seed-example', 'lifecycle', 'message-copies', 'replay', 'access', 'websocket'].map((f) => `dist-test/conformance/${f}.test.js`);
+const RENAMED_HOST_FILES = [
+  ...['seed-example', 'lifecycle', 'message-copies', 'replay', 'access', 'websocket'].map((f) => `dist-test/conformance/${f}.test.js`),
+  'dist-test/tls/tls.test.js',
+];
 
 /** Checks a mocha run's output and exit: some tests ran, none failed, none pending, no crash. */
 function checkMocha(label, { code, signal, text }) {
