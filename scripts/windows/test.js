@@ -192,6 +192,16 @@ async function main() {
     ECHOCAST_REQUIRE_NATIVE: fs.existsSync(prebuild) ? '1' : '',
   };
   delete env.ECHOCAST_TEST_ENGINES;
+  // One wineserver for the whole lane, persistent until stopWineserver(). Left to itself a
+  // wineserver exits a moment after its last process, and a Wine process started in that
+  // moment reached it as it went: 'wine client error:0: recvmsg: Connection reset by peer',
+  // and the smoke test in the renamed host, started right after mocha, failed before it ran.
+  const freshPrefix = !fs.existsSync(prefix);
+  fs.mkdirSync(prefix, { recursive: true });
+  // stdio ignored: the server daemonizes, and would hold a pipe open.
+  spawnSync(path.join(path.dirname(wine), 'wineserver64'), ['-p'], { env, stdio: 'ignore' });
+  // However the lane ends (a failure exits at once), the persistent server goes with it.
+  process.on('exit', () => stopWineserver(env));
   // The TLS suite's test certificates (test/tls/certs.ts), made here with Linux's openssl:
   // node.exe under Wine cannot run it.
   const tlsCerts = path.join(cache, 'tls-certs');
@@ -233,7 +243,7 @@ async function main() {
     log(`C++ unit tests under Wine: ${summary[0]}`);
   }
 
-  log(`running mocha in ${path.relative(root, exe)} under Wine${fs.existsSync(prefix) ? '' : ' (first start creates the Wine prefix: ~20 s)'}`);
+  log(`running mocha in ${path.relative(root, exe)} under Wine${freshPrefix ? ' (first start creates the Wine prefix: ~20 s)' : ''}`);
   // The lane allows no pending test, so the files whose every test reads Linux's /proc are
   // left out by name, said here, and run by npm test on Linux (docs/windows-lane.md).
   const ignore = Object.keys(LINUX_ONLY).flatMap((file) => ['--ignore', file]);
