@@ -495,7 +495,14 @@ ENGINE_TEST(engine_flow_control_paces_the_publisher) {
   CHECK_EQ(rs.got, total);
   CHECK(rf.intact && rs.intact);
   EngineStats s = e->stats();
+#ifndef _WIN32
+  // Not on Windows: in the Windows lane (Wine) sends complete into buffers of
+  // Wine's own, and once in about fifteen runs the 8 MiB went through with the
+  // backlog never past the limit (native-poll, read_pauses 0): the platform's
+  // buffering, not the engine's count (as test/conformance/websocket-close.test.ts
+  // says of its own pause check). The rest holds there.
   CHECK(s.read_pauses > 0);
+#endif
   CHECK_EQ(s.disconnects.count("slow-consumer"), 0u);
   e->stop(200);
   for (ec_socket_t x : {pub, fast, slow}) ec_socket_close(x);
