@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { loadAddon } from '../../dist/engines/load-addon.js';
 
 /**
  * Where redis-servers come from: the executable on PATH, or — where the tests
@@ -254,4 +255,30 @@ export function findOnPath(...names: string[]): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Registers a test that needs redis-server on `engine`: pending without redis-server (failing
+ * when ECHOCAST_REQUIRE_REDIS=1), or on a native engine without the addon (every build of it
+ * forwards frames), with the reason; never a silent pass.
+ */
+export function redisIt(engine: string, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
+  if (!findRedisServer()) {
+    if (process.env.ECHOCAST_REQUIRE_REDIS === '1') {
+      it(title, () => {
+        throw new Error('redis-server is not on PATH, and ECHOCAST_REQUIRE_REDIS=1 requires it (Debian: apt-get install redis-server)');
+      });
+    } else {
+      it(`${title} (pending: redis-server is not on PATH)`);
+    }
+    return;
+  }
+  if (engine !== 'js') {
+    const result = loadAddon();
+    if (!result.addon) {
+      it(`${title} (pending on ${engine}: the native addon is unavailable: ${result.reason})`);
+      return;
+    }
+  }
+  it(title, fn);
 }

@@ -6,44 +6,16 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
-import { loadAddon } from '../../dist/engines/load-addon.js';
 import { closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
-import { findRedisServer, freePort, RedisServer, stopAllRedis } from './redis-server.js';
+import { findRedisServer, freePort, RedisServer, stopAllRedis, redisIt } from './redis-server.js';
 
 const redisBin = findRedisServer();
-const requireRedis = process.env.ECHOCAST_REQUIRE_REDIS === '1';
 const cliBin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
-/**
- * Why an engine cannot run in a cluster, or null. A native engine needs the
- * addon (every build of it forwards frames); without it the tests show as
- * pending with that reason, never as a silent pass.
- */
-function clusterLack(engine: EngineName): string | null {
-  if (engine === 'js') return null;
-  const result = loadAddon();
-  return result.addon ? null : `the native addon is unavailable: ${result.reason}`;
-}
-
-/** Registers a cluster test: pending without redis-server (failing when ECHOCAST_REQUIRE_REDIS=1) or without forwarding. */
+/** Registers a cluster test (redisIt), handing it a redis-server of its own. */
 function clusterIt(engine: EngineName, title: string, fn: (this: Mocha.Context, redis: RedisServer) => Promise<void>): void {
-  if (!redisBin) {
-    if (requireRedis) {
-      it(title, () => {
-        throw new Error('redis-server is not on PATH, and ECHOCAST_REQUIRE_REDIS=1 requires it (Debian: apt-get install redis-server)');
-      });
-    } else {
-      it(`${title} (pending: redis-server is not on PATH)`);
-    }
-    return;
-  }
-  const lack = clusterLack(engine);
-  if (lack) {
-    it(`${title} (pending on ${engine}: ${lack})`);
-    return;
-  }
-  it(title, async function () {
-    const redis = await RedisServer.start(redisBin);
+  redisIt(engine, title, async function () {
+    const redis = await RedisServer.start(redisBin!);
     await fn.call(this, redis);
   });
 }

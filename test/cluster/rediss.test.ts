@@ -9,14 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type { EchoServer, EngineName, ServerOptions } from 'echocast';
-import { loadAddon } from '../../dist/engines/load-addon.js';
+import type { EchoServer, ServerOptions } from 'echocast';
 import { CLI_BIN, closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
 import { pem, testCerts } from '../tls/certs.js';
-import { findRedisServer, freePort, RedisServer, stopAllRedis, type RedisStartOptions } from './redis-server.js';
+import { findRedisServer, freePort, RedisServer, stopAllRedis, type RedisStartOptions, redisIt } from './redis-server.js';
 
 const redisBin = findRedisServer();
-const requireRedis = process.env.ECHOCAST_REQUIRE_REDIS === '1';
 
 /** Redis's password in every test: it must show nowhere (docs/cluster.md, "Trust"). */
 const SECRET = 'rediss-s3cr3t-Pa55';
@@ -33,32 +31,7 @@ function redissUrl(redis: RedisServer): string {
   return `rediss://:${SECRET}@127.0.0.1:${redis.tlsPort}`;
 }
 
-/** Why an engine cannot run in a cluster, or null (as in redis-stream.test.ts). */
-function clusterLack(engine: EngineName): string | null {
-  if (engine === 'js') return null;
-  const result = loadAddon();
-  return result.addon ? null : `the native addon is unavailable: ${result.reason}`;
-}
-
-/** Registers a test that needs redis-server: pending without it (failing when ECHOCAST_REQUIRE_REDIS=1) or without forwarding. */
-function redissIt(engine: EngineName, title: string, fn: (this: Mocha.Context) => Promise<void>): void {
-  if (!redisBin) {
-    if (requireRedis) {
-      it(title, () => {
-        throw new Error('redis-server is not on PATH, and ECHOCAST_REQUIRE_REDIS=1 requires it (Debian: apt-get install redis-server)');
-      });
-    } else {
-      it(`${title} (pending: redis-server is not on PATH)`);
-    }
-    return;
-  }
-  const lack = clusterLack(engine);
-  if (lack) {
-    it(`${title} (pending on ${engine}: ${lack})`);
-    return;
-  }
-  it(title, fn);
-}
+const redissIt = redisIt;
 
 /** Asserts that `text` does not hold the password. */
 function showsNoSecret(text: string, where: string): void {
