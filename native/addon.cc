@@ -70,31 +70,30 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("reasons", ReasonNames(env));
   exports.Set("refusalCauses", RefusalCauseNames(env));
   exports.Set("errorCodes", ErrorCodeNames(env));
-  // What this build can do beyond the basics (src/engines/load-addon.ts):
-  // 'websocket' (docs/contract.md §6), which both native engines speak.
-  Napi::Array features = Napi::Array::New(env, 1);
-  features.Set(0u, "websocket");
-  exports.Set("features", features);
   // Whether the OpenSSL the host exports passes the TLS layer's check at
-  // load (core/tls/tls.h; docs/architecture.md, "TLS: which OpenSSL"). Not a
-  // feature: 'tls' joins `features` once the engines do TLS end to end;
-  // until then src/server.ts names this in its refusal.
+  // load (core/tls/tls.h; docs/architecture.md, "TLS: which OpenSSL").
   const tls::TlsSupport& tls_support = tls::tls_support();
+  // What this build can do beyond the basics (src/engines/load-addon.ts):
+  // 'websocket' (docs/contract.md §6), which both native engines speak, and
+  // 'tls' (S17) when the host's OpenSSL passed that check: both engines'
+  // connections then have the layer in core/connection.h.
+  Napi::Array features = Napi::Array::New(env);
+  features.Set(0u, "websocket");
+  if (tls_support.usable) features.Set(1u, "tls");
+  exports.Set("features", features);
   Napi::Object tls_info = Napi::Object::New(env);
   tls_info.Set("openssl", tls_support.usable);
   tls_info.Set("reason", tls_support.reason);
   tls_info.Set("runtimeVersion", tls_support.runtime_version);
   tls_info.Set("headerVersion", tls_support.header_version);
   exports.Set("tlsSupport", tls_info);
-  // docs/contract.md S17: the engines that speak TLS (their connections
-  // have the layer in core/connection.h and pass test/tls/), when the host's
-  // OpenSSL passed its check. 'tls' joins `features` once both native
-  // engines are here. native-threads has the layer but is not listed yet:
-  // with TLS, test/tls/'s slow-consumer case (maxBacklogBytes 64 KiB,
-  // slowConsumerMs 0) sometimes cut its healthy reader too, as it does over
-  // plain TCP when a writer thread is not scheduled in time.
+  // The engines that speak TLS here (each passes test/tls/): both, or none
+  // when the host's OpenSSL did not pass the check.
   Napi::Array tls_engines = Napi::Array::New(env);
-  if (tls_support.usable) tls_engines.Set(0u, "native-poll");
+  if (tls_support.usable) {
+    tls_engines.Set(0u, "native-threads");
+    tls_engines.Set(1u, "native-poll");
+  }
   exports.Set("tlsEngines", tls_engines);
   exports.Set("Server", ServerWrap::Define(env));
   // The bench's native load generator (native/bench/loadgen.h).

@@ -191,19 +191,20 @@ export interface Addon {
   reasons: string[];
   /** The refusal causes of native/core/access.h, in order (equal to REFUSAL_CAUSES; docs/contract.md S15). */
   refusalCauses: string[];
-  /** What this build can do beyond the basics: `'websocket'` once both native engines speak it (docs/contract.md §6). */
+  /**
+   * What this build can do beyond the basics: `'websocket'` once both native engines speak it
+   * (docs/contract.md §6); `'tls'` when both do TLS here (the host's OpenSSL passed the check, S17).
+   */
   features?: string[];
   /**
    * Whether the OpenSSL the host process exports passes the native TLS layer's check at load
    * (native/core/tls/tls.h: every function it calls exported, 3.x at or above the headers it was
-   * built against), and if not, why. Not a feature: `'tls'` joins `features` once the native
-   * engines do TLS end to end (docs/contract.md S17). Missing in addons built before it.
+   * built against), and if not, why (docs/contract.md S17). Missing in addons built before it.
    */
   tlsSupport?: AddonTlsSupport;
   /**
    * The native engines that speak TLS in this build (docs/contract.md S17), when the host's
-   * OpenSSL passed its check; `'tls'` joins `features` once every native engine is here.
-   * Missing in addons built before it.
+   * OpenSSL passed its check. Missing in addons built before it.
    */
   tlsEngines?: string[];
   /**

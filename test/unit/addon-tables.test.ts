@@ -26,10 +26,10 @@ describe('addon tables', () => {
     assert.deepEqual(loaded.addon!.refusalCauses, [...REFUSAL_CAUSES]);
   });
 
-  itNative("the addon reports its check of the host's OpenSSL, and lacks 'tls' until its engines do TLS end to end", () => {
+  itNative("the addon reports its check of the host's OpenSSL, and lists 'tls' and both engines exactly when it passed", () => {
     // native/core/tls/tls.h: every OpenSSL function the TLS layer calls exported by the host, and
     // a 3.x at or above the headers'. A node with OpenSSL 3 (this one, node.exe, a renamed host)
-    // passes it; 'tls' is in `features` only once the engines do TLS (docs/contract.md S17).
+    // passes it; then both engines speak TLS and 'tls' is in `features` (docs/contract.md S17).
     const support = loaded.addon!.tlsSupport;
     assert.ok(support !== undefined, 'the addon exports tlsSupport');
     if (/^3\./.test(process.versions.openssl ?? '')) {
@@ -41,9 +41,8 @@ describe('addon tables', () => {
       assert.equal(support.openssl, false);
       assert.notEqual(support.reason, '');
     }
-    assert.equal(loaded.addon!.features?.includes('tls') ?? false, false, "'tls' waits for both native engines");
-    // The engines that speak TLS now (docs/contract.md S17): native-poll, where the check passed.
-    assert.deepEqual(loaded.addon!.tlsEngines, support.openssl ? ['native-poll'] : []);
+    assert.equal(loaded.addon!.features?.includes('tls') ?? false, support.openssl);
+    assert.deepEqual(loaded.addon!.tlsEngines, support.openssl ? ['native-threads', 'native-poll'] : []);
   });
 
   itNative('every error code of the addon is in ErrorCodes', () => {
