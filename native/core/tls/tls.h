@@ -8,7 +8,8 @@
 //   TlsContext     the material, checked once (PEM from memory: the
 //                  certificate and its chain, the key and its passphrase, the
 //                  CA, requestCert / rejectUnauthorized); shared by sessions.
-//   TlsSession     one connection's TLS over two memory BIOs, so that neither
+//   TlsSession     one connection's TLS over in-memory BIOs (a memory BIO
+//                  in, one that appends to a string out), so that neither
 //                  I/O model ever blocks on a handshake: feed() takes the
 //                  socket's bytes and hands plaintext to a sink; encrypt()
 //                  turns a list of plaintext slices (a connection's pending
@@ -156,8 +157,13 @@ class TlsSession {
   void drain_plaintext(PlaintextSink& sink);
   std::shared_ptr<TlsContext> context_;
   ssl_st* ssl_ = nullptr;
-  bio_st* in_ = nullptr;   // ciphertext from the peer (owned by ssl_)
-  bio_st* out_ = nullptr;  // ciphertext for the peer (owned by ssl_)
+  bio_st* in_ = nullptr;  // ciphertext from the peer (owned by ssl_)
+  // Ciphertext for the peer (owned by ssl_): not a memory BIO but one that
+  // appends what OpenSSL writes to a string, encrypt()'s *out while it runs
+  // (the records go straight onto the caller's wire), else pending_ (the
+  // handshake's records, alerts, close_notify) until take_output().
+  bio_st* out_ = nullptr;
+  std::string pending_;
   State state_ = State::kHandshaking;
   bool saw_input_ = false;
   bool close_notified_ = false;
