@@ -149,6 +149,7 @@ void Hub::finish_send_locked(HubMember* m) {
   fanout_.advance(m, m->send_bytes_, m->send_end_);
   progress_locked();
   resume_check_locked();
+  if (m->closing_after_send_) ec_cond_broadcast(&drained_cond_);  // close_member's wait.
 }
 
 BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
@@ -158,6 +159,13 @@ BatchResult Hub::next_batch(HubMember* m, ec_iovec* out, std::size_t max_pieces,
   finish_send_locked(m);
   for (;;) {
     if (m->closing) return BatchResult::Closed;
+    if (m->closing_after_send_) {
+      // A close waits for the batch just sent; nothing more goes before it.
+      // close_locked() signals cond_.
+      if (!block) return BatchResult::Frames;
+      ec_cond_wait(&m->cond_, &mutex_);
+      continue;
+    }
     if (!m->control_.empty()) {
       // Control bytes first: the cursor stands at a frame boundary (every
       // batch is sent whole), and the "batch" moves it nowhere.
@@ -247,8 +255,18 @@ Reason Hub::close_member(HubMember* m, Reason reason) {
   return close_locked(m, reason);
 }
 
-Reason Hub::close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell) {
+Reason Hub::close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell,
+                         std::uint64_t wait_ms) {
   ec_lock_guard lock(&mutex_);
+  if (!m->closing && m->sending) {
+    // finish_send_locked() says when the batch is sent; a cut or stop
+    // meanwhile closes the member and ends the wait too.
+    m->closing_after_send_ = true;
+    const std::uint64_t deadline = ec_now_ms() + wait_ms;
+    for (std::uint64_t now = ec_now_ms(); !m->closing && m->sending && now < deadline;
+         now = ec_now_ms())
+      ec_cond_timed_wait(&drained_cond_, &mutex_, deadline - now);
+  }
   if (!m->closing) m->farewell_ = farewell;
   return close_locked(m, reason);
 }

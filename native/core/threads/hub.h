@@ -78,6 +78,9 @@ class HubMember : public FanoutMember {
   // the sleepers).
   bool waiting_ = false;
   bool joined_ = false;
+  // A close waits for the batch in flight (Hub::close_member with a
+  // farewell): the writer starts no other.
+  bool closing_after_send_ = false;
   // Pacing (see the top of this file): its frames keep coming, so it dozes
   // between sends; it is dozing now (appends wake it only for kPaceBytes
   // owed); when its last frames were handed out (ec_now_micros).
@@ -170,8 +173,14 @@ class Hub {
   // and wakes its writer. Returns the reason that stands.
   Reason close_member(HubMember* m, Reason reason);
   // The same, with the bytes on_close is to send (HubMember::farewell_) when
-  // this call closes the member.
-  Reason close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell);
+  // this call closes the member: a reader's answer to its peer's close (a
+  // WebSocket close frame). If the member's writer has a batch in flight,
+  // the close waits up to wait_ms for it to be sent, and no batch starts
+  // meanwhile, so the farewell follows it at a frame boundary instead of
+  // being dropped (the peer would see a reset, not our close frame). A
+  // peer that stops reading costs that wait at most, holding its place.
+  Reason close_member(HubMember* m, Reason reason, const std::vector<std::uint8_t>& farewell,
+                      std::uint64_t wait_ms);
 
   // Queues control bytes (a WebSocket pong) for the member's writer, which
   // sends them before its next frames: its batches end at frame

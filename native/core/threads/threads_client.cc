@@ -17,6 +17,10 @@ namespace {
 constexpr std::size_t kRecvBytes = 64 * 1024;
 // Bytes gathered into one send by a writer (at least one frame).
 constexpr std::size_t kBatchBytes = 64 * 1024;
+// How long a reader whose peer sent its close waits for the writer's batch in
+// flight, so that our close frame follows it (Hub::close_member): a batch to
+// a peer that reads takes far less; one that does not read is cut after it.
+constexpr std::uint64_t kCloseAfterSendMs = 100;
 // With TLS a batch is in flight longer (sealed, then sent), and the backlog
 // counts it until it is out (docs/contract.md S7): at most a quarter of
 // maxBacklogBytes, so that appends meanwhile do not take a client that
@@ -119,7 +123,9 @@ void ThreadsEngine::reader_loop(Client* c) {
     if (!ok) {
       Reason why = c->close_reason();
       if (c->refused_http()) refuse(c, Refusal::Http);  // docs/contract.md S15.
-      hub_.close_member(c, why, c->close_frame(why));
+      // Our close frame after the batch in flight, if it goes soon: a peer
+      // that asked to leave leaves at once (docs/contract.md §6).
+      hub_.close_member(c, why, c->close_frame(why), kCloseAfterSendMs);
       break;
     }
   }
