@@ -30,6 +30,7 @@
         "native/core/poll/poll_loop.cc",
         "native/core/poll/poll_client.cc",
         "native/core/poll/poll_door.cc",
+        "native/core/poll/poll_tls.cc",
         "native/core/event_queue.cc",
         "native/core/ws/primitives.cc",
         "native/core/ws/http.cc",

@@ -1,12 +1,15 @@
 /**
  * Shared test helpers: engines to run the conformance suite on, servers that
- * are always closed, `echocast serve` as a real process, raw TCP clients (real
+ * are always closed, `echocast serve` as a real process (and what is left of
+ * them killed after each test), a temporary directory, raw TCP clients (real
  * sockets, no mocks), recorders of a server's events, and the seed's example
  * for clients of any kind.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { loadAddon } from '../dist/engines/load-addon.js';
 import { availableEngines, createServer, type ConnectionInfo, type DisconnectInfo, type EchoServer, type EngineName, type MessageInfo, type ServerOptions } from 'echocast';
@@ -123,6 +126,40 @@ export async function spawnServe(args: string[], running: Set<ChildProcess>, env
   const match = /^echocast listening on 127\.0\.0\.1:(\d+) \(engine=[\w-]+\)$/.exec(ready);
   assert.ok(match, `unexpected ready line: ${JSON.stringify(out)} (stderr: ${err})`);
   return { child, port: Number(match[1]), ready, stdout: () => out, stderr: () => err };
+}
+
+/** A set for spawnServe's `running`: what is left in it is killed after each test (registered where this is called). */
+export function killedAfterEach(): Set<ChildProcessWithoutNullStreams> {
+  const running = new Set<ChildProcessWithoutNullStreams>();
+  afterEach(() => {
+    for (const child of running) child.kill('SIGKILL');
+    running.clear();
+  });
+  return running;
+}
+
+/**
+ * Runs `echocast serve --port 0 --engine js ...args`, which must fail at start: asserts that it
+ * exits with `status`, one line on stderr matching `pattern`, nothing on stdout (no ready line:
+ * nothing listens). Returns its stderr for the caller's own checks.
+ */
+export function assertServeFails(args: string[], status: number, pattern: RegExp): string {
+  const r = spawnSync(process.execPath, [CLI_BIN, 'serve', '--port', '0', '--engine', 'js', ...args], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+  assert.match(r.stderr, pattern);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.equal(r.stdout, '', 'no ready line: nothing listens');
+  return r.stderr;
+}
+
+/** A temporary directory made before the tests where this is called and removed after them; the result names it (inside a test). */
+export function tempDir(prefix: string): () => string {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
 }
 
 /** Waits until `check` is true, polling; fails with `what` after `ms`. */

@@ -9,16 +9,12 @@
 #include "../core/connection.h"
 #include "../core/frame_batch.h"
 #include "unit.h"
+#include "connection_test_util.h"
 
 using namespace echocast;
+using namespace connection_test;
 
 namespace {
-
-const char kUpgrade[] =
-    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-const std::uint8_t* u8(const char* s) { return reinterpret_cast<const std::uint8_t*>(s); }
 
 std::string take(Connection* c) {
   std::vector<std::uint8_t> b = c->take_control();

@@ -12,17 +12,13 @@
 #include "../core/frame_batch.h"
 #include "tls_test_util.h"
 #include "unit.h"
+#include "connection_test_util.h"
 
 using namespace echocast;
 using namespace tls_test;
+using namespace connection_test;
 
 namespace {
-
-const char kUpgrade[] =
-    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-const std::uint8_t* u8(const char* s) { return reinterpret_cast<const std::uint8_t*>(s); }
 
 // A client session of the test CA's, and the connection it talks to.
 struct Peer {
@@ -76,14 +72,25 @@ ws::HandshakeConfig ws_config() {
   return c;
 }
 
+// `c` as a TCP connection (options `o`) with TLS: in its handshake.
+bool start_tls_tcp(Connection* c, const EngineOptions* o) {
+  c->start_tcp(o);
+  return c->start_tls(context(TlsContext::Role::kServer, server_material()));
+}
+
+// `c` as a WebSocket connection (`config`) with TLS: in its handshake.
+bool start_tls_ws(Connection* c, const ws::HandshakeConfig* config) {
+  return c->start_websocket(config) &&
+         c->start_tls(context(TlsContext::Role::kServer, server_material()));
+}
+
 }  // namespace
 
 TEST(connection_tls_tcp_handshake_then_admission_and_plaintext_to_the_framer) {
   if (!usable()) return;
   EngineOptions o;
   Connection c(Framing::Line, 64);
-  c.start_tcp(&o);
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&c, &o));
   CHECK(c.tls() && c.tls_pending());
   CHECK(c.state() == Connection::State::AwaitingTls);
   CHECK(c.in_handshake() && !c.admitted());
@@ -107,8 +114,7 @@ TEST(connection_tls_with_a_token_goes_to_the_door_after_its_handshake) {
   EngineOptions o;
   o.auth_token = "secret";
   Connection c(Framing::Line, 64);
-  c.start_tcp(&o);
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&c, &o));
   Peer p;
   p.pump(c);
   CHECK(c.state() == Connection::State::AwaitingToken);
@@ -123,8 +129,7 @@ TEST(connection_tls_frames_are_sealed_in_one_pass_and_advance_once_sent) {
   if (!usable()) return;
   EngineOptions o;
   Connection c(Framing::Line, 64);
-  c.start_tcp(&o);
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&c, &o));
   Peer p;
   p.pump(c);
   p.client_in.data.clear();
@@ -162,8 +167,7 @@ TEST(connection_tls_websocket_head_101_and_close_frame_over_tls) {
   if (!usable()) return;
   ws::HandshakeConfig config = ws_config();
   Connection c(Framing::Line, 1024);
-  CHECK(c.start_websocket(&config));
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_ws(&c, &config));
   CHECK(c.state() == Connection::State::AwaitingTls);
   Peer p;
   p.pump(c);
@@ -199,16 +203,14 @@ TEST(connection_tls_a_failed_or_late_handshake_is_refused_as_tls_with_the_reason
   EngineOptions o;
   // Plain text on the TLS port.
   Connection a(Framing::Line, 64);
-  a.start_tcp(&o);
-  CHECK(a.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&a, &o));
   std::vector<std::uint8_t> plain;
   CHECK(a.receive_tls(u8("hello\n"), 6, &plain) == Connection::TlsStep::Failed);
   CHECK(plain.empty());
   CHECK(a.tls_failure().find("ERR_SSL_WRONG_VERSION_NUMBER") == 0);
   // A peer gone mid-handshake.
   Connection b(Framing::Line, 64);
-  b.start_tcp(&o);
-  CHECK(b.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&b, &o));
   CHECK(b.tls_failure().find("ECONNRESET") == 0);
   // The deadline.
   Refusal cause = Refusal::Address;
@@ -218,8 +220,7 @@ TEST(connection_tls_a_failed_or_late_handshake_is_refused_as_tls_with_the_reason
   // A WebSocket connection's deadline before its TLS handshake is done: tls too.
   ws::HandshakeConfig config = ws_config();
   Connection w(Framing::Line, 64);
-  CHECK(w.start_websocket(&config));
-  CHECK(w.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_ws(&w, &config));
   CHECK(w.expire(&cause));
   CHECK(cause == Refusal::Tls);
 }
@@ -228,8 +229,7 @@ TEST(connection_tls_seal_into_takes_the_wire_and_leaves_the_control_bytes) {
   if (!usable()) return;
   ws::HandshakeConfig config = ws_config();
   Connection c(Framing::Line, 1024);
-  CHECK(c.start_websocket(&config));
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_ws(&c, &config));
   Peer p;
   p.pump(c);
   p.say(c, kUpgrade);
@@ -264,8 +264,7 @@ TEST(connection_tls_close_notify_goes_once_after_what_the_wire_holds) {
   Connection c(Framing::Line, 64);
   c.seal_close_notify();  // No TLS: nothing.
   CHECK(!c.wire_pending());
-  c.start_tcp(&o);
-  CHECK(c.start_tls(context(TlsContext::Role::kServer, server_material())));
+  CHECK(start_tls_tcp(&c, &o));
   c.seal_close_notify();  // Not open yet: nothing.
   CHECK(!c.wire_pending());
   Peer p;

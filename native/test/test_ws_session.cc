@@ -8,14 +8,12 @@
 #include "../core/frame_batch.h"
 #include "../core/ws_session.h"
 #include "unit.h"
+#include "connection_test_util.h"
 
 using namespace echocast;
+using namespace connection_test;
 
 namespace {
-
-const char kUpgrade[] =
-    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 // One masked client frame.
 std::string client_frame(ws::Opcode op, const std::string& payload, bool fin = true) {
@@ -26,10 +24,6 @@ std::string client_frame(ws::Opcode op, const std::string& payload, bool fin = t
   std::string body = payload;
   ws::mask(reinterpret_cast<std::uint8_t*>(&body[0]), body.size(), key);
   return std::string(reinterpret_cast<char*>(h), n) + body;
-}
-
-const std::uint8_t* u8(const std::string& s) {
-  return reinterpret_cast<const std::uint8_t*>(s.data());
 }
 
 std::string control(const WsSession& s) {

@@ -27,22 +27,8 @@ export interface ResultRow extends Measures {
   cpuNsPerDeliverySpread: { min: number; max: number } | null;
 }
 
-/** A row's workload: a listener, throttled readers (N@RATE), the server's slowConsumerMs (null: its default). */
-export interface RowWorkload {
-  listener: boolean;
-  throttled: { clients: number; bytesPerSecond: number } | null;
-  slowConsumerMs: number | null;
-  /** `--metrics`: the server served GET /metrics, scraped every second. */
-  metrics?: boolean;
-  /** `--token`: the server ran with a token and every client presented it (the token itself is not written). */
-  token?: boolean;
-  /** `--max-backlog-bytes`: the server's maxBacklogBytes, when the command set it. */
-  maxBacklogBytes?: number;
-  /** `--no-echo-to-sender`: the server skipped the sender (echoToSender: false). */
-  noEchoToSender?: boolean;
-  /** `--tls`: the server spoke TLS (wss with --ws) and every client connected with it. */
-  tls?: boolean;
-}
+/** A row's workload, as results.json writes it: run.ts's Workload, a flag present only when set. */
+export type RowWorkload = Workload;
 
 /** results.json. */
 export interface BenchReport {

@@ -13,21 +13,7 @@ import { cEpollUnavailable } from '../../dist/bench/external.js';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { engineSpeaksTls } from '../../dist/engines/load-addon.js';
 import { pem, testCerts } from '../tls/certs.js';
-import { pendingOr, runBench } from './loadgen-helpers.js';
-
-interface TlsRow {
-  engine: string;
-  transport: string;
-  valid: boolean;
-  lost: number;
-  orderViolations: number;
-  workload: { tls?: boolean };
-}
-
-interface TlsReport {
-  settings: { generator: string; workload: { listener: boolean; throttled: unknown; slowConsumerMs: unknown; tls?: boolean } };
-  results: TlsRow[];
-}
+import { assertFlagReport, pendingOr, runBench, type FlagReport } from './loadgen-helpers.js';
 
 /** Whether the openssl command runs here (the bench makes its certificate with it). */
 function hasOpenssl(): boolean {
@@ -58,18 +44,7 @@ const shortRun = ['--clients', '10', '--publishers', '2', '--rate', '2000', '--d
 
 /** Every row valid (nothing lost, one order), on `transport`, and the report says the workload has TLS; the js generator drove it. */
 function assertTlsReport(r: { code: number | null; stdout: string; stderr: string }, engines: string[], transport: string): void {
-  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-  const report = JSON.parse(r.stdout) as TlsReport;
-  assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, tls: true });
-  assert.equal(report.settings.generator, 'js');
-  assert.deepEqual(report.results.map((row) => row.engine).sort(), [...engines].sort());
-  for (const row of report.results) {
-    assert.equal(row.valid, true, JSON.stringify(row));
-    assert.equal(row.lost, 0);
-    assert.equal(row.orderViolations, 0);
-    assert.equal(row.transport, transport);
-    assert.equal(row.workload.tls, true);
-  }
+  assert.equal(assertFlagReport(r, 'tls', engines, transport).settings.generator, 'js');
 }
 
 describe('bench --tls: short runs', function () {
@@ -191,7 +166,7 @@ describe('bench --tls: usage errors and targets that cannot speak TLS', function
       const r = await runBench(['--tls', ...certFlags(), ...shortRun]);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(
-        (JSON.parse(r.stdout) as TlsReport).results.map((row) => row.engine),
+        (JSON.parse(r.stdout) as FlagReport).results.map((row) => row.engine),
         ['js', ...speaking],
       );
       if (silent.length) assert.match(r.stderr, new RegExp(`--tls: not measuring ${silent.join(', ')} \\(native TLS: `));

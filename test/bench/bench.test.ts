@@ -10,7 +10,7 @@ import { availableEngines, createServer } from 'echocast';
 import { runLoad } from '../../dist/bench/loadgen.js';
 import { runNativeLoad } from '../../dist/bench/native-loadgen.js';
 import { webSocketUnsupported } from '../../dist/bench/websocket.js';
-import { benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
+import { assertFlagReport, benchSample, noGenerator, pendingOr, runBench } from './loadgen-helpers.js';
 
 function sample(target: string, cpu: number, lost = 0): BenchSample {
   return benchSample(target, {
@@ -349,20 +349,7 @@ describe('bench: --token (docs/contract.md S15)', function () {
 
   /** Every row valid (nothing lost, one order), and the report says the workload has a token (never the token itself). */
   function assertTokenReport(r: { code: number | null; stdout: string; stderr: string }, transport: string): void {
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const report = JSON.parse(r.stdout) as {
-      settings: { workload: JsonRow['workload'] & { token?: boolean } };
-      results: (JsonRow & { transport: string; orderViolations: number; workload: { token?: boolean } })[];
-    };
-    assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, token: true });
-    assert.deepEqual(report.results.map((row) => row.engine).sort(), [...engines].sort());
-    for (const row of report.results) {
-      assert.equal(row.valid, true, JSON.stringify(row));
-      assert.equal(row.lost, 0);
-      assert.equal(row.orderViolations, 0);
-      assert.equal(row.transport, transport);
-      assert.equal(row.workload.token, true);
-    }
+    assertFlagReport(r, 'token', engines, transport);
     assert.doesNotMatch(r.stdout, /"token": "/, 'the token itself is written nowhere');
   }
 

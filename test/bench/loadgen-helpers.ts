@@ -1,6 +1,8 @@
-// What the bench tests share: `echocast bench` run to its end, and the addon's
-// native load generator (addon.LoadGen) with its callbacks as promises and tests
-// that pend without it (fail, where the addon is required: CI, the Windows lane).
+// What the bench tests share: `echocast bench` run to its end, the check of a
+// run with a workload flag (--tls, --token), and the addon's native load
+// generator (addon.LoadGen) with its callbacks as promises and tests that pend
+// without it (fail, where the addon is required: CI, the Windows lane).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { BenchSample } from '../../dist/bench/run.js';
@@ -40,6 +42,32 @@ export async function runBench(args: string[], env: Record<string, string> = {})
   // 'close', not 'exit': at 'exit' the pipes may still hold the last of its output.
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   return { code, stdout, stderr };
+}
+
+/** `echocast bench --json`'s report, as the checks of a workload flag read it. */
+export interface FlagReport {
+  settings: { generator: string; workload: Record<string, unknown> };
+  results: { engine: string; transport: string; valid: boolean; lost: number; orderViolations: number; workload: Record<string, unknown> }[];
+}
+
+/**
+ * Asserts a run with one workload flag (`--tls`, `--token`) on `engines`: exit 0, the
+ * settings' workload the plain one with `flag` set, and a row for each engine, on
+ * `transport`, valid (nothing lost, one order) and saying `flag`. Returns the report.
+ */
+export function assertFlagReport(r: { code: number | null; stdout: string; stderr: string }, flag: 'tls' | 'token', engines: string[], transport: string): FlagReport {
+  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+  const report = JSON.parse(r.stdout) as FlagReport;
+  assert.deepEqual(report.settings.workload, { listener: false, throttled: null, slowConsumerMs: null, [flag]: true });
+  assert.deepEqual(report.results.map((row) => row.engine).sort(), [...engines].sort());
+  for (const row of report.results) {
+    assert.equal(row.valid, true, JSON.stringify(row));
+    assert.equal(row.lost, 0);
+    assert.equal(row.orderViolations, 0);
+    assert.equal(row.transport, transport);
+    assert.equal(row.workload[flag], true);
+  }
+  return report;
 }
 
 export type LoadGenCtor = new (options: Record<string, unknown>) => AddonLoadGen;

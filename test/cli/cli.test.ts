@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { enginesUnderTest, RawClient, spawnServe, until, type ServeProcess } from '../helpers.js';
+import { enginesUnderTest, killedAfterEach, RawClient, spawnServe, until, type ServeProcess } from '../helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -12,11 +12,7 @@ function serve(args: string[]): Promise<ServeProcess> {
   return spawnServe(args, running);
 }
 
-const running = new Set<ChildProcessWithoutNullStreams>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
+const running = killedAfterEach();
 
 /**
  * Asks `serve` to stop the way the platform allows: a signal on POSIX; on Windows,

@@ -1,23 +1,12 @@
 // `echocast serve` with the access flags (docs/contract.md S15), as a real process: --token-file,
 // --deny and --verbose's refusal lines.
 import assert from 'node:assert/strict';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { enginesUnderTest, RawClient, spawnServe, until, type ServeProcess } from '../helpers.js';
+import { enginesUnderTest, killedAfterEach, RawClient, spawnServe, tempDir, until, type ServeProcess } from '../helpers.js';
 
-const running = new Set<ChildProcessWithoutNullStreams>();
-let dir = '';
-
-before(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'echocast-access-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
+const running = killedAfterEach();
+const dir = tempDir('echocast-access-');
 
 /** Starts `echocast serve --port 0 ...args` (no token from the environment) and resolves once the ready line is printed. */
 function serve(args: string[]): Promise<ServeProcess> {
@@ -27,7 +16,7 @@ function serve(args: string[]): Promise<ServeProcess> {
 describe('cli: serve --token-file, --deny', () => {
   for (const engine of enginesUnderTest()) {
     it(`[${engine}] a client with the token from the file is served; one without is closed having received nothing, and --verbose says why`, async () => {
-      const file = path.join(dir, `token-${engine}`);
+      const file = path.join(dir(), `token-${engine}`);
       writeFileSync(file, 's3cret-token\n');
       const { port, stderr } = await serve(['--engine', engine, '--token-file', file, '--deny', '10.0.0.0/8', '--verbose']);
       const good = await RawClient.connect(port);

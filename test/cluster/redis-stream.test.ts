@@ -6,8 +6,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, EngineName, ServerOptions } from 'echocast';
-import { closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
-import { findRedisServer, freePort, RedisServer, stopAllRedis, redisIt } from './redis-server.js';
+import { connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until } from '../helpers.js';
+import { assertOneOrder, assertServeJoined, eachClusterTest, stopServe } from './cluster-helpers.js';
+import { findRedisServer, freePort, RedisServer, redisIt } from './redis-server.js';
 
 const redisBin = findRedisServer();
 const cliBin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -19,8 +20,6 @@ function clusterIt(engine: EngineName, title: string, fn: (this: Mocha.Context, 
     await fn.call(this, redis);
   });
 }
-
-let streamCounter = 0;
 
 /** Starts an EchoServer that is a node of the cluster at `redis`, on `stream`. */
 function startNode(
@@ -39,23 +38,6 @@ function watch(server: EchoServer): { downs: string[]; ups: number } {
   server.on('cluster-down', (reason) => seen.downs.push(reason));
   server.on('cluster-up', () => seen.ups++);
   return seen;
-}
-
-/** Asserts that every client received the same complete sequence, with each publisher's frames in its sending order. */
-function assertOneOrder(clients: RawClient[], publishers: Record<string, number>): string[] {
-  const reference = clients[0]!.lines();
-  const total = Object.values(publishers).reduce((a, b) => a + b, 0);
-  assert.equal(reference.length, total, 'the first client did not get every frame exactly once');
-  for (const [i, client] of clients.entries()) assert.deepEqual(client.lines(), reference, `client ${i} saw another order`);
-  for (const [name, count] of Object.entries(publishers)) {
-    const own = reference.filter((line) => line.startsWith(`${name}-`));
-    assert.deepEqual(
-      own,
-      Array.from({ length: count }, (_, i) => `${name}-${i}`),
-      `${name}'s frames are missing, doubled or reordered`,
-    );
-  }
-  return reference;
 }
 
 /** Sends `count` frames `${name}-${i}` in bursts, yielding between bursts (several publishers interleave). */
@@ -81,15 +63,7 @@ for (const engine of enginesUnderTest()) {
   describe(`cluster: Redis Stream [${engine}]`, function () {
     this.timeout(20_000);
     let stream = '';
-    beforeEach(() => {
-      stream = `echocast-test-${process.pid}-${++streamCounter}`;
-    });
-    afterEach(async () => {
-      for (const child of children) child.kill('SIGKILL');
-      children.clear();
-      await closeAll();
-      await stopAllRedis();
-    });
+    eachClusterTest('echocast-test', children, (name) => (stream = name));
 
     clusterIt(engine, 'two nodes, several publishers on both: one identical, complete order at every client', async (redis) => {
       const a = await startNode(engine, redis, stream);
@@ -289,23 +263,12 @@ for (const engine of enginesUnderTest()) {
     });
 
     clusterIt(engine, '`echocast serve --cluster-redis URL` joins a cluster', async (redis) => {
-      const { child, port, ready, stdout, stderr } = await spawnServe(['--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream], children);
-      assert.equal(stdout(), `${ready}\n`, `unexpected output (stderr: ${stderr()})`);
+      const s = await spawnServe(['--engine', engine, '--cluster-redis', redis.url, '--cluster-stream', stream], children);
+      assert.equal(s.stdout(), `${s.ready}\n`, `unexpected output (stderr: ${s.stderr()})`);
       const b = await startNode(engine, redis, stream);
-      const onCli = await RawClient.connect(port);
-      const onB = await RawClient.connect(b.address().port);
-      await waitClients(b, 1);
-      await delay(50);
-      onCli.write('from-cli\n');
-      assert.deepEqual(await onB.waitLines(1), ['from-cli']);
-      onB.write('from-b\n');
-      assert.deepEqual(await onCli.waitLines(2), ['from-cli', 'from-b']);
+      const { onCli, onB } = await assertServeJoined(s, b);
       assert.deepEqual(await onB.waitLines(2), ['from-cli', 'from-b']);
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      if (process.platform === 'win32') child.send('shutdown');
-      else child.kill('SIGTERM');
-      assert.equal(await exited, 0, `stderr: ${stderr()}`);
-      children.delete(child);
+      await stopServe(s, children);
       await onCli.waitClosed();
     });
 

@@ -5,13 +5,13 @@
 // does not verify, and the URL's password printed nowhere.
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { EchoServer, ServerOptions } from 'echocast';
-import { CLI_BIN, closeAll, connectClients, delay, enginesUnderTest, RawClient, spawnServe, startServer, until, waitClients } from '../helpers.js';
+import { assertServeFails, CLI_BIN, connectClients, delay, enginesUnderTest, spawnServe, startServer, tempDir, until } from '../helpers.js';
 import { pem, testCerts } from '../tls/certs.js';
+import { assertOneOrder, assertServeJoined, eachClusterTest, stopServe } from './cluster-helpers.js';
 import { findRedisServer, freePort, RedisServer, stopAllRedis, type RedisStartOptions, redisIt } from './redis-server.js';
 
 const redisBin = findRedisServer();
@@ -53,27 +53,14 @@ async function nodeConnections(redis: RedisServer): Promise<{ name: string; port
   }
 }
 
-let streamCounter = 0;
 const children = new Set<ChildProcessWithoutNullStreams>();
-let dir = '';
-before(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'echocast-rediss-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('echocast-rediss-');
 
 for (const engine of enginesUnderTest()) {
   describe(`cluster: rediss:// (TLS to Redis) [${engine}]`, function () {
     this.timeout(20_000);
     let stream = '';
-    beforeEach(() => {
-      stream = `echocast-rediss-${process.pid}-${++streamCounter}`;
-    });
-    afterEach(async () => {
-      for (const child of children) child.kill('SIGKILL');
-      children.clear();
-      await closeAll();
-      await stopAllRedis();
-    });
+    eachClusterTest('echocast-rediss', children, (name) => (stream = name));
 
     /** A node on `url` with `tls`, replay 0. */
     function startNode(url: string, tls: NonNullable<ServerOptions['cluster']>['tls'], options: ServerOptions = {}): Promise<EchoServer> {
@@ -102,17 +89,7 @@ for (const engine of enginesUnderTest()) {
       const all = [a1, a2, b1, b2];
       for (const client of all) await client.waitLines(2 * n, 15_000);
       await delay(50);
-      const reference = a1.lines();
-      assert.equal(reference.length, 2 * n);
-      for (const [i, client] of all.entries()) assert.deepEqual(client.lines(), reference, `client ${i} saw another order`);
-      for (const name of ['a', 'b']) {
-        const own = reference.filter((line) => line.startsWith(`${name}-`));
-        assert.deepEqual(
-          own,
-          Array.from({ length: n }, (_, i) => `${name}-${i}`),
-          `${name}'s frames are missing, doubled or reordered`,
-        );
-      }
+      assertOneOrder(all, { a: n, b: n });
       // Every connection of both nodes (writer and reader each) is on Redis's TLS port.
       const connections = await nodeConnections(redis);
       assert.equal(connections.length, 4, JSON.stringify(connections));
@@ -197,24 +174,13 @@ for (const engine of enginesUnderTest()) {
       );
       assert.equal(s.stdout(), `${s.ready}\n`, `unexpected output (stderr: ${s.stderr()})`);
       const b = await startNode(redissUrl(redis), { ca: pem(c.caCert), cert: pem(c.clientCert), key: pem(c.clientKey) });
-      const onCli = await RawClient.connect(s.port);
-      const onB = await RawClient.connect(b.address().port);
-      await waitClients(b, 1);
-      await delay(50);
-      onCli.write('from-cli\n');
-      assert.deepEqual(await onB.waitLines(1), ['from-cli']);
-      onB.write('from-b\n');
-      assert.deepEqual(await onCli.waitLines(2), ['from-cli', 'from-b']);
+      await assertServeJoined(s, b);
       // Redis gone: the cluster-down line names the URL, without the password.
       await redis.stop();
       const until = Date.now() + 10_000;
       while (!/cluster down/.test(s.stderr()) && Date.now() < until) await delay(20);
       assert.match(s.stderr(), /cluster down \(.*rediss:\/\/:\*\*\*@127\.0\.0\.1/);
-      const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
-      if (process.platform === 'win32') s.child.send('shutdown');
-      else s.child.kill('SIGTERM');
-      assert.equal(await exited, 0, `stderr: ${s.stderr()}`);
-      children.delete(s.child);
+      await stopServe(s, children);
       showsNoSecret(s.stdout() + s.stderr(), "serve's output");
     });
 
@@ -235,12 +201,6 @@ for (const engine of enginesUnderTest()) {
 }
 
 describe('cli: serve --cluster-tls-* (docs/contract.md §5)', () => {
-  /** Runs `echocast serve --port 0 ...args` to its end (it must fail at start). */
-  function failedServe(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [CLI_BIN, 'serve', '--port', '0', '--engine', 'js', ...args], { encoding: 'utf8', timeout: 20_000 });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
-
   it('usage errors exit 2 with one line, without the password', async () => {
     const c = testCerts();
     const port = await freePort(); // nothing listens there: none of these gets that far
@@ -257,22 +217,15 @@ describe('cli: serve --cluster-tls-* (docs/contract.md §5)', () => {
       [['--cluster-redis', tls, '--cluster-tls-cert', c.clientCert], /--cluster-tls-cert needs --cluster-tls-key/],
       [['--cluster-redis', tls, '--cluster-tls-key', c.clientKey], /--cluster-tls-key needs --cluster-tls-cert/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = failedServe(args);
-      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, pattern);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(r.stdout, '');
-      showsNoSecret(r.stderr, 'stderr');
-    }
+    for (const [args, pattern] of cases) showsNoSecret(assertServeFails(args, 2, pattern), 'stderr');
   });
 
   it('a file that cannot be read or used exits 1 with one line naming it, and nothing listens', async () => {
     const c = testCerts();
     const port = await freePort();
     const tls = `rediss://:${SECRET}@127.0.0.1:${port}`;
-    const missing = path.join(dir, 'missing.pem');
-    const notPem = path.join(dir, 'not-pem.txt');
+    const missing = path.join(dir(), 'missing.pem');
+    const notPem = path.join(dir(), 'not-pem.txt');
     writeFileSync(notPem, 'not a certificate\n');
     const escape = (text: string): string => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
     const cases: [string[], RegExp][] = [
@@ -283,13 +236,9 @@ describe('cli: serve --cluster-tls-* (docs/contract.md §5)', () => {
       [['--cluster-tls-cert', c.clientCert, '--cluster-tls-key', c.serverKey], /--cluster-tls-key .*server\.key: the key does not match the certificate/],
     ];
     for (const [args, pattern] of cases) {
-      const r = failedServe(['--cluster-redis', tls, ...args]);
-      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, pattern);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(r.stdout, '', 'no ready line: nothing listens');
-      assert.ok(!r.stderr.includes('BEGIN'), `PEM text shows: ${r.stderr}`);
-      showsNoSecret(r.stderr, 'stderr');
+      const stderr = assertServeFails(['--cluster-redis', tls, ...args], 1, pattern);
+      assert.ok(!stderr.includes('BEGIN'), `PEM text shows: ${stderr}`);
+      showsNoSecret(stderr, 'stderr');
     }
   });
 

@@ -2,18 +2,14 @@
 // metrics are, and `serve --log-format json` writes one JSON object per event on stderr.
 // Real processes, real sockets.
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import { RawClient, spawnServe, until } from '../helpers.js';
+import { killedAfterEach, RawClient, spawnServe, until } from '../helpers.js';
 import { get } from './metrics-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
+const running = killedAfterEach();
 
 interface Served {
   child: ChildProcessWithoutNullStreams;

@@ -4,15 +4,10 @@
 // voluntary context switches (each a wait that ended) while a real `echocast serve` idles.
 // Linux only: it reads /proc (the Windows lane leaves this file out, docs/windows-lane.md).
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { delay, spawnServe, until } from '../helpers.js';
+import { delay, killedAfterEach, spawnServe, until } from '../helpers.js';
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
+const running = killedAfterEach();
 
 describe('serve --metrics-port at rest (docs/contract.md S18)', () => {
   const title = 'an idle server with --metrics-port wakes its event loop a few times a second, not a hundred';

@@ -2,31 +2,16 @@
 // client and a client certificate check, usage errors (exit 2), files that cannot be read or
 // used (exit 1, one line, nothing listens), and SIGHUP re-reading the files.
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { CLI_BIN, spawnServe, until } from '../helpers.js';
+import { assertServeFails, CLI_BIN, killedAfterEach, spawnServe, tempDir, until } from '../helpers.js';
 import { PASSPHRASE, pem, testCerts } from './certs.js';
 
-const running = new Set<ChildProcessWithoutNullStreams>();
-let dir = '';
-before(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'echocast-tls-cli-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-});
-
-/** Runs `echocast serve --port 0 ...args` to its end (it must fail at start). */
-function failedServe(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI_BIN, 'serve', '--port', '0', '--engine', 'js', ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const running = killedAfterEach();
+const dir = tempDir('echocast-tls-cli-');
 
 /** A TLS connection trusting the test CA; resolves with the socket and what it receives. */
 async function tlsConnect(port: number, options: tls.ConnectionOptions = {}): Promise<{ socket: tls.TLSSocket; text: () => string }> {
@@ -61,7 +46,7 @@ describe('cli: serve --tls-cert --tls-key (docs/contract.md S17)', () => {
 
   it('an encrypted key with --tls-passphrase-file', async () => {
     const c = testCerts();
-    const file = path.join(dir, 'pass');
+    const file = path.join(dir(), 'pass');
     writeFileSync(file, `${PASSPHRASE}\n`);
     const s = await spawnServe(['--engine', 'js', '--tls-cert', c.serverCert, '--tls-key', c.serverKeyEncrypted, '--tls-passphrase-file', file], running);
     const a = await tlsConnect(s.port);
@@ -89,31 +74,19 @@ describe('cli: serve --tls-cert --tls-key (docs/contract.md S17)', () => {
       [['--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--tls-request-cert'], /--tls-request-cert needs --tls-ca/],
       [['--tls-ca', c.caCert], /--tls-ca needs --tls-cert/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = failedServe(args);
-      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, pattern);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(r.stdout, '');
-    }
+    for (const [args, pattern] of cases) assertServeFails(args, 2, pattern);
   });
 
   it('a file that cannot be read or used exits 1 with one line naming it, and nothing listens', () => {
     const c = testCerts();
-    const missing = path.join(dir, 'missing.pem');
+    const missing = path.join(dir(), 'missing.pem');
     const cases: [string[], RegExp][] = [
       [['--tls-cert', missing, '--tls-key', c.serverKey], new RegExp(`--tls-cert ${missing.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}: no such file`)],
       [['--tls-cert', c.serverCert, '--tls-key', c.server2Key], /--tls-key .*server2\.key: the key does not match the certificate/],
       [['--tls-cert', c.serverCert, '--tls-key', c.serverKeyEncrypted], /--tls-key .*server-enc\.key: the key cannot be decrypted/],
       [['--tls-cert', c.serverKey, '--tls-key', c.serverKey], /--tls-cert .*server\.key --tls-key .*: the certificate, key or CA cannot be loaded/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = failedServe(args);
-      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, pattern);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(r.stdout, '', 'no ready line: nothing listens');
-    }
+    for (const [args, pattern] of cases) assertServeFails(args, 1, pattern);
   });
 
   it('--help documents every --tls flag', () => {
@@ -125,8 +98,8 @@ describe('cli: serve --tls-cert --tls-key (docs/contract.md S17)', () => {
   if (process.platform !== 'win32') {
     it('SIGHUP re-reads the files: new connections get the new certificate, a connected client stays and keeps receiving', async () => {
       const c = testCerts();
-      const cert = path.join(dir, 'live.pem');
-      const key = path.join(dir, 'live.key');
+      const cert = path.join(dir(), 'live.pem');
+      const key = path.join(dir(), 'live.key');
       copyFileSync(c.serverCert, cert);
       copyFileSync(c.serverKey, key);
       const s = await spawnServe(['--engine', 'js', '--tls-cert', cert, '--tls-key', key, '--replay', '0'], running);

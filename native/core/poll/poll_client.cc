@@ -1,9 +1,9 @@
 // poll_client.cc — the poll engine's work on one client, on the loop
-// thread: reading into its Connection, sending (its control bytes at a
-// frame boundary, then its frames from the log), its poller interest, its
+// thread: reading into its Connection, sending (its wire: control bytes at
+// a frame boundary, then its frames from the log), its poller interest, its
 // close, and the WebSocket handshake before admission (see poll_engine.h);
-// who may connect is poll_door.cc. docs/architecture.md says which file
-// owns which rule.
+// who may connect is poll_door.cc, the TLS stage poll_tls.cc.
+// docs/architecture.md says which file owns which rule.
 #include <new>
 #include <vector>
 
@@ -106,7 +106,7 @@ void PollEngine::send_to(PollClient* c) {
     // the middle of a frame, the rest of that frame goes first.
     bool control = c->control_pending();
     if (control && c->cursor.offset == 0) {
-      if (!send_control(c)) return;
+      if (!send_wire(c)) return;
       continue;
     }
     if (!fanout_.pending(c)) break;
@@ -128,15 +128,46 @@ void PollEngine::send_to(PollClient* c) {
       return;
     }
   }
-  if (c->finishing && fanout_.finished(c)) {
+  sends_done(c, c->finishing && fanout_.finished(c), c->control_pending());
+}
+
+void PollEngine::sends_done(PollClient* c, bool finished, bool owed) {
+  if (finished) {
     close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
     return;
   }
-  if (!fanout_.pending(c) && !c->control_pending()) {
+  if (!fanout_.pending(c) && !owed) {
     if (c->interest & EC_POLL_OUT) update_interest(c);
   } else {
     need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
   }
+}
+
+PollEngine::WireSend PollEngine::write_wire(PollClient* c) {
+  while (c->wire_pending()) {
+    ec_iovec piece = {c->wire_data(), c->wire_size()};
+    std::size_t sent = 0;
+    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
+    if (err.code == EC_EAGAIN) return WireSend::Waits;
+    if (!err.ok()) return WireSend::Failed;
+    c->wire_sent(sent);
+    if (sent < piece.len) return WireSend::Waits;
+  }
+  return WireSend::Sent;
+}
+
+bool PollEngine::send_wire(PollClient* c) {
+  switch (write_wire(c)) {
+    case WireSend::Sent:
+      return true;
+    case WireSend::Waits:
+      block(c);
+      return false;
+    case WireSend::Failed:
+      close_client(c, c->failure_reason());
+      return false;
+  }
+  return false;
 }
 
 void PollEngine::block(PollClient* c) {
@@ -298,39 +329,13 @@ bool PollEngine::answer(PollClient* c) {
   // docs/contract.md S17: the answer is the last thing it is sent, then our
   // close_notify (sealed once).
   if (c->wire_pending()) c->seal_close_notify();
-  while (c->wire_pending()) {
-    ec_iovec piece = {c->wire_data(), c->wire_size()};
-    std::size_t sent = 0;
-    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
-    if (err.code == EC_EAGAIN) break;
-    if (!err.ok()) {
-      drop_handshake(c);
-      return false;
-    }
-    c->wire_sent(sent);
-    if (sent < piece.len) break;
-  }
-  if (c->wire_pending()) {
-    if (!(c->interest & EC_POLL_OUT)) {
-      if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN | EC_POLL_OUT, c).ok()) {
-        drop_handshake(c);
-        return false;
-      }
-      c->interest = EC_POLL_IN | EC_POLL_OUT;
-    }
-    return true;
-  }
+  // Watching for OUT while the rest waits, for IN alone once all is sent.
+  if (!send_waiting(c)) return false;
+  if (c->wire_pending()) return true;
   // All sent: end of stream for the peer; its own end of stream (or the
   // deadline) drops the connection.
   ec_socket_shutdown_send(c->sock);
   c->answered();
-  if (c->interest != EC_POLL_IN) {
-    if (!ec_poller_modify(poller_, c->sock, EC_POLL_IN, c).ok()) {
-      drop_handshake(c);
-      return false;
-    }
-    c->interest = EC_POLL_IN;
-  }
   return true;
 }
 
@@ -406,29 +411,8 @@ void PollEngine::expire_handshakes() {
   expired_.clear();
 }
 
-bool PollEngine::send_control(PollClient* c) {
-  ec_iovec piece = {c->control_data(), c->control_size()};
-  std::size_t sent = 0;
-  ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
-  if (err.code == EC_EAGAIN) {
-    block(c);
-    return false;
-  }
-  if (!err.ok()) {
-    close_client(c, c->failure_reason());
-    return false;
-  }
-  c->control_sent(sent);
-  if (sent < piece.len) {
-    block(c);
-    return false;
-  }
-  return true;
-}
-
 void PollEngine::send_close_frame(PollClient* c, Reason reason) {
   if (c->sock == EC_INVALID_SOCKET) return;
-  std::size_t sent = 0;
   if (c->tls()) {
     // After what the wire holds (whole frames): the close frame, sealed,
     // then our close_notify (docs/contract.md S17), if the socket takes
@@ -436,9 +420,7 @@ void PollEngine::send_close_frame(PollClient* c, Reason reason) {
     bool framed = c->close_frame_due(*c) && c->seal_close_frame(reason);
     c->seal_close_notify();
     if (!c->wire_pending()) return;
-    ec_iovec piece = {c->wire_data(), c->wire_size()};
-    ec_socket_try_send(c->sock, &piece, 1, &sent);
-    c->wire_sent(sent);
+    write_wire(c);
     if (!framed) return;
   } else {
     if (!c->close_frame_due(*c)) return;
@@ -447,6 +429,7 @@ void PollEngine::send_close_frame(PollClient* c, Reason reason) {
     ec_iovec pieces[2] = {{control ? c->control_data() : nullptr, control ? c->control_size() : 0},
                           {frame.data(), frame.size()}};
     std::size_t first = control ? 0 : 1;
+    std::size_t sent = 0;
     ec_socket_try_send(c->sock, pieces + first, 2 - first, &sent);
   }
   if (reason == Reason::ServerClosed) return;  // Stop: the peer's answer is awaited.
@@ -455,181 +438,6 @@ void PollEngine::send_close_frame(PollClient* c, Reason reason) {
   for (int i = 0; i < 4; ++i) {
     std::size_t n = 0;
     if (!ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n).ok() || n == 0) break;
-  }
-}
-
-// ---- TLS (docs/contract.md S17) ----------------------------------------------
-
-void PollEngine::accept_tls(const Accepted& a) {
-  // As a client waiting at the door: it holds a slot (past max_clients:
-  // today's server-full), and the handshake list is bounded.
-  if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
-    std::uint64_t id = 0;
-    roster_.refuse(&id);
-    ec_socket_close(a.sock);
-    sink_->on_disconnect(id, reason_name(Reason::ServerFull));
-    return;
-  }
-  if (handshakes_.full()) {
-    ec_socket_close(a.sock);
-    report_refusal(&refusals_, sink_, Refusal::HandshakeLimit, false, a.address, a.port);
-    return;
-  }
-  PollClient* c = new (std::nothrow)
-      PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-  if (c != nullptr) {
-    c->start_tcp(&options_);
-    if (!c->start_tls(tls_.get())) {
-      delete c;
-      c = nullptr;
-    }
-  }
-  if (!watch_waiting(c, a)) return;
-  std::uint64_t now = ec_now_ms();
-  handshakes_.add(c, now, options_.handshake_timeout_ms);
-  handshakes_.hold(c, now + options_.handshake_timeout_ms);
-}
-
-void PollEngine::handle_tls(PollClient* c, const ec_poll_event& ev) {
-  if ((ev.events & EC_POLL_OUT) && !send_waiting(c)) return;
-  if (!(ev.events & (EC_POLL_IN | EC_POLL_HUP | EC_POLL_ERR))) return;
-  std::size_t n = 0;
-  ec_error err = ec_socket_try_recv(c->sock, buf_.get(), kRecvBytes, &n);
-  if (err.code == EC_EAGAIN) return;
-  if (!err.ok() || n == 0) {
-    refuse_tls(c);  // Gone mid-handshake.
-    return;
-  }
-  Connection::TlsStep step = c->receive_tls(buf_.get(), n, &plain_);
-  if (step == Connection::TlsStep::Failed) {
-    // Its alert, if the socket takes it now; then the refusal.
-    if (c->wire_pending()) {
-      ec_iovec piece = {c->wire_data(), c->wire_size()};
-      std::size_t sent = 0;
-      ec_socket_try_send(c->sock, &piece, 1, &sent);
-    }
-    refuse_tls(c);
-    return;
-  }
-  if (!send_waiting(c)) return;
-  if (step == Connection::TlsStep::Opened) tls_opened(c);
-}
-
-void PollEngine::tls_opened(PollClient* c) {
-  switch (c->state()) {
-    case Connection::State::AwaitingUpgrade:
-      // The WebSocket request head, within the same deadline.
-      if (!plain_.empty()) {
-        std::vector<std::uint8_t> plain;
-        plain.swap(plain_);
-        handshake_bytes(c, plain.data(), plain.size());
-        plain.swap(plain_);
-      }
-      return;
-    case Connection::State::AwaitingToken: {
-      // The door (docs/contract.md S15), with its own deadline.
-      handshakes_.hold(c, ec_now_ms() + options_.auth_timeout_ms);
-      if (plain_.empty()) return;
-      Refusal cause = Refusal::Token;
-      Connection::Door d = c->first_frame(plain_.data(), plain_.size(), &cause);
-      door_step(c, d, cause, std::string());
-      return;
-    }
-    default:
-      // Admitted as a TCP client is at accept; what came with the handshake's
-      // end is its first input.
-      c->hold(plain_.data(), plain_.size());
-      admit_door(c);
-      return;
-  }
-}
-
-bool PollEngine::send_waiting(PollClient* c) {
-  while (c->wire_pending()) {
-    ec_iovec piece = {c->wire_data(), c->wire_size()};
-    std::size_t sent = 0;
-    ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
-    if (err.code == EC_EAGAIN) break;
-    if (!err.ok()) {
-      if (c->tls_pending()) refuse_tls(c);
-      else drop_handshake(c);
-      return false;
-    }
-    c->wire_sent(sent);
-    if (sent < piece.len) break;
-  }
-  // Authorizing reads nothing (interest 0): the rest goes once admitted.
-  if (c->state() == Connection::State::Authorizing) return true;
-  unsigned want = c->wire_pending() ? EC_POLL_IN | EC_POLL_OUT : EC_POLL_IN;
-  if (c->interest != want) {
-    if (!ec_poller_modify(poller_, c->sock, want, c).ok()) {
-      drop_handshake(c);
-      return false;
-    }
-    c->interest = want;
-  }
-  return true;
-}
-
-void PollEngine::refuse_tls(PollClient* c) {
-  report_refusal(&refusals_, sink_, Refusal::Tls, c->websocket(), c->peer_address(), c->peer_port(),
-                 c->tls_failure());
-  drop_handshake(c);
-}
-
-bool PollEngine::decrypt(PollClient* c, const std::uint8_t* data, std::size_t n) {
-  Connection::TlsStep step = c->receive_tls(data, n, &plain_);
-  if (step != Connection::TlsStep::Failed) {
-    if (c->wire_pending()) need_flush_ = true;  // An answer of the session's own.
-    return true;
-  }
-  // A bad record after the handshake: the peer broke the protocol.
-  if (c->admitted()) close_client(c, Reason::ProtocolError);
-  else refuse_tls(c);
-  return false;
-}
-
-void PollEngine::send_tls(PollClient* c) {
-  ec_iovec pieces[EC_MAX_IOV];
-  for (int k = 0; k < kSendsPerTurn; ++k) {
-    if (c->wire_pending()) {
-      ec_iovec piece = {c->wire_data(), c->wire_size()};
-      std::size_t sent = 0;
-      ec_error err = ec_socket_try_send(c->sock, &piece, 1, &sent);
-      if (err.code == EC_EAGAIN) {
-        block(c);
-        return;
-      }
-      if (!err.ok()) {
-        close_client(c, c->failure_reason());
-        return;
-      }
-      c->wire_sent(sent);
-      if (sent < piece.len) {
-        block(c);
-        return;
-      }
-    }
-    std::size_t bytes = 0;
-    std::uint64_t end = 0;
-    if (c->sealed_done(&bytes, &end)) fanout_.advance(c, bytes, end);
-    if (!fanout_.pending(c)) break;
-    // Whole frames, after any control bytes, into records in one pass.
-    FrameLog::Gathered g = fanout_.gather(c, pieces, EC_MAX_IOV, kGatherBytes);
-    if (g.pieces == 0) continue;  // Only the client's own frames: passed over.
-    if (!c->seal(pieces, g.pieces, g.bytes, g.end)) {
-      close_client(c, Reason::ClientError);
-      return;
-    }
-  }
-  if (c->finishing && !c->wire_pending() && fanout_.finished(c)) {
-    close_client(c, Reason::ClientClosed);  // docs/contract.md S11: all it was owed.
-    return;
-  }
-  if (!fanout_.pending(c) && !c->wire_pending()) {
-    if (c->interest & EC_POLL_OUT) update_interest(c);
-  } else {
-    need_flush_ = true;  // Out of sends for this turn, not blocked: next turn.
   }
 }
 

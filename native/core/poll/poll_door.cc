@@ -1,7 +1,8 @@
 // poll_door.cc — who may connect (docs/contract.md S15) in the poll engine,
-// on the loop thread: the address lists at accept, a TCP connection at the
-// door (its first frame), the hook's question and its answer by ticket, and
-// admission once the door opens (see poll_engine.h). The rules are
+// on the loop thread: the address lists at accept, a TCP connection that
+// waits (at the door, or first in its TLS handshake), the door (its first
+// frame), the hook's question and its answer by ticket, and admission once
+// the door opens (see poll_engine.h). The rules are
 // core/access.h and Connection's door; docs/architecture.md says which file
 // owns which rule.
 #include <new>
@@ -19,9 +20,10 @@ bool PollEngine::address_allowed(const Accepted& a, bool ws) {
   return false;
 }
 
-void PollEngine::accept_door(const Accepted& a) {
+void PollEngine::accept_waiting(const Accepted& a) {
+  // It holds a client slot while it waits (beyond max_clients: today's
+  // server-full refusal), and the handshake list is bounded.
   if (!roster_.has_room(clients_.size() + handshakes_.holding())) {
-    // Beyond max_clients: today's server-full refusal.
     std::uint64_t id = 0;
     roster_.refuse(&id);
     ec_socket_close(a.sock);
@@ -35,11 +37,19 @@ void PollEngine::accept_door(const Accepted& a) {
   }
   PollClient* c = new (std::nothrow)
       PollClient(options_.framing, static_cast<std::size_t>(options_.max_frame_bytes));
-  if (c != nullptr) c->start_tcp(&options_);
+  if (c != nullptr) {
+    c->start_tcp(&options_);
+    // docs/contract.md S17: its TLS handshake first, then the door if any.
+    if (options_.has_tls && !c->start_tls(tls_.get())) {
+      delete c;
+      c = nullptr;
+    }
+  }
   if (!watch_waiting(c, a)) return;
+  std::uint64_t wait = options_.has_tls ? options_.handshake_timeout_ms : options_.auth_timeout_ms;
   std::uint64_t now = ec_now_ms();
-  handshakes_.add(c, now, options_.auth_timeout_ms);
-  handshakes_.hold(c, now + options_.auth_timeout_ms);
+  handshakes_.add(c, now, wait);
+  handshakes_.hold(c, now + wait);
 }
 
 void PollEngine::handle_door(PollClient* c, const ec_poll_event& ev) {

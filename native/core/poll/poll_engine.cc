@@ -1,7 +1,7 @@
 // poll_engine.cc — the poll engine's face to other threads: start and
 // stop, and the commands they hand to the I/O thread through the inbox. The
-// loop itself is in poll_loop.cc and poll_client.cc; poll_engine.h says how
-// it works.
+// loop itself is in poll_loop.cc, poll_client.cc, poll_door.cc and
+// poll_tls.cc; poll_engine.h says how it works.
 #include <new>
 #include <utility>
 

@@ -1,7 +1,8 @@
 // poll_engine.h — the poll engine (native-poll), shared by poll_engine.cc
 // (its face to other threads), poll_loop.cc (the loop), poll_client.cc
-// (one client's reads, sends and handshake) and poll_door.cc (who may
-// connect, docs/contract.md S15): one I/O thread multiplexes
+// (one client's reads, sends and handshake), poll_door.cc (who may
+// connect, docs/contract.md S15) and poll_tls.cc (the TLS stage,
+// docs/contract.md S17): one I/O thread multiplexes
 // every socket (ec_poller: epoll on Linux, WSAPoll on Windows, poll
 // elsewhere).
 //
@@ -136,7 +137,7 @@ class ReadSink : public FrameSink {
 
 // The engine. Its Engine methods (poll_engine.cc) run on other threads and
 // reach the loop only through the inbox; everything else runs on the loop
-// thread (poll_loop.cc, poll_client.cc).
+// thread (poll_loop.cc, poll_client.cc, poll_door.cc, poll_tls.cc).
 class PollEngine : public Engine, private Inbox::Waker {
  public:
   PollEngine(const EngineOptions& options, EventSink* sink)
@@ -240,19 +241,16 @@ class PollEngine : public Engine, private Inbox::Waker {
   // Forgets the connection's question to the hook, if any.
   void forget_ticket(PollClient* c);
 
-  // ---- TLS (docs/contract.md S17; poll_client.cc) ---------------------------
+  // ---- TLS (docs/contract.md S17; poll_tls.cc) ------------------------------
 
-  // A TCP connection with TLS: its handshake first, listed with the
-  // handshake deadline and holding a client slot (as at the door).
-  void accept_tls(const Accepted& a);
   // Readiness of a connection in its TLS handshake.
   void handle_tls(PollClient* c, const ec_poll_event& ev);
   // Its TLS handshake completed: the next stage, with the plaintext that
   // came with it (plain_).
   void tls_opened(PollClient* c);
   // Sends what a connection not yet admitted owes on the wire (the TLS
-  // handshake's bytes), watching for OUT while it cannot. False when the
-  // connection was dropped.
+  // handshake's bytes, an answer), watching for OUT while it cannot, for IN
+  // alone once it is out. False when the connection was dropped.
   bool send_waiting(PollClient* c);
   // A waiting connection's TLS failed (or its peer left mid-handshake):
   // refused as tls with the reason, dropped.
@@ -271,9 +269,10 @@ class PollEngine : public Engine, private Inbox::Waker {
   // Whether the peer's address may connect; if not, it is closed at once
   // (nothing read or sent) and the refusal reported.
   bool address_allowed(const Accepted& a, bool ws);
-  // A TCP connection that must wait at the door (a token or a hook): it
-  // holds a client slot, listed with the auth deadline, until decided.
-  void accept_door(const Accepted& a);
+  // A TCP connection that must wait before admission: in its TLS handshake
+  // (listed with the handshake deadline), or at the door (a token or a
+  // hook; the auth deadline). It holds a client slot until decided.
+  void accept_waiting(const Accepted& a);
   // Readiness of a connection at the door or waiting for the hook.
   void handle_door(PollClient* c, const ec_poll_event& ev);
   // What the door said: admit, ask the hook, or refuse (`cause`, `detail`).
@@ -287,9 +286,19 @@ class PollEngine : public Engine, private Inbox::Waker {
 
   // ---- One client's I/O (poll_client.cc) -----------------------------------
 
-  // Sends an admitted WebSocket client's control bytes; false when they
-  // could not all go (blocked, or the client was closed).
-  bool send_control(PollClient* c);
+  // What one attempt to send a connection's wire came to.
+  enum class WireSend { Sent, Waits, Failed };
+  // Sends what the connection's wire holds (without TLS: its control
+  // bytes) while the socket takes all of it: Sent (all of it), Waits (the
+  // socket would block or took less) or Failed (the send's error).
+  WireSend write_wire(PollClient* c);
+  // write_wire() for an admitted client; false when not all went (blocked:
+  // waiting for OUT) or the client was closed.
+  bool send_wire(PollClient* c);
+  // After a client's sends of this turn: closed when `finished` (all it was
+  // owed, S11); else watching for OUT only while blocked, or sending again
+  // next turn while frames or `owed` bytes are left.
+  void sends_done(PollClient* c, bool finished, bool owed);
   // Best effort, just before the socket closes: our close frame for
   // `reason`, if the socket takes it now and we are at a frame boundary.
   void send_close_frame(PollClient* c, Reason reason);

@@ -1,7 +1,7 @@
 // poll_loop.cc — the poll engine's I/O thread: the loop, accepting and
 // admission, the commands from JS, the flush and review, and the stop (see
 // poll_engine.h; one client's reads, sends and handshake are in
-// poll_client.cc).
+// poll_client.cc, who may connect in poll_door.cc, TLS in poll_tls.cc).
 #include <algorithm>
 #include <new>
 #include <string>
@@ -176,8 +176,7 @@ void PollEngine::accept_some(ec_socket_t listener, bool ws) {
     accept_errors_.accepted();
     if (!address_allowed(a, ws)) continue;
     if (ws) accept_ws(a);
-    else if (options_.has_tls) accept_tls(a);
-    else if (options_.tcp_door()) accept_door(a);
+    else if (options_.has_tls || options_.tcp_door()) accept_waiting(a);
     else admit(a);
   }
 }

@@ -42,6 +42,19 @@
 #undef EC_OPENSSL_FN
 #undef ECHOCAST_TLS_STR
 #endif
+
+#include <string>
+
+namespace echocast {
+namespace tls {
+
+// The reason of OpenSSL's last error on this thread, for a message
+// ("error:0480006C:PEM routines::no start line" -> "no start line"), or
+// `fallback` when there is none; the queue is cleared. In tls_context.cc.
+std::string last_error(const char* fallback);
+
+}  // namespace tls
+}  // namespace echocast
 #endif  // ECHOCAST_HAVE_OPENSSL
 
 #endif  // ECHOCAST_CORE_TLS_OPENSSL_H

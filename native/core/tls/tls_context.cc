@@ -74,24 +74,6 @@ TlsSupport check() {
   return s;
 }
 
-// The reason for the last OpenSSL error on this thread, for a message (the
-// queue is cleared).
-std::string last_error(const char* fallback) {
-  unsigned long e = ERR_peek_last_error();
-  std::string out = fallback;
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    // "error:0480006C:PEM routines::no start line" -> "no start line"
-    const char* text = buf;
-    for (const char* p = buf; *p; ++p)
-      if (*p == ':') text = p + 1;
-    out = text;
-  }
-  ERR_clear_error();
-  return out;
-}
-
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
@@ -205,6 +187,21 @@ bool use_ca(SSL_CTX* ctx, const std::string& pem, bool server, std::string* erro
 int accept_any(int, X509_STORE_CTX*) { return 1; }
 
 }  // namespace
+
+std::string last_error(const char* fallback) {
+  unsigned long e = ERR_peek_last_error();
+  std::string out = fallback;
+  if (e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    const char* text = buf;  // After the last ':'.
+    for (const char* p = buf; *p; ++p)
+      if (*p == ':') text = p + 1;
+    out = text;
+  }
+  ERR_clear_error();
+  return out;
+}
 
 const TlsSupport& tls_support() {
   static const TlsSupport support = check();

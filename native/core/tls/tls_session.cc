@@ -35,23 +35,6 @@ void TlsSession::drain_plaintext(PlaintextSink&) {}
 
 namespace {
 
-// OpenSSL's text for the reason of its last error on this thread ("wrong
-// version number"), or `fallback`; the queue is cleared.
-std::string error_reason(const char* fallback) {
-  unsigned long e = ERR_peek_last_error();
-  std::string out = fallback;
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    const char* text = buf;
-    for (const char* p = buf; *p; ++p)
-      if (*p == ':') text = p + 1;
-    out = text;
-  }
-  ERR_clear_error();
-  return out;
-}
-
 bool printable(unsigned char c) {
   return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
 }
@@ -146,7 +129,7 @@ void TlsSession::start() {
   ERR_clear_error();
   int r = SSL_do_handshake(ssl_);
   if (r != 1 && SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
-    fail("handshake failed: " + error_reason("cannot start"));
+    fail("handshake failed: " + last_error("cannot start"));
   }
 }
 
@@ -204,7 +187,7 @@ bool TlsSession::handshake() {
     ERR_clear_error();
     fail(std::string("certificate refused: ") + X509_verify_cert_error_string(verify));
   } else {
-    fail("handshake failed: " + error_reason("the peer broke the protocol"));
+    fail("handshake failed: " + last_error("the peer broke the protocol"));
   }
   return false;
 }
@@ -224,7 +207,7 @@ void TlsSession::drain_plaintext(PlaintextSink& sink) {
       ERR_clear_error();
       return;
     }
-    fail("bad record: " + error_reason("the peer broke the protocol"));
+    fail("bad record: " + last_error("the peer broke the protocol"));
     return;
   }
 }
@@ -248,7 +231,7 @@ bool TlsSession::encrypt(const ec_iovec* slices, std::size_t count, std::string*
       const std::size_t chunk = n < kRecordBytes ? n : kRecordBytes;
       int r = SSL_write(ssl_, p, static_cast<int>(chunk));
       if (r <= 0) {
-        fail("cannot encrypt: " + error_reason("SSL_write failed"));
+        fail("cannot encrypt: " + last_error("SSL_write failed"));
         return false;
       }
       p += r;
