@@ -5,6 +5,7 @@
 // and writer threads sleeping on their condition variables while they send
 // gathered bytes outside the lock.
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -456,4 +457,70 @@ TEST(hub_paced_writer_wakes_for_bytes_owed_and_for_a_close) {
   });
   CHECK(ctx2.drained);
   CHECK_EQ(ctx2.got, each);
+}
+
+namespace {
+
+// A member that records what its on_close saw: whether the writer still had
+// a batch in flight (so a close frame could not follow it).
+class Recorder : public HubMember {
+ public:
+  std::atomic<int> closes{0};
+  std::atomic<bool> sending_at_close{false};
+
+ protected:
+  void on_close(Reason) override {
+    sending_at_close.store(sending);
+    closes.fetch_add(1);
+  }
+};
+
+}  // namespace
+
+TEST(hub_a_close_with_a_farewell_follows_the_batch_in_flight) {
+  Hub hub(opts(0));
+  Recorder m;
+  m.id = 1;
+  hub.join(&m);
+  append(hub, 0, "echo");
+  ec_iovec v[EC_MAX_IOV];
+  std::size_t n = 0;
+  CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, false) == BatchResult::Frames);
+  CHECK_EQ(n, 1u);  // In flight: the writer is sending it.
+  append(hub, 0, "later");
+  // The writer finishes its send a moment later (as if waiting for a CPU),
+  // then goes on until closed.
+  WriterCtx ctx{&hub, &m, 1 << 20, 100, std::string(), false, false};
+  ec_thread_t t;
+  CHECK(ec_thread_create(&t, writer, &ctx, EC_THREAD_STACK_BYTES).ok());
+  // The peer's close, read meanwhile: it waits for that send, so on_close
+  // finds the stream at a frame boundary, whoever ran first.
+  hub.close_member(&m, Reason::ClientClosed, std::vector<std::uint8_t>{0x88, 0x00}, 5000);
+  ec_thread_join(&t);
+  CHECK(ctx.closed);
+  CHECK_EQ(m.closes.load(), 1);
+  CHECK(!m.sending_at_close.load());
+  CHECK_EQ(reason_of(hub, &m), std::string("client-closed"));
+  hub.leave(&m);
+}
+
+TEST(hub_a_close_with_a_farewell_waits_no_longer_than_it_was_told) {
+  Hub hub(opts(0));
+  Recorder m;
+  m.id = 1;
+  hub.join(&m);
+  append(hub, 0, "echo");
+  ec_iovec v[EC_MAX_IOV];
+  std::size_t n = 0;
+  CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, false) == BatchResult::Frames);
+  // A writer stuck in send (a peer that does not read): the close goes
+  // after the wait, batch in flight or not, and the writer's next turn
+  // finds it closed.
+  std::uint64_t t0 = ec_now_ms();
+  hub.close_member(&m, Reason::ClientClosed, std::vector<std::uint8_t>{0x88, 0x00}, 50);
+  CHECK(ec_now_ms() - t0 >= 50);
+  CHECK_EQ(m.closes.load(), 1);
+  CHECK(m.sending_at_close.load());
+  CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, true) == BatchResult::Closed);
+  hub.leave(&m);
 }
