@@ -26,6 +26,8 @@
         "native/core/listening.cc",
         "native/core/threads/threads_engine.cc",
         "native/core/threads/threads_client.cc",
+        "native/core/threads/threads_door.cc",
+        "native/core/threads/threads_tls.cc",
         "native/core/poll/poll_engine.cc",
         "native/core/poll/poll_loop.cc",
         "native/core/poll/poll_client.cc",

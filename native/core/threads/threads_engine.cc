@@ -202,8 +202,7 @@ void ThreadsEngine::accept_loop(ec_listener* listener, bool ws) {
       errors.accepted();
       if (!address_allowed(a, ws)) continue;
       if (ws) accept_ws(a);
-      else if (options_.has_tls) accept_tls(a);
-      else if (options_.tcp_door()) accept_door(a);
+      else if (options_.has_tls || options_.tcp_door()) accept_waiting(a);
       else admit(a);
       continue;
     }

@@ -6,7 +6,8 @@
 // finished clients, closes their sockets and reports the disconnect, so
 // finished clients cost nothing. threads_engine.cc holds the engine's face,
 // accepting and reaping; threads_client.cc a client's reader and writer and
-// the WebSocket handshake. docs/architecture.md says which file owns which
+// the WebSocket handshake; threads_tls.cc its TLS stage; threads_door.cc who
+// may connect. docs/architecture.md says which file owns which
 // rule.
 //
 // The rules are the core's (connection.h, handshake_list.h, fanout.h
@@ -81,6 +82,9 @@ namespace echocast {
 namespace threads {
 
 class ThreadsEngine;
+
+// Bytes read per recv(). Also bounds raw framing's chunk size.
+constexpr std::size_t kRecvBytes = 64 * 1024;
 
 // A WebSocket connection refused by the hook: how long it has to take its
 // 403 and end.
@@ -213,11 +217,8 @@ class ThreadsEngine : public Engine {
   // Interrupts every connection in its handshake (under mutex_).
   void interrupt_handshakes();
 
-  // ---- TLS (docs/contract.md S17; threads_client.cc) ------------------------
+  // ---- TLS (docs/contract.md S17; threads_tls.cc) ---------------------------
 
-  // A TCP connection with TLS: its reader does the handshake while it is
-  // listed with the handshake deadline, holding a client slot.
-  void accept_tls(const Accepted& a);
   // On its reader: the TLS handshake (sending its own answers: no writer
   // yet). True when it completed (the state is the next stage's).
   bool tls_handshake(Client* c, std::uint8_t* buf);
@@ -228,18 +229,19 @@ class ThreadsEngine : public Engine {
   Read recv_plain(Client* c, std::uint8_t* buf, std::size_t want, std::size_t* n);
   // Before admission (no writer): the control bytes, sealed with TLS, sent.
   bool send_control(Client* c);
-  // A waiting connection is admitted (the roster, the hub, its event, its
-  // writer); false when it was not (reported).
-  bool admit_waiting(Client* c);
 
-  // ---- Who may connect (docs/contract.md S15; threads_client.cc) ------------
+  // ---- Who may connect (docs/contract.md S15; threads_door.cc) --------------
 
   // Whether the peer's address may connect; if not, it is closed at once
   // (nothing read or sent) and the refusal reported.
   bool address_allowed(const Accepted& a, bool ws);
-  // A TCP connection that must wait at the door (a token or a hook): it
-  // holds a client slot, listed with the auth deadline; its reader decides.
-  void accept_door(const Accepted& a);
+  // A TCP connection that must wait (with TLS: for its handshake, listed
+  // with the handshake deadline; else at the door, a token or a hook: with
+  // the auth deadline), holding a client slot; its reader decides.
+  void accept_waiting(const Accepted& a);
+  // A waiting connection is admitted (the roster, the hub, its event, its
+  // writer); false when it was not (reported).
+  bool admit_waiting(Client* c);
   // On its reader: the first frame, the hook, then admission. True when
   // admitted (its writer runs; *leftover bytes at the start of buf are what
   // it sent after its first frame).
