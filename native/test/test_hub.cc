@@ -23,6 +23,16 @@ void append(Hub& hub, std::uint64_t sender, const std::string& s, bool may_wait 
   hub.append(b, sender, may_wait, &wake);
 }
 
+// Appends frames "0,", "1,", ... "n-1,"; returns them as one string.
+std::string append_counting(Hub& hub, int n) {
+  std::string all;
+  for (int i = 0; i < n; ++i) {
+    append(hub, 0, std::to_string(i) + ",");
+    all += std::to_string(i) + ",";
+  }
+  return all;
+}
+
 // One writer turn: records the previous batch as sent, gathers the next one
 // (sleeping for it if `block`) and appends its bytes to *got. False once the
 // member is closing, or (not blocking) when nothing is pending.
@@ -306,12 +316,7 @@ TEST(hub_writer_thread_wakes_on_append_and_close) {
   Hub hub(opts(0));
   Joined m(&hub, 1);
   std::string all;
-  WriterCtx ctx = with_writer(hub, m[0], 1 << 20, 0, [&] {
-    for (int i = 0; i < 1000; ++i) {
-      append(hub, 0, std::to_string(i) + ",");
-      all += std::to_string(i) + ",";
-    }
-  });
+  WriterCtx ctx = with_writer(hub, m[0], 1 << 20, 0, [&] { all = append_counting(hub, 1000); });
   CHECK(ctx.closed);
   CHECK_EQ(ctx.got, all);
 }
@@ -449,12 +454,8 @@ TEST(hub_paced_writer_wakes_for_bytes_owed_and_for_a_close) {
   Hub plain(opts(0), 0);
   Joined p(&plain, 1);
   std::string each;
-  WriterCtx ctx2 = with_writer(plain, p[0], 1 << 20, 0, [&] {
-    for (int i = 0; i < 200; ++i) {
-      append(plain, 0, std::to_string(i) + ",");
-      each += std::to_string(i) + ",";
-    }
-  });
+  WriterCtx ctx2 =
+      with_writer(plain, p[0], 1 << 20, 0, [&] { each = append_counting(plain, 200); });
   CHECK(ctx2.drained);
   CHECK_EQ(ctx2.got, each);
 }
@@ -477,16 +478,26 @@ class Recorder : public HubMember {
 
 }  // namespace
 
-TEST(hub_a_close_with_a_farewell_follows_the_batch_in_flight) {
-  Hub hub(opts(0));
-  Recorder m;
-  m.id = 1;
-  hub.join(&m);
+// A member joined to `hub` whose writer took one frame and is sending it.
+void batch_in_flight(Hub& hub, Recorder* m) {
+  m->id = 1;
+  hub.join(m);
   append(hub, 0, "echo");
   ec_iovec v[EC_MAX_IOV];
   std::size_t n = 0;
-  CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, false) == BatchResult::Frames);
-  CHECK_EQ(n, 1u);  // In flight: the writer is sending it.
+  CHECK(hub.next_batch(m, v, EC_MAX_IOV, 1 << 20, &n, false) == BatchResult::Frames);
+  CHECK_EQ(n, 1u);
+}
+
+// The reader's close for its peer's close frame, waiting up to wait_ms.
+void peer_closes(Hub& hub, Recorder* m, std::uint64_t wait_ms) {
+  hub.close_member(m, Reason::ClientClosed, std::vector<std::uint8_t>{0x88, 0x00}, wait_ms);
+}
+
+TEST(hub_a_close_with_a_farewell_follows_the_batch_in_flight) {
+  Hub hub(opts(0));
+  Recorder m;
+  batch_in_flight(hub, &m);
   append(hub, 0, "later");
   // The writer finishes its send a moment later (as if waiting for a CPU),
   // then goes on until closed.
@@ -495,7 +506,7 @@ TEST(hub_a_close_with_a_farewell_follows_the_batch_in_flight) {
   CHECK(ec_thread_create(&t, writer, &ctx, EC_THREAD_STACK_BYTES).ok());
   // The peer's close, read meanwhile: it waits for that send, so on_close
   // finds the stream at a frame boundary, whoever ran first.
-  hub.close_member(&m, Reason::ClientClosed, std::vector<std::uint8_t>{0x88, 0x00}, 5000);
+  peer_closes(hub, &m, 5000);
   ec_thread_join(&t);
   CHECK(ctx.closed);
   CHECK_EQ(m.closes.load(), 1);
@@ -507,20 +518,17 @@ TEST(hub_a_close_with_a_farewell_follows_the_batch_in_flight) {
 TEST(hub_a_close_with_a_farewell_waits_no_longer_than_it_was_told) {
   Hub hub(opts(0));
   Recorder m;
-  m.id = 1;
-  hub.join(&m);
-  append(hub, 0, "echo");
-  ec_iovec v[EC_MAX_IOV];
-  std::size_t n = 0;
-  CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, false) == BatchResult::Frames);
+  batch_in_flight(hub, &m);
   // A writer stuck in send (a peer that does not read): the close goes
   // after the wait, batch in flight or not, and the writer's next turn
   // finds it closed.
   std::uint64_t t0 = ec_now_ms();
-  hub.close_member(&m, Reason::ClientClosed, std::vector<std::uint8_t>{0x88, 0x00}, 50);
+  peer_closes(hub, &m, 50);
   CHECK(ec_now_ms() - t0 >= 50);
   CHECK_EQ(m.closes.load(), 1);
   CHECK(m.sending_at_close.load());
+  ec_iovec v[EC_MAX_IOV];
+  std::size_t n = 0;
   CHECK(hub.next_batch(&m, v, EC_MAX_IOV, 1 << 20, &n, true) == BatchResult::Closed);
   hub.leave(&m);
 }
