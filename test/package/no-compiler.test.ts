@@ -5,7 +5,8 @@
  * the native engines can only come from the prebuild the package ships (sh is
  * there too: npm runs install scripts with it). The
  * seed's example (docs/contract.md §1) is then played on each native engine of
- * the installed package, through real sockets.
+ * the installed package, through real sockets, and each speaks TLS there with
+ * the OpenSSL of the node that runs it (docs/contract.md S17).
  *
  * POSIX only: the win32-x64 prebuild is loaded in node.exe and in a renamed
  * host by the Windows lane (scripts/windows/test.js), where npm itself does not run.
@@ -15,7 +16,9 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { playSeedExample } from '../helpers.js';
+import { pem, testCerts } from '../tls/certs.js';
 import { packTarball, repoRoot } from './pack.js';
 
 const platformDir = `${process.platform}-${process.arch}`;
@@ -58,23 +61,38 @@ function which(cmd: string): string {
 }
 
 /** What the installed package reports from a child node, whose servers stay up until its stdin ends. */
-type Report = { engines: string[]; addon: string | null; reason: string | null; ports: Record<string, number> };
+type Report = {
+  engines: string[];
+  features: string[];
+  addon: string | null;
+  reason: string | null;
+  ports: Record<string, number>;
+  tlsPorts: Record<string, number>;
+};
 
 const CHILD = `
+const fs = require('node:fs');
 const path = require('node:path');
 const { availableEngines, createServer } = require('echocast');
+const [certFile, keyFile] = process.argv.slice(2);
 const { loadAddon } = require(path.join(path.dirname(require.resolve('echocast')), 'engines', 'load-addon.js'));
 (async () => {
   const engines = availableEngines();
   const loaded = loadAddon();
   const servers = [];
   const ports = {};
+  const tlsPorts = {};
+  const material = { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
   for (const engine of engines.filter((e) => e !== 'js')) {
     const server = await createServer({ port: 0, engine });
     servers.push(server);
     ports[engine] = server.address().port;
+    const secure = await createServer({ port: 0, engine, tls: material });
+    servers.push(secure);
+    tlsPorts[engine] = secure.address().port;
   }
-  process.stdout.write(JSON.stringify({ engines, addon: loaded.path || null, reason: loaded.reason || null, ports }) + '\\n');
+  const features = (loaded.addon && loaded.addon.features) || [];
+  process.stdout.write(JSON.stringify({ engines, features, addon: loaded.path || null, reason: loaded.reason || null, ports, tlsPorts }) + '\\n');
   process.stdin.resume();
   process.stdin.on('end', async () => {
     for (const server of servers) await server.close();
@@ -126,7 +144,9 @@ if (process.platform !== 'win32') {
       assert.ok(!fs.existsSync(path.join(installed, 'build', 'Release', 'echocast.node')), 'something compiled the addon although no compiler is on PATH');
 
       fs.writeFileSync(path.join(app, 'report.cjs'), CHILD);
-      const proc = spawn(path.join(bin, 'node'), ['report.cjs'], { cwd: app, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      fs.writeFileSync(path.join(app, 'cert.pem'), pem(testCerts().serverCert));
+      fs.writeFileSync(path.join(app, 'key.pem'), pem(testCerts().serverKey));
+      const proc = spawn(path.join(bin, 'node'), ['report.cjs', 'cert.pem', 'key.pem'], { cwd: app, env, stdio: ['pipe', 'pipe', 'pipe'] });
       child = proc;
       let out = '';
       let err = '';
@@ -166,6 +186,31 @@ if (process.platform !== 'win32') {
         const port = report?.ports[engine];
         assert.ok(port, `no ${engine} server in the installed package: ${report?.reason}`);
         await playSeedExample(port);
+      });
+
+      it(`${engine} of the installed package speaks TLS (the prebuild on the host's OpenSSL)`, async () => {
+        assert.ok(report?.features.includes('tls'), `the prebuild's features: ${report?.features.join(', ')}`);
+        const port = report?.tlsPorts[engine];
+        assert.ok(port, `no ${engine} TLS server in the installed package`);
+        const socket = tls.connect({ host: '127.0.0.1', port, ca: pem(testCerts().caCert) });
+        try {
+          await new Promise<void>((resolve, reject) => {
+            socket.once('secureConnect', resolve);
+            socket.once('error', reject);
+          });
+          socket.write('over tls\n');
+          const echo = await new Promise<string>((resolve, reject) => {
+            let got = '';
+            socket.on('data', (d: Buffer) => {
+              got += d.toString();
+              if (got.includes('\n')) resolve(got);
+            });
+            socket.once('error', reject);
+          });
+          assert.equal(echo, 'over tls\n');
+        } finally {
+          socket.destroy();
+        }
       });
     }
   });
