@@ -274,12 +274,7 @@ void TlsSession::close_notify() {
 
 std::size_t TlsSession::take_output(std::string* out) {
   const std::size_t got = pending_.size();
-  if (got == 0) return 0;
-  if (out->empty()) {
-    out->swap(pending_);
-  } else {
-    out->append(pending_);
-  }
+  out->append(pending_);
   pending_.clear();
   return got;
 }
