@@ -166,9 +166,9 @@ for (const engine of tlsEngines) {
     it('flow control: a TLS client that reads nothing is cut as slow-consumer, the others keep every frame', async () => {
       // With no wait (slowConsumerMs 0), "healthy" must mean faster than what comes in, the
       // server's own scheduling included (as in test/conformance/flow-control.test.ts): a writer
-      // thread not run for a millisecond or two is behind by what arrived meanwhile. So frames
-      // come at about 10 MB/s and the limit is 1 MiB, 100 ms of them, while the client that
-      // reads nothing passes it once its socket's buffers are full.
+      // thread not run for a millisecond or two is behind by what arrived meanwhile. The load is
+      // as it was (bursts of 50 frames, up to about 50 MB/s); the limit is 1 MiB, about 20 ms of
+      // it, which the client that reads nothing passes once its socket's buffers are full.
       const server = await startServer(engine, { tls: tlsOption(), replay: 0, maxBacklogBytes: 1024 * 1024, slowConsumerMs: 0 });
       const port = server.address().port;
       const reasons: string[] = [];
@@ -180,7 +180,7 @@ for (const engine of tlsEngines) {
       const line = 'x'.repeat(1000);
       for (let i = 0; i < 50_000 && !reasons.includes('slow-consumer'); i++) {
         server.broadcast(`${i} ${line}`);
-        if (i % 10 === 9) await delay(1);
+        if (i % 50 === 49) await delay(1);
       }
       await until(() => reasons.includes('slow-consumer'), 'the slow consumer cut');
       const sent = server.stats().framesIn;
