@@ -285,6 +285,29 @@ for (const engine of enginesUnderTest()) {
       assert.ok(refusals.every((r) => r.cause === 'token' && r.transport === 'tcp'));
     });
 
+    it('a client that leaves before its first line is gone, not refused: no refusal, no connection event', async () => {
+      const { server, port, admitted, gone, refusals } = await watched(engine, { replay: 10, auth: { token: TOKEN, timeoutMs: 5000 } });
+      server.broadcast('old');
+      const leaver = await RawClient.connect(port);
+      leaver.socket.end(); // FIN with nothing sent
+      const halfway = await RawClient.connect(port);
+      halfway.write(TOKEN.slice(0, 4)); // part of the line, then FIN
+      halfway.socket.end();
+      await closedSilent(leaver, 'the client that left at once');
+      await closedSilent(halfway, 'the client that left halfway through its token');
+      // A wrong token after them: its refusal is the only one counted.
+      const bad = await RawClient.connect(port);
+      bad.write('not-the-token\n');
+      await closedSilent(bad, 'the client with a wrong token');
+      await until(() => server.stats().refusals.token === 1, 'refusals.token 1');
+      assert.deepEqual(
+        refusals.map((r) => r.cause),
+        ['token'],
+      );
+      assert.equal(admitted.length, 0);
+      assert.equal(gone.length, 0);
+    });
+
     it('a token on the length framing is the first frame', async () => {
       const { server, port } = await watched(engine, { ...options, framing: 'length' });
       const frame = (text: string): Buffer => {

@@ -255,7 +255,9 @@ export class Door implements UpgradeGate {
   ended(w: Waiting): void {
     if (w.done) return;
     if (w.asked) w.ended = true;
-    else this.refuseTcp(w, this.silentCause());
+    // Gone before its first frame: not refused (S15), closed and counted nowhere, as a
+    // client that leaves before it is decided is on every engine.
+    else w.socket.destroy();
   }
 
   /** The client is decided, or gone: it no longer waits. */
