@@ -208,6 +208,7 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   if (engine_) s = engine_->stats();
   Napi::Object out = Napi::Object::New(env);
   out.Set("clients", static_cast<double>(s.clients));
+  out.Set("wsClients", static_cast<double>(s.ws_clients));
   out.Set("framesIn", static_cast<double>(s.counters.frames_in));
   out.Set("bytesIn", static_cast<double>(s.counters.bytes_in));
   out.Set("framesOut", static_cast<double>(s.counters.frames_out));

@@ -172,9 +172,11 @@ export function serverRegistry(subject: MetricsSubject, snapshot: () => ServerSt
   // The engine is a label of echocast_info alone, as Prometheus's guidance on target labels
   // says: a label that every series of a target would repeat belongs on one info metric.
   gauge(own, 'echocast_info', 'The engine running this server and the echocast version; always 1.', ['engine', 'version'], (g) => g.set({ engine, version }, 1));
-  gauge(own, 'echocast_clients', 'Clients connected now (transport="all": TCP and WebSocket clients together).', ['transport'], (g) =>
-    g.set({ transport: 'all' }, snapshot().clients),
-  );
+  gauge(own, 'echocast_clients', 'Clients connected now, by transport (tcp, ws).', ['transport'], (g) => {
+    const { clients, wsClients } = snapshot();
+    g.set({ transport: 'tcp' }, clients - wsClients);
+    g.set({ transport: 'ws' }, wsClients);
+  });
   total(own, 'echocast_frames_in_total', 'Frames accepted into the hub (from clients, broadcast() and the cluster stream).', [], (c) => c.inc(snapshot().framesIn));
   total(own, 'echocast_bytes_in_total', 'Bytes of the frames accepted into the hub, on the wire.', [], (c) => c.inc(snapshot().bytesIn));
   total(own, 'echocast_deliveries_total', 'Deliveries: a frame sent to 50 clients counts 50 (stats().framesOut).', [], (c) => c.inc(snapshot().framesOut));

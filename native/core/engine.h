@@ -146,6 +146,7 @@ struct ListenResult {
 // Counters for stats().
 struct EngineStats {
   std::uint64_t clients = 0;
+  std::uint64_t ws_clients = 0;  // Of clients, those on the WebSocket listener.
   FanoutCounters counters;
   // Flow control (docs/contract.md S7): pause episodes so far, and their
   // total length in ms (a running one counts up to now).

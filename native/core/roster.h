@@ -51,6 +51,16 @@ class Roster {
   }
 
   // The tallies by reason name, only those that happened (stats()).
+  // A client joins the broadcast or leaves it (once each): the WebSocket ones
+  // are counted here, for stats().wsClients (docs/contract.md S18).
+  void joined(bool ws) {
+    if (ws) ws_clients_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void left(bool ws) {
+    if (ws) ws_clients_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::uint64_t ws_clients() const { return ws_clients_.load(std::memory_order_relaxed); }
+
   std::map<std::string, std::uint64_t> tallies() const {
     std::map<std::string, std::uint64_t> out;
     for (std::size_t i = 0; i < kReasonCount; ++i) {
@@ -64,6 +74,7 @@ class Roster {
   std::uint32_t max_clients_;
   std::uint64_t next_id_ = 0;
   std::atomic<std::uint64_t> tallies_[kReasonCount] = {};
+  std::atomic<std::uint64_t> ws_clients_{0};
 };
 
 }  // namespace echocast

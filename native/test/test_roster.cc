@@ -25,3 +25,14 @@ TEST(roster_ids_server_full_and_tallies) {
   CHECK_EQ(t["server-full"], 1u);
   CHECK_EQ(t["client-closed"], 2u);
 }
+
+TEST(roster_counts_websocket_clients_as_they_join_and_leave) {
+  Roster r(8);
+  r.joined(false);
+  r.joined(true);
+  r.joined(true);
+  CHECK_EQ(r.ws_clients(), 2u);
+  r.left(false);
+  r.left(true);
+  CHECK_EQ(r.ws_clients(), 1u);
+}

@@ -137,6 +137,7 @@ export class NativeEngine implements Engine {
     for (const cause of REFUSAL_CAUSES) refusals[cause] = raw.refusals?.[cause] ?? 0;
     return {
       clients: raw.clients,
+      wsClients: raw.wsClients,
       framesIn: raw.framesIn,
       bytesIn: raw.bytesIn,
       framesOut: raw.framesOut,

@@ -83,6 +83,8 @@ export interface ServerAddress {
 export interface EngineStats {
   /** Clients connected now. */
   clients: number;
+  /** Of `clients`, those connected over WebSocket (the rest are TCP clients). */
+  wsClients: number;
   /** Frames accepted into the hub (from clients and broadcast()). */
   framesIn: number;
   /** Bytes of those frames, on the wire. */

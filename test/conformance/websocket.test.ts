@@ -52,6 +52,19 @@ for (const engine of enginesUnderTest()) {
       });
     }
 
+    test('stats() counts the WebSocket clients apart (wsClients), as they join and leave', async () => {
+      const { server, clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'ws', 'ws', 'tcp', 'tcp']);
+      const [, w0, w1, t2] = clients;
+      assert.deepEqual([server.stats().clients, server.stats().wsClients], [5, 2]);
+      await w0.close();
+      await t2.close();
+      await until(() => server.stats().clients === 3, 'two clients to leave');
+      assert.equal(server.stats().wsClients, 1);
+      await w1.close();
+      await until(() => server.stats().clients === 2, 'the last WebSocket client to leave');
+      assert.equal(server.stats().wsClients, 0);
+    });
+
     test("one total order across kinds: 2 TCP and 2 WebSocket publishers at once; every client of both kinds gets the same sequence, each sender's order kept", async function () {
       this.timeout(30_000);
       const { clients } = await wsServerWithClients(engine, { replay: 0 }, ['tcp', 'tcp', 'tcp', 'ws', 'ws', 'ws']);

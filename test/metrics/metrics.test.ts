@@ -10,7 +10,15 @@ import { createServer, EchocastError, type EchoServer } from 'echocast';
 import { DISCONNECT_REASONS, REFUSAL_CAUSES } from '../../dist/engines/types.js';
 import { closeAll, connectClients, enginesUnderTest, startServer, until } from '../helpers.js';
 import { findOnPath, findRedisServer, RedisServer, stopAllRedis } from '../cluster/redis-server.js';
+import { WsClient } from '../ws-helpers.js';
 import { get, key, parseExposition, Prometheus, traffic, TRAFFIC } from './metrics-helpers.js';
+
+/** After traffic(): one WebSocket client joins, so echocast_clients has a series per transport. */
+async function withWsClient(server: EchoServer): Promise<void> {
+  await WsClient.connect(server.wsAddress()!.port);
+  await until(() => server.stats().clients === TRAFFIC.clients + 1, 'the WebSocket client to join');
+  assert.equal(server.stats().wsClients, 1);
+}
 
 const prometheusBin = findOnPath('prometheus');
 const promtoolBin = findOnPath('promtool');
@@ -31,7 +39,8 @@ function expectedSeries(server: EchoServer): Map<string, number> {
   const s = server.stats();
   const expected = new Map<string, number>([
     [key('echocast_info', { engine: server.engine, version }), 1],
-    [key('echocast_clients', { transport: 'all' }), s.clients],
+    [key('echocast_clients', { transport: 'tcp' }), s.clients - s.wsClients],
+    [key('echocast_clients', { transport: 'ws' }), s.wsClients],
     [key('echocast_frames_in_total'), s.framesIn],
     [key('echocast_bytes_in_total'), s.bytesIn],
     [key('echocast_deliveries_total'), s.framesOut],
@@ -52,9 +61,10 @@ describe('metrics (docs/contract.md S18)', () => {
   for (const engine of enginesUnderTest()) {
     describe(engine, () => {
       it('GET /metrics is the Prometheus text format and agrees with stats(), with the process and Node runtime metrics beside', async () => {
-        const server = await startServer(engine, { maxFrameBytes: 64, metrics: { port: 0 } });
+        const server = await startServer(engine, { maxFrameBytes: 64, metrics: { port: 0 }, ws: { port: 0 } });
         assert.equal(server.metricsAddress()?.address, '127.0.0.1', 'the metrics listener binds loopback by default');
         await traffic(server);
+        await withWsClient(server);
         const reply = await get(metricsPort(server), '/metrics');
         assert.equal(reply.status, 200);
         assert.match(reply.type, /^text\/plain; version=0\.0\.4/);
@@ -143,8 +153,9 @@ describe('metrics (docs/contract.md S18)', () => {
     it('reads back through the query API what stats() says (clients, frames in, disconnects by reason); promtool accepts the output', async () => {
       const servers = new Map<string, EchoServer>();
       for (const engine of enginesUnderTest()) {
-        const server = await startServer(engine, { maxFrameBytes: 64, metrics: { port: 0 } });
+        const server = await startServer(engine, { maxFrameBytes: 64, metrics: { port: 0 }, ws: { port: 0 } });
         await traffic(server);
+        await withWsClient(server);
         servers.set(`127.0.0.1:${metricsPort(server)}`, server);
       }
       // promtool's linter on each endpoint's output (type, help, names, units).
@@ -161,6 +172,8 @@ describe('metrics (docs/contract.md S18)', () => {
       assert.equal(framesIn.length, servers.size);
       for (const server of servers.values()) assert.equal(server.stats().framesIn, TRAFFIC.framesIn);
       await prometheus.until('sum by (instance) (echocast_clients)', (samples) => every(samples, (s) => s.stats().clients));
+      await prometheus.until('echocast_clients{transport="ws"}', (samples) => every(samples, (s) => s.stats().wsClients));
+      await prometheus.until('echocast_clients{transport="tcp"}', (samples) => every(samples, (s) => s.stats().clients - s.stats().wsClients));
       for (const reason of ['client-closed', 'frame-too-large', 'slow-consumer'] as const) {
         await prometheus.until(`echocast_disconnects_total{reason="${reason}"}`, (samples) => every(samples, (s) => s.stats().disconnects[reason]));
       }

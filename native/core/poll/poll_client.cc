@@ -209,7 +209,7 @@ void PollEngine::close_client(PollClient* c, Reason reason) {
   c->registered = false;
   ec_socket_close(c->sock);
   c->sock = EC_INVALID_SOCKET;
-  by_id_.erase(c->id);
+  if (by_id_.erase(c->id) != 0) roster_.left(c->websocket());
   clients_count_.store(by_id_.size(), std::memory_order_relaxed);
   dead_ += 1;
   roster_.tally(reason);

@@ -83,6 +83,7 @@ void PollEngine::stop(std::uint64_t deadline_ms) {
 EngineStats PollEngine::stats() {
   EngineStats s;
   s.clients = clients_count_.load(std::memory_order_relaxed);
+  s.ws_clients = roster_.ws_clients();
   s.counters = fanout_.counters();
   s.read_pauses = fanout_.read_pauses();
   s.read_paused_ms = fanout_.read_paused_ms(ec_now_ms() + 1);  // The loop's clock.

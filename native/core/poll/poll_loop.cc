@@ -243,6 +243,7 @@ void PollEngine::enroll(PollClient* c, std::uint64_t id, const std::string& addr
   fanout_.join(c);
   clients_.push_back(c);
   by_id_[id] = c;
+  roster_.joined(c->websocket());
   clients_count_.store(by_id_.size(), std::memory_order_relaxed);
   need_flush_ = true;  // Replay (for a WebSocket client, after its 101).
   sink_->on_connection(id, address, port);

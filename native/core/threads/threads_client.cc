@@ -279,6 +279,7 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
         c->id = id;
         c->alive += 1;  // The writer.
         clients_[id] = c;
+        roster_.joined(c->websocket());
         hub_.join(c);  // Under the same lock, as in admit().
       }
     }

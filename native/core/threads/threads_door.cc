@@ -178,6 +178,7 @@ bool ThreadsEngine::admit_waiting(Client* c) {
       c->id = id;
       c->alive += 1;  // The writer.
       clients_[id] = c;
+      roster_.joined(c->websocket());
       hub_.join(c);  // Under the same lock, as in admit().
     }
   }

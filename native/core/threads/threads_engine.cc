@@ -174,6 +174,7 @@ EngineStats ThreadsEngine::stats() {
   {
     ec_lock_guard lock(&mutex_);
     s.clients = clients_.size();
+    s.ws_clients = roster_.ws_clients();
   }
   s.disconnects = roster_.tallies();
   s.refusals = refusals_.tallies();
@@ -245,6 +246,7 @@ void ThreadsEngine::admit(const Accepted& a) {
       // written (ThreadSanitizer found the race).
       c->alive = 3;
       clients_[id] = c;
+      roster_.joined(c->websocket());
       // In the hub before anyone can count it (stats().clients reads
       // clients_): a frame appended once the client is counted reaches it.
       hub_.join(c);
@@ -324,7 +326,8 @@ void ThreadsEngine::finish(Client* c) {
   std::uint64_t id = c->id;
   {
     ec_lock_guard lock(&mutex_);
-    clients_.erase(c->id);  // Before the close: stop() may interrupt clients_.
+    // Before the close: stop() may interrupt clients_.
+    if (clients_.erase(c->id) != 0) roster_.left(c->websocket());
     roster_.tally(reason);
     if (clients_.empty() && handshakes_.empty()) ec_cond_broadcast(&idle_cond_);
   }

@@ -169,6 +169,7 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
   stats(): EngineStats {
     return {
       clients: this.clients.size,
+      wsClients: this.roster.wsCount,
       ...this.traffic,
       readPauses: this.flow.readPauses(),
       readPausedMs: this.flow.readPausedMs(),
