@@ -11,7 +11,7 @@ export type LogFormat = 'text' | 'json';
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 
 /** The events serve logs. */
-export type LogEvent = 'listening' | 'connection' | 'disconnect' | 'refusal' | 'cluster-down' | 'cluster-up' | 'tls-reload' | 'error' | 'close';
+export type LogEvent = 'listening' | 'connection' | 'disconnect' | 'refusal' | 'pause' | 'cluster-down' | 'cluster-up' | 'tls-reload' | 'error' | 'close';
 export type LogLevel = 'info' | 'warn' | 'error';
 
 /**

@@ -1,5 +1,5 @@
 import { redactUrl } from '../cluster/url.js';
-import { createServer } from '../server.js';
+import { createServer, type EchoServer } from '../server.js';
 import { normaliseOrigin, parseSubnet } from '../access.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import {
   type WebSocketOptions,
 } from '../options.js';
 import type { ServerAddress } from '../engines/types.js';
-import { LOG_FORMATS, makeLogger, type LogFormat } from './log.js';
+import { LOG_FORMATS, makeLogger, type LogFormat, type Logger } from './log.js';
 import { choiceFlag, intFlag, optionsHelp, parseCommand, sizeFlag, SIZE_UNITS_HELP, StartError, tokenFlag, UsageError, type FlagTable } from './args.js';
 
 /** The port `echocast serve` and `echocast client` use when none is given. */
@@ -134,7 +134,8 @@ and, with --ws-port, a second one for browsers and WebSocket clients:
 and, with --metrics-port, one for Prometheus (GET /healthz is there too):
   echocast metrics on http://HOST:PORT/metrics
 stderr is for the log: errors and cluster changes, and with --verbose every
-client that connects, leaves (with the reason) or is refused (with the cause).
+client that connects, leaves (with the reason) or is refused (with the cause),
+and a line a second while reading pauses for a slow reader.
 --log-format json writes the same events, one JSON object per line, plus
 "listening" and "close".
 It stops cleanly on Ctrl-C (SIGINT), SIGTERM, Ctrl-Break, or an IPC
@@ -314,6 +315,33 @@ function fingerprint(pem: TlsOptions['cert']): string {
   }
 }
 
+/** How often --verbose looks at stats() for flow-control pauses (S7) to log. */
+const PAUSE_LOG_MS = 1000;
+
+/**
+ * --verbose: one `pause` line a second while reading pauses for a slow reader (S7), with the
+ * pauses begun and the time paused since the last line. Read from stats() once a second,
+ * so an engine tells nothing per pause and nothing is logged per frame.
+ */
+function logPauses(server: EchoServer, log: Logger): void {
+  let seen = { readPauses: 0, readPausedMs: 0 };
+  const timer = setInterval(() => {
+    const { readPauses, readPausedMs } = server.stats();
+    const pauses = readPauses - seen.readPauses;
+    const pausedMs = readPausedMs - seen.readPausedMs;
+    if (pauses === 0 && pausedMs === 0) return;
+    seen = { readPauses, readPausedMs };
+    log('warn', 'pause', `~ reading paused for a slow reader: ${pauses} new pause(s), ${pausedMs} ms paused in the last ${PAUSE_LOG_MS / 1000} s`, {
+      pauses,
+      pausedMs,
+      readPauses,
+      readPausedMs,
+    });
+  }, PAUSE_LOG_MS);
+  timer.unref();
+  server.once('close', () => clearInterval(timer));
+}
+
 /** Disconnects that are the ordinary course of things (the log's level info; the others are warn). */
 const QUIET_REASONS: ReadonlySet<string> = new Set(['client-closed', 'server-closed']);
 
@@ -385,6 +413,7 @@ export async function serve(argv: string[]): Promise<number> {
     server.on('connection', (c) => log('info', 'connection', `+ client ${c.id} from ${c.remoteAddress}:${c.remotePort}`, { ...c }));
     server.on('disconnect', (d) => log(QUIET_REASONS.has(d.reason) ? 'info' : 'warn', 'disconnect', `- client ${d.id} (${d.reason})`, { ...d }));
     server.on('refusal', (r) => log('warn', 'refusal', `! refused ${r.transport} ${r.remoteAddress}:${r.remotePort} (${r.cause})${r.detail ? `: ${r.detail}` : ''}`, { ...r }));
+    logPauses(server, log);
   }
   server.on('error', (err) => log('error', 'error', `echocast: ${err.message}`, { message: err.message, code: err.code, ...(err.syscall ? { syscall: err.syscall } : {}) }));
   server.on('cluster-down', (reason) => log('warn', 'cluster-down', `echocast: cluster down (${reason}); buffering`, { reason }));

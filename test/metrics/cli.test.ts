@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { killedAfterEach, RawClient, spawnServe, until } from '../helpers.js';
+import { startFlooder } from '../procs/procs.js';
 import { get } from './metrics-helpers.js';
 
 const bin = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -88,6 +89,31 @@ describe('serve: metrics and structured logs (docs/contract.md S18)', () => {
     assert.equal(disconnect!.id, connection!.id);
     assert.equal(disconnect!.reason, 'client-closed');
   });
+
+  // Registered off Windows only: under Wine (the Windows lane, which allows no pending test)
+  // sends complete into Wine's own buffers, so reading may never have to pause (as
+  // websocket-close.test.ts's pause check says); what is logged is read from stats() alike.
+  if (process.platform !== 'win32')
+    it('--log-format json --verbose: a pause line a second while reading pauses for a reader that never reads', async function () {
+      this.timeout(30_000);
+      const { child, port, stderr } = await serve(['--engine', 'js', '--log-format', 'json', '--verbose', '--max-backlog-bytes', '64KiB', '--slow-consumer-ms', '60000']);
+      const stalled = await RawClient.connect(port);
+      stalled.socket.pause(); // never reads: its backlog passes the limit once the kernel's buffers are full
+      const flooder = await startFlooder(port, '0a', 256 * 1024 * 1024);
+      await until(() => stderr().includes('"connection"') && stderr().split('"connection"').length === 3, 'both clients to connect');
+      flooder.send({ type: 'go' });
+      await until(() => stderr().includes('"pause"'), 'a pause line', 20_000);
+      flooder.send({ type: 'stop' });
+      flooder.kill();
+      assert.equal(await stop(child), 0);
+      const pauses = jsonLines(stderr()).filter((r) => r.event === 'pause');
+      assert.ok(pauses.length >= 1);
+      const [first] = pauses;
+      assert.equal(first!.level, 'warn');
+      assert.ok((first!.pauses as number) >= 1, `pauses in the first line: ${JSON.stringify(first)}`);
+      assert.equal(first!.readPauses, first!.pauses, 'the first line counts every pause so far');
+      assert.equal(typeof first!.pausedMs, 'number');
+    });
 
   it('--log-format json without --verbose logs only what text mode prints: no connection lines', async () => {
     const { child, port, stderr } = await serve(['--log-format', 'json']);
