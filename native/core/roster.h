@@ -1,10 +1,12 @@
-// roster.h — who may be a client: ids, admission against max_clients, and
-// how many clients left for each reason (stats().disconnects).
+// roster.h — who may be a client: ids, admission against max_clients, how
+// many clients left for each reason (stats().disconnects), and how many of
+// those connected are WebSocket clients (stats().wsClients).
 //
 // Both native engines admit through one Roster, so ids (1, 2, ...), the
 // server-full rule and the tallies cannot drift apart. The id and admission
 // calls are made by one thread at a time (the accept thread, or the poll
-// loop); the tallies are atomic because stats() reads them from any thread.
+// loop); the tallies and the WebSocket count are atomic because stats()
+// reads them from any thread.
 #ifndef ECHOCAST_CORE_ROSTER_H
 #define ECHOCAST_CORE_ROSTER_H
 
@@ -50,7 +52,6 @@ class Roster {
     tallies_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
   }
 
-  // The tallies by reason name, only those that happened (stats()).
   // A client joins the broadcast or leaves it (once each): the WebSocket ones
   // are counted here, for stats().wsClients (docs/contract.md S18).
   void joined(bool ws) {
@@ -61,6 +62,7 @@ class Roster {
   }
   std::uint64_t ws_clients() const { return ws_clients_.load(std::memory_order_relaxed); }
 
+  // The tallies by reason name, only those that happened (stats()).
   std::map<std::string, std::uint64_t> tallies() const {
     std::map<std::string, std::uint64_t> out;
     for (std::size_t i = 0; i < kReasonCount; ++i) {
