@@ -276,11 +276,7 @@ bool ThreadsEngine::handshake(Client* c, std::uint8_t* buf, std::size_t* leftove
       admitted = c->admit(&roster_, clients_.size() + waiting, &id);
       if (admitted) {
         handshakes_.remove(c);
-        c->id = id;
-        c->alive += 1;  // The writer.
-        clients_[id] = c;
-        roster_.joined(c->websocket());
-        hub_.join(c);  // Under the same lock, as in admit().
+        enroll_locked(c, id);
       }
     }
     if (!admitted) {

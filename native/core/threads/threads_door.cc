@@ -166,6 +166,14 @@ void ThreadsEngine::authorize_answer(std::uint64_t ticket, bool ok, const std::s
   ec_cond_signal(&c->door_cond);
 }
 
+void ThreadsEngine::enroll_locked(Client* c, std::uint64_t id) {
+  c->id = id;
+  c->alive += 1;  // The writer.
+  clients_[id] = c;
+  roster_.joined(c->websocket());
+  hub_.join(c);  // Under the same lock, as in admit().
+}
+
 bool ThreadsEngine::admit_waiting(Client* c) {
   std::uint64_t id = 0;
   bool admitted = false;
@@ -174,13 +182,7 @@ bool ThreadsEngine::admit_waiting(Client* c) {
     if (stopping_) return false;
     handshakes_.remove(c);
     admitted = c->admit(&roster_, clients_.size() + handshakes_.holding(), &id);
-    if (admitted) {
-      c->id = id;
-      c->alive += 1;  // The writer.
-      clients_[id] = c;
-      roster_.joined(c->websocket());
-      hub_.join(c);  // Under the same lock, as in admit().
-    }
+    if (admitted) enroll_locked(c, id);
   }
   if (!admitted) {
     sink_->on_disconnect(id, reason_name(Reason::ServerFull));  // Tallied by the roster.

@@ -242,6 +242,9 @@ class ThreadsEngine : public Engine {
   // A waiting connection is admitted (the roster, the hub, its event, its
   // writer); false when it was not (reported).
   bool admit_waiting(Client* c);
+  // A connection admitted after its upgrade or its door, under mutex_: its
+  // id, its writer's share of alive, clients_, the roster's count, the hub.
+  void enroll_locked(Client* c, std::uint64_t id);
   // On its reader: the first frame, the hook, then admission. True when
   // admitted (its writer runs; *leftover bytes at the start of buf are what
   // it sent after its first frame).
