@@ -457,19 +457,28 @@ export function tlsOptions(value: unknown): ResolvedTlsOptions | null {
   try {
     tls.createSecureContext(secureContextOptions(resolved));
   } catch (err) {
-    throw new EchocastError(`option "tls": ${loadProblem(err, 'tls.passphrase')}`, ErrorCodes.INVALID_OPTION);
+    throw new EchocastError(`option "tls": ${loadProblem(err, 'tls.passphrase', resolved.key)}`, ErrorCodes.INVALID_OPTION);
   }
   return resolved;
 }
 
-/** Why tls.createSecureContext refused a certificate and key, in words, with OpenSSL's reason. */
-function loadProblem(err: unknown, passphraseOption: string, otherwise = 'the certificate, key or CA cannot be loaded'): string {
+/**
+ * Why tls.createSecureContext refused a certificate and key, in words, with OpenSSL's reason.
+ * A wrong passphrase usually gives "bad decrypt", but now and then it decrypts an encrypted
+ * key to garbage whose padding happens to be valid, and OpenSSL then calls the garbage
+ * "unsupported" (8 keys in 3,000 with a wrong passphrase, measured): for an encrypted key
+ * that too is a key that cannot be decrypted.
+ */
+function loadProblem(err: unknown, passphraseOption: string, key: unknown, otherwise = 'the certificate, key or CA cannot be loaded'): string {
   const reason = opensslReason(err);
-  const what = /bad decrypt|bad password|interrupted or cancelled/i.test(reason)
-    ? `the key cannot be decrypted: wrong or missing "${passphraseOption}"`
-    : /key values mismatch/i.test(reason)
-      ? 'the key does not match the certificate'
-      : otherwise;
+  const text = Buffer.isBuffer(key) ? key.toString('latin1') : typeof key === 'string' ? key : '';
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
+  const what =
+    /bad decrypt|bad password|interrupted or cancelled/i.test(reason) || (encrypted && /unsupported/i.test(reason))
+      ? `the key cannot be decrypted: wrong or missing "${passphraseOption}"`
+      : /key values mismatch/i.test(reason)
+        ? 'the key does not match the certificate'
+        : otherwise;
   return `${what} (${reason})`;
 }
 
@@ -550,7 +559,7 @@ export function clusterTlsOptions(value: unknown, redis: string): ResolvedCluste
     try {
       tls.createSecureContext({ cert: resolved.cert, key: resolved.key, ...(resolved.passphrase !== undefined ? { passphrase: resolved.passphrase } : {}) });
     } catch (err) {
-      throw new EchocastError(`option "cluster.tls.key": ${loadProblem(err, 'cluster.tls.passphrase', 'the key cannot be loaded')}`, ErrorCodes.INVALID_OPTION);
+      throw new EchocastError(`option "cluster.tls.key": ${loadProblem(err, 'cluster.tls.passphrase', resolved.key, 'the key cannot be loaded')}`, ErrorCodes.INVALID_OPTION);
     }
   }
   return resolved;
