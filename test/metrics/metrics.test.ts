@@ -13,10 +13,19 @@ import { findOnPath, findRedisServer, RedisServer, stopAllRedis } from '../clust
 import { WsClient } from '../ws-helpers.js';
 import { get, key, parseExposition, Prometheus, traffic, TRAFFIC } from './metrics-helpers.js';
 
-/** After traffic(): one WebSocket client joins, so echocast_clients has a series per transport. */
+/**
+ * After traffic(): one WebSocket client joins, so echocast_clients has a series per transport.
+ * It is sent the latest frame as replay (S3), and an engine counts that delivery once it is
+ * written, which may be after the join is counted (native-threads: the client's own writer
+ * thread). Waiting for it here leaves the server quiet, so a scrape equals stats().
+ */
 async function withWsClient(server: EchoServer): Promise<void> {
-  await WsClient.connect(server.wsAddress()!.port);
-  await until(() => server.stats().clients === TRAFFIC.clients + 1, 'the WebSocket client to join');
+  const client = await WsClient.connect(server.wsAddress()!.port);
+  await client.waitMessages(1);
+  await until(() => {
+    const s = server.stats();
+    return s.clients === TRAFFIC.clients + 1 && s.framesOut === TRAFFIC.framesOut + 1;
+  }, 'the WebSocket client to join and its replay to be counted');
   assert.equal(server.stats().wsClients, 1);
 }
 
