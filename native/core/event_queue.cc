@@ -28,17 +28,40 @@ void EventQueue::set_messages(bool on) {
 void EventQueue::lift_backpressure() {
   ec_lock_guard lock(&mutex_);
   no_backpressure_ = true;
+  end_hold_locked();
   ec_cond_broadcast(&cond_);
 }
 
 bool EventQueue::room() {
   ec_lock_guard lock(&mutex_);
-  return no_backpressure_ || pending_bytes_ < max_pending_bytes_;
+  if (no_backpressure_ || pending_bytes_ < max_pending_bytes_) return true;
+  hold_locked();  // The poll engine holds the client it was about to read.
+  return false;
 }
 
 std::uint64_t EventQueue::pending_bytes() {
   ec_lock_guard lock(&mutex_);
   return pending_bytes_;
+}
+
+EventQueue::Holds EventQueue::holds() {
+  ec_lock_guard lock(&mutex_);
+  Holds h = holds_;
+  if (holding_) h.ms += ec_now_ms() - held_since_;
+  return h;
+}
+
+void EventQueue::hold_locked() {
+  if (holding_) return;
+  holding_ = true;
+  held_since_ = ec_now_ms();
+  holds_.count += 1;
+}
+
+void EventQueue::end_hold_locked() {
+  if (!holding_) return;
+  holding_ = false;
+  holds_.ms += ec_now_ms() - held_since_;
 }
 
 void EventQueue::reserve_locked(std::uint64_t size, bool may_wait, bool message) {
@@ -48,6 +71,7 @@ void EventQueue::reserve_locked(std::uint64_t size, bool may_wait, bool message)
   // stuck for ever.
   while (may_wait && (!message || messages_) && !no_backpressure_ && pending_bytes_ > 0 &&
          pending_bytes_ + size > max_pending_bytes_) {
+    hold_locked();
     ec_cond_wait(&cond_, &mutex_);
   }
   pending_bytes_ += size;
@@ -150,6 +174,7 @@ void EventQueue::release(std::uint64_t bytes) {
   if (bytes == 0) return;
   ec_lock_guard lock(&mutex_);
   pending_bytes_ -= bytes;
+  end_hold_locked();
   ec_cond_broadcast(&cond_);
 }
 

@@ -121,6 +121,18 @@ class EventQueue {
   // Bounded bytes waiting for JS now (for tests and stats).
   std::uint64_t pending_bytes();
 
+  // docs/contract.md S18: how many times readers were held back because the
+  // bound's worth of event bytes waited for JS (a reader thread blocked, or
+  // the poll engine told there is no room), and for how long in all, in ms,
+  // a hold still running counted up to now. A hold begins when the first
+  // reader is held and ends when JS releases a batch (or the bound is
+  // lifted); a reader still held after that begins the next one.
+  struct Holds {
+    std::uint64_t count = 0;
+    std::uint64_t ms = 0;
+  };
+  Holds holds();
+
   // Queues an unbounded event (connection, disconnect, error, stopped).
   void push(QueuedEvent&& event);
   // Queues a message event, if message events are on. With may_wait the
@@ -151,6 +163,11 @@ class EventQueue {
   bool ring_locked();
   // Rings the waker (outside the lock) and notes a failed ring.
   void wake();
+  // A reader is held back: begins a hold unless one is running (mutex_ held).
+  void hold_locked();
+  // JS released bytes or the bound was lifted: the running hold, if any,
+  // ends (mutex_ held).
+  void end_hold_locked();
 
   EventWaker* waker_;
   const std::uint64_t max_pending_bytes_;
@@ -162,6 +179,10 @@ class EventQueue {
   bool no_backpressure_ = false;     // Under mutex_.
   // A wakeup is outstanding: a take() will come (under mutex_).
   bool rung_ = false;
+  // Holds() so far, and whether one is running since held_since_ (under mutex_).
+  Holds holds_;
+  bool holding_ = false;
+  std::uint64_t held_since_ = 0;
 };
 
 }  // namespace echocast

@@ -100,6 +100,9 @@ bool wait_flag(const std::atomic<bool>& flag, std::uint64_t ms) {
   return flag;
 }
 
+// A flag nobody sets: wait_flag(never, ms) lets `ms` go by.
+const std::atomic<bool> never{false};
+
 // Starts a pusher and checks that it is blocked by the bound (still waiting
 // after a while: the test cannot see "blocked for ever", only "for 150 ms").
 bool starts_blocked(Pusher* p) {
@@ -317,4 +320,53 @@ TEST(event_queue_charges_empty_messages_and_small_events_what_they_cost) {
   }
   CHECK_EQ(n, (1000 + E) / (1 + E));
   CHECK_EQ(q.take().bounded_bytes, n * (1 + E));
+}
+
+// docs/contract.md S18: a hold begins when the first reader is held back
+// (a reader thread waiting, or room() saying no to the poll engine) and ends
+// when JS releases a batch; its time counts up to now while it runs.
+TEST(event_queue_counts_the_holds_of_a_blocked_reader_and_their_time) {
+  BlockedReader r;
+  CHECK(r.setup());
+  EventQueue& q = r.queue;
+  EventQueue::Holds running = q.holds();
+  CHECK_EQ(running.count, 1u);
+  // wait_flag() reads the same clock: 30 ms by it have gone by when it returns.
+  CHECK(!wait_flag(never, 30));
+  CHECK(q.holds().ms >= running.ms + 30);  // Running: counted up to now.
+  running = q.holds();
+  CHECK_EQ(running.count, 1u);  // Still the one hold.
+  EventBatch b = q.take();
+  q.release(b.bounded_bytes);
+  CHECK(wait_flag(r.pusher.done, 5000));
+  r.pusher.join();
+  EventQueue::Holds ended = q.holds();
+  CHECK_EQ(ended.count, 1u);
+  CHECK(ended.ms >= running.ms);
+  CHECK(!wait_flag(never, 30));
+  CHECK_EQ(q.holds().ms, ended.ms);  // Ended: its time no longer grows.
+}
+
+TEST(event_queue_counts_a_hold_when_room_says_no_to_the_poll_engine) {
+  CountingWaker w;
+  EventQueue q(&w, 100 + M + E);
+  q.set_messages(true);
+  CHECK(q.push_message(1, payload(60), false));
+  CHECK(q.room());
+  CHECK_EQ(q.holds().count, 0u);  // Under the bound: nobody held.
+  CHECK(q.push_message(1, payload(60), false));
+  CHECK(!q.room());
+  CHECK(!q.room());  // Asked again while held: still one hold.
+  CHECK_EQ(q.holds().count, 1u);
+  EventBatch b = q.take();
+  q.release(b.bounded_bytes);
+  CHECK(q.room());
+  CHECK(q.push_message(1, payload(150), false));
+  CHECK(!q.room());  // Over the bound again after a release: a second hold.
+  CHECK_EQ(q.holds().count, 2u);
+  q.lift_backpressure();  // Ends it; nothing is held any more.
+  CHECK(q.room());
+  EventQueue::Holds h = q.holds();
+  CHECK(!wait_flag(never, 30));
+  CHECK_EQ(q.holds().ms, h.ms);
 }
