@@ -215,6 +215,9 @@ Napi::Value ServerWrap::Stats(const Napi::CallbackInfo& info) {
   out.Set("bytesOut", static_cast<double>(s.counters.bytes_out));
   out.Set("readPauses", static_cast<double>(s.read_pauses));
   out.Set("readPausedMs", static_cast<double>(s.read_paused_ms));
+  EventQueue::Holds holds = queue_.holds();
+  out.Set("eventHolds", static_cast<double>(holds.count));
+  out.Set("eventHeldMs", static_cast<double>(holds.ms));
   Napi::Object d = Napi::Object::New(env);
   for (const auto& kv : s.disconnects) d.Set(kv.first, static_cast<double>(kv.second));
   out.Set("disconnects", d);

@@ -193,6 +193,10 @@ export function serverRegistry(subject: MetricsSubject, snapshot: () => ServerSt
     c.inc(snapshot().readPauses),
   );
   total(own, 'echocast_read_paused_seconds_total', 'Time reading from clients was paused, in all (docs/contract.md S7).', [], (c) => c.inc(snapshot().readPausedMs / 1000));
+  total(own, 'echocast_event_holds_total', 'Times reading was held back because 16 MiB of events waited for the JS thread (native engines; docs/contract.md S16, S18).', [], (c) =>
+    c.inc(snapshot().eventHolds),
+  );
+  total(own, 'echocast_event_held_seconds_total', 'Time reading was held back for events waiting for the JS thread, in all.', [], (c) => c.inc(snapshot().eventHeldMs / 1000));
   if (subject.stats().cluster !== undefined) {
     const cluster = (): NonNullable<ServerStats['cluster']> => snapshot().cluster!;
     gauge(own, 'echocast_cluster_link_up', '1 while the link to the cluster Redis is up, else 0 (docs/contract.md §5).', [], (g) => g.set(cluster().status === 'up' ? 1 : 0));

@@ -144,6 +144,8 @@ export class NativeEngine implements Engine {
       bytesOut: raw.bytesOut,
       readPauses: raw.readPauses,
       readPausedMs: raw.readPausedMs,
+      eventHolds: raw.eventHolds,
+      eventHeldMs: raw.eventHeldMs,
       disconnects,
       refusals,
     };

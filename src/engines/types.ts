@@ -100,6 +100,15 @@ export interface EngineStats {
    */
   readPauses: number;
   readPausedMs: number;
+  /**
+   * docs/contract.md S18: how many times reading from clients was held back because the
+   * bound's worth of events (16 MiB of message payloads and forwarded frames, with what each
+   * costs) waited for the JS thread, and for how long in all, in ms (a hold still running
+   * counts up to now). Native engines only: the js engine runs its listeners as it reads,
+   * so its events never wait, and both stay 0.
+   */
+  eventHolds: number;
+  eventHeldMs: number;
   /** Disconnects so far, by reason. */
   disconnects: Record<DisconnectReason, number>;
   /** Peers refused before admission, by cause (docs/contract.md S15). */

@@ -10,6 +10,7 @@ import { createServer, EchocastError, type EchoServer } from 'echocast';
 import { DISCONNECT_REASONS, REFUSAL_CAUSES } from '../../dist/engines/types.js';
 import { closeAll, connectClients, enginesUnderTest, startServer, until } from '../helpers.js';
 import { findOnPath, findRedisServer, RedisServer, stopAllRedis } from '../cluster/redis-server.js';
+import { startFlooder } from '../procs/procs.js';
 import { WsClient } from '../ws-helpers.js';
 import { get, key, parseExposition, Prometheus, traffic, TRAFFIC } from './metrics-helpers.js';
 
@@ -56,6 +57,8 @@ function expectedSeries(server: EchoServer): Map<string, number> {
     [key('echocast_bytes_out_total'), s.bytesOut],
     [key('echocast_read_pauses_total'), s.readPauses],
     [key('echocast_read_paused_seconds_total'), s.readPausedMs / 1000],
+    [key('echocast_event_holds_total'), s.eventHolds],
+    [key('echocast_event_held_seconds_total'), s.eventHeldMs / 1000],
   ]);
   for (const reason of DISCONNECT_REASONS) expected.set(key('echocast_disconnects_total', { reason }), s.disconnects[reason]);
   for (const cause of REFUSAL_CAUSES) expected.set(key('echocast_refusals_total', { cause }), s.refusals[cause]);
@@ -84,6 +87,48 @@ describe('metrics (docs/contract.md S18)', () => {
         }
         assert.match(reply.body, /^# TYPE echocast_frames_in_total counter$/m);
         assert.match(reply.body, /^# TYPE echocast_clients gauge$/m);
+      });
+
+      it('echocast_event_holds_total: a message listener slower than its client holds reading back on a native engine, never on js (S18)', async function () {
+        this.timeout(30_000);
+        const server = await startServer(engine, { replay: 0, echoToSender: false, metrics: { port: 0 } });
+        // 20 µs a message for 1.5 s from the first: far slower than a flood of empty frames.
+        let messages = 0;
+        let busyUntil = 0;
+        let busy = true;
+        server.on('message', () => {
+          if (messages++ === 0) busyUntil = Date.now() + 1500;
+          if ((messages & 255) === 0) busy = Date.now() < busyUntil; // the clock read now and then
+          if (!busy) return;
+          const end = process.hrtime.bigint() + 20_000n;
+          while (process.hrtime.bigint() < end);
+        });
+        // 2 M empty frames: four times what the 16 MiB bound holds at 32 bytes each (S16).
+        const flooder = await startFlooder(server.address().port, '0a', 2 * 1024 * 1024);
+        try {
+          await until(() => server.stats().clients === 1, 'the flooder to be admitted');
+          const done = flooder.next<{ bytes: number }>('done', 20_000);
+          flooder.send({ type: 'go' });
+          await until(() => busyUntil !== 0 && Date.now() > busyUntil, 'the slow listener to be done', 15_000);
+          flooder.send({ type: 'stop' });
+          const sent = await done;
+          // Every empty frame sent entered the hub and reached the listener: held back, not dropped.
+          await until(() => server.stats().framesIn === sent.bytes && messages === sent.bytes, `${sent.bytes} frames in and as message events`);
+        } finally {
+          flooder.kill();
+        }
+        const reply = await get(metricsPort(server), '/metrics');
+        const s = server.stats();
+        const series = parseExposition(reply.body);
+        assert.equal(series.get(key('echocast_event_holds_total')), s.eventHolds);
+        const heldSeconds = series.get(key('echocast_event_held_seconds_total'))!;
+        assert.ok(heldSeconds <= s.eventHeldMs / 1000, `${heldSeconds} s in the scrape, ${s.eventHeldMs} ms in stats() after it`);
+        if (engine === 'js') {
+          assert.deepEqual([s.eventHolds, s.eventHeldMs], [0, 0], 'the js engine runs its listeners as it reads: no event waits');
+        } else {
+          assert.ok(s.eventHolds >= 1, `no hold counted (${messages} messages)`);
+          assert.ok(heldSeconds > 0, `holds ${s.eventHolds} but no time held in the scrape`);
+        }
       });
 
       it('GET /healthz: 200 serving while listening, 503 once close() begins; other paths 404', async () => {

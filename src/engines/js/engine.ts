@@ -173,6 +173,8 @@ export class JsEngine implements Engine, FlowHost, WsHost, DoorHost {
       ...this.traffic,
       readPauses: this.flow.readPauses(),
       readPausedMs: this.flow.readPausedMs(),
+      eventHolds: 0, // Listeners run as the engine reads: no event waits for JS.
+      eventHeldMs: 0,
       disconnects: { ...this.disconnects },
       refusals: { ...this.door.refusals },
     };
