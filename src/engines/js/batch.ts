@@ -6,7 +6,8 @@
  * The frames accepted during one turn of the event loop form one batch, joined once and
  * written to every client in one write (setImmediate runs right after the poll phase, so
  * every read of that phase lands in one batch). Each batch is one Buffer shared by every
- * client; node's per-socket write queue holds references, not copies, and its length, with
+ * client, or, when its parts are large (a flood, a bulk transfer), those parts as they are,
+ * written together (joinParts); node's per-socket write queue holds references, not copies, and its length, with
  * what each queued write costs, is the client's backlog (S7, S16, flow-control.ts).
  * WebSocket clients get the same batch encoded once as WebSocket messages
  * (docs/contract.md §6), one Buffer shared by all of them. With echoToSender off a sender's
@@ -24,9 +25,23 @@ import type { FlowControl } from './flow-control.js';
 /** Frames and bytes in and out, as stats() reports them. */
 export type Traffic = Pick<EngineStats, 'framesIn' | 'bytesIn' | 'framesOut' | 'bytesOut'>;
 
-/** The segments of a batch as one Buffer (the segment itself when there is one). */
-function joinParts(parts: Buffer[], total: number): Buffer {
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+/**
+ * A batch is joined into one Buffer for its TCP clients (a copy, shared by all of them)
+ * unless its parts are large, JOIN_BELOW_PART_BYTES or more on average: then each client
+ * gets the parts as they are, written together (one writev, no copy). Such parts are a
+ * flood or a bulk transfer, read 64 KiB at a time and up to 32 reads a turn, whose join
+ * would hold each byte twice, the join and the reads it copied, until the next GC: in the
+ * 1-byte-frame memory test (S16, test/robustness) the js server's peak grew by 18-21 MiB
+ * with the join, 11-13 without. Smaller parts are joined: a write per part per client then
+ * costs more than the copy (16 KiB messages from 5 publishers to 20 clients, not joined:
+ * +11% server CPU per delivery).
+ */
+const JOIN_BELOW_PART_BYTES = 32 * 1024;
+
+/** The segments of a batch as one Buffer for TCP clients, or null to write them as they are. */
+function joinParts(parts: Buffer[], total: number): Buffer | null {
+  if (parts.length === 1) return parts[0]!;
+  return total < JOIN_BELOW_PART_BYTES * parts.length ? Buffer.concat(parts, total) : null;
 }
 
 /** This loop turn's batch, and its delivery to every client of the roster. */
@@ -104,24 +119,28 @@ export class Batch {
     this.unwrittenFrames = 0;
     // With WebSocket clients or senders to skip, the segments are joined only if a client needs the join.
     if (this.roster.wsCount > 0 || senders !== null) this.deliverMixed(parts, total, frames, counts, skips, senders);
-    else this.deliver(joinParts(parts, total), frames);
+    else this.deliver(joinParts(parts, total) ?? parts, total, frames);
   }
 
-  /** Sends frames to every TCP client (none is a WebSocket one); a backlog past the check goes to flow control (S7). */
-  private deliver(bytes: Buffer, frames: number): void {
+  /**
+   * Sends frames to every TCP client (none is a WebSocket one): one Buffer, or parts written
+   * together; a backlog past the check goes to flow control (S7).
+   */
+  private deliver(bytes: Buffer | Buffer[], total: number, frames: number): void {
     // The fast path is this one comparison per write; overBacklog() may lower it (an episode began).
     const flow = this.flow;
     let checkAbove = flow.checkAbove;
     let delivered = 0;
+    const joined = Buffer.isBuffer(bytes);
     for (const client of this.clients.values()) {
-      if (client.write(bytes) > checkAbove) {
+      if ((joined ? client.write(bytes) : client.writeAll(bytes)) > checkAbove) {
         if (flow.overBacklog(client)) continue;
         checkAbove = flow.checkAbove;
       }
       delivered++;
     }
     this.traffic.framesOut += delivered * frames;
-    this.traffic.bytesOut += delivered * bytes.length;
+    this.traffic.bytesOut += delivered * total;
   }
 
   /**
@@ -129,36 +148,38 @@ export class Batch {
    * loop, in the same roster order. WebSocket clients get the batch as WebSocket messages,
    * encoded once (when the first of them is reached) and shared by all of them; TCP
    * clients get the `parts` (`total` bytes; a raw batch keeps its chunks apart there, one
-   * WebSocket message each) joined once, when the first of them is reached. The few
-   * clients in `senders` (echoToSender off) get the same shared Buffer less their own
-   * segments: views of it around them, written together (S1, S2), never a copy.
+   * WebSocket message each) joined once, when the first of them is reached, or large parts
+   * as they are (joinParts). The few clients in `senders` (echoToSender off) get the same
+   * bytes less their own segments: views around them, written together (S1, S2), never a
+   * copy; a sender whose every segment is its own is owed nothing of the batch.
    */
   private deliverMixed(parts: Buffer[], total: number, frames: number, counts: number[], skips: (JsClient | null)[] | null, senders: Set<JsClient> | null): void {
     const flow = this.flow;
     let checkAbove = flow.checkAbove;
     let wsBytes: Buffer | null = null;
-    let tcpBytes: Buffer | null = null;
+    let tcpBytes: Buffer | null | undefined; // null: the parts go out as they are
     // Where each part ends in wsBytes and in tcpBytes: only when some client is skipped.
     let wsEnds: number[] | undefined;
     let tcpEnds: number[] | undefined;
     let framesOut = 0;
     let bytesOut = 0;
     for (const client of this.clients.values()) {
+      const sender = senders !== null && senders.has(client);
+      if (sender && skips!.every((skip) => skip === client)) continue; // only its own frames
       const ws = client.ws !== null;
-      if (ws) wsBytes ??= encodeWsMessages(this.options.framing, parts, senders === null ? undefined : (wsEnds = []));
-      else tcpBytes ??= joinParts(parts, total);
-      const whole = ws ? wsBytes! : tcpBytes!;
+      let whole: Buffer | null; // null: the TCP parts as they are
+      if (ws) whole = wsBytes ??= encodeWsMessages(this.options.framing, parts, senders === null ? undefined : (wsEnds = []));
+      else whole = tcpBytes === undefined ? (tcpBytes = joinParts(parts, total)) : tcpBytes;
       let backlog: number;
       let outFrames = frames;
-      let outBytes = whole.length;
-      if (senders !== null && senders.has(client)) {
-        const views = withoutOwn(whole, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
-        if (views.frames === 0) continue;
+      let outBytes = whole === null ? total : whole.length;
+      if (sender) {
+        const views = whole === null ? othersParts(parts, skips!, counts, client) : withoutOwn(whole, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
         backlog = client.writeAll(views.chunks);
         outFrames = views.frames;
         outBytes = views.bytes;
       } else {
-        backlog = client.write(whole);
+        backlog = whole === null ? client.writeAll(parts) : client.write(whole);
       }
       if (backlog > checkAbove) {
         if (flow.overBacklog(client)) continue;
@@ -209,6 +230,25 @@ function withoutOwn(
   }
   if (at > from) chunks.push(whole.subarray(from, at));
   bytes += at - from;
+  return { chunks, frames, bytes };
+}
+
+/** The parts that do not skip `client`, as they are, with the frames and bytes they hold. */
+function othersParts(
+  parts: readonly Buffer[],
+  skips: readonly (JsClient | null)[],
+  counts: readonly number[],
+  client: JsClient,
+): { chunks: Buffer[]; frames: number; bytes: number } {
+  const chunks: Buffer[] = [];
+  let frames = 0;
+  let bytes = 0;
+  for (let i = 0; i < parts.length; i++) {
+    if (skips[i] === client) continue;
+    chunks.push(parts[i]!);
+    frames += counts[i]!;
+    bytes += parts[i]!.length;
+  }
   return { chunks, frames, bytes };
 }
 
