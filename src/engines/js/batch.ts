@@ -174,7 +174,7 @@ export class Batch {
       let outFrames = frames;
       let outBytes = whole === null ? total : whole.length;
       if (sender) {
-        const views = whole === null ? othersParts(parts, skips!, counts, client) : withoutOwn(whole, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
+        const views = withoutOwn(whole ?? parts, ws ? wsEnds! : (tcpEnds ??= partEnds(parts)), skips!, counts, client);
         backlog = client.writeAll(views.chunks);
         outFrames = views.frames;
         outBytes = views.bytes;
@@ -202,16 +202,18 @@ function partEnds(parts: readonly Buffer[]): number[] {
 }
 
 /**
- * The batch `whole` (its parts ending at `ends`) less the parts that skip `client`: the
- * views of `whole` around them, in order, with the frames and bytes they hold.
+ * The batch less the parts that skip `client`, in order, with the frames and bytes they
+ * hold: views of the joined batch (its parts ending at `ends`) around them, or, when the
+ * parts were not joined (an array), the other parts as they are.
  */
 function withoutOwn(
-  whole: Buffer,
+  batch: Buffer | readonly Buffer[],
   ends: readonly number[],
   skips: readonly (JsClient | null)[],
   counts: readonly number[],
   client: JsClient,
 ): { chunks: Buffer[]; frames: number; bytes: number } {
+  const joined = Buffer.isBuffer(batch);
   const chunks: Buffer[] = [];
   let frames = 0;
   let bytes = 0;
@@ -220,35 +222,17 @@ function withoutOwn(
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
     if (skips[i] === client) {
-      if (at > from) chunks.push(whole.subarray(from, at));
+      if (joined && at > from) chunks.push(batch.subarray(from, at));
       bytes += at - from;
       from = end;
     } else {
       frames += counts[i]!;
+      if (!joined) chunks.push(batch[i]!);
     }
     at = end;
   }
-  if (at > from) chunks.push(whole.subarray(from, at));
+  if (joined && at > from) chunks.push(batch.subarray(from, at));
   bytes += at - from;
-  return { chunks, frames, bytes };
-}
-
-/** The parts that do not skip `client`, as they are, with the frames and bytes they hold. */
-function othersParts(
-  parts: readonly Buffer[],
-  skips: readonly (JsClient | null)[],
-  counts: readonly number[],
-  client: JsClient,
-): { chunks: Buffer[]; frames: number; bytes: number } {
-  const chunks: Buffer[] = [];
-  let frames = 0;
-  let bytes = 0;
-  for (let i = 0; i < parts.length; i++) {
-    if (skips[i] === client) continue;
-    chunks.push(parts[i]!);
-    frames += counts[i]!;
-    bytes += parts[i]!.length;
-  }
   return { chunks, frames, bytes };
 }
 
