@@ -115,7 +115,8 @@ class EventSink {
                          std::size_t frames, bool may_wait) = 0;
   // Whether the event bytes waiting for JS are under the bound (or the
   // bound is lifted). The poll engine stops reading a client while this is
-  // false and resumes when Engine::events_drained() is called.
+  // false and resumes when Engine::events_drained() is called. A false
+  // answer counts as a hold (stats().eventHolds): ask it only to hold.
   virtual bool events_room() { return true; }
   // A client is gone (its threads are joined and its socket closed), or a
   // connection was refused (server-full).

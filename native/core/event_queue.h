@@ -116,7 +116,9 @@ class EventQueue {
   // Lifts the bound for good (the server is stopping or the environment is
   // going away): every waiting reader goes on, and none waits again.
   void lift_backpressure();
-  // Whether the bounded bytes are under the bound (or it is lifted).
+  // Whether the bounded bytes are under the bound (or it is lifted). A no
+  // means the caller holds the reader it asked for (the poll engine): it
+  // begins a hold (holds()) unless one is running. Not a plain check.
   bool room();
   // Bounded bytes waiting for JS now (for tests and stats).
   std::uint64_t pending_bytes();

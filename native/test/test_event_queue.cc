@@ -329,6 +329,14 @@ TEST(event_queue_counts_the_holds_of_a_blocked_reader_and_their_time) {
   BlockedReader r;
   CHECK(r.setup());
   EventQueue& q = r.queue;
+  // setup() saw the reader start and not finish, not yet wait: its hold is
+  // counted once it reaches the wait.
+  bool counted = false;
+  for (std::uint64_t end = ec_now_ms() + 5000; !counted && ec_now_ms() < end;) {
+    counted = q.holds().count == 1;
+    if (!counted) wait_flag(never, 5);
+  }
+  CHECK(counted);
   EventQueue::Holds running = q.holds();
   CHECK_EQ(running.count, 1u);
   // wait_flag() reads the same clock: 30 ms by it have gone by when it returns.

@@ -12,8 +12,9 @@
  * WebSocket clients get the same batch encoded once as WebSocket messages
  * (docs/contract.md §6), one Buffer shared by all of them. With echoToSender off a sender's
  * frames join the batch like any others, marked with their sender: only the few senders
- * of a batch get it without their frames (S1): views of the shared Buffer around them,
- * written together, no copy; everyone else the shared Buffer itself.
+ * of a batch get it without their frames (S1): views of the shared Buffer around them (or
+ * the other parts, when they were not joined), written together, no copy; everyone else
+ * the whole batch.
  */
 import { keepable, splitFrames } from '../../framing.js';
 import type { ResolvedServerOptions } from '../../options.js';
@@ -101,7 +102,7 @@ export class Batch {
     }
   }
 
-  /** Writes the batch of this loop turn to every client: one Buffer, one write each. */
+  /** Writes the batch of this loop turn to every client: one write each (one Buffer, or large parts together). */
   flush(): void {
     this.flushScheduled = false;
     if (this.unwrittenFrames === 0) return;
